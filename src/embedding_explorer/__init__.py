@@ -1,0 +1,47 @@
+"""Embedding Explorer: what the layers of a PyTorch model have learned.
+
+>>> import embedding_explorer as ee
+>>> run = ee.explore(model, data, ["layer3", "fc"])      # doctest: +SKIP
+>>> run["fc"].explained_variance_ratio                   # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+__version__ = "0.1.0"
+
+from .exceptions import (
+    DataOrderError,
+    EmbeddingExplorerError,
+    IncompleteRunError,
+    LayerNotFoundError,
+    LayerOutputError,
+    MultipleCallsError,
+    NonFiniteActivationError,
+    ZeroVarianceWarning,
+)
+from .explore import explore
+from .reducers import Reducer
+from .render import ImageRender
+from .run import Histogram, Layer, Run, open_run
+from .stats import PCAResult, StreamingPCA
+
+__all__ = [
+    "DataOrderError",
+    "EmbeddingExplorerError",
+    "Histogram",
+    "ImageRender",
+    "IncompleteRunError",
+    "Layer",
+    "LayerNotFoundError",
+    "LayerOutputError",
+    "MultipleCallsError",
+    "NonFiniteActivationError",
+    "PCAResult",
+    "Reducer",
+    "Run",
+    "StreamingPCA",
+    "ZeroVarianceWarning",
+    "__version__",
+    "explore",
+    "open_run",
+]

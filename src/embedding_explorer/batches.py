@@ -1,0 +1,175 @@
+"""Walk the user's data in a stable order, one normalised batch at a time.
+
+Accepted data: a Tensor or ndarray (rows are samples), a map-style Dataset, a DataLoader that
+does not shuffle, or any iterable of batches. A batch is a tensor, an ``(x, y)`` pair (labels
+from ``y``), or a dict of model keyword arguments (``labels``/``label`` keys are taken out as
+labels, ``attention_mask`` is kept for token reductions).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+from torch.utils.data import DataLoader, Dataset, IterableDataset
+from torch.utils.data import sampler as samplers
+
+from .exceptions import DataOrderError, EmbeddingExplorerError
+
+LABEL_KEYS = ("labels", "label")
+
+
+@dataclass
+class Batch:
+    """One batch: what the model receives, and what we record about its samples."""
+
+    inputs: Any  # a tensor, a tuple of positional tensors, or a dict of keyword tensors
+    size: int
+    labels: np.ndarray | None
+    attention_mask: torch.Tensor | None
+
+    def model_args(self, device: torch.device) -> tuple[tuple[Any, ...], dict[str, Any]]:
+        """Positional and keyword arguments of the forward call, on ``device``."""
+        if isinstance(self.inputs, Mapping):
+            return (), {k: _to_device(v, device) for k, v in self.inputs.items()}
+        return (_to_device(self.inputs, device),), {}
+
+
+def count_samples(data: Any) -> int | None:
+    """The number of samples when it is known without iterating."""
+    if isinstance(data, (torch.Tensor, np.ndarray)):
+        return int(data.shape[0])
+    if isinstance(data, DataLoader):
+        data = data.dataset
+        if isinstance(data, IterableDataset):
+            return None
+    if isinstance(data, Dataset) and hasattr(data, "__len__"):
+        return len(data)
+    return None
+
+
+def iter_batches(data: Any, batch_size: int) -> Iterator[Batch]:
+    """Batches of ``data`` in sample order, as :class:`Batch`."""
+    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+        raise ValueError(f"batch_size={batch_size!r} must be a positive integer")
+    for raw in _raw_batches(data, batch_size):
+        yield parse_batch(raw)
+
+
+def _raw_batches(data: Any, batch_size: int) -> Iterable[Any]:
+    if isinstance(data, np.ndarray):
+        data = torch.from_numpy(data)
+    if isinstance(data, torch.Tensor):
+        if data.ndim == 0:
+            raise EmbeddingExplorerError("data is a 0-d tensor; rows of data must be samples")
+        return (data[i : i + batch_size] for i in range(0, data.shape[0], batch_size))
+    if isinstance(data, DataLoader):
+        check_loader_order(data)
+        return data
+    if isinstance(data, Dataset) and not isinstance(data, IterableDataset):
+        return DataLoader(data, batch_size=batch_size, shuffle=False)
+    if isinstance(data, IterableDataset):
+        return DataLoader(data, batch_size=batch_size)
+    if isinstance(data, (str, bytes, Mapping)) or not isinstance(data, Iterable):
+        raise TypeError(
+            "data must be a Tensor, a Dataset, a DataLoader or an iterable of batches, "
+            f"not {type(data).__name__}"
+        )
+    return data
+
+
+def check_loader_order(loader: DataLoader[Any]) -> None:
+    """Refuse a DataLoader whose sampler does not follow data-set order."""
+    batch_sampler: Any = loader.batch_sampler
+    sampler = getattr(batch_sampler, "sampler", loader.sampler)
+    shuffles = isinstance(
+        sampler,
+        (samplers.RandomSampler, samplers.SubsetRandomSampler, samplers.WeightedRandomSampler),
+    ) or bool(getattr(sampler, "shuffle", False))
+    if shuffles:
+        raise DataOrderError(
+            f"the DataLoader draws samples with {type(sampler).__name__}, so sample ids would not "
+            "follow data-set order; pass a DataLoader with shuffle=False (or the Dataset itself)"
+        )
+
+
+def parse_batch(raw: Any) -> Batch:
+    """Split a raw batch into model inputs, labels and attention mask."""
+    if isinstance(raw, Mapping):
+        inputs = {k: v for k, v in raw.items() if k not in LABEL_KEYS}
+        label_key = next((k for k in LABEL_KEYS if k in raw), None)
+        labels = as_labels(raw[label_key]) if label_key else None
+        mask = inputs.get("attention_mask")
+        size = _leading_size(inputs)
+        return Batch(inputs, size, labels, mask if isinstance(mask, torch.Tensor) else None)
+    if isinstance(raw, (tuple, list)):
+        if len(raw) == 1:
+            return parse_batch(raw[0])
+        if len(raw) != 2:
+            raise EmbeddingExplorerError(
+                f"a batch is a {type(raw).__name__} of {len(raw)} elements; expected x or (x, y). "
+                "Wrap the data so it yields (x, y), or pass a dict of model arguments"
+            )
+        inner = parse_batch(raw[0])
+        labels = as_labels(raw[1])
+        if len(labels) != inner.size:
+            raise EmbeddingExplorerError(
+                f"a batch has {inner.size} inputs but {len(labels)} labels in its (x, y) pair"
+            )
+        return Batch(inner.inputs, inner.size, labels, inner.attention_mask)
+    if isinstance(raw, np.ndarray):
+        raw = torch.from_numpy(raw)
+    if isinstance(raw, torch.Tensor):
+        if raw.ndim == 0:
+            raise EmbeddingExplorerError("a batch is a 0-d tensor; batches must be batch-first")
+        return Batch(raw, int(raw.shape[0]), None, None)
+    raise TypeError(
+        f"a batch is a {type(raw).__name__}; expected a tensor, an (x, y) pair or a dict of tensors"
+    )
+
+
+def as_labels(y: Any) -> np.ndarray:
+    """Labels of a batch as a 1-D numpy array (numbers or strings)."""
+    if isinstance(y, torch.Tensor):
+        y = y.detach().cpu().numpy()
+    arr = np.asarray(y)
+    if arr.ndim == 0:
+        arr = arr.reshape(1)
+    if arr.ndim != 1:
+        raise EmbeddingExplorerError(f"labels of a batch have shape {arr.shape}; expected one per sample")
+    return arr
+
+
+def _leading_size(inputs: Mapping[str, Any]) -> int:
+    for value in inputs.values():
+        if isinstance(value, torch.Tensor) and value.ndim > 0:
+            return int(value.shape[0])
+    raise EmbeddingExplorerError(f"a dict batch has no tensor to count samples by; keys: {list(inputs)}")
+
+
+def _to_device(value: Any, device: torch.device) -> Any:
+    if isinstance(value, torch.Tensor):
+        return value.to(device, non_blocking=True)
+    if isinstance(value, Mapping):
+        return {k: _to_device(v, device) for k, v in value.items()}
+    if isinstance(value, (tuple, list)):
+        return type(value)(_to_device(v, device) for v in value)
+    return value
+
+
+def input_tensor(batch: Batch, layer: str = "input") -> torch.Tensor:
+    """The model input as one tensor, for the ``"input"`` pseudo-layer (PCA in data space)."""
+    if isinstance(batch.inputs, torch.Tensor):
+        return batch.inputs
+    raise EmbeddingExplorerError(
+        f"layer {layer!r} captures the model input, but batches are "
+        f"{type(batch.inputs).__name__}; it needs tensor inputs"
+    )
+
+
+def labels_array(parts: Sequence[np.ndarray]) -> np.ndarray | None:
+    """Concatenate per-batch labels (None when no batch had labels)."""
+    return np.concatenate(parts) if parts else None

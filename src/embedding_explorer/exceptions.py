@@ -1,0 +1,38 @@
+"""Error and warning types, so callers can catch what they can act on."""
+
+from __future__ import annotations
+
+
+class EmbeddingExplorerError(ValueError):
+    """Base class of the errors this package raises about its inputs and runs."""
+
+
+class LayerNotFoundError(EmbeddingExplorerError, KeyError):
+    """A layer name that the model (or the run) does not have."""
+
+    def __str__(self) -> str:  # KeyError would quote the message
+        return str(self.args[0]) if self.args else ""
+
+
+class DataOrderError(EmbeddingExplorerError):
+    """The data would not come in a stable order (e.g. a shuffling DataLoader)."""
+
+
+class LayerOutputError(EmbeddingExplorerError):
+    """A layer's output cannot be turned into one vector per sample."""
+
+
+class MultipleCallsError(LayerOutputError):
+    """A module ran more than once in one forward pass, so its rows would not match samples."""
+
+
+class NonFiniteActivationError(EmbeddingExplorerError):
+    """A layer produced NaN or Inf for some sample."""
+
+
+class IncompleteRunError(EmbeddingExplorerError):
+    """A run directory without a manifest: extraction did not finish."""
+
+
+class ZeroVarianceWarning(UserWarning):
+    """A layer whose activations are the same for every sample: it has no components."""

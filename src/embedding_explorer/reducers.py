@@ -1,0 +1,211 @@
+"""Turn one layer's output for a batch into one vector per sample.
+
+Rank 2 ``(B, D)`` is kept. Rank 3 ``(B, T, D)`` token sequences: ``"mean"`` over tokens (honouring
+an attention mask), ``"first"`` or ``"last"`` (the last *unmasked* token). Rank 4 ``(B, C, H, W)``
+feature maps: ``"mean"`` or ``"max"`` over space, or ``"flatten"``. Other ranks are flattened
+only when asked. Tuple, list, dict and ``ModelOutput`` outputs use their first tensor unless a
+:class:`Reducer` names an index or key.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+
+from .exceptions import LayerOutputError
+
+METHODS = ("auto", "mean", "first", "last", "max", "flatten")
+
+ReduceFn = Callable[[torch.Tensor], torch.Tensor]
+
+
+@dataclass(frozen=True)
+class Reducer:
+    """How one layer's output becomes one vector per sample.
+
+    Parameters
+    ----------
+    method : {"auto", "mean", "first", "last", "max", "flatten"} or callable
+        ``"auto"`` keeps rank 2, means tokens of rank 3 and space of rank 4. A callable receives
+        the selected output tensor (batch first) and returns a ``(B, D)`` tensor.
+    select : int or str, optional
+        Which element of a tuple/list (index) or dict/ModelOutput (key) output to use.
+        Default: the first tensor.
+    """
+
+    method: str | ReduceFn = "auto"
+    select: int | str | None = None
+
+    def __post_init__(self) -> None:
+        if isinstance(self.method, str) and self.method not in METHODS:
+            raise ValueError(f"reduce method {self.method!r} is not one of {', '.join(METHODS)}")
+
+    def describe(self) -> str:
+        """A stable text form, for the manifest and run fingerprints."""
+        if callable(self.method):
+            fn = self.method
+            name = f"{getattr(fn, '__module__', '?')}.{getattr(fn, '__qualname__', repr(fn))}"
+        else:
+            name = self.method
+        return name if self.select is None else f"{name}[{self.select!r}]"
+
+
+ReduceSpec = str | ReduceFn | Reducer | None
+
+
+def as_reducer(spec: ReduceSpec) -> Reducer:
+    """Normalise a user's reduce spec (None, a method name, a callable or a Reducer)."""
+    if spec is None:
+        return Reducer()
+    if isinstance(spec, Reducer):
+        return spec
+    if isinstance(spec, str) or callable(spec):
+        return Reducer(spec)
+    raise TypeError(f"reduce must be a method name, a callable or a Reducer, not {type(spec).__name__}")
+
+
+def reducers_for(layers: Sequence[str], reduce: ReduceSpec | Mapping[str, ReduceSpec]) -> dict[str, Reducer]:
+    """One Reducer per layer from ``reduce``: None, one spec for all, or ``{layer: spec}``."""
+    if isinstance(reduce, Mapping):
+        unknown = sorted(set(reduce) - set(layers))
+        if unknown:
+            raise ValueError(f"reduce names layers that are not captured: {unknown}; layers: {list(layers)}")
+        return {layer: as_reducer(reduce.get(layer)) for layer in layers}
+    reducer = as_reducer(reduce)
+    return {layer: reducer for layer in layers}
+
+
+def select_tensor(output: Any, select: int | str | None, layer: str) -> torch.Tensor:
+    """The tensor of a module output that the reducer works on."""
+    if isinstance(output, torch.Tensor):
+        if select is not None:
+            raise LayerOutputError(f"layer {layer!r} returns a single tensor; remove select={select!r}")
+        return output
+    if isinstance(output, Mapping):  # dicts and transformers' ModelOutput
+        if select is None:
+            for value in output.values():
+                if isinstance(value, torch.Tensor):
+                    return value
+            raise LayerOutputError(f"layer {layer!r} returned a mapping without tensors: keys {list(output)}")
+        if select not in output:
+            raise LayerOutputError(f"layer {layer!r} output has no key {select!r}; keys: {list(output)}")
+        return _require_tensor(output[select], layer, f"key {select!r}")
+    if isinstance(output, (tuple, list)):
+        if select is None:
+            for value in output:
+                if isinstance(value, torch.Tensor):
+                    return value
+            raise LayerOutputError(f"layer {layer!r} returned a {type(output).__name__} without tensors")
+        if not isinstance(select, int) or not -len(output) <= select < len(output):
+            raise LayerOutputError(
+                f"layer {layer!r} returns a {type(output).__name__} of {len(output)} elements; "
+                f"select={select!r} is not a valid index"
+            )
+        return _require_tensor(output[select], layer, f"element {select}")
+    raise LayerOutputError(
+        f"layer {layer!r} returned {type(output).__name__}, not a tensor; give a callable reducer "
+        "(reduce={layer: fn}) that maps it to a (batch, features) tensor"
+    )
+
+
+def _require_tensor(value: Any, layer: str, where: str) -> torch.Tensor:
+    if not isinstance(value, torch.Tensor):
+        raise LayerOutputError(
+            f"layer {layer!r}: {where} of its output is {type(value).__name__}, not a tensor"
+        )
+    return value
+
+
+def reduce_output(
+    output: Any,
+    reducer: Reducer,
+    layer: str,
+    batch_size: int,
+    attention_mask: torch.Tensor | None = None,
+) -> torch.Tensor:
+    """Reduce a module output to a ``(batch_size, D)`` tensor (same device and dtype)."""
+    x = select_tensor(output, reducer.select, layer)
+    if callable(reducer.method):
+        x = reducer.method(x)
+        if not isinstance(x, torch.Tensor):
+            raise LayerOutputError(
+                f"the reducer of layer {layer!r} returned {type(x).__name__}, not a tensor"
+            )
+        if x.ndim != 2:
+            raise LayerOutputError(
+                f"the reducer of layer {layer!r} returned shape {tuple(x.shape)}; "
+                "it must be (batch, features)"
+            )
+    else:
+        x = _reduce_by_name(x, reducer.method, layer, attention_mask)
+    if x.shape[0] != batch_size:
+        raise LayerOutputError(
+            f"layer {layer!r} gave {x.shape[0]} rows for a batch of {batch_size} samples; "
+            "its output is not batch-first (use a callable reducer)"
+        )
+    if x.is_complex() or not x.is_floating_point():
+        x = x.float() if not x.is_complex() else x.abs().float()
+    return x
+
+
+def _reduce_by_name(
+    x: torch.Tensor, method: str, layer: str, attention_mask: torch.Tensor | None
+) -> torch.Tensor:
+    rank = x.ndim
+    if rank < 2:
+        raise LayerOutputError(
+            f"layer {layer!r} output has shape {tuple(x.shape)}: one value per batch, not per sample"
+        )
+    if method == "flatten":
+        return x.reshape(x.shape[0], -1)
+    if rank == 2:
+        if method in ("auto", "mean"):
+            return x
+        raise LayerOutputError(
+            f"layer {layer!r} output is (batch, features); reduce {method!r} needs rank 3 or 4"
+        )
+    if rank == 3:
+        return _reduce_tokens(x, "mean" if method == "auto" else method, layer, attention_mask)
+    if rank == 4:
+        if method in ("auto", "mean"):
+            return x.mean(dim=(2, 3))
+        if method == "max":
+            return x.amax(dim=(2, 3))
+        raise LayerOutputError(
+            f"layer {layer!r} output is a (B, C, H, W) map; reduce {method!r} is not for maps "
+            "(mean, max, flatten)"
+        )
+    raise LayerOutputError(
+        f"layer {layer!r} output has rank {rank} (shape {tuple(x.shape)}); choose reduce='flatten' "
+        "or a callable reducer"
+    )
+
+
+def _reduce_tokens(
+    x: torch.Tensor, method: str, layer: str, attention_mask: torch.Tensor | None
+) -> torch.Tensor:
+    mask = None
+    if attention_mask is not None and attention_mask.shape[:2] == x.shape[:2]:
+        mask = attention_mask.to(device=x.device, dtype=x.dtype)
+    if method == "mean":
+        if mask is None:
+            return x.mean(dim=1)
+        counts = mask.sum(dim=1, keepdim=True).clamp_min(1)
+        return (x * mask.unsqueeze(-1)).sum(dim=1) / counts
+    if method == "first":
+        return x[:, 0]
+    if method == "last":
+        if mask is None:
+            return x[:, -1]
+        # last unmasked position, whether padding is on the right or the left
+        positions = torch.arange(x.shape[1], device=x.device).expand(x.shape[0], -1)
+        last = torch.where(mask > 0, positions, torch.full_like(positions, -1)).amax(dim=1).clamp_min(0)
+        return x[torch.arange(x.shape[0], device=x.device), last]
+    if method == "max":
+        if mask is None:
+            return x.amax(dim=1)
+        return x.masked_fill(mask.unsqueeze(-1) == 0, float("-inf")).amax(dim=1)
+    raise LayerOutputError(f"layer {layer!r} output is (B, T, D) tokens; reduce {method!r} is not for tokens")

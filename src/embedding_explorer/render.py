@@ -1,0 +1,163 @@
+"""How samples are shown without the data set: small PNG thumbnails or text, one per sample.
+
+Renderings are made while the data streams through extraction and packed into one file per run
+(see :mod:`store`), so a fresh process shows samples without the data set.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+from PIL import Image
+
+from .batches import Batch
+from .exceptions import EmbeddingExplorerError
+
+IMAGE = "image/png"
+TEXT = "text/plain"
+
+
+@dataclass(frozen=True)
+class ImageRender:
+    """Images as thumbnails, undoing the data's normalisation when ``mean``/``std`` are given.
+
+    Without ``mean``/``std``, values in [0, 1] or [0, 255] are taken as they are; other ranges
+    are mapped with one fixed range for the whole data set (taken from the first batch), so the
+    brightness of samples stays comparable.
+    """
+
+    mean: float | Sequence[float] | None = None
+    std: float | Sequence[float] | None = None
+    max_size: int = 128
+
+
+RenderSpec = str | ImageRender | Sequence[str] | Callable[[Any], Any] | None
+
+
+class Renderer:
+    """Turns each batch into per-sample bytes of one kind (``IMAGE`` or ``TEXT``), or nothing."""
+
+    def __init__(self, spec: RenderSpec, n_samples: int | None) -> None:
+        self.spec = spec
+        self.kind: str | None = None
+        self._image = spec if isinstance(spec, ImageRender) else ImageRender()
+        self._range: tuple[float, float] | None = None
+        self._texts: Sequence[str] | None = None
+        self._seen = 0
+        if spec is None or spec in ("image", "text", "none") or isinstance(spec, ImageRender):
+            pass
+        elif isinstance(spec, str):
+            raise ValueError(f"render={spec!r}: use 'image', 'text', 'none', a callable or a list of texts")
+        elif isinstance(spec, Sequence):
+            if n_samples is not None and len(spec) != n_samples:
+                raise EmbeddingExplorerError(f"render has {len(spec)} texts for {n_samples} samples")
+            self._texts, self.kind = spec, TEXT
+        elif not callable(spec):
+            raise TypeError(
+                f"render must be a str, ImageRender, list of texts or callable, not {type(spec).__name__}"
+            )
+
+    def describe(self) -> str:
+        """A stable text form for fingerprints."""
+        if isinstance(self.spec, ImageRender):
+            return repr(self.spec)
+        if self._texts is not None:
+            return f"texts[{len(self._texts)}]"
+        if callable(self.spec):
+            return f"callable:{getattr(self.spec, '__qualname__', '?')}"
+        return str(self.spec)
+
+    def render(self, batch: Batch) -> list[bytes] | None:
+        """Per-sample renderings of ``batch``, or None when samples are not rendered."""
+        start, self._seen = self._seen, self._seen + batch.size
+        if self._texts is not None:
+            if self._seen > len(self._texts):
+                raise EmbeddingExplorerError(
+                    f"render has {len(self._texts)} texts but the data has more samples"
+                )
+            return [str(t).encode() for t in self._texts[start : self._seen]]
+        if self.spec == "none":
+            return None
+        x = batch.inputs
+        if callable(self.spec) and not isinstance(self.spec, ImageRender):
+            return [self._from_value(self.spec(x[i])) for i in range(batch.size)]
+        wants_image = self.spec in ("image",) or isinstance(self.spec, ImageRender)
+        if self.spec == "text":
+            raise EmbeddingExplorerError(
+                "render='text' needs the texts: pass render=[text, ...] with one string per sample"
+            )
+        if isinstance(x, torch.Tensor) and looks_like_images(x):
+            return self._images(x)
+        if wants_image:
+            shape = tuple(x.shape) if isinstance(x, torch.Tensor) else type(x).__name__
+            raise EmbeddingExplorerError(
+                f"render='image' but inputs are {shape}, not (B, C, H, W) or (B, H, W) images"
+            )
+        return None
+
+    def _from_value(self, value: Any) -> bytes:
+        if isinstance(value, str):
+            self.kind = self.kind or TEXT
+            return value.encode()
+        if isinstance(value, Image.Image):
+            self.kind = self.kind or IMAGE
+            return _png(value, self._image.max_size)
+        raise TypeError(f"a render callable must return a str or PIL.Image, not {type(value).__name__}")
+
+    def _images(self, x: torch.Tensor) -> list[bytes]:
+        self.kind = IMAGE
+        arr = x.detach().float().cpu().numpy()
+        if arr.ndim == 3:
+            arr = arr[:, None]
+        arr = self._unnormalise(arr)
+        out = []
+        for img in arr:
+            pixels = np.clip(np.rint(img * 255.0), 0, 255).astype(np.uint8)
+            pixels = pixels[0] if pixels.shape[0] == 1 else np.moveaxis(pixels[:3], 0, -1)
+            out.append(_png(Image.fromarray(pixels), self._image.max_size))
+        return out
+
+    def _unnormalise(self, arr: np.ndarray) -> np.ndarray:
+        """Map images to [0, 1] consistently across the data set."""
+        spec = self._image
+        if spec.mean is not None or spec.std is not None:
+            channels = arr.shape[1]
+            mean = np.broadcast_to(
+                np.asarray(spec.mean if spec.mean is not None else 0.0, float), (channels,)
+            )
+            std = np.broadcast_to(np.asarray(spec.std if spec.std is not None else 1.0, float), (channels,))
+            return arr * std[None, :, None, None] + mean[None, :, None, None]
+        if self._range is None:
+            lo, hi = float(arr.min()), float(arr.max())
+            if lo >= 0 and hi <= 1:
+                self._range = (0.0, 1.0)
+            elif lo >= 0 and hi <= 255 and hi > 1:
+                self._range = (0.0, 255.0)
+            else:
+                lo, hi = (float(v) for v in np.percentile(arr, [0.5, 99.5]))
+                self._range = (lo, hi if hi > lo else lo + 1.0)
+        lo, hi = self._range
+        return (arr - lo) / (hi - lo)
+
+
+def looks_like_images(x: torch.Tensor) -> bool:
+    """``(B, C, H, W)`` with 1, 3 or 4 channels, or ``(B, H, W)``, with sides of 8 px or more."""
+    if x.ndim == 4:
+        return x.shape[1] in (1, 3, 4) and min(x.shape[2:]) >= 8
+    if x.ndim == 3:
+        return min(x.shape[1:]) >= 8 and x.dtype not in (torch.int32, torch.int64)
+    return False
+
+
+def _png(image: Image.Image, max_size: int) -> bytes:
+    if max(image.size) > max_size:
+        image = image.copy()
+        image.thumbnail((max_size, max_size), Image.Resampling.LANCZOS)
+    buf = io.BytesIO()
+    image.save(buf, format="PNG", optimize=False)
+    return buf.getvalue()

@@ -1,0 +1,273 @@
+"""A finished run and its layers: PCA results, scores and probing along components."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from .exceptions import EmbeddingExplorerError, LayerNotFoundError
+from .store import RunReader
+
+SAMPLE_COLUMNS = ("sample_id", "label")
+
+
+@dataclass(frozen=True)
+class Histogram:
+    """Counts of a component's scores in quantile-based bins.
+
+    ``edges`` has ``len(counts) + 1`` entries. ``by_label`` maps each label to its counts per
+    bin (None when not split by label).
+    """
+
+    edges: np.ndarray
+    counts: np.ndarray
+    by_label: dict[Any, np.ndarray] | None = None
+
+
+class Layer:
+    """One layer of a run: its PCA, the scores of every sample, and probing along components."""
+
+    def __init__(self, run: Run, info: dict[str, Any]) -> None:
+        self.run = run
+        self.name: str = info["name"]
+        self.dim: int = int(info["dim"])
+        self.key: str = info["key"]
+        self.info = info
+
+    def __repr__(self) -> str:
+        return f"Layer({self.name!r}, dim={self.dim}, n_components={self.n_components})"
+
+    @cached_property
+    def _pca(self) -> dict[str, np.ndarray]:
+        return self.run._reader.pca_arrays(self.key)
+
+    @property
+    def mean(self) -> np.ndarray:
+        """ndarray of shape (D,): the mean activation."""
+        return self._pca["mean"]
+
+    @property
+    def components(self) -> np.ndarray:
+        """ndarray of shape (k, D): principal axes, unit-norm rows, scikit-learn signs."""
+        return self._pca["components"]
+
+    @property
+    def explained_variance(self) -> np.ndarray:
+        """ndarray of shape (k,): variance along each component (N-1 denominator)."""
+        return self._pca["explained_variance"]
+
+    @property
+    def explained_variance_ratio(self) -> np.ndarray:
+        """ndarray of shape (k,): each component's share of the layer's total variance."""
+        return self._pca["explained_variance_ratio"]
+
+    @property
+    def n_components(self) -> int:
+        return int(self.info["n_components"])
+
+    @property
+    def total_variance(self) -> float:
+        return float(self.info["total_variance"])
+
+    @property
+    def pca_method(self) -> str:
+        return str(self.info["pca_method"])
+
+    @cached_property
+    def scores(self) -> np.ndarray:
+        """ndarray of shape (N, k): ``(activations - mean) @ components.T``, float32."""
+        return np.asarray(self.run._reader.array("scores", self.key)[...])
+
+    @property
+    def activations(self) -> Any:
+        """The (N, D) activations as a lazily read Zarr array (index it to get numpy)."""
+        return self.run._reader.array("activations", self.key)
+
+    def project(self, activations: Any) -> np.ndarray:
+        """Scores of any (M, D) activations on this layer's components (no refit)."""
+        x = np.asarray(activations, dtype=np.float64)
+        if x.ndim != 2 or x.shape[1] != self.dim:
+            raise EmbeddingExplorerError(
+                f"layer {self.name!r} has {self.dim} features; got activations of shape {x.shape}"
+            )
+        return (x - self.mean) @ self.components.T
+
+    # probing ---------------------------------------------------------------------------
+    def _component(self, component: int) -> np.ndarray:
+        if isinstance(component, bool) or not isinstance(component, (int, np.integer)):
+            raise TypeError(f"component must be an int, got {component!r}")
+        if not 0 <= component < self.n_components:
+            raise IndexError(
+                f"component={component} is out of range for layer {self.name!r}, "
+                f"which has {self.n_components} components (0..{self.n_components - 1})"
+            )
+        return self.scores[:, component]
+
+    @cached_property
+    def _orders(self) -> dict[int, np.ndarray]:
+        return {}
+
+    def order(self, component: int, *, descending: bool = False) -> np.ndarray:
+        """Sample ids sorted by score on ``component``, ties by lower id (cached)."""
+        scores = self._component(component)
+        key = -(component + 1) if descending else component
+        if key not in self._orders:
+            self._orders[key] = np.argsort(-scores if descending else scores, kind="stable")
+        return self._orders[key]
+
+    def extremes(self, component: int, n: int = 8) -> tuple[np.ndarray, np.ndarray]:
+        """The ``n`` lowest sample ids (ascending score) and ``n`` highest (descending).
+
+        Ties break by lower sample id at both ends.
+        """
+        n = _check_n(n)
+        return self.order(component)[:n].copy(), self.order(component, descending=True)[:n].copy()
+
+    def quantile_samples(self, component: int, q: float, n: int = 8) -> np.ndarray:
+        """The ``n`` sample ids whose scores are nearest the ``q``-quantile, in ascending score.
+
+        Ties in distance break by lower sample id.
+        """
+        n = _check_n(n)
+        if not isinstance(q, (int, float, np.floating)) or not 0.0 <= float(q) <= 1.0:
+            raise ValueError(f"q={q!r} must be a quantile between 0 and 1")
+        scores = self._component(component)
+        order = self.order(component)
+        sorted_scores = scores[order].astype(np.float64)
+        target = float(np.quantile(sorted_scores, float(q)))
+        n = min(n, len(order))
+        # the n nearest values are a contiguous window of the sorted scores: grow it outwards
+        hi = int(np.searchsorted(sorted_scores, target))
+        lo = hi - 1
+        chosen: list[int] = []
+        while len(chosen) < n:
+            d_lo = target - sorted_scores[lo] if lo >= 0 else np.inf
+            d_hi = sorted_scores[hi] - target if hi < len(order) else np.inf
+            if d_lo < d_hi or (d_lo == d_hi and order[lo] < order[hi]):
+                chosen.append(lo)
+                lo -= 1
+            else:
+                chosen.append(hi)
+                hi += 1
+        positions = np.sort(np.asarray(chosen))
+        return order[positions]
+
+    def percentiles(self, sample_id: int) -> np.ndarray:
+        """The percentile (0-100) of one sample's score on each component."""
+        if not 0 <= sample_id < self.run.n_samples:
+            raise IndexError(f"sample_id={sample_id} is out of range (0..{self.run.n_samples - 1})")
+        below = np.count_nonzero(self.scores < self.scores[sample_id], axis=0)
+        return 100.0 * below / max(self.run.n_samples - 1, 1)
+
+    def histogram(self, component: int, bins: int = 20, *, by_label: bool = False) -> Histogram:
+        """Histogram of the scores in quantile-based bins (equal counts, not equal widths).
+
+        Quantile bins keep one outlier from squeezing every other sample into one bin. Repeated
+        edges (many equal scores) are merged. ``by_label`` also counts each label per bin.
+        """
+        if isinstance(bins, bool) or not isinstance(bins, int) or bins < 1:
+            raise ValueError(f"bins={bins!r} must be a positive integer")
+        scores = self._component(component).astype(np.float64)
+        edges = np.unique(np.quantile(scores, np.linspace(0.0, 1.0, bins + 1)))
+        if len(edges) == 1:
+            edges = np.array([edges[0], edges[0]])
+        index = np.clip(np.searchsorted(edges, scores, side="right") - 1, 0, len(edges) - 2)
+        counts = np.bincount(index, minlength=len(edges) - 1)
+        split = None
+        if by_label:
+            labels = self.run.labels
+            if labels is None:
+                raise EmbeddingExplorerError(f"run {self.run.name!r} has no labels to split the histogram by")
+            values, codes = np.unique(labels, return_inverse=True)
+            table = np.zeros((len(values), len(edges) - 1), dtype=np.int64)
+            np.add.at(table, (codes, index), 1)
+            split = {v.item() if hasattr(v, "item") else v: table[i] for i, v in enumerate(values)}
+        return Histogram(edges=edges, counts=counts, by_label=split)
+
+
+def _check_n(n: int) -> int:
+    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
+        raise ValueError(f"n={n!r} must be a positive integer")
+    return int(n)
+
+
+class Run:
+    """A finished run, opened from its directory; needs neither the model nor the data."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        self._reader = RunReader(self.path)
+        self.manifest = self._reader.manifest
+        self.name: str = self.manifest["name"]
+        self.n_samples: int = int(self.manifest["data"]["n_samples"])
+        self._layers = {info["name"]: Layer(self, info) for info in self.manifest["layers"]}
+
+    def __repr__(self) -> str:
+        return f"Run({self.name!r}, n_samples={self.n_samples}, layers={self.layers})"
+
+    @property
+    def layers(self) -> list[str]:
+        return list(self._layers)
+
+    def layer(self, name: str) -> Layer:
+        try:
+            return self._layers[name]
+        except KeyError:
+            raise LayerNotFoundError(
+                f"run {self.name!r} has no layer {name!r}; its layers: {', '.join(self.layers)}"
+            ) from None
+
+    __getitem__ = layer
+
+    def __iter__(self) -> Any:
+        return iter(self._layers.values())
+
+    @cached_property
+    def samples(self) -> pd.DataFrame:
+        """The sample table: ``sample_id``, ``label`` (when present), metadata columns."""
+        return self._reader.samples()
+
+    @property
+    def labels(self) -> np.ndarray | None:
+        """ndarray of shape (N,), or None when the run has no labels."""
+        return self.samples["label"].to_numpy() if "label" in self.samples else None
+
+    @property
+    def label_names(self) -> list[str] | None:
+        """Display names of integer labels (e.g. a Dataset's ``classes``), when known."""
+        names = self.manifest["labels"].get("names")
+        return list(names) if names else None
+
+    @property
+    def metadata(self) -> pd.DataFrame:
+        """The metadata columns given to ``explore``, one row per sample."""
+        return self.samples.drop(columns=[c for c in SAMPLE_COLUMNS if c in self.samples])
+
+    @property
+    def rendering_kind(self) -> str | None:
+        """``"image/png"``, ``"text/plain"``, or None when samples have no rendering."""
+        kind = self.manifest["rendering"]["kind"]
+        return str(kind) if kind else None
+
+    def rendering(self, sample_id: int) -> bytes | None:
+        """The stored thumbnail (PNG bytes) or text (UTF-8) of one sample."""
+        if not 0 <= sample_id < self.n_samples:
+            raise IndexError(f"sample_id={sample_id} is out of range (0..{self.n_samples - 1})")
+        return self._reader.rendering(sample_id)
+
+    def label_name(self, label: Any) -> str:
+        """How a label reads: its class name where known."""
+        names = self.label_names
+        if names is not None and isinstance(label, (int, np.integer)) and 0 <= label < len(names):
+            return str(names[int(label)])
+        return str(label)
+
+
+def open_run(path: str | Path) -> Run:
+    """Open a finished run directory (fails clearly on an unfinished one)."""
+    return Run(path)

@@ -1,0 +1,322 @@
+"""Exact PCA of tall activation matrices in one streaming, mergeable pass.
+
+Each batch contributes its count, its mean and its *centred* cross-products; batches (and shards
+computed elsewhere) are combined with the pairwise update of Chan, Golub and LeVeque (1979), so
+nothing cancels catastrophically the way ``X^T X - n mu mu^T`` does in float32 or even float64.
+Everything is accumulated in float64. The principal axes come from one symmetric
+eigendecomposition at the end, with scikit-learn's sign convention, so results agree with
+``sklearn.decomposition.PCA`` on the same matrix.
+
+Where the feature count is too large for a ``D x D`` matrix, only the per-feature moments are
+streamed and :func:`randomized_pca` finds the top components over the stored activations.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+from scipy.linalg import blas
+
+from .exceptions import EmbeddingExplorerError
+
+FloatArray = np.ndarray[Any, np.dtype[np.float64]]
+
+
+@dataclass(frozen=True)
+class PCAResult:
+    """The principal axes of one matrix: what a layer's PCA stores.
+
+    Attributes
+    ----------
+    mean : ndarray of shape (n_features,)
+    components : ndarray of shape (n_components, n_features), unit-norm rows
+    explained_variance : ndarray of shape (n_components,), N-1 denominator
+    explained_variance_ratio : ndarray of shape (n_components,), share of ``total_variance``
+    total_variance : float, the sum of all features' variances
+    n_samples : int
+    method : ``"covariance_eigh"`` (exact) or ``"randomized_svd"``
+    """
+
+    mean: FloatArray
+    components: FloatArray
+    explained_variance: FloatArray
+    explained_variance_ratio: FloatArray
+    total_variance: float
+    n_samples: int
+    method: str
+
+    def transform(self, x: np.ndarray) -> FloatArray:
+        """Scores of rows ``x`` on the components: ``(x - mean) @ components.T``."""
+        return (np.asarray(x, dtype=np.float64) - self.mean) @ self.components.T
+
+
+class StreamingPCA:
+    """Exact PCA by streaming, mergeable moments, in the mould of scikit-learn's estimators.
+
+    Parameters
+    ----------
+    n_components : int, default=10
+        Components kept; capped at ``min(n_samples - 1, n_features)`` when finalised.
+    covariance : bool, default=True
+        Accumulate the full ``D x D`` centred cross-products (exact PCA). ``False`` keeps only
+        per-feature moments (mean and variance), for layers too wide for ``D x D``; their
+        components come from :func:`randomized_pca` instead.
+
+    Attributes
+    ----------
+    n_samples_seen_ : int
+    mean_ : ndarray of shape (n_features,)
+    n_features_in_ : int or None
+
+    Notes
+    -----
+    Batches that arrive as CUDA tensors are accumulated on that GPU (float64), so activations
+    never travel to the host for the statistics. CPU batches use a BLAS symmetric rank-k update.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> x = np.random.default_rng(0).normal(size=(100, 5))
+    >>> pca = StreamingPCA(n_components=2)
+    >>> for batch in np.array_split(x, 7):
+    ...     _ = pca.partial_fit(batch)
+    >>> pca.finalize().components.shape
+    (2, 5)
+    """
+
+    def __init__(self, n_components: int = 10, *, covariance: bool = True) -> None:
+        self.n_components = n_components
+        self.covariance = covariance
+        self.n_samples_seen_ = 0
+        self.n_features_in_: int | None = None
+        self.mean_: Any = None  # float64 ndarray or torch tensor on the batches' device
+        self._m2: Any = None  # upper triangle of centred cross-products, or per-feature sums
+
+    # ---- accumulation -------------------------------------------------------------------
+    def partial_fit(self, x: np.ndarray | torch.Tensor) -> StreamingPCA:
+        """Add a batch of rows ``x`` of shape (n_rows, n_features)."""
+        if x.ndim != 2:
+            raise ValueError(f"expected a (n_rows, n_features) batch, got shape {tuple(x.shape)}")
+        n_b, d = int(x.shape[0]), int(x.shape[1])
+        if self.n_features_in_ is None:
+            self.n_features_in_ = d
+        elif d != self.n_features_in_:
+            raise ValueError(f"batch has {d} features, earlier batches had {self.n_features_in_}")
+        if n_b == 0:
+            return self
+        if isinstance(x, torch.Tensor) and x.device.type != "cpu":
+            mean_b, m2_b = _batch_moments_torch(x, self.covariance)
+        else:
+            xs = x.detach().cpu().numpy() if isinstance(x, torch.Tensor) else np.asarray(x)
+            mean_b, m2_b = _batch_moments_numpy(xs, self.covariance)  # type: ignore[assignment]
+        self._combine(n_b, mean_b, m2_b)
+        return self
+
+    def merge(self, other: StreamingPCA) -> StreamingPCA:
+        """Add the moments of ``other`` (a disjoint set of rows) into this accumulator."""
+        if other.n_samples_seen_ == 0:
+            return self
+        if self.covariance != other.covariance:
+            raise ValueError("cannot merge a full-covariance accumulator with a diagonal one")
+        if self.n_features_in_ is not None and other.n_features_in_ != self.n_features_in_:
+            raise ValueError(
+                f"cannot merge accumulators of {other.n_features_in_} and {self.n_features_in_} features"
+            )
+        self.n_features_in_ = other.n_features_in_
+        mean_b, m2_b = other.mean_, other._m2
+        if self.mean_ is not None:
+            mean_b, m2_b = _like(mean_b, self.mean_), _like(m2_b, self._m2)
+        self._combine(other.n_samples_seen_, mean_b, m2_b)
+        return self
+
+    def _combine(self, n_b: int, mean_b: Any, m2_b: Any) -> None:
+        n_a = self.n_samples_seen_
+        if n_a == 0:
+            self.n_samples_seen_, self.mean_, self._m2 = n_b, mean_b, m2_b
+            return
+        n = n_a + n_b
+        delta = mean_b - self.mean_
+        self.mean_ = self.mean_ + delta * (n_b / n)
+        weight = n_a * n_b / n
+        if self.covariance:
+            self._m2 = self._m2 + m2_b + _outer(delta, delta) * weight
+        else:
+            self._m2 = self._m2 + m2_b + delta * delta * weight
+        self.n_samples_seen_ = n
+
+    # ---- state for pickling across processes -----------------------------------------------
+    def state(self) -> dict[str, Any]:
+        """Plain numpy state, e.g. to send a shard's accumulator to another process."""
+        return {
+            "n_components": self.n_components,
+            "covariance": self.covariance,
+            "n_samples_seen": self.n_samples_seen_,
+            "n_features": self.n_features_in_,
+            "mean": None if self.mean_ is None else _to_numpy(self.mean_),
+            "m2": None if self._m2 is None else _to_numpy(self._m2),
+        }
+
+    @classmethod
+    def from_state(cls, state: dict[str, Any]) -> StreamingPCA:
+        pca = cls(state["n_components"], covariance=state["covariance"])
+        pca.n_samples_seen_ = state["n_samples_seen"]
+        pca.n_features_in_ = state["n_features"]
+        pca.mean_, pca._m2 = state["mean"], state["m2"]
+        return pca
+
+    # ---- results ---------------------------------------------------------------------------
+    def variances(self) -> FloatArray:
+        """Per-feature variances (N-1 denominator)."""
+        self._check_fitted()
+        m2 = _to_numpy(self._m2)
+        diag = np.diag(m2) if self.covariance else m2
+        return np.maximum(diag, 0.0) / (self.n_samples_seen_ - 1)
+
+    def finalize(self) -> PCAResult:
+        """Exact PCA of all rows seen: one symmetric eigendecomposition of the covariance."""
+        self._check_fitted()
+        if not self.covariance:
+            raise ValueError("this accumulator kept per-feature moments only; use randomized_pca")
+        n, d = self.n_samples_seen_, int(self.n_features_in_ or 0)
+        k = n_components_for(self.n_components, n, d)
+        m2 = _to_numpy(self._m2)
+        upper = np.triu(m2)
+        cov = (upper + np.triu(upper, 1).T) / (n - 1)
+        eigenvalues, eigenvectors = np.linalg.eigh(cov)
+        order = np.argsort(eigenvalues)[::-1][:k]
+        components = flip_signs(eigenvectors[:, order].T)
+        explained = np.maximum(eigenvalues[order], 0.0)
+        total = float(np.trace(cov))
+        return PCAResult(
+            mean=_to_numpy(self.mean_),
+            components=components,
+            explained_variance=explained,
+            explained_variance_ratio=explained / total if total > 0 else np.zeros_like(explained),
+            total_variance=total,
+            n_samples=n,
+            method="covariance_eigh",
+        )
+
+    def fit(self, x: np.ndarray | torch.Tensor, batch_size: int = 8192) -> PCAResult:
+        """Exact PCA of an in-memory matrix, streamed in row batches to bound extra memory."""
+        for start in range(0, int(x.shape[0]), batch_size):
+            self.partial_fit(x[start : start + batch_size])
+        return self.finalize()
+
+    def _check_fitted(self) -> None:
+        if self.n_samples_seen_ < 2:
+            raise EmbeddingExplorerError(f"PCA needs at least 2 samples, got {self.n_samples_seen_}")
+
+
+def n_components_for(requested: int, n_samples: int, n_features: int) -> int:
+    """Components actually kept: ``min(requested, n_samples - 1, n_features)``."""
+    if isinstance(requested, bool) or not isinstance(requested, (int, np.integer)) or requested < 1:
+        raise ValueError(f"n_components={requested!r} must be a positive integer")
+    if n_samples < 2:
+        raise EmbeddingExplorerError(f"PCA needs at least 2 samples, got {n_samples}")
+    return int(min(requested, n_samples - 1, n_features))
+
+
+def flip_signs(components: FloatArray) -> FloatArray:
+    """scikit-learn's convention: each row's entry of largest absolute value is positive."""
+    biggest = np.argmax(np.abs(components), axis=1)
+    signs = np.sign(components[np.arange(components.shape[0]), biggest])
+    signs[signs == 0] = 1.0
+    return components * signs[:, None]
+
+
+def randomized_pca(
+    chunks: Callable[[], Iterable[np.ndarray]],
+    moments: StreamingPCA,
+    *,
+    n_oversamples: int = 10,
+    n_iter: int = 4,
+    seed: int = 0,
+) -> PCAResult:
+    """Top components of a matrix too wide for ``D x D``, by randomized SVD (Halko et al. 2011).
+
+    ``chunks()`` yields the rows again on every call (e.g. from the Zarr store); it is called
+    ``2 * n_iter + 2`` times. ``moments`` holds the mean and per-feature variances of the same
+    rows (a ``covariance=False`` accumulator), which give the exact total variance.
+    """
+    n, d = moments.n_samples_seen_, int(moments.n_features_in_ or 0)
+    k = n_components_for(moments.n_components, n, d)
+    mean = _to_numpy(moments.mean_)
+    total = float(moments.variances().sum())
+    width = min(k + n_oversamples, d, n)
+    rng = np.random.default_rng(seed)
+    omega = rng.standard_normal((d, width))
+
+    def times(right: FloatArray) -> FloatArray:  # (X - mean) @ right, row by row
+        return np.concatenate([(c.astype(np.float64) - mean) @ right for c in chunks()])
+
+    def transposed_times(left: FloatArray) -> FloatArray:  # (X - mean).T @ left
+        out, start = np.zeros((d, left.shape[1])), 0
+        for c in chunks():
+            out += (c.astype(np.float64) - mean).T @ left[start : start + len(c)]
+            start += len(c)
+        return out
+
+    q, _ = np.linalg.qr(times(omega))
+    for _ in range(n_iter):
+        z, _ = np.linalg.qr(transposed_times(q))
+        q, _ = np.linalg.qr(times(z))
+    b = transposed_times(q).T  # (width, d) = Q^T (X - mean)
+    _, s, vt = np.linalg.svd(b, full_matrices=False)
+    explained = s[:k] ** 2 / (n - 1)
+    return PCAResult(
+        mean=mean,
+        components=flip_signs(vt[:k]),
+        explained_variance=explained,
+        explained_variance_ratio=explained / total if total > 0 else np.zeros_like(explained),
+        total_variance=total,
+        n_samples=n,
+        method="randomized_svd",
+    )
+
+
+def iter_rows(array: Any, chunk_rows: int) -> Iterator[np.ndarray]:
+    """Row blocks of an array-like (numpy, memory map or Zarr array)."""
+    for start in range(0, int(array.shape[0]), chunk_rows):
+        yield np.asarray(array[start : start + chunk_rows])
+
+
+# ---- per-batch moments ----------------------------------------------------------------------
+def _batch_moments_numpy(x: np.ndarray, covariance: bool) -> tuple[FloatArray, FloatArray]:
+    x64 = np.asarray(x, dtype=np.float64)
+    mean = x64.mean(axis=0)
+    centred = x64 - mean
+    if not covariance:
+        return mean, np.einsum("ij,ij->j", centred, centred)
+    # BLAS syrk: centred.T @ centred, upper triangle only, half the flops of a matmul
+    return mean, blas.dsyrk(1.0, centred.T, trans=0, lower=0)
+
+
+def _batch_moments_torch(x: torch.Tensor, covariance: bool) -> tuple[torch.Tensor, torch.Tensor]:
+    x64 = x.detach().to(torch.float64)
+    mean = x64.mean(dim=0)
+    centred = x64 - mean
+    if not covariance:
+        return mean, (centred * centred).sum(dim=0)
+    return mean, centred.T @ centred
+
+
+def _outer(a: Any, b: Any) -> Any:
+    return torch.outer(a, b) if isinstance(a, torch.Tensor) else np.outer(a, b)
+
+
+def _to_numpy(value: Any) -> FloatArray:
+    if isinstance(value, torch.Tensor):
+        return value.detach().cpu().numpy().astype(np.float64, copy=False)
+    return np.asarray(value, dtype=np.float64)
+
+
+def _like(value: Any, reference: Any) -> Any:
+    """``value`` on the same backend (numpy or the torch device) as ``reference``."""
+    if isinstance(reference, torch.Tensor):
+        return torch.as_tensor(value, dtype=torch.float64, device=reference.device)
+    return _to_numpy(value)

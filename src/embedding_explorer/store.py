@@ -1,0 +1,266 @@
+"""The run directory: how a run is laid out on disk, written, committed and read back.
+
+::
+
+    RUN/
+      manifest.json        written last, atomically: the commit marker of a finished run
+      arrays.zarr/         Zarr v3: activations/<key> (N, D), scores/<key> (N, k), pca/<key>/...
+      samples.parquet      sample_id, label, metadata columns
+      renderings.bin       per-sample thumbnails (PNG) or texts, packed end to end
+      renderings.idx.npy   int64 offsets (N + 1) into renderings.bin
+
+A run is built in a hidden staging folder beside ``RUN`` and moved into place only when its
+manifest is written, so an interrupted extraction never leaves a folder that opens as finished.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, BinaryIO
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+import zarr
+
+from .exceptions import EmbeddingExplorerError, IncompleteRunError
+from .stats import PCAResult
+
+MANIFEST = "manifest.json"
+ARRAYS = "arrays.zarr"
+SAMPLES = "samples.parquet"
+RENDERINGS = "renderings.bin"
+RENDERING_OFFSETS = "renderings.idx.npy"
+FORMAT = "embedding-explorer/run"
+FORMAT_VERSION = 1
+CHUNK_BYTES = 8 << 20  # target size of one activation chunk
+
+
+def layer_keys(names: Sequence[str]) -> dict[str, str]:
+    """A file-safe, unique storage key per layer name (``block1.0:1`` -> ``03_block1.0_1``)."""
+    return {name: f"{i:02d}_{re.sub(r'[^A-Za-z0-9_.-]', '_', name)}" for i, name in enumerate(names)}
+
+
+def chunk_rows(dim: int) -> int:
+    """Rows per activation chunk: about ``CHUNK_BYTES`` of float32."""
+    return max(256, min(65536, CHUNK_BYTES // (4 * max(dim, 1))))
+
+
+def staging_path(out: Path) -> Path:
+    return out.parent / f".{out.name}.partial"
+
+
+class RowWriter:
+    """Appends rows to a Zarr array in whole chunks, so writes never rewrite a chunk."""
+
+    def __init__(self, array: Any) -> None:
+        self.array = array
+        self.rows = int(array.chunks[0])
+        self._pending: list[np.ndarray] = []
+        self._pending_rows = 0
+        self.n_written = 0
+
+    def append(self, rows: np.ndarray) -> None:
+        self._pending.append(rows)
+        self._pending_rows += len(rows)
+        if self._pending_rows >= self.rows:
+            block = np.concatenate(self._pending)
+            whole = (len(block) // self.rows) * self.rows
+            self._write(block[:whole])
+            rest = block[whole:]
+            self._pending, self._pending_rows = ([rest] if len(rest) else []), len(rest)
+
+    def close(self) -> None:
+        if self._pending_rows:
+            self._write(np.concatenate(self._pending))
+        self._pending, self._pending_rows = [], 0
+
+    def _write(self, block: np.ndarray) -> None:
+        start = self.n_written
+        self.array.resize((start + len(block), *self.array.shape[1:]))
+        self.array[start : start + len(block)] = block
+        self.n_written += len(block)
+
+
+class RunWriter:
+    """Builds one run in its staging folder; :meth:`commit` moves it into place."""
+
+    def __init__(self, out: Path, layers: Sequence[str], dims: dict[str, int] | None = None) -> None:
+        self.out = out
+        self.staging = staging_path(out)
+        check_replaceable(out)
+        if self.staging.exists():
+            shutil.rmtree(self.staging)
+        self.staging.mkdir(parents=True)
+        self.keys = layer_keys(layers)
+        self.root = zarr.open_group(str(self.staging / ARRAYS), mode="w")
+        self._writers: dict[str, RowWriter] = {}
+        self._render_file: BinaryIO | None = None
+        self._render_offsets: list[int] = [0]
+
+    # activations -----------------------------------------------------------------------
+    def append_activations(self, layer: str, rows: np.ndarray) -> None:
+        writer = self._writers.get(layer)
+        if writer is None:
+            dim = int(rows.shape[1])
+            array = self.root.create_array(
+                f"activations/{self.keys[layer]}",
+                shape=(0, dim),
+                chunks=(chunk_rows(dim), dim),
+                dtype="float32",
+                compressors=None,
+                dimension_names=("sample", "feature"),
+            )
+            writer = self._writers[layer] = RowWriter(array)
+        writer.append(np.ascontiguousarray(rows, dtype=np.float32))
+
+    def finish_activations(self) -> None:
+        for writer in self._writers.values():
+            writer.close()
+
+    def activations(self, layer: str) -> Any:
+        return self._writers[layer].array
+
+    # PCA and scores --------------------------------------------------------------------
+    def write_pca(self, layer: str, pca: PCAResult) -> None:
+        group = self.root.require_group(f"pca/{self.keys[layer]}")
+        for name in ("mean", "components", "explained_variance", "explained_variance_ratio"):
+            value = np.asarray(getattr(pca, name), dtype=np.float64)
+            group.create_array(name, data=value, chunks=value.shape, compressors=None)
+
+    def scores_array(self, layer: str, n_samples: int, k: int) -> Any:
+        return self.root.create_array(
+            f"scores/{self.keys[layer]}",
+            shape=(n_samples, k),
+            chunks=(min(max(n_samples, 1), 1 << 18), k),
+            dtype="float32",
+            compressors=None,
+            dimension_names=("sample", "component"),
+        )
+
+    # samples ---------------------------------------------------------------------------
+    def append_renderings(self, items: Sequence[bytes]) -> None:
+        if self._render_file is None:
+            self._render_file = open(self.staging / RENDERINGS, "wb")  # noqa: SIM115 - closed in finish
+        for item in items:
+            self._render_file.write(item)
+            self._render_offsets.append(self._render_offsets[-1] + len(item))
+
+    def finish_renderings(self) -> int:
+        """Close the packed renderings; returns how many samples have one."""
+        if self._render_file is None:
+            return 0
+        self._render_file.close()
+        np.save(self.staging / RENDERING_OFFSETS, np.asarray(self._render_offsets, dtype=np.int64))
+        return len(self._render_offsets) - 1
+
+    def write_samples(self, table: pd.DataFrame) -> None:
+        pq.write_table(pa.Table.from_pandas(table, preserve_index=False), self.staging / SAMPLES)
+
+    # commit ----------------------------------------------------------------------------
+    def commit(self, manifest: dict[str, Any]) -> Path:
+        """Write the manifest last (atomically), then swap the staging folder into place."""
+        write_json_atomic(self.staging / MANIFEST, manifest)
+        old = self.out.parent / f".{self.out.name}.old"
+        if old.exists():
+            shutil.rmtree(old)
+        if self.out.exists():
+            os.replace(self.out, old)
+        os.replace(self.staging, self.out)
+        if old.exists():
+            shutil.rmtree(old)
+        return self.out
+
+    def abort(self) -> None:
+        """Remove the staging folder after an error: nothing half-written is left."""
+        if self._render_file is not None and not self._render_file.closed:
+            self._render_file.close()
+        shutil.rmtree(self.staging, ignore_errors=True)
+
+
+def check_replaceable(out: Path) -> None:
+    """Refuse to overwrite a folder that holds something other than a run."""
+    if out.exists() and not (out / MANIFEST).exists():
+        if out.is_file() or any(out.iterdir()):
+            raise EmbeddingExplorerError(
+                f"out={str(out)!r} exists and is not a run directory; choose another path"
+            )
+        out.rmdir()
+
+
+def write_json_atomic(path: Path, value: dict[str, Any]) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    with open(tmp, "w") as f:
+        json.dump(value, f, indent=2, default=_json_default)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    raise TypeError(f"{type(value).__name__} is not JSON serialisable")
+
+
+def read_manifest(path: Path) -> dict[str, Any]:
+    """The manifest of a finished run, or a clear error for anything else."""
+    manifest_path = path / MANIFEST
+    if not manifest_path.exists():
+        if staging_path(path).exists() or (path.exists() and path.is_dir()):
+            raise IncompleteRunError(
+                f"{str(path)!r} has no {MANIFEST}: its extraction did not finish; run explore again"
+            )
+        raise FileNotFoundError(f"no run at {str(path)!r}")
+    manifest: dict[str, Any] = json.loads(manifest_path.read_text())
+    if manifest.get("format") != FORMAT:
+        raise EmbeddingExplorerError(f"{str(manifest_path)!r} is not an embedding-explorer manifest")
+    if manifest.get("format_version", 0) > FORMAT_VERSION:
+        raise EmbeddingExplorerError(
+            f"run {str(path)!r} has format version {manifest['format_version']}; this version reads "
+            f"up to {FORMAT_VERSION}: upgrade embedding-explorer"
+        )
+    return manifest
+
+
+class RunReader:
+    """Read access to a finished run's files."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.manifest = read_manifest(path)
+        self.root = zarr.open_group(str(path / ARRAYS), mode="r")
+        self._offsets: np.ndarray | None = None
+
+    def array(self, kind: str, key: str) -> Any:
+        return self.root[f"{kind}/{key}"]
+
+    def pca_arrays(self, key: str) -> dict[str, np.ndarray]:
+        group: Any = self.root[f"pca/{key}"]
+        return {name: np.asarray(group[name][...]) for name in group.array_keys()}
+
+    def samples(self) -> pd.DataFrame:
+        return pq.read_table(self.path / SAMPLES).to_pandas()
+
+    def rendering(self, sample_id: int) -> bytes | None:
+        """The packed rendering of one sample, read with one seek."""
+        offsets = self.rendering_offsets()
+        if offsets is None:
+            return None
+        start, end = int(offsets[sample_id]), int(offsets[sample_id + 1])
+        with open(self.path / RENDERINGS, "rb") as f:
+            f.seek(start)
+            return f.read(end - start)
+
+    def rendering_offsets(self) -> np.ndarray | None:
+        if self._offsets is None and (self.path / RENDERING_OFFSETS).exists():
+            self._offsets = np.load(self.path / RENDERING_OFFSETS)
+        return self._offsets
