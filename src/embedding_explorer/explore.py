@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import torch
+from threadpoolctl import threadpool_limits
 from torch import nn
 from tqdm.auto import tqdm
 
@@ -227,7 +228,10 @@ def _extract(
     batches_without_labels = 0
     start = time.perf_counter()
     bar = tqdm(total=n_known, unit="sample", unit_scale=True, desc=f"extract {name}", disable=not progress)
+    # numpy's BLAS stays on one thread while torch computes: two pools spinning on the same
+    # cores slow both down several times; the per-batch updates are small anyway
     with (
+        threadpool_limits(1, user_api="blas"),
         _evaluating(model, device),
         LayerCapture(model, refs, reducers) as capture,
         torch.inference_mode(),
@@ -236,14 +240,16 @@ def _extract(
         for batch in iter_batches(data, batch_size):
             outputs = capture.forward(batch, device)
             for layer, x in outputs.items():
-                _check_finite(x, layer, result.n_samples)
+                rows = x.detach().float().cpu().numpy()
+                _check_finite(x if x.is_cuda else rows, layer, result.n_samples)
                 acc = result.accumulators.get(layer)
                 if acc is None:
                     acc = result.accumulators[layer] = StreamingPCA(
                         n_components, covariance=int(x.shape[1]) <= max_dense_dim
                     )
-                acc.partial_fit(x)
-                writer.append_activations(layer, x.detach().float().cpu().numpy())
+                # on a GPU the moments accumulate there; on the CPU from the same host rows
+                acc.partial_fit(x if x.is_cuda else rows)
+                writer.append_activations(layer, rows)
             hasher.update(batch.inputs, batch.labels)
             if batch.labels is None:
                 batches_without_labels += 1
@@ -284,15 +290,23 @@ def _evaluating(model: nn.Module | None, device: torch.device) -> Iterator[None]
             model.to(original)
 
 
-def _check_finite(x: torch.Tensor, layer: str, offset: int) -> None:
-    finite = torch.isfinite(x).all(dim=1)
-    if not bool(finite.all()):
+def _check_finite(x: torch.Tensor | np.ndarray, layer: str, offset: int) -> None:
+    """Refuse NaN/Inf, naming the layer and the first bad sample."""
+    if isinstance(x, np.ndarray):
+        if np.isfinite(x).all():
+            return
+        row = int(np.flatnonzero(~np.isfinite(x).all(axis=1))[0])
+        kind = "NaN" if np.isnan(x[row]).any() else "Inf"
+    else:
+        finite = torch.isfinite(x).all(dim=1)
+        if bool(finite.all()):
+            return
         row = int((~finite).nonzero()[0, 0])
         kind = "NaN" if bool(torch.isnan(x[row]).any()) else "Inf"
-        raise NonFiniteActivationError(
-            f"layer {layer!r} produced {kind} for sample {offset + row}; "
-            "check the input of that sample and the model's numerics"
-        )
+    raise NonFiniteActivationError(
+        f"layer {layer!r} produced {kind} for sample {offset + row}; "
+        "check the input of that sample and the model's numerics"
+    )
 
 
 def _finish_pca(acc: StreamingPCA, writer: RunWriter, layer: str) -> PCAResult:

@@ -7,6 +7,8 @@ Renderings are made while the data streams through extraction and packed into on
 from __future__ import annotations
 
 import io
+import struct
+import zlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -115,12 +117,11 @@ class Renderer:
         if arr.ndim == 3:
             arr = arr[:, None]
         arr = self._unnormalise(arr)
-        out = []
-        for img in arr:
-            pixels = np.clip(np.rint(img * 255.0), 0, 255).astype(np.uint8)
-            pixels = pixels[0] if pixels.shape[0] == 1 else np.moveaxis(pixels[:3], 0, -1)
-            out.append(_png(Image.fromarray(pixels), self._image.max_size))
-        return out
+        batch = np.clip(np.rint(arr * 255.0), 0, 255).astype(np.uint8)
+        batch = batch[:, 0] if batch.shape[1] == 1 else np.moveaxis(batch[:, :3], 1, -1)
+        if max(batch.shape[1:3]) <= self._image.max_size:
+            return [encode_png(pixels) for pixels in batch]
+        return [_png(Image.fromarray(pixels), self._image.max_size) for pixels in batch]
 
     def _unnormalise(self, arr: np.ndarray) -> np.ndarray:
         """Map images to [0, 1] consistently across the data set."""
@@ -152,6 +153,30 @@ def looks_like_images(x: torch.Tensor) -> bool:
     if x.ndim == 3:
         return min(x.shape[1:]) >= 8 and x.dtype not in (torch.int32, torch.int64)
     return False
+
+
+def encode_png(pixels: np.ndarray) -> bytes:
+    """PNG bytes of a uint8 ``(H, W)`` grey or ``(H, W, 3)`` RGB image (rows unfiltered, zlib).
+
+    Several times faster than PIL's encoder for the small thumbnails a run stores by the
+    thousand; PIL still shrinks images larger than the thumbnail size.
+    """
+    height, width = int(pixels.shape[0]), int(pixels.shape[1])
+    colour = 0 if pixels.ndim == 2 else 2
+    rows = np.zeros((height, 1 + pixels[0].size), dtype=np.uint8)  # filter byte 0 per row
+    rows[:, 1:] = pixels.reshape(height, -1)
+    return b"".join(
+        (
+            b"\x89PNG\r\n\x1a\n",
+            _png_chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, colour, 0, 0, 0)),
+            _png_chunk(b"IDAT", zlib.compress(rows.tobytes(), 6)),
+            _png_chunk(b"IEND", b""),
+        )
+    )
+
+
+def _png_chunk(kind: bytes, data: bytes) -> bytes:
+    return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
 
 
 def _png(image: Image.Image, max_size: int) -> bytes:

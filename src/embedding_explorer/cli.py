@@ -1,0 +1,137 @@
+"""The ``embedding-explorer`` command: inspect runs, serve the UI, build the demo."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from .exceptions import EmbeddingExplorerError
+from .run import Run, open_run
+
+
+def run_summary(run: Run) -> dict[str, Any]:
+    """What ``info --json`` prints: the run's size and each layer's variance per component."""
+    return {
+        "name": run.name,
+        "path": str(run.path),
+        "n_samples": run.n_samples,
+        "model": run.manifest["model"]["class"],
+        "labels": run.labels is not None,
+        "layers": [
+            {
+                "name": layer.name,
+                "dim": layer.dim,
+                "n_components": layer.n_components,
+                "pca_method": layer.pca_method,
+                "explained_variance_ratio": [round(float(r), 6) for r in layer.explained_variance_ratio],
+            }
+            for layer in run
+        ],
+        "timings": run.manifest.get("timings", {}),
+    }
+
+
+def format_info(run: Run) -> str:
+    """A human-readable table of the run's layers and their top components."""
+    lines = [f"{run.name}: {run.n_samples:,} samples, model {run.manifest['model']['class']}", ""]
+    width = max(len(name) for name in run.layers)
+    for layer in run:
+        ratios = layer.explained_variance_ratio
+        top = "  ".join(f"{100 * r:5.1f}%" for r in ratios[:10])
+        method = "" if layer.pca_method == "covariance_eigh" else f"  [{layer.pca_method}]"
+        lines.append(
+            f"  {layer.name:<{width}}  D={layer.dim:<6} cum {100 * ratios.sum():5.1f}%  PCs: {top}{method}"
+        )
+    return "\n".join(lines)
+
+
+def _info(args: argparse.Namespace) -> int:
+    run = open_run(args.run_dir)
+    print(json.dumps(run_summary(run), indent=2) if args.json else format_info(run))
+    return 0
+
+
+def _serve(args: argparse.Namespace) -> int:
+    from .server import serve
+
+    runs = [open_run(path) for path in args.run_dirs]
+    serve(
+        runs,
+        host=args.host,
+        port=args.port,
+        token=args.token,
+        no_token=args.no_token,
+        open_browser=not args.no_browser,
+    )
+    return 0
+
+
+def _demo(args: argparse.Namespace) -> int:
+    from .demos.runner import build_demo_runs, describe_run
+
+    runs = build_demo_runs(Path(args.out), limit=args.limit, progress=not args.quiet)
+    for run in runs:
+        print(describe_run(run))
+        print()
+    if args.no_serve:
+        return 0
+    from .server import serve
+
+    serve(runs, host=args.host, port=args.port, open_browser=not args.no_browser)
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="embedding-explorer",
+        description="See what the layers of a PyTorch model have learned: exact per-layer PCA in a web UI.",
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    info = sub.add_parser("info", help="layers, N, dims and variance per component of a run")
+    info.add_argument("run_dir", type=Path)
+    info.add_argument("--json", action="store_true", help="machine-readable output")
+    info.set_defaults(handler=_info)
+
+    serve = sub.add_parser("serve", help="serve the explorer UI for one or more runs")
+    serve.add_argument("run_dirs", nargs="+", type=Path, metavar="RUN_DIR")
+    _add_server_options(serve)
+    serve.add_argument(
+        "--token", default=None, help="access token (default: generated for a non-loopback host)"
+    )
+    serve.add_argument("--no-token", action="store_true", help="allow a non-loopback host without a token")
+    serve.set_defaults(handler=_serve)
+
+    demo = sub.add_parser("demo", help="train the Fashion-MNIST demo CNN, explore it, serve the UI")
+    demo.add_argument("--out", default="runs/demo", help="folder for the demo runs (default: runs/demo)")
+    demo.add_argument("--limit", type=int, default=None, help="use only the first N test images")
+    demo.add_argument("--no-serve", action="store_true", help="build the runs and print the summary only")
+    demo.add_argument("--quiet", action="store_true", help="no progress bars")
+    _add_server_options(demo)
+    demo.set_defaults(handler=_demo)
+    return parser
+
+
+def _add_server_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--host", default="127.0.0.1", help="interface to bind (default: 127.0.0.1)")
+    parser.add_argument("--port", type=int, default=8031, help="port (default: 8031)")
+    parser.add_argument("--no-browser", action="store_true", help="do not open a browser")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.handler(args))
+    except (EmbeddingExplorerError, FileNotFoundError) as e:
+        print(f"embedding-explorer: error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())
