@@ -1,0 +1,79 @@
+"""The embedding-explorer command: info, demo (without serving), errors."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+import embedding_explorer as ee
+from embedding_explorer import cli
+
+
+@pytest.fixture(scope="module")
+def small_run(tmp_path_factory: pytest.TempPathFactory) -> ee.Run:
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Flatten(), nn.Linear(16, 8), nn.ReLU(), nn.Linear(8, 3))
+    x = torch.randn(120, 1, 4, 4)
+    y = torch.arange(120) % 3
+    out = tmp_path_factory.mktemp("runs") / "small"
+    return ee.explore(model, torch.utils.data.TensorDataset(x, y), ["1", "3"], out=out, progress=False)
+
+
+def test_info_prints_layers_and_variance(small_run: ee.Run, capsys: pytest.CaptureFixture[str]) -> None:
+    assert cli.main(["info", str(small_run.path)]) == 0
+    text = capsys.readouterr().out
+    assert "120 samples" in text
+    first = f"{100 * small_run['1'].explained_variance_ratio[0]:5.1f}%"
+    assert first in text and "D=8" in text and "D=3" in text
+
+
+def test_info_json_matches_run(small_run: ee.Run, capsys: pytest.CaptureFixture[str]) -> None:
+    assert cli.main(["info", str(small_run.path), "--json"]) == 0
+    info = json.loads(capsys.readouterr().out)
+    assert info["n_samples"] == 120
+    assert [layer["name"] for layer in info["layers"]] == ["1", "3"]
+    for entry in info["layers"]:
+        expected = small_run[entry["name"]].explained_variance_ratio
+        assert np.allclose(entry["explained_variance_ratio"], expected, atol=1e-6)
+        assert entry["dim"] == small_run[entry["name"]].dim
+
+
+def test_info_on_missing_or_unfinished_run_is_a_clear_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert cli.main(["info", str(tmp_path / "nothing")]) == 2
+    assert "no run at" in capsys.readouterr().err
+    (tmp_path / "half").mkdir()
+    assert cli.main(["info", str(tmp_path / "half")]) == 2
+    assert "did not finish" in capsys.readouterr().err
+
+
+def test_console_script_is_installed(small_run: ee.Run) -> None:
+    exe = Path(sys.executable).with_name("embedding-explorer")
+    out = subprocess.run([str(exe), "info", str(small_run.path), "--json"], capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    assert json.loads(out.stdout)["name"] == small_run.name
+
+
+def test_demo_without_serving_builds_and_summarises(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from embedding_explorer.demos import fashion_mnist, runner
+
+    try:
+        fashion_mnist.find_fashion_mnist(download=False)
+    except FileNotFoundError:  # pragma: no cover
+        pytest.skip("Fashion-MNIST is not installed")
+    monkeypatch.setattr(runner, "load_or_train_cnn", lambda **kw: (fashion_mnist.untrained_cnn(seed=1), 0.1))
+    code = cli.main(["demo", "--no-serve", "--quiet", "--limit", "300", "--out", str(tmp_path)])
+    assert code == 0
+    text = capsys.readouterr().out
+    assert runner.TRAINED in text and runner.UNTRAINED in text and "PC1" in text
+    assert ee.open_run(tmp_path / runner.TRAINED).n_samples == 300
