@@ -25,6 +25,18 @@ from .render import ImageRender
 from .run import Histogram, Layer, Run, open_run
 from .stats import PCAResult, StreamingPCA
 
+_SERVER_NAMES = ("serve", "show")
+
+
+def __getattr__(name: str) -> object:
+    """``serve`` and ``show`` load the web server (FastAPI) only when first used."""
+    if name in _SERVER_NAMES:
+        from . import server
+
+        return getattr(server, name)
+    raise AttributeError(f"module 'embedding_explorer' has no attribute {name!r}")
+
+
 __all__ = [
     "DataOrderError",
     "EmbeddingExplorerError",
@@ -44,4 +56,6 @@ __all__ = [
     "__version__",
     "explore",
     "open_run",
+    "serve",
+    "show",
 ]

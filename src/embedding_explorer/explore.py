@@ -151,6 +151,7 @@ def explore(
             raise EmbeddingExplorerError(f"labels has {len(label_values)} entries for {n} samples")
         if table is not None and len(table) != n:
             raise EmbeddingExplorerError(f"metadata has {len(table)} rows for {n} samples")
+        renderer.check_count(n)
         t_pca = time.perf_counter()
         layer_infos = []
         for ref in refs:
@@ -320,7 +321,7 @@ def _finish_pca(acc: StreamingPCA, writer: RunWriter, layer: str) -> PCAResult:
             f"layer {layer!r} has zero variance: every sample gives the same activation, "
             "so its components carry nothing",
             ZeroVarianceWarning,
-            stacklevel=4,
+            stacklevel=3,  # the line that called explore
         )
     return pca
 

@@ -116,7 +116,9 @@ def _update_value(digest: Any, value: Any) -> None:
         digest.update(f"{type(value).__name__}{len(value)}".encode())
         for item in value:
             _update_value(digest, item)
-    elif hasattr(value, "to_numpy"):  # pandas objects
+    elif hasattr(value, "to_numpy"):  # pandas objects: names and dtypes are part of the table
+        if hasattr(value, "dtypes") and hasattr(value.dtypes, "items"):
+            digest.update(repr([(str(c), str(t)) for c, t in value.dtypes.items()]).encode())
         _update_value(digest, value.to_numpy())
     else:
         digest.update(repr(value).encode())

@@ -6,10 +6,11 @@ Renderings are made while the data streams through extraction and packed into on
 
 from __future__ import annotations
 
+import hashlib
 import io
 import struct
 import zlib
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -45,6 +46,8 @@ class Renderer:
     """Turns each batch into per-sample bytes of one kind (``IMAGE`` or ``TEXT``), or nothing."""
 
     def __init__(self, spec: RenderSpec, n_samples: int | None) -> None:
+        if not callable(spec) and (isinstance(spec, np.ndarray) or hasattr(spec, "to_numpy")):
+            spec = list(np.asarray(spec).tolist())  # texts as an array or a pandas Series
         self.spec = spec
         self.kind: str | None = None
         self._image = spec if isinstance(spec, ImageRender) else ImageRender()
@@ -68,8 +71,12 @@ class Renderer:
         """A stable text form for fingerprints."""
         if isinstance(self.spec, ImageRender):
             return repr(self.spec)
-        if self._texts is not None:
-            return f"texts[{len(self._texts)}]"
+        if self._texts is not None:  # the texts themselves: other texts are another run
+            digest = hashlib.blake2b(digest_size=16)
+            for text in self._texts:
+                encoded = str(text).encode()
+                digest.update(len(encoded).to_bytes(8, "little") + encoded)
+            return f"texts[{len(self._texts)}]:{digest.hexdigest()}"
         if callable(self.spec):
             return f"callable:{getattr(self.spec, '__qualname__', '?')}"
         return str(self.spec)
@@ -87,7 +94,7 @@ class Renderer:
             return None
         x = batch.inputs
         if callable(self.spec) and not isinstance(self.spec, ImageRender):
-            return [self._from_value(self.spec(x[i])) for i in range(batch.size)]
+            return [self._from_value(self.spec(_sample(x, i))) for i in range(batch.size)]
         wants_image = self.spec in ("image",) or isinstance(self.spec, ImageRender)
         if self.spec == "text":
             raise EmbeddingExplorerError(
@@ -101,6 +108,11 @@ class Renderer:
                 f"render='image' but inputs are {shape}, not (B, C, H, W) or (B, H, W) images"
             )
         return None
+
+    def check_count(self, n_samples: int) -> None:
+        """Refuse a list of texts longer than the data (a shorter one fails while rendering)."""
+        if self._texts is not None and len(self._texts) != n_samples:
+            raise EmbeddingExplorerError(f"render has {len(self._texts)} texts for {n_samples} samples")
 
     def _from_value(self, value: Any) -> bytes:
         if isinstance(value, str):
@@ -144,6 +156,13 @@ class Renderer:
                 self._range = (lo, hi if hi > lo else lo + 1.0)
         lo, hi = self._range
         return (arr - lo) / (hi - lo)
+
+
+def _sample(inputs: Any, i: int) -> Any:
+    """Sample ``i`` of a batch's inputs: a row of a tensor, or a dict of rows for dict batches."""
+    if isinstance(inputs, Mapping):
+        return {k: v[i] if isinstance(v, torch.Tensor) and v.ndim > 0 else v for k, v in inputs.items()}
+    return inputs[i]
 
 
 def looks_like_images(x: torch.Tensor) -> bool:

@@ -109,59 +109,83 @@ class Layer:
         return self.scores[:, component]
 
     @cached_property
-    def _orders(self) -> dict[int, np.ndarray]:
+    def _sorted_cache(self) -> dict[int, tuple[np.ndarray, np.ndarray]]:
         return {}
 
-    def order(self, component: int, *, descending: bool = False) -> np.ndarray:
-        """Sample ids sorted by score on ``component``, ties by lower id (cached)."""
+    def sorted_scores(self, component: int) -> tuple[np.ndarray, np.ndarray]:
+        """``(order, sorted_scores)``: sample ids by ascending score (ties by lower id) and their
+        float64 scores. Sorted once per component, then cached for every later probe."""
         scores = self._component(component)
-        key = -(component + 1) if descending else component
-        if key not in self._orders:
-            self._orders[key] = np.argsort(-scores if descending else scores, kind="stable")
-        return self._orders[key]
+        if component not in self._sorted_cache:
+            order = np.argsort(scores, kind="stable")
+            self._sorted_cache[component] = (order, scores[order].astype(np.float64))
+        return self._sorted_cache[component]
 
     def extremes(self, component: int, n: int = 8) -> tuple[np.ndarray, np.ndarray]:
         """The ``n`` lowest sample ids (ascending score) and ``n`` highest (descending).
 
-        Ties break by lower sample id at both ends.
+        Ties break by lower sample id at both ends. O(N) by partial selection, no full sort.
         """
         n = _check_n(n)
-        return self.order(component)[:n].copy(), self.order(component, descending=True)[:n].copy()
+        scores = self._component(component).astype(np.float64)
+        return _smallest(scores, n), _smallest(-scores, n)
+
+    def quantile(self, component: int, q: float) -> float:
+        """The ``q``-quantile of the scores on ``component`` (numpy's linear rule)."""
+        if not isinstance(q, (int, float, np.floating)) or not 0.0 <= float(q) <= 1.0:
+            raise ValueError(f"q={q!r} must be a quantile between 0 and 1")
+        return float(np.quantile(self.sorted_scores(component)[1], float(q)))
 
     def quantile_samples(self, component: int, q: float, n: int = 8) -> np.ndarray:
         """The ``n`` sample ids whose scores are nearest the ``q``-quantile, in ascending score.
 
-        Ties in distance break by lower sample id.
+        Ties in distance break by lower sample id. After the first call per component (one
+        sort), each call costs O(n + ties) on the cached sorted scores.
         """
         n = _check_n(n)
         if not isinstance(q, (int, float, np.floating)) or not 0.0 <= float(q) <= 1.0:
             raise ValueError(f"q={q!r} must be a quantile between 0 and 1")
-        scores = self._component(component)
-        order = self.order(component)
-        sorted_scores = scores[order].astype(np.float64)
-        target = float(np.quantile(sorted_scores, float(q)))
-        n = min(n, len(order))
-        # the n nearest values are a contiguous window of the sorted scores: grow it outwards
-        hi = int(np.searchsorted(sorted_scores, target))
+        order, values = self.sorted_scores(component)
+        target = self.quantile(component, q)
+        total = len(values)
+        n = min(n, total)
+        # the n nearest values form a window of the sorted scores: grow it outwards ...
+        hi = int(np.searchsorted(values, target))
         lo = hi - 1
-        chosen: list[int] = []
-        while len(chosen) < n:
-            d_lo = target - sorted_scores[lo] if lo >= 0 else np.inf
-            d_hi = sorted_scores[hi] - target if hi < len(order) else np.inf
-            if d_lo < d_hi or (d_lo == d_hi and order[lo] < order[hi]):
-                chosen.append(lo)
+        for _ in range(n):
+            if hi >= total or (lo >= 0 and target - values[lo] <= values[hi] - target):
                 lo -= 1
             else:
-                chosen.append(hi)
                 hi += 1
-        positions = np.sort(np.asarray(chosen))
-        return order[positions]
+        first, last = lo + 1, hi  # window [first, last)
+        cutoff = max(target - values[first], values[last - 1] - target)
+        # ... then widen it to every sample at the cutoff distance (whole runs of equal
+        # scores, on both sides), among which the lowest ids win
+        first = int(np.searchsorted(values, values[first], side="left"))
+        last = int(np.searchsorted(values, values[last - 1], side="right"))
+        if first > 0 and target - values[first - 1] == cutoff:
+            first = int(np.searchsorted(values, values[first - 1], side="left"))
+        if last < total and values[last] - target == cutoff:
+            last = int(np.searchsorted(values, values[last], side="right"))
+        ids, distance = order[first:last], np.abs(values[first:last] - target)
+        nearer = ids[distance < cutoff]
+        at_cutoff = np.sort(ids[distance == cutoff])
+        chosen = np.concatenate([nearer, at_cutoff[: n - len(nearer)]])
+        scores = self.scores[:, component]
+        return chosen[np.lexsort((chosen, scores[chosen]))]  # ascending score, ties by lower id
 
     def percentiles(self, sample_id: int) -> np.ndarray:
-        """The percentile (0-100) of one sample's score on each component."""
+        """The percentile (0-100) of one sample's score on each component: the share of the
+        other samples that score lower."""
         if not 0 <= sample_id < self.run.n_samples:
             raise IndexError(f"sample_id={sample_id} is out of range (0..{self.run.n_samples - 1})")
-        below = np.count_nonzero(self.scores < self.scores[sample_id], axis=0)
+        own = self.scores[sample_id]
+        below = np.empty(self.n_components)
+        for c in range(self.n_components):
+            if c in self._sorted_cache:
+                below[c] = np.searchsorted(self._sorted_cache[c][1], float(own[c]), side="left")
+            else:
+                below[c] = np.count_nonzero(self.scores[:, c] < own[c])
         return 100.0 * below / max(self.run.n_samples - 1, 1)
 
     def histogram(self, component: int, bins: int = 20, *, by_label: bool = False) -> Histogram:
@@ -188,6 +212,15 @@ class Layer:
             np.add.at(table, (codes, index), 1)
             split = {v.item() if hasattr(v, "item") else v: table[i] for i, v in enumerate(values)}
         return Histogram(edges=edges, counts=counts, by_label=split)
+
+
+def _smallest(values: np.ndarray, n: int) -> np.ndarray:
+    """Ids of the ``n`` smallest values, ascending, ties by lower id, in O(N)."""
+    if n >= len(values):
+        return np.lexsort((np.arange(len(values)), values))
+    kth = np.partition(values, n - 1)[n - 1]
+    candidates = np.flatnonzero(values <= kth)
+    return candidates[np.lexsort((candidates, values[candidates]))][:n]
 
 
 def _check_n(n: int) -> int:
@@ -259,6 +292,12 @@ class Run:
         if not 0 <= sample_id < self.n_samples:
             raise IndexError(f"sample_id={sample_id} is out of range (0..{self.n_samples - 1})")
         return self._reader.rendering(sample_id)
+
+    def show(self, *, height: int = 800) -> Any:
+        """Display the explorer UI for this run inline in Jupyter (returns the server handle)."""
+        from .server import show
+
+        return show([self], height=height)
 
     def label_name(self, label: Any) -> str:
         """How a label reads: its class name where known."""

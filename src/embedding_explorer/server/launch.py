@@ -1,0 +1,230 @@
+"""Starting the server: from a shell (``serve``), in the background, or inside Jupyter (``show``).
+
+A server on a loopback host (127.0.0.1, ::1, localhost) needs no token: only this machine can
+reach it. On any other host it gets a token, generated and printed with the URL as Jupyter does
+(``http://HOST:PORT/?token=...``), unless ``no_token=True`` says the network is trusted.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import secrets
+import socket
+import threading
+import time
+import webbrowser
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Literal, overload
+
+import uvicorn
+
+from ..run import Run, open_run
+from .app import create_app
+from .auth import check_token
+
+RunsOrPaths = Run | str | os.PathLike[str] | Sequence[Run | str | os.PathLike[str]]
+LOOPBACK_NAMES = frozenset({"localhost", "localhost.localdomain", "ip6-localhost"})
+WILDCARD_HOSTS = frozenset({"", "0.0.0.0", "::"})
+STARTUP_TIMEOUT_S = 30.0
+
+
+class ServerHandle:
+    """A server running in a background thread: its ``url`` and ``stop()``."""
+
+    def __init__(self, server: uvicorn.Server, thread: threading.Thread, url: str) -> None:
+        self.server = server
+        self.thread = thread
+        self.url = url
+
+    def __repr__(self) -> str:
+        state = "running" if self.running else "stopped"
+        return f"ServerHandle({self.url!r}, {state})"
+
+    @property
+    def running(self) -> bool:
+        return self.thread.is_alive()
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """Ask the server to finish and wait (up to ``timeout`` seconds) until it has."""
+        self.server.should_exit = True
+        self.thread.join(timeout)
+
+    def __enter__(self) -> ServerHandle:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+def is_loopback(host: str) -> bool:
+    name = host.strip("[]").lower()
+    if name in LOOPBACK_NAMES:
+        return True
+    try:
+        return ipaddress.ip_address(name).is_loopback
+    except ValueError:
+        return False
+
+
+def resolve_token(host: str, token: str | None, no_token: bool) -> str | None:
+    """The token a server on ``host`` requires, or None for none.
+
+    ``token="auto"`` always generates one; ``token=None`` generates one unless ``host`` is
+    loopback; ``no_token=True`` turns the token off (and refuses an explicit token with it).
+    """
+    if no_token:
+        if token not in (None, "auto"):
+            raise ValueError("token=... and no_token=True contradict each other; pass one of them")
+        return None
+    if token == "auto" or (token is None and not is_loopback(host)):
+        return secrets.token_urlsafe(32)
+    return None if token is None else check_token(token)
+
+
+def load_runs(runs_or_paths: RunsOrPaths) -> list[Run]:
+    """Runs from Run objects or run directories (opened with ``open_run``)."""
+    items = [runs_or_paths] if isinstance(runs_or_paths, (Run, str, os.PathLike)) else list(runs_or_paths)
+    runs = [item if isinstance(item, Run) else open_run(Path(item)) for item in items]
+    if not runs:
+        raise ValueError("no runs to serve: pass a Run, a run directory, or a list of them")
+    return runs
+
+
+def server_url(host: str, port: int, token: str | None) -> str:
+    """The URL to open on this machine (a wildcard host is reached through loopback)."""
+    if host in WILDCARD_HOSTS:
+        host = "127.0.0.1"
+    if ":" in host and not host.startswith("["):
+        host = f"[{host}]"
+    return f"http://{host}:{port}/" + (f"?token={token}" if token else "")
+
+
+def bind(host: str, port: int) -> socket.socket:
+    """A listening-ready TCP socket on ``host:port`` (port 0: a free port)."""
+    family, kind, proto, _, address = socket.getaddrinfo(
+        host or None, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
+    )[0]
+    sock = socket.socket(family, kind, proto)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(address)
+    except OSError as e:
+        sock.close()
+        raise OSError(
+            e.errno, f"cannot listen on {host}:{port} ({e.strerror}); pass another port, or port=0 for any"
+        ) from e
+    return sock
+
+
+@overload
+def serve(
+    runs_or_paths: RunsOrPaths,
+    *,
+    host: str = ...,
+    port: int = ...,
+    token: str | None = ...,
+    no_token: bool = ...,
+    open_browser: bool = ...,
+    block: Literal[True] = ...,
+) -> None: ...
+@overload
+def serve(
+    runs_or_paths: RunsOrPaths,
+    *,
+    host: str = ...,
+    port: int = ...,
+    token: str | None = ...,
+    no_token: bool = ...,
+    open_browser: bool = ...,
+    block: Literal[False],
+) -> ServerHandle: ...
+def serve(
+    runs_or_paths: RunsOrPaths,
+    *,
+    host: str = "127.0.0.1",
+    port: int = 8031,
+    token: str | None = None,
+    no_token: bool = False,
+    open_browser: bool = False,
+    block: bool = True,
+) -> ServerHandle | None:
+    """Serve runs to the web UI at ``http://host:port/``.
+
+    Parameters
+    ----------
+    runs_or_paths : Run, path, or list of them
+    host : str, default="127.0.0.1"
+        Loopback by default. Any other host (e.g. ``"0.0.0.0"``) gets a token.
+    port : int, default=8031
+        0 picks a free port.
+    token : str, "auto" or None
+        The token requests must carry; "auto" generates one; None: one only off loopback.
+    no_token : bool, default=False
+        Serve without a token even off loopback (only on a network you trust).
+    open_browser : bool, default=False
+    block : bool, default=True
+        Run until interrupted (Ctrl+C); False: run in a daemon thread and return its handle.
+
+    Returns
+    -------
+    None, or a :class:`ServerHandle` with ``.url`` and ``.stop()`` when ``block=False``.
+    """
+    runs = load_runs(runs_or_paths)
+    secret = resolve_token(host, token, no_token)
+    app = create_app(runs, token=secret)
+    sock = bind(host, port)
+    url = server_url(host, sock.getsockname()[1], secret)
+    config = uvicorn.Config(app, host=host, port=port, log_level="warning", ws="none", lifespan="off")
+    server = uvicorn.Server(config)
+    print(f"Embedding Explorer: serving {len(runs)} run(s) at {url}", flush=True)
+    if host in WILDCARD_HOSTS:
+        print(f"  from other machines: {server_url(socket.gethostname(), sock.getsockname()[1], secret)}")
+    if secret is None and not is_loopback(host):
+        print(f"  without a token on {host}: anyone who can reach this port can see these runs")
+    if open_browser:
+        threading.Thread(target=_open_when_started, args=(server, url), daemon=True).start()
+    if block:
+        server.run(sockets=[sock])
+        return None
+    thread = threading.Thread(
+        target=server.run, kwargs={"sockets": [sock]}, daemon=True, name=f"embedding-explorer {url}"
+    )
+    thread.start()
+    if not _wait_started(server, thread):
+        server.should_exit = True
+        sock.close()
+        raise RuntimeError(f"the server at {url} did not start; see the log above")
+    return ServerHandle(server, thread, url)
+
+
+def show(runs_or_paths: RunsOrPaths, *, height: int = 800) -> ServerHandle:
+    """Serve runs in the background on a free loopback port and show the UI in Jupyter.
+
+    Displays an IFrame when IPython is available; returns the server's handle at once.
+    """
+    handle = serve(runs_or_paths, host="127.0.0.1", port=0, block=False)
+    try:
+        from IPython.display import IFrame, display
+    except ImportError:
+        return handle
+    display(IFrame(handle.url, width="100%", height=height))  # type: ignore[no-untyped-call]
+    return handle
+
+
+def _wait_started(server: uvicorn.Server, thread: threading.Thread) -> bool:
+    deadline = time.monotonic() + STARTUP_TIMEOUT_S
+    while not server.started:
+        if not thread.is_alive() or time.monotonic() > deadline:
+            return False
+        time.sleep(0.01)
+    return True
+
+
+def _open_when_started(server: uvicorn.Server, url: str) -> None:
+    deadline = time.monotonic() + STARTUP_TIMEOUT_S
+    while not server.started and time.monotonic() < deadline:
+        time.sleep(0.05)
+    if server.started:
+        webbrowser.open(url)

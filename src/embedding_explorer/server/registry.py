@@ -1,0 +1,114 @@
+"""The runs a server serves, under URL-safe ids, with what is derived from them once.
+
+Only the runs given at start are served: every lookup goes through :class:`Registry`, which
+answers 404 naming the valid ids, so no request reaches a path the client chose.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Iterator, Sequence
+from functools import cached_property
+
+from fastapi import HTTPException
+
+from ..run import Histogram, Layer, Run
+from .columns import Column, LabelCoding, label_coding, run_columns
+
+
+def slug(name: str) -> str:
+    """A URL-safe id from a run name: ``"Fashion CNN (trained)"`` -> ``"fashion-cnn-trained"``."""
+    return re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-") or "run"
+
+
+def unique_ids(names: Sequence[str]) -> list[str]:
+    """One slug per name, made unique with ``-2``, ``-3``... in order."""
+    taken: set[str] = set()
+    ids = []
+    for name in names:
+        base = candidate = slug(name)
+        k = 1
+        while candidate in taken:
+            k += 1
+            candidate = f"{base}-{k}"
+        taken.add(candidate)
+        ids.append(candidate)
+    return ids
+
+
+class ServedRun:
+    """One run as the server sees it: its id, and what is derived from it once and cached."""
+
+    def __init__(self, run_id: str, run: Run) -> None:
+        self.id = run_id
+        self.run = run
+        self._histograms: dict[tuple[str, int, int, bool], Histogram] = {}
+
+    @cached_property
+    def etag_key(self) -> str:
+        """Identifies this run's content: stored renderings never change under one key."""
+        m = self.run.manifest
+        parts = [m.get("key"), m.get("created"), m.get("data", {}).get("content_hash"), str(self.run.path)]
+        return hashlib.blake2b(repr(parts).encode(), digest_size=12).hexdigest()
+
+    @cached_property
+    def labels(self) -> LabelCoding | None:
+        return label_coding(self.run)
+
+    @cached_property
+    def metadata_columns(self) -> list[str]:
+        return [str(c) for c in self.run.metadata.columns]
+
+    @cached_property
+    def columns(self) -> dict[str, Column]:
+        return {c.name: c for c in run_columns(self.run, self.labels)}
+
+    def column(self, name: str) -> Column:
+        try:
+            return self.columns[name]
+        except KeyError:
+            valid = ", ".join(repr(c) for c in self.columns) or "none"
+            raise HTTPException(
+                404, f"run {self.id!r} has no column {name!r}; its columns: {valid}"
+            ) from None
+
+    def layer(self, name: str) -> Layer:
+        if name not in self.run.layers:
+            valid = ", ".join(repr(n) for n in self.run.layers)
+            raise HTTPException(404, f"run {self.id!r} has no layer {name!r}; its layers: {valid}")
+        return self.run[name]
+
+    def check_sample(self, sample_id: int) -> int:
+        if not 0 <= sample_id < self.run.n_samples:
+            raise HTTPException(
+                404,
+                f"run {self.id!r} has no sample {sample_id}; sample ids are 0..{self.run.n_samples - 1}",
+            )
+        return sample_id
+
+    def histogram(self, layer: Layer, component: int, bins: int, by_label: bool) -> Histogram:
+        """``Layer.histogram``, computed once per (layer, component, bins, by_label)."""
+        key = (layer.name, component, bins, by_label)
+        cached = self._histograms.get(key)
+        if cached is None:
+            cached = self._histograms[key] = layer.histogram(component, bins, by_label=by_label)
+        return cached
+
+
+class Registry:
+    """The served runs by id."""
+
+    def __init__(self, runs: Sequence[Run]) -> None:
+        ids = unique_ids([run.name for run in runs])
+        self.runs = {run_id: ServedRun(run_id, run) for run_id, run in zip(ids, runs, strict=True)}
+
+    def __iter__(self) -> Iterator[ServedRun]:
+        return iter(self.runs.values())
+
+    def get(self, run_id: str) -> ServedRun:
+        try:
+            return self.runs[run_id]
+        except KeyError:
+            valid = ", ".join(repr(i) for i in self.runs) or "none"
+            raise HTTPException(404, f"no run {run_id!r}; the served runs: {valid}") from None

@@ -1,0 +1,311 @@
+"""The ``/api`` routes: JSON for small answers, binary float32/int32 bodies for per-sample arrays.
+
+Routes that do numpy work are plain ``def``: FastAPI runs them in its thread pool. Errors the
+library raises (a component out of range, a histogram by label of an unlabelled run) become
+4xx in one place, :func:`.app.add_error_handlers`; lookups and parameter checks here answer
+404/422 with a message that names what is valid.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+from typing import Annotated, Any
+
+import numpy as np
+from fastapi import APIRouter, HTTPException, Path, Query, Request, Response
+
+from .. import __version__
+from ..run import Layer
+from .columns import json_value
+from .registry import Registry, ServedRun
+from .schemas import (
+    ColumnInfo,
+    ComponentGallery,
+    Gallery,
+    Health,
+    HistogramOut,
+    ImageItem,
+    LabelsInfo,
+    LayerInfo,
+    QuantileSamples,
+    Renderings,
+    RunInfo,
+    SampleDetail,
+    SampleRef,
+    TextItem,
+)
+
+MAX_IDS = 1000  # sample ids per batched renderings request
+IMMUTABLE = "max-age=31536000, immutable"
+BINARY: dict[int | str, dict[str, Any]] = {
+    200: {"content": {"application/octet-stream": {}}, "description": "little-endian array"}
+}
+
+RunId = Annotated[str, Path(description="a run id from /api/runs")]
+LayerName = Annotated[str, Path(description="a layer name of the run")]
+ComponentIndex = Annotated[int, Path(ge=0, description="component index, 0-based")]
+SampleId = Annotated[int, Path(ge=0, description="sample id: its position in the data set")]
+Count = Annotated[int, Query(ge=1, le=200, description="samples per list")]
+Bins = Annotated[int, Query(ge=1, le=200, description="number of quantile bins")]
+Quantile = Annotated[float, Query(ge=0.0, le=1.0, allow_inf_nan=False, description="quantile in [0, 1]")]
+
+
+def api_router(registry: Registry, *, private: bool = False) -> APIRouter:
+    """The API over ``registry``'s runs; ``private`` marks cacheable answers private (token)."""
+    router = APIRouter(prefix="/api")
+    cache_control = ("private, " if private else "public, ") + IMMUTABLE
+
+    @router.get("/health")
+    async def health() -> Health:
+        return Health(status="ok", version=__version__)
+
+    @router.get("/runs")
+    def runs() -> list[RunInfo]:
+        return [run_info(served) for served in registry]
+
+    @router.get("/runs/{run}/layers/{layer}/gallery")
+    def gallery(run: RunId, layer: LayerName, n: Count = 8) -> Gallery:
+        served = registry.get(run)
+        lay = served.layer(layer)
+        ratios = variance_ratios(lay)
+        components = []
+        for c in range(lay.n_components):
+            low, high = lay.extremes(c, n)
+            components.append(
+                ComponentGallery(
+                    index=c,
+                    explained_variance_ratio=ratios[c],
+                    low=sample_refs(served, lay, c, low),
+                    high=sample_refs(served, lay, c, high),
+                )
+            )
+        return Gallery(layer=lay.name, components=components)
+
+    @router.get("/runs/{run}/layers/{layer}/components/{c}/quantile")
+    def quantile(
+        run: RunId, layer: LayerName, c: ComponentIndex, q: Quantile = 0.5, n: Count = 8
+    ) -> QuantileSamples:
+        served = registry.get(run)
+        lay = served.layer(layer)
+        ids = lay.quantile_samples(c, q, n)
+        return QuantileSamples(q=q, value=lay.quantile(c, q), samples=sample_refs(served, lay, c, ids))
+
+    @router.get("/runs/{run}/layers/{layer}/components/{c}/histogram")
+    def histogram(
+        run: RunId, layer: LayerName, c: ComponentIndex, bins: Bins = 30, by_label: bool = False
+    ) -> HistogramOut:
+        served = registry.get(run)
+        hist = served.histogram(served.layer(layer), c, bins, by_label)
+        split = None
+        if hist.by_label is not None:
+            split = {served.run.label_name(k): v.tolist() for k, v in hist.by_label.items()}
+        return HistogramOut(edges=hist.edges.tolist(), counts=hist.counts.tolist(), by_label=split)
+
+    @router.get("/runs/{run}/layers/{layer}/scores", response_class=Response, responses=BINARY)
+    def scores(
+        run: RunId,
+        layer: LayerName,
+        components: Annotated[str | None, Query(description="comma-separated indices; default all")] = None,
+    ) -> Response:
+        lay = registry.get(run).layer(layer)
+        columns = parse_components(components, lay)
+        block = lay.scores if columns == list(range(lay.n_components)) else lay.scores[:, columns]
+        body = np.ascontiguousarray(block, dtype="<f4").tobytes()
+        shape = f"{lay.scores.shape[0]},{len(columns)}"
+        return binary(body, {"X-Shape": shape, "X-Dtype": "float32"})
+
+    @router.get("/runs/{run}/columns/{name:path}/values", response_class=Response, responses=BINARY)
+    def column_values(run: RunId, name: str) -> Response:
+        column = registry.get(run).column(name)
+        dtype = "int32" if column.kind == "categorical" else "float32"
+        headers = {"X-Dtype": dtype, "X-Kind": column.kind, "X-Shape": str(len(column.values))}
+        return binary(column.values.tobytes(), headers)
+
+    @router.get("/runs/{run}/samples/{sample_id}")
+    def sample(run: RunId, sample_id: SampleId, layer: str | None = None) -> SampleDetail:
+        served = registry.get(run)
+        served.check_sample(sample_id)
+        lay = served.layer(layer) if layer is not None else None
+        table = served.run.samples
+        metadata = {col: json_value(table[col].iat[sample_id]) for col in served.metadata_columns}
+        label, label_value = None, None
+        if served.labels is not None:
+            code = int(served.labels.codes[sample_id])
+            if code >= 0:
+                label, label_value = served.labels.names[code], served.labels.values[code]
+        return SampleDetail(
+            id=sample_id,
+            label=label,
+            label_value=label_value,
+            metadata=metadata,
+            layer=lay.name if lay is not None else None,
+            scores=lay.scores[sample_id].astype(float).tolist() if lay is not None else None,
+            percentiles=lay.percentiles(sample_id).tolist() if lay is not None else None,
+        )
+
+    @router.get(
+        "/runs/{run}/samples/{sample_id}/render",
+        response_class=Response,
+        responses={200: {"content": {"image/png": {}, "text/plain": {}}}, 304: {"description": "cached"}},
+    )
+    def render(run: RunId, sample_id: SampleId, request: Request) -> Response:
+        served = registry.get(run)
+        kind = rendering_kind(served)
+        served.check_sample(sample_id)
+        headers = {"ETag": etag(served, str(sample_id)), "Cache-Control": cache_control}
+        if not_modified(request, headers["ETag"]):
+            return Response(status_code=304, headers=headers)
+        data = stored_rendering(served, sample_id)
+        media = "image/png" if kind == "image/png" else "text/plain; charset=utf-8"
+        return Response(data, media_type=media, headers=headers)
+
+    @router.get(
+        "/runs/{run}/renderings", response_model=Renderings, responses={304: {"description": "cached"}}
+    )
+    def renderings(
+        run: RunId,
+        request: Request,
+        response: Response,
+        ids: Annotated[str, Query(description=f"comma-separated sample ids, at most {MAX_IDS}")],
+    ) -> Any:
+        served = registry.get(run)
+        kind = rendering_kind(served)
+        sample_ids = parse_ids(ids, served)
+        headers = {"ETag": etag(served, ",".join(map(str, sample_ids))), "Cache-Control": cache_control}
+        if not_modified(request, headers["ETag"]):
+            return Response(status_code=304, headers=headers)
+        response.headers.update(headers)
+        blobs = [stored_rendering(served, i) for i in sample_ids]
+        if kind == "text/plain":
+            pairs = zip(sample_ids, blobs, strict=True)
+            texts = [TextItem(id=i, text=b.decode("utf-8", errors="replace")) for i, b in pairs]
+            return Renderings(kind="text/plain", items=texts)
+        images = [ImageItem(id=i, data_url=data_url(b)) for i, b in zip(sample_ids, blobs, strict=True)]
+        return Renderings(kind="image/png", items=images)
+
+    return router
+
+
+def run_info(served: ServedRun) -> RunInfo:
+    run = served.run
+    layers = []
+    for lay in run:
+        layers.append(
+            LayerInfo(
+                name=lay.name,
+                dim=lay.dim,
+                n_components=lay.n_components,
+                explained_variance_ratio=variance_ratios(lay),
+                total_variance=lay.total_variance,
+                pca_method=lay.pca_method,
+            )
+        )
+    coding = served.labels
+    return RunInfo(
+        id=served.id,
+        name=run.name,
+        n_samples=run.n_samples,
+        model_class=run.manifest.get("model", {}).get("class"),
+        rendering_kind=run.rendering_kind,  # type: ignore[arg-type]  # validated by pydantic
+        labels=LabelsInfo(
+            present=coding is not None,
+            names=run.label_names,
+            values=coding.values if coding is not None else [],
+        ),
+        columns=[
+            ColumnInfo(name=c.name, kind=c.kind, categories=c.categories) for c in served.columns.values()
+        ],
+        layers=layers,
+    )
+
+
+def variance_ratios(layer: Layer) -> list[float]:
+    """From the manifest: reading the PCA arrays would load the (k, D) components."""
+    ratios = layer.info.get("explained_variance_ratio")
+    return [float(r) for r in (ratios if ratios is not None else layer.explained_variance_ratio)]
+
+
+def sample_refs(served: ServedRun, layer: Layer, component: int, ids: np.ndarray) -> list[SampleRef]:
+    scores = layer.scores[ids, component].astype(float).tolist()
+    labels = served.labels.display(ids) if served.labels is not None else [None] * len(ids)
+    return [
+        SampleRef(id=i, score=s, label=lab) for i, s, lab in zip(ids.tolist(), scores, labels, strict=True)
+    ]
+
+
+def parse_components(text: str | None, layer: Layer) -> list[int]:
+    k = layer.n_components
+    if text is None:
+        return list(range(k))
+    try:
+        columns = [int(part) for part in text.split(",")]
+    except ValueError:
+        raise HTTPException(
+            422, f"components={text!r} must be comma-separated component indices, e.g. '0,1'"
+        ) from None
+    bad = [c for c in columns if not 0 <= c < k]
+    if bad:
+        raise HTTPException(
+            422, f"components {bad} are out of range for layer {layer.name!r}: it has {k} (0..{k - 1})"
+        )
+    if len(set(columns)) != len(columns):
+        raise HTTPException(422, f"components={text!r} repeats a component")
+    return columns
+
+
+def parse_ids(text: str, served: ServedRun) -> list[int]:
+    try:
+        ids = [int(part) for part in text.split(",")]
+    except ValueError:
+        raise HTTPException(
+            422, f"ids={text[:80]!r} must be comma-separated sample ids, e.g. '0,5,9'"
+        ) from None
+    if len(ids) > MAX_IDS:
+        raise HTTPException(422, f"ids lists {len(ids)} samples; at most {MAX_IDS} per request")
+    for i in ids:
+        served.check_sample(i)
+    return ids
+
+
+def rendering_kind(served: ServedRun) -> str:
+    kind = served.run.rendering_kind
+    if kind is None:
+        raise no_renderings(served)
+    return kind
+
+
+def stored_rendering(served: ServedRun, sample_id: int) -> bytes:
+    data = served.run.rendering(sample_id)
+    if data is None:
+        raise no_renderings(served)
+    return data
+
+
+def no_renderings(served: ServedRun) -> HTTPException:
+    return HTTPException(
+        404,
+        f"run {served.id!r} has no sample renderings (its samples were neither images nor given "
+        "texts; pass render=... to explore)",
+    )
+
+
+def etag(served: ServedRun, what: str) -> str:
+    digest = hashlib.blake2b(f"{served.etag_key}:{what}".encode(), digest_size=16).hexdigest()
+    return f'"{digest}"'
+
+
+def not_modified(request: Request, tag: str) -> bool:
+    header = request.headers.get("if-none-match")
+    if header is None:
+        return False
+    candidates = {part.strip().removeprefix("W/") for part in header.split(",")}
+    return tag in candidates or "*" in candidates
+
+
+def binary(body: bytes, headers: dict[str, str]) -> Response:
+    return Response(body, media_type="application/octet-stream", headers=headers)
+
+
+def data_url(png: bytes) -> str:
+    return "data:image/png;base64," + base64.b64encode(png).decode("ascii")

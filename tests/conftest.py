@@ -1,0 +1,188 @@
+"""Shared fixtures: small models (each counts its forward calls), small data sets, run folders."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+from torch.utils.data import TensorDataset
+
+import embedding_explorer as ee
+
+
+# ---- models ------------------------------------------------------------------------------------
+class CountingModule(nn.Module):
+    """Counts forward passes, so a test can tell whether ``explore`` ran the model."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.calls = 0
+
+    def count(self) -> None:
+        self.calls += 1
+
+
+class MLP(CountingModule):
+    """8 -> 16 -> ReLU -> 5."""
+
+    def __init__(self, d_in: int = 8, hidden: int = 16, d_out: int = 5) -> None:
+        super().__init__()
+        self.fc1 = nn.Linear(d_in, hidden)
+        self.act = nn.ReLU()
+        self.fc2 = nn.Linear(hidden, d_out)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        self.count()
+        return self.fc2(self.act(self.fc1(x)))
+
+
+class SmallCNN(CountingModule):
+    """(B, 1, 8, 8) images -> conv (4 maps) -> ReLU -> conv (6 maps) -> mean pool -> fc (3)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv1 = nn.Conv2d(1, 4, 3, padding=1)
+        self.relu = nn.ReLU()
+        self.conv2 = nn.Conv2d(4, 6, 3, padding=1)
+        self.fc = nn.Linear(6, 3)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        self.count()
+        h = self.conv2(self.relu(self.conv1(x)))
+        return self.fc(h.mean(dim=(2, 3)))
+
+
+class SharedReluBlock(CountingModule):
+    """A ResNet-style basic block: one ``relu`` module is called twice per forward pass."""
+
+    def __init__(self, d: int = 6) -> None:
+        super().__init__()
+        self.fc1 = nn.Linear(d, d)
+        self.fc2 = nn.Linear(d, d)
+        self.relu = nn.ReLU()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        self.count()
+        out = self.relu(self.fc1(x))  # call 0
+        out = self.fc2(out) + x
+        return self.relu(out)  # call 1
+
+
+class AttentionLike(nn.Module):
+    """Returns a tuple ``(hidden, attention weights)``, as transformer layers do."""
+
+    def __init__(self, d: int) -> None:
+        super().__init__()
+        self.proj = nn.Linear(d, d)
+
+    def forward(self, h: torch.Tensor, attention_mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        scores = h @ h.transpose(1, 2) / h.shape[-1] ** 0.5
+        scores = scores.masked_fill(attention_mask[:, None, :] == 0, float("-inf"))
+        attn = scores.softmax(dim=-1)
+        return self.proj(attn @ h), attn
+
+
+class TinyTransformer(CountingModule):
+    """``model(input_ids=..., attention_mask=...)``: an embedding then one tuple-returning layer."""
+
+    def __init__(self, vocab: int = 20, d: int = 8) -> None:
+        super().__init__()
+        self.embed = nn.Embedding(vocab, d)
+        self.block = AttentionLike(d)
+        self.head = nn.Linear(d, 2)
+
+    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+        self.count()
+        hidden, _ = self.block(self.embed(input_ids), attention_mask)
+        return self.head(hidden[:, 0])
+
+
+@pytest.fixture(autouse=True)
+def _seeded() -> None:
+    """Every test starts from the same torch and numpy seeds."""
+    torch.manual_seed(0)
+    np.random.seed(0)
+
+
+@pytest.fixture
+def mlp() -> MLP:
+    return MLP()
+
+
+@pytest.fixture
+def cnn() -> SmallCNN:
+    return SmallCNN()
+
+
+@pytest.fixture
+def transformer() -> TinyTransformer:
+    return TinyTransformer()
+
+
+# ---- data --------------------------------------------------------------------------------------
+@pytest.fixture
+def xy() -> tuple[torch.Tensor, torch.Tensor]:
+    """120 samples of 8 features with labels 0..2."""
+    g = torch.Generator().manual_seed(1)
+    x = torch.randn(120, 8, generator=g)
+    y = torch.randint(0, 3, (120,), generator=g)
+    return x, y
+
+
+@pytest.fixture
+def xy_dataset(xy: tuple[torch.Tensor, torch.Tensor]) -> TensorDataset:
+    return TensorDataset(*xy)
+
+
+@pytest.fixture
+def images() -> tuple[torch.Tensor, torch.Tensor]:
+    """60 single-channel 8x8 images in [0, 1] with labels 0..2."""
+    g = torch.Generator().manual_seed(2)
+    return torch.rand(60, 1, 8, 8, generator=g), torch.randint(0, 3, (60,), generator=g)
+
+
+def token_batches(n_batches: int = 3, batch: int = 10, length: int = 6, vocab: int = 20) -> list[dict]:
+    """Dict batches of ``input_ids`` and a right-padded ``attention_mask`` (every row >= 2 tokens)."""
+    g = torch.Generator().manual_seed(3)
+    out = []
+    for _ in range(n_batches):
+        ids = torch.randint(1, vocab, (batch, length), generator=g)
+        lengths = torch.randint(2, length + 1, (batch,), generator=g)
+        mask = (torch.arange(length)[None, :] < lengths[:, None]).long()
+        out.append({"input_ids": ids * mask, "attention_mask": mask})
+    return out
+
+
+@pytest.fixture
+def tokens() -> list[dict]:
+    return token_batches()
+
+
+# ---- run folders -------------------------------------------------------------------------------
+@pytest.fixture
+def run_dir(tmp_path: Path) -> Path:
+    """Where a test's run goes (not created: ``explore`` makes it)."""
+    return tmp_path / "runs" / "r"
+
+
+@pytest.fixture
+def explore_quiet(run_dir: Path) -> Callable[..., ee.Run]:
+    """``ee.explore`` without a progress bar, into ``run_dir`` unless ``out`` is given."""
+
+    def call(*args: Any, **kwargs: Any) -> ee.Run:
+        kwargs.setdefault("out", run_dir)
+        kwargs.setdefault("progress", False)
+        return ee.explore(*args, **kwargs)
+
+    return call
+
+
+def leftovers(run_dir: Path) -> list[str]:
+    """Everything beside and including ``run_dir`` that a failed explore might have left."""
+    parent = run_dir.parent
+    return sorted(p.name for p in parent.iterdir()) if parent.exists() else []

@@ -1,0 +1,213 @@
+"""Capture: layer names, hooks, shared modules, eval mode, and cleanup after errors."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from conftest import MLP, SharedReluBlock, leftovers
+from embedding_explorer import LayerNotFoundError, LayerOutputError, MultipleCallsError
+from embedding_explorer.batches import parse_batch
+from embedding_explorer.capture import LayerCapture, LayerRef, resolve_layers
+from embedding_explorer.reducers import Reducer, reducers_for
+
+CPU = torch.device("cpu")
+
+
+def capture(model: nn.Module | None, layers: list[str], x: torch.Tensor) -> dict[str, torch.Tensor]:
+    refs = resolve_layers(model, layers)
+    with LayerCapture(model, refs, reducers_for(layers, None)) as cap, torch.no_grad():
+        return cap.forward(parse_batch(x), CPU)
+
+
+def hook_counts(model: nn.Module) -> dict[str, int]:
+    return {name: len(m._forward_hooks) for name, m in model.named_modules() if m._forward_hooks}
+
+
+# ---- resolving names ---------------------------------------------------------------------------
+def test_resolve_layers_parses_call_suffix() -> None:
+    refs = resolve_layers(SharedReluBlock(), ["fc1", "relu:1", "input"])
+    assert refs == [LayerRef("fc1", "fc1"), LayerRef("relu:1", "relu", 1), LayerRef("input", "input")]
+    assert resolve_layers(MLP(), "fc1") == [LayerRef("fc1", "fc1")]
+
+
+def test_unknown_layer_suggests_closest_names() -> None:
+    with pytest.raises(
+        LayerNotFoundError, match="the model has no module 'fc_1'; closest names: fc1"
+    ) as info:
+        resolve_layers(MLP(), ["fc_1"])
+    assert str(info.value).startswith("the model has no module")  # not quoted like a KeyError
+    assert isinstance(info.value, KeyError)
+
+
+def test_unknown_layer_without_close_names_lists_valid_ones() -> None:
+    with pytest.raises(LayerNotFoundError, match="some valid names: fc1, act, fc2"):
+        resolve_layers(MLP(), ["zzzzzz"])
+
+
+def test_layer_name_errors() -> None:
+    with pytest.raises(ValueError, match="layers is empty"):
+        resolve_layers(MLP(), [])
+    with pytest.raises(ValueError, match=r"layers lists \['fc1'\] more than once"):
+        resolve_layers(MLP(), ["fc1", "fc2", "fc1"])
+    with pytest.raises(ValueError, match="with model=None only 'input' can be captured"):
+        resolve_layers(None, ["fc1"])
+    with pytest.raises(ValueError, match="the part after ':' must be a call index"):
+        resolve_layers(MLP(), ["fc1:x"])
+    with pytest.raises(LayerNotFoundError, match="no module ''"):
+        resolve_layers(MLP(), [""])
+    with pytest.raises(TypeError, match="layer names are strings, got 3"):
+        resolve_layers(MLP(), [3])  # type: ignore[list-item]
+
+
+# ---- what is captured --------------------------------------------------------------------------
+def test_captured_values_equal_manual_forward() -> None:
+    model, x = MLP(), torch.randn(5, 8)
+    out = capture(model, ["fc1", "act", "fc2", "input"], x)
+    with torch.no_grad():
+        h = model.fc1(x)
+        torch.testing.assert_close(out["fc1"], h)
+        torch.testing.assert_close(out["act"], torch.relu(h))
+        torch.testing.assert_close(out["fc2"], model.fc2(torch.relu(h)))
+    assert torch.equal(out["input"], x)
+
+
+def test_input_only_does_not_run_the_model() -> None:
+    model = MLP()
+    out = capture(model, ["input"], torch.randn(3, 8))
+    assert model.calls == 0
+    assert out["input"].shape == (3, 8)
+
+
+def test_shared_module_called_twice_is_refused() -> None:
+    with pytest.raises(
+        MultipleCallsError, match="module 'relu' was called 2 times in one forward pass"
+    ) as info:
+        capture(SharedReluBlock(), ["relu"], torch.randn(4, 6))
+    assert "'relu:0' or 'relu:1'" in str(info.value)
+
+
+def test_choosing_a_call_captures_that_call() -> None:
+    model, x = SharedReluBlock(), torch.randn(4, 6)
+    out = capture(model, ["relu:0", "relu:1"], x)
+    with torch.no_grad():
+        first = torch.relu(model.fc1(x))
+        second = torch.relu(model.fc2(first) + x)
+    torch.testing.assert_close(out["relu:0"], first)
+    torch.testing.assert_close(out["relu:1"], second)
+    assert not torch.allclose(out["relu:0"], out["relu:1"])
+    torch.testing.assert_close(capture(model, ["relu:1"], x)["relu:1"], second)
+
+
+def test_call_index_beyond_the_calls_made() -> None:
+    with pytest.raises(MultipleCallsError, match="asks for call 2 of module 'relu', which ran only 2 time"):
+        capture(SharedReluBlock(), ["relu:2"], torch.randn(4, 6))
+
+
+class WithUnused(MLP):
+    def __init__(self) -> None:
+        super().__init__()
+        self.unused = nn.Linear(8, 2)
+
+
+def test_module_that_did_not_run() -> None:
+    with pytest.raises(LayerOutputError, match="module 'unused' did not run in the forward pass"):
+        capture(WithUnused(), ["fc1", "unused"], torch.randn(2, 8))
+
+
+def test_model_run_outside_forward_is_ignored() -> None:
+    model = MLP()
+    refs = resolve_layers(model, ["fc1"])
+    with LayerCapture(model, refs, {"fc1": Reducer()}) as cap:
+        model(torch.randn(2, 8))  # e.g. the user's own call inside the context: nothing recorded
+        out = cap.forward(parse_batch(torch.ones(3, 8)), CPU)
+    assert out["fc1"].shape == (3, 16)
+
+
+# ---- hooks and modes after explore -------------------------------------------------------------
+def test_hooks_removed_after_capture_and_after_errors() -> None:
+    model = SharedReluBlock()
+    capture(model, ["fc1", "relu:1"], torch.randn(2, 6))
+    assert hook_counts(model) == {}
+    with pytest.raises(MultipleCallsError):
+        capture(model, ["fc1", "relu"], torch.randn(2, 6))
+    assert hook_counts(model) == {}
+
+
+def test_hooks_removed_after_explore(explore_quiet, run_dir, xy_dataset) -> None:
+    model = MLP()
+    explore_quiet(model, xy_dataset, ["fc1", "act", "fc2"])
+    assert hook_counts(model) == {}
+    assert all(not m._forward_pre_hooks for m in model.modules())
+
+
+class Exploding(MLP):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out = super().forward(x)
+        if self.calls == 2:
+            raise RuntimeError("boom in batch 2")
+        return out
+
+
+def test_hooks_removed_after_explore_fails(explore_quiet, run_dir, xy_dataset) -> None:
+    model = Exploding()
+    with pytest.raises(RuntimeError, match="boom in batch 2"):
+        explore_quiet(model, xy_dataset, ["fc1", "fc2"], batch_size=32)
+    assert hook_counts(model) == {}
+    assert leftovers(run_dir) == []
+    shared = SharedReluBlock()
+    with pytest.raises(MultipleCallsError, match="relu"):
+        explore_quiet(shared, torch.randn(10, 6), ["fc1", "relu"])
+    assert hook_counts(shared) == {}
+
+
+class RecordsMode(MLP):
+    def __init__(self) -> None:
+        super().__init__()
+        self.drop = nn.Dropout(0.5)
+        self.modes: list[bool] = []
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        self.modes.append(self.training)
+        return super().forward(self.drop(x))
+
+
+def test_eval_mode_during_explore_and_flags_restored(explore_quiet, xy) -> None:
+    model = RecordsMode()
+    model.train()
+    model.fc1.eval()  # a submodule the user froze stays frozen
+    run = explore_quiet(model, xy[0], ["drop", "fc1"], batch_size=50)
+    assert model.modes == [False, False, False]  # eval while extracting
+    assert model.training and model.drop.training and model.fc2.training
+    assert not model.fc1.training
+    # eval mode means dropout is off: the captured input of fc1 is the data itself
+    assert torch.equal(torch.from_numpy(run["drop"].activations[:]), xy[0])
+
+
+def test_training_flags_restored_after_an_error(explore_quiet, xy) -> None:
+    model = Exploding()
+    model.train()
+    model.fc2.eval()
+    with pytest.raises(RuntimeError, match="boom"):
+        explore_quiet(model, xy[0], ["fc1"], batch_size=50)
+    assert model.training and model.fc1.training and not model.fc2.training
+
+
+def test_eval_model_stays_in_eval(explore_quiet, xy) -> None:
+    model = MLP().eval()
+    explore_quiet(model, xy[0], ["fc1"])
+    assert not any(m.training for m in model.modules())
+
+
+def test_explore_with_call_suffixes(explore_quiet) -> None:
+    model, x = SharedReluBlock(), torch.randn(40, 6)
+    run = explore_quiet(model, x, ["relu:0", "relu:1"], batch_size=16)
+    with torch.no_grad():
+        first = torch.relu(model.fc1(x))
+        second = torch.relu(model.fc2(first) + x)
+    np.testing.assert_allclose(run["relu:0"].activations[:], first.numpy(), rtol=1e-6, atol=1e-7)
+    np.testing.assert_allclose(run["relu:1"].activations[:], second.numpy(), rtol=1e-6, atol=1e-7)
+    assert [info["call"] for info in run.manifest["layers"]] == [0, 1]
+    assert hook_counts(model) == {}

@@ -1,0 +1,245 @@
+"""StreamingPCA and randomized_pca checked against scikit-learn's exact PCA."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from sklearn.decomposition import PCA
+
+from embedding_explorer import EmbeddingExplorerError, PCAResult, StreamingPCA
+from embedding_explorer.stats import flip_signs, iter_rows, n_components_for, randomized_pca
+
+SCALES = np.array([10.0, 6.0, 4.0, 2.5, 1.5, 1.0, 0.5, 0.3])  # well separated eigenvalues
+
+
+def make_data(seed: int, n: int = 200, scales: np.ndarray = SCALES, offset: float = 0.0) -> np.ndarray:
+    """Gaussian rows with the given standard deviations along random orthogonal axes."""
+    rng = np.random.default_rng(seed)
+    d = len(scales)
+    axes, _ = np.linalg.qr(rng.normal(size=(d, d)))
+    return rng.normal(size=(n, d)) * scales @ axes.T + rng.normal(size=d) + offset
+
+
+def stream(x: np.ndarray | torch.Tensor, batch: int | None, n_components: int = 5) -> StreamingPCA:
+    pca = StreamingPCA(n_components)
+    step = len(x) if batch is None else batch
+    for start in range(0, len(x), step):
+        assert pca.partial_fit(x[start : start + step]) is pca
+    return pca
+
+
+def assert_matches_sklearn(result: PCAResult, reference: PCA, *, cosine: float = 0.9999) -> None:
+    k = reference.n_components_
+    assert result.components.shape == reference.components_.shape
+    np.testing.assert_allclose(
+        result.explained_variance_ratio, reference.explained_variance_ratio_, atol=1e-6
+    )
+    np.testing.assert_allclose(result.explained_variance, reference.explained_variance_, rtol=1e-6)
+    np.testing.assert_allclose(np.linalg.norm(result.components, axis=1), np.ones(k), atol=1e-12)
+    dots = np.sum(result.components * reference.components_, axis=1)
+    assert np.all(np.abs(dots) > cosine), dots
+    assert np.all(dots > 0), "signs differ from scikit-learn's convention"
+
+
+# ---- exactness against scikit-learn ------------------------------------------------------------
+@pytest.mark.parametrize("seed", [0, 1, 2])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("batch", [1, 7, None], ids=["batch1", "batch7", "whole"])
+def test_matches_sklearn_full_pca(seed: int, dtype: type, batch: int | None) -> None:
+    x = make_data(seed).astype(dtype)
+    reference = PCA(n_components=5, svd_solver="full").fit(x.astype(np.float64))
+    result = stream(x, batch).finalize()
+    assert_matches_sklearn(result, reference)
+    np.testing.assert_allclose(result.mean, x.astype(np.float64).mean(axis=0), rtol=1e-10, atol=1e-12)
+    assert result.n_samples == len(x)
+    assert result.method == "covariance_eigh"
+    total = x.astype(np.float64).var(axis=0, ddof=1).sum()
+    assert result.total_variance == pytest.approx(total, rel=1e-10)
+
+
+def test_torch_and_numpy_batches_agree() -> None:
+    x = make_data(3)
+    from_numpy = stream(x, 16).finalize()
+    from_torch = stream(torch.from_numpy(x), 16).finalize()
+    np.testing.assert_allclose(from_torch.components, from_numpy.components, atol=1e-12)
+    np.testing.assert_allclose(from_torch.explained_variance, from_numpy.explained_variance, rtol=1e-12)
+
+
+def test_fit_equals_partial_fit_loop_and_transform_equals_sklearn() -> None:
+    x = make_data(4)
+    fitted = StreamingPCA(3).fit(x, batch_size=13)
+    reference = PCA(n_components=3, svd_solver="full").fit(x)
+    assert_matches_sklearn(fitted, reference)
+    np.testing.assert_allclose(fitted.transform(x), reference.transform(x), atol=1e-9)
+
+
+def test_components_follow_sklearn_sign_convention() -> None:
+    result = stream(make_data(5), 10).finalize()
+    biggest = result.components[np.arange(5), np.argmax(np.abs(result.components), axis=1)]
+    assert np.all(biggest > 0)
+
+
+def test_flip_signs_makes_largest_entry_positive() -> None:
+    rows = np.array([[0.1, -0.9, 0.3], [0.0, 0.0, 0.0], [0.5, 0.2, 0.1]])
+    np.testing.assert_array_equal(flip_signs(rows), [[-0.1, 0.9, -0.3], [0.0, 0.0, 0.0], [0.5, 0.2, 0.1]])
+
+
+@pytest.mark.parametrize("offset", [1e4, 1e6])
+@pytest.mark.parametrize("batch", [1, 7, None], ids=["batch1", "batch7", "whole"])
+def test_large_mean_offset_does_not_cancel(offset: float, batch: int | None) -> None:
+    x = make_data(6, offset=offset)
+    centred = x - x.mean(axis=0)
+    reference = PCA(n_components=5, svd_solver="full").fit(centred)
+    result = stream(x, batch).finalize()
+    assert_matches_sklearn(result, reference)
+    np.testing.assert_allclose(result.mean, x.mean(axis=0), rtol=1e-12)
+    # the naive raw-moment route, X^T X / n - mu mu^T, would lose ~log10(offset^2) digits here
+    assert result.total_variance == pytest.approx(centred.var(axis=0, ddof=1).sum(), rel=1e-9)
+
+
+# ---- merging shards ----------------------------------------------------------------------------
+def covariance_of(pca: StreamingPCA) -> np.ndarray:
+    """The covariance held by an accumulator (its state stores the upper triangle of M2)."""
+    state = pca.state()
+    upper = np.triu(state["m2"])
+    return (upper + np.triu(upper, 1).T) / (state["n_samples_seen"] - 1)
+
+
+def test_merged_shards_equal_the_whole() -> None:
+    x = make_data(7, n=301)
+    whole = stream(x, 50)
+    shards = [stream(part, 9) for part in np.array_split(x, [40, 41, 200])]  # includes a 1-row shard
+    merged = StreamingPCA(5)
+    for shard in shards:
+        # as if each shard came from another process: plain numpy state, rebuilt there
+        merged.merge(StreamingPCA.from_state(shard.state()))
+    assert merged.n_samples_seen_ == whole.n_samples_seen_ == 301
+    np.testing.assert_allclose(merged.mean_, whole.mean_, rtol=1e-12)
+    np.testing.assert_allclose(covariance_of(merged), np.cov(x, rowvar=False), rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(covariance_of(merged), covariance_of(whole), rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(merged.variances(), x.var(axis=0, ddof=1), rtol=1e-10)
+    a, b = merged.finalize(), whole.finalize()
+    np.testing.assert_allclose(a.components, b.components, atol=1e-10)
+    np.testing.assert_allclose(a.explained_variance, b.explained_variance, rtol=1e-10)
+    np.testing.assert_allclose(a.explained_variance_ratio, b.explained_variance_ratio, atol=1e-12)
+
+
+def test_state_round_trip_keeps_accumulating() -> None:
+    x = make_data(8)
+    first = stream(x[:90], 30)
+    restored = StreamingPCA.from_state(first.state())
+    for start in range(90, 200, 30):
+        restored.partial_fit(x[start : start + 30])
+    assert_matches_sklearn(restored.finalize(), PCA(n_components=5, svd_solver="full").fit(x))
+
+
+def test_merge_with_empty_accumulators() -> None:
+    x = make_data(9)
+    full = stream(x, 25)
+    into_empty = StreamingPCA(5).merge(full)
+    into_empty.merge(StreamingPCA(5))  # an empty shard adds nothing
+    np.testing.assert_allclose(into_empty.finalize().components, full.finalize().components, atol=1e-12)
+
+
+def test_merge_refuses_other_feature_counts_and_kinds() -> None:
+    a, b = stream(make_data(0), 50), stream(make_data(0)[:, :4], 50)
+    with pytest.raises(ValueError, match="cannot merge accumulators of 4 and 8 features"):
+        a.merge(b)
+    diagonal = StreamingPCA(5, covariance=False).partial_fit(make_data(0))
+    with pytest.raises(ValueError, match="full-covariance accumulator with a diagonal one"):
+        a.merge(diagonal)
+
+
+# ---- validation --------------------------------------------------------------------------------
+def test_feature_count_mismatch_raises() -> None:
+    pca = StreamingPCA(2).partial_fit(np.zeros((3, 5)))
+    with pytest.raises(ValueError, match="batch has 4 features, earlier batches had 5"):
+        pca.partial_fit(np.zeros((3, 4)))
+
+
+def test_non_2d_batch_raises() -> None:
+    with pytest.raises(ValueError, match=r"expected a \(n_rows, n_features\) batch, got shape \(3, 2, 2\)"):
+        StreamingPCA(2).partial_fit(np.zeros((3, 2, 2)))
+
+
+@pytest.mark.parametrize(
+    ("n", "d", "requested", "kept"),
+    [(5, 8, 10, 4), (50, 3, 10, 3), (50, 8, 2, 2), (2, 8, 10, 1)],
+)
+def test_n_components_capped_at_n_minus_1_and_d(n: int, d: int, requested: int, kept: int) -> None:
+    x = np.random.default_rng(0).normal(size=(n, d))
+    result = StreamingPCA(requested).fit(x)
+    assert result.components.shape == (kept, d)
+    assert result.explained_variance_ratio.shape == (kept,)
+    reference = PCA(n_components=kept, svd_solver="full").fit(x)
+    np.testing.assert_allclose(
+        result.explained_variance_ratio, reference.explained_variance_ratio_, atol=1e-6
+    )
+
+
+@pytest.mark.parametrize("rows", [0, 1])
+def test_fewer_than_two_samples_raises(rows: int) -> None:
+    pca = StreamingPCA(2).partial_fit(np.ones((rows, 3)))
+    with pytest.raises(EmbeddingExplorerError, match=f"PCA needs at least 2 samples, got {rows}"):
+        pca.finalize()
+    with pytest.raises(EmbeddingExplorerError, match="at least 2 samples"):
+        pca.variances()
+
+
+@pytest.mark.parametrize("bad", [0, -1, 2.5, True, "3", None])
+def test_invalid_n_components_raises(bad: object) -> None:
+    pca = StreamingPCA(bad).partial_fit(make_data(0))  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="must be a positive integer"):
+        pca.finalize()
+    with pytest.raises(ValueError, match=r"n_components=.* must be a positive integer"):
+        n_components_for(bad, 10, 3)  # type: ignore[arg-type]
+
+
+def test_zero_variance_gives_zero_ratios_not_nan() -> None:
+    x = np.full((40, 4), 0.1, dtype=np.float32)
+    result = stream(x, 7, n_components=3).finalize()
+    assert result.total_variance == 0.0
+    np.testing.assert_array_equal(result.explained_variance, np.zeros(3))
+    np.testing.assert_array_equal(result.explained_variance_ratio, np.zeros(3))
+    np.testing.assert_allclose(np.linalg.norm(result.components, axis=1), 1.0)
+    np.testing.assert_allclose(result.mean, np.full(4, np.float32(0.1)), rtol=1e-12)
+
+
+def test_one_constant_feature_among_varying_ones() -> None:
+    x = make_data(1)
+    x[:, 3] = 5.0
+    result = stream(x, 11).finalize()
+    assert_matches_sklearn(result, PCA(n_components=5, svd_solver="full").fit(x))
+    assert result.mean[3] == pytest.approx(5.0)
+
+
+def test_diagonal_accumulator_has_no_exact_pca() -> None:
+    pca = StreamingPCA(2, covariance=False).partial_fit(make_data(0))
+    np.testing.assert_allclose(pca.variances(), make_data(0).var(axis=0, ddof=1), rtol=1e-10)
+    with pytest.raises(ValueError, match="use randomized_pca"):
+        pca.finalize()
+
+
+# ---- randomized SVD for wide layers ------------------------------------------------------------
+@pytest.mark.parametrize("seed", [0, 1])
+def test_randomized_pca_agrees_with_exact_on_low_rank_plus_noise(seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    n, d, rank = 300, 40, 5
+    basis, _ = np.linalg.qr(rng.normal(size=(d, rank)))
+    x = (rng.normal(size=(n, rank)) * [20.0, 15.0, 10.0, 7.0, 5.0]) @ basis.T
+    x = (x + 0.1 * rng.normal(size=(n, d)) + 3.0).astype(np.float32)
+    moments = StreamingPCA(rank, covariance=False)
+    for chunk in iter_rows(x, 64):
+        moments.partial_fit(chunk)
+    result = randomized_pca(lambda: iter_rows(x, 64), moments)
+    reference = PCA(n_components=rank, svd_solver="full").fit(x.astype(np.float64))
+    assert result.method == "randomized_svd"
+    assert result.total_variance == pytest.approx(x.astype(np.float64).var(axis=0, ddof=1).sum(), rel=1e-9)
+    np.testing.assert_allclose(result.mean, x.astype(np.float64).mean(axis=0), rtol=1e-10, atol=1e-12)
+    dots = np.sum(result.components * reference.components_, axis=1)
+    assert np.all(dots > 0.999), dots
+    np.testing.assert_allclose(
+        result.explained_variance_ratio, reference.explained_variance_ratio_, atol=1e-5
+    )
+    np.testing.assert_allclose(result.explained_variance, reference.explained_variance_, rtol=1e-4)
