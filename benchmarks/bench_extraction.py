@@ -26,7 +26,9 @@ def dataset(limit: int) -> torch.utils.data.Dataset:  # type: ignore[type-arg]
         return FashionMNIST("test", limit=limit)
     except FileNotFoundError:
         g = torch.Generator().manual_seed(0)
-        return TensorDataset(torch.randn(limit, 1, 28, 28, generator=g), torch.randint(0, 10, (limit,), generator=g))
+        return TensorDataset(
+            torch.randn(limit, 1, 28, 28, generator=g), torch.randint(0, 10, (limit,), generator=g)
+        )
 
 
 def bare(model: torch.nn.Module, loader: DataLoader) -> float:  # type: ignore[type-arg]
@@ -40,7 +42,13 @@ def bare(model: torch.nn.Module, loader: DataLoader) -> float:  # type: ignore[t
 def ours(model: torch.nn.Module, loader: DataLoader, out: Path) -> float:  # type: ignore[type-arg]
     start = time.perf_counter()
     ee.explore(
-        model, loader, list(DEMO_LAYERS), out=out, recompute=True, progress=False, render=ee.ImageRender(MEAN, STD)
+        model,
+        loader,
+        list(DEMO_LAYERS),
+        out=out,
+        recompute=True,
+        progress=False,
+        render=ee.ImageRender(MEAN, STD),
     )
     return time.perf_counter() - start
 

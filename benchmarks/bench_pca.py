@@ -11,14 +11,21 @@ from __future__ import annotations
 
 import argparse
 import json
-import resource
 import subprocess
 import sys
+import threading
 import time
 
 import numpy as np
+import psutil
 
-METHODS = ("ours", "sklearn_covariance_eigh", "sklearn_covariance_eigh_f64", "incremental_pca", "old_inmemory")
+METHODS = (
+    "ours",
+    "sklearn_covariance_eigh",
+    "sklearn_covariance_eigh_f64",
+    "incremental_pca",
+    "old_inmemory",
+)
 K = 10
 
 
@@ -55,14 +62,47 @@ def fit(method: str, x: np.ndarray) -> np.ndarray:
     raise ValueError(method)
 
 
+class PeakMemory:
+    """Samples the resident memory every few milliseconds in a thread; ``extra`` is the peak
+    above the memory in use when it started (the data itself), in MiB."""
+
+    def __init__(self) -> None:
+        self.process = psutil.Process()
+        self.base = self.process.memory_info().rss
+        self.peak = self.base
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._poll, daemon=True)
+
+    def _poll(self) -> None:
+        while not self._stop.wait(0.005):
+            self.peak = max(self.peak, self.process.memory_info().rss)
+
+    def __enter__(self) -> PeakMemory:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+        self.peak = max(self.peak, self.process.memory_info().rss)
+
+    @property
+    def extra(self) -> float:
+        return (self.peak - self.base) / 2**20
+
+
 def child(method: str, rows: int, dim: int) -> None:
+    import sklearn.decomposition  # noqa: F401 - imported before measuring, as a user has them
+    import torch  # noqa: F401
+
+    import embedding_explorer.stats  # noqa: F401
+
     x = make_data(rows, dim)
-    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    start = time.perf_counter()
-    ratio = fit(method, x)
-    seconds = time.perf_counter() - start
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    print(json.dumps({"seconds": seconds, "extra_mib": (peak - before) / 1024, "ratio": ratio.tolist()}))
+    with PeakMemory() as memory:
+        start = time.perf_counter()
+        ratio = fit(method, x)
+        seconds = time.perf_counter() - start
+    print(json.dumps({"seconds": seconds, "extra_mib": memory.extra, "ratio": ratio.tolist()}))
 
 
 def reference(rows: int, dim: int) -> np.ndarray:
@@ -97,7 +137,9 @@ def main() -> None:
     print(f"{'method':<30}{'seconds':>9}{'ratio':>8}{'extra MiB':>11}{'max |ratio err|':>17}")
     for method, r in results.items():
         err = float(np.max(np.abs(np.asarray(r["ratio"]) - ref)))
-        print(f"{method:<30}{r['seconds']:>9.2f}{r['seconds'] / base:>8.2f}{r['extra_mib']:>11.0f}{err:>17.1e}")
+        print(
+            f"{method:<30}{r['seconds']:>9.2f}{r['seconds'] / base:>8.2f}{r['extra_mib']:>11.0f}{err:>17.1e}"
+        )
 
 
 if __name__ == "__main__":
