@@ -233,3 +233,22 @@ def test_count_samples() -> None:
     assert count_samples(DataLoader(TensorDataset(X), batch_size=3)) == 10
     assert count_samples(DataLoader(Stream(), batch_size=3)) is None
     assert count_samples([X[:2], X[2:]]) is None
+
+
+def test_a_whole_x_y_pair_is_one_data_set_not_two_batches() -> None:
+    x = torch.arange(30, dtype=torch.float32).reshape(10, 3)
+    y = np.arange(10) % 3
+    batches = list(iter_batches((x, y), batch_size=4))
+    assert [b.size for b in batches] == [4, 4, 2]
+    assert np.array_equal(np.concatenate([b.labels for b in batches]), y)
+    assert torch.equal(torch.cat([b.inputs for b in batches]), x)
+    assert count_samples((x, torch.as_tensor(y))) == 10
+    # a pair of two batches of inputs stays two batches
+    assert [b.size for b in iter_batches((x[:5], x[5:]), batch_size=4)] == [5, 5]
+
+
+def test_streaming_pca_rejects_bad_n_components_on_the_first_batch() -> None:
+    from embedding_explorer.stats import StreamingPCA
+
+    with pytest.raises(ValueError, match="n_components=0 must be a positive integer"):
+        StreamingPCA(0).partial_fit(np.ones((3, 2)))

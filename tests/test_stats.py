@@ -189,9 +189,8 @@ def test_fewer_than_two_samples_raises(rows: int) -> None:
 
 @pytest.mark.parametrize("bad", [0, -1, 2.5, True, "3", None])
 def test_invalid_n_components_raises(bad: object) -> None:
-    pca = StreamingPCA(bad).partial_fit(make_data(0))  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="must be a positive integer"):
-        pca.finalize()
+        StreamingPCA(bad).partial_fit(make_data(0))  # type: ignore[arg-type]
     with pytest.raises(ValueError, match=r"n_components=.* must be a positive integer"):
         n_components_for(bad, 10, 3)  # type: ignore[arg-type]
 

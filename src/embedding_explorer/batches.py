@@ -1,9 +1,9 @@
 """Walk the user's data in a stable order, one normalised batch at a time.
 
-Accepted data: a Tensor or ndarray (rows are samples), a map-style Dataset, a DataLoader that
-does not shuffle, or any iterable of batches. A batch is a tensor, an ``(x, y)`` pair (labels
-from ``y``), or a dict of model keyword arguments (``labels``/``label`` keys are taken out as
-labels, ``attention_mask`` is kept for token reductions).
+Accepted data: a Tensor or ndarray (rows are samples), a whole ``(X, y)`` pair, a map-style
+Dataset, a DataLoader that does not shuffle, or any iterable of batches. A batch is a tensor,
+an ``(x, y)`` pair (labels from ``y``), or a dict of model keyword arguments (``labels`` and
+``label`` keys are taken out as labels, ``attention_mask`` is kept for token reductions).
 """
 
 from __future__ import annotations
@@ -42,6 +42,9 @@ def count_samples(data: Any) -> int | None:
     """The number of samples when it is known without iterating."""
     if isinstance(data, (torch.Tensor, np.ndarray)):
         return int(data.shape[0])
+    pair = whole_pair(data)
+    if pair is not None:
+        return int(pair[0].shape[0])
     if isinstance(data, DataLoader):
         data = data.dataset
         if isinstance(data, IterableDataset):
@@ -59,6 +62,24 @@ def iter_batches(data: Any, batch_size: int) -> Iterator[Batch]:
         yield parse_batch(raw)
 
 
+def whole_pair(data: Any) -> tuple[torch.Tensor, Any] | None:
+    """``(X, y)`` for a whole data set given as one pair: X with rows, y one label per row.
+
+    A pair of batches cannot look like this: a batch's labels are not a whole second batch.
+    """
+    if not (isinstance(data, tuple) and len(data) == 2):
+        return None
+    x, y = data
+    if isinstance(x, np.ndarray):
+        x = torch.from_numpy(x)
+    if not isinstance(x, torch.Tensor) or x.ndim < 2:
+        return None
+    labels = y.detach().cpu().numpy() if isinstance(y, torch.Tensor) else y
+    if isinstance(labels, (np.ndarray, list)) and np.ndim(labels) == 1 and len(labels) == x.shape[0]:
+        return x, labels
+    return None
+
+
 def _raw_batches(data: Any, batch_size: int) -> Iterable[Any]:
     if isinstance(data, np.ndarray):
         data = torch.from_numpy(data)
@@ -66,6 +87,10 @@ def _raw_batches(data: Any, batch_size: int) -> Iterable[Any]:
         if data.ndim == 0:
             raise EmbeddingExplorerError("data is a 0-d tensor; rows of data must be samples")
         return (data[i : i + batch_size] for i in range(0, data.shape[0], batch_size))
+    pair = whole_pair(data)
+    if pair is not None:
+        x, y = pair
+        return ((x[i : i + batch_size], y[i : i + batch_size]) for i in range(0, x.shape[0], batch_size))
     if isinstance(data, DataLoader):
         check_loader_order(data)
         return data

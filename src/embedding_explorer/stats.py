@@ -108,6 +108,8 @@ class StreamingPCA:
             raise ValueError(f"batch has {d} features, earlier batches had {self.n_features_in_}")
         if n_b == 0:
             return self
+        if self.n_samples_seen_ == 0:
+            n_components_for(self.n_components, 2, 1)  # a bad n_components fails on the first batch
         if isinstance(x, torch.Tensor) and x.device.type != "cpu":
             mean_b, m2_b = _batch_moments_torch(x, self.covariance)
         else:

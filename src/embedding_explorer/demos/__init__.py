@@ -1,0 +1,1 @@
+"""Ready-made demo models and data sets for exploring layer embeddings."""
