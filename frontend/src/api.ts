@@ -1,0 +1,300 @@
+/**
+ * The one typed client of the Embedding Explorer server API (`/api/...`).
+ *
+ * Every non-2xx answer becomes an `ApiError` carrying the server's `detail` text, which the UI
+ * shows as it is. JSON and binary answers for a run are immutable, so they are cached here.
+ */
+import { decodeColumn, decodeMatrix, type Matrix } from './lib/binary';
+
+export type RenderingKind = 'image/png' | 'text/plain' | null;
+export type LabelValue = string | number;
+
+export interface LabelsInfo {
+  present: boolean;
+  names: string[] | null;
+  values: (LabelValue | boolean | null)[];
+}
+
+export interface ColumnInfo {
+  name: string;
+  kind: 'categorical' | 'numeric';
+  /** Categorical columns: the category of each int32 code (sorted values, as text). */
+  categories: string[] | null;
+}
+
+export interface LayerInfo {
+  name: string;
+  dim: number;
+  n_components: number;
+  explained_variance_ratio: number[];
+  total_variance: number;
+  pca_method: string;
+}
+
+export interface RunInfo {
+  id: string;
+  name: string;
+  n_samples: number;
+  model_class: string | null;
+  rendering_kind: RenderingKind;
+  labels: LabelsInfo;
+  columns: ColumnInfo[];
+  layers: LayerInfo[];
+}
+
+export interface SampleRef {
+  id: number;
+  score: number;
+  /** The label's display name (class name where known). */
+  label: string | null;
+}
+
+export interface GalleryComponent {
+  index: number;
+  explained_variance_ratio: number;
+  /** Lowest scores, ascending. */
+  low: SampleRef[];
+  /** Highest scores, descending. */
+  high: SampleRef[];
+}
+
+export interface Gallery {
+  layer: string;
+  components: GalleryComponent[];
+}
+
+export interface QuantileSamples {
+  q: number;
+  value: number;
+  samples: SampleRef[];
+}
+
+export interface Histogram {
+  edges: number[];
+  counts: number[];
+  by_label: Record<string, number[]> | null;
+}
+
+export interface ScoreMatrix extends Matrix {
+  components: number[];
+}
+
+export interface SampleDetail {
+  id: number;
+  /** Display name of the label; `label_value` is the stored value. */
+  label: string | null;
+  label_value: LabelValue | boolean | null;
+  metadata: Record<string, unknown>;
+  layer: string | null;
+  scores: number[] | null;
+  percentiles: number[] | null;
+}
+
+export type RenderingItem = { id: number; text: string } | { id: number; data_url: string };
+
+export interface Renderings {
+  kind: RenderingKind;
+  items: RenderingItem[];
+}
+
+/** A failed API call: `detail` is the server's own explanation (or ours when it sent none). */
+export class ApiError extends Error {
+  readonly status: number;
+  readonly detail: string;
+  readonly url: string;
+
+  constructor(status: number, detail: string, url: string) {
+    super(status ? `${detail} (HTTP ${status})` : detail);
+    this.name = 'ApiError';
+    this.status = status;
+    this.detail = detail;
+    this.url = url;
+  }
+}
+
+export function isAbortError(err: unknown): boolean {
+  return err instanceof DOMException && err.name === 'AbortError';
+}
+
+/** FastAPI's `detail`: a string, or a list of validation errors ({loc, msg}). */
+export function detailText(body: unknown, fallback: string): string {
+  if (body && typeof body === 'object' && 'detail' in body) {
+    const d = (body as { detail: unknown }).detail;
+    if (typeof d === 'string' && d) return d;
+    if (Array.isArray(d) && d.length) {
+      return d
+        .map((e) => {
+          if (e && typeof e === 'object' && 'msg' in e) {
+            const loc = Array.isArray((e as { loc?: unknown }).loc) ? (e as { loc: unknown[] }).loc.slice(1).join('.') : '';
+            return loc ? `${loc}: ${String((e as { msg: unknown }).msg)}` : String((e as { msg: unknown }).msg);
+          }
+          return JSON.stringify(e);
+        })
+        .join('; ');
+    }
+  }
+  return fallback;
+}
+
+const enc = encodeURIComponent;
+
+/** Absolute URL of an API path, relative to the page (so the UI also works behind a path prefix). */
+export function apiUrl(path: string, params?: Record<string, string | number | boolean | undefined>): string {
+  const url = new URL(`api/${path}`, typeof window === 'undefined' ? 'http://localhost/' : window.location.href);
+  url.search = '';
+  url.hash = '';
+  if (params) {
+    for (const [k, v] of Object.entries(params)) if (v !== undefined) url.searchParams.set(k, String(v));
+  }
+  return url.toString();
+}
+
+async function request(url: string, signal?: AbortSignal): Promise<Response> {
+  let res: Response;
+  try {
+    res = await fetch(url, { signal, credentials: 'same-origin' });
+  } catch (err) {
+    if (isAbortError(err)) throw err;
+    throw new ApiError(0, `Could not reach the Embedding Explorer server (${(err as Error).message}).`, url);
+  }
+  if (!res.ok) {
+    let body: unknown = null;
+    const text = await res.text().catch(() => '');
+    try {
+      body = JSON.parse(text);
+    } catch {
+      body = null;
+    }
+    const fallback = text && text.length < 300 && !text.trimStart().startsWith('<') ? text : res.statusText || 'Request failed';
+    throw new ApiError(res.status, detailText(body, fallback), url);
+  }
+  return res;
+}
+
+const cache = new Map<string, Promise<unknown>>();
+
+/** Share one request per URL; failed or aborted requests are forgotten so they can be retried. */
+function cached<T>(key: string, load: () => Promise<T>): Promise<T> {
+  const hit = cache.get(key);
+  if (hit) return hit as Promise<T>;
+  const p = load();
+  cache.set(key, p);
+  p.catch(() => cache.delete(key));
+  return p;
+}
+
+/** Abort-aware wait on a shared promise: aborting stops the wait, not the shared request. */
+function withSignal<T>(p: Promise<T>, signal?: AbortSignal): Promise<T> {
+  if (!signal) return p;
+  if (signal.aborted) return Promise.reject(new DOMException('Aborted', 'AbortError'));
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = () => reject(new DOMException('Aborted', 'AbortError'));
+    signal.addEventListener('abort', onAbort, { once: true });
+    p.then(
+      (v) => {
+        signal.removeEventListener('abort', onAbort);
+        resolve(v);
+      },
+      (e) => {
+        signal.removeEventListener('abort', onAbort);
+        reject(e);
+      },
+    );
+  });
+}
+
+async function getJson<T>(url: string, signal?: AbortSignal): Promise<T> {
+  const res = await request(url, signal);
+  try {
+    return (await res.json()) as T;
+  } catch {
+    throw new ApiError(res.status, 'The server sent an answer that is not valid JSON.', url);
+  }
+}
+
+function cachedJson<T>(url: string, signal?: AbortSignal): Promise<T> {
+  return withSignal(cached(url, () => getJson<T>(url)), signal);
+}
+
+const layerPath = (run: string, layer: string) => `runs/${enc(run)}/layers/${enc(layer)}`;
+
+export function getRuns(signal?: AbortSignal): Promise<RunInfo[]> {
+  return getJson<RunInfo[]>(apiUrl('runs'), signal);
+}
+
+export function getGallery(run: string, layer: string, n: number, signal?: AbortSignal): Promise<Gallery> {
+  return cachedJson(apiUrl(`${layerPath(run, layer)}/gallery`, { n }), signal);
+}
+
+export function getQuantile(
+  run: string,
+  layer: string,
+  component: number,
+  q: number,
+  n: number,
+  signal?: AbortSignal,
+): Promise<QuantileSamples> {
+  return cachedJson(apiUrl(`${layerPath(run, layer)}/components/${component}/quantile`, { q, n }), signal);
+}
+
+export function getHistogram(
+  run: string,
+  layer: string,
+  component: number,
+  bins = 30,
+  byLabel = true,
+  signal?: AbortSignal,
+): Promise<Histogram> {
+  return cachedJson(
+    apiUrl(`${layerPath(run, layer)}/components/${component}/histogram`, { bins, by_label: byLabel }),
+    signal,
+  );
+}
+
+/** Scores of all samples on `components`, as a row-major float32 (N, K) matrix. */
+export function getScores(run: string, layer: string, components: number[], signal?: AbortSignal): Promise<ScoreMatrix> {
+  const url = apiUrl(`${layerPath(run, layer)}/scores`, { components: components.join(',') });
+  const load = async () => {
+    const res = await request(url);
+    const buffer = await res.arrayBuffer();
+    try {
+      return { ...decodeMatrix(buffer, res.headers.get('X-Shape')), components };
+    } catch (err) {
+      throw new ApiError(res.status, `Unreadable scores: ${(err as Error).message}`, url);
+    }
+  };
+  return withSignal(cached(url, load), signal);
+}
+
+/** A per-sample column: int32 codes into `categories` (-1 = missing) or float32 values. */
+export function getColumnValues(run: string, column: string, signal?: AbortSignal): Promise<Int32Array | Float32Array> {
+  const url = apiUrl(`runs/${enc(run)}/columns/${enc(column)}/values`);
+  const load = async () => {
+    const res = await request(url);
+    const buffer = await res.arrayBuffer();
+    try {
+      return decodeColumn(buffer, res.headers.get('X-Dtype'));
+    } catch (err) {
+      throw new ApiError(res.status, `Unreadable column ${JSON.stringify(column)}: ${(err as Error).message}`, url);
+    }
+  };
+  return withSignal(cached(url, load), signal);
+}
+
+export function getSample(run: string, id: number, layer: string | null, signal?: AbortSignal): Promise<SampleDetail> {
+  return cachedJson(apiUrl(`runs/${enc(run)}/samples/${id}`, { layer: layer ?? undefined }), signal);
+}
+
+/** URL of a sample's rendering (PNG thumbnail or text), cached by the browser. */
+export function renderUrl(run: string, id: number): string {
+  return apiUrl(`runs/${enc(run)}/samples/${id}/render`);
+}
+
+export function getRenderings(run: string, ids: number[], signal?: AbortSignal): Promise<Renderings> {
+  return getJson<Renderings>(apiUrl(`runs/${enc(run)}/renderings`, { ids: ids.join(',') }), signal);
+}
+
+/** Forget cached answers (tests, or after the server's runs changed). */
+export function clearCache(): void {
+  cache.clear();
+}

@@ -1,0 +1,53 @@
+import { useState } from 'react';
+import { rampColor } from '../lib/colors';
+import { formatCount, formatScore } from '../lib/format';
+
+export interface LegendItem {
+  label: string;
+  color: string;
+  count?: number;
+}
+
+/** A categorical legend; long ones collapse to the first `limit` entries. */
+export function CategoricalLegend({ items, title, limit = 12, testId = 'legend' }: { items: LegendItem[]; title?: string; limit?: number; testId?: string }) {
+  const [open, setOpen] = useState(false);
+  const shown = open ? items : items.slice(0, limit);
+  return (
+    <div className="legend" data-testid={testId}>
+      {title && <div className="legend-title">{title}</div>}
+      <ul>
+        {shown.map((it) => (
+          <li key={it.label}>
+            <span className="swatch" style={{ background: it.color }} aria-hidden="true" />
+            <span className="legend-label" title={it.label}>
+              {it.label}
+            </span>
+            {it.count !== undefined && <span className="legend-count">{formatCount(it.count)}</span>}
+          </li>
+        ))}
+      </ul>
+      {items.length > limit && (
+        <button type="button" className="link-button" onClick={() => setOpen((o) => !o)}>
+          {open ? 'show fewer' : `+ ${items.length - limit} more`}
+        </button>
+      )}
+    </div>
+  );
+}
+
+/** A continuous legend: the ramp with its min and max. */
+export function NumericLegend({ title, min, max, missing = 0 }: { title: string; min: number; max: number; missing?: number }) {
+  const stops = Array.from({ length: 11 }, (_, i) => `${rampColor(i / 10)} ${i * 10}%`).join(', ');
+  return (
+    <div className="legend legend-numeric" data-testid="legend">
+      <div className="legend-title">{title}</div>
+      <div className="ramp" style={{ background: `linear-gradient(to right, ${stops})` }} aria-hidden="true" />
+      <div className="ramp-labels">
+        <span>{formatScore(min)}</span>
+        <span>{formatScore((min + max) / 2)}</span>
+        <span>{formatScore(max)}</span>
+      </div>
+      {missing > 0 && <div className="muted small">{formatCount(missing)} missing (drawn at the low end)</div>}
+    </div>
+  );
+}

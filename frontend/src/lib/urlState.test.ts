@@ -1,0 +1,63 @@
+import { describe, expect, it } from 'vitest';
+import { DEFAULT_STATE, decodeState, encodeState, type ViewState } from './urlState';
+
+describe('URL state', () => {
+  it('leaves defaults out', () => {
+    expect(encodeState(DEFAULT_STATE)).toBe('');
+    expect(decodeState('')).toEqual(DEFAULT_STATE);
+  });
+
+  it('round-trips a full state, selection included', () => {
+    const state: ViewState = {
+      run: 'fashion-cnn',
+      layer: 'conv.2',
+      rows: ['input', 'conv.2', 'fc'],
+      tab: 'scatter',
+      pc: 3,
+      q: 0.37,
+      axis: 'score',
+      n: 12,
+      x: 2,
+      y: 0,
+      color: 'split',
+      sample: 417,
+      selection: [0, 1, 2, 5, 9, 10, 4000],
+    };
+    const search = encodeState(state);
+    expect(search.startsWith('?')).toBe(true);
+    expect(decodeState(search)).toEqual(state);
+  });
+
+  it('keeps parameters it does not own, such as the token', () => {
+    const search = encodeState({ ...DEFAULT_STATE, tab: 'probe', pc: 1 }, '?token=s3cr3t-t0ken&tab=gallery&foo=1');
+    const p = new URLSearchParams(search);
+    expect(p.get('token')).toBe('s3cr3t-t0ken');
+    expect(p.get('foo')).toBe('1');
+    expect(p.get('tab')).toBe('probe');
+    expect(search.indexOf('token')).toBeLessThan(search.indexOf('tab'));
+    expect(encodeState(DEFAULT_STATE, '?token=abc12345')).toBe('?token=abc12345');
+  });
+
+  it('falls back to defaults on bad values', () => {
+    const s = decodeState('?tab=nope&pc=-3&q=abc&n=999&x=1.5&sample=-1&sel=%%&axis=log');
+    expect(s.axis).toBe('quantile');
+    expect(s.tab).toBe('gallery');
+    expect(s.pc).toBe(0);
+    expect(s.q).toBe(0.5);
+    expect(s.n).toBe(16);
+    expect(s.x).toBe(0);
+    expect(s.sample).toBeNull();
+    expect(s.selection).toEqual([]);
+  });
+
+  it('clamps q to [0, 1] and rounds it', () => {
+    expect(decodeState('?q=1.7').q).toBe(1);
+    expect(decodeState('?q=0.123456').q).toBe(0.123);
+    expect(decodeState('?q=0').q).toBe(0);
+  });
+
+  it('encodes layer names with odd characters', () => {
+    const state = { ...DEFAULT_STATE, layer: 'blocks.0:1 & more', rows: ['a,b', 'c'] };
+    expect(decodeState(encodeState(state))).toEqual(state);
+  });
+});

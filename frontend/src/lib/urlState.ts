@@ -1,0 +1,129 @@
+/**
+ * The whole view lives in the query string, so a copied link reproduces it.
+ *
+ * Parameters we do not own (notably `token`) are kept untouched by `encodeState`.
+ */
+import { encodeSelection, tryDecodeSelection } from './selection';
+
+export const TABS = ['gallery', 'probe', 'scatter'] as const;
+export type Tab = (typeof TABS)[number];
+
+export const HIST_AXES = ['quantile', 'score'] as const;
+export type HistAxis = (typeof HIST_AXES)[number];
+
+export const N_MIN = 4;
+export const N_MAX = 16;
+
+export interface ViewState {
+  /** Run id; null = the first run. */
+  run: string | null;
+  /** Focused layer (probe, scatter, sample view); null = the run's first layer. */
+  layer: string | null;
+  /** Layers shown as gallery rows, in the run's order; empty = the focused layer only. */
+  rows: string[];
+  tab: Tab;
+  /** Probed component (0-based). */
+  pc: number;
+  /** Slider position along the probed component, as a quantile in [0, 1]. */
+  q: number;
+  /** The probe histogram's x axis: quantiles (aligned with the slider) or scores. */
+  axis: HistAxis;
+  /** Samples per end in the gallery / probe strips. */
+  n: number;
+  /** Scatter axes (0-based components). */
+  x: number;
+  y: number;
+  /** Colour-by: a column name, "none", or null = the label column when there is one. */
+  color: string | null;
+  /** Sample shown in the sample view. */
+  sample: number | null;
+  /** Lasso selection (sorted sample ids). */
+  selection: number[];
+}
+
+export const DEFAULT_STATE: ViewState = {
+  run: null,
+  layer: null,
+  rows: [],
+  tab: 'gallery',
+  pc: 0,
+  q: 0.5,
+  axis: 'quantile',
+  n: 8,
+  x: 0,
+  y: 1,
+  color: null,
+  sample: null,
+  selection: [],
+};
+
+/** The query parameters this module owns; every other parameter passes through. */
+export const OWN_KEYS = ['run', 'layer', 'row', 'tab', 'pc', 'q', 'axis', 'n', 'x', 'y', 'color', 'sample', 'sel'];
+
+function intParam(value: string | null, fallback: number, min = 0, max = Number.MAX_SAFE_INTEGER): number {
+  if (value === null || !/^-?\d+$/.test(value)) return fallback;
+  const v = parseInt(value, 10);
+  return v < min || v > max ? fallback : v;
+}
+
+export function clampN(n: number): number {
+  return Math.min(N_MAX, Math.max(N_MIN, Math.round(n)));
+}
+
+export function roundQ(q: number): number {
+  return Math.round(Math.min(1, Math.max(0, q)) * 1000) / 1000;
+}
+
+export function decodeState(search: string): ViewState {
+  const p = new URLSearchParams(search);
+  const tab = p.get('tab');
+  const qText = p.get('q');
+  const q = qText === null ? NaN : Number(qText);
+  const sample = p.get('sample');
+  const axis = p.get('axis');
+  return {
+    run: p.get('run') || null,
+    layer: p.get('layer') || null,
+    rows: p.getAll('row').filter(Boolean),
+    tab: (TABS as readonly string[]).includes(tab ?? '') ? (tab as Tab) : DEFAULT_STATE.tab,
+    pc: intParam(p.get('pc'), DEFAULT_STATE.pc),
+    q: Number.isFinite(q) ? roundQ(q) : DEFAULT_STATE.q,
+    axis: (HIST_AXES as readonly string[]).includes(axis ?? '') ? (axis as HistAxis) : DEFAULT_STATE.axis,
+    n: p.get('n') === null ? DEFAULT_STATE.n : clampN(intParam(p.get('n'), DEFAULT_STATE.n)),
+    x: intParam(p.get('x'), DEFAULT_STATE.x),
+    y: intParam(p.get('y'), DEFAULT_STATE.y),
+    color: p.get('color') || null,
+    sample: sample === null ? null : intParam(sample, -1) >= 0 ? intParam(sample, -1) : null,
+    selection: tryDecodeSelection(p.get('sel')),
+  };
+}
+
+/**
+ * The query string for `state` (with a leading "?", or "" when empty). Defaults are left out;
+ * parameters of `previousSearch` that this module does not own are kept, first and in order.
+ */
+export function encodeState(state: ViewState, previousSearch = ''): string {
+  const prev = new URLSearchParams(previousSearch);
+  const p = new URLSearchParams();
+  for (const [k, v] of prev) if (!OWN_KEYS.includes(k)) p.append(k, v);
+  const d = DEFAULT_STATE;
+  if (state.run) p.set('run', state.run);
+  if (state.layer) p.set('layer', state.layer);
+  for (const row of state.rows) p.append('row', row);
+  if (state.tab !== d.tab) p.set('tab', state.tab);
+  if (state.pc !== d.pc) p.set('pc', String(state.pc));
+  if (roundQ(state.q) !== d.q) p.set('q', String(roundQ(state.q)));
+  if (state.axis !== d.axis) p.set('axis', state.axis);
+  if (state.n !== d.n) p.set('n', String(state.n));
+  if (state.x !== d.x) p.set('x', String(state.x));
+  if (state.y !== d.y) p.set('y', String(state.y));
+  if (state.color) p.set('color', state.color);
+  if (state.sample !== null) p.set('sample', String(state.sample));
+  if (state.selection.length) p.set('sel', encodeSelection(state.selection));
+  const s = p.toString();
+  return s ? `?${s}` : '';
+}
+
+export function sameState(a: ViewState, b: ViewState): boolean {
+  return encodeState(a) === encodeState(b);
+}

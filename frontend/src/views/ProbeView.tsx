@@ -1,0 +1,266 @@
+import { useEffect, useMemo, useRef, useState, type ReactNode } from 'react';
+import { getGallery, getHistogram, getQuantile, isAbortError, type QuantileSamples, type SampleRef } from '../api';
+import { ErrorState, Skeleton, Spinner } from '../components/common';
+import { HIST_MARGIN, Histogram } from '../components/Histogram';
+import { CategoricalLegend } from '../components/Legend';
+import { ThumbGrid } from '../components/SampleThumb';
+import { useSize } from '../components/useSize';
+import { useApp } from '../context';
+import { useAsync } from '../hooks';
+import { formatPercent, formatScore, pcName } from '../lib/format';
+import { labelCounts } from '../lib/labels';
+import { roundQ, scoreAtQuantile, stepQuantile, throttleLatest, type HistogramAxis } from '../lib/quantile';
+import { labelColor } from '../lib/runInfo';
+import { NControl } from './GalleryView';
+
+const BINS = 30;
+
+/** Probe one component: its score histogram by label, a quantile slider and the samples there. */
+export function ProbeView() {
+  const { run, layer, labels, state, update } = useApp();
+  const pc = Math.min(state.pc, layer.n_components - 1);
+  const n = state.n;
+  const axis: HistogramAxis = state.axis;
+  const setAxis = (a: HistogramAxis) => update({ axis: a }, { replace: true });
+
+  const hist = useAsync(
+    (signal) => getHistogram(run.id, layer.name, pc, BINS, run.labels.present, signal),
+    [run.id, layer.name, pc, run.labels.present],
+  );
+  const gallery = useAsync((signal) => getGallery(run.id, layer.name, n, signal), [run.id, layer.name, n], true);
+  const extremes = gallery.data?.components.find((c) => c.index === pc) ?? null;
+
+  // --- the slider: local value moves at once; the URL and the server follow, throttled ------
+  const [q, setQ] = useState(state.q);
+  const lastUrlQ = useRef(state.q);
+  useEffect(() => {
+    // back/forward or a pasted link changed q
+    if (state.q !== lastUrlQ.current) {
+      lastUrlQ.current = state.q;
+      setQ(state.q);
+    }
+  }, [state.q]);
+  const writeUrl = useMemo(
+    () =>
+      throttleLatest((value: number) => {
+        lastUrlQ.current = value;
+        update({ q: value }, { replace: true });
+      }, 250),
+    [update],
+  );
+  useEffect(() => () => writeUrl.cancel(), [writeUrl]);
+
+  const [near, setNear] = useState<QuantileSamples | null>(null);
+  const [nearError, setNearError] = useState<Error | null>(null);
+  const [nearLoading, setNearLoading] = useState(false);
+  const seq = useRef(0);
+  const controller = useRef<AbortController | null>(null);
+  const fetchNear = useMemo(
+    () =>
+      throttleLatest((args: { q: number; pc: number; layer: string; run: string; n: number }) => {
+        const id = ++seq.current;
+        controller.current?.abort();
+        const c = new AbortController();
+        controller.current = c;
+        setNearLoading(true);
+        getQuantile(args.run, args.layer, args.pc, args.q, args.n, c.signal).then(
+          (res) => {
+            if (id !== seq.current) return; // a newer request was sent: ignore this stale answer
+            setNear(res);
+            setNearError(null);
+            setNearLoading(false);
+          },
+          (err: unknown) => {
+            if (id !== seq.current || isAbortError(err)) return;
+            setNearError(err as Error);
+            setNearLoading(false);
+          },
+        );
+      }, 80),
+    [],
+  );
+  useEffect(() => {
+    fetchNear({ q, pc, layer: layer.name, run: run.id, n });
+  }, [fetchNear, q, pc, layer.name, run.id, n]);
+  useEffect(() => {
+    setNear(null);
+  }, [pc, layer.name, run.id]);
+  useEffect(
+    () => () => {
+      fetchNear.cancel();
+      controller.current?.abort();
+    },
+    [fetchNear],
+  );
+
+  const moveTo = (value: number) => {
+    const v = roundQ(value);
+    setQ(v);
+    writeUrl(v);
+  };
+
+  const [plotRef, size] = useSize<HTMLDivElement>();
+  const markerScore =
+    near && Math.abs(near.q - q) < 1e-9 ? near.value : hist.data ? scoreAtQuantile(hist.data.edges, hist.data.counts, q) : NaN;
+
+  const legendItems = useMemo(() => {
+    if (!hist.data?.by_label) return [];
+    const totals = Object.entries(hist.data.by_label).map(([label, v]) => ({ label, count: v.reduce((a, b) => a + b, 0) }));
+    const order = (l: string) => (labels.indexOf(l) < 0 ? 1e9 : labels.indexOf(l));
+    return totals.sort((a, b) => order(a.label) - order(b.label)).map((t) => ({ ...t, color: labelColor(labels, t.label) }));
+  }, [hist.data, labels]);
+
+  const ratio = layer.explained_variance_ratio[pc] ?? NaN;
+
+  return (
+    <div className="view probe-view" data-testid="probe">
+      <div className="toolbar">
+        <div className="toolbar-title">
+          <h2>
+            <span className="mono">{layer.name}</span> · {pcName(pc)}
+          </h2>
+          <span className="muted">{formatPercent(ratio)} of variance</span>
+        </div>
+        <div className="pc-stepper" role="group" aria-label="Component">
+          <button type="button" className="btn btn-icon" onClick={() => update({ pc: pc - 1 })} disabled={pc <= 0} aria-label="Previous component">
+            ‹
+          </button>
+          <select value={pc} onChange={(e) => update({ pc: Number(e.target.value) })} aria-label="Component" data-testid="probe-component-select">
+            {layer.explained_variance_ratio.map((r, i) => (
+              <option key={i} value={i}>
+                {pcName(i)} · {formatPercent(r)}
+              </option>
+            ))}
+          </select>
+          <button type="button" className="btn btn-icon" onClick={() => update({ pc: pc + 1 })} disabled={pc >= layer.n_components - 1} aria-label="Next component">
+            ›
+          </button>
+        </div>
+        <div className="toolbar-spacer" />
+        <NControl />
+      </div>
+
+      <section className="card probe-hist-card">
+        <div className="card-head">
+          <h3>Score distribution</h3>
+          <span className="muted small">{axis === 'score' ? `${BINS} quantile bins at their true widths: bar area = samples` : `${BINS} quantile bins of equal share: the label mix along the component`}</span>
+          <div className="toolbar-spacer" />
+          <div className="segmented" role="radiogroup" aria-label="Histogram axis">
+            {(['quantile', 'score'] as const).map((a) => (
+              <button key={a} type="button" role="radio" aria-checked={axis === a} className={axis === a ? 'on' : ''} onClick={() => setAxis(a)} data-testid={`axis-${a}`}>
+                {a === 'score' ? 'Score axis' : 'Quantile axis'}
+              </button>
+            ))}
+          </div>
+        </div>
+        <div className="probe-hist-body">
+          <div className="probe-plot" ref={plotRef}>
+            {hist.error ? (
+              <ErrorState error={hist.error} title="Could not load the histogram" onRetry={hist.retry} compact />
+            ) : hist.data && size.width > 0 ? (
+              <Histogram data={hist.data} labels={labels} axis={axis} width={size.width} markerQ={q} markerScore={markerScore} />
+            ) : (
+              <Skeleton height={190} />
+            )}
+            <div className="probe-slider" style={{ paddingLeft: HIST_MARGIN.left - 8, paddingRight: HIST_MARGIN.right - 8 }}>
+              <input
+                type="range"
+                min={0}
+                max={1}
+                step={0.01}
+                value={q}
+                onChange={(e) => moveTo(Number(e.target.value))}
+                onKeyDown={(e) => {
+                  const next = stepQuantile(q, e.key);
+                  if (next !== null) {
+                    e.preventDefault();
+                    moveTo(next);
+                  }
+                }}
+                aria-label={`Position along ${pcName(pc)}, as a quantile of its scores`}
+                aria-valuetext={`${formatPercent(q, 0)} quantile, score ${formatScore(markerScore)}`}
+                data-testid="probe-slider"
+              />
+              <div className="slider-scale" aria-hidden="true">
+                <span>lowest</span>
+                <span>
+                  quantile <strong data-testid="probe-q">{formatPercent(q, 0)}</strong> · score <strong>{formatScore(markerScore)}</strong>
+                </span>
+                <span>highest</span>
+              </div>
+            </div>
+          </div>
+          {legendItems.length > 0 && <CategoricalLegend items={legendItems} title="Label" />}
+        </div>
+        <p className="hint">Drag the slider, or focus it and use ← → (1 %), PageUp / PageDown (10 %), Home / End.</p>
+      </section>
+
+      <div className="probe-strips">
+        <Strip title={<span className="end-tag end-tag-low">▼ lowest</span>} samples={extremes?.low ?? null} error={gallery.error} n={n} />
+        <Strip
+          title={<>Near {formatPercent(q, 0)}</>}
+          samples={near?.samples ?? null}
+          error={nearError}
+          n={n}
+          loading={nearLoading}
+          near
+          q={near?.q}
+        />
+        <Strip
+          title={<span className="end-tag end-tag-high">▲ highest</span>}
+          samples={extremes ? extremes.high.slice().reverse() : null}
+          error={gallery.error}
+          n={n}
+        />
+      </div>
+    </div>
+  );
+}
+
+function scoreRange(samples: { score: number }[]): string {
+  if (!samples.length) return '';
+  return `scores ${formatScore(samples[0].score)} … ${formatScore(samples[samples.length - 1].score)}`;
+}
+
+/** A strip of samples in ascending score: its title, score range and label counts. */
+function Strip(props: {
+  title: ReactNode;
+  samples: SampleRef[] | null;
+  error: Error | null;
+  n: number;
+  loading?: boolean;
+  near?: boolean;
+  q?: number;
+}) {
+  const { samples, error } = props;
+  const counts = samples ? labelCounts(samples.map((s) => s.label)) : [];
+  return (
+    <section className={`card strip${props.near ? ' strip-near' : ''}`} aria-busy={props.loading}>
+      <div className="card-head">
+        <h3>{props.title}</h3>
+        {props.loading && <Spinner label="Loading samples" />}
+      </div>
+      <div className="strip-meta muted small">
+        <span>{samples ? scoreRange(samples) : '\u00a0'}</span>
+        <span className="strip-counts">{counts.slice(0, 3).map((c) => `${c.count}× ${c.label}`).join(' · ')}</span>
+      </div>
+      <div
+        className={`near-body${props.loading && samples ? ' stale' : ''}`}
+        data-testid={props.near ? 'probe-samples' : undefined}
+        data-q={props.near ? props.q : undefined}
+      >
+        {error ? <ErrorState error={error} compact /> : samples ? <ThumbGrid samples={samples} /> : <StripSkeleton n={props.n} />}
+      </div>
+    </section>
+  );
+}
+
+function StripSkeleton({ n }: { n: number }) {
+  return (
+    <div className="thumb-grid is-image size-md" aria-hidden="true">
+      {Array.from({ length: n }, (_, i) => (
+        <Skeleton key={i} className="sk-thumb" />
+      ))}
+    </div>
+  );
+}

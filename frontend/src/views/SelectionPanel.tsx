@@ -1,0 +1,81 @@
+import { useMemo, useState } from 'react';
+import { getColumnValues } from '../api';
+import { SampleThumb } from '../components/SampleThumb';
+import { useApp } from '../context';
+import { useAsync } from '../hooks';
+import { formatCount } from '../lib/format';
+import { labelCounts } from '../lib/labels';
+import { LABEL_COLUMN, labelColor } from '../lib/runInfo';
+
+const PAGE = 120;
+
+/** The lasso selection as a gallery, with its label counts. */
+export function SelectionPanel({ ids }: { ids: number[] }) {
+  const { run, labels, update } = useApp();
+  const [shown, setShown] = useState(PAGE);
+  const hasLabels = run.columns.some((c) => c.name === LABEL_COLUMN);
+  const codes = useAsync(hasLabels ? (signal) => getColumnValues(run.id, LABEL_COLUMN, signal) : null, [run.id, hasLabels]);
+  const labelOf = (id: number): string | null => {
+    const c = codes.data?.[id];
+    return c !== undefined && c >= 0 && c < labels.length ? labels[c] : null;
+  };
+  const counts = useMemo(
+    () => (codes.data ? labelCounts(ids.map((id) => labelOf(id))) : []),
+    [ids, codes.data, labels],
+  );
+  const max = counts[0]?.count ?? 1;
+  const download = () => {
+    const blob = new Blob([JSON.stringify({ run: run.id, ids }, null, 0)], { type: 'application/json' });
+    const a = document.createElement('a');
+    a.href = URL.createObjectURL(blob);
+    a.download = `${run.id}-selection-${ids.length}.json`;
+    a.click();
+    setTimeout(() => URL.revokeObjectURL(a.href), 1000);
+  };
+  return (
+    <section className="card selection-panel" data-testid="selection-gallery" aria-label="Selected samples">
+      <div className="card-head">
+        <div className="selection-title">
+          <h3>
+            <span data-testid="selection-count">{formatCount(ids.length)}</span> selected
+          </h3>
+          <span className="muted small">{((ids.length / run.n_samples) * 100).toFixed(1)}% of {formatCount(run.n_samples)} samples</span>
+        </div>
+        <div className="toolbar-spacer" />
+        <button type="button" className="btn btn-small" onClick={download} title="Download the selected sample ids as JSON">
+          Export ids
+        </button>
+        <button type="button" className="btn btn-small" onClick={() => update({ selection: [] })} data-testid="clear-selection">
+          Clear
+        </button>
+      </div>
+      {counts.length > 0 && (
+        <ul className="count-bars" data-testid="selection-label-counts">
+          {counts.slice(0, 10).map((c) => (
+            <li key={c.label}>
+              <span className="count-label" title={c.label}>
+                <span className="swatch" style={{ background: labelColor(labels, c.label === '—' ? null : c.label) }} aria-hidden="true" />
+                {c.label}
+              </span>
+              <span className="count-track">
+                <span className="count-fill" style={{ width: `${(c.count / max) * 100}%`, background: labelColor(labels, c.label === '—' ? null : c.label) }} />
+              </span>
+              <span className="count-num">{formatCount(c.count)}</span>
+            </li>
+          ))}
+          {counts.length > 10 && <li className="muted small">+ {counts.length - 10} more labels</li>}
+        </ul>
+      )}
+      <div className={`thumb-grid ${run.rendering_kind === 'text/plain' ? 'is-text' : 'is-image size-sm'} selection-thumbs`}>
+        {ids.slice(0, shown).map((id) => (
+          <SampleThumb key={id} id={id} label={labelOf(id)} size="sm" />
+        ))}
+      </div>
+      {ids.length > shown && (
+        <button type="button" className="btn btn-small more" onClick={() => setShown((s) => s + PAGE)}>
+          Show {Math.min(PAGE, ids.length - shown)} more of {formatCount(ids.length - shown)}
+        </button>
+      )}
+    </section>
+  );
+}
