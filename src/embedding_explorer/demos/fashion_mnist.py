@@ -1,7 +1,7 @@
 """Fashion-MNIST demo: find and read the data, and train a small CNN whose layers can be explored.
 
 Pure numpy + torch (no torchvision): the IDX files are parsed directly, and `train_cnn` reaches
-about 90 % test accuracy in roughly a minute on two CPU cores, so the demo works offline on a
+about 91 % test accuracy in under a minute on two CPU cores, so the demo works offline on a
 laptop once the data are present.
 """
 
@@ -15,9 +15,9 @@ import os
 import pickle
 import shutil
 import struct
-import tempfile
 import time
 import urllib.request
+import uuid
 import zlib
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -186,10 +186,11 @@ def _atomic_write(
     validate: Callable[[Path], object] | None = None,
 ) -> None:
     """Write `dest` through a temporary file in the same folder, so readers never see half a file."""
-    fd, tmp_name = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.", suffix=".tmp")
-    tmp = Path(tmp_name)
+    # A unique name opened with "x" (unlike mkstemp, which makes the file private, this keeps
+    # the permissions the umask gives).
+    tmp = dest.with_name(f".{dest.name}.{uuid.uuid4().hex}.tmp")
     try:
-        with os.fdopen(fd, "wb") as out:
+        with tmp.open("xb") as out:
             write(out)
         if validate is not None:
             validate(tmp)
@@ -451,9 +452,6 @@ def _fit(
     progress: bool,
 ) -> None:
     """Train in place with AdamW, a one-cycle learning rate schedule and random flips."""
-    # channels_last roughly doubles the speed of these small convolutions on CPU. (Module.to
-    # documents memory_format, but torch's type stubs omit it.)
-    model.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
     model.train()
     steps_per_epoch = math.ceil(len(labels) / batch_size)
     optimizer = torch.optim.AdamW(model.parameters(), lr=_MAX_LR, weight_decay=1e-4)
@@ -468,14 +466,18 @@ def _fit(
             for start in range(0, len(labels), batch_size):
                 index = order[start : start + batch_size]
                 x = _random_hflip(_normalize_tensor(images[index]), generator)
-                x = x.contiguous(memory_format=torch.channels_last)
                 batch_loss, batch_hits = _train_step(model, optimizer, scheduler, x, labels[index])
                 loss_sum, hits = loss_sum + batch_loss, hits + batch_hits
                 seen = start + len(index)
                 bar.set_postfix(loss=f"{loss_sum / seen:.3f}", acc=f"{hits / seen:.3f}")
                 bar.update()
-    model.to(memory_format=torch.contiguous_format)  # type: ignore[call-overload]
     model.eval()
+
+
+def _set_memory_format(model: nn.Module, memory_format: torch.memory_format) -> None:
+    """Re-lay the model's 4-d weights out in `memory_format`, in place."""
+    # Module.to documents memory_format, but torch's type stubs omit it.
+    model.to(memory_format=memory_format)  # type: ignore[call-overload]
 
 
 def train_cnn(
@@ -487,7 +489,7 @@ def train_cnn(
     progress: bool = True,
     limit: int | None = None,
 ) -> tuple[FashionCNN, float]:
-    """Train a `FashionCNN` on the training split (CPU, about a minute on two cores).
+    """Train a `FashionCNN` on the training split (CPU: about 45 s and 91 % on two cores).
 
     Deterministic for a given seed, and leaves the global random state untouched. `limit`
     trains on the first `limit` training images only. Returns the model in eval mode and its
@@ -504,6 +506,8 @@ def train_cnn(
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)  # dropout draws from the global generator
         model = FashionCNN(seed=seed)
+        # channels_last weights make these small convolutions 2-2.5x faster on CPU.
+        _set_memory_format(model, torch.channels_last)
         _fit(
             model,
             torch.from_numpy(train.images),
@@ -514,6 +518,8 @@ def train_cnn(
             progress=progress,
         )
     accuracy = evaluate(model, FashionMNIST("test", data_dir))
+    # Back to the ordinary layout, so that hooks see plain contiguous activations.
+    _set_memory_format(model, torch.contiguous_format)
     logger.info("Trained FashionCNN in %.1f s: test accuracy %.4f", time.perf_counter() - started, accuracy)
     return model, accuracy
 
