@@ -24,7 +24,7 @@ from torch import nn
 import embedding_explorer as ee
 from embedding_explorer.server import serve
 
-LAYERS = ["input", "1", "3", "5", "7"]
+LAYERS = ["input", "1", "3", "5", "6"]
 CHROMIUM_ARGS = [
     "--no-sandbox",
     "--disable-background-networking",
