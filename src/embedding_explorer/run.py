@@ -14,6 +14,7 @@ from .exceptions import EmbeddingExplorerError, LayerNotFoundError
 from .store import RunReader
 
 SAMPLE_COLUMNS = ("sample_id", "label")
+EXTREMES_CACHED = 64  # extremes kept per component, so repeated gallery requests are slices
 
 
 @dataclass(frozen=True)
@@ -109,6 +110,10 @@ class Layer:
         return self.scores[:, component]
 
     @cached_property
+    def _extremes_cache(self) -> dict[int, tuple[np.ndarray, np.ndarray]]:
+        return {}
+
+    @cached_property
     def _sorted_cache(self) -> dict[int, tuple[np.ndarray, np.ndarray]]:
         return {}
 
@@ -124,11 +129,18 @@ class Layer:
     def extremes(self, component: int, n: int = 8) -> tuple[np.ndarray, np.ndarray]:
         """The ``n`` lowest sample ids (ascending score) and ``n`` highest (descending).
 
-        Ties break by lower sample id at both ends. O(N) by partial selection, no full sort.
+        Ties break by lower sample id at both ends. O(N) by partial selection (no full sort) on
+        the first call per component, then cached.
         """
         n = _check_n(n)
-        scores = self._component(component).astype(np.float64)
-        return _smallest(scores, n), _smallest(-scores, n)
+        scores = self._component(component)
+        cached = self._extremes_cache.get(component)
+        if cached is None or len(cached[0]) < min(n, len(scores)):
+            # a few more than asked, so the next request (e.g. a larger n in the UI) is a slice
+            m = max(n, EXTREMES_CACHED)
+            values = scores.astype(np.float64)
+            cached = self._extremes_cache[component] = (_smallest(values, m), _smallest(-values, m))
+        return cached[0][:n].copy(), cached[1][:n].copy()
 
     def quantile(self, component: int, q: float) -> float:
         """The ``q``-quantile of the scores on ``component`` (numpy's linear rule)."""
