@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
 from torch import nn
 
+import embedding_explorer as ee
 from conftest import MLP, SharedReluBlock, leftovers
 from embedding_explorer import LayerNotFoundError, LayerOutputError, MultipleCallsError
 from embedding_explorer.batches import parse_batch
@@ -211,3 +214,21 @@ def test_explore_with_call_suffixes(explore_quiet) -> None:
     np.testing.assert_allclose(run["relu:1"].activations[:], second.numpy(), rtol=1e-6, atol=1e-7)
     assert [info["call"] for info in run.manifest["layers"]] == [0, 1]
     assert hook_counts(model) == {}
+
+
+def test_in_place_ops_after_a_hooked_layer_do_not_change_what_was_captured(tmp_path: Path) -> None:
+    """torchvision-style ``ReLU(inplace=True)`` after a hooked layer must not leak into it."""
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(6, 5), nn.ReLU(inplace=True), nn.Linear(5, 3))
+    conv = nn.Sequential(nn.Conv2d(1, 4, 3), nn.ReLU(inplace=True))
+    x = torch.randn(64, 6)
+    images = torch.randn(64, 1, 8, 8)
+    run = ee.explore(model, x, ["0"], out=tmp_path / "mlp", progress=False)
+    with torch.no_grad():
+        expected = model[0](x).numpy()
+    assert (expected < 0).any()  # the pre-ReLU values, negatives included
+    np.testing.assert_allclose(run["0"].activations[:], expected, rtol=1e-6, atol=1e-6)
+    run = ee.explore(conv, images, ["0"], out=tmp_path / "conv", reduce="flatten", progress=False)
+    with torch.no_grad():
+        expected = conv[0](images).flatten(1).numpy()
+    np.testing.assert_allclose(run["0"].activations[:], expected, rtol=1e-6, atol=1e-6)

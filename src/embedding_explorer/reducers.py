@@ -127,7 +127,7 @@ def reduce_output(
     attention_mask: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """Reduce a module output to a ``(batch_size, D)`` tensor (same device and dtype)."""
-    x = select_tensor(output, reducer.select, layer)
+    x = source = select_tensor(output, reducer.select, layer)
     if callable(reducer.method):
         x = reducer.method(x)
         if not isinstance(x, torch.Tensor):
@@ -148,7 +148,15 @@ def reduce_output(
         )
     if x.is_complex() or not x.is_floating_point():
         x = x.float() if not x.is_complex() else x.abs().float()
+    if _shares_memory(x, source):
+        # a view of the module's own output: a later in-place op (ReLU(inplace=True) in a
+        # ResNet) would change the captured values, so keep a copy
+        x = x.clone()
     return x
+
+
+def _shares_memory(a: torch.Tensor, b: torch.Tensor) -> bool:
+    return a.untyped_storage().data_ptr() == b.untyped_storage().data_ptr()
 
 
 def _reduce_by_name(

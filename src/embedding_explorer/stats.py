@@ -112,11 +112,27 @@ class StreamingPCA:
             n_components_for(self.n_components, 2, 1)  # a bad n_components fails on the first batch
         if isinstance(x, torch.Tensor) and x.device.type != "cpu":
             mean_b, m2_b = _batch_moments_torch(x, self.covariance)
+            self._combine(n_b, mean_b, m2_b)
+            return self
+        xs = x.detach().cpu().numpy() if isinstance(x, torch.Tensor) else np.asarray(x)
+        if self.covariance and self.n_samples_seen_ > 0 and isinstance(self._m2, np.ndarray):
+            self._update_in_place(xs)
         else:
-            xs = x.detach().cpu().numpy() if isinstance(x, torch.Tensor) else np.asarray(x)
-            mean_b, m2_b = _batch_moments_numpy(xs, self.covariance)  # type: ignore[assignment]
-        self._combine(n_b, mean_b, m2_b)
+            self._combine(n_b, *_batch_moments_numpy(xs, self.covariance))
         return self
+
+    def _update_in_place(self, x: np.ndarray) -> None:
+        """Chan's update with BLAS writing into the accumulator: no D x D temporaries."""
+        n_a, n_b = self.n_samples_seen_, int(x.shape[0])
+        centred = np.array(x, dtype=np.float64)  # a fresh copy, centred in place
+        mean_b = centred.mean(axis=0)
+        centred -= mean_b
+        delta = mean_b - self.mean_
+        n = n_a + n_b
+        self._m2 = blas.dsyrk(1.0, centred.T, c=self._m2, beta=1.0, trans=0, lower=0, overwrite_c=1)
+        self._m2 = blas.dsyr(n_a * n_b / n, delta, a=self._m2, lower=0, overwrite_a=1)
+        self.mean_ = self.mean_ + delta * (n_b / n)
+        self.n_samples_seen_ = n
 
     def merge(self, other: StreamingPCA) -> StreamingPCA:
         """Add the moments of ``other`` (a disjoint set of rows) into this accumulator."""
