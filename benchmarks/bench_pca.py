@@ -51,7 +51,7 @@ def fit(method: str, x: np.ndarray) -> np.ndarray:
     if method == "incremental_pca":
         from sklearn.decomposition import IncrementalPCA
 
-        return IncrementalPCA(K, batch_size=8192).fit(x).explained_variance_ratio_
+        return IncrementalPCA(K).fit(x).explained_variance_ratio_  # its default batch size
     if method == "old_inmemory":  # captum's explorer: a list of per-sample tensors, stacked, whitened PCA
         import torch
         from sklearn.decomposition import PCA
