@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+import torch
 import zarr
 
 from embedding_explorer import EmbeddingExplorerError, IncompleteRunError
@@ -166,3 +167,31 @@ def test_write_json_atomic_handles_numpy_and_leaves_no_temp(tmp_path: Path) -> N
     assert [p.name for p in tmp_path.iterdir()] == ["m.json"]
     with pytest.raises(TypeError, match="object is not JSON serialisable"):
         write_json_atomic(tmp_path / "bad.json", {"a": object()})
+
+
+def test_small_thumbnails_are_stored_raw_and_read_back_as_png(tmp_path: Path) -> None:
+    """28 x 28 thumbnails cost a copy to store, not a zlib pass; readers still get PNG bytes."""
+    import io
+
+    from PIL import Image
+
+    import embedding_explorer as ee
+    from embedding_explorer.render import RAW_MAGIC
+    from embedding_explorer.store import RENDERINGS
+
+    images = torch.rand(20, 1, 28, 28)
+    big = torch.rand(4, 3, 96, 96)
+    small_run = ee.explore(None, images, ["input"], out=tmp_path / "small", progress=False)
+    big_run = ee.explore(None, big, ["input"], out=tmp_path / "big", progress=False)
+    assert (tmp_path / "small" / RENDERINGS).read_bytes().startswith(RAW_MAGIC)
+    assert (tmp_path / "big" / RENDERINGS).read_bytes().startswith(b"\x89PNG")
+    for run, x in ((small_run, images), (big_run, big)):
+        png = run.rendering(3)
+        assert png is not None and png.startswith(b"\x89PNG")
+        decoded = np.asarray(Image.open(io.BytesIO(png)), dtype=np.float64)
+        expected = (
+            np.rint(x[3].numpy() * 255).squeeze(0)
+            if x.shape[1] == 1
+            else np.rint(np.moveaxis(x[3].numpy(), 0, -1) * 255)
+        )
+        np.testing.assert_array_equal(decoded, expected)

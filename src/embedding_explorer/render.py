@@ -22,6 +22,10 @@ from .batches import Batch
 from .exceptions import EmbeddingExplorerError
 
 IMAGE = "image/png"
+# Thumbnails up to 64 x 64 px are stored as raw pixels after this magic (no PNG magic starts
+# so): copying is ~40x cheaper than zlib during extraction, and a PNG is made when one is read.
+RAW_MAGIC = b"EERAW"
+MAX_RAW_PIXELS = 64 * 64
 TEXT = "text/plain"
 
 
@@ -131,7 +135,11 @@ class Renderer:
         arr = self._unnormalise(arr)
         batch = np.clip(np.rint(arr * 255.0), 0, 255).astype(np.uint8)
         batch = batch[:, 0] if batch.shape[1] == 1 else np.moveaxis(batch[:, :3], 1, -1)
-        if max(batch.shape[1:3]) <= self._image.max_size:
+        height, width = batch.shape[1:3]
+        if height * width <= MAX_RAW_PIXELS:
+            header = raw_header(batch[0])
+            return [header + pixels.tobytes() for pixels in batch]
+        if max(height, width) <= self._image.max_size:
             return [encode_png(pixels) for pixels in batch]
         return [_png(Image.fromarray(pixels), self._image.max_size) for pixels in batch]
 
@@ -172,6 +180,22 @@ def looks_like_images(x: torch.Tensor) -> bool:
     if x.ndim == 3:
         return min(x.shape[1:]) >= 8 and x.dtype not in (torch.int32, torch.int64)
     return False
+
+
+def raw_header(pixels: np.ndarray) -> bytes:
+    """The header of a raw thumbnail record: magic, height, width, channels."""
+    channels = 1 if pixels.ndim == 2 else int(pixels.shape[2])
+    return RAW_MAGIC + struct.pack("<HHB", pixels.shape[0], pixels.shape[1], channels)
+
+
+def as_png(record: bytes) -> bytes:
+    """A stored image record as PNG bytes: small thumbnails are stored raw and encoded here."""
+    if not record.startswith(RAW_MAGIC):
+        return record
+    height, width, channels = struct.unpack_from("<HHB", record, len(RAW_MAGIC))
+    pixels = np.frombuffer(record, dtype=np.uint8, offset=len(RAW_MAGIC) + 5)
+    shape = (height, width) if channels == 1 else (height, width, channels)
+    return encode_png(pixels.reshape(shape))
 
 
 def encode_png(pixels: np.ndarray) -> bytes:

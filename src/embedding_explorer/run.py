@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 
 from .exceptions import EmbeddingExplorerError, LayerNotFoundError
+from .render import IMAGE, as_png
 from .store import RunReader
 
 SAMPLE_COLUMNS = ("sample_id", "label")
@@ -303,7 +304,8 @@ class Run:
         """The stored thumbnail (PNG bytes) or text (UTF-8) of one sample."""
         if not 0 <= sample_id < self.n_samples:
             raise IndexError(f"sample_id={sample_id} is out of range (0..{self.n_samples - 1})")
-        return self._reader.rendering(sample_id)
+        record = self._reader.rendering(sample_id)
+        return as_png(record) if record is not None and self.rendering_kind == IMAGE else record
 
     def show(self, *, height: int = 800) -> Any:
         """Display the explorer UI for this run inline in Jupyter (returns the server handle)."""
