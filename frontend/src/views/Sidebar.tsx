@@ -32,8 +32,8 @@ export function Sidebar({ runs, run, focused, state, update }: Props) {
             onClick={() => r.id !== run.id && update({ run: r.id, layer: null, rows: [], pc: 0, q: 0.5, x: 0, y: 1, color: null, sample: null, selection: [] })}
           >
             <span className="run-name">{r.name}</span>
-            <span className="run-meta">
-              {formatCount(r.n_samples)} samples{r.model_class ? ` · ${r.model_class}` : ''}
+            <span className="run-meta" title={r.model_class ?? undefined}>
+              {formatCount(r.n_samples)} samples{r.model_class ? ` · ${shortClassName(r.model_class)}` : ''}
             </span>
           </button>
           {r.id === run.id && (
@@ -97,4 +97,9 @@ export function Sidebar({ runs, run, focused, state, update }: Props) {
       </p>
     </nav>
   );
+}
+
+/** `pkg.module.ClassName` -> `ClassName`; the full path shows on hover. */
+function shortClassName(dotted: string): string {
+  return dotted.slice(dotted.lastIndexOf('.') + 1);
 }

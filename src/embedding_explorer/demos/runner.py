@@ -31,7 +31,9 @@ def build_demo_runs(
     the input to the logits. Finished runs are reused on later calls.
     """
     if model is None:
-        model, _ = load_or_train_cnn(progress=progress, data_dir=data_dir)
+        model, accuracy = load_or_train_cnn(progress=progress, data_dir=data_dir)
+        if progress:
+            print(f"Fashion-MNIST CNN: {accuracy:.1%} accuracy on the 10,000 test images")
     test = FashionMNIST("test", data_dir, limit=limit)
     render = ImageRender(mean=MEAN, std=STD)
     runs = []
@@ -71,6 +73,6 @@ def describe_run(run: Run, top: int = 3) -> str:
             head = layer.name if c == 0 else ""
             lines.append(
                 f"  {head:<7} PC{c + 1} {100 * layer.explained_variance_ratio[c]:5.1f}%"
-                f"   low: {low:<28} high: {high}"
+                f"   low: {low:<34} high: {high}"
             )
     return "\n".join(lines)
