@@ -56,15 +56,29 @@ def test_other_shuffling_samplers_are_refused(loader: DataLoader) -> None:
         next(iter_batches(loader, 4))
 
 
+@pytest.mark.parametrize(
+    "loader",
+    [
+        DataLoader(TensorDataset(X), sampler=list(range(9, -1, -1))),
+        DataLoader(TensorDataset(X), sampler=range(5)),
+        DataLoader(
+            TensorDataset(X),
+            sampler=DistributedSampler(TensorDataset(X), num_replicas=2, rank=0, shuffle=False),
+        ),
+        DataLoader(TensorDataset(X), batch_size=None),
+    ],
+    ids=["reversed", "subset", "distributed-shard", "unbatched"],
+)
+def test_samplers_that_break_position_ids_are_refused(loader: DataLoader) -> None:
+    """Sample ids are data-set positions: a custom order or a subset would silently shift them."""
+    with pytest.raises(DataOrderError, match="DataLoader"):
+        next(iter_batches(loader, 4))
+
+
 def test_ordered_dataloaders_are_accepted() -> None:
     loaders = [
         DataLoader(TensorDataset(X, Y), batch_size=3, shuffle=False),
         DataLoader(TensorDataset(X, Y), batch_sampler=BatchSampler(SequentialSampler(range(10)), 3, False)),
-        DataLoader(
-            TensorDataset(X, Y),
-            batch_size=3,
-            sampler=DistributedSampler(TensorDataset(X), num_replicas=1, rank=0, shuffle=False),
-        ),
     ]
     for loader in loaders:
         inputs, labels, sizes = collect(loader, batch_size=99)  # the loader's own batch size wins

@@ -672,3 +672,53 @@ def test_callable_render_returning_images(explore_quiet, xy) -> None:
     image = decode(run.rendering(3))
     assert image.size == (20, 10)
     assert image.getpixel((0, 0)) == (255 if xy[0][3, 0] > 0 else 0, 0, 0)
+
+
+# ---- regressions found in review -----------------------------------------------------------
+def test_a_folder_with_someone_elses_manifest_is_never_replaced(tmp_path: Path) -> None:
+    app = tmp_path / "webapp"
+    app.mkdir()
+    (app / "manifest.json").write_text('{"name": "my pwa"}')
+    (app / "index.html").write_text("<html></html>")
+    with pytest.raises(EmbeddingExplorerError, match="is not a run directory"):
+        ee.explore(None, torch.randn(10, 3), ["input"], out=app, progress=False)
+    assert (app / "index.html").read_text() == "<html></html>"
+
+
+def test_loader_batching_model_architecture_and_name_are_part_of_the_reuse_key(tmp_path: Path) -> None:
+    ds = torch.utils.data.TensorDataset(torch.randn(20, 4))
+    out = tmp_path / "r"
+    keep_all = ee.explore(None, DataLoader(ds, batch_size=8), ["input"], out=out, progress=False)
+    dropped = ee.explore(
+        None, DataLoader(ds, batch_size=8, drop_last=True), ["input"], out=out, progress=False
+    )
+    assert (keep_all.n_samples, dropped.n_samples) == (20, 16)
+    torch.manual_seed(0)
+    relu = nn.Sequential(nn.Linear(4, 3), nn.ReLU())
+    tanh = nn.Sequential(nn.Linear(4, 3), nn.Tanh())
+    tanh[0].load_state_dict(relu[0].state_dict())
+    x = torch.randn(30, 4)
+    a = ee.explore(relu, x, ["1"], out=tmp_path / "m", progress=False)
+    b = ee.explore(tanh, x, ["1"], out=tmp_path / "m", progress=False)
+    assert a.manifest["key"] != b.manifest["key"]
+    assert np.all(b["1"].activations[:] >= -1) and np.any(b["1"].activations[:] < 0)
+    renamed = ee.explore(tanh, x, ["1"], out=tmp_path / "m", name="second", progress=False)
+    assert renamed.name == "second"
+
+
+def test_the_input_layer_is_captured_before_an_in_place_model_changes_it(tmp_path: Path) -> None:
+    model = nn.Sequential(nn.ReLU(inplace=True), nn.Linear(5, 2))
+    x = torch.randn(16, 5)
+    expected = x.clone()
+    run = ee.explore(model, x.clone(), ["input", "1"], out=tmp_path / "r", progress=False)
+    np.testing.assert_array_equal(run["input"].activations[:], expected.numpy())
+
+
+def test_float64_numpy_data_runs_through_a_float32_model(tmp_path: Path) -> None:
+    model = nn.Linear(4, 3)
+    x = np.random.default_rng(0).normal(size=(12, 4))  # numpy's default float64
+    net = nn.Sequential(model)
+    run = ee.explore(net, x, ["0"], out=tmp_path / "r", progress=False)
+    with torch.no_grad():
+        expected = model(torch.from_numpy(x).float()).numpy()
+    np.testing.assert_allclose(run["0"].activations[:], expected, rtol=1e-6, atol=1e-6)

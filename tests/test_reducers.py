@@ -103,9 +103,29 @@ def test_rank_5_needs_flatten_or_callable() -> None:
     assert torch.equal(reduce(x, "flatten"), x.reshape(2, 24))
 
 
-def test_rank_1_output_is_refused() -> None:
-    with pytest.raises(LayerOutputError, match="one value per batch, not per sample"):
-        reduce(torch.randn(4), batch=4)
+def test_rank_1_output_is_one_feature_per_sample() -> None:
+    """A squeezed head, shape (B,), is one value per sample; other lengths are refused."""
+    values = torch.randn(4)
+    assert torch.equal(reduce(values, batch=4), values.reshape(4, 1))
+    with pytest.raises(LayerOutputError, match="gave 3 rows for a batch of 4 samples"):
+        reduce(torch.randn(3), batch=4)
+    with pytest.raises(LayerOutputError, match="not one row per sample"):
+        reduce(torch.tensor(1.0), batch=4)
+
+
+def test_mask_aware_reductions_ignore_nan_and_overflow_at_padded_positions() -> None:
+    x = torch.ones(2, 4, 3, dtype=torch.float16) * 300
+    x[0, 3] = float("nan")  # a padded position
+    mask = torch.tensor([[1, 1, 1, 0], [1, 1, 1, 1]])
+    x = x.repeat(1, 128, 1)  # 512 tokens of 300: the float16 sum would overflow
+    mask = mask.repeat(1, 128)
+    out = reduce(x, "mean", batch=2, mask=mask)
+    assert torch.isfinite(out).all()
+    torch.testing.assert_close(out.float(), torch.full((2, 3), 300.0))
+    all_masked = torch.zeros(2, 512, dtype=torch.long)
+    assert torch.equal(
+        reduce(x, "max", batch=2, mask=all_masked) == float("-inf"), torch.zeros(2, 3, dtype=torch.bool)
+    )
 
 
 def test_integer_outputs_become_float() -> None:

@@ -242,3 +242,17 @@ def test_randomized_pca_agrees_with_exact_on_low_rank_plus_noise(seed: int) -> N
         result.explained_variance_ratio, reference.explained_variance_ratio_, atol=1e-5
     )
     np.testing.assert_allclose(result.explained_variance, reference.explained_variance_, rtol=1e-4)
+
+
+def test_accumulators_never_share_buffers() -> None:
+    """Updating a copy (from_state, or a merge into an empty one) must not change the original."""
+    rng = np.random.default_rng(3)
+    a = StreamingPCA(2).partial_fit(rng.normal(size=(50, 4)))
+    before = a.finalize()
+    c = StreamingPCA.from_state(a.state())
+    c.partial_fit(rng.normal(size=(30, 4)) * 5)
+    merged = StreamingPCA(2).merge(a)
+    merged.partial_fit(rng.normal(size=(30, 4)) * 5)
+    after = a.finalize()
+    np.testing.assert_array_equal(before.explained_variance, after.explained_variance)
+    assert a.state()["m2"] is not a.state()["m2"]

@@ -31,11 +31,14 @@ class Batch:
     labels: np.ndarray | None
     attention_mask: torch.Tensor | None
 
-    def model_args(self, device: torch.device) -> tuple[tuple[Any, ...], dict[str, Any]]:
-        """Positional and keyword arguments of the forward call, on ``device``."""
+    def model_args(
+        self, device: torch.device, dtype: torch.dtype | None = None
+    ) -> tuple[tuple[Any, ...], dict[str, Any]]:
+        """Positional and keyword arguments of the forward call, on ``device``; floating
+        tensors are cast to the model's ``dtype`` (numpy's float64 into a float32 model)."""
         if isinstance(self.inputs, Mapping):
-            return (), {k: _to_device(v, device) for k, v in self.inputs.items()}
-        return (_to_device(self.inputs, device),), {}
+            return (), {k: _to_device(v, device, dtype) for k, v in self.inputs.items()}
+        return (_to_device(self.inputs, device, dtype),), {}
 
 
 def count_samples(data: Any) -> int | None:
@@ -107,17 +110,26 @@ def _raw_batches(data: Any, batch_size: int) -> Iterable[Any]:
 
 
 def check_loader_order(loader: DataLoader[Any]) -> None:
-    """Refuse a DataLoader whose sampler does not follow data-set order."""
+    """Refuse a DataLoader that does not yield every sample once, in data-set order.
+
+    Sample ids are positions in the data set, so only the sequential sampler (batched by the
+    standard BatchSampler) is accepted; an IterableDataset yields in its own order.
+    """
+    if isinstance(loader.dataset, IterableDataset):
+        return
     batch_sampler: Any = loader.batch_sampler
-    sampler = getattr(batch_sampler, "sampler", loader.sampler)
-    shuffles = isinstance(
-        sampler,
-        (samplers.RandomSampler, samplers.SubsetRandomSampler, samplers.WeightedRandomSampler),
-    ) or bool(getattr(sampler, "shuffle", False))
-    if shuffles:
+    if batch_sampler is None:
         raise DataOrderError(
-            f"the DataLoader draws samples with {type(sampler).__name__}, so sample ids would not "
-            "follow data-set order; pass a DataLoader with shuffle=False (or the Dataset itself)"
+            "the DataLoader has batch_size=None, so it yields single samples, not batches; "
+            "give it a batch_size (or pass the Dataset itself)"
+        )
+    sampler = getattr(batch_sampler, "sampler", loader.sampler)
+    if type(batch_sampler) is not samplers.BatchSampler or type(sampler) is not samplers.SequentialSampler:
+        custom = sampler if type(batch_sampler) is samplers.BatchSampler else batch_sampler
+        raise DataOrderError(
+            f"the DataLoader draws samples with {type(custom).__name__}, so sample ids would not "
+            "follow data-set order; pass a DataLoader with shuffle=False and no custom sampler "
+            "(or the Dataset itself; take a subset with torch.utils.data.Subset)"
         )
 
 
@@ -175,13 +187,15 @@ def _leading_size(inputs: Mapping[str, Any]) -> int:
     raise EmbeddingExplorerError(f"a dict batch has no tensor to count samples by; keys: {list(inputs)}")
 
 
-def _to_device(value: Any, device: torch.device) -> Any:
+def _to_device(value: Any, device: torch.device, dtype: torch.dtype | None = None) -> Any:
     if isinstance(value, torch.Tensor):
+        if dtype is not None and value.is_floating_point() and value.dtype != dtype:
+            return value.to(device, dtype=dtype, non_blocking=True)
         return value.to(device, non_blocking=True)
     if isinstance(value, Mapping):
-        return {k: _to_device(v, device) for k, v in value.items()}
+        return {k: _to_device(v, device, dtype) for k, v in value.items()}
     if isinstance(value, (tuple, list)):
-        return type(value)(_to_device(v, device) for v in value)
+        return type(value)(_to_device(v, device, dtype) for v in value)
     return value
 
 

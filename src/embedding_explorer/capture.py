@@ -95,6 +95,13 @@ class LayerCapture:
     _handles: list[torch.utils.hooks.RemovableHandle] = field(default_factory=list, init=False)
     _batch: Batch | None = field(default=None, init=False)
 
+    @property
+    def _dtype(self) -> torch.dtype | None:
+        """The floating dtype of the model's parameters (inputs of another float dtype are cast)."""
+        if self.model is None:
+            return None
+        return next((p.dtype for p in self.model.parameters() if p.is_floating_point()), None)
+
     def __enter__(self) -> LayerCapture:
         modules = dict(self.model.named_modules()) if self.model is not None else {}
         try:
@@ -147,18 +154,28 @@ class LayerCapture:
         for slots in self._slots.values():
             for slot in slots:
                 slot.calls, slot.value = 0, None
+        # the input first: a model may change its input in place (a leading inplace ReLU)
+        inputs = {
+            ref.name: reduce_output(
+                input_tensor(batch, ref.name).to(device, non_blocking=True),
+                self.reducers[ref.name],
+                ref.name,
+                batch.size,
+            )
+            for ref in self.refs
+            if ref.module == INPUT_LAYER
+        }
         self._batch = batch
         try:
             if self.model is not None and self._slots:
-                args, kwargs = batch.model_args(device)
+                args, kwargs = batch.model_args(device, self._dtype)
                 self.model(*args, **kwargs)
         finally:
             self._batch = None
         out: dict[str, torch.Tensor] = {}
         for ref in self.refs:
             if ref.module == INPUT_LAYER:
-                x = input_tensor(batch, ref.name).to(device, non_blocking=True)
-                out[ref.name] = reduce_output(x, self.reducers[ref.name], ref.name, batch.size)
+                out[ref.name] = inputs[ref.name]
                 continue
             slot = next(s for s in self._slots[ref.module] if s.ref == ref)
             out[ref.name] = self._checked_value(slot)

@@ -109,7 +109,8 @@ def explore(
     model_info = model_fingerprint(model)
     data_fp = data_fingerprint(data)
     options = {
-        "n_components": n_components,
+        "name": name,
+        "n_components": int(n_components),
         "layers": names,
         "reduce": {k: r.describe() for k, r in reducers.items()},
         "render": renderer.describe(),
@@ -203,7 +204,7 @@ class _Extracted:
         self.accumulators: dict[str, StreamingPCA] = {}
         self.labels: np.ndarray | None = None
         self.n_samples = 0
-        self.content_hash = ""
+        self.content_hash: str | None = None
         self.seconds = 0.0
 
 
@@ -239,6 +240,15 @@ def _extract(
         bar,
     ):
         for batch in iter_batches(data, batch_size):
+            # the inputs are hashed and rendered before the model runs: it may change them in place
+            hasher.update(batch.inputs, batch.labels)
+            rendered = renderer.render(batch)
+            if rendered is not None:
+                writer.append_renderings(rendered)
+            if batch.labels is None:
+                batches_without_labels += 1
+            else:
+                label_parts.append(batch.labels)
             outputs = capture.forward(batch, device)
             for layer, x in outputs.items():
                 rows = x.detach().float().cpu().numpy()
@@ -251,14 +261,6 @@ def _extract(
                 # on a GPU the moments accumulate there; on the CPU from the same host rows
                 acc.partial_fit(x if x.is_cuda else rows)
                 writer.append_activations(layer, rows)
-            hasher.update(batch.inputs, batch.labels)
-            if batch.labels is None:
-                batches_without_labels += 1
-            else:
-                label_parts.append(batch.labels)
-            rendered = renderer.render(batch)
-            if rendered is not None:
-                writer.append_renderings(rendered)
             result.n_samples += batch.size
             bar.update(batch.size)
     writer.finish_activations()
@@ -330,7 +332,7 @@ def _write_scores(writer: RunWriter, layer: str, pca: PCAResult, n: int) -> None
     """Scores chunk by chunk from the stored activations, never the whole matrix in memory."""
     activations = writer.activations(layer)
     scores = writer.scores_array(layer, n, len(pca.components))
-    rows = int(scores.chunks[0])
+    rows = int(activations.chunks[0])
     for start in range(0, n, rows):
         scores[start : start + rows] = pca.transform(activations[start : start + rows]).astype(np.float32)
 

@@ -9,6 +9,7 @@ from typing import Any
 
 import numpy as np
 import torch
+from PIL import Image
 from torch import nn
 from torch.utils.data import DataLoader, Dataset, IterableDataset
 
@@ -16,10 +17,12 @@ SAMPLED_ITEMS = 256  # items of a map-style Dataset hashed for its quick fingerp
 
 
 def model_fingerprint(model: nn.Module | None) -> dict[str, Any]:
-    """Class name, parameter count and a hash of every parameter and buffer."""
+    """Class name, parameter count and a hash of the module tree (``repr``: types and their
+    settings, so swapping a ReLU for a Tanh counts) and of every parameter and buffer."""
     if model is None:
         return {"class": None, "fingerprint": "none", "n_parameters": 0}
     digest = hashlib.blake2b(digest_size=16)
+    digest.update(repr(model).encode())
     n_params = 0
     for name, tensor in model.state_dict(keep_vars=False).items():
         digest.update(name.encode())
@@ -43,21 +46,26 @@ def data_fingerprint(data: Any) -> str | None:
     data set is not seen (pass ``recompute=True`` after such an edit).
     """
     digest = hashlib.blake2b(digest_size=16)
-    if isinstance(data, (torch.Tensor, np.ndarray)):
-        _update_value(digest, data)
-        return digest.hexdigest()
-    if isinstance(data, DataLoader):
-        data = data.dataset
-    if isinstance(data, Dataset) and not isinstance(data, IterableDataset) and hasattr(data, "__len__"):
-        n = len(data)
-        digest.update(f"{type(data).__module__}.{type(data).__qualname__}:{n}".encode())
-        for i in np.unique(np.linspace(0, n - 1, num=min(n, SAMPLED_ITEMS)).astype(int)) if n else []:
-            _update_value(digest, data[int(i)])
-        return digest.hexdigest()
-    if isinstance(data, (list, tuple)):
-        for batch in data:
-            _update_value(digest, batch)
-        return digest.hexdigest()
+    try:
+        if isinstance(data, (torch.Tensor, np.ndarray)):
+            _update_value(digest, data)
+            return digest.hexdigest()
+        if isinstance(data, DataLoader):  # how it batches decides which samples a run holds
+            collate = getattr(data.collate_fn, "__qualname__", type(data.collate_fn).__name__)
+            digest.update(f"loader:{data.batch_size}:{data.drop_last}:{collate}".encode())
+            data = data.dataset
+        if isinstance(data, Dataset) and not isinstance(data, IterableDataset) and hasattr(data, "__len__"):
+            n = len(data)
+            digest.update(f"{type(data).__module__}.{type(data).__qualname__}:{n}".encode())
+            for i in np.unique(np.linspace(0, n - 1, num=min(n, SAMPLED_ITEMS)).astype(int)) if n else []:
+                _update_value(digest, data[int(i)])
+            return digest.hexdigest()
+        if isinstance(data, (list, tuple)):
+            for batch in data:
+                _update_value(digest, batch)
+            return digest.hexdigest()
+    except _Unhashable:
+        return None
     return None
 
 
@@ -66,14 +74,19 @@ class ContentHasher:
 
     def __init__(self) -> None:
         self._digest = hashlib.blake2b(digest_size=16)
+        self._complete = True
 
     def update(self, raw_inputs: Any, labels: np.ndarray | None) -> None:
-        _update_value(self._digest, raw_inputs)
-        if labels is not None:
-            _update_value(self._digest, labels)
+        try:
+            _update_value(self._digest, raw_inputs)
+            if labels is not None:
+                _update_value(self._digest, labels)
+        except _Unhashable:
+            self._complete = False
 
-    def hexdigest(self) -> str:
-        return self._digest.hexdigest()
+    def hexdigest(self) -> str | None:
+        """The hash, or None when some input had no content-based form."""
+        return self._digest.hexdigest() if self._complete else None
 
 
 def options_key(parts: Mapping[str, Any]) -> str:
@@ -116,12 +129,21 @@ def _update_value(digest: Any, value: Any) -> None:
         digest.update(f"{type(value).__name__}{len(value)}".encode())
         for item in value:
             _update_value(digest, item)
+    elif isinstance(value, Image.Image):
+        digest.update(f"{value.mode}{value.size}".encode())
+        digest.update(value.tobytes())
+    elif isinstance(value, (str, bytes, int, float, bool, type(None), np.generic)):
+        digest.update(repr(value).encode())
     elif hasattr(value, "to_numpy"):  # pandas objects: names and dtypes are part of the table
         if hasattr(value, "dtypes") and hasattr(value.dtypes, "items"):
             digest.update(repr([(str(c), str(t)) for c, t in value.dtypes.items()]).encode())
         _update_value(digest, value.to_numpy())
-    else:
-        digest.update(repr(value).encode())
+    else:  # no content-based form (a repr may hold a memory address): no fingerprint at all
+        raise _Unhashable(type(value).__name__)
+
+
+class _Unhashable(Exception):
+    """A value whose content cannot be hashed reliably."""
 
 
 __all__ = [

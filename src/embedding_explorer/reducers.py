@@ -140,6 +140,8 @@ def reduce_output(
                 "it must be (batch, features)"
             )
     else:
+        if not x.is_floating_point():  # integer maps or token ids: means need a float dtype
+            x = x.abs().float() if x.is_complex() else x.float()
         x = _reduce_by_name(x, reducer.method, layer, attention_mask)
     if x.shape[0] != batch_size:
         raise LayerOutputError(
@@ -163,10 +165,10 @@ def _reduce_by_name(
     x: torch.Tensor, method: str, layer: str, attention_mask: torch.Tensor | None
 ) -> torch.Tensor:
     rank = x.ndim
+    if rank == 1 and attention_mask is None and method in ("auto", "mean", "flatten"):
+        return x.reshape(-1, 1)  # one value per sample, e.g. a squeezed regression head
     if rank < 2:
-        raise LayerOutputError(
-            f"layer {layer!r} output has shape {tuple(x.shape)}: one value per batch, not per sample"
-        )
+        raise LayerOutputError(f"layer {layer!r} output has shape {tuple(x.shape)}: not one row per sample")
     if method == "flatten":
         return x.reshape(x.shape[0], -1)
     if rank == 2:
@@ -195,25 +197,29 @@ def _reduce_by_name(
 def _reduce_tokens(
     x: torch.Tensor, method: str, layer: str, attention_mask: torch.Tensor | None
 ) -> torch.Tensor:
-    mask = None
+    keep = None  # (B, T) bool: the tokens that count
     if attention_mask is not None and attention_mask.shape[:2] == x.shape[:2]:
-        mask = attention_mask.to(device=x.device, dtype=x.dtype)
+        keep = attention_mask.to(device=x.device) > 0
     if method == "mean":
-        if mask is None:
+        if keep is None:
             return x.mean(dim=1)
-        counts = mask.sum(dim=1, keepdim=True).clamp_min(1)
-        return (x * mask.unsqueeze(-1)).sum(dim=1) / counts
+        # masked_fill, not a product: a NaN at a padded position (some attention kernels emit
+        # them) must not leak in; float32 sums so half-precision outputs do not overflow
+        total = x.float().masked_fill(~keep.unsqueeze(-1), 0.0).sum(dim=1)
+        return total / keep.sum(dim=1, keepdim=True).clamp_min(1)
     if method == "first":
         return x[:, 0]
     if method == "last":
-        if mask is None:
+        if keep is None:
             return x[:, -1]
         # last unmasked position, whether padding is on the right or the left
         positions = torch.arange(x.shape[1], device=x.device).expand(x.shape[0], -1)
-        last = torch.where(mask > 0, positions, torch.full_like(positions, -1)).amax(dim=1).clamp_min(0)
+        last = torch.where(keep, positions, torch.full_like(positions, -1)).amax(dim=1).clamp_min(0)
         return x[torch.arange(x.shape[0], device=x.device), last]
     if method == "max":
-        if mask is None:
+        if keep is None:
             return x.amax(dim=1)
-        return x.masked_fill(mask.unsqueeze(-1) == 0, float("-inf")).amax(dim=1)
+        # a row with every token masked gives zeros rather than -inf
+        keep = keep | ~keep.any(dim=1, keepdim=True)
+        return x.masked_fill(~keep.unsqueeze(-1), float("-inf")).amax(dim=1)
     raise LayerOutputError(f"layer {layer!r} output is (B, T, D) tokens; reduce {method!r} is not for tokens")

@@ -102,6 +102,8 @@ class StreamingPCA:
         if x.ndim != 2:
             raise ValueError(f"expected a (n_rows, n_features) batch, got shape {tuple(x.shape)}")
         n_b, d = int(x.shape[0]), int(x.shape[1])
+        if d == 0:
+            raise ValueError("batch has 0 features; PCA needs at least one")
         if self.n_features_in_ is None:
             self.n_features_in_ = d
         elif d != self.n_features_in_:
@@ -114,7 +116,7 @@ class StreamingPCA:
             mean_b, m2_b = _batch_moments_torch(x, self.covariance)
             self._combine(n_b, mean_b, m2_b)
             return self
-        xs = x.detach().cpu().numpy() if isinstance(x, torch.Tensor) else np.asarray(x)
+        xs = x.detach().cpu().to(torch.float64).numpy() if isinstance(x, torch.Tensor) else np.asarray(x)
         if self.covariance and self.n_samples_seen_ > 0 and isinstance(self._m2, np.ndarray):
             self._update_in_place(xs)
         else:
@@ -145,17 +147,15 @@ class StreamingPCA:
                 f"cannot merge accumulators of {other.n_features_in_} and {self.n_features_in_} features"
             )
         self.n_features_in_ = other.n_features_in_
-        mean_b, m2_b = other.mean_, other._m2
-        if self.mean_ is not None:
-            mean_b, m2_b = _like(mean_b, self.mean_), _like(m2_b, self._m2)
-        self._combine(other.n_samples_seen_, mean_b, m2_b)
+        self._combine(other.n_samples_seen_, other.mean_, other._m2)
         return self
 
     def _combine(self, n_b: int, mean_b: Any, m2_b: Any) -> None:
         n_a = self.n_samples_seen_
-        if n_a == 0:
-            self.n_samples_seen_, self.mean_, self._m2 = n_b, mean_b, m2_b
+        if n_a == 0:  # copies: an accumulator never shares buffers with another
+            self.n_samples_seen_, self.mean_, self._m2 = n_b, _copy(mean_b), _copy(m2_b)
             return
+        mean_b, m2_b = _like(mean_b, self.mean_), _like(m2_b, self._m2)  # numpy or the same device
         n = n_a + n_b
         delta = mean_b - self.mean_
         self.mean_ = self.mean_ + delta * (n_b / n)
@@ -174,8 +174,8 @@ class StreamingPCA:
             "covariance": self.covariance,
             "n_samples_seen": self.n_samples_seen_,
             "n_features": self.n_features_in_,
-            "mean": None if self.mean_ is None else _to_numpy(self.mean_),
-            "m2": None if self._m2 is None else _to_numpy(self._m2),
+            "mean": None if self.mean_ is None else _to_numpy(self.mean_).copy(),
+            "m2": None if self._m2 is None else _to_numpy(self._m2).copy(),
         }
 
     @classmethod
@@ -183,7 +183,7 @@ class StreamingPCA:
         pca = cls(state["n_components"], covariance=state["covariance"])
         pca.n_samples_seen_ = state["n_samples_seen"]
         pca.n_features_in_ = state["n_features"]
-        pca.mean_, pca._m2 = state["mean"], state["m2"]
+        pca.mean_, pca._m2 = _copy(state["mean"]), _copy(state["m2"])
         return pca
 
     # ---- results ---------------------------------------------------------------------------
@@ -322,6 +322,12 @@ def _batch_moments_torch(x: torch.Tensor, covariance: bool) -> tuple[torch.Tenso
     if not covariance:
         return mean, (centred * centred).sum(dim=0)
     return mean, centred.T @ centred
+
+
+def _copy(value: Any) -> Any:
+    if value is None:
+        return None
+    return value.clone() if isinstance(value, torch.Tensor) else np.array(value, dtype=np.float64)
 
 
 def _outer(a: Any, b: Any) -> Any:

@@ -185,13 +185,20 @@ class RunWriter:
 
 
 def check_replaceable(out: Path) -> None:
-    """Refuse to overwrite a folder that holds something other than a run."""
-    if out.exists() and not (out / MANIFEST).exists():
-        if out.is_file() or any(out.iterdir()):
-            raise EmbeddingExplorerError(
-                f"out={str(out)!r} exists and is not a run directory; choose another path"
-            )
+    """Refuse to overwrite anything but an empty folder or a finished run of ours."""
+    if not out.exists():
+        return
+    if out.is_dir() and not any(out.iterdir()):
         out.rmdir()
+        return
+    try:
+        is_run = out.is_dir() and json.loads((out / MANIFEST).read_text()).get("format") == FORMAT
+    except (OSError, ValueError):
+        is_run = False
+    if not is_run:
+        raise EmbeddingExplorerError(
+            f"out={str(out)!r} exists and is not a run directory; choose another path"
+        )
 
 
 def write_json_atomic(path: Path, value: dict[str, Any]) -> None:
