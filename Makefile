@@ -9,7 +9,7 @@ PIP := $(PY) -m pip
 TORCH := torch==2.13.0
 STATIC := src/embedding_explorer/static/index.html
 FRONTEND_SRC := $(shell find frontend/src frontend/index.html frontend/vite.config.ts frontend/tsconfig*.json -type f 2>/dev/null)
-DEBIAN_DEMO := dataset-fashion-mnist wordnet-base
+DEBIAN_DEMO := dataset-fashion-mnist
 DEBIAN_TEST := $(DEBIAN_DEMO) chromium
 PORT ?= 8031
 
@@ -26,7 +26,7 @@ test: venv ui
 venv: $(VENV)/.installed
 
 $(VENV)/.installed: pyproject.toml
-	@test -x $(PY) || python3 -m venv $(VENV)
+	@test -x $(PY) || python3 -m venv $(VENV) || { scripts/ensure-debian-packages.sh python3-venv && python3 -m venv $(VENV); }
 	$(PIP) install -q --disable-pip-version-check $(TORCH) -e '.[dev]'
 	@touch $@
 
@@ -55,6 +55,7 @@ pytest: venv
 bench: venv
 	$(PY) benchmarks/bench_pca.py
 	$(PY) benchmarks/bench_extraction.py
+	$(PY) benchmarks/bench_server.py
 
 clean:
-	rm -rf $(VENV) frontend/node_modules src/embedding_explorer/static runs test-artifacts
+	rm -rf $(VENV) frontend/node_modules src/embedding_explorer/static test-artifacts

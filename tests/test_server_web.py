@@ -313,3 +313,52 @@ def test_run_show_serves_the_run_in_the_background(tmp_path: Path) -> None:
         assert [r["n_samples"] for r in response.json()] == [40]
     finally:
         handle.stop()
+
+
+def test_odd_labels_and_metadata_never_give_a_500(tmp_path: Path) -> None:
+    """List-valued metadata, missing labels and labels shown alike (regressions from review)."""
+    from fastapi.testclient import TestClient
+
+    x = torch.randn(12, 3)
+    labels = ["a", None, "b", "a", "b", None, "a", "b", "a", "b", "a", "b"]
+    run = ee.explore(
+        None,
+        x,
+        ["input"],
+        out=tmp_path / "odd",
+        labels=labels,
+        progress=False,
+        metadata={"tags": [[1, 2]] * 12, "site": ["x"] * 6 + ["y"] * 6},
+    )
+    twins = ee.explore(
+        None,
+        x,
+        ["input"],
+        out=tmp_path / "twins",
+        labels=[0, 1, 2] * 4,
+        label_names=["x", "x", "y"],
+        progress=False,
+    )
+    client = TestClient(create_app([run, twins]))
+    listed = client.get("/api/runs")
+    assert listed.status_code == 200
+    assert "tags" not in [c["name"] for c in listed.json()[0]["columns"]]
+    assert client.get("/api/runs/input/samples/0").status_code == 200
+    hist = client.get("/api/runs/input/layers/input/components/0/histogram?bins=3&by_label=true")
+    assert hist.status_code == 200
+    assert sum(map(sum, hist.json()["by_label"].values())) == 10  # the two unlabelled samples are left out
+    split = client.get("/api/runs/input-2/layers/input/components/0/histogram?bins=3&by_label=true").json()
+    assert sorted(split["by_label"]) == ["x", "x (1)", "y"]
+    assert [sum(v) for v in split["by_label"].values()] == [4, 4, 4]
+
+
+def test_a_tokenless_loopback_server_refuses_foreign_host_headers(tmp_path: Path) -> None:
+    """DNS rebinding: a page on evil.example rebound to 127.0.0.1 must not read the runs."""
+    run = ee.explore(None, torch.randn(10, 3), ["input"], out=tmp_path / "r", progress=False)
+    handle = serve([run], port=0, block=False)
+    try:
+        url = f"{handle.url.rstrip('/')}/api/runs"
+        assert httpx.get(url, timeout=10).status_code == 200
+        assert httpx.get(url, headers={"Host": "evil.example"}, timeout=10).status_code == 400
+    finally:
+        handle.stop()

@@ -126,7 +126,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return int(args.handler(args))
-    except (EmbeddingExplorerError, FileNotFoundError) as e:
+    except (EmbeddingExplorerError, ValueError, OSError) as e:  # the user's to fix: no traceback
         print(f"embedding-explorer: error: {e}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

@@ -220,9 +220,12 @@ class Layer:
             labels = self.run.labels
             if labels is None:
                 raise EmbeddingExplorerError(f"run {self.run.name!r} has no labels to split the histogram by")
-            values, codes = np.unique(labels, return_inverse=True)
+            # factorize copes with missing and mixed-type labels (np.unique does not); samples
+            # without a label are left out of the split
+            codes, values = pd.factorize(pd.Series(labels), sort=False)
+            known = codes >= 0
             table = np.zeros((len(values), len(edges) - 1), dtype=np.int64)
-            np.add.at(table, (codes, index), 1)
+            np.add.at(table, (codes[known], index[known]), 1)
             split = {v.item() if hasattr(v, "item") else v: table[i] for i, v in enumerate(values)}
         return Histogram(edges=edges, counts=counts, by_label=split)
 

@@ -8,6 +8,7 @@ from pathlib import Path
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from starlette.middleware.trustedhost import TrustedHostMiddleware
 
 from .. import __version__
 from ..exceptions import EmbeddingExplorerError, LayerNotFoundError
@@ -18,7 +19,13 @@ from .routes import api_router
 from .static import NotBuiltPage, SpaFiles, ui_dir
 
 
-def create_app(runs: Sequence[Run], *, static_dir: Path | None = None, token: str | None = None) -> FastAPI:
+def create_app(
+    runs: Sequence[Run],
+    *,
+    static_dir: Path | None = None,
+    token: str | None = None,
+    allowed_hosts: Sequence[str] | None = None,
+) -> FastAPI:
     """The web application serving ``runs``: the ``/api`` routes and the UI.
 
     Parameters
@@ -30,6 +37,8 @@ def create_app(runs: Sequence[Run], *, static_dir: Path | None = None, token: st
         ``/`` serves a page that says how to build the UI.
     token : str, optional
         When given, every API request and the page need it (see :mod:`.auth`).
+    allowed_hosts : list of str, optional
+        When given, requests whose Host header is not one of these are refused (400).
     """
     runs = list(runs)
     wrong = [type(r).__name__ for r in runs if not isinstance(r, Run)]
@@ -45,6 +54,8 @@ def create_app(runs: Sequence[Run], *, static_dir: Path | None = None, token: st
     app.mount("/", site, name="ui")
     if token is not None:
         app.add_middleware(TokenAuth, token=token, is_public=site.is_asset)
+    if allowed_hosts is not None:
+        app.add_middleware(TrustedHostMiddleware, allowed_hosts=list(allowed_hosts))
     return app
 
 

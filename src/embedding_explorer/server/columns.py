@@ -77,7 +77,10 @@ def metadata_column(name: str, series: pd.Series) -> Column | None:
     if numeric and series.nunique(dropna=True) > MAX_CATEGORICAL_NUMERIC:
         values = series.to_numpy(dtype=np.float64, na_value=np.nan).astype("<f4")
         return Column(name, "numeric", None, values)
-    codes, uniques = factorize(series)
+    try:
+        codes, uniques = factorize(series)
+    except TypeError:  # unhashable cells (lists, arrays): shown per sample, not as a column
+        return None
     if not numeric and len(uniques) > MAX_CATEGORIES:
         return None
     return Column(name, "categorical", [str(json_value(v)) for v in uniques], codes)

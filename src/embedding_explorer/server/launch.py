@@ -58,6 +58,9 @@ class ServerHandle:
         self.stop()
 
 
+LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "[::1]")
+
+
 def is_loopback(host: str) -> bool:
     name = host.strip("[]").lower()
     if name in LOOPBACK_NAMES:
@@ -173,7 +176,10 @@ def serve(
     """
     runs = load_runs(runs_or_paths)
     secret = resolve_token(host, token, no_token)
-    app = create_app(runs, token=secret)
+    # without a token on loopback, only loopback Host headers: a web page whose domain is
+    # rebound to 127.0.0.1 (DNS rebinding) must not read the runs
+    hosts = [*LOOPBACK_HOSTS, host] if secret is None and is_loopback(host) else None
+    app = create_app(runs, token=secret, allowed_hosts=hosts)
     sock = bind(host, port)
     url = server_url(host, sock.getsockname()[1], secret)
     config = uvicorn.Config(app, host=host, port=port, log_level="warning", ws="none", lifespan="off")

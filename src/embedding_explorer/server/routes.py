@@ -99,7 +99,12 @@ def api_router(registry: Registry, *, private: bool = False) -> APIRouter:
         hist = served.histogram(served.layer(layer), c, bins, by_label)
         split = None
         if hist.by_label is not None:
-            split = {served.run.label_name(k): v.tolist() for k, v in hist.by_label.items()}
+            split = {}
+            for value, row in hist.by_label.items():
+                name = served.run.label_name(value)
+                if name in split:  # two labels shown alike: keep both, told apart by value
+                    name = f"{name} ({value})"
+                split[name] = row.tolist()
         return HistogramOut(edges=hist.edges.tolist(), counts=hist.counts.tolist(), by_label=split)
 
     @router.get("/runs/{run}/layers/{layer}/scores", response_class=Response, responses=BINARY)
