@@ -182,10 +182,10 @@ def test_wide_layers_use_randomized_svd(explore_quiet) -> None:
 def test_default_out_is_runs_slash_name(tmp_path, monkeypatch, xy) -> None:
     monkeypatch.chdir(tmp_path)
     run = ee.explore(MLP(), xy[0], ["fc1"], progress=False)
-    assert run.path == Path("runs") / "mlp"
+    assert run.path == (Path("runs") / "mlp").resolve()
     assert (tmp_path / "runs" / "mlp" / "manifest.json").exists()
     named = ee.explore(MLP(), xy[0], ["fc1"], name="mine", progress=False)
-    assert named.path == Path("runs") / "mine" and named.name == "mine"
+    assert named.path == (Path("runs") / "mine").resolve() and named.name == "mine"
 
 
 # ---- reuse and invalidation --------------------------------------------------------------------

@@ -33,6 +33,8 @@ export interface LayerInfo {
 
 export interface RunInfo {
   id: string;
+  /** Changes whenever the run's content does: part of cacheable sample URLs. */
+  version: string;
   name: string;
   n_samples: number;
   model_class: string | null;
@@ -218,8 +220,13 @@ function cachedJson<T>(url: string, signal?: AbortSignal): Promise<T> {
 
 const layerPath = (run: string, layer: string) => `runs/${enc(run)}/layers/${enc(layer)}`;
 
-export function getRuns(signal?: AbortSignal): Promise<RunInfo[]> {
-  return getJson<RunInfo[]>(apiUrl('runs'), signal);
+/** Each run's content version, so immutable sample URLs change when a run is recomputed. */
+const runVersions = new Map<string, string>();
+
+export async function getRuns(signal?: AbortSignal): Promise<RunInfo[]> {
+  const runs = await getJson<RunInfo[]>(apiUrl('runs'), signal);
+  for (const r of runs) runVersions.set(r.id, r.version);
+  return runs;
 }
 
 export function getGallery(run: string, layer: string, n: number, signal?: AbortSignal): Promise<Gallery> {
@@ -287,11 +294,11 @@ export function getSample(run: string, id: number, layer: string | null, signal?
 
 /** URL of a sample's rendering (PNG thumbnail or text), cached by the browser. */
 export function renderUrl(run: string, id: number): string {
-  return apiUrl(`runs/${enc(run)}/samples/${id}/render`);
+  return apiUrl(`runs/${enc(run)}/samples/${id}/render`, { v: runVersions.get(run) });
 }
 
 export function getRenderings(run: string, ids: number[], signal?: AbortSignal): Promise<Renderings> {
-  return getJson<Renderings>(apiUrl(`runs/${enc(run)}/renderings`, { ids: ids.join(',') }), signal);
+  return getJson<Renderings>(apiUrl(`runs/${enc(run)}/renderings`, { ids: ids.join(','), v: runVersions.get(run) }), signal);
 }
 
 /** Forget cached answers (tests, or after the server's runs changed). */

@@ -8,7 +8,7 @@ an ``(x, y)`` pair (labels from ``y``), or a dict of model keyword arguments (``
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -207,8 +207,3 @@ def input_tensor(batch: Batch, layer: str = "input") -> torch.Tensor:
         f"layer {layer!r} captures the model input, but batches are "
         f"{type(batch.inputs).__name__}; it needs tensor inputs"
     )
-
-
-def labels_array(parts: Sequence[np.ndarray]) -> np.ndarray | None:
-    """Concatenate per-batch labels (None when no batch had labels)."""
-    return np.concatenate(parts) if parts else None

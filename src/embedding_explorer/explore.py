@@ -17,7 +17,7 @@ from threadpoolctl import threadpool_limits
 from torch import nn
 from tqdm.auto import tqdm
 
-from . import __version__
+from ._version import __version__
 from .batches import count_samples, iter_batches
 from .capture import INPUT_LAYER, LayerCapture, LayerRef, resolve_layers
 from .exceptions import EmbeddingExplorerError, NonFiniteActivationError, ZeroVarianceWarning
@@ -258,8 +258,9 @@ def _extract(
                     acc = result.accumulators[layer] = StreamingPCA(
                         n_components, covariance=int(x.shape[1]) <= max_dense_dim
                     )
-                # on a GPU the moments accumulate there; on the CPU from the same host rows
-                acc.partial_fit(x if x.is_cuda else rows)
+                # on a GPU the moments accumulate there; on the CPU from the host rows (float64
+                # outputs keep their precision for the statistics; storage is float32)
+                acc.partial_fit(x if x.is_cuda or x.dtype == torch.float64 else rows)
                 writer.append_activations(layer, rows)
             result.n_samples += batch.size
             bar.update(batch.size)

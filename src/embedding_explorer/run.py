@@ -249,7 +249,7 @@ class Run:
     """A finished run, opened from its directory; needs neither the model nor the data."""
 
     def __init__(self, path: str | Path) -> None:
-        self.path = Path(path)
+        self.path = Path(path).resolve()  # lazy reads keep working after a chdir
         self._reader = RunReader(self.path)
         self.manifest = self._reader.manifest
         self.name: str = self.manifest["name"]

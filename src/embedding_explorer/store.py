@@ -91,7 +91,7 @@ class RowWriter:
 class RunWriter:
     """Builds one run in its staging folder; :meth:`commit` moves it into place."""
 
-    def __init__(self, out: Path, layers: Sequence[str], dims: dict[str, int] | None = None) -> None:
+    def __init__(self, out: Path, layers: Sequence[str]) -> None:
         self.out = out
         self.staging = staging_path(out)
         check_replaceable(out)

@@ -10,6 +10,7 @@ const run: RunInfo = {
   id: 'r',
   name: 'r',
   n_samples: 10,
+  version: 'v1',
   model_class: 'Net',
   rendering_kind: 'image/png',
   labels: { present: true, names: ['T-shirt', 'Trouser', 'Pullover'], values: [0, 1, 2] },

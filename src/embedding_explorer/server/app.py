@@ -10,7 +10,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.middleware.trustedhost import TrustedHostMiddleware
 
-from .. import __version__
+from .._version import __version__
 from ..exceptions import EmbeddingExplorerError, LayerNotFoundError
 from ..run import Run
 from .auth import TokenAuth

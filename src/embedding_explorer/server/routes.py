@@ -15,7 +15,7 @@ from typing import Annotated, Any
 import numpy as np
 from fastapi import APIRouter, HTTPException, Path, Query, Request, Response
 
-from .. import __version__
+from .._version import __version__
 from ..run import Layer
 from .columns import json_value
 from .registry import Registry, ServedRun
@@ -209,6 +209,7 @@ def run_info(served: ServedRun) -> RunInfo:
     coding = served.labels
     return RunInfo(
         id=served.id,
+        version=served.etag_key,
         name=run.name,
         n_samples=run.n_samples,
         model_class=run.manifest.get("model", {}).get("class"),

@@ -35,6 +35,7 @@ class LayerInfo(BaseModel):
 
 class RunInfo(BaseModel):
     id: str
+    version: str  # changes with the run's content; sample URLs carry it (?v=) for caching
     name: str
     n_samples: int
     model_class: str | None
