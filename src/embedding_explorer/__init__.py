@@ -8,6 +8,15 @@
 from __future__ import annotations
 
 from ._version import __version__
+from .analysis import (
+    ModelComparison,
+    association,
+    cka,
+    cka_matrix,
+    compare_models,
+    extreme_makeup,
+    pc_correlation,
+)
 from .exceptions import (
     DataOrderError,
     EmbeddingExplorerError,
@@ -45,6 +54,7 @@ __all__ = [
     "Layer",
     "LayerNotFoundError",
     "LayerOutputError",
+    "ModelComparison",
     "MultipleCallsError",
     "NonFiniteActivationError",
     "PCAResult",
@@ -53,8 +63,14 @@ __all__ = [
     "StreamingPCA",
     "ZeroVarianceWarning",
     "__version__",
+    "association",
+    "cka",
+    "cka_matrix",
+    "compare_models",
     "explore",
+    "extreme_makeup",
     "open_run",
+    "pc_correlation",
     "serve",
     "show",
 ]

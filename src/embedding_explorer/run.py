@@ -99,6 +99,28 @@ class Layer:
             )
         return (x - self.mean) @ self.components.T
 
+    # what components mean (embedding_explorer.analysis) ------------------------------------
+    def association(self, column: str = "label", *, kind: str = "auto") -> pd.DataFrame:
+        """One row per component: ``eta2`` and mean score per category for a categorical column
+        (labels by default), or Pearson ``r`` for a numeric one, with a readable ``summary``."""
+        from .analysis.associations import association
+
+        return association(self, column, kind=kind)  # type: ignore[arg-type]
+
+    def extreme_makeup(
+        self, component: int, n: int = 10, column: str = "label"
+    ) -> tuple[list[tuple[str, int]], list[tuple[str, int]]]:
+        """The categories among the ``n`` lowest and ``n`` highest samples, most common first."""
+        from .analysis.associations import extreme_makeup
+
+        return extreme_makeup(self, component, n, column)
+
+    def pc_correlation(self, other: Layer) -> np.ndarray:
+        """(k_self, k_other) Pearson correlations of the two layers' component scores."""
+        from .analysis.correlation import pc_correlation
+
+        return pc_correlation(self, other)
+
     # probing ---------------------------------------------------------------------------
     def _component(self, component: int) -> np.ndarray:
         if isinstance(component, bool) or not isinstance(component, (int, np.integer)):
@@ -309,6 +331,17 @@ class Run:
             raise IndexError(f"sample_id={sample_id} is out of range (0..{self.n_samples - 1})")
         record = self._reader.rendering(sample_id)
         return as_png(record) if record is not None and self.rendering_kind == IMAGE else record
+
+    def pc_correlation(self, layer_a: str, layer_b: str) -> np.ndarray:
+        """(k_a, k_b) Pearson correlations between the component scores of two layers."""
+        return self.layer(layer_a).pc_correlation(self.layer(layer_b))
+
+    def cka(self, *, debiased: bool = False) -> pd.DataFrame:
+        """Linear CKA between every pair of this run's layers (layers x layers)."""
+        from .analysis.cka import cka_matrix
+
+        values = cka_matrix(list(self), debiased=debiased)
+        return pd.DataFrame(values, index=self.layers, columns=self.layers)
 
     def show(self, *, height: int = 800) -> Any:
         """Display the explorer UI for this run inline in Jupyter (returns the server handle)."""
