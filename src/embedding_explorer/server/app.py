@@ -13,6 +13,7 @@ from starlette.middleware.trustedhost import TrustedHostMiddleware
 from .._version import __version__
 from ..exceptions import EmbeddingExplorerError, LayerNotFoundError
 from ..run import Run
+from .analysis_routes import analysis_router
 from .auth import TokenAuth
 from .registry import Registry
 from .routes import api_router
@@ -48,6 +49,7 @@ def create_app(
     app = FastAPI(title="Embedding Explorer", version=__version__)
     app.state.registry = registry
     app.include_router(api_router(registry, private=token is not None))
+    app.include_router(analysis_router(registry))
     add_error_handlers(app)
     folder = ui_dir(static_dir)
     site = SpaFiles(folder) if folder is not None else NotBuiltPage()

@@ -103,3 +103,54 @@ class Renderings(BaseModel):
 class Health(BaseModel):
     status: Literal["ok"]
     version: str
+
+
+class AssociationColumn(BaseModel):
+    """How one label or metadata column relates to each component of a layer."""
+
+    name: str
+    kind: Literal["categorical", "numeric"]
+    statistic: Literal["eta2", "r"]  # eta squared (categorical) or Pearson r (numeric)
+    values: list[float | None]  # one per component; None where undefined
+    summaries: list[str]  # one per component, e.g. "separates Sandal, Sneaker from Coat"
+
+
+class Associations(BaseModel):
+    layer: str
+    columns: list[AssociationColumn]
+    skipped: dict[str, str]  # column -> why it has no statistics (e.g. a single value)
+
+
+class PCCorrelation(BaseModel):
+    run_a: str
+    layer_a: str
+    run_b: str
+    layer_b: str
+    r: list[list[float | None]]  # (k_a, k_b) Pearson correlations of component scores
+    ratio_a: list[float]
+    ratio_b: list[float]
+
+
+class CKATable(BaseModel):
+    run_a: str
+    run_b: str
+    layers_a: list[str]
+    layers_b: list[str]
+    cka: list[list[float | None]]  # layers_a x layers_b
+
+
+class MatchedPair(BaseModel):
+    component_a: int
+    component_b: int
+    r: float  # |r|
+    sign: int  # +1 or -1: component_b is sign * component_a's direction
+    ratio_a: float
+    ratio_b: float
+
+
+class MatchedComponents(BaseModel):
+    run_a: str
+    layer_a: str
+    run_b: str
+    layer_b: str
+    pairs: list[MatchedPair]

@@ -1,0 +1,89 @@
+"""The analysis endpoints: associations, PC correlation, CKA and matched components."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from fastapi.testclient import TestClient
+from torch import nn
+
+import embedding_explorer as ee
+from embedding_explorer.server import create_app
+
+N = 120
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory: pytest.TempPathFactory) -> tuple[ee.Run, ee.Run, ee.Run]:
+    out = tmp_path_factory.mktemp("analysis")
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(N, 6, generator=g)
+    labels = (x[:, 0] > 0).long().numpy()  # PC-related labels, so eta2 is far from 0
+    metadata = pd.DataFrame({"size": x[:, 1].numpy() * 3 + 1, "site": ["a", "b", "c"] * (N // 3)})
+    torch.manual_seed(1)
+    trained = nn.Sequential(nn.Linear(6, 8), nn.ReLU(), nn.Linear(8, 4))
+    other = nn.Sequential(nn.Linear(6, 8), nn.Tanh(), nn.Linear(8, 4))
+    a = ee.explore(
+        trained, x, ["0", "2"], out=out / "a", name="a", labels=labels, metadata=metadata, progress=False
+    )
+    b = ee.explore(other, x, ["0", "2"], out=out / "b", name="b", labels=labels, progress=False)
+    c = ee.explore(trained, x[:60], ["0"], out=out / "c", name="c", progress=False)
+    return a, b, c
+
+
+@pytest.fixture(scope="module")
+def client(runs: tuple[ee.Run, ee.Run, ee.Run]) -> TestClient:
+    return TestClient(create_app(list(runs)))
+
+
+def test_associations_match_the_library(client: TestClient, runs: tuple[ee.Run, ee.Run, ee.Run]) -> None:
+    body = client.get("/api/runs/a/layers/0/associations").json()
+    assert next(c["name"] for c in body["columns"]) == "label"
+    by_name = {c["name"]: c for c in body["columns"]}
+    label = runs[0]["0"].association("label", kind="categorical")
+    np.testing.assert_allclose(by_name["label"]["values"], label["eta2"].to_numpy(), rtol=1e-12)
+    assert by_name["label"]["summaries"] == label["summary"].tolist()
+    size = runs[0]["0"].association("size", kind="numeric")
+    assert by_name["size"]["statistic"] == "r"
+    np.testing.assert_allclose(by_name["size"]["values"], size["r"].to_numpy(), rtol=1e-12)
+    assert by_name["site"]["statistic"] == "eta2"
+
+
+def test_pc_correlation_within_and_between_runs(
+    client: TestClient, runs: tuple[ee.Run, ee.Run, ee.Run]
+) -> None:
+    a, b, _ = runs
+    within = client.get("/api/pc-correlation?run_a=a&layer_a=0&layer_b=2").json()
+    expected = np.corrcoef(a["0"].scores.T.astype(float), a["2"].scores.T.astype(float))[
+        : a["0"].n_components, a["0"].n_components :
+    ]
+    np.testing.assert_allclose(np.array(within["r"], dtype=float), expected, atol=1e-6)
+    between = client.get("/api/pc-correlation?run_a=a&layer_a=2&run_b=b&layer_b=2").json()
+    assert np.array(between["r"]).shape == (a["2"].n_components, b["2"].n_components)
+    assert between["ratio_b"] == pytest.approx(b["2"].explained_variance_ratio.tolist())
+
+
+def test_cka_table_and_matched_components(client: TestClient, runs: tuple[ee.Run, ee.Run, ee.Run]) -> None:
+    a, b, _ = runs
+    table = client.get("/api/compare/cka?run_a=a&run_b=b").json()
+    assert table["layers_a"] == a.layers and table["layers_b"] == b.layers
+    direct = ee.cka(a["0"], b["0"])
+    assert table["cka"][0][0] == pytest.approx(direct, rel=1e-9)
+    self_table = client.get("/api/compare/cka?run_a=a&run_b=a").json()
+    assert np.allclose(np.diag(np.array(self_table["cka"], dtype=float)), 1.0)
+    matched = client.get("/api/compare/matched?run_a=a&layer_a=2&run_b=a&layer_b=2").json()["pairs"]
+    assert [(p["component_a"], p["component_b"], p["sign"]) for p in matched] == [
+        (i, i, 1) for i in range(len(matched))
+    ]
+    assert all(p["r"] == pytest.approx(1.0) for p in matched)
+
+
+def test_bad_analysis_requests_are_4xx_with_a_reason(client: TestClient) -> None:
+    different = client.get("/api/compare/cka?run_a=a&run_b=c")
+    assert different.status_code == 422 and "cover different samples" in different.json()["detail"]
+    assert client.get("/api/compare/cka?run_a=a&run_b=nope").status_code == 404
+    assert client.get("/api/pc-correlation?run_a=a&layer_a=0&layer_b=9").status_code == 404
+    assert client.get("/api/runs/a/layers/7/associations").status_code == 404
+    assert client.get("/api/compare/matched?run_a=a&layer_a=0&run_b=b").status_code == 422
