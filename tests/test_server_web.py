@@ -362,3 +362,13 @@ def test_a_tokenless_loopback_server_refuses_foreign_host_headers(tmp_path: Path
         assert httpx.get(url, headers={"Host": "evil.example"}, timeout=10).status_code == 400
     finally:
         handle.stop()
+
+
+def test_showing_the_same_runs_again_replaces_the_previous_server(tmp_path: Path) -> None:
+    run = ee.explore(None, torch.randn(10, 3), ["input"], out=tmp_path / "r", progress=False)
+    first = show([run])
+    second = show([run])
+    try:
+        assert not first.running and second.running
+    finally:
+        second.stop()

@@ -205,12 +205,21 @@ def serve(
     return ServerHandle(server, thread, url)
 
 
+_shown: dict[tuple[str, ...], ServerHandle] = {}  # servers started by show(), by their runs
+
+
 def show(runs_or_paths: RunsOrPaths, *, height: int = 800) -> ServerHandle:
     """Serve runs in the background on a free loopback port and show the UI in Jupyter.
 
     Displays an IFrame when IPython is available; returns the server's handle at once.
+    Showing the same runs again (a re-executed notebook cell) stops the previous server.
     """
-    handle = serve(runs_or_paths, host="127.0.0.1", port=0, block=False)
+    runs = load_runs(runs_or_paths)
+    key = tuple(str(run.path) for run in runs)
+    previous = _shown.pop(key, None)
+    if previous is not None:
+        previous.stop()
+    handle = _shown[key] = serve(runs, host="127.0.0.1", port=0, block=False)
     try:
         from IPython.display import IFrame, display
     except ImportError:
