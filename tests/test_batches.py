@@ -266,3 +266,8 @@ def test_streaming_pca_rejects_bad_n_components_on_the_first_batch() -> None:
 
     with pytest.raises(ValueError, match="n_components=0 must be a positive integer"):
         StreamingPCA(0).partial_fit(np.ones((3, 2)))
+
+
+def test_a_drop_last_loader_counts_only_the_samples_it_yields() -> None:
+    loader = DataLoader(TensorDataset(X), batch_size=4, drop_last=True)
+    assert count_samples(loader) == 8 == sum(b.size for b in iter_batches(loader, 4))

@@ -49,9 +49,12 @@ def count_samples(data: Any) -> int | None:
     if pair is not None:
         return int(pair[0].shape[0])
     if isinstance(data, DataLoader):
-        data = data.dataset
+        loader, data = data, data.dataset
         if isinstance(data, IterableDataset):
             return None
+        batch_size = getattr(loader.batch_sampler, "batch_size", None)
+        if loader.drop_last and isinstance(batch_size, int) and hasattr(data, "__len__"):
+            return (len(data) // batch_size) * batch_size  # the last, partial batch is dropped
     if isinstance(data, Dataset) and hasattr(data, "__len__"):
         return len(data)
     return None

@@ -99,7 +99,11 @@ class RunWriter:
             shutil.rmtree(self.staging)
         self.staging.mkdir(parents=True)
         self.keys = layer_keys(layers)
-        self.root = zarr.open_group(str(self.staging / ARRAYS), mode="w")
+        try:
+            self.root = zarr.open_group(str(self.staging / ARRAYS), mode="w")
+        except BaseException:
+            shutil.rmtree(self.staging, ignore_errors=True)
+            raise
         self._writers: dict[str, RowWriter] = {}
         self._render_file: BinaryIO | None = None
         self._render_offsets: list[int] = [0]
