@@ -426,6 +426,10 @@ def test_openapi_lists_the_routes(client: TestClient) -> None:
         "/api/runs/{run}/samples/{sample_id}",
         "/api/runs/{run}/samples/{sample_id}/render",
         "/api/runs/{run}/renderings",
+        "/api/runs/{run}/layers/{layer}/associations",
+        "/api/pc-correlation",
+        "/api/compare/cka",
+        "/api/compare/matched",
     }
     assert client.get("/docs").status_code == 200
 
