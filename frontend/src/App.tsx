@@ -6,13 +6,23 @@ import { useAsync, useTheme, useUrlState, type Theme } from './hooks';
 import { formatCount } from './lib/format';
 import { findLayer, labelOrder } from './lib/runInfo';
 import { TABS, type Tab } from './lib/urlState';
+import { CompareView } from './views/CompareView';
 import { GalleryView } from './views/GalleryView';
+import { LayersView } from './views/LayersView';
+import { MeaningView } from './views/MeaningView';
 import { ProbeView } from './views/ProbeView';
 import { SampleView } from './views/SampleView';
 import { ScatterView } from './views/ScatterView';
 import { Sidebar } from './views/Sidebar';
 
-const TAB_NAMES: Record<Tab, string> = { gallery: 'Gallery', probe: 'Probe', scatter: 'Scatter' };
+const TAB_NAMES: Record<Tab, string> = {
+  gallery: 'Gallery',
+  probe: 'Probe',
+  scatter: 'Scatter',
+  meaning: 'Meaning',
+  layers: 'Layers',
+  compare: 'Compare',
+};
 
 function ThemeToggle({ theme, toggle }: { theme: Theme; toggle: () => void }) {
   const next = theme === 'dark' ? 'light' : 'dark';
@@ -108,8 +118,8 @@ export function App() {
   const openSample = useCallback((id: number) => update({ sample: id }), [update]);
   const labels = useMemo(() => (run ? labelOrder(run) : []), [run]);
   const ctx: AppContextValue | null = useMemo(
-    () => (run && layer ? { run, layer, labels, state, update, theme, openSample } : null),
-    [run, layer, labels, state, update, theme, openSample],
+    () => (runs.data && run && layer ? { runs: runs.data, run, layer, labels, state, update, theme, openSample } : null),
+    [runs.data, run, layer, labels, state, update, theme, openSample],
   );
 
   let body;
@@ -151,6 +161,9 @@ export function App() {
             {state.tab === 'gallery' && <GalleryView />}
             {state.tab === 'probe' && <ProbeView />}
             {state.tab === 'scatter' && <ScatterView />}
+            {state.tab === 'meaning' && <MeaningView />}
+            {state.tab === 'layers' && <LayersView />}
+            {state.tab === 'compare' && <CompareView />}
           </main>
           {state.sample !== null && state.sample < run.n_samples && <SampleView key={state.sample} id={state.sample} />}
         </div>

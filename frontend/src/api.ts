@@ -99,6 +99,63 @@ export interface Renderings {
   items: RenderingItem[];
 }
 
+export interface AssociationColumn {
+  name: string;
+  kind: 'categorical' | 'numeric';
+  /** eta squared (categorical, 0..1) or Pearson r (numeric, -1..1). */
+  statistic: 'eta2' | 'r';
+  /** One per component; null where undefined (e.g. a constant column). */
+  values: (number | null)[];
+  /** One readable sentence per component, e.g. "separates Sandal from Coat". */
+  summaries: string[];
+}
+
+export interface Associations {
+  layer: string;
+  /** The label column first, when the run has labels. */
+  columns: AssociationColumn[];
+  /** Columns left out, with the reason. */
+  skipped: Record<string, string>;
+}
+
+export interface PCCorrelation {
+  run_a: string;
+  layer_a: string;
+  run_b: string;
+  layer_b: string;
+  /** r[i][j]: component i of A against component j of B (null where undefined). */
+  r: (number | null)[][];
+  ratio_a: number[];
+  ratio_b: number[];
+}
+
+export interface CKATable {
+  run_a: string;
+  run_b: string;
+  layers_a: string[];
+  layers_b: string[];
+  /** Linear CKA, 0..1, layers_a x layers_b. */
+  cka: (number | null)[][];
+}
+
+export interface MatchedPair {
+  component_a: number;
+  component_b: number;
+  /** |r| */
+  r: number;
+  sign: 1 | -1;
+  ratio_a: number;
+  ratio_b: number;
+}
+
+export interface MatchedComponents {
+  run_a?: string;
+  layer_a?: string;
+  run_b?: string;
+  layer_b?: string;
+  pairs: MatchedPair[];
+}
+
 /** A failed API call: `detail` is the server's own explanation (or ours when it sent none). */
 export class ApiError extends Error {
   readonly status: number;
@@ -299,6 +356,29 @@ export function renderUrl(run: string, id: number): string {
 
 export function getRenderings(run: string, ids: number[], signal?: AbortSignal): Promise<Renderings> {
   return getJson<Renderings>(apiUrl(`runs/${enc(run)}/renderings`, { ids: ids.join(','), v: runVersions.get(run) }), signal);
+}
+
+/** Each label and metadata column against each component of a layer. */
+export function getAssociations(run: string, layer: string, signal?: AbortSignal): Promise<Associations> {
+  return cachedJson(apiUrl(`${layerPath(run, layer)}/associations`), signal);
+}
+
+/** Correlations between the components of two layers (of one run, or of two runs over the same samples). */
+export function getPcCorrelation(runA: string, layerA: string, layerB: string, runB?: string, signal?: AbortSignal): Promise<PCCorrelation> {
+  return cachedJson(
+    apiUrl('pc-correlation', { run_a: runA, layer_a: layerA, layer_b: layerB, run_b: runB && runB !== runA ? runB : undefined }),
+    signal,
+  );
+}
+
+/** Linear CKA between every layer of two runs (422 when they cover different samples). */
+export function getCka(runA: string, runB: string, signal?: AbortSignal): Promise<CKATable> {
+  return cachedJson(apiUrl('compare/cka', { run_a: runA, run_b: runB }), signal);
+}
+
+/** Components of two layers of two runs, paired by largest |r|. */
+export function getMatched(runA: string, layerA: string, runB: string, layerB: string, signal?: AbortSignal): Promise<MatchedComponents> {
+  return cachedJson(apiUrl('compare/matched', { run_a: runA, layer_a: layerA, run_b: runB, layer_b: layerB }), signal);
 }
 
 /** Forget cached answers (tests, or after the server's runs changed). */

@@ -4,6 +4,8 @@ import type { Theme, UpdateState } from './hooks';
 import type { ViewState } from './lib/urlState';
 
 export interface AppContextValue {
+  /** Every served run (the Compare view picks two). */
+  runs: RunInfo[];
   run: RunInfo;
   /** The focused layer (probe, scatter, sample view). */
   layer: LayerInfo;

@@ -22,6 +22,15 @@ describe('URL state', () => {
       color: 'split',
       sample: 417,
       selection: [0, 1, 2, 5, 9, 10, 4000],
+      threshold: 0.45,
+      node: { layer: 'conv.2', pc: 4 },
+      heatA: 'input',
+      heatB: 'fc',
+      runA: 'fashion-cnn',
+      runB: 'fashion-cnn-untrained',
+      cellA: 'conv.2',
+      cellB: 'fc',
+      pair: 3,
     };
     const search = encodeState(state);
     expect(search.startsWith('?')).toBe(true);
@@ -59,5 +68,26 @@ describe('URL state', () => {
   it('encodes layer names with odd characters', () => {
     const state = { ...DEFAULT_STATE, layer: 'blocks.0:1 & more', rows: ['a,b', 'c'] };
     expect(decodeState(encodeState(state))).toEqual(state);
+  });
+
+  it('round-trips the analysis views', () => {
+    for (const tab of ['meaning', 'layers', 'compare'] as const) {
+      const state: ViewState = { ...DEFAULT_STATE, tab, threshold: 0.05, node: { layer: 'a:b', pc: 0 }, pair: 0, runA: 'x', cellB: 'y' };
+      expect(decodeState(encodeState(state))).toEqual(state);
+    }
+    expect(encodeState({ ...DEFAULT_STATE, threshold: 0.3 })).toBe('');
+    expect(encodeState({ ...DEFAULT_STATE, node: { layer: 'fc', pc: 2 } })).toBe('?node=fc%3A2');
+  });
+
+  it('rejects bad analysis parameters', () => {
+    const s = decodeState('?thr=abc&node=fc&pair=-2&ha=');
+    expect(s.threshold).toBe(0.3);
+    expect(s.node).toBeNull();
+    expect(s.pair).toBeNull();
+    expect(s.heatA).toBeNull();
+    expect(decodeState('?thr=1.7').threshold).toBe(1);
+    expect(decodeState('?thr=0.333').threshold).toBe(0.33);
+    expect(decodeState('?node=fc:x').node).toBeNull();
+    expect(decodeState('?node=:3').node).toBeNull();
   });
 });

@@ -5,7 +5,7 @@
  */
 import { encodeSelection, tryDecodeSelection } from './selection';
 
-export const TABS = ['gallery', 'probe', 'scatter'] as const;
+export const TABS = ['gallery', 'probe', 'scatter', 'meaning', 'layers', 'compare'] as const;
 export type Tab = (typeof TABS)[number];
 
 export const HIST_AXES = ['quantile', 'score'] as const;
@@ -39,6 +39,26 @@ export interface ViewState {
   sample: number | null;
   /** Lasso selection (sorted sample ids). */
   selection: number[];
+  /** Layers view: draw links with |r| at or above this threshold (0..1). */
+  threshold: number;
+  /** Layers view: the highlighted component node. */
+  node: ComponentRef | null;
+  /** Layers view heatmap: layer A (rows) and layer B (columns); null = defaults. */
+  heatA: string | null;
+  heatB: string | null;
+  /** Compare view: the two runs (null = the first two) and the opened CKA cell (layers). */
+  runA: string | null;
+  runB: string | null;
+  cellA: string | null;
+  cellB: string | null;
+  /** Compare view: the highlighted matched pair, by its component of run A. */
+  pair: number | null;
+}
+
+/** A component of a layer, e.g. PC 3 of `fc`. */
+export interface ComponentRef {
+  layer: string;
+  pc: number;
 }
 
 export const DEFAULT_STATE: ViewState = {
@@ -55,10 +75,19 @@ export const DEFAULT_STATE: ViewState = {
   color: null,
   sample: null,
   selection: [],
+  threshold: 0.3,
+  node: null,
+  heatA: null,
+  heatB: null,
+  runA: null,
+  runB: null,
+  cellA: null,
+  cellB: null,
+  pair: null,
 };
 
 /** The query parameters this module owns; every other parameter passes through. */
-export const OWN_KEYS = ['run', 'layer', 'row', 'tab', 'pc', 'q', 'axis', 'n', 'x', 'y', 'color', 'sample', 'sel'];
+export const OWN_KEYS = ['run', 'layer', 'row', 'tab', 'pc', 'q', 'axis', 'n', 'x', 'y', 'color', 'sample', 'sel', 'thr', 'node', 'ha', 'hb', 'ra', 'rb', 'ca', 'cb', 'pair'];
 
 function intParam(value: string | null, fallback: number, min = 0, max = Number.MAX_SAFE_INTEGER): number {
   if (value === null || !/^-?\d+$/.test(value)) return fallback;
@@ -74,6 +103,24 @@ export function roundQ(q: number): number {
   return Math.round(Math.min(1, Math.max(0, q)) * 1000) / 1000;
 }
 
+export function roundThreshold(t: number): number {
+  return Math.round(Math.min(1, Math.max(0, t)) * 100) / 100;
+}
+
+/** `layer:pc` (the layer name may itself hold colons: the last one splits). */
+export function encodeComponentRef(ref: ComponentRef): string {
+  return `${ref.layer}:${ref.pc}`;
+}
+
+export function decodeComponentRef(text: string | null): ComponentRef | null {
+  if (!text) return null;
+  const i = text.lastIndexOf(':');
+  if (i <= 0) return null;
+  const pc = text.slice(i + 1);
+  if (!/^\d+$/.test(pc)) return null;
+  return { layer: text.slice(0, i), pc: parseInt(pc, 10) };
+}
+
 export function decodeState(search: string): ViewState {
   const p = new URLSearchParams(search);
   const tab = p.get('tab');
@@ -81,6 +128,8 @@ export function decodeState(search: string): ViewState {
   const q = qText === null ? NaN : Number(qText);
   const sample = p.get('sample');
   const axis = p.get('axis');
+  const thrText = p.get('thr');
+  const thr = thrText === null || thrText === '' ? NaN : Number(thrText);
   return {
     run: p.get('run') || null,
     layer: p.get('layer') || null,
@@ -95,6 +144,15 @@ export function decodeState(search: string): ViewState {
     color: p.get('color') || null,
     sample: sample === null ? null : intParam(sample, -1) >= 0 ? intParam(sample, -1) : null,
     selection: tryDecodeSelection(p.get('sel')),
+    threshold: Number.isFinite(thr) ? roundThreshold(thr) : DEFAULT_STATE.threshold,
+    node: decodeComponentRef(p.get('node')),
+    heatA: p.get('ha') || null,
+    heatB: p.get('hb') || null,
+    runA: p.get('ra') || null,
+    runB: p.get('rb') || null,
+    cellA: p.get('ca') || null,
+    cellB: p.get('cb') || null,
+    pair: p.get('pair') === null ? null : intParam(p.get('pair'), -1) >= 0 ? intParam(p.get('pair'), -1) : null,
   };
 }
 
@@ -120,6 +178,15 @@ export function encodeState(state: ViewState, previousSearch = ''): string {
   if (state.color) p.set('color', state.color);
   if (state.sample !== null) p.set('sample', String(state.sample));
   if (state.selection.length) p.set('sel', encodeSelection(state.selection));
+  if (roundThreshold(state.threshold) !== d.threshold) p.set('thr', String(roundThreshold(state.threshold)));
+  if (state.node) p.set('node', encodeComponentRef(state.node));
+  if (state.heatA) p.set('ha', state.heatA);
+  if (state.heatB) p.set('hb', state.heatB);
+  if (state.runA) p.set('ra', state.runA);
+  if (state.runB) p.set('rb', state.runB);
+  if (state.cellA) p.set('ca', state.cellA);
+  if (state.cellB) p.set('cb', state.cellB);
+  if (state.pair !== null) p.set('pair', String(state.pair));
   const s = p.toString();
   return s ? `?${s}` : '';
 }

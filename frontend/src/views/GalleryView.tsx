@@ -1,8 +1,9 @@
-import { getGallery, type GalleryComponent, type LayerInfo, type SampleRef } from '../api';
+import { getAssociations, getGallery, type GalleryComponent, type LayerInfo, type SampleRef } from '../api';
 import { EmptyState, ErrorState, Skeleton } from '../components/common';
 import { ThumbGrid } from '../components/SampleThumb';
 import { useApp } from '../context';
 import { useAsync } from '../hooks';
+import { componentMeaning, type ComponentMeaning } from '../lib/analysis';
 import { formatPercent, formatScore, pcName } from '../lib/format';
 import { dominantLabel } from '../lib/labels';
 import { cumulative, galleryRows, labelColor } from '../lib/runInfo';
@@ -55,6 +56,8 @@ function GalleryRow({ layer, multi }: { layer: LayerInfo; multi: boolean }) {
   const { run, state } = useApp();
   const n = state.n;
   const gallery = useAsync((signal) => getGallery(run.id, layer.name, n, signal), [run.id, layer.name, n], true);
+  // what each component reads as (the label column, or the colour-by column); optional extra
+  const assoc = useAsync((signal) => getAssociations(run.id, layer.name, signal), [run.id, layer.name]);
   const cum = cumulative(layer.explained_variance_ratio);
   const isText = run.rendering_kind === 'text/plain';
   return (
@@ -72,7 +75,9 @@ function GalleryRow({ layer, multi }: { layer: LayerInfo; multi: boolean }) {
         <div className="gallery-scroller">
           <div className={`gallery-columns${isText ? ' is-text' : ''}`}>
             {gallery.data
-              ? gallery.data.components.map((c) => <GalleryColumn key={c.index} layer={layer.name} component={c} n={n} />)
+              ? gallery.data.components.map((c) => (
+                  <GalleryColumn key={c.index} layer={layer.name} component={c} n={n} meaning={componentMeaning(assoc.data?.columns, c.index, state.color)} />
+                ))
               : Array.from({ length: layer.n_components }, (_, i) => <ColumnSkeleton key={i} n={n} isText={isText} />)}
           </div>
         </div>
@@ -102,7 +107,7 @@ function EndSummary({ end, samples }: { end: 'high' | 'low'; samples: SampleRef[
   );
 }
 
-function GalleryColumn({ layer, component }: { layer: string; component: GalleryComponent; n: number }) {
+function GalleryColumn({ layer, component, meaning }: { layer: string; component: GalleryComponent; n: number; meaning: ComponentMeaning | null }) {
   const { update } = useApp();
   const title = `${pcName(component.index)} · ${formatPercent(component.explained_variance_ratio)} of variance`;
   return (
@@ -118,6 +123,12 @@ function GalleryColumn({ layer, component }: { layer: string; component: Gallery
         <span className="column-var">{formatPercent(component.explained_variance_ratio)} of variance</span>
         <span className="visually-hidden">{title}</span>
       </button>
+      {meaning && (
+        <div className="column-meaning" data-testid="component-summary" title={`${meaning.summary} (${meaning.column}: ${meaning.stat})`}>
+          <span className="column-meaning-text">{meaning.summary}</span>
+          <span className="column-meaning-stat">{meaning.stat}</span>
+        </div>
+      )}
       <EndSummary end="high" samples={component.high} />
       <ThumbGrid samples={component.high} testId="gallery-high" />
       <div className="axis-divider" aria-hidden="true">

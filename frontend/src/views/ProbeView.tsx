@@ -1,5 +1,5 @@
 import { useEffect, useMemo, useRef, useState, type ReactNode } from 'react';
-import { getGallery, getHistogram, getQuantile, isAbortError, type QuantileSamples, type SampleRef } from '../api';
+import { getAssociations, getGallery, getHistogram, getQuantile, isAbortError, type QuantileSamples, type SampleRef } from '../api';
 import { ErrorState, Skeleton, Spinner } from '../components/common';
 import { HIST_MARGIN, Histogram } from '../components/Histogram';
 import { CategoricalLegend } from '../components/Legend';
@@ -7,6 +7,7 @@ import { ThumbGrid } from '../components/SampleThumb';
 import { useSize } from '../components/useSize';
 import { useApp } from '../context';
 import { useAsync } from '../hooks';
+import { componentMeaning } from '../lib/analysis';
 import { formatPercent, formatScore, pcName } from '../lib/format';
 import { labelCounts } from '../lib/labels';
 import { roundQ, scoreAtQuantile, stepQuantile, throttleLatest, type HistogramAxis } from '../lib/quantile';
@@ -29,6 +30,8 @@ export function ProbeView() {
   );
   const gallery = useAsync((signal) => getGallery(run.id, layer.name, n, signal), [run.id, layer.name, n], true);
   const extremes = gallery.data?.components.find((c) => c.index === pc) ?? null;
+  const assoc = useAsync((signal) => getAssociations(run.id, layer.name, signal), [run.id, layer.name]);
+  const meaning = componentMeaning(assoc.data?.columns, pc, state.color);
 
   // --- the slider: local value moves at once; the URL and the server follow, throttled ------
   const [q, setQ] = useState(state.q);
@@ -119,7 +122,15 @@ export function ProbeView() {
           <h2>
             <span className="mono">{layer.name}</span> · {pcName(pc)}
           </h2>
-          <span className="muted">{formatPercent(ratio)} of variance</span>
+          <span className="muted">
+            {formatPercent(ratio)} of variance
+            {meaning && (
+              <span className="probe-meaning" data-testid="probe-meaning" title={`${meaning.column}: ${meaning.stat}`}>
+                {' · '}
+                {meaning.summary} <span className="stat-chip">{meaning.column !== 'label' ? `${meaning.column}: ` : ''}{meaning.stat}</span>
+              </span>
+            )}
+          </span>
         </div>
         <div className="pc-stepper" role="group" aria-label="Component">
           <button type="button" className="btn btn-icon" onClick={() => update({ pc: pc - 1 })} disabled={pc <= 0} aria-label="Previous component">

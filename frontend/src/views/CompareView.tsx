@@ -1,0 +1,293 @@
+import { useState } from 'react';
+import { getCka, getGallery, getMatched, renderUrl, type CKATable, type GalleryComponent, type MatchedPair, type RunInfo, type SampleRef } from '../api';
+import { EmptyState, ErrorState, Skeleton, Spinner } from '../components/common';
+import { useApp } from '../context';
+import { useAsync, useSampleText } from '../hooks';
+import { ckaColor, compareRuns, signedPcName, textOn } from '../lib/analysis';
+import { formatCount, formatPercent, formatScore, pcName } from '../lib/format';
+import { labelColor, labelOrder } from '../lib/runInfo';
+
+const N_PER_END = 4;
+
+/** Two runs over the same samples: linear CKA between their layers, then matched components. */
+export function CompareView() {
+  const { runs, state, update } = useApp();
+  const ids = runs.map((r) => r.id);
+  const pick = compareRuns(ids, state.runA, state.runB);
+  if (!pick) {
+    return (
+      <div className="view compare-view" data-testid="compare">
+        <CompareTitle />
+        <EmptyState title="Comparing models needs two runs" testId="compare-needs-two">
+          The server serves one run. Serve two runs over the same samples — e.g. a trained and an untrained model — and this
+          view shows how their layers relate (linear CKA) and which component of one is which component of the other:{' '}
+          <code>embedding-explorer serve runs/trained runs/untrained</code>.
+        </EmptyState>
+      </div>
+    );
+  }
+  const [idA, idB] = pick;
+  const runA = runs.find((r) => r.id === idA)!;
+  const runB = runs.find((r) => r.id === idB)!;
+  const runOptions = runs.map((r) => (
+    <option key={r.id} value={r.id}>
+      {r.name}
+    </option>
+  ));
+  return (
+    <div className="view compare-view" data-testid="compare">
+      <div className="toolbar">
+        <CompareTitle />
+        <div className="toolbar-spacer" />
+        <label className="field">
+          <span className="run-tag run-tag-a">A</span>
+          <select value={idA} onChange={(e) => update({ runA: e.target.value, runB: e.target.value === idB ? idA : idB, cellA: null, cellB: null, pair: null })} data-testid="compare-run-a" aria-label="Run A">
+            {runOptions}
+          </select>
+        </label>
+        <button type="button" className="btn btn-icon" title="Swap A and B" aria-label="Swap runs A and B" onClick={() => update({ runA: idB, runB: idA, cellA: state.cellB, cellB: state.cellA, pair: null })}>
+          ⇄
+        </button>
+        <label className="field">
+          <span className="run-tag run-tag-b">B</span>
+          <select value={idB} onChange={(e) => update({ runA: e.target.value === idA ? idB : idA, runB: e.target.value, cellA: null, cellB: null, pair: null })} data-testid="compare-run-b" aria-label="Run B">
+            {runOptions}
+          </select>
+        </label>
+      </div>
+      <CkaCard runA={runA} runB={runB} />
+    </div>
+  );
+}
+
+function CompareTitle() {
+  return (
+    <div className="toolbar-title">
+      <h2>Compare two models</h2>
+      <span className="muted">Linear CKA between every layer of A and every layer of B; open a cell to pair their components.</span>
+    </div>
+  );
+}
+
+function CkaCard({ runA, runB }: { runA: RunInfo; runB: RunInfo }) {
+  const { state, update } = useApp();
+  const cka = useAsync((signal) => getCka(runA.id, runB.id, signal), [runA.id, runB.id]);
+  const cellA = cka.data && state.cellA && cka.data.layers_a.includes(state.cellA) ? state.cellA : null;
+  const cellB = cka.data && state.cellB && cka.data.layers_b.includes(state.cellB) ? state.cellB : null;
+  return (
+    <>
+      <section className="card cka-card">
+        <div className="card-head">
+          <h3>Layer similarity (linear CKA)</h3>
+          <span className="muted small">0: unrelated · 1: the same representation up to rotation and scale</span>
+        </div>
+        {cka.error ? (
+          <ErrorState error={cka.error} title={`Could not compare “${runA.name}” with “${runB.name}”`} onRetry={cka.retry} />
+        ) : cka.data ? (
+          <CkaHeatmap table={cka.data} runA={runA} runB={runB} cellA={cellA} cellB={cellB} onPick={(a, b) => update({ cellA: a, cellB: b, pair: null })} />
+        ) : (
+          <div className="cka-loading" aria-busy="true" data-testid="cka-loading">
+            <Spinner label="Computing CKA" />
+            <span className="muted">
+              Computing linear CKA between the {runA.layers.length} layers of A and the {runB.layers.length} layers of B over{' '}
+              {formatCount(runA.n_samples)} samples — a few seconds the first time…
+            </span>
+          </div>
+        )}
+      </section>
+      {cka.data &&
+        (cellA && cellB ? (
+          <MatchedCard runA={runA} runB={runB} layerA={cellA} layerB={cellB} />
+        ) : (
+          <EmptyState title="Open a cell to match components" testId="matched-hint">
+            Click a cell of the table: the components of those two layers are paired by their correlation over the shared samples,
+            each pair with its extreme samples side by side.
+          </EmptyState>
+        ))}
+    </>
+  );
+}
+
+function CkaHeatmap({ table, runA, runB, cellA, cellB, onPick }: { table: CKATable; runA: RunInfo; runB: RunInfo; cellA: string | null; cellB: string | null; onPick: (a: string, b: string) => void }) {
+  const cols = table.layers_b.length;
+  return (
+    <div className="cka-body">
+      <div className="cka-scroller">
+        <div className="cka-grid" style={{ gridTemplateColumns: `auto repeat(${cols}, minmax(58px, 1fr))` }} data-testid="cka-heatmap" role="grid" aria-label={`Linear CKA: layers of ${runA.name} (rows) by layers of ${runB.name} (columns)`}>
+          <div className="cka-corner">
+            <span className="run-tag run-tag-a">A</span> {runA.name} ↓ &nbsp;
+            <span className="run-tag run-tag-b">B</span> {runB.name} →
+          </div>
+          {table.layers_b.map((b) => (
+            <div key={b} className={`cka-col-head mono${b === cellB ? ' on' : ''}`} title={b}>
+              {b}
+            </div>
+          ))}
+          {table.layers_a.map((a, i) => (
+            <div key={a} className="cka-row" role="row">
+              <div className={`cka-row-head mono${a === cellA ? ' on' : ''}`} title={a}>
+                {a}
+              </div>
+              {table.cka[i].map((v, j) => {
+                const b = table.layers_b[j];
+                const bg = ckaColor(v);
+                const on = a === cellA && b === cellB;
+                return (
+                  <button
+                    key={b}
+                    type="button"
+                    role="gridcell"
+                    className={`cka-cell${on ? ' on' : ''}`}
+                    style={{ background: bg, color: textOn(bg) }}
+                    onClick={() => onPick(a, b)}
+                    aria-pressed={on}
+                    title={`A ${a} × B ${b}: CKA = ${v === null ? '–' : v.toFixed(3)}. Click to match their components.`}
+                    data-testid="cka-cell"
+                    data-a={a}
+                    data-b={b}
+                  >
+                    {v === null ? '–' : v.toFixed(2)}
+                  </button>
+                );
+              })}
+            </div>
+          ))}
+        </div>
+      </div>
+      <div className="legend legend-numeric cka-legend">
+        <div className="legend-title">CKA</div>
+        <div className="ramp" style={{ background: `linear-gradient(to right, ${Array.from({ length: 11 }, (_, i) => `${ckaColor(i / 10)} ${i * 10}%`).join(', ')})` }} aria-hidden="true" />
+        <div className="ramp-labels">
+          <span>0</span>
+          <span>0.5</span>
+          <span>1</span>
+        </div>
+      </div>
+    </div>
+  );
+}
+
+function MatchedCard({ runA, runB, layerA, layerB }: { runA: RunInfo; runB: RunInfo; layerA: string; layerB: string }) {
+  const { state, update } = useApp();
+  const matched = useAsync((signal) => getMatched(runA.id, layerA, runB.id, layerB, signal), [runA.id, layerA, runB.id, layerB]);
+  const galA = useAsync((signal) => getGallery(runA.id, layerA, N_PER_END, signal), [runA.id, layerA]);
+  const galB = useAsync((signal) => getGallery(runB.id, layerB, N_PER_END, signal), [runB.id, layerB]);
+  const compOf = (g: typeof galA, pc: number) => g.data?.components.find((c) => c.index === pc) ?? null;
+  const error = matched.error ?? galA.error ?? galB.error;
+  return (
+    <section className="card matched-card" data-testid="matched-pairs">
+      <div className="card-head">
+        <h3>
+          <span className="run-tag run-tag-a">A</span> <span className="mono">{layerA}</span> ↔ <span className="run-tag run-tag-b">B</span>{' '}
+          <span className="mono">{layerB}</span>
+        </h3>
+        <span className="muted small">components paired by largest |r| (one-to-one); B's ends are flipped where r is negative, so the rows line up</span>
+      </div>
+      {error ? (
+        <ErrorState error={error} title="Could not match the components" onRetry={() => [matched, galA, galB].forEach((x) => x.error && x.retry())} />
+      ) : !matched.data ? (
+        <div className="matched-list" aria-busy="true">
+          {Array.from({ length: 4 }, (_, i) => (
+            <Skeleton key={i} height={64} />
+          ))}
+        </div>
+      ) : matched.data.pairs.length === 0 ? (
+        <EmptyState title="No components to pair" />
+      ) : (
+        <div className="matched-list">
+          <div className="matched-head" aria-hidden="true">
+            <span>pair</span>
+            <span>
+              <span className="run-tag run-tag-a">A</span> {runA.name}: <span className="end-tag end-tag-low">▼ low</span> … <span className="end-tag end-tag-high">▲ high</span>
+            </span>
+            <span>
+              <span className="run-tag run-tag-b">B</span> {runB.name}, aligned: <span className="end-tag end-tag-low">▼</span> … <span className="end-tag end-tag-high">▲</span>
+            </span>
+          </div>
+          {matched.data.pairs.map((p) => (
+            <PairRow
+              key={p.component_a}
+              pair={p}
+              runA={runA}
+              runB={runB}
+              compA={compOf(galA, p.component_a)}
+              compB={compOf(galB, p.component_b)}
+              selected={state.pair === p.component_a}
+              onSelect={() => update({ pair: state.pair === p.component_a ? null : p.component_a }, { replace: true })}
+            />
+          ))}
+        </div>
+      )}
+    </section>
+  );
+}
+
+function PairRow({ pair, runA, runB, compA, compB, selected, onSelect }: { pair: MatchedPair; runA: RunInfo; runB: RunInfo; compA: GalleryComponent | null; compB: GalleryComponent | null; selected: boolean; onSelect: () => void }) {
+  const flipped = pair.sign < 0;
+  // B's ends in the order that lines up with A's low … high
+  const bLow = compB ? (flipped ? compB.high : compB.low) : null;
+  const bHigh = compB ? (flipped ? compB.low : compB.high) : null;
+  return (
+    <div className={`matched-pair${selected ? ' on' : ''}`} data-testid="matched-pair" data-a={pair.component_a} data-b={pair.component_b} data-sign={pair.sign}>
+      <button type="button" className="pair-text" onClick={onSelect} aria-pressed={selected} title="Highlight this pair (kept in the link)">
+        <span className="pair-line">
+          <span className="run-tag run-tag-a">A</span> <strong>{pcName(pair.component_a)}</strong> <span className="muted">({formatPercent(pair.ratio_a)})</span>
+        </span>
+        <span className="pair-line">
+          <span className="pair-tilde">~</span> <span className="run-tag run-tag-b">B</span> <strong className={flipped ? 'sign-neg' : undefined}>{signedPcName(pair.component_b, pair.sign)}</strong>{' '}
+          <span className="muted">({formatPercent(pair.ratio_b)})</span>
+        </span>
+        <span className="pair-r">
+          <span className="pair-r-track">
+            <span className="pair-r-fill" style={{ width: `${Math.min(1, pair.r) * 100}%` }} />
+          </span>
+          |r| = {pair.r.toFixed(2)}
+        </span>
+      </button>
+      <Ends run={runA} low={compA?.low ?? null} high={compA?.high ?? null} testId="pair-thumbs-a" />
+      <Ends run={runB} low={bLow} high={bHigh} testId="pair-thumbs-b" flippedNote={flipped ? `−${pcName(pair.component_b)}: ${runB.name}'s high end is shown on the left` : undefined} />
+    </div>
+  );
+}
+
+function Ends({ run, low, high, testId, flippedNote }: { run: RunInfo; low: SampleRef[] | null; high: SampleRef[] | null; testId: string; flippedNote?: string }) {
+  const labels = labelOrder(run);
+  const cell = (samples: SampleRef[] | null, end: 'low' | 'high') => (
+    <div className={`pair-end pair-end-${end}`}>
+      {samples
+        ? // the most extreme at the outer edge: low ends read right-to-left
+          (end === 'low' ? samples.slice().reverse() : samples).map((s) => <RunThumb key={s.id} run={run} sample={s} labels={labels} />)
+        : Array.from({ length: N_PER_END }, (_, i) => <Skeleton key={i} className="sk-thumb pair-sk" />)}
+    </div>
+  );
+  return (
+    <div className="pair-ends" data-testid={testId} title={flippedNote}>
+      {cell(low, 'low')}
+      <span className="pair-axis" aria-hidden="true" />
+      {cell(high, 'high')}
+    </div>
+  );
+}
+
+/** A sample of any run (not only the current one); opens it in the sample view. */
+function RunThumb({ run, sample, labels }: { run: RunInfo; sample: SampleRef; labels: string[] }) {
+  const { run: current, update, openSample } = useApp();
+  const [failed, setFailed] = useState(false);
+  const isText = run.rendering_kind === 'text/plain';
+  const text = useSampleText(run.id, sample.id, isText);
+  const label = sample.label === null ? null : String(sample.label);
+  const title = `${run.name} · sample ${sample.id}${label ? ` · ${label}` : ''} · score ${formatScore(sample.score)}`;
+  const open = () => (run.id === current.id ? openSample(sample.id) : update({ run: run.id, sample: sample.id }));
+  return (
+    <button type="button" className={`thumb ${isText ? 'thumb-text pair-text-thumb' : 'thumb-image thumb-sm'}`} onClick={open} title={title} data-testid="pair-thumb" data-sample-id={sample.id}>
+      {isText ? (
+        <span className="thumb-text-title">{text ?? '…'}</span>
+      ) : run.rendering_kind === 'image/png' && !failed ? (
+        <img src={renderUrl(run.id, sample.id)} alt={title} loading="lazy" decoding="async" onError={() => setFailed(true)} />
+      ) : (
+        <span className="thumb-placeholder">#{sample.id}</span>
+      )}
+      {label && <span className="thumb-dot" style={{ background: labelColor(labels, label) }} aria-hidden="true" />}
+    </button>
+  );
+}
