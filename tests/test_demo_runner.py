@@ -43,6 +43,7 @@ def test_demo_builds_trained_and_untrained_runs(demo_runs: list[ee.Run]) -> None
         assert run.label_names == list(CLASSES)
         assert run.rendering_kind == "image/png"
         assert run["input"].dim == 784
+        assert list(run.metadata.columns) == ["brightness", "ink"]
         assert run["fc2"].dim == 10
         for layer in run:
             ratio = layer.explained_variance_ratio
@@ -88,3 +89,14 @@ def test_second_build_reuses_the_runs(demo_runs: list[ee.Run], trained_model: nn
     # reused, not recomputed: the manifests are the very same files
     assert [run.manifest["created"] for run in again] == [run.manifest["created"] for run in demo_runs]
     assert [run.manifest["timings"] for run in again] == [run.manifest["timings"] for run in demo_runs]
+
+
+def test_pixel_metadata_tracks_the_input_space_components(demo_runs: list[ee.Run]) -> None:
+    """PCA of the raw images: PC1 follows brightness, as the seed describes for early layers."""
+    trained = demo_runs[0]
+    table = trained["input"].association("brightness")
+    images = trained["input"].activations[:]  # normalised pixels, same order as the metadata
+    expected = np.corrcoef(trained["input"].scores[:, 0], trained.metadata["brightness"])[0, 1]
+    assert table["r"].iloc[0] == pytest.approx(expected, abs=1e-9)
+    assert abs(table["r"].iloc[0]) > 0.8
+    assert images.shape == (2000, 784)

@@ -6,6 +6,7 @@ from collections import Counter
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 from torch import nn
 
 from ..explore import explore
@@ -36,6 +37,7 @@ def build_demo_runs(
             print(f"Fashion-MNIST CNN: {accuracy:.1%} accuracy on the 10,000 test images")
     test = FashionMNIST("test", data_dir, limit=limit)
     render = ImageRender(mean=MEAN, std=STD)
+    metadata = image_metadata(test.images)
     runs = []
     for name, net in ((TRAINED, model), (UNTRAINED, untrained_cnn(seed=0))):
         runs.append(
@@ -46,10 +48,23 @@ def build_demo_runs(
                 out=out / name,
                 name=name,
                 render=render,
+                metadata=metadata,
                 progress=progress,
             )
         )
     return runs
+
+
+def image_metadata(images: np.ndarray) -> pd.DataFrame:
+    """Simple pixel statistics per image, so the UI can show which components track them
+    (the seed's finding: early layers' top components follow brightness)."""
+    pixels = images.reshape(len(images), -1).astype(np.float64) / 255.0
+    return pd.DataFrame(
+        {
+            "brightness": pixels.mean(axis=1),  # mean pixel value, 0..1
+            "ink": (pixels > 0.1).mean(axis=1),  # share of the image the garment covers
+        }
+    )
 
 
 def extreme_labels(layer: Layer, component: int, n: int = 10) -> tuple[str, str]:
