@@ -624,7 +624,9 @@ def test_meaning_table_and_summaries(ui: Page) -> None:
     assert re.fullmatch(r"\d\.\d\d", cells.first.text_content().strip())
     signed = page.locator("[data-testid=assoc-cell][data-column=brightness]").first.text_content().strip()
     assert re.fullmatch(r"[+−]?\d\.\d\d", signed), signed
-    assert re.search(r"separates|no category stands out", page.locator("[data-testid=assoc-row]").first.text_content())
+    assert re.search(
+        r"separates|no category stands out", page.locator("[data-testid=assoc-row]").first.text_content()
+    )
     ui.shot("20-meaning-light")
 
     # a cell opens that component in the probe, its header reading as that column
@@ -638,7 +640,10 @@ def test_meaning_table_and_summaries(ui: Page) -> None:
 
     # the gallery headers carry the label column's summary
     page.get_by_test_id("tab-gallery").click()
-    page.evaluate("() => { const u = new URL(location.href); u.searchParams.delete('color'); history.pushState(null, '', u); dispatchEvent(new PopStateEvent('popstate')); }")
+    page.evaluate(
+        "() => { const u = new URL(location.href); u.searchParams.delete('color');"
+        " history.pushState(null, '', u); dispatchEvent(new PopStateEvent('popstate')); }"
+    )
     summary = page.get_by_test_id("gallery-column").first.get_by_test_id("component-summary")
     summary.wait_for()
     text = summary.text_content()
@@ -689,7 +694,9 @@ def test_layers_correlation_links_and_heatmap(ui: Page) -> None:
 
     # only two layers: the chips choose them (the gallery rows)
     page.locator("[data-testid=layer-chip][data-layer=input]").click()
-    page.wait_for_function("() => document.querySelectorAll('[data-testid=corr-node][data-layer=input]').length === 0")
+    page.wait_for_function(
+        "() => document.querySelectorAll('[data-testid=corr-node][data-layer=input]').length === 0"
+    )
     assert ui.query()["row"] == ["conv", "fc"]
 
     # the heatmap of any two layers
@@ -727,7 +734,9 @@ def test_compare_cka_and_matched_pairs(ui: Page) -> None:
     pairs.first.wait_for()
     assert pairs.count() == 10
     first = pairs.first.text_content()
-    assert re.search(r"A\s*PC 1 \(\d+\.\d%\)\s*~\s*B\s*−?PC \d+ \(\d+\.\d%\)\s*\|r\| = \d\.\d\d", first), first
+    assert re.search(r"A\s*PC 1 \(\d+\.\d%\)\s*~\s*B\s*−?PC \d+ \(\d+\.\d%\)\s*\|r\| = \d\.\d\d", first), (
+        first
+    )
     thumbs_a = pairs.first.get_by_test_id("pair-thumbs-a").get_by_test_id("pair-thumb")
     thumbs_b = pairs.first.get_by_test_id("pair-thumbs-b").get_by_test_id("pair-thumb")
     assert thumbs_a.count() == 8 and thumbs_b.count() == 8
