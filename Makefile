@@ -9,7 +9,7 @@ PIP := $(PY) -m pip
 TORCH := torch==2.13.0
 STATIC := src/embedding_explorer/static/index.html
 FRONTEND_SRC := $(shell find frontend/src frontend/index.html frontend/vite.config.ts frontend/tsconfig*.json -type f 2>/dev/null)
-DEBIAN_DEMO := dataset-fashion-mnist
+DEBIAN_DEMO := dataset-fashion-mnist wordnet-base
 DEBIAN_TEST := $(DEBIAN_DEMO) chromium
 PORT ?= 8031
 

@@ -32,6 +32,7 @@ from .reducers import Reducer
 from .render import ImageRender
 from .run import Histogram, Layer, Run, open_run
 from .stats import PCAResult, StreamingPCA
+from .text import TextBatches, text_batches
 
 _SERVER_NAMES = ("serve", "show")
 
@@ -61,6 +62,7 @@ __all__ = [
     "Reducer",
     "Run",
     "StreamingPCA",
+    "TextBatches",
     "ZeroVarianceWarning",
     "__version__",
     "association",
@@ -73,4 +75,5 @@ __all__ = [
     "pc_correlation",
     "serve",
     "show",
+    "text_batches",
 ]

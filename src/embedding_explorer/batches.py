@@ -18,6 +18,7 @@ from torch.utils.data import DataLoader, Dataset, IterableDataset
 from torch.utils.data import sampler as samplers
 
 from .exceptions import DataOrderError, EmbeddingExplorerError
+from .text import TextBatches
 
 LABEL_KEYS = ("labels", "label")
 
@@ -45,6 +46,8 @@ def count_samples(data: Any) -> int | None:
     """The number of samples when it is known without iterating."""
     if isinstance(data, (torch.Tensor, np.ndarray)):
         return int(data.shape[0])
+    if isinstance(data, TextBatches):
+        return data.n_samples
     pair = whole_pair(data)
     if pair is not None:
         return int(pair[0].shape[0])

@@ -3,11 +3,15 @@
 Layers are named as in ``model.named_modules()``; ``"input"`` is the model input itself. A
 module that runs more than once per forward pass (a shared ReLU) is refused unless the name
 picks one call with a suffix, e.g. ``"layer1.0.relu:1"`` for its second call.
+
+Dict batches are keyword arguments (``model(**batch)``), except for a model whose forward takes
+one features dict (sentence-transformers: ``forward(input, **kwargs)``), which gets the dict.
 """
 
 from __future__ import annotations
 
 import difflib
+import inspect
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from types import TracebackType
@@ -169,6 +173,8 @@ class LayerCapture:
         try:
             if self.model is not None and self._slots:
                 args, kwargs = batch.model_args(device, self._dtype)
+                if kwargs and takes_features_dict(self.model, kwargs):
+                    args, kwargs = (kwargs,), {}
                 self.model(*args, **kwargs)
         finally:
             self._batch = None
@@ -201,3 +207,23 @@ class LayerCapture:
         if slot.value is None:  # pragma: no cover - guarded by the checks above
             raise LayerOutputError(f"layer {ref.name!r} captured nothing")
         return slot.value
+
+
+FEATURES_PARAMS = ("input", "features")
+
+
+def takes_features_dict(model: nn.Module, kwargs: Mapping[str, Any]) -> bool:
+    """Whether ``model.forward`` wants the batch dict as its one positional argument.
+
+    True for sentence-transformers models (``forward(input: dict, **kwargs)``): the first
+    parameter is named ``input`` or ``features`` and no batch key names a parameter.
+    """
+    try:
+        params = list(inspect.signature(model.forward).parameters.values())
+    except (TypeError, ValueError):
+        return False
+    positional = (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
+    if not params or params[0].kind not in positional or params[0].name not in FEATURES_PARAMS:
+        return False
+    named = {p.name for p in params if p.kind is not inspect.Parameter.VAR_KEYWORD}
+    return not named & set(kwargs)

@@ -12,6 +12,8 @@ from typing import Any
 from .exceptions import EmbeddingExplorerError
 from .run import Run, open_run
 
+DEMO_GLOSSES = 10_000  # the text demo's stratified subset (demos.wordnet_minilm.DEFAULT_SUBSET)
+
 
 def run_summary(run: Run) -> dict[str, Any]:
     """What ``info --json`` prints: the run's size and each layer's variance per component."""
@@ -73,7 +75,14 @@ def _serve(args: argparse.Namespace) -> int:
 def _demo(args: argparse.Namespace) -> int:
     from .demos.runner import build_demo_runs, describe_run
 
-    runs = build_demo_runs(Path(args.out), limit=args.limit, progress=not args.quiet)
+    runs = []
+    if not args.text:
+        runs += build_demo_runs(Path(args.out), limit=args.limit, progress=not args.quiet)
+    if not args.image:
+        from .demos.wordnet_minilm import build_text_run
+
+        n = None if args.all_glosses else args.glosses
+        runs.append(build_text_run(Path(args.out), n=n, progress=not args.quiet))
     for run in runs:
         print(describe_run(run))
         print()
@@ -106,9 +115,23 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--no-token", action="store_true", help="allow a non-loopback host without a token")
     serve.set_defaults(handler=_serve)
 
-    demo = sub.add_parser("demo", help="train the Fashion-MNIST demo CNN, explore it, serve the UI")
+    demo = sub.add_parser(
+        "demo",
+        help="explore a Fashion-MNIST CNN and MiniLM on WordNet glosses, serve the UI",
+        description="Image runs (a trained and an untrained Fashion-MNIST CNN) and a text run "
+        "(all-MiniLM-L6-v2 over WordNet glosses, labelled by lexicographer category), served together.",
+    )
     demo.add_argument("--out", default="runs/demo", help="folder for the demo runs (default: runs/demo)")
+    which = demo.add_mutually_exclusive_group()
+    which.add_argument("--image", action="store_true", help="only the image runs")
+    which.add_argument("--text", action="store_true", help="only the text run")
     demo.add_argument("--limit", type=int, default=None, help="use only the first N test images")
+    demo.add_argument(
+        "--all-glosses",
+        action="store_true",
+        help="every WordNet gloss (about 118k) instead of a stratified subset of 10k",
+    )
+    demo.add_argument("--glosses", type=int, default=DEMO_GLOSSES, help=argparse.SUPPRESS)  # tests
     demo.add_argument("--no-serve", action="store_true", help="build the runs and print the summary only")
     demo.add_argument("--quiet", action="store_true", help="no progress bars")
     _add_server_options(demo)

@@ -13,6 +13,8 @@ from PIL import Image
 from torch import nn
 from torch.utils.data import DataLoader, Dataset, IterableDataset
 
+from .text import TextBatches
+
 SAMPLED_ITEMS = 256  # items of a map-style Dataset hashed for its quick fingerprint
 
 
@@ -45,6 +47,8 @@ def data_fingerprint(data: Any) -> str | None:
     length, type and up to ``SAMPLED_ITEMS`` evenly spaced items: an edit elsewhere in a large
     data set is not seen (pass ``recompute=True`` after such an edit).
     """
+    if isinstance(data, TextBatches):  # texts, labels and tokenizer: not the token tensors
+        return data.content_fingerprint()
     digest = hashlib.blake2b(digest_size=16)
     try:
         if isinstance(data, (torch.Tensor, np.ndarray)):
