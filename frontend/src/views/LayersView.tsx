@@ -341,26 +341,8 @@ function HeatmapCard({ chosen }: { chosen: string[] }) {
       <div className="card-head">
         <h3>Correlation of two layers' components</h3>
         <div className="toolbar-spacer" />
-        <label className="field">
-          <span>Layer A (rows)</span>
-          <select value={a} onChange={(e) => select('heatA', e.target.value)} data-testid="heat-a-select" aria-label="Layer A">
-            {names.map((n) => (
-              <option key={n} value={n}>
-                {n}
-              </option>
-            ))}
-          </select>
-        </label>
-        <label className="field">
-          <span>Layer B (columns)</span>
-          <select value={b} onChange={(e) => select('heatB', e.target.value)} data-testid="heat-b-select" aria-label="Layer B">
-            {names.map((n) => (
-              <option key={n} value={n}>
-                {n}
-              </option>
-            ))}
-          </select>
-        </label>
+        <LayerPicker label="Layer A (rows)" value={a} names={names} onChange={(v) => select('heatA', v)} testId="heat-a-select" />
+        <LayerPicker label="Layer B (columns)" value={b} names={names} onChange={(v) => select('heatB', v)} testId="heat-b-select" />
       </div>
       {corr.error ? (
         <ErrorState error={corr.error} title={`Could not correlate ${a} with ${b}`} onRetry={corr.retry} compact />
@@ -442,5 +424,29 @@ function RHeatmap({ data, mid }: { data: PCCorrelation; mid: string }) {
         </div>
       </div>
     </div>
+  );
+}
+
+interface LayerPickerProps {
+  label: string;
+  value: string;
+  names: string[];
+  onChange: (name: string) => void;
+  testId: string;
+}
+
+/** A labelled select of layer names. */
+function LayerPicker({ label, value, names, onChange, testId }: LayerPickerProps) {
+  return (
+    <label className="field">
+      <span>{label}</span>
+      <select value={value} onChange={(e) => onChange(e.target.value)} data-testid={testId} aria-label={label}>
+        {names.map((n) => (
+          <option key={n} value={n}>
+            {n}
+          </option>
+        ))}
+      </select>
+    </label>
   );
 }
