@@ -722,3 +722,19 @@ def test_float64_numpy_data_runs_through_a_float32_model(tmp_path: Path) -> None
     with torch.no_grad():
         expected = model(torch.from_numpy(x).float()).numpy()
     np.testing.assert_allclose(run["0"].activations[:], expected, rtol=1e-6, atol=1e-6)
+
+
+def test_layers_given_short_names_hook_their_modules(tmp_path: Path) -> None:
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(4, 6), nn.ReLU(), nn.Linear(6, 3))
+    x = torch.randn(30, 4)
+    run = ee.explore(model, x, {"hidden": "1", "logits": "2"}, out=tmp_path / "r", progress=False)
+    assert run.layers == ["hidden", "logits"]
+    assert [info["module"] for info in run.manifest["layers"]] == ["1", "2"]
+    with torch.no_grad():
+        np.testing.assert_allclose(run["logits"].activations[:], model(x).numpy(), rtol=1e-6, atol=1e-6)
+    # the same shown name on another module is another run, never a stale reuse
+    moved = ee.explore(model, x, {"hidden": "0", "logits": "2"}, out=tmp_path / "r", progress=False)
+    assert moved.manifest["key"] != run.manifest["key"]
+    with torch.no_grad():
+        np.testing.assert_allclose(moved["hidden"].activations[:], model[0](x).numpy(), rtol=1e-6, atol=1e-6)

@@ -102,8 +102,9 @@ def texts(text_run: ee.Run) -> list[str]:
 
 def test_text_run_layers_labels_and_renderings(text_run: ee.Run, minilm: Any) -> None:
     layers, _ = wn.minilm_layers(minilm)
-    assert text_run.layers == layers
-    assert layers[0].endswith(".embeddings") and layers[-1] == "2" and len(layers) == 8
+    assert text_run.layers == list(layers) == ["embeddings", *(f"layer{i}" for i in range(6)), "sentence"]
+    assert layers["embeddings"].endswith(".embeddings") and layers["sentence"] == "2"
+    assert [info["module"] for info in text_run.manifest["layers"]] == list(layers.values())
     assert [text_run[name].dim for name in layers] == [384] * 8
     assert text_run.n_samples == 300 and text_run.rendering_kind == "text/plain"
     assert text_run.label_names == list(wn.LEXNAMES)
@@ -112,7 +113,7 @@ def test_text_run_layers_labels_and_renderings(text_run: ee.Run, minilm: Any) ->
 
 
 def test_mask_aware_mean_matches_a_hand_computation(minilm: Any, texts: list[str], tmp_path: Path) -> None:
-    layer = wn.minilm_layers(minilm)[0][4]  # encoder layer 3
+    layer = wn.minilm_layers(minilm)[0]["layer3"]  # the module path of encoder layer 3
     batches = ee.text_batches(texts[:40], minilm.tokenizer, batch_size=16)
     run = ee.explore(minilm, batches, [layer], out=tmp_path / "r", progress=False)
     module = dict(minilm.named_modules())[layer]
@@ -138,13 +139,14 @@ def test_sentence_embedding_layer_equals_encode(minilm: Any, texts: list[str], t
     some = texts[:64]
     batches = ee.text_batches(some, minilm.tokenizer, batch_size=16, max_length=minilm.max_seq_length)
     layers, reduce = wn.minilm_layers(minilm)
-    run = ee.explore(minilm, batches, layers[-1:], reduce=reduce, out=tmp_path / "s", progress=False)
+    sentence = {"sentence": layers["sentence"]}
+    run = ee.explore(minilm, batches, sentence, reduce=reduce, out=tmp_path / "s", progress=False)
     reference = minilm.encode(some, batch_size=32, convert_to_numpy=True)
-    np.testing.assert_allclose(run[layers[-1]].activations[:], reference, atol=1e-5)
+    np.testing.assert_allclose(run["sentence"].activations[:], reference, atol=1e-5)
 
 
 def test_associations_name_lexicographer_categories(text_run: ee.Run) -> None:
-    table = text_run["2"].association()
+    table = text_run["sentence"].association()
     assert table["eta2"].iloc[0] > 0.2  # the top component is organised by category
     named = " ".join(table["summary"].head(3))
     assert any(name in named for name in wn.LEXNAMES)

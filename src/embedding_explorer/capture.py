@@ -36,23 +36,30 @@ class LayerRef:
     call: int | None = None
 
 
-def resolve_layers(model: nn.Module | None, layers: Sequence[str] | str) -> list[LayerRef]:
-    """Check layer names against the model and parse ``"module:call"`` suffixes."""
+def resolve_layers(
+    model: nn.Module | None, layers: Sequence[str] | Mapping[str, str] | str
+) -> list[LayerRef]:
+    """Check layer names against the model and parse ``"module:call"`` suffixes.
+
+    ``layers`` is a name, a list of names, or ``{shown name: module path}`` to give long paths
+    (``"0.model.encoder.layer.3"``) short names in the run and the UI.
+    """
     if isinstance(layers, str):
         layers = [layers]
-    names = list(layers)
-    if not names:
+    pairs = list(layers.items()) if isinstance(layers, Mapping) else [(n, n) for n in layers]
+    if not pairs:
         raise ValueError("layers is empty; name at least one module (or 'input')")
-    duplicates = sorted({n for n in names if names.count(n) > 1})
+    targets = [target for _, target in pairs]
+    duplicates = sorted({t for t in targets if isinstance(t, str) and targets.count(t) > 1})
     if duplicates:
         raise ValueError(f"layers lists {duplicates} more than once")
     modules = dict(model.named_modules()) if model is not None else {}
     refs = []
-    for name in names:
-        if not isinstance(name, str):
-            raise TypeError(f"layer names are strings, got {name!r}")
+    for shown, name in pairs:
+        if not isinstance(name, str) or not isinstance(shown, str):
+            raise TypeError(f"layer names are strings, got {shown!r}: {name!r}")
         if name == INPUT_LAYER:
-            refs.append(LayerRef(name, INPUT_LAYER))
+            refs.append(LayerRef(shown, INPUT_LAYER))
             continue
         if model is None:
             raise ValueError(f"layer {name!r} needs a model; with model=None only 'input' can be captured")
@@ -64,7 +71,7 @@ def resolve_layers(model: nn.Module | None, layers: Sequence[str] | str) -> list
             call = int(call_text)
         if module not in modules or module == "":
             raise LayerNotFoundError(_unknown_layer_message(name, module, list(modules)))
-        refs.append(LayerRef(name, module, call))
+        refs.append(LayerRef(shown, module, call))
     return refs
 
 

@@ -36,7 +36,7 @@ MAX_DENSE_DIM = 8192  # wider layers use randomized SVD instead of a D x D covar
 def explore(
     model: nn.Module | None,
     data: Any,
-    layers: Sequence[str] | str,
+    layers: Sequence[str] | Mapping[str, str] | str,
     *,
     out: str | Path | None = None,
     name: str | None = None,
@@ -62,7 +62,8 @@ def explore(
         Batches are tensors, ``(x, y)`` pairs or dicts of keyword arguments (``model(**batch)``).
     layers : str or list of str
         Names from ``model.named_modules()``; ``"input"`` is the model input; ``"name:i"`` keeps
-        call ``i`` of a module that runs several times per forward pass.
+        call ``i`` of a module that runs several times per forward pass. A dict
+        ``{shown name: module path}`` gives long paths short names (used everywhere after).
     out : path, optional
         Run directory; default ``./runs/<name>``. A finished run there with the same model, data
         and options is reused as it is; anything else is recomputed and replaced.
@@ -111,7 +112,7 @@ def explore(
     options = {
         "name": name,
         "n_components": int(n_components),
-        "layers": names,
+        "layers": [[r.name, r.module, r.call] for r in refs],  # shown names and what they hook
         "reduce": {k: r.describe() for k, r in reducers.items()},
         "render": renderer.describe(),
         "labels": array_hash(labels_given),

