@@ -17,6 +17,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset, IterableDataset
 from torch.utils.data import sampler as samplers
 
+from .checks import positive_int
 from .exceptions import DataOrderError, EmbeddingExplorerError
 from .text import TextBatches
 
@@ -65,8 +66,7 @@ def count_samples(data: Any) -> int | None:
 
 def iter_batches(data: Any, batch_size: int) -> Iterator[Batch]:
     """Batches of ``data`` in sample order, as :class:`Batch`."""
-    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
-        raise ValueError(f"batch_size={batch_size!r} must be a positive integer")
+    batch_size = positive_int(batch_size, "batch_size")
     for raw in _raw_batches(data, batch_size):
         yield parse_batch(raw)
 

@@ -20,6 +20,7 @@ from tqdm.auto import tqdm
 from ._version import __version__
 from .batches import count_samples, iter_batches
 from .capture import INPUT_LAYER, LayerCapture, LayerRef, resolve_layers
+from .checks import positive_int
 from .exceptions import EmbeddingExplorerError, NonFiniteActivationError, ZeroVarianceWarning
 from .fingerprint import ContentHasher, array_hash, data_fingerprint, model_fingerprint, options_key
 from .reducers import Reducer, ReduceSpec, reducers_for
@@ -94,8 +95,7 @@ def explore(
     refs = resolve_layers(model, layers)
     names = [r.name for r in refs]
     reducers = _with_input_default(reducers_for(names, reduce), refs)
-    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
-        raise ValueError(f"batch_size={batch_size!r} must be a positive integer")
+    positive_int(batch_size, "batch_size")
     n_components_for(n_components, 2, 1)  # validates the type and sign early
     n_known = count_samples(data)
     if n_known is not None and n_known < 2:

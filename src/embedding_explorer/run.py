@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from .checks import positive_int, quantile
 from .exceptions import EmbeddingExplorerError, LayerNotFoundError
 from .render import IMAGE, as_png
 from .store import RunReader
@@ -155,7 +156,7 @@ class Layer:
         Ties break by lower sample id at both ends. O(N) by partial selection (no full sort) on
         the first call per component, then cached.
         """
-        n = _check_n(n)
+        n = positive_int(n, "n")
         scores = self._component(component)
         cached = self._extremes_cache.get(component)
         if cached is None or len(cached[0]) < min(n, len(scores)):
@@ -167,9 +168,7 @@ class Layer:
 
     def quantile(self, component: int, q: float) -> float:
         """The ``q``-quantile of the scores on ``component`` (numpy's linear rule)."""
-        if not isinstance(q, (int, float, np.floating)) or not 0.0 <= float(q) <= 1.0:
-            raise ValueError(f"q={q!r} must be a quantile between 0 and 1")
-        return float(np.quantile(self.sorted_scores(component)[1], float(q)))
+        return float(np.quantile(self.sorted_scores(component)[1], quantile(q)))
 
     def quantile_samples(self, component: int, q: float, n: int = 8) -> np.ndarray:
         """The ``n`` sample ids whose scores are nearest the ``q``-quantile, in ascending score.
@@ -177,9 +176,7 @@ class Layer:
         Ties in distance break by lower sample id. After the first call per component (one
         sort), each call costs O(n + ties) on the cached sorted scores.
         """
-        n = _check_n(n)
-        if not isinstance(q, (int, float, np.floating)) or not 0.0 <= float(q) <= 1.0:
-            raise ValueError(f"q={q!r} must be a quantile between 0 and 1")
+        n = positive_int(n, "n")
         order, values = self.sorted_scores(component)
         target = self.quantile(component, q)
         total = len(values)
@@ -229,8 +226,7 @@ class Layer:
         Quantile bins keep one outlier from squeezing every other sample into one bin. Repeated
         edges (many equal scores) are merged. ``by_label`` also counts each label per bin.
         """
-        if isinstance(bins, bool) or not isinstance(bins, int) or bins < 1:
-            raise ValueError(f"bins={bins!r} must be a positive integer")
+        bins = positive_int(bins, "bins")
         scores = self._component(component).astype(np.float64)
         edges = np.unique(np.quantile(scores, np.linspace(0.0, 1.0, bins + 1)))
         if len(edges) == 1:
@@ -259,12 +255,6 @@ def _smallest(values: np.ndarray, n: int) -> np.ndarray:
     kth = np.partition(values, n - 1)[n - 1]
     candidates = np.flatnonzero(values <= kth)
     return candidates[np.lexsort((candidates, values[candidates]))][:n]
-
-
-def _check_n(n: int) -> int:
-    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
-        raise ValueError(f"n={n!r} must be a positive integer")
-    return int(n)
 
 
 class Run:

@@ -21,6 +21,7 @@ import numpy as np
 import torch
 from scipy.linalg import blas
 
+from .checks import positive_int
 from .exceptions import EmbeddingExplorerError
 
 FloatArray = np.ndarray[Any, np.dtype[np.float64]]
@@ -233,8 +234,7 @@ class StreamingPCA:
 
 def n_components_for(requested: int, n_samples: int, n_features: int) -> int:
     """Components actually kept: ``min(requested, n_samples - 1, n_features)``."""
-    if isinstance(requested, bool) or not isinstance(requested, (int, np.integer)) or requested < 1:
-        raise ValueError(f"n_components={requested!r} must be a positive integer")
+    positive_int(requested, "n_components")
     if n_samples < 2:
         raise EmbeddingExplorerError(f"PCA needs at least 2 samples, got {n_samples}")
     return int(min(requested, n_samples - 1, n_features))

@@ -13,6 +13,8 @@ from typing import Any
 import numpy as np
 import torch
 
+from .checks import positive_int
+
 
 class TextBatches:
     """Re-iterable batches of ``tokenizer(texts[i : i + batch_size], padding=True, ...)`` dicts.
@@ -35,10 +37,8 @@ class TextBatches:
         if isinstance(texts, str):
             raise TypeError("texts must be a sequence of strings, not one string")
         self.texts = [str(t) for t in texts]
-        if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
-            raise ValueError(f"batch_size={batch_size!r} must be a positive integer")
-        if isinstance(max_length, bool) or not isinstance(max_length, int) or max_length < 1:
-            raise ValueError(f"max_length={max_length!r} must be a positive integer")
+        positive_int(batch_size, "batch_size")
+        positive_int(max_length, "max_length")
         if not callable(tokenizer):
             raise TypeError(
                 f"tokenizer must be callable (a Hugging Face tokenizer), not {type(tokenizer).__name__}"

@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from scipy.linalg import blas
 
+from ..checks import positive_int
 from ..exceptions import EmbeddingExplorerError
 from .correlation import check_same_samples
 
@@ -137,9 +138,7 @@ class _Moments:
 
 def _block_rows(sources: Sequence[_Source], total: int, chunk_rows: int | None) -> int:
     if chunk_rows is not None:
-        if isinstance(chunk_rows, bool) or not isinstance(chunk_rows, int) or chunk_rows < 1:
-            raise ValueError(f"chunk_rows={chunk_rows!r} must be a positive integer")
-        return chunk_rows
+        return positive_int(chunk_rows, "chunk_rows")
     stored = [int(s.array.chunks[0]) for s in sources if isinstance(getattr(s.array, "chunks", None), tuple)]
     rows = max(stored) if stored else DEFAULT_ROWS
     cap = max(256, BLOCK_BYTES // (8 * max(total, 1)))
