@@ -28,6 +28,9 @@ venv: $(VENV)/.installed
 $(VENV)/.installed: pyproject.toml
 	@test -x $(PY) || python3 -m venv $(VENV) || { scripts/ensure-debian-packages.sh python3-venv && python3 -m venv $(VENV); }
 	$(PIP) install -q --disable-pip-version-check $(TORCH) -e '.[dev]'
+	@# animal-mnist (out-of-distribution images for the data-set comparison demo) declares
+	@# tensorflow as a dependency it does not need for its data files: installed without deps
+	$(PIP) install -q --disable-pip-version-check --no-deps animal-mnist==0.4
 	@touch $@
 
 ui: $(STATIC)
