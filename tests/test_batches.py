@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import pytest
 import torch
@@ -19,7 +21,7 @@ from torch.utils.data import (
 from torch.utils.data.distributed import DistributedSampler
 
 from embedding_explorer import DataOrderError, EmbeddingExplorerError
-from embedding_explorer.batches import count_samples, input_tensor, iter_batches, parse_batch
+from embedding_explorer.batches import count_samples, indexable, input_tensor, iter_batches, parse_batch
 
 
 def collect(data: object, batch_size: int = 4) -> tuple[torch.Tensor, np.ndarray | None, list[int]]:
@@ -271,3 +273,41 @@ def test_streaming_pca_rejects_bad_n_components_on_the_first_batch() -> None:
 def test_a_drop_last_loader_counts_only_the_samples_it_yields() -> None:
     loader = DataLoader(TensorDataset(X), batch_size=4, drop_last=True)
     assert count_samples(loader) == 8 == sum(b.size for b in iter_batches(loader, 4))
+
+
+# ---- slices: resuming a run and running one shard ----------------------------------------------
+def _sliced_inputs(data: Any, batch_size: int, start: int, stop: int | None) -> list[torch.Tensor]:
+    return [b.inputs for b in iter_batches(data, batch_size, start, stop)]
+
+
+@pytest.mark.parametrize("kind", ["tensor", "ndarray", "pair", "dataset", "loader"])
+def test_start_and_stop_give_the_same_batches_as_a_full_pass(kind: str) -> None:
+    x, y = torch.arange(50.0).reshape(25, 2), torch.arange(25)
+    data: Any = {
+        "tensor": x,
+        "ndarray": x.numpy(),
+        "pair": (x, y),
+        "dataset": TensorDataset(x, y),
+        "loader": DataLoader(
+            TensorDataset(x, y), batch_size=4, collate_fn=lambda items: torch.stack([i[0] for i in items])
+        ),
+    }[kind]
+    assert indexable(data)
+    full = [b.inputs for b in iter_batches(data, 4)]
+    part = _sliced_inputs(data, 4, 8, 20)
+    assert [tuple(t.shape) for t in part] == [(4, 2)] * 3
+    for got, expected in zip(part, full[2:5], strict=True):
+        np.testing.assert_array_equal(np.asarray(got), np.asarray(expected))
+    tail = _sliced_inputs(data, 4, 24, None)
+    np.testing.assert_array_equal(np.asarray(tail[0]), x[24:].numpy())
+
+
+def test_a_stream_skips_whole_batches_and_refuses_a_start_inside_one() -> None:
+    batches = [torch.full((n, 2), float(i)) for i, n in enumerate([3, 5, 2])]
+    assert not indexable(batches)
+    assert [float(t[0, 0]) for t in _sliced_inputs(batches, 99, 3, None)] == [1.0, 2.0]
+    assert [float(t[0, 0]) for t in _sliced_inputs(batches, 99, 8, None)] == [2.0]
+    with pytest.raises(
+        EmbeddingExplorerError, match=r"cannot start at sample 4: a batch spans samples 3\.\.7"
+    ):
+        _sliced_inputs(batches, 99, 4, None)

@@ -738,3 +738,36 @@ def test_layers_given_short_names_hook_their_modules(tmp_path: Path) -> None:
     assert moved.manifest["key"] != run.manifest["key"]
     with torch.no_grad():
         np.testing.assert_allclose(moved["hidden"].activations[:], model[0](x).numpy(), rtol=1e-6, atol=1e-6)
+
+
+# ---- where a run lives ---------------------------------------------------------------------------
+def test_out_as_a_file_url(tmp_path: Path, xy) -> None:
+    folder = tmp_path / "with space" / "run"
+    run = ee.explore(MLP(), xy, ["fc1"], out=folder.as_uri(), progress=False)
+    assert run.path == folder.resolve() and (folder / "manifest.json").exists()
+    assert ee.open_run(folder.as_uri()).n_samples == 120
+    with pytest.raises(EmbeddingExplorerError, match="local paths or file:// URLs"):
+        ee.explore(MLP(), xy, ["fc1"], out="s3://bucket/run", progress=False)
+
+
+def test_model_as_a_factory(run_dir: Path, xy) -> None:
+    def factory() -> MLP:
+        torch.manual_seed(3)
+        return MLP()
+
+    run = ee.explore(factory, xy, ["fc1"], out=run_dir, progress=False)
+    assert run.name == "mlp"
+    np.testing.assert_allclose(run["fc1"].activations[:], factory().fc1(xy[0]).detach().numpy(), rtol=1e-6)
+    with pytest.raises(TypeError, match="returned int"):
+        ee.explore(lambda: 3, xy, ["fc1"], out=run_dir, progress=False)
+
+
+def test_model_from_a_state_dict_file(tmp_path: Path, xy) -> None:
+    model = MLP()
+    torch.save(model.state_dict(), tmp_path / "w.pt")
+    run = ee.explore(
+        ee.from_state_dict(MLP, tmp_path / "w.pt"), xy, ["fc1"], out=tmp_path / "a", progress=False
+    )
+    np.testing.assert_allclose(run["fc1"].activations[:], model.fc1(xy[0]).detach().numpy(), rtol=1e-6)
+    with pytest.raises(TypeError, match=r"is a path; pass a function that builds the model"):
+        ee.explore(str(tmp_path / "w.pt"), xy, ["fc1"], out=tmp_path / "b", progress=False)

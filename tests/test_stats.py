@@ -256,3 +256,44 @@ def test_accumulators_never_share_buffers() -> None:
     after = a.finalize()
     np.testing.assert_array_equal(before.explained_variance, after.explained_variance)
     assert a.state()["m2"] is not a.state()["m2"]
+
+
+# ---- the GPU path, run on CPU tensors ----------------------------------------------------------
+@pytest.fixture
+def accelerator_path(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Send CPU tensors down the path CUDA tensors take (moments accumulated by torch where the
+    batch is), so that path is checked without a GPU."""
+    import embedding_explorer.stats as stats
+
+    monkeypatch.setattr(stats, "_on_accelerator", lambda x: True)
+
+
+@pytest.mark.parametrize("covariance", [True, False])
+def test_accelerator_path_equals_the_numpy_path(accelerator_path: None, covariance: bool) -> None:
+    x = make_data(11, n=300, offset=1e3)
+    on_device = StreamingPCA(4, covariance=covariance)
+    for start in range(0, 300, 64):
+        on_device.partial_fit(torch.from_numpy(x[start : start + 64]).float())
+    assert isinstance(on_device.mean_, torch.Tensor) and on_device.mean_.dtype == torch.float64
+    on_host = StreamingPCA(4, covariance=covariance)
+    for start in range(0, 300, 64):
+        on_host.partial_fit(x[start : start + 64].astype(np.float32))
+    np.testing.assert_allclose(on_device.variances(), on_host.variances(), rtol=1e-10)
+    np.testing.assert_allclose(
+        on_device.state()["mean"], x.astype(np.float32).astype(np.float64).mean(0), rtol=1e-12
+    )
+    if covariance:
+        reference = PCA(n_components=4, svd_solver="full").fit(x.astype(np.float32).astype(np.float64))
+        assert_matches_sklearn(on_device.finalize(), reference)
+        np.testing.assert_allclose(on_device.finalize().components, on_host.finalize().components, atol=1e-9)
+
+
+def test_accelerator_path_resumes_from_a_saved_state(accelerator_path: None) -> None:
+    x = make_data(12, n=240)
+    first = StreamingPCA(3)
+    first.partial_fit(torch.from_numpy(x[:100]))
+    resumed = StreamingPCA.from_state(first.state())  # numpy arrays, as a checkpoint holds them
+    resumed.partial_fit(torch.from_numpy(x[100:]))
+    assert isinstance(resumed.mean_, torch.Tensor)  # moved back to the batches' device
+    reference = PCA(n_components=3, svd_solver="full").fit(x)
+    assert_matches_sklearn(resumed.finalize(), reference)

@@ -195,3 +195,35 @@ def test_small_thumbnails_are_stored_raw_and_read_back_as_png(tmp_path: Path) ->
             else np.rint(np.moveaxis(x[3].numpy(), 0, -1) * 255)
         )
         np.testing.assert_array_equal(decoded, expected)
+
+
+# ---- checkpoints: flush, restart, one layout ---------------------------------------------------
+def test_row_writer_flush_stores_the_partial_chunk_and_restart_reads_it_back(tmp_path: Path) -> None:
+    root = zarr.open_group(str(tmp_path / "a.zarr"), mode="w")
+    array = root.create_array("x", shape=(0, 3), chunks=(4, 3), dtype="float16")
+    data = np.arange(30 * 3, dtype=np.float32).reshape(30, 3)
+    writer = RowWriter(array)
+    writer.append(data[:10])
+    writer.flush()  # a checkpoint after 10 rows: rows 8, 9 are in a partial chunk
+    assert array.shape == (10, 3)
+    np.testing.assert_array_equal(array[...], data[:10].astype(np.float16))
+    writer.append(data[10:13])  # written after the checkpoint, then the process dies
+    writer.flush()
+    resumed = RowWriter(zarr.open_array(str(tmp_path / "a.zarr" / "x"), mode="r+"), n_written=10)
+    assert resumed.n_written == 8 and resumed.array.shape == (10, 3)
+    resumed.append(data[10:])
+    resumed.close()
+    np.testing.assert_array_equal(
+        zarr.open_array(str(tmp_path / "a.zarr" / "x"))[...], data.astype(np.float16)
+    )
+
+
+def test_layout_gives_every_layer_the_same_chunks_and_dtype(tmp_path: Path) -> None:
+    writer = RunWriter(tmp_path / "r", ["a", "b"], storage_dtype="float16")
+    writer.layout({"a": 3, "b": 700}, rows_per_chunk=512, n_rows=1000)
+    for layer, dim in (("a", 3), ("b", 700)):
+        array = writer.activations(layer)
+        assert array.shape == (1000, dim) and array.chunks == (512, dim) and array.dtype == np.float16
+    writer.abort()
+    with pytest.raises(ValueError, match="storage_dtype='int8'"):
+        RunWriter(tmp_path / "r", ["a"], storage_dtype="int8")

@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 import torch
-from torch.utils.data import DataLoader, Dataset, IterableDataset
+from torch.utils.data import DataLoader, Dataset, IterableDataset, Subset
 from torch.utils.data import sampler as samplers
 
 from .checks import positive_int
@@ -64,11 +64,87 @@ def count_samples(data: Any) -> int | None:
     return None
 
 
-def iter_batches(data: Any, batch_size: int) -> Iterator[Batch]:
-    """Batches of ``data`` in sample order, as :class:`Batch`."""
+def iter_batches(data: Any, batch_size: int, start: int = 0, stop: int | None = None) -> Iterator[Batch]:
+    """Batches of ``data`` in sample order, as :class:`Batch`.
+
+    ``start``/``stop`` select samples ``[start, stop)`` (to resume a run or run one shard): data
+    that can be indexed (:func:`indexable`) is sliced without loading what is skipped; other
+    iterables are walked and their first batches dropped, so ``start`` must fall between
+    batches. Batches restart at ``start``: it should be a multiple of the batch size for the
+    batches to be the same as in a run from 0.
+    """
     batch_size = positive_int(batch_size, "batch_size")
+    if start or stop is not None:
+        sliced = _sliced(data, start, stop)
+        if sliced is not None:
+            data = sliced
+        else:
+            yield from _skipping(_raw_batches(data, batch_size), start, stop)
+            return
     for raw in _raw_batches(data, batch_size):
         yield parse_batch(raw)
+
+
+def indexable(data: Any) -> bool:
+    """Whether samples can be reached by position (so a run can be split into shards): a Tensor,
+    an ndarray, an ``(X, y)`` pair, a map-style Dataset or a DataLoader over one."""
+    if isinstance(data, (torch.Tensor, np.ndarray)) or whole_pair(data) is not None:
+        return True
+    if isinstance(data, DataLoader):
+        check_loader_order(data)
+        data = data.dataset
+    return isinstance(data, Dataset) and not isinstance(data, IterableDataset) and hasattr(data, "__len__")
+
+
+def loader_batch_size(data: Any, batch_size: int) -> int:
+    """The batch size batches of ``data`` come in: a DataLoader's own, else ``batch_size``."""
+    if isinstance(data, DataLoader):
+        return int(data.batch_size or batch_size)
+    return batch_size
+
+
+def _sliced(data: Any, start: int, stop: int | None) -> Any:
+    """Samples ``[start, stop)`` of indexable data, batched the same way, or None."""
+    if isinstance(data, (torch.Tensor, np.ndarray)):
+        return data[start:stop]
+    pair = whole_pair(data)
+    if pair is not None:
+        return pair[0][start:stop], pair[1][start:stop]
+    if isinstance(data, DataLoader) and indexable(data):
+        end = len(data.dataset) if stop is None else stop  # type: ignore[arg-type]
+        return DataLoader(
+            Subset(data.dataset, range(start, end)),
+            batch_size=data.batch_size,
+            collate_fn=data.collate_fn,
+            num_workers=data.num_workers,
+            pin_memory=data.pin_memory,
+            drop_last=data.drop_last,
+            timeout=data.timeout,
+            worker_init_fn=data.worker_init_fn,
+            persistent_workers=data.persistent_workers,
+            prefetch_factor=data.prefetch_factor if data.num_workers > 0 else None,
+        )
+    if indexable(data):
+        return Subset(data, range(start, len(data) if stop is None else stop))
+    return None
+
+
+def _skipping(raws: Iterable[Any], start: int, stop: int | None) -> Iterator[Batch]:
+    """Batches of a stream from sample ``start`` on, parsing (not running) those before it."""
+    seen = 0
+    for raw in raws:
+        if stop is not None and seen >= stop:
+            return
+        batch = parse_batch(raw)
+        seen += batch.size
+        if seen <= start:
+            continue
+        if seen - batch.size < start:
+            raise EmbeddingExplorerError(
+                f"cannot start at sample {start}: a batch spans samples {seen - batch.size}..{seen - 1}; "
+                "the data no longer comes in the same batches"
+            )
+        yield batch
 
 
 def whole_pair(data: Any) -> tuple[torch.Tensor, Any] | None:

@@ -4,30 +4,36 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import shutil
 import time
 import warnings
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 import pandas as pd
 import torch
-from threadpoolctl import threadpool_limits
 from torch import nn
-from tqdm.auto import tqdm
 
+from . import resume
 from ._version import __version__
-from .batches import count_samples, iter_batches
-from .capture import INPUT_LAYER, LayerCapture, LayerRef, resolve_layers
+from .batches import count_samples, indexable, loader_batch_size
+from .capture import INPUT_LAYER, LayerRef, resolve_layers
 from .checks import positive_int
-from .exceptions import EmbeddingExplorerError, NonFiniteActivationError, ZeroVarianceWarning
-from .fingerprint import ContentHasher, array_hash, data_fingerprint, model_fingerprint, options_key
+from .exceptions import EmbeddingExplorerError, ZeroVarianceWarning
+from .extract import ExtractOptions, Ledger, extract_stream, staging_has_checkpoint
+from .fingerprint import array_hash, data_fingerprint, model_fingerprint, options_key
+from .locations import local_path
+from .models import ModelSpec, build_model
 from .reducers import Reducer, ReduceSpec, reducers_for
 from .render import Renderer, RenderSpec
 from .run import Run
 from .stats import PCAResult, StreamingPCA, iter_rows, n_components_for, randomized_pca
-from .store import FORMAT, FORMAT_VERSION, MANIFEST, RunWriter, read_manifest
+from .store import FORMAT, FORMAT_VERSION, MANIFEST, RunWriter, read_manifest, staging_path
+
+if TYPE_CHECKING:
+    from distributed import Client
 
 log = logging.getLogger(__name__)
 
@@ -35,7 +41,7 @@ MAX_DENSE_DIM = 8192  # wider layers use randomized SVD instead of a D x D covar
 
 
 def explore(
-    model: nn.Module | None,
+    model: ModelSpec,
     data: Any,
     layers: Sequence[str] | Mapping[str, str] | str,
     *,
@@ -52,22 +58,27 @@ def explore(
     label_names: Sequence[str] | None = None,
     recompute: bool = False,
     max_dense_dim: int = MAX_DENSE_DIM,
+    storage_dtype: Literal["float32", "float16"] = "float32",
+    client: Client | None = None,
 ) -> Run:
     """Capture ``layers`` of ``model`` over ``data``, run exact PCA per layer, save and open the run.
 
     Parameters
     ----------
-    model : torch.nn.Module or None
-        None captures only ``"input"`` (PCA in data space).
+    model : torch.nn.Module, a zero-argument function returning one, or None
+        None captures only ``"input"`` (PCA in data space). With a function (e.g.
+        ``ee.from_state_dict(MyNet, "weights.pt")``) each Dask worker builds its own copy; a
+        module is sent to them pickled.
     data : Tensor, ndarray, Dataset, DataLoader (not shuffling) or iterable of batches
         Batches are tensors, ``(x, y)`` pairs or dicts of keyword arguments (``model(**batch)``).
     layers : str or list of str
         Names from ``model.named_modules()``; ``"input"`` is the model input; ``"name:i"`` keeps
         call ``i`` of a module that runs several times per forward pass. A dict
         ``{shown name: module path}`` gives long paths short names (used everywhere after).
-    out : path, optional
+    out : path or ``file://`` URL, optional
         Run directory; default ``./runs/<name>``. A finished run there with the same model, data
-        and options is reused as it is; anything else is recomputed and replaced.
+        and options is reused as it is; anything else is recomputed and replaced. An unfinished
+        run with the same arguments resumes from its last checkpoint.
     n_components : int, default=10
         Capped at ``min(N - 1, D)`` per layer.
     labels : sequence, optional
@@ -83,31 +94,47 @@ def explore(
     label_names : list of str, optional
         Names of integer labels; default: the Dataset's ``classes`` attribute when it has one.
     recompute : bool, default=False
-        Recompute even if a matching finished run exists.
+        Recompute even if a matching finished (or stopped) run exists.
     max_dense_dim : int, default=8192
         Layers wider than this use randomized SVD (recorded in the manifest).
+    storage_dtype : {"float32", "float16"}, default="float32"
+        How activations are stored. Statistics always accumulate in float64 from the rows
+        before the cast; scores are computed from the stored rows. A value beyond float16's
+        range is an error naming the layer and the sample.
+    client : distributed.Client, optional
+        Run on a Dask cluster: workers extract shards of sample ids, write their slices of the
+        store and return mergeable accumulators (see :mod:`embedding_explorer.distributed`).
 
     Returns
     -------
     Run
     """
     started = time.perf_counter()
-    refs = resolve_layers(model, layers)
+    built = build_model(model)
+    refs = resolve_layers(built, layers)
     names = [r.name for r in refs]
     reducers = _with_input_default(reducers_for(names, reduce), refs)
     positive_int(batch_size, "batch_size")
     n_components_for(n_components, 2, 1)  # validates the type and sign early
+    if storage_dtype not in ("float32", "float16"):
+        raise ValueError(f"storage_dtype={storage_dtype!r}: use 'float32' or 'float16'")
     n_known = count_samples(data)
     if n_known is not None and n_known < 2:
         raise EmbeddingExplorerError(f"data has {n_known} samples; PCA needs at least 2")
+    if client is not None and not indexable(data):
+        raise EmbeddingExplorerError(
+            f"client= splits the data into shards of sample ids, so data must be indexable (a Tensor, "
+            f"an ndarray, an (X, y) pair, a map-style Dataset or a DataLoader over one), not "
+            f"{type(data).__name__}"
+        )
     renderer = Renderer(render, n_known)
     labels_given = _as_label_array(labels, n_known)
     table = _metadata_table(metadata, n_known)
     names_of_labels = list(label_names) if label_names is not None else _dataset_classes(data)
-    name = name or _default_name(model)
-    out_path = Path(out) if out is not None else Path("runs") / name
+    name = name or _default_name(built)
+    out_path = local_path(out) if out is not None else Path("runs") / name
 
-    model_info = model_fingerprint(model)
+    model_info = model_fingerprint(built)
     data_fp = data_fingerprint(data)
     options = {
         "name": name,
@@ -120,6 +147,8 @@ def explore(
         "label_names": names_of_labels,
         "max_dense_dim": max_dense_dim,
     }
+    if storage_dtype != "float32":  # so float32 runs keep the keys they had
+        options["storage_dtype"] = storage_dtype
     key = options_key({"model": model_info, "data": data_fp, "options": options, "format": FORMAT_VERSION})
     if not recompute and data_fp is not None and (out_path / MANIFEST).exists():
         with contextlib.suppress(EmbeddingExplorerError, ValueError, KeyError):
@@ -127,28 +156,49 @@ def explore(
                 log.info("reusing the finished run at %s", out_path)
                 return Run(out_path)
 
-    device_ = _resolve_device(model, device)
-    writer = RunWriter(out_path, names)
+    device_ = _resolve_device(built, device)
+    aligned = indexable(data)
+    batches = loader_batch_size(data, batch_size)
+    # a stopped run resumes only with the same batches; a one-pass iterable always starts over
+    resume_key = None if data_fp is None else options_key({"key": key, "batch_size": batches})
+    checkpoint = None
+    if resume_key is not None and not recompute:
+        checkpoint = resume.load(staging_path(out_path), resume_key)
+    writer = RunWriter(out_path, names, storage_dtype=storage_dtype, resume=checkpoint is not None)
+    if checkpoint is not None and not writer.can_resume(
+        checkpoint.dims, checkpoint.n_done, checkpoint.render_bytes
+    ):
+        log.warning("the checkpoint at %s does not match its files; starting over", out_path)
+        checkpoint = None
+        writer = RunWriter(out_path, names, storage_dtype=storage_dtype)
+    if checkpoint is not None:
+        log.info("resuming the run at %s after %d samples", out_path, checkpoint.n_done)
+        renderer.restore(checkpoint.renderer)
+        ledger = Ledger.resumed(checkpoint, n_components, max_dense_dim)
+    else:
+        ledger = Ledger(n_components, max_dense_dim)
+    opts = ExtractOptions(
+        refs, reducers, renderer, batches, n_components, max_dense_dim, storage_dtype, progress, name,
+        n_known, aligned,
+    )  # fmt: skip
     try:
-        extracted = _extract(
-            model,
-            data,
-            refs,
-            reducers,
-            renderer,
-            writer,
-            device_,
-            batch_size,
-            progress,
-            name,
-            n_known,
-            n_components,
-            max_dense_dim,
-        )
-        n = extracted.n_samples
+        if checkpoint is not None:
+            writer.layout(ledger.dims, int(ledger.rows_per_chunk or 0))
+            writer.restore(checkpoint.n_done, checkpoint.render_bytes, checkpoint.render_sizes)
+        scorer: Any = _write_scores
+        if client is not None:
+            from .distributed import Cluster
+
+            cluster = Cluster(client, model, built, data, opts, writer, device_)
+            seconds = cluster.extract(ledger, resume_key)
+            scorer = cluster.write_scores
+        else:
+            seconds = extract_stream(built, data, opts, writer, device_, ledger, resume_key)
+        n = ledger.n_done
         if n < 2:
             raise EmbeddingExplorerError(f"data has {n} samples; PCA needs at least 2")
-        label_values = labels_given if labels_given is not None else extracted.labels
+        extracted_labels = ledger.labels()
+        label_values = labels_given if labels_given is not None else extracted_labels
         if label_values is not None and len(label_values) != n:
             raise EmbeddingExplorerError(f"labels has {len(label_values)} entries for {n} samples")
         if table is not None and len(table) != n:
@@ -157,12 +207,12 @@ def explore(
         t_pca = time.perf_counter()
         layer_infos = []
         for ref in refs:
-            pca = _finish_pca(extracted.accumulators[ref.name], writer, ref.name)
+            pca = _finish_pca(ledger.accumulators[ref.name], writer, ref.name)
             writer.write_pca(ref.name, pca)
             layer_infos.append((ref, pca))
         t_scores = time.perf_counter()
         for ref, pca in layer_infos:
-            _write_scores(writer, ref.name, pca, n)
+            scorer(writer, ref.name, pca, n)
         t_end = time.perf_counter()
         writer.write_samples(_sample_table(n, label_values, table))
         rendered = writer.finish_renderings()
@@ -177,141 +227,43 @@ def explore(
                 "n_samples": n,
                 "type": type(data).__name__,
                 "fingerprint": data_fp,
-                "content_hash": extracted.content_hash,
+                "content_hash": ledger.content_hash(),
             },
-            "options": {**options, "batch_size": batch_size, "device": str(device_)},
+            "options": {
+                **options,
+                "storage_dtype": storage_dtype,
+                "batch_size": batches,
+                "device": str(device_),
+                "rows_per_chunk": ledger.rows_per_chunk,
+                "distributed": client is not None,
+            },
             "layers": [_layer_manifest(ref, pca, reducers[ref.name], writer) for ref, pca in layer_infos],
             "labels": {"present": label_values is not None, "names": names_of_labels},
             "metadata_columns": [] if table is None else [str(c) for c in table.columns],
             "rendering": {"kind": renderer.kind if rendered == n else None},
             "versions": _versions(),
             "timings": {
-                "extract_s": round(extracted.seconds, 3),
-                "samples_per_s": round(n / max(extracted.seconds, 1e-9), 1),
+                "extract_s": round(seconds, 3),
+                "samples_per_s": round(
+                    (n - (checkpoint.n_done if checkpoint else 0)) / max(seconds, 1e-9), 1
+                ),
+                "resumed_at": checkpoint.n_done if checkpoint else 0,
                 "pca_s": round(t_scores - t_pca, 3),
                 "scores_s": round(t_end - t_scores, 3),
                 "total_s": round(time.perf_counter() - started, 3),
             },
         }
+        shutil.rmtree(writer.staging / resume.FOLDER, ignore_errors=True)  # a finished run needs none
         writer.commit(manifest)
-    except BaseException:
-        writer.abort()
+    except BaseException as error:
+        if not isinstance(error, EmbeddingExplorerError) and staging_has_checkpoint(writer.staging):
+            # disk full, killed worker, Ctrl-C...: what is checkpointed stays for the next call
+            writer.close()
+            log.warning("extraction stopped; the next call with the same arguments resumes it")
+        else:
+            writer.abort()
         raise
     return Run(out_path)
-
-
-class _Extracted:
-    def __init__(self) -> None:
-        self.accumulators: dict[str, StreamingPCA] = {}
-        self.labels: np.ndarray | None = None
-        self.n_samples = 0
-        self.content_hash: str | None = None
-        self.seconds = 0.0
-
-
-def _extract(
-    model: nn.Module | None,
-    data: Any,
-    refs: Sequence[LayerRef],
-    reducers: Mapping[str, Reducer],
-    renderer: Renderer,
-    writer: RunWriter,
-    device: torch.device,
-    batch_size: int,
-    progress: bool,
-    name: str,
-    n_known: int | None,
-    n_components: int,
-    max_dense_dim: int,
-) -> _Extracted:
-    """One pass over the data: hooks -> reduced vectors -> moments, Zarr, renderings."""
-    result = _Extracted()
-    hasher = ContentHasher()
-    label_parts: list[np.ndarray] = []
-    batches_without_labels = 0
-    start = time.perf_counter()
-    bar = tqdm(total=n_known, unit="sample", unit_scale=True, desc=f"extract {name}", disable=not progress)
-    # numpy's BLAS stays on one thread while torch computes: two pools spinning on the same
-    # cores slow both down several times; the per-batch updates are small anyway
-    with (
-        threadpool_limits(1, user_api="blas"),
-        _evaluating(model, device),
-        LayerCapture(model, refs, reducers) as capture,
-        torch.inference_mode(),
-        bar,
-    ):
-        for batch in iter_batches(data, batch_size):
-            # the inputs are hashed and rendered before the model runs: it may change them in place
-            hasher.update(batch.inputs, batch.labels)
-            rendered = renderer.render(batch)
-            if rendered is not None:
-                writer.append_renderings(rendered)
-            if batch.labels is None:
-                batches_without_labels += 1
-            else:
-                label_parts.append(batch.labels)
-            outputs = capture.forward(batch, device)
-            for layer, x in outputs.items():
-                rows = x.detach().float().cpu().numpy()
-                _check_finite(x if x.is_cuda else rows, layer, result.n_samples)
-                acc = result.accumulators.get(layer)
-                if acc is None:
-                    acc = result.accumulators[layer] = StreamingPCA(
-                        n_components, covariance=int(x.shape[1]) <= max_dense_dim
-                    )
-                # on a GPU the moments accumulate there; on the CPU from the host rows (float64
-                # outputs keep their precision for the statistics; storage is float32)
-                acc.partial_fit(x if x.is_cuda or x.dtype == torch.float64 else rows)
-                writer.append_activations(layer, rows)
-            result.n_samples += batch.size
-            bar.update(batch.size)
-    writer.finish_activations()
-    result.seconds = time.perf_counter() - start
-    if label_parts and batches_without_labels:
-        raise EmbeddingExplorerError("some batches carry labels and others do not")
-    result.labels = np.concatenate(label_parts) if label_parts else None
-    result.content_hash = hasher.hexdigest()
-    return result
-
-
-@contextlib.contextmanager
-def _evaluating(model: nn.Module | None, device: torch.device) -> Iterator[None]:
-    """Eval mode (and the device) for the duration; every module's own flag restored after."""
-    if model is None:
-        yield
-        return
-    modes = {m: m.training for m in model.modules()}
-    original = next((p.device for p in model.parameters()), None)
-    moved = original is not None and original != device
-    if moved:
-        model.to(device)
-    model.eval()
-    try:
-        yield
-    finally:
-        for module, training in modes.items():
-            module.training = training
-        if moved and original is not None:
-            model.to(original)
-
-
-def _check_finite(x: torch.Tensor | np.ndarray, layer: str, offset: int) -> None:
-    """Refuse NaN/Inf, naming the layer and the first bad sample."""
-    if isinstance(x, np.ndarray):
-        if np.isfinite(x).all():
-            return
-        row = int(np.flatnonzero(~np.isfinite(x).all(axis=1))[0])
-        kind = "NaN" if np.isnan(x[row]).any() else "Inf"
-    else:
-        finite = torch.isfinite(x).all(dim=1)
-        if bool(finite.all()):
-            return
-        row = int((~finite).nonzero()[0, 0])
-        kind = "NaN" if bool(torch.isnan(x[row]).any()) else "Inf"
-    raise NonFiniteActivationError(
-        f"layer {layer!r} produced {kind} for sample {offset + row}; "
-        "check the input of that sample and the model's numerics"
-    )
 
 
 def _finish_pca(acc: StreamingPCA, writer: RunWriter, layer: str) -> PCAResult:
@@ -334,9 +286,14 @@ def _write_scores(writer: RunWriter, layer: str, pca: PCAResult, n: int) -> None
     """Scores chunk by chunk from the stored activations, never the whole matrix in memory."""
     activations = writer.activations(layer)
     scores = writer.scores_array(layer, n, len(pca.components))
-    rows = int(activations.chunks[0])
-    for start in range(0, n, rows):
-        scores[start : start + rows] = pca.transform(activations[start : start + rows]).astype(np.float32)
+    rows, block = int(activations.chunks[0]), int(scores.chunks[0])
+    for first in range(0, n, block):  # one write per score chunk: no chunk is rewritten
+        last = min(first + block, n)
+        buffer = np.empty((last - first, len(pca.components)), dtype=np.float32)
+        for start in range(first, last, rows):
+            end = min(start + rows, last)
+            buffer[start - first : end - first] = pca.transform(activations[start:end])
+        scores[first:last] = buffer
 
 
 def _layer_manifest(ref: LayerRef, pca: PCAResult, reducer: Reducer, writer: RunWriter) -> dict[str, Any]:

@@ -113,6 +113,15 @@ class Renderer:
             )
         return None
 
+    def state(self) -> dict[str, Any]:
+        """What rendering has learnt so far (image value range, kind, samples seen), so a resumed
+        run or another worker's shard renders exactly as one uninterrupted pass would."""
+        return {"range": self._range, "kind": self.kind, "seen": self._seen}
+
+    def restore(self, state: Mapping[str, Any]) -> None:
+        self._range = None if state["range"] is None else (float(state["range"][0]), float(state["range"][1]))
+        self.kind, self._seen = state["kind"], int(state["seen"])
+
     def check_count(self, n_samples: int) -> None:
         """Refuse a list of texts longer than the data (a shorter one fails while rendering)."""
         if self._texts is not None and len(self._texts) != n_samples:

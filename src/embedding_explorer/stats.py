@@ -113,7 +113,10 @@ class StreamingPCA:
             return self
         if self.n_samples_seen_ == 0:
             n_components_for(self.n_components, 2, 1)  # a bad n_components fails on the first batch
-        if isinstance(x, torch.Tensor) and x.device.type != "cpu":
+        if isinstance(x, torch.Tensor) and _on_accelerator(x):
+            if self.n_samples_seen_ and not isinstance(self._m2, torch.Tensor):  # resumed from state()
+                self.mean_ = _like(self.mean_, x)
+                self._m2 = _like(self._m2, x)
             mean_b, m2_b = _batch_moments_torch(x, self.covariance)
             self._combine(n_b, mean_b, m2_b)
             return self
@@ -305,6 +308,11 @@ def iter_rows(array: Any, chunk_rows: int) -> Iterator[np.ndarray]:
 
 
 # ---- per-batch moments ----------------------------------------------------------------------
+def _on_accelerator(x: torch.Tensor) -> bool:
+    """Whether a batch's moments accumulate where it is (a GPU) rather than through numpy."""
+    return x.device.type != "cpu"
+
+
 def _batch_moments_numpy(x: np.ndarray, covariance: bool) -> tuple[FloatArray, FloatArray]:
     x64 = np.asarray(x, dtype=np.float64)
     mean = x64.mean(axis=0)

@@ -1,0 +1,309 @@
+"""One streaming pass over the data: hooks -> reduced rows -> moments, Zarr, renderings, labels.
+
+Nothing here holds an (N, D) array: rows go to the Zarr store chunk by chunk, each layer keeps an
+O(D^2) accumulator, and only O(N) bookkeeping (labels, rendering sizes) stays in memory. Every
+``checkpoint_rows`` samples the state is saved (:mod:`resume`), so a run that stops part way
+continues from there on the next call with the same arguments.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import logging
+import math
+import time
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from threadpoolctl import threadpool_limits
+from torch import nn
+from tqdm.auto import tqdm
+
+from . import resume
+from .batches import Batch, iter_batches
+from .capture import LayerCapture, LayerRef
+from .exceptions import EmbeddingExplorerError, NonFiniteActivationError
+from .fingerprint import ContentHasher
+from .reducers import Reducer
+from .render import Renderer
+from .stats import StreamingPCA
+from .store import RunWriter, chunk_rows
+
+log = logging.getLogger(__name__)
+
+FLOAT16_MAX = float(np.finfo(np.float16).max)
+
+
+@dataclass
+class ExtractOptions:
+    """What one extraction needs besides the model and the data."""
+
+    refs: Sequence[LayerRef]
+    reducers: Mapping[str, Reducer]
+    renderer: Renderer
+    batch_size: int
+    n_components: int
+    max_dense_dim: int
+    storage_dtype: str = "float32"
+    progress: bool = False
+    name: str = ""
+    n_known: int | None = None
+    aligned: bool = False  # batches are batch_size long except the last (indexable data)
+
+
+class Ledger:
+    """Everything extraction accumulates besides the stored rows: per-layer moments, labels, the
+    content hash (a chain of per-batch hashes, so it can be saved and resumed) and counts."""
+
+    def __init__(self, n_components: int, max_dense_dim: int) -> None:
+        self.n_components, self.max_dense_dim = n_components, max_dense_dim
+        self.accumulators: dict[str, StreamingPCA] = {}
+        self.dims: dict[str, int] = {}
+        self.n_done = 0
+        self.segment = 0
+        self.saved_at = 0  # n_done of the last checkpoint
+        self.rows_per_chunk: int | None = None
+        self._labels: list[np.ndarray] = []
+        self._labels_saved = 0  # parts of _labels already in a checkpoint
+        self.batches_with_labels = 0
+        self.batches_without_labels = 0
+        self._chain = b""
+        self._hash_complete = True
+
+    @classmethod
+    def resumed(cls, checkpoint: resume.Checkpoint, n_components: int, max_dense_dim: int) -> Ledger:
+        ledger = cls(n_components, max_dense_dim)
+        ledger.accumulators = checkpoint.accumulators
+        ledger.dims = dict(checkpoint.dims)
+        ledger.n_done = ledger.saved_at = checkpoint.n_done
+        ledger.segment = checkpoint.segment
+        ledger.rows_per_chunk = checkpoint.rows_per_chunk
+        if checkpoint.labels is not None:
+            ledger._labels, ledger._labels_saved = [checkpoint.labels], 1
+        ledger.batches_with_labels = checkpoint.batches_with_labels
+        ledger.batches_without_labels = checkpoint.batches_without_labels
+        ledger._chain = bytes.fromhex(checkpoint.content_hash or "")
+        ledger._hash_complete = checkpoint.content_hash is not None
+        return ledger
+
+    # per batch -----------------------------------------------------------------------------
+    def record_inputs(self, batch: Batch) -> None:
+        """Hash the batch's inputs and labels (before the model runs: it may change them)."""
+        self.add_digest(batch_digest(batch))
+        self.add_labels(batch.labels)
+
+    def add_digest(self, digest: str | None) -> None:
+        if digest is None:
+            self._hash_complete = False
+        elif self._hash_complete:
+            self._chain = hashlib.blake2b(self._chain + bytes.fromhex(digest), digest_size=16).digest()
+
+    def add_labels(self, labels: np.ndarray | None) -> None:
+        if labels is None:
+            self.batches_without_labels += 1
+        else:
+            self.batches_with_labels += 1
+            self._labels.append(labels)
+
+    def accumulate(self, layer: str, x: torch.Tensor, rows: np.ndarray) -> None:
+        acc = self.accumulators.get(layer)
+        if acc is None:
+            dim = int(rows.shape[1])
+            acc = self.accumulators[layer] = StreamingPCA(
+                self.n_components, covariance=dim <= self.max_dense_dim
+            )
+        # on a GPU the moments accumulate there; on the CPU from the host rows (float64
+        # outputs keep their precision for the statistics; storage is float32 or float16)
+        acc.partial_fit(x if x.is_cuda or x.dtype == torch.float64 else rows)
+
+    def merge(self, layer: str, state: Mapping[str, Any]) -> None:
+        """Add a shard's accumulator (shards merged in sample order give the same numbers)."""
+        shard = StreamingPCA.from_state(dict(state))
+        if layer in self.accumulators:
+            self.accumulators[layer].merge(shard)
+        else:
+            self.accumulators[layer] = shard
+
+    # results -------------------------------------------------------------------------------
+    def labels(self) -> np.ndarray | None:
+        if self._labels and self.batches_without_labels:
+            raise EmbeddingExplorerError("some batches carry labels and others do not")
+        return np.concatenate(self._labels) if self._labels else None
+
+    def content_hash(self) -> str | None:
+        return self._chain.hex() if self._hash_complete and self._chain else None
+
+    # checkpoints ---------------------------------------------------------------------------
+    def checkpoint(self, writer: RunWriter, key: str, renderer: Renderer) -> None:
+        """Save where extraction stands; rows and renderings are made durable first."""
+        render_bytes, sizes = writer.flush()
+        new_labels = self._labels[self._labels_saved :]
+        self.segment += 1
+        resume.save(
+            writer.staging,
+            resume.Checkpoint(
+                key=key,
+                n_done=self.n_done,
+                segment=self.segment,
+                rows_per_chunk=int(self.rows_per_chunk or 0),
+                dims=self.dims,
+                render_bytes=render_bytes,
+                renderer=renderer.state(),
+                content_hash=self._chain.hex() if self._hash_complete else None,
+                batches_with_labels=self.batches_with_labels,
+                batches_without_labels=self.batches_without_labels,
+                accumulators=self.accumulators,
+            ),
+            np.concatenate(new_labels) if new_labels else None,
+            sizes if render_bytes or len(sizes) else None,
+        )
+        self._labels_saved = len(self._labels)
+        self.saved_at = self.n_done
+
+
+def batch_digest(batch: Batch) -> str | None:
+    hasher = ContentHasher()
+    hasher.update(batch.inputs, batch.labels)
+    return hasher.hexdigest()
+
+
+def rows_per_chunk(dims: Mapping[str, int], batch_size: int | None) -> int:
+    """One chunk height for every layer of a run: about ``CHUNK_BYTES`` of its widest layer,
+    rounded up to whole batches when batches are regular (so shards and checkpoints that are
+    whole chunks are whole batches too)."""
+    rows = chunk_rows(max(dims.values()))
+    return rows if batch_size is None else math.ceil(rows / batch_size) * batch_size
+
+
+def checkpoint_rows(dims: Mapping[str, int], rows: int, max_dense_dim: int, itemsize: int) -> int:
+    """Samples between checkpoints: whole chunks, and at least as many bytes of rows as the
+    accumulators saved with each checkpoint (so checkpoints at most double the writes)."""
+    state = sum(8 * d * d if d <= max_dense_dim else 16 * d for d in dims.values())
+    per_chunk = rows * itemsize * sum(dims.values())
+    return rows * max(1, math.ceil(state / max(per_chunk, 1)))
+
+
+def extract_stream(
+    model: nn.Module | None,
+    data: Any,
+    opts: ExtractOptions,
+    writer: RunWriter,
+    device: torch.device,
+    ledger: Ledger,
+    resume_key: str | None,
+) -> float:
+    """Run the model over the data (from ``ledger.n_done`` on); returns the seconds it took."""
+    start = time.perf_counter()
+    renderer = opts.renderer
+    every = None
+    if ledger.rows_per_chunk is not None:  # resumed: the writer has the layout already
+        every = checkpoint_rows(ledger.dims, ledger.rows_per_chunk, opts.max_dense_dim, _itemsize(opts))
+    bar = tqdm(
+        total=opts.n_known,
+        initial=ledger.n_done,
+        unit="sample",
+        unit_scale=True,
+        desc=f"extract {opts.name}",
+        disable=not opts.progress,
+    )
+    # numpy's BLAS stays on one thread while torch computes: two pools spinning on the same
+    # cores slow both down several times; the per-batch updates are small anyway
+    with (
+        threadpool_limits(1, user_api="blas"),
+        evaluating(model, device),
+        LayerCapture(model, opts.refs, opts.reducers) as capture,
+        torch.inference_mode(),
+        bar,
+    ):
+        for batch in iter_batches(data, opts.batch_size, start=ledger.n_done):
+            ledger.record_inputs(batch)
+            rendered = renderer.render(batch)
+            if rendered is not None:
+                writer.append_renderings(rendered)
+            outputs = capture.forward(batch, device)
+            if ledger.rows_per_chunk is None:  # the first batch decides the layout
+                ledger.dims = {layer: int(x.shape[1]) for layer, x in outputs.items()}
+                ledger.rows_per_chunk = rows_per_chunk(ledger.dims, opts.batch_size if opts.aligned else None)
+                writer.layout(ledger.dims, ledger.rows_per_chunk)
+                every = checkpoint_rows(
+                    ledger.dims, ledger.rows_per_chunk, opts.max_dense_dim, _itemsize(opts)
+                )
+            for layer, x in outputs.items():
+                rows = checked_rows(x, layer, ledger.n_done, opts.storage_dtype)
+                ledger.accumulate(layer, x, rows)
+                writer.append_activations(layer, rows)
+            ledger.n_done += batch.size
+            bar.update(batch.size)
+            if resume_key is not None and every and ledger.n_done - ledger.saved_at >= every:
+                ledger.checkpoint(writer, resume_key, renderer)
+    writer.finish_activations()
+    return time.perf_counter() - start
+
+
+def checked_rows(x: torch.Tensor, layer: str, offset: int, storage_dtype: str) -> np.ndarray:
+    """A layer's rows on the host as float32 (float64 stays), refused when not finite or, for
+    float16 storage, beyond float16's range; errors name the layer and the first bad sample."""
+    rows = x.detach().cpu().numpy() if x.dtype == torch.float64 else x.detach().float().cpu().numpy()
+    check_finite(x if x.is_cuda else rows, layer, offset)
+    if storage_dtype == "float16":
+        too_big = np.abs(rows).max(axis=1) > FLOAT16_MAX
+        if too_big.any():
+            row = int(np.flatnonzero(too_big)[0])
+            raise EmbeddingExplorerError(
+                f"layer {layer!r} has the value {float(np.abs(rows[row]).max()):.4g} for sample "
+                f"{offset + row}, beyond float16's range (65504); use storage_dtype='float32'"
+            )
+    return rows
+
+
+def check_finite(x: torch.Tensor | np.ndarray, layer: str, offset: int) -> None:
+    """Refuse NaN/Inf, naming the layer and the first bad sample."""
+    if isinstance(x, np.ndarray):
+        if np.isfinite(x).all():
+            return
+        row = int(np.flatnonzero(~np.isfinite(x).all(axis=1))[0])
+        kind = "NaN" if np.isnan(x[row]).any() else "Inf"
+    else:
+        finite = torch.isfinite(x).all(dim=1)
+        if bool(finite.all()):
+            return
+        row = int((~finite).nonzero()[0, 0])
+        kind = "NaN" if bool(torch.isnan(x[row]).any()) else "Inf"
+    raise NonFiniteActivationError(
+        f"layer {layer!r} produced {kind} for sample {offset + row}; "
+        "check the input of that sample and the model's numerics"
+    )
+
+
+@contextlib.contextmanager
+def evaluating(model: nn.Module | None, device: torch.device) -> Iterator[None]:
+    """Eval mode (and the device) for the duration; every module's own flag restored after."""
+    if model is None:
+        yield
+        return
+    modes = {m: m.training for m in model.modules()}
+    original = next((p.device for p in model.parameters()), None)
+    moved = original is not None and original != device
+    if moved:
+        model.to(device)
+    model.eval()
+    try:
+        yield
+    finally:
+        for module, training in modes.items():
+            module.training = training
+        if moved and original is not None:
+            model.to(original)
+
+
+def _itemsize(opts: ExtractOptions) -> int:
+    return int(np.dtype(opts.storage_dtype).itemsize)
+
+
+def staging_has_checkpoint(staging: Path) -> bool:
+    return (staging / resume.FOLDER / resume.CHECKPOINT).exists()

@@ -1,0 +1,150 @@
+"""Checkpoints of a run being extracted, so a run that stopped part way resumes where it stopped.
+
+A checkpoint lives in the staging folder (``.NAME.partial/resume/``) beside the rows written so
+far::
+
+    checkpoint.json     written last, atomically: the commit marker of a checkpoint
+    state-<n>.npz       every layer's merged accumulator after segment n (float64)
+    labels-<n>.npy      the labels of the samples of segment n
+    sizes-<n>.npy       the rendering sizes (bytes) of the samples of segment n
+
+Segments are the samples between two checkpoints: labels and rendering sizes are saved once
+each, so checkpoints cost O(D^2) per layer plus the new samples, never O(N) again. A checkpoint
+is used only by a call with the same key (model, data, options, batch size, storage dtype).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .stats import StreamingPCA
+from .store import write_json_atomic
+
+FOLDER = "resume"
+CHECKPOINT = "checkpoint.json"
+
+
+@dataclass
+class Checkpoint:
+    """Where an extraction stands: enough to continue it as if it had never stopped."""
+
+    key: str
+    n_done: int  # samples whose rows, renderings and statistics are all saved
+    segment: int  # checkpoints taken so far
+    rows_per_chunk: int
+    dims: dict[str, int]
+    render_bytes: int
+    renderer: dict[str, Any]
+    content_hash: str | None  # the hash chain so far (hex), None once an input had no hash
+    batches_with_labels: int = 0
+    batches_without_labels: int = 0
+    accumulators: dict[str, StreamingPCA] = field(default_factory=dict)
+    labels: np.ndarray | None = None
+    render_sizes: np.ndarray | None = None
+
+
+def save(
+    staging: Path,
+    checkpoint: Checkpoint,
+    labels: np.ndarray | None,
+    render_sizes: np.ndarray | None,
+) -> None:
+    """Save the new segment's labels and sizes, the accumulators, then the checkpoint itself."""
+    folder = staging / FOLDER
+    folder.mkdir(exist_ok=True)
+    n = checkpoint.segment
+    if labels is not None:
+        np.save(folder / f"labels-{n}.npy", labels, allow_pickle=labels.dtype == object)
+    if render_sizes is not None:
+        np.save(folder / f"sizes-{n}.npy", np.asarray(render_sizes, dtype=np.int64))
+    layers, arrays = {}, {}
+    for i, (name, acc) in enumerate(checkpoint.accumulators.items()):
+        state = acc.state()
+        layers[name] = {k: state[k] for k in ("n_components", "covariance", "n_samples_seen", "n_features")}
+        arrays[f"{i}_mean"], arrays[f"{i}_m2"] = state["mean"], state["m2"]
+    with open(folder / f"state-{n}.npz.tmp", "wb") as f:
+        np.savez(f, **arrays)
+    (folder / f"state-{n}.npz.tmp").replace(folder / f"state-{n}.npz")
+    meta = {
+        "key": checkpoint.key,
+        "n_done": checkpoint.n_done,
+        "segment": n,
+        "rows_per_chunk": checkpoint.rows_per_chunk,
+        "dims": checkpoint.dims,
+        "render_bytes": checkpoint.render_bytes,
+        "renderer": checkpoint.renderer,
+        "content_hash": checkpoint.content_hash,
+        "batches_with_labels": checkpoint.batches_with_labels,
+        "batches_without_labels": checkpoint.batches_without_labels,
+        "layers": layers,
+    }
+    write_json_atomic(folder / CHECKPOINT, meta)
+    for old in folder.glob("state-*.npz"):
+        if old.name != f"state-{n}.npz":
+            old.unlink()
+
+
+def load(staging: Path, key: str) -> Checkpoint | None:
+    """The last checkpoint of a run with this ``key``, or None (none, another key, unreadable)."""
+    folder = staging / FOLDER
+    try:
+        meta = json.loads((folder / CHECKPOINT).read_text())
+        if meta.get("key") != key:
+            return None
+        n = int(meta["segment"])
+        with np.load(folder / f"state-{n}.npz") as arrays:
+            accumulators = {
+                name: _accumulator(info, arrays[f"{i}_mean"], arrays[f"{i}_m2"])
+                for i, (name, info) in enumerate(meta["layers"].items())
+            }
+        labels = _segments(folder, "labels", n)
+        sizes = _segments(folder, "sizes", n)
+    except (OSError, ValueError, KeyError):
+        return None
+    return Checkpoint(
+        key=key,
+        n_done=int(meta["n_done"]),
+        segment=n,
+        rows_per_chunk=int(meta["rows_per_chunk"]),
+        dims={k: int(v) for k, v in meta["dims"].items()},
+        render_bytes=int(meta["render_bytes"]),
+        renderer=meta["renderer"],
+        content_hash=meta["content_hash"],
+        batches_with_labels=int(meta["batches_with_labels"]),
+        batches_without_labels=int(meta["batches_without_labels"]),
+        accumulators=accumulators,
+        labels=labels,
+        render_sizes=sizes,
+    )
+
+
+def _accumulator(info: Mapping[str, Any], mean: np.ndarray, m2: np.ndarray) -> StreamingPCA:
+    return StreamingPCA.from_state(
+        {
+            "n_components": info["n_components"],
+            "covariance": info["covariance"],
+            "n_samples_seen": info["n_samples_seen"],
+            "n_features": info["n_features"],
+            "mean": mean,
+            "m2": m2,
+        }
+    )
+
+
+def _segments(folder: Path, kind: str, last: int) -> np.ndarray | None:
+    """Segments 1..last of one kind, concatenated; later ones (after the checkpoint) removed."""
+    for stale in folder.glob(f"{kind}-*.npy"):
+        if int(stale.stem.split("-")[1]) > last:
+            stale.unlink()
+    parts = [
+        np.load(folder / f"{kind}-{i}.npy", allow_pickle=True)
+        for i in range(1, last + 1)
+        if (folder / f"{kind}-{i}.npy").exists()
+    ]
+    return np.concatenate(parts) if parts else None
