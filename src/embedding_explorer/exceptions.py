@@ -36,3 +36,8 @@ class IncompleteRunError(EmbeddingExplorerError):
 
 class ZeroVarianceWarning(UserWarning):
     """A layer whose activations are the same for every sample: it has no components."""
+
+
+class ICAConvergenceWarning(UserWarning):
+    """FastICA stopped at its iteration limit: the components it found are not reliable
+    (typically the layer's top components are close to Gaussian)."""
