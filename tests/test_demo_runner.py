@@ -1,4 +1,5 @@
-"""The demo pipeline end to end on a 2k subset: train, explore trained and untrained, summarise."""
+"""The demo pipeline end to end on a 2k subset: train, explore trained and untrained, the data-set
+runs (inverted, Animal-MNIST, joint, input space), summarise."""
 
 from __future__ import annotations
 
@@ -9,8 +10,16 @@ import pytest
 from torch import nn
 
 import embedding_explorer as ee
-from embedding_explorer.demos import runner
-from embedding_explorer.demos.fashion_mnist import CLASSES, DEMO_LAYERS, find_fashion_mnist, train_cnn
+from embedding_explorer.demos import runner, shifts
+from embedding_explorer.demos.animal_mnist import ANIMAL_CLASSES
+from embedding_explorer.demos.fashion_mnist import (
+    CLASSES,
+    DEMO_LAYERS,
+    MEAN,
+    STD,
+    find_fashion_mnist,
+    train_cnn,
+)
 
 try:
     find_fashion_mnist(download=False)
@@ -35,9 +44,9 @@ def demo_runs(tmp_path_factory: pytest.TempPathFactory, trained_model: nn.Module
 
 
 def test_demo_builds_trained_and_untrained_runs(demo_runs: list[ee.Run]) -> None:
-    trained, untrained = demo_runs
+    trained, untrained = demo_runs[:2]
     assert [trained.name, untrained.name] == [runner.TRAINED, runner.UNTRAINED]
-    for run in demo_runs:
+    for run in demo_runs[:2]:
         assert run.layers == list(DEMO_LAYERS)
         assert run.n_samples == 2000
         assert run.label_names == list(CLASSES)
@@ -65,7 +74,7 @@ def test_trained_logits_separate_classes_better_than_untrained(demo_runs: list[e
         )
         return float(between.sum() / ((scores - scores.mean(0)) ** 2).sum())
 
-    trained, untrained = demo_runs
+    trained, untrained = demo_runs[:2]
     print(f"eta2 trained {eta_squared(trained):.2f}, untrained {eta_squared(untrained):.2f}")
     assert eta_squared(trained) > 0.5
     assert eta_squared(trained) > eta_squared(untrained) + 0.2
@@ -100,3 +109,49 @@ def test_pixel_metadata_tracks_the_input_space_components(demo_runs: list[ee.Run
     assert table["r"].iloc[0] == pytest.approx(expected, abs=1e-9)
     assert abs(table["r"].iloc[0]) > 0.8
     assert images.shape == (2000, 784)
+
+
+# ---- the data-set runs -----------------------------------------------------------------------------
+def test_demo_builds_the_dataset_runs(demo_runs: list[ee.Run]) -> None:
+    trained = demo_runs[0]
+    inverted, animals, joint, input_space = demo_runs[2:]
+    assert [run.name for run in demo_runs[2:]] == list(shifts.DATASET_RUNS)
+    assert [run.path.name for run in demo_runs[2:]] == [shifts.FOLDERS[name] for name in shifts.DATASET_RUNS]
+    assert inverted.n_samples == animals.n_samples == input_space.n_samples == 2000
+    assert inverted.label_names == list(CLASSES) and animals.label_names == list(ANIMAL_CLASSES)
+    assert np.bincount(np.asarray(animals.labels)).tolist() == [200] * 10  # class-balanced subset
+    # the inverted images are the test images' negatives, pixel for pixel (normalised the same way)
+    x, x_inv = trained["input"].activations[:50], inverted["input"].activations[:50]
+    np.testing.assert_allclose(x * STD + MEAN + x_inv * STD + MEAN, 1.0, atol=1e-5)
+    np.testing.assert_allclose(
+        inverted.metadata["brightness"], 1.0 - trained.metadata["brightness"], atol=1e-12
+    )
+    # the input-space run needs no model and equals the CNN run's input layer
+    assert input_space.manifest["model"]["fingerprint"] == "none" and input_space.layers == ["input"]
+    np.testing.assert_allclose(input_space["input"].scores, trained["input"].scores, atol=1e-4)
+    assert joint.n_samples == 4000 and joint.rendering(2000) == animals.rendering(0)
+    assert set(np.asarray(joint.labels).tolist()) == {runner.TRAINED, shifts.ANIMALS}
+
+
+def test_inverting_shifts_block1_along_brightness(demo_runs: list[ee.Run]) -> None:
+    """Inverted images are brighter on average (0.71 vs 0.29): block1's brightness component
+    moves up by several standard deviations, the layer's largest shift in score units."""
+    trained, inverted = demo_runs[0], demo_runs[2]
+    r = trained["block1"].association("brightness")["r"]
+    brightness_pc = str(r.abs().idxmax())
+    assert abs(r[brightness_pc]) > 0.8
+    shift = ee.compare_datasets(trained, inverted).shift("block1")
+    assert shift["wasserstein"].idxmax() == brightness_pc
+    assert shift["wasserstein"].max() > 5 * shift["wasserstein"].drop(brightness_pc).max()
+    row = shift.loc[brightness_pc]
+    assert np.sign(row["smd"]) == np.sign(r[brightness_pc]) and abs(row["smd"]) > 2.0 and row["ks"] > 0.8
+    assert shift["smd"].abs().max() > 2.0
+
+
+def test_animals_separate_from_garments_in_the_joint_run(demo_runs: list[ee.Run]) -> None:
+    joint = demo_runs[4]
+    best = max(joint[name].association()["eta2"].max() for name in joint.layers)
+    assert best > 0.2
+    summary = runner.describe_demo(demo_runs)
+    assert shifts.INVERTED in summary and "smd" in summary and "accuracy" in summary
+    assert "the CNN calls them" in summary and shifts.JOINT in summary

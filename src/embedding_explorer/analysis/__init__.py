@@ -7,12 +7,15 @@ from .associations import association, extreme_makeup
 from .cka import cka, cka_matrix
 from .compare import ModelComparison, compare_models
 from .correlation import pc_correlation
+from .datasets import DatasetComparison, compare_datasets
 
 __all__ = [
+    "DatasetComparison",
     "ModelComparison",
     "association",
     "cka",
     "cka_matrix",
+    "compare_datasets",
     "compare_models",
     "extreme_makeup",
     "pc_correlation",

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import IO, Any
 
 import numpy as np
+import pandas as pd
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -325,6 +326,18 @@ class FashionMNIST(Dataset[tuple[torch.Tensor, int]]):
         image = self.images[index]
         x = self.transform(image) if self.transform is not None else normalize_images(image)
         return x, int(self.labels[index])
+
+
+def image_metadata(images: np.ndarray) -> pd.DataFrame:
+    """Simple pixel statistics per image, so the UI can show which components track them
+    (the seed's finding: early layers' top components follow brightness)."""
+    pixels = images.reshape(len(images), -1).astype(np.float64) / 255.0
+    return pd.DataFrame(
+        {
+            "brightness": pixels.mean(axis=1),  # mean pixel value, 0..1
+            "ink": (pixels > 0.1).mean(axis=1),  # share of the image the garment covers
+        }
+    )
 
 
 # --------------------------------------------------------------------------------------------

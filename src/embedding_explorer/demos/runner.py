@@ -1,18 +1,28 @@
-"""The image demo: a trained and an untrained Fashion-MNIST CNN explored over the test images."""
+"""The image demo: a trained and an untrained Fashion-MNIST CNN explored over the test images,
+and the trained CNN over other data sets (inverted test images, Animal-MNIST; see :mod:`.shifts`)."""
 
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 from torch import nn
 
 from ..explore import explore
 from ..render import ImageRender
 from ..run import Layer, Run
-from .fashion_mnist import DEMO_LAYERS, MEAN, STD, FashionMNIST, load_or_train_cnn, untrained_cnn
+from .fashion_mnist import (
+    DEMO_LAYERS,
+    MEAN,
+    STD,
+    FashionMNIST,
+    image_metadata,
+    load_or_train_cnn,
+    untrained_cnn,
+)
+from .shifts import ANIMALS, INVERTED, JOINT, build_dataset_runs, describe_datasets
 
 TRAINED = "fashion-cnn-trained"
 UNTRAINED = "fashion-cnn-untrained"
@@ -25,11 +35,14 @@ def build_demo_runs(
     progress: bool = True,
     data_dir: str | Path | None = None,
     model: nn.Module | None = None,
+    datasets: bool = True,
 ) -> list[Run]:
     """Explore the trained CNN (trained and cached on first use) and the same CNN untrained.
 
     Both runs cover the same test images (``limit``: the first ``limit`` only), the layers from
-    the input to the logits. Finished runs are reused on later calls.
+    the input to the logits. With ``datasets``, the data-set runs of
+    :func:`.shifts.build_dataset_runs` follow (inverted, Animal-MNIST, joint, input space).
+    Finished runs are reused on later calls.
     """
     if model is None:
         model, accuracy = load_or_train_cnn(progress=progress, data_dir=data_dir)
@@ -52,19 +65,9 @@ def build_demo_runs(
                 progress=progress,
             )
         )
+    if datasets:
+        runs += build_dataset_runs(out, runs[0], model, limit=limit, progress=progress, data_dir=data_dir)
     return runs
-
-
-def image_metadata(images: np.ndarray) -> pd.DataFrame:
-    """Simple pixel statistics per image, so the UI can show which components track them
-    (the seed's finding: early layers' top components follow brightness)."""
-    pixels = images.reshape(len(images), -1).astype(np.float64) / 255.0
-    return pd.DataFrame(
-        {
-            "brightness": pixels.mean(axis=1),  # mean pixel value, 0..1
-            "ink": (pixels > 0.1).mean(axis=1),  # share of the image the garment covers
-        }
-    )
 
 
 def extreme_labels(layer: Layer, component: int, n: int = 10) -> tuple[str, str]:
@@ -91,3 +94,15 @@ def describe_run(run: Run, top: int = 3) -> str:
                 f"   low: {low:<34} high: {high}"
             )
     return "\n".join(lines)
+
+
+def describe_demo(runs: Sequence[Run], top: int = 3) -> str:
+    """The demo's printed summary: :func:`describe_run` for each run over its own data, then the
+    data-set comparison against the trained CNN's run (when the demo built one)."""
+    compared = (INVERTED, ANIMALS, JOINT)
+    parts = [describe_run(run, top) for run in runs if run.name not in compared]
+    reference = next((run for run in runs if run.name == TRAINED), None)
+    others = [run for run in runs if run.name in compared]
+    if reference is not None and others:
+        parts.append(describe_datasets(reference, others))
+    return "\n\n".join(parts)

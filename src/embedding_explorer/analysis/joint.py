@@ -1,0 +1,283 @@
+"""One PCA over the union of two data sets, saved as a run of its own.
+
+Built from the two runs' *stored* activations (no model, no data set needed): both are streamed
+chunk by chunk into one :class:`~embedding_explorer.stats.StreamingPCA` per layer and into the
+new run's activations, so the result is exact PCA of the stacked matrix. The samples are the
+reference run's, then the other run's; the label of each is the run it came from, so the
+association statistics of the joint run say which components separate the two sets.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+import time
+import warnings
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+
+from .._version import __version__
+from ..checks import positive_int
+from ..exceptions import EmbeddingExplorerError, ZeroVarianceWarning
+from ..fingerprint import options_key
+from ..stats import PCAResult, StreamingPCA, iter_rows, randomized_pca
+from ..store import FORMAT, FORMAT_VERSION, MANIFEST, RENDERINGS, RunReader, RunWriter, read_manifest
+
+if TYPE_CHECKING:
+    from ..run import Run
+
+JOINT_COLUMNS = ("class", "source_id")
+"""Metadata columns of a joint run: each sample's original label (its name) and its id in its own run."""
+DEFAULT_MAX_DENSE_DIM = 8192  # as explore: wider layers use randomized SVD
+RENDER_BLOCK = 4096  # renderings copied this many records at a time
+
+
+def joint_run(
+    reference: Run,
+    other: Run,
+    layers: Sequence[str],
+    *,
+    out: str | Path | None = None,
+    name: str | None = None,
+    n_components: int | None = None,
+    recompute: bool = False,
+) -> Run:
+    """Exact PCA of both runs' stored activations stacked (reference rows first), saved as a run.
+
+    Parameters
+    ----------
+    reference, other : Run
+        Runs of the same model (checked by :func:`~.datasets.compare_datasets`).
+    layers : sequence of str
+        Layers present in both runs with the same width.
+    out : path, optional
+        Default: ``<reference folder>+<other folder>`` beside the reference run.
+    name : str, optional
+        Default: ``"<reference name> + <other name>"``.
+    n_components : int, optional
+        Default: the reference run's ``n_components`` option.
+    recompute : bool, default=False
+        A finished joint run at ``out`` made from the same two runs is otherwise reused.
+
+    Returns
+    -------
+    Run
+        ``N_reference + N_other`` samples. ``label``: the data-set membership (the run names);
+        metadata ``class`` (the original label, as its name), ``source_id`` (the id in its own
+        run) and the two runs' metadata columns (missing where a run lacks a column).
+        Renderings are both runs' thumbnails or texts when they are of the same kind.
+    """
+    started = time.perf_counter()
+    out_path = (
+        Path(out) if out is not None else reference.path.parent / f"{reference.path.name}+{other.path.name}"
+    )
+    if out_path.resolve() in (reference.path, other.path):
+        raise EmbeddingExplorerError(
+            f"out={str(out_path)!r} is one of the compared runs; choose another path"
+        )
+    name = name or f"{reference.name} + {other.name}"
+    k = positive_int(
+        n_components if n_components is not None else reference.manifest["options"].get("n_components", 10),
+        "n_components",
+    )
+    max_dense_dim = int(reference.manifest["options"].get("max_dense_dim", DEFAULT_MAX_DENSE_DIM))
+    sources = [_source(reference, "reference"), _source(other, "other")]
+    key = options_key(
+        {"joint": sources, "layers": list(layers), "n_components": k, "name": name, "format": FORMAT_VERSION}
+    )
+    if not recompute and (out_path / MANIFEST).exists():
+        try:
+            if read_manifest(out_path).get("key") == key:
+                return _open(out_path)
+        except (EmbeddingExplorerError, ValueError, KeyError):
+            pass
+
+    writer = RunWriter(out_path, layers)
+    try:
+        pcas = {}
+        for layer in layers:  # a loop, not a comprehension: the warning's stacklevel counts frames
+            pcas[layer] = _fit_layer(writer, layer, reference, other, k, max_dense_dim)
+        n = reference.n_samples + other.n_samples
+        for layer, pca in pcas.items():
+            writer.write_pca(layer, pca)
+            _write_scores(writer, layer, pca, n)
+        table = joint_samples(reference, other)
+        writer.write_samples(table)
+        kind = _copy_renderings(writer, reference, other)
+        manifest = {
+            "format": FORMAT,
+            "format_version": FORMAT_VERSION,
+            "name": name,
+            "key": key,
+            "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+            "model": reference.manifest["model"],
+            "data": {
+                "n_samples": n,
+                "type": "joint",
+                "fingerprint": None,
+                "content_hash": _joint_hash(sources),
+            },
+            "options": {
+                "name": name,
+                "n_components": k,
+                "layers": list(layers),
+                "max_dense_dim": max_dense_dim,
+            },
+            "joint": sources,
+            "layers": [_layer_manifest(reference.layer(layer), pca, writer) for layer, pca in pcas.items()],
+            "labels": {"present": True, "names": None},
+            "metadata_columns": [str(c) for c in table.columns if c not in ("sample_id", "label")],
+            "rendering": {"kind": kind},
+            "versions": {"embedding_explorer": __version__, "numpy": np.__version__},
+            "timings": {"total_s": round(time.perf_counter() - started, 3)},
+        }
+        writer.commit(manifest)
+    except BaseException:
+        writer.abort()
+        raise
+    return _open(out_path)
+
+
+def membership_names(reference: Run, other: Run) -> tuple[str, str]:
+    """The two label values of a joint run: the run names (the folder names if those are equal)."""
+    if reference.name != other.name:
+        return reference.name, other.name
+    if reference.path.name != other.path.name:
+        return reference.path.name, other.path.name
+    return "reference", "other"
+
+
+def joint_samples(reference: Run, other: Run) -> pd.DataFrame:
+    """The sample table of a joint run: ``sample_id``, ``label`` (membership), ``class``,
+    ``source_id``, then both runs' metadata columns (a column that clashes with ``class`` or
+    ``source_id`` is kept as ``<name>_source``)."""
+    names = membership_names(reference, other)
+    n_r, n_o = reference.n_samples, other.n_samples
+    metadata = pd.concat([reference.metadata, other.metadata], ignore_index=True)
+    metadata = metadata.rename(columns={c: f"{c}_source" for c in JOINT_COLUMNS if c in metadata.columns})
+    table = pd.DataFrame(
+        {
+            "sample_id": np.arange(n_r + n_o, dtype=np.int64),
+            "label": np.repeat(np.array(names, dtype=object), [n_r, n_o]),
+            "class": np.concatenate([_class_names(reference), _class_names(other)]),
+            "source_id": np.concatenate([np.arange(n_r), np.arange(n_o)]).astype(np.int64),
+        }
+    )
+    return pd.concat([table, metadata], axis=1)
+
+
+def _open(path: Path) -> Run:
+    from ..run import Run
+
+    return Run(path)
+
+
+def _source(run: Run, role: str) -> dict[str, Any]:
+    return {
+        "role": role,
+        "name": run.name,
+        "path": str(run.path),
+        "key": run.manifest.get("key"),
+        "content_hash": run.manifest["data"].get("content_hash"),
+        "n_samples": run.n_samples,
+    }
+
+
+def _joint_hash(sources: list[dict[str, Any]]) -> str | None:
+    hashes = [s["content_hash"] for s in sources]
+    if any(h is None for h in hashes):
+        return None
+    return hashlib.blake2b("+".join(hashes).encode(), digest_size=16).hexdigest()
+
+
+def _class_names(run: Run) -> np.ndarray:
+    """Each sample's label as its display name (None where the run has no labels)."""
+    labels = run.labels
+    if labels is None:
+        return np.full(run.n_samples, None, dtype=object)
+    series = pd.Series(labels)
+    names = {value: run.label_name(value) for value in series.dropna().unique().tolist()}
+    return series.map(names).astype(object).where(series.notna(), None).to_numpy(dtype=object)
+
+
+def _stacked_rows(reference: Run, other: Run, layer: str) -> Iterator[np.ndarray]:
+    for run in (reference, other):
+        activations = run.layer(layer).activations
+        yield from iter_rows(activations, int(activations.chunks[0]))
+
+
+def _fit_layer(
+    writer: RunWriter, layer: str, reference: Run, other: Run, k: int, max_dense_dim: int
+) -> PCAResult:
+    """Stream both runs' activations of ``layer`` into the new run and the PCA accumulator."""
+    dims = {reference.layer(layer).dim, other.layer(layer).dim}
+    if len(dims) != 1:
+        raise EmbeddingExplorerError(f"layer {layer!r} has {sorted(dims)} features in the two runs")
+    acc = StreamingPCA(k, covariance=dims.pop() <= max_dense_dim)
+    for rows in _stacked_rows(reference, other, layer):
+        acc.partial_fit(rows)
+        writer.append_activations(layer, rows)
+    writer.finish_activations()
+    if acc.covariance:
+        pca = acc.finalize()
+    else:
+        stored = writer.activations(layer)
+        pca = randomized_pca(lambda: iter_rows(stored, int(stored.chunks[0])), acc)
+    if pca.total_variance <= 0:
+        warnings.warn(
+            f"layer {layer!r} has zero variance over both data sets", ZeroVarianceWarning, stacklevel=4
+        )
+    return pca
+
+
+def _write_scores(writer: RunWriter, layer: str, pca: PCAResult, n: int) -> None:
+    activations = writer.activations(layer)
+    scores = writer.scores_array(layer, n, len(pca.components))
+    rows = int(activations.chunks[0])
+    for start in range(0, n, rows):
+        scores[start : start + rows] = pca.transform(activations[start : start + rows]).astype(np.float32)
+
+
+def _layer_manifest(source: Any, pca: PCAResult, writer: RunWriter) -> dict[str, Any]:
+    info = source.info
+    return {
+        "name": source.name,
+        "key": writer.keys[source.name],
+        "module": info.get("module"),
+        "call": info.get("call"),
+        "dim": int(pca.mean.shape[0]),
+        "reduce": info.get("reduce"),
+        "n_components": len(pca.components),
+        "pca_method": pca.method,
+        "total_variance": pca.total_variance,
+        "explained_variance_ratio": pca.explained_variance_ratio.tolist(),
+        "zero_variance": pca.total_variance <= 0,
+    }
+
+
+def _copy_renderings(writer: RunWriter, reference: Run, other: Run) -> str | None:
+    """Both runs' packed renderings, end to end, when they are of one kind; else none."""
+    kind = reference.rendering_kind
+    if kind is None or other.rendering_kind != kind:
+        return None
+    offsets = [RunReader(run.path).rendering_offsets() for run in (reference, other)]
+    parts = []
+    for run, run_offsets in zip((reference, other), offsets, strict=True):
+        if run_offsets is None or len(run_offsets) != run.n_samples + 1:
+            return None
+        parts.append((run, run_offsets))
+    for run, run_offsets in parts:
+        with open(run.path / RENDERINGS, "rb") as f:
+            for start in range(0, run.n_samples, RENDER_BLOCK):
+                stop = min(start + RENDER_BLOCK, run.n_samples)
+                base = int(run_offsets[start])
+                f.seek(base)
+                block = f.read(int(run_offsets[stop]) - base)
+                ends = run_offsets[start : stop + 1] - base
+                writer.append_renderings([block[a:b] for a, b in itertools.pairwise(ends)])
+    writer.finish_renderings()
+    return kind
