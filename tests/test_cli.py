@@ -77,3 +77,57 @@ def test_demo_without_serving_builds_and_summarises(
     text = capsys.readouterr().out
     assert runner.TRAINED in text and runner.UNTRAINED in text and "PC1" in text
     assert ee.open_run(tmp_path / runner.TRAINED).n_samples == 300
+
+
+# ---- export and report -------------------------------------------------------------------------
+def test_export_writes_the_tables(
+    small_run: ee.Run, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import pyarrow.parquet as pq
+
+    out = tmp_path / "tables"
+    assert cli.main(["export", str(small_run.path), "--to", str(out), "--format", "parquet", "--n", "3"]) == 0
+    assert "wrote 8 files for 2 layers" in capsys.readouterr().out
+    assert sorted(p.name for p in out.iterdir()) == sorted(
+        f"{layer}.{table}.parquet"
+        for layer in ("1", "3")
+        for table in ("scores", "extremes", "associations", "variance")
+    )
+    scores = pq.read_table(out / "3.scores.parquet")
+    np.testing.assert_array_equal(
+        np.column_stack([scores[f"PC{c + 1}"].to_numpy() for c in range(3)]), small_run["3"].scores
+    )
+    assert len(pq.read_table(out / "1.extremes.parquet")) == small_run["1"].n_components * 2 * 3
+    assert cli.main(["export", str(small_run.path), "--to", str(out)]) == 0  # both formats, replaced in place
+    assert len(list(out.glob("*.csv"))) == 8 and len(list(out.glob("*.parquet"))) == 8
+
+
+def test_report_writes_one_html_file(
+    small_run: ee.Run, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "shared" / "report.html"
+    assert cli.main(["report", str(small_run.path), "-o", str(out), "--n", "4"]) == 0
+    assert f"wrote {out}" in capsys.readouterr().out
+    text = out.read_text()
+    components = sum(layer.n_components for layer in small_run)
+    assert text.startswith("<!DOCTYPE html>") and text.count('class="component"') == components
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["export", "{missing}", "--to", "{tmp}/x"], "no run at"),
+        (["export", "{run}", "--to", "{tmp}/x", "--n", "0"], "n=0 must be a positive integer"),
+        (["export", "{run}", "--to", "{file}"], "exists and is not a folder"),
+        (["report", "{missing}", "-o", "{tmp}/r.html"], "no run at"),
+        (["report", "{run}", "-o", "{tmp}"], "is a folder; give a file name such as report.html"),
+    ],
+)
+def test_export_and_report_errors_exit_2_with_one_line(
+    small_run: ee.Run, tmp_path: Path, capsys: pytest.CaptureFixture[str], args: list[str], message: str
+) -> None:
+    (tmp_path / "file").write_text("x")
+    fields = {"missing": tmp_path / "none", "tmp": tmp_path, "run": small_run.path, "file": tmp_path / "file"}
+    assert cli.main([a.format(**fields) for a in args]) == 2
+    err = capsys.readouterr().err
+    assert message in err and err.startswith("embedding-explorer: error: ") and err.count("\n") == 1

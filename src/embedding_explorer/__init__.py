@@ -9,17 +9,22 @@ from __future__ import annotations
 
 from ._version import __version__
 from .analysis import (
+    DatasetComparison,
     ModelComparison,
     association,
     cka,
     cka_matrix,
+    compare_datasets,
     compare_models,
     extreme_makeup,
     pc_correlation,
 )
+from .analysis.directions import Direction
+from .analysis.ica import ICAResult
 from .exceptions import (
     DataOrderError,
     EmbeddingExplorerError,
+    ICAConvergenceWarning,
     IncompleteRunError,
     LayerNotFoundError,
     LayerOutputError,
@@ -28,6 +33,9 @@ from .exceptions import (
     ZeroVarianceWarning,
 )
 from .explore import explore
+from .export import export_run
+from .models import from_state_dict
+from .probe import ScoreProbe
 from .reducers import Reducer
 from .render import ImageRender
 from .run import Histogram, Layer, Run, open_run
@@ -48,8 +56,12 @@ def __getattr__(name: str) -> object:
 
 __all__ = [
     "DataOrderError",
+    "DatasetComparison",
+    "Direction",
     "EmbeddingExplorerError",
     "Histogram",
+    "ICAConvergenceWarning",
+    "ICAResult",
     "ImageRender",
     "IncompleteRunError",
     "Layer",
@@ -61,6 +73,7 @@ __all__ = [
     "PCAResult",
     "Reducer",
     "Run",
+    "ScoreProbe",
     "StreamingPCA",
     "TextBatches",
     "ZeroVarianceWarning",
@@ -68,9 +81,12 @@ __all__ = [
     "association",
     "cka",
     "cka_matrix",
+    "compare_datasets",
     "compare_models",
     "explore",
+    "export_run",
     "extreme_makeup",
+    "from_state_dict",
     "open_run",
     "pc_correlation",
     "serve",

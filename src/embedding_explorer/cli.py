@@ -73,24 +73,41 @@ def _serve(args: argparse.Namespace) -> int:
 
 
 def _demo(args: argparse.Namespace) -> int:
-    from .demos.runner import build_demo_runs, describe_run
+    from .demos.runner import build_demo_runs, describe_demo
 
     runs = []
     if not args.text:
-        runs += build_demo_runs(Path(args.out), limit=args.limit, progress=not args.quiet)
+        runs += build_demo_runs(
+            Path(args.out), limit=args.limit, progress=not args.quiet, datasets=not args.no_datasets
+        )
     if not args.image:
         from .demos.wordnet_minilm import build_text_run
 
         n = None if args.all_glosses else args.glosses
         runs.append(build_text_run(Path(args.out), n=n, progress=not args.quiet))
-    for run in runs:
-        print(describe_run(run))
-        print()
+    print(describe_demo(runs))
+    print()
     if args.no_serve:
         return 0
     from .server import serve
 
     serve(runs, host=args.host, port=args.port, open_browser=not args.no_browser)
+    return 0
+
+
+def _export(args: argparse.Namespace) -> int:
+    from .export import export_run
+
+    run = open_run(args.run_dir)
+    files = export_run(run, args.to, formats=args.format, n=args.n)
+    print(f"wrote {len(files)} files for {len(run.layers)} layers of {run.name!r} to {args.to}")
+    return 0
+
+
+def _report(args: argparse.Namespace) -> int:
+    run = open_run(args.run_dir)
+    path = run.report(args.output, n=args.n)
+    print(f"wrote {path} ({path.stat().st_size / 1e6:.1f} MB): open it in a browser")
     return 0
 
 
@@ -118,8 +135,10 @@ def build_parser() -> argparse.ArgumentParser:
     demo = sub.add_parser(
         "demo",
         help="explore a Fashion-MNIST CNN and MiniLM on WordNet glosses, serve the UI",
-        description="Image runs (a trained and an untrained Fashion-MNIST CNN) and a text run "
-        "(all-MiniLM-L6-v2 over WordNet glosses, labelled by lexicographer category), served together.",
+        description="Image runs (a trained and an untrained Fashion-MNIST CNN; the trained one also over "
+        "inverted test images and Animal-MNIST, with their joint PCA; the test images in input space) "
+        "and a text run (all-MiniLM-L6-v2 over WordNet glosses, labelled by lexicographer category), "
+        "served together.",
     )
     demo.add_argument("--out", default="runs/demo", help="folder for the demo runs (default: runs/demo)")
     which = demo.add_mutually_exclusive_group()
@@ -132,10 +151,30 @@ def build_parser() -> argparse.ArgumentParser:
         help="every WordNet gloss (about 118k) instead of a stratified subset of 10k",
     )
     demo.add_argument("--glosses", type=int, default=DEMO_GLOSSES, help=argparse.SUPPRESS)  # tests
+    demo.add_argument(
+        "--no-datasets",
+        action="store_true",
+        help="skip the data-set comparison runs (inverted test images, Animal-MNIST, joint, input space)",
+    )
     demo.add_argument("--no-serve", action="store_true", help="build the runs and print the summary only")
     demo.add_argument("--quiet", action="store_true", help="no progress bars")
     _add_server_options(demo)
     demo.set_defaults(handler=_demo)
+
+    export = sub.add_parser(
+        "export", help="write each layer's scores, extremes, associations and variance as Parquet/CSV"
+    )
+    export.add_argument("run_dir", type=Path)
+    export.add_argument("--to", type=Path, required=True, help="target folder (other files in it stay)")
+    export.add_argument("--format", choices=["parquet", "csv", "both"], default="both", help="default: both")
+    export.add_argument("--n", type=int, default=8, help="samples per end of each component (default: 8)")
+    export.set_defaults(handler=_export)
+
+    report = sub.add_parser("report", help="write a self-contained HTML report of a run (no server needed)")
+    report.add_argument("run_dir", type=Path)
+    report.add_argument("-o", "--output", type=Path, default=Path("report.html"), help="default: report.html")
+    report.add_argument("--n", type=int, default=8, help="thumbnails per end of each component (default: 8)")
+    report.set_defaults(handler=_report)
     return parser
 
 
