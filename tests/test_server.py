@@ -179,7 +179,7 @@ def test_histograms_are_cached(client: TestClient) -> None:
     url = f"{IMG}/layers/input/components/3/histogram"
     first = client.get(url, params={"bins": 7}).json()
     served = client.app.state.registry.get("tiny-cnn")  # type: ignore[attr-defined]
-    assert ("input", 3, 7, False) in served._histograms
+    assert (("input", "pca"), 3, 7, False) in served._histograms
     assert client.get(url, params={"bins": 7}).json() == first
 
 
@@ -430,6 +430,12 @@ def test_openapi_lists_the_routes(client: TestClient) -> None:
         "/api/pc-correlation",
         "/api/compare/cka",
         "/api/compare/matched",
+        "/api/runs/{run}/layers/{layer}/basis",
+        "/api/runs/{run}/layers/{layer}/directions",
+        "/api/runs/{run}/layers/{layer}/export/{table}.{fmt}",
+        "/api/compare/datasets",
+        "/api/compare/datasets/histogram",
+        "/api/compare/datasets/extremes",
     }
     assert client.get("/docs").status_code == 200
 

@@ -7,6 +7,7 @@ import { formatCount } from './lib/format';
 import { findLayer, labelOrder } from './lib/runInfo';
 import { TABS, type Tab } from './lib/urlState';
 import { CompareView } from './views/CompareView';
+import { DatasetsView } from './views/DatasetsView';
 import { GalleryView } from './views/GalleryView';
 import { LayersView } from './views/LayersView';
 import { MeaningView } from './views/MeaningView';
@@ -21,7 +22,8 @@ const TAB_NAMES: Record<Tab, string> = {
   scatter: 'Scatter',
   meaning: 'Meaning',
   layers: 'Layers',
-  compare: 'Compare',
+  compare: 'Models',
+  datasets: 'Data sets',
 };
 
 function ThemeToggle({ theme, toggle }: { theme: Theme; toggle: () => void }) {
@@ -164,6 +166,7 @@ export function App() {
             {state.tab === 'meaning' && <MeaningView />}
             {state.tab === 'layers' && <LayersView />}
             {state.tab === 'compare' && <CompareView />}
+            {state.tab === 'datasets' && <DatasetsView />}
           </main>
           {state.sample !== null && state.sample < run.n_samples && <SampleView key={state.sample} id={state.sample} />}
         </div>

@@ -38,6 +38,10 @@ export interface RunInfo {
   name: string;
   n_samples: number;
   model_class: string | null;
+  /** Runs of one model share it (the data-set comparison pairs them); null for older servers. */
+  model_fingerprint?: string | null;
+  /** Differs between data sets. */
+  data_fingerprint?: string | null;
   rendering_kind: RenderingKind;
   labels: LabelsInfo;
   columns: ColumnInfo[];
@@ -53,16 +57,93 @@ export interface SampleRef {
 
 export interface GalleryComponent {
   index: number;
-  explained_variance_ratio: number;
+  /** "PC 1", "IC 1", or the direction's name. */
+  name: string;
+  /** PCA only. */
+  explained_variance_ratio: number | null;
+  /** ICA only: excess kurtosis. */
+  kurtosis?: number | null;
   /** Lowest scores, ascending. */
   low: SampleRef[];
   /** Highest scores, descending. */
   high: SampleRef[];
 }
 
+export type BasisKind = 'pca' | 'ica' | 'direction';
+
 export interface Gallery {
   layer: string;
+  /** "pca", "ica" or "dir:<id>". */
+  basis: string;
+  kind: BasisKind;
+  /** A direction only: how far apart its two groups are (pooled standard deviations). */
+  separation?: number | null;
   components: GalleryComponent[];
+}
+
+/** The components of one basis of a layer. */
+export interface BasisInfo {
+  layer: string;
+  basis: string;
+  kind: BasisKind;
+  n_components: number;
+  names: string[];
+  explained_variance_ratio: number[] | null;
+  kurtosis: number[] | null;
+  separation: number | null;
+}
+
+export interface DirectionOut {
+  id: string;
+  /** "dir:<id>": the basis parameter that probes it. */
+  basis: string;
+  run: string;
+  layer: string;
+  name: string;
+  separation: number;
+  n_a: number;
+  n_b: number;
+  label_a: string | null;
+  label_b: string | null;
+}
+
+export interface ShiftRow {
+  index: number;
+  name: string;
+  explained_variance_ratio: number;
+  smd: number | null;
+  ks: number | null;
+  ks_pvalue: number | null;
+  wasserstein: number | null;
+  mean_reference: number | null;
+  mean_other: number | null;
+  std_reference: number | null;
+  std_other: number | null;
+}
+
+export interface DatasetShift {
+  run_a: string;
+  run_b: string;
+  layer: string;
+  layers: string[];
+  n_reference: number;
+  n_other: number;
+  /** Largest |smd| first. */
+  components: ShiftRow[];
+  captured: { k: number[]; reference_components: (number | null)[]; own_components: (number | null)[] };
+}
+
+export interface DatasetHistogram {
+  component: number;
+  edges: number[];
+  reference: number[];
+  other: number[];
+}
+
+export interface DatasetExtremes {
+  component: number;
+  reference: { low: SampleRef[]; high: SampleRef[] };
+  other: { low: SampleRef[]; high: SampleRef[] };
 }
 
 export interface QuantileSamples {
@@ -208,10 +289,10 @@ export function apiUrl(path: string, params?: Record<string, string | number | b
   return url.toString();
 }
 
-async function request(url: string, signal?: AbortSignal): Promise<Response> {
+async function request(url: string, signal?: AbortSignal, init?: RequestInit): Promise<Response> {
   let res: Response;
   try {
-    res = await fetch(url, { signal, credentials: 'same-origin' });
+    res = await fetch(url, { signal, credentials: 'same-origin', ...init });
   } catch (err) {
     if (isAbortError(err)) throw err;
     throw new ApiError(0, `Could not reach the Embedding Explorer server (${(err as Error).message}).`, url);
@@ -286,8 +367,49 @@ export async function getRuns(signal?: AbortSignal): Promise<RunInfo[]> {
   return runs;
 }
 
-export function getGallery(run: string, layer: string, n: number, signal?: AbortSignal): Promise<Gallery> {
-  return cachedJson(apiUrl(`${layerPath(run, layer)}/gallery`, { n }), signal);
+/** `basis` is "pca" (default), "ica" or "dir:<id>": what the components are. */
+const basisParam = (basis: string) => (basis === 'pca' ? undefined : basis);
+
+export function getGallery(run: string, layer: string, n: number, signal?: AbortSignal, basis = 'pca'): Promise<Gallery> {
+  return cachedJson(apiUrl(`${layerPath(run, layer)}/gallery`, { n, basis: basisParam(basis) }), signal);
+}
+
+export function getBasis(run: string, layer: string, basis: string, signal?: AbortSignal): Promise<BasisInfo> {
+  return cachedJson(apiUrl(`${layerPath(run, layer)}/basis`, { basis: basisParam(basis) }), signal);
+}
+
+/** Make (or find again: same groups, same id) a direction from two groups. */
+export function postDirection(
+  run: string,
+  layer: string,
+  body: { label_a: string; label_b: string } | { ids_a: number[]; ids_b: number[] },
+  signal?: AbortSignal,
+): Promise<DirectionOut> {
+  const url = apiUrl(`${layerPath(run, layer)}/directions`);
+  const text = JSON.stringify(body);
+  const load = async () => {
+    const res = await request(url, undefined, { method: 'POST', body: text, headers: { 'Content-Type': 'application/json' } });
+    return (await res.json()) as DirectionOut;
+  };
+  return withSignal(cached(`POST ${url} ${text}`, load), signal);
+}
+
+/** URL of a layer's table as a file (scores, extremes or associations; CSV or Parquet). */
+export function exportUrl(run: string, layer: string, table: 'scores' | 'extremes' | 'associations', format: 'csv' | 'parquet', basis = 'pca'): string {
+  return apiUrl(`${layerPath(run, layer)}/export/${table}.${format}`, { basis: basisParam(basis) });
+}
+
+/** The other data set against the reference, on the reference's components of `layer`. */
+export function getDatasetShift(runA: string, runB: string, layer: string, signal?: AbortSignal): Promise<DatasetShift> {
+  return cachedJson(apiUrl('compare/datasets', { run_a: runA, run_b: runB, layer }), signal);
+}
+
+export function getDatasetHistogram(runA: string, runB: string, layer: string, component: number, bins = 40, signal?: AbortSignal): Promise<DatasetHistogram> {
+  return cachedJson(apiUrl('compare/datasets/histogram', { run_a: runA, run_b: runB, layer, component, bins }), signal);
+}
+
+export function getDatasetExtremes(runA: string, runB: string, layer: string, component: number, n: number, signal?: AbortSignal): Promise<DatasetExtremes> {
+  return cachedJson(apiUrl('compare/datasets/extremes', { run_a: runA, run_b: runB, layer, component, n }), signal);
 }
 
 export function getQuantile(
@@ -297,8 +419,9 @@ export function getQuantile(
   q: number,
   n: number,
   signal?: AbortSignal,
+  basis = 'pca',
 ): Promise<QuantileSamples> {
-  return cachedJson(apiUrl(`${layerPath(run, layer)}/components/${component}/quantile`, { q, n }), signal);
+  return cachedJson(apiUrl(`${layerPath(run, layer)}/components/${component}/quantile`, { q, n, basis: basisParam(basis) }), signal);
 }
 
 export function getHistogram(
@@ -308,16 +431,17 @@ export function getHistogram(
   bins = 30,
   byLabel = true,
   signal?: AbortSignal,
+  basis = 'pca',
 ): Promise<Histogram> {
   return cachedJson(
-    apiUrl(`${layerPath(run, layer)}/components/${component}/histogram`, { bins, by_label: byLabel }),
+    apiUrl(`${layerPath(run, layer)}/components/${component}/histogram`, { bins, by_label: byLabel, basis: basisParam(basis) }),
     signal,
   );
 }
 
 /** Scores of all samples on `components`, as a row-major float32 (N, K) matrix. */
-export function getScores(run: string, layer: string, components: number[], signal?: AbortSignal): Promise<ScoreMatrix> {
-  const url = apiUrl(`${layerPath(run, layer)}/scores`, { components: components.join(',') });
+export function getScores(run: string, layer: string, components: number[], signal?: AbortSignal, basis = 'pca'): Promise<ScoreMatrix> {
+  const url = apiUrl(`${layerPath(run, layer)}/scores`, { components: components.join(','), basis: basisParam(basis) });
   const load = async () => {
     const res = await request(url);
     const buffer = await res.arrayBuffer();

@@ -31,6 +31,13 @@ describe('URL state', () => {
       cellA: 'conv.2',
       cellB: 'fc',
       pair: 3,
+      basis: 'dir',
+      dirA: 'l:Coat',
+      dirB: 's:0-2.2.3-1',
+      dsA: 'fashion-cnn-test',
+      dsB: 'fashion-cnn-inverted',
+      dsLayer: 'fc',
+      dsPc: 2,
     };
     const search = encodeState(state);
     expect(search.startsWith('?')).toBe(true);

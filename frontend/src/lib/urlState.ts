@@ -5,11 +5,15 @@
  */
 import { encodeSelection, tryDecodeSelection } from './selection';
 
-export const TABS = ['gallery', 'probe', 'scatter', 'meaning', 'layers', 'compare'] as const;
+export const TABS = ['gallery', 'probe', 'scatter', 'meaning', 'layers', 'compare', 'datasets'] as const;
 export type Tab = (typeof TABS)[number];
 
 export const HIST_AXES = ['quantile', 'score'] as const;
 export type HistAxis = (typeof HIST_AXES)[number];
+
+/** What the gallery, probe and scatter read components along: PCA, ICA, or the direction `dirA` → `dirB`. */
+export const BASES = ['pca', 'ica', 'dir'] as const;
+export type BasisChoice = (typeof BASES)[number];
 
 export const N_MIN = 4;
 export const N_MAX = 16;
@@ -53,6 +57,16 @@ export interface ViewState {
   cellB: string | null;
   /** Compare view: the highlighted matched pair, by its component of run A. */
   pair: number | null;
+  /** Gallery, probe and scatter: PCA components, ICA components, or the direction. */
+  basis: BasisChoice;
+  /** The direction's two groups, as specs (`l:<label>` or `s:<selection>`, see lib/direction). */
+  dirA: string | null;
+  dirB: string | null;
+  /** Data sets view: the reference run, the other run, the layer and the opened component. */
+  dsA: string | null;
+  dsB: string | null;
+  dsLayer: string | null;
+  dsPc: number | null;
 }
 
 /** A component of a layer, e.g. PC 3 of `fc`. */
@@ -84,10 +98,17 @@ export const DEFAULT_STATE: ViewState = {
   cellA: null,
   cellB: null,
   pair: null,
+  basis: 'pca',
+  dirA: null,
+  dirB: null,
+  dsA: null,
+  dsB: null,
+  dsLayer: null,
+  dsPc: null,
 };
 
 /** The query parameters this module owns; every other parameter passes through. */
-export const OWN_KEYS = ['run', 'layer', 'row', 'tab', 'pc', 'q', 'axis', 'n', 'x', 'y', 'color', 'sample', 'sel', 'thr', 'node', 'ha', 'hb', 'ra', 'rb', 'ca', 'cb', 'pair'];
+export const OWN_KEYS = ['run', 'layer', 'row', 'tab', 'pc', 'q', 'axis', 'n', 'x', 'y', 'color', 'sample', 'sel', 'thr', 'node', 'ha', 'hb', 'ra', 'rb', 'ca', 'cb', 'pair', 'basis', 'da', 'db', 'dsa', 'dsb', 'dsl', 'dspc'];
 
 function intParam(value: string | null, fallback: number, min = 0, max = Number.MAX_SAFE_INTEGER): number {
   if (value === null || !/^-?\d+$/.test(value)) return fallback;
@@ -130,6 +151,8 @@ export function decodeState(search: string): ViewState {
   const axis = p.get('axis');
   const thrText = p.get('thr');
   const thr = thrText === null || thrText === '' ? NaN : Number(thrText);
+  const basis = p.get('basis');
+  const dsPc = p.get('dspc');
   return {
     run: p.get('run') || null,
     layer: p.get('layer') || null,
@@ -153,6 +176,13 @@ export function decodeState(search: string): ViewState {
     cellA: p.get('ca') || null,
     cellB: p.get('cb') || null,
     pair: p.get('pair') === null ? null : intParam(p.get('pair'), -1) >= 0 ? intParam(p.get('pair'), -1) : null,
+    basis: (BASES as readonly string[]).includes(basis ?? '') ? (basis as BasisChoice) : DEFAULT_STATE.basis,
+    dirA: p.get('da') || null,
+    dirB: p.get('db') || null,
+    dsA: p.get('dsa') || null,
+    dsB: p.get('dsb') || null,
+    dsLayer: p.get('dsl') || null,
+    dsPc: dsPc === null ? null : intParam(dsPc, -1) >= 0 ? intParam(dsPc, -1) : null,
   };
 }
 
@@ -187,6 +217,13 @@ export function encodeState(state: ViewState, previousSearch = ''): string {
   if (state.cellA) p.set('ca', state.cellA);
   if (state.cellB) p.set('cb', state.cellB);
   if (state.pair !== null) p.set('pair', String(state.pair));
+  if (state.basis !== d.basis) p.set('basis', state.basis);
+  if (state.dirA) p.set('da', state.dirA);
+  if (state.dirB) p.set('db', state.dirB);
+  if (state.dsA) p.set('dsa', state.dsA);
+  if (state.dsB) p.set('dsb', state.dsB);
+  if (state.dsLayer) p.set('dsl', state.dsLayer);
+  if (state.dsPc !== null) p.set('dspc', String(state.dsPc));
   const s = p.toString();
   return s ? `?${s}` : '';
 }

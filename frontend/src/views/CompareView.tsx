@@ -1,4 +1,5 @@
-import { useState } from 'react';
+import { useRef, useState } from 'react';
+import { PngButton } from '../components/PngButton';
 import { getCka, getGallery, getMatched, renderUrl, type CKATable, type GalleryComponent, type MatchedPair, type RunInfo, type SampleRef } from '../api';
 import { EmptyState, ErrorState, Skeleton, Spinner } from '../components/common';
 import { useApp } from '../context';
@@ -74,12 +75,15 @@ function CkaCard({ runA, runB }: { runA: RunInfo; runB: RunInfo }) {
   const cka = useAsync((signal) => getCka(runA.id, runB.id, signal), [runA.id, runB.id]);
   const cellA = cka.data && state.cellA && cka.data.layers_a.includes(state.cellA) ? state.cellA : null;
   const cellB = cka.data && state.cellB && cka.data.layers_b.includes(state.cellB) ? state.cellB : null;
+  const cardRef = useRef<HTMLElement>(null);
   return (
     <>
-      <section className="card cka-card">
+      <section className="card cka-card" ref={cardRef}>
         <div className="card-head">
           <h3>Layer similarity (linear CKA)</h3>
           <span className="muted small">0: unrelated · 1: the same representation up to rotation and scale</span>
+          <div className="toolbar-spacer" />
+          <PngButton target={cardRef} name={`${runA.id}-vs-${runB.id}-cka`} title="Download the CKA table as PNG" />
         </div>
         {cka.error ? (
           <ErrorState error={cka.error} title={`Could not compare “${runA.name}” with “${runB.name}”`} onRetry={cka.retry} />
@@ -174,14 +178,17 @@ function MatchedCard({ runA, runB, layerA, layerB }: { runA: RunInfo; runB: RunI
   const galB = useAsync((signal) => getGallery(runB.id, layerB, N_PER_END, signal), [runB.id, layerB]);
   const compOf = (g: typeof galA, pc: number) => g.data?.components.find((c) => c.index === pc) ?? null;
   const error = matched.error ?? galA.error ?? galB.error;
+  const cardRef = useRef<HTMLElement>(null);
   return (
-    <section className="card matched-card" data-testid="matched-pairs">
+    <section className="card matched-card" data-testid="matched-pairs" ref={cardRef}>
       <div className="card-head">
         <h3>
           <span className="run-tag run-tag-a">A</span> <span className="mono">{layerA}</span> ↔ <span className="run-tag run-tag-b">B</span>{' '}
           <span className="mono">{layerB}</span>
         </h3>
         <span className="muted small">components paired by largest |r| (one-to-one); B's ends are flipped where r is negative, so the rows line up</span>
+        <div className="toolbar-spacer" />
+        <PngButton target={cardRef} name={`${runA.id}-${layerA}-vs-${runB.id}-${layerB}-matched`} title="Download the matched components as PNG" />
       </div>
       {error ? (
         <ErrorState error={error} title="Could not match the components" onRetry={() => [matched, galA, galB].forEach((x) => x.error && x.retry())} />
@@ -270,7 +277,7 @@ function Ends({ run, low, high, testId, flippedNote }: { run: RunInfo; low: Samp
 }
 
 /** A sample of any run (not only the current one); opens it in the sample view. */
-function RunThumb({ run, sample, labels }: { run: RunInfo; sample: SampleRef; labels: string[] }) {
+export function RunThumb({ run, sample, labels }: { run: RunInfo; sample: SampleRef; labels: string[] }) {
   const { run: current, update, openSample } = useApp();
   const [failed, setFailed] = useState(false);
   const isText = run.rendering_kind === 'text/plain';

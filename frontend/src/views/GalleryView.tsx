@@ -1,10 +1,15 @@
-import { getAssociations, getGallery, type GalleryComponent, type LayerInfo, type SampleRef } from '../api';
-import { EmptyState, ErrorState, Skeleton } from '../components/common';
+import { useRef } from 'react';
+import { getAssociations, getGallery, type Gallery, type GalleryComponent, type LayerInfo, type SampleRef } from '../api';
+import { useBasis } from '../basis';
+import { BasisBar } from '../components/BasisBar';
+import { EmptyState, ErrorState, Skeleton, Spinner } from '../components/common';
+import { ExportMenu } from '../components/ExportMenu';
+import { PngButton } from '../components/PngButton';
 import { ThumbGrid } from '../components/SampleThumb';
 import { useApp } from '../context';
 import { useAsync } from '../hooks';
 import { componentMeaning, type ComponentMeaning } from '../lib/analysis';
-import { formatPercent, formatScore, pcName } from '../lib/format';
+import { formatPercent, formatScore } from '../lib/format';
 import { dominantLabel } from '../lib/labels';
 import { cumulative, galleryRows, labelColor } from '../lib/runInfo';
 import { N_MAX, N_MIN } from '../lib/urlState';
@@ -31,17 +36,21 @@ export function NControl() {
 
 /** Component gallery: per layer a row, per component a column with its high and low extremes. */
 export function GalleryView() {
-  const { run, state } = useApp();
+  const { run, state, layer } = useApp();
   const rows = galleryRows(run, state.rows, state.layer);
+  const focused = useBasis(run, layer.name, state.basis, state.dirA, state.dirB);
+  const what = state.basis === 'ica' ? 'independent component' : state.basis === 'dir' ? 'direction' : 'principal component';
   return (
     <div className="view gallery-view" data-testid="gallery">
       <div className="toolbar">
         <div className="toolbar-title">
           <h2>Component gallery</h2>
-          <span className="muted">Samples at both ends of each principal component. Click a header to probe it.</span>
+          <span className="muted">Samples at both ends of each {what}. Click a header to probe it.</span>
         </div>
         <div className="toolbar-spacer" />
+        <BasisBar basis={focused} />
         <NControl />
+        <ExportMenu basis={focused.key} basisName={focused.choice === 'ica' ? 'ICA' : focused.direction?.name ?? 'direction'} />
       </div>
       {rows.length === 0 && <EmptyState title="This run has no layers" />}
       {rows.map((name) => {
@@ -55,35 +64,66 @@ export function GalleryView() {
 function GalleryRow({ layer, multi }: { layer: LayerInfo; multi: boolean }) {
   const { run, state } = useApp();
   const n = state.n;
-  const gallery = useAsync((signal) => getGallery(run.id, layer.name, n, signal), [run.id, layer.name, n], true);
-  // what each component reads as (the label column, or the colour-by column); optional extra
-  const assoc = useAsync((signal) => getAssociations(run.id, layer.name, signal), [run.id, layer.name]);
+  const basis = useBasis(run, layer.name, state.basis, state.dirA, state.dirB);
+  const key = basis.key;
+  const gallery = useAsync(key ? (signal) => getGallery(run.id, layer.name, n, signal, key) : null, [run.id, layer.name, n, key], true);
+  // what each PC reads as (the label column, or the colour-by column); optional extra
+  const assoc = useAsync(key === 'pca' ? (signal) => getAssociations(run.id, layer.name, signal) : null, [run.id, layer.name, key]);
   const cum = cumulative(layer.explained_variance_ratio);
   const isText = run.rendering_kind === 'text/plain';
+  const rowRef = useRef<HTMLElement>(null);
+  const data = gallery.data && gallery.data.basis === key ? gallery.data : gallery.data && gallery.loading ? gallery.data : null;
+  const error = basis.error ?? gallery.error;
+  const skeletons = state.basis === 'dir' ? 1 : layer.n_components;
   return (
-    <section className={`gallery-row${multi ? ' multi' : ''}`} data-testid="gallery-row" data-layer={layer.name} aria-label={`Layer ${layer.name}`}>
+    <section ref={rowRef} className={`gallery-row${multi ? ' multi' : ''}`} data-testid="gallery-row" data-layer={layer.name} data-basis={data?.basis ?? ''} aria-label={`Layer ${layer.name}`}>
       <header className="gallery-row-head">
         <h3 className="mono">{layer.name}</h3>
-        <span className="muted">
-          D = {layer.dim} · {layer.n_components} components explain {formatPercent(cum[cum.length - 1] ?? NaN)}
-        </span>
-        {gallery.loading && gallery.data && <span className="muted small">updating…</span>}
+        <span className="muted">{rowSubtitle(layer, data, cum)}</span>
+        {(gallery.loading || basis.loading) && data && <span className="muted small">updating…</span>}
+        {!data && !error && state.basis === 'ica' && (
+          <span className="muted small">
+            <Spinner label="Fitting ICA" /> fitting FastICA on the principal components…
+          </span>
+        )}
+        <div className="toolbar-spacer" />
+        <PngButton target={rowRef} name={`${run.id}-${layer.name}-${data?.basis.replace(':', '-') ?? 'gallery'}`} title={`Download the gallery of ${layer.name} as PNG`} />
       </header>
-      {gallery.error ? (
-        <ErrorState error={gallery.error} title={`Could not load the gallery of ${layer.name}`} onRetry={gallery.retry} />
+      {error ? (
+        basis.choice === 'dir' && !basis.groupA ? (
+          <EmptyState title="Define a direction" testId="direction-needed">
+            Pick two labels above (or, in the Scatter view, lasso two groups and use them as A and B): the direction from the mean of A to the mean of B is then probed like a component.
+          </EmptyState>
+        ) : (
+          <ErrorState error={error} title={`Could not load the gallery of ${layer.name}`} onRetry={basis.error ? basis.retry : gallery.retry} />
+        )
       ) : (
         <div className="gallery-scroller">
           <div className={`gallery-columns${isText ? ' is-text' : ''}`}>
-            {gallery.data
-              ? gallery.data.components.map((c) => (
-                  <GalleryColumn key={c.index} layer={layer.name} component={c} n={n} meaning={componentMeaning(assoc.data?.columns, c.index, state.color)} />
+            {data
+              ? data.components.map((c) => (
+                  <GalleryColumn key={c.index} layer={layer.name} component={c} separation={data.separation} n={n} meaning={key === 'pca' ? componentMeaning(assoc.data?.columns, c.index, state.color) : null} />
                 ))
-              : Array.from({ length: layer.n_components }, (_, i) => <ColumnSkeleton key={i} n={n} isText={isText} />)}
+              : Array.from({ length: skeletons }, (_, i) => <ColumnSkeleton key={i} n={n} isText={isText} />)}
           </div>
         </div>
       )}
     </section>
   );
+}
+
+function rowSubtitle(layer: LayerInfo, data: Gallery | null, cum: number[]): string {
+  if (data?.kind === 'ica') return `D = ${layer.dim} · ${data.components.length} independent components, most non-Gaussian first`;
+  if (data?.kind === 'direction') return `D = ${layer.dim} · one direction, from the mean of A to the mean of B`;
+  return `D = ${layer.dim} · ${layer.n_components} components explain ${formatPercent(cum[cum.length - 1] ?? NaN)}`;
+}
+
+/** What a component's header says beside its name: variance share, kurtosis or separation. */
+export function componentStat(c: GalleryComponent, separation?: number | null): string {
+  if (c.explained_variance_ratio !== null && c.explained_variance_ratio !== undefined) return `${formatPercent(c.explained_variance_ratio)} of variance`;
+  if (c.kurtosis !== null && c.kurtosis !== undefined) return `kurtosis ${c.kurtosis.toFixed(1)}`;
+  if (separation !== null && separation !== undefined) return `separation ${separation.toFixed(2)} σ`;
+  return '';
 }
 
 function EndSummary({ end, samples }: { end: 'high' | 'low'; samples: SampleRef[] }) {
@@ -107,9 +147,10 @@ function EndSummary({ end, samples }: { end: 'high' | 'low'; samples: SampleRef[
   );
 }
 
-function GalleryColumn({ layer, component, meaning }: { layer: string; component: GalleryComponent; n: number; meaning: ComponentMeaning | null }) {
+function GalleryColumn({ layer, component, separation, meaning }: { layer: string; component: GalleryComponent; separation?: number | null; n: number; meaning: ComponentMeaning | null }) {
   const { update } = useApp();
-  const title = `${pcName(component.index)} · ${formatPercent(component.explained_variance_ratio)} of variance`;
+  const stat = componentStat(component, separation);
+  const title = `${component.name} · ${stat}`;
   return (
     <article className="gallery-column" data-testid="gallery-column" data-component={component.index}>
       <button
@@ -117,10 +158,10 @@ function GalleryColumn({ layer, component, meaning }: { layer: string; component
         className="column-head"
         data-testid="component-header"
         onClick={() => update({ layer, pc: component.index, tab: 'probe', q: 0.5 })}
-        title={`Probe ${pcName(component.index)} of ${layer}`}
+        title={`Probe ${component.name} of ${layer}`}
       >
-        <span className="column-pc">{pcName(component.index)}</span>
-        <span className="column-var">{formatPercent(component.explained_variance_ratio)} of variance</span>
+        <span className="column-pc">{component.name}</span>
+        <span className="column-var">{stat || '\u00a0'}</span>
         <span className="visually-hidden">{title}</span>
       </button>
       {meaning && (

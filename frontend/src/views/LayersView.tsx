@@ -1,4 +1,5 @@
-import { useMemo, useState } from 'react';
+import { useMemo, useRef, useState } from 'react';
+import { PngButton } from '../components/PngButton';
 import { getAssociations, getPcCorrelation, type Associations, type PCCorrelation } from '../api';
 import { EmptyState, ErrorState, Skeleton, Spinner } from '../components/common';
 import { useSize } from '../components/useSize';
@@ -26,6 +27,7 @@ const sameRef = (a: ComponentRef | null, layer: string, pc: number) => !!a && a.
 export function LayersView() {
   const { run, state, update } = useApp();
   const chosen = chosenLayers(run, state.rows);
+  const graphRef = useRef<HTMLElement>(null);
   const key = chosen.join('\u0000');
   const pairs = useMemo(() => chosen.slice(1).map((right, i) => [chosen[i], right] as const), [key]);
 
@@ -63,7 +65,7 @@ export function LayersView() {
         </EmptyState>
       ) : (
         <>
-          <section className="card corr-card">
+          <section className="card corr-card" ref={graphRef}>
             <div className="card-head corr-head">
               <div className="layer-chips" role="group" aria-label="Layers to show">
                 {run.layers.map((l) => {
@@ -87,6 +89,7 @@ export function LayersView() {
               </div>
               <div className="toolbar-spacer" />
               <ThresholdControl />
+              <PngButton target={graphRef} name={`${run.id}-components-across-layers`} title="Download the graph as PNG" />
             </div>
             {corr.error ? (
               <ErrorState error={corr.error} title="Could not correlate the layers' components" onRetry={corr.retry} />
@@ -336,13 +339,15 @@ function HeatmapCard({ chosen }: { chosen: string[] }) {
   const panel = useCssVar('--bg-panel', theme);
   const mid = /^#[0-9a-f]{6}$/i.test(panel) ? panel : '#ffffff';
   const select = (which: 'heatA' | 'heatB', value: string) => update({ [which]: value });
+  const cardRef = useRef<HTMLElement>(null);
   return (
-    <section className="card heatmap-card" data-testid="heatmap-card">
+    <section className="card heatmap-card" data-testid="heatmap-card" ref={cardRef}>
       <div className="card-head">
         <h3>Correlation of two layers' components</h3>
         <div className="toolbar-spacer" />
         <LayerPicker label="Layer A (rows)" value={a} names={names} onChange={(v) => select('heatA', v)} testId="heat-a-select" />
         <LayerPicker label="Layer B (columns)" value={b} names={names} onChange={(v) => select('heatB', v)} testId="heat-b-select" />
+        <PngButton target={cardRef} name={`${run.id}-${a}-vs-${b}-correlation`} title="Download the heatmap as PNG" />
       </div>
       {corr.error ? (
         <ErrorState error={corr.error} title={`Could not correlate ${a} with ${b}`} onRetry={corr.retry} compact />

@@ -1,6 +1,9 @@
 import { useEffect, useMemo, useRef, useState, type ReactNode } from 'react';
 import { getAssociations, getGallery, getHistogram, getQuantile, isAbortError, type QuantileSamples, type SampleRef } from '../api';
-import { ErrorState, Skeleton, Spinner } from '../components/common';
+import { useBasis } from '../basis';
+import { BasisBar } from '../components/BasisBar';
+import { EmptyState, ErrorState, Skeleton, Spinner } from '../components/common';
+import { PngButton } from '../components/PngButton';
 import { HIST_MARGIN, Histogram } from '../components/Histogram';
 import { CategoricalLegend } from '../components/Legend';
 import { ThumbGrid } from '../components/SampleThumb';
@@ -12,26 +15,33 @@ import { formatPercent, formatScore, pcName } from '../lib/format';
 import { labelCounts } from '../lib/labels';
 import { roundQ, scoreAtQuantile, stepQuantile, throttleLatest, type HistogramAxis } from '../lib/quantile';
 import { labelColor } from '../lib/runInfo';
-import { NControl } from './GalleryView';
+import { componentStat, NControl } from './GalleryView';
 
 const BINS = 30;
 
 /** Probe one component: its score histogram by label, a quantile slider and the samples there. */
 export function ProbeView() {
   const { run, layer, labels, state, update } = useApp();
-  const pc = Math.min(state.pc, layer.n_components - 1);
+  const basis = useBasis(run, layer.name, state.basis, state.dirA, state.dirB);
+  const key = basis.key;
   const n = state.n;
   const axis: HistogramAxis = state.axis;
   const setAxis = (a: HistogramAxis) => update({ axis: a }, { replace: true });
 
+  const gallery = useAsync(key ? (signal) => getGallery(run.id, layer.name, n, signal, key) : null, [run.id, layer.name, n, key], true);
+  const components = gallery.data && gallery.data.basis === key ? gallery.data.components : null;
+  const count = components ? components.length : state.basis === 'dir' ? 1 : layer.n_components;
+  const pc = Math.max(0, Math.min(state.pc, count - 1));
   const hist = useAsync(
-    (signal) => getHistogram(run.id, layer.name, pc, BINS, run.labels.present, signal),
-    [run.id, layer.name, pc, run.labels.present],
+    key ? (signal) => getHistogram(run.id, layer.name, pc, BINS, run.labels.present, signal, key) : null,
+    [run.id, layer.name, pc, run.labels.present, key],
   );
-  const gallery = useAsync((signal) => getGallery(run.id, layer.name, n, signal), [run.id, layer.name, n], true);
-  const extremes = gallery.data?.components.find((c) => c.index === pc) ?? null;
-  const assoc = useAsync((signal) => getAssociations(run.id, layer.name, signal), [run.id, layer.name]);
-  const meaning = componentMeaning(assoc.data?.columns, pc, state.color);
+  const extremes = components?.find((c) => c.index === pc) ?? null;
+  const assoc = useAsync(key === 'pca' ? (signal) => getAssociations(run.id, layer.name, signal) : null, [run.id, layer.name, key]);
+  const meaning = key === 'pca' ? componentMeaning(assoc.data?.columns, pc, state.color) : null;
+  const name = extremes?.name ?? (state.basis === 'ica' ? `IC ${pc + 1}` : state.basis === 'dir' ? basis.direction?.name ?? 'direction' : pcName(pc));
+  const histRef = useRef<HTMLElement>(null);
+  const stripsRef = useRef<HTMLDivElement>(null);
 
   // --- the slider: local value moves at once; the URL and the server follow, throttled ------
   const [q, setQ] = useState(state.q);
@@ -60,13 +70,14 @@ export function ProbeView() {
   const controller = useRef<AbortController | null>(null);
   const fetchNear = useMemo(
     () =>
-      throttleLatest((args: { q: number; pc: number; layer: string; run: string; n: number }) => {
+      throttleLatest((args: { q: number; pc: number; layer: string; run: string; n: number; basis: string | null }) => {
+        if (!args.basis) return;
         const id = ++seq.current;
         controller.current?.abort();
         const c = new AbortController();
         controller.current = c;
         setNearLoading(true);
-        getQuantile(args.run, args.layer, args.pc, args.q, args.n, c.signal).then(
+        getQuantile(args.run, args.layer, args.pc, args.q, args.n, c.signal, args.basis).then(
           (res) => {
             if (id !== seq.current) return; // a newer request was sent: ignore this stale answer
             setNear(res);
@@ -83,11 +94,11 @@ export function ProbeView() {
     [],
   );
   useEffect(() => {
-    fetchNear({ q, pc, layer: layer.name, run: run.id, n });
-  }, [fetchNear, q, pc, layer.name, run.id, n]);
+    fetchNear({ q, pc, layer: layer.name, run: run.id, n, basis: key });
+  }, [fetchNear, q, pc, layer.name, run.id, n, key]);
   useEffect(() => {
     setNear(null);
-  }, [pc, layer.name, run.id]);
+  }, [pc, layer.name, run.id, key]);
   useEffect(
     () => () => {
       fetchNear.cancel();
@@ -113,17 +124,36 @@ export function ProbeView() {
     return totals.sort((a, b) => order(a.label) - order(b.label)).map((t) => ({ ...t, color: labelColor(labels, t.label) }));
   }, [hist.data, labels]);
 
-  const ratio = layer.explained_variance_ratio[pc] ?? NaN;
+  const stat = extremes ? componentStat(extremes, gallery.data?.separation) : '';
+  if (basis.choice === 'dir' && (!basis.groupA || !basis.groupB)) {
+    return (
+      <div className="view probe-view" data-testid="probe">
+        <div className="toolbar">
+          <div className="toolbar-title">
+            <h2>
+              <span className="mono">{layer.name}</span> · a direction
+            </h2>
+            <span className="muted">From the mean of group A to the mean of group B, probed like a component.</span>
+          </div>
+          <div className="toolbar-spacer" />
+          <BasisBar basis={basis} />
+        </div>
+        <EmptyState title="Define a direction" testId="direction-needed">
+          Pick two labels above, or lasso two groups in the Scatter view and use them as A and B.
+        </EmptyState>
+      </div>
+    );
+  }
 
   return (
     <div className="view probe-view" data-testid="probe">
       <div className="toolbar">
         <div className="toolbar-title">
           <h2>
-            <span className="mono">{layer.name}</span> · {pcName(pc)}
+            <span className="mono">{layer.name}</span> · <span data-testid="probe-name">{name}</span>
           </h2>
           <span className="muted">
-            {formatPercent(ratio)} of variance
+            {stat || '\u00a0'}
             {meaning && (
               <span className="probe-meaning" data-testid="probe-meaning" title={`${meaning.column}: ${meaning.stat}`}>
                 {' · '}
@@ -132,26 +162,28 @@ export function ProbeView() {
             )}
           </span>
         </div>
-        <div className="pc-stepper" role="group" aria-label="Component">
+        {count > 1 && <div className="pc-stepper" role="group" aria-label="Component">
           <button type="button" className="btn btn-icon" onClick={() => update({ pc: pc - 1 })} disabled={pc <= 0} aria-label="Previous component">
             ‹
           </button>
           <select value={pc} onChange={(e) => update({ pc: Number(e.target.value) })} aria-label="Component" data-testid="probe-component-select">
-            {layer.explained_variance_ratio.map((r, i) => (
-              <option key={i} value={i}>
-                {pcName(i)} · {formatPercent(r)}
+            {(components ?? layer.explained_variance_ratio.map((r, i) => ({ index: i, name: pcName(i), explained_variance_ratio: r }))).map((c) => (
+              <option key={c.index} value={c.index}>
+                {c.name}
+                {c.explained_variance_ratio !== null && c.explained_variance_ratio !== undefined ? ` · ${formatPercent(c.explained_variance_ratio)}` : ''}
               </option>
             ))}
           </select>
-          <button type="button" className="btn btn-icon" onClick={() => update({ pc: pc + 1 })} disabled={pc >= layer.n_components - 1} aria-label="Next component">
+          <button type="button" className="btn btn-icon" onClick={() => update({ pc: pc + 1 })} disabled={pc >= count - 1} aria-label="Next component">
             ›
           </button>
-        </div>
+        </div>}
         <div className="toolbar-spacer" />
+        <BasisBar basis={basis} />
         <NControl />
       </div>
 
-      <section className="card probe-hist-card">
+      <section className="card probe-hist-card" ref={histRef}>
         <div className="card-head">
           <h3>Score distribution</h3>
           <span className="muted small">{axis === 'score' ? `${BINS} quantile bins at their true widths: bar area = samples` : `${BINS} quantile bins of equal share: the label mix along the component`}</span>
@@ -163,11 +195,12 @@ export function ProbeView() {
               </button>
             ))}
           </div>
+          <PngButton target={histRef} name={`${run.id}-${layer.name}-${name}-histogram`} title="Download the histogram as PNG" />
         </div>
         <div className="probe-hist-body">
           <div className="probe-plot" ref={plotRef}>
-            {hist.error ? (
-              <ErrorState error={hist.error} title="Could not load the histogram" onRetry={hist.retry} compact />
+            {basis.error || hist.error ? (
+              <ErrorState error={(basis.error ?? hist.error)!} title="Could not load the histogram" onRetry={basis.error ? basis.retry : hist.retry} compact />
             ) : hist.data && size.width > 0 ? (
               <Histogram data={hist.data} labels={labels} axis={axis} width={size.width} markerQ={q} markerScore={markerScore} />
             ) : (
@@ -188,7 +221,7 @@ export function ProbeView() {
                     moveTo(next);
                   }
                 }}
-                aria-label={`Position along ${pcName(pc)}, as a quantile of its scores`}
+                aria-label={`Position along ${name}, as a quantile of its scores`}
                 aria-valuetext={`${formatPercent(q, 0)} quantile, score ${formatScore(markerScore)}`}
                 data-testid="probe-slider"
               />
@@ -203,11 +236,15 @@ export function ProbeView() {
           </div>
           {legendItems.length > 0 && <CategoricalLegend items={legendItems} title="Label" />}
         </div>
-        <p className="hint">Drag the slider, or focus it and use ← → (1 %), PageUp / PageDown (10 %), Home / End.</p>
+        <p className="hint" data-png-skip="1">Drag the slider, or focus it and use ← → (1 %), PageUp / PageDown (10 %), Home / End.</p>
       </section>
 
-      <div className="probe-strips">
-        <Strip title={<span className="end-tag end-tag-low">▼ lowest</span>} samples={extremes?.low ?? null} error={gallery.error} n={n} />
+      <div className="probe-strips-head">
+        <div className="toolbar-spacer" />
+        <PngButton target={stripsRef} name={`${run.id}-${layer.name}-${name}-q${Math.round(q * 100)}`} title="Download the three strips of samples as PNG" />
+      </div>
+      <div className="probe-strips" ref={stripsRef}>
+        <Strip title={<span className="end-tag end-tag-low">▼ lowest</span>} samples={extremes?.low ?? null} error={basis.error ?? gallery.error} n={n} />
         <Strip
           title={<>Near {formatPercent(q, 0)}</>}
           samples={near?.samples ?? null}
@@ -220,7 +257,7 @@ export function ProbeView() {
         <Strip
           title={<span className="end-tag end-tag-high">▲ highest</span>}
           samples={extremes ? extremes.high.slice().reverse() : null}
-          error={gallery.error}
+          error={basis.error ?? gallery.error}
           n={n}
         />
       </div>

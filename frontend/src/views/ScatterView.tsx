@@ -1,4 +1,4 @@
-import { useEffect, useMemo, useRef, useState } from 'react';
+import { useEffect, useMemo, useRef, useState, type RefObject } from 'react';
 import createScatterplot from 'regl-scatterplot';
 import { getColumnValues, getScores, renderUrl, type ColumnInfo, type ScoreMatrix } from '../api';
 import { ErrorState, LabelChip, Spinner } from '../components/common';
@@ -11,7 +11,19 @@ import { categoricalColor, MISSING_COLOR, niceTicks, numericScale, rampColors } 
 import { formatPercent, formatScore, formatTick, pcName, tickStep } from '../lib/format';
 import { colorColumn, LABEL_COLUMN } from '../lib/runInfo';
 import { linearScale, toNdc, type LinearScale } from '../lib/scale';
+import { useBasis } from '../basis';
+import { BasisBar } from '../components/BasisBar';
+import { PngButton } from '../components/PngButton';
+import { canvasExporters } from '../lib/png';
 import { SelectionPanel } from './SelectionPanel';
+
+/** An axis's name and (PCA) variance share: "PC 2 · 14.1%" or "IC 2". */
+function axisText(basis: 'pca' | 'ica', i: number, ratios: number[]): string {
+  return basis === 'ica' ? `IC ${i + 1}` : `${pcName(i)} · ${formatPercent(ratios[i] ?? NaN)}`;
+}
+function axisName(basis: 'pca' | 'ica', i: number): string {
+  return basis === 'ica' ? `IC ${i + 1}` : pcName(i);
+}
 
 type Scatterplot = ReturnType<typeof createScatterplot>;
 
@@ -34,9 +46,12 @@ export function ScatterView() {
   const x = Math.min(state.x, k - 1);
   const y = Math.min(state.y, k - 1);
   const column = colorColumn(run, state.color);
+  // the scatter shows two axes of a basis: PCA or ICA (a direction is one axis: probe it)
+  const basis: 'pca' | 'ica' = state.basis === 'ica' ? 'ica' : 'pca';
+  const resolved = useBasis(run, layer.name, basis, null, null);
 
   const all = useMemo(() => Array.from({ length: k }, (_, i) => i), [k]);
-  const scores = useAsync((signal) => getScores(run.id, layer.name, all, signal), [run.id, layer.name, all]);
+  const scores = useAsync((signal) => getScores(run.id, layer.name, all, signal, basis), [run.id, layer.name, all, basis]);
   const colors = useAsync<Coloring>(
     column ? async (signal) => ({ column, values: await getColumnValues(run.id, column.name, signal) }) : null,
     [run.id, column?.name],
@@ -44,11 +59,12 @@ export function ScatterView() {
 
   const axisOptions = layer.explained_variance_ratio.map((r, i) => (
     <option key={i} value={i}>
-      {pcName(i)} · {formatPercent(r)}
+      {basis === 'ica' ? `IC ${i + 1}` : `${pcName(i)} · ${formatPercent(r)}`}
     </option>
   ));
 
   const [mode, setMode] = useState<'panZoom' | 'lasso'>('panZoom');
+  const frameRef = useRef<HTMLDivElement>(null);
   const hasLabels = run.columns.some((c) => c.name === LABEL_COLUMN);
   const labelValues = useAsync(hasLabels ? (signal) => getColumnValues(run.id, LABEL_COLUMN, signal) : null, [run.id, hasLabels]);
 
@@ -93,6 +109,7 @@ export function ScatterView() {
           </select>
         </label>
         <div className="toolbar-spacer" />
+        <BasisBar basis={resolved} allowDirection={false} />
         <div className="segmented" role="radiogroup" aria-label="Mouse mode">
           <button type="button" role="radio" aria-checked={mode === 'panZoom'} className={mode === 'panZoom' ? 'on' : ''} onClick={() => setMode('panZoom')} data-testid="mode-pan">
             Pan &amp; zoom
@@ -104,11 +121,16 @@ export function ScatterView() {
       </div>
       <div className="scatter-body">
         <div className="scatter-main card">
+          <div className="scatter-png" data-png-skip="1">
+            <PngButton target={frameRef} name={`${run.id}-${layer.name}-${basis}-${x + 1}-${y + 1}-scatter`} title="Download the scatter as PNG" />
+          </div>
           {scores.error ? (
             <ErrorState error={scores.error} title={`Could not load the scores of ${layer.name}`} onRetry={scores.retry} />
           ) : (
             <ScatterPlot
-              key={`${run.id}/${layer.name}`}
+              key={`${run.id}/${layer.name}/${basis}`}
+              frameRef={frameRef}
+              basis={basis}
               scores={scores.data}
               x={x}
               y={y}
@@ -163,6 +185,8 @@ function ScatterLegend({ coloring }: { coloring: Coloring }) {
 }
 
 interface PlotProps {
+  frameRef: RefObject<HTMLDivElement | null>;
+  basis: 'pca' | 'ica';
   scores: ScoreMatrix | null;
   x: number;
   y: number;
@@ -185,7 +209,7 @@ function ticksOf(scale: LinearScale, length: number, horizontal: boolean): Tick[
   return values.map((v) => ({ pos: scale(v), text: formatTick(v, step) }));
 }
 
-function ScatterPlot({ scores, x, y, coloring, labelCodes, mode, theme }: PlotProps) {
+function ScatterPlot({ frameRef, basis, scores, x, y, coloring, labelCodes, mode, theme }: PlotProps) {
   const { run, layer, labels, state, update, openSample } = useApp();
   const [boxRef, size] = useSize<HTMLDivElement>();
   const canvasRef = useRef<HTMLCanvasElement>(null);
@@ -233,6 +257,8 @@ function ScatterPlot({ scores, x, y, coloring, labelCodes, mode, theme }: PlotPr
       return;
     }
     plotRef.current = sp;
+    const canvas = canvasRef.current;
+    canvasExporters.set(canvas, () => sp.export(undefined));
     const onView = () => {
       const { width, height } = sizeRef.current;
       setTicks({ x: ticksOf(scalesRef.current.x, width, true), y: ticksOf(scalesRef.current.y, height, false) });
@@ -381,8 +407,6 @@ function ScatterPlot({ scores, x, y, coloring, labelCodes, mode, theme }: PlotPr
     sp.hover(state.sample ?? -1, { preventEvent: true });
   }, [state.sample, drawn]);
 
-  const xRatio = layer.explained_variance_ratio[x] ?? NaN;
-  const yRatio = layer.explained_variance_ratio[y] ?? NaN;
   const hoverRow = hover && scores && hover.id < scores.rows ? hover.id : null;
   const labelOf = (id: number): string | null => {
     if (!labelCodes) return null;
@@ -391,14 +415,14 @@ function ScatterPlot({ scores, x, y, coloring, labelCodes, mode, theme }: PlotPr
   };
 
   return (
-    <div className="scatter-frame">
+    <div className="scatter-frame" ref={frameRef}>
       <div className="scatter-axis-y" aria-hidden="true">
         <span>
-          {pcName(y)} · {formatPercent(yRatio)}
+          {axisText(basis, y, layer.explained_variance_ratio)}
         </span>
       </div>
       <div className="scatter-canvas-box" ref={boxRef} data-testid="scatter-canvas" data-drawn={drawn ? 'true' : 'false'} data-points={points?.n ?? 0}>
-        <canvas ref={canvasRef} aria-label={`Scatter of ${run.n_samples} samples, ${pcName(x)} against ${pcName(y)}`} role="img" />
+        <canvas ref={canvasRef} aria-label={`Scatter of ${run.n_samples} samples, ${axisName(basis, x)} against ${axisName(basis, y)}`} role="img" />
         <svg className="scatter-ticks" width={size.width} height={size.height} aria-hidden="true">
           {ticks.x
             .filter((t) => t.pos > 24 && t.pos < size.width - 24)
@@ -439,13 +463,13 @@ function ScatterPlot({ scores, x, y, coloring, labelCodes, mode, theme }: PlotPr
               const l = labelOf(hoverRow);
               return l ? categoricalColor(labels.indexOf(l)) : MISSING_COLOR;
             })()}
-            xText={`${pcName(x)} ${formatScore(scores.data[hoverRow * scores.cols + x])}`}
-            yText={`${pcName(y)} ${formatScore(scores.data[hoverRow * scores.cols + y])}`}
+            xText={`${axisName(basis, x)} ${formatScore(scores.data[hoverRow * scores.cols + x])}`}
+            yText={`${axisName(basis, y)} ${formatScore(scores.data[hoverRow * scores.cols + y])}`}
           />
         )}
       </div>
       <div className="scatter-axis-x" aria-hidden="true">
-        {pcName(x)} · {formatPercent(xRatio)}
+        {axisText(basis, x, layer.explained_variance_ratio)}
       </div>
     </div>
   );

@@ -5,13 +5,18 @@ import { useApp } from '../context';
 import { useAsync } from '../hooks';
 import { formatCount } from '../lib/format';
 import { labelCounts } from '../lib/labels';
+import { decodeGroup, encodeGroup, groupTitle } from '../lib/direction';
 import { LABEL_COLUMN, labelColor } from '../lib/runInfo';
 
 const PAGE = 120;
 
 /** The lasso selection as a gallery, with its label counts. */
 export function SelectionPanel({ ids }: { ids: number[] }) {
-  const { run, labels, update } = useApp();
+  const { run, labels, update, state } = useApp();
+  const groupA = decodeGroup(state.dirA);
+  const groupB = decodeGroup(state.dirB);
+  const mine = encodeGroup({ kind: 'ids', ids });
+  const useAs = (which: 'A' | 'B') => update(which === 'A' ? { dirA: mine } : { dirB: mine }, { replace: true });
   const [shown, setShown] = useState(PAGE);
   const hasLabels = run.columns.some((c) => c.name === LABEL_COLUMN);
   const codes = useAsync(hasLabels ? (signal) => getColumnValues(run.id, LABEL_COLUMN, signal) : null, [run.id, hasLabels]);
@@ -48,6 +53,28 @@ export function SelectionPanel({ ids }: { ids: number[] }) {
         <button type="button" className="btn btn-small" onClick={() => update({ selection: [] })} data-testid="clear-selection">
           Clear
         </button>
+      </div>
+      <div className="direction-groups" data-testid="direction-groups">
+        <span className="muted small">Direction:</span>
+        <button type="button" className={`btn btn-small${state.dirA === mine ? ' on' : ''}`} onClick={() => useAs('A')} data-testid="use-as-a" title="Use this selection as group A (the start of a direction)">
+          <span className="run-tag run-tag-a">A</span> {state.dirA === mine ? 'is group A' : 'Use as group A'}
+        </button>
+        <button type="button" className={`btn btn-small${state.dirB === mine ? ' on' : ''}`} onClick={() => useAs('B')} data-testid="use-as-b" title="Use this selection as group B (the end of a direction)">
+          <span className="run-tag run-tag-b">B</span> {state.dirB === mine ? 'is group B' : 'Use as group B'}
+        </button>
+        <button
+          type="button"
+          className="btn btn-small btn-primary"
+          disabled={!groupA || !groupB || state.dirA === state.dirB}
+          onClick={() => update({ basis: 'dir', tab: 'probe', pc: 0, q: 0.5 })}
+          title={groupA && groupB ? `Probe the direction from ${groupTitle(groupA)} to ${groupTitle(groupB)}` : 'Pick group A and group B first (a selection or, in the Gallery, a label)'}
+          data-testid="make-direction"
+        >
+          Make direction →
+        </button>
+        <span className="muted small direction-groups-state">
+          A: {groupTitle(groupA)} · B: {groupTitle(groupB)}
+        </span>
       </div>
       {counts.length > 0 && (
         <ul className="count-bars" data-testid="selection-label-counts">

@@ -74,7 +74,7 @@ export function Sidebar({ runs, run, focused, state, update }: Props) {
                     </div>
                     <VarianceBars
                       ratios={l.explained_variance_ratio}
-                      active={isFocused && state.tab === 'probe' ? state.pc : null}
+                      active={isFocused && state.tab === 'probe' && state.basis === 'pca' ? state.pc : null}
                       onPick={(c) => update({ layer: l.name, pc: c, tab: 'probe' })}
                     />
                     <div className="layer-cum">

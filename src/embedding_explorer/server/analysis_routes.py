@@ -34,7 +34,7 @@ RunQuery = Annotated[str, Query(description="a run id from /api/runs")]
 LayerQuery = Annotated[str, Query(description="a layer name of that run")]
 
 
-class _Cache:
+class Cache:
     """Compute-once results keyed by their inputs; a lock per key so two requests do not both
     compute the same CKA table."""
 
@@ -56,7 +56,7 @@ class _Cache:
 
 def analysis_router(registry: Registry) -> APIRouter:
     router = APIRouter(prefix="/api")
-    cache = _Cache()
+    cache = Cache()
 
     def comparison(run_a: str, run_b: str) -> ModelComparison:
         a, b = registry.get(run_a).run, registry.get(run_b).run
@@ -83,7 +83,7 @@ def analysis_router(registry: Registry) -> APIRouter:
                     name=column.name,
                     kind=column.kind,
                     statistic=statistic,
-                    values=[_finite(v) for v in table[statistic].to_numpy(dtype=float)],
+                    values=[finite(v) for v in table[statistic].to_numpy(dtype=float)],
                     summaries=[str(s) for s in table["summary"]],
                 )
             )
@@ -146,9 +146,9 @@ def analysis_router(registry: Registry) -> APIRouter:
     return router
 
 
-def _finite(value: float) -> float | None:
+def finite(value: float) -> float | None:
     return float(value) if math.isfinite(value) else None
 
 
 def _matrix(values: np.ndarray) -> list[list[float | None]]:
-    return [[_finite(float(v)) for v in row] for row in np.asarray(values, dtype=float)]
+    return [[finite(float(v)) for v in row] for row in np.asarray(values, dtype=float)]

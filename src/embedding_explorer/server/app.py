@@ -15,6 +15,10 @@ from ..exceptions import EmbeddingExplorerError, LayerNotFoundError
 from ..run import Run
 from .analysis_routes import analysis_router
 from .auth import TokenAuth
+from .bases import DirectionStore
+from .basis_routes import basis_router
+from .dataset_routes import dataset_router
+from .export_routes import export_router
 from .registry import Registry
 from .routes import api_router
 from .static import NotBuiltPage, SpaFiles, ui_dir
@@ -48,8 +52,13 @@ def create_app(
     registry = Registry(runs)
     app = FastAPI(title="Embedding Explorer", version=__version__)
     app.state.registry = registry
-    app.include_router(api_router(registry, private=token is not None))
+    directions = DirectionStore()
+    app.state.directions = directions
+    app.include_router(api_router(registry, directions, private=token is not None))
     app.include_router(analysis_router(registry))
+    app.include_router(basis_router(registry, directions))
+    app.include_router(dataset_router(registry))
+    app.include_router(export_router(registry, directions))
     add_error_handlers(app)
     folder = ui_dir(static_dir)
     site = SpaFiles(folder) if folder is not None else NotBuiltPage()

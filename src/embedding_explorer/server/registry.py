@@ -10,6 +10,7 @@ import hashlib
 import re
 from collections.abc import Iterator, Sequence
 from functools import cached_property
+from typing import Any
 
 from fastapi import HTTPException
 
@@ -43,7 +44,7 @@ class ServedRun:
     def __init__(self, run_id: str, run: Run) -> None:
         self.id = run_id
         self.run = run
-        self._histograms: dict[tuple[str, int, int, bool], Histogram] = {}
+        self._histograms: dict[tuple[Any, int, int, bool], Histogram] = {}
 
     @cached_property
     def etag_key(self) -> str:
@@ -87,12 +88,13 @@ class ServedRun:
             )
         return sample_id
 
-    def histogram(self, layer: Layer, component: int, bins: int, by_label: bool) -> Histogram:
-        """``Layer.histogram``, computed once per (layer, component, bins, by_label)."""
-        key = (layer.name, component, bins, by_label)
+    def histogram(self, probe: Any, what: Any, component: int, bins: int, by_label: bool) -> Histogram:
+        """``probe.histogram`` (a layer, its ICA, a direction), computed once per
+        (``what`` names the probe, e.g. ``(layer, basis)``, component, bins, by_label)."""
+        key = (what, component, bins, by_label)
         cached = self._histograms.get(key)
         if cached is None:
-            cached = self._histograms[key] = layer.histogram(component, bins, by_label=by_label)
+            cached = self._histograms[key] = probe.histogram(component, bins, by_label=by_label)
         return cached
 
 

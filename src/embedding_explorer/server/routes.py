@@ -16,7 +16,7 @@ import numpy as np
 from fastapi import APIRouter, HTTPException, Path, Query, Request, Response
 
 from .._version import __version__
-from ..run import Layer
+from .bases import Basis, DirectionStore, resolve_basis, variance_ratios
 from .columns import json_value
 from .registry import Registry, ServedRun
 from .schemas import (
@@ -49,12 +49,23 @@ SampleId = Annotated[int, Path(ge=0, description="sample id: its position in the
 Count = Annotated[int, Query(ge=1, le=200, description="samples per list")]
 Bins = Annotated[int, Query(ge=1, le=200, description="number of quantile bins")]
 Quantile = Annotated[float, Query(ge=0.0, le=1.0, allow_inf_nan=False, description="quantile in [0, 1]")]
+BasisParam = Annotated[
+    str, Query(max_length=80, description="what to probe along: 'pca', 'ica' or 'dir:<id>' (a direction)")
+]
 
 
-def api_router(registry: Registry, *, private: bool = False) -> APIRouter:
-    """The API over ``registry``'s runs; ``private`` marks cacheable answers private (token)."""
+def api_router(registry: Registry, directions: DirectionStore, *, private: bool = False) -> APIRouter:
+    """The API over ``registry``'s runs; ``private`` marks cacheable answers private (token).
+
+    The probing routes take ``basis`` (default ``pca``): the layer's ICA or a direction made
+    through ``POST .../directions`` are probed by the very same code.
+    """
     router = APIRouter(prefix="/api")
     cache_control = ("private, " if private else "public, ") + IMMUTABLE
+
+    def basis_of(run: str, layer: str, basis: str) -> tuple[ServedRun, Basis]:
+        served = registry.get(run)
+        return served, resolve_basis(served, served.layer(layer), basis, directions)
 
     @router.get("/health")
     async def health() -> Health:
@@ -65,38 +76,53 @@ def api_router(registry: Registry, *, private: bool = False) -> APIRouter:
         return [run_info(served) for served in registry]
 
     @router.get("/runs/{run}/layers/{layer}/gallery")
-    def gallery(run: RunId, layer: LayerName, n: Count = 8) -> Gallery:
-        served = registry.get(run)
-        lay = served.layer(layer)
-        ratios = variance_ratios(lay)
+    def gallery(run: RunId, layer: LayerName, n: Count = 8, basis: BasisParam = "pca") -> Gallery:
+        served, b = basis_of(run, layer, basis)
         components = []
-        for c in range(lay.n_components):
-            low, high = lay.extremes(c, n)
+        for c in range(b.n_components):
+            low, high = b.probe.extremes(c, n)
             components.append(
                 ComponentGallery(
                     index=c,
-                    explained_variance_ratio=ratios[c],
-                    low=sample_refs(served, lay, c, low),
-                    high=sample_refs(served, lay, c, high),
+                    name=b.names[c],
+                    explained_variance_ratio=b.explained_variance_ratio[c]
+                    if b.explained_variance_ratio
+                    else None,
+                    kurtosis=ratio(b.kurtosis, c),
+                    low=sample_refs(served, b, c, low),
+                    high=sample_refs(served, b, c, high),
                 )
             )
-        return Gallery(layer=lay.name, components=components)
+        return Gallery(
+            layer=b.layer.name, basis=b.key, kind=b.kind, separation=b.separation, components=components
+        )
 
     @router.get("/runs/{run}/layers/{layer}/components/{c}/quantile")
     def quantile(
-        run: RunId, layer: LayerName, c: ComponentIndex, q: Quantile = 0.5, n: Count = 8
+        run: RunId,
+        layer: LayerName,
+        c: ComponentIndex,
+        q: Quantile = 0.5,
+        n: Count = 8,
+        basis: BasisParam = "pca",
     ) -> QuantileSamples:
-        served = registry.get(run)
-        lay = served.layer(layer)
-        ids = lay.quantile_samples(c, q, n)
-        return QuantileSamples(q=q, value=lay.quantile(c, q), samples=sample_refs(served, lay, c, ids))
+        served, b = basis_of(run, layer, basis)
+        check_component(b, c)
+        ids = b.probe.quantile_samples(c, q, n)
+        return QuantileSamples(q=q, value=b.probe.quantile(c, q), samples=sample_refs(served, b, c, ids))
 
     @router.get("/runs/{run}/layers/{layer}/components/{c}/histogram")
     def histogram(
-        run: RunId, layer: LayerName, c: ComponentIndex, bins: Bins = 30, by_label: bool = False
+        run: RunId,
+        layer: LayerName,
+        c: ComponentIndex,
+        bins: Bins = 30,
+        by_label: bool = False,
+        basis: BasisParam = "pca",
     ) -> HistogramOut:
-        served = registry.get(run)
-        hist = served.histogram(served.layer(layer), c, bins, by_label)
+        served, b = basis_of(run, layer, basis)
+        check_component(b, c)
+        hist = served.histogram(b.probe, (layer, b.key), c, bins, by_label)
         split = None
         if hist.by_label is not None:
             split = {}
@@ -112,12 +138,14 @@ def api_router(registry: Registry, *, private: bool = False) -> APIRouter:
         run: RunId,
         layer: LayerName,
         components: Annotated[str | None, Query(description="comma-separated indices; default all")] = None,
+        basis: BasisParam = "pca",
     ) -> Response:
-        lay = registry.get(run).layer(layer)
-        columns = parse_components(components, lay)
-        block = lay.scores if columns == list(range(lay.n_components)) else lay.scores[:, columns]
+        _, b = basis_of(run, layer, basis)
+        scores = b.probe.scores
+        columns = parse_components(components, b)
+        block = scores if columns == list(range(b.n_components)) else scores[:, columns]
         body = np.ascontiguousarray(block, dtype="<f4").tobytes()
-        shape = f"{lay.scores.shape[0]},{len(columns)}"
+        shape = f"{scores.shape[0]},{len(columns)}"
         return binary(body, {"X-Shape": shape, "X-Dtype": "float32"})
 
     @router.get("/runs/{run}/columns/{name:path}/values", response_class=Response, responses=BINARY)
@@ -128,10 +156,12 @@ def api_router(registry: Registry, *, private: bool = False) -> APIRouter:
         return binary(column.values.tobytes(), headers)
 
     @router.get("/runs/{run}/samples/{sample_id}")
-    def sample(run: RunId, sample_id: SampleId, layer: str | None = None) -> SampleDetail:
+    def sample(
+        run: RunId, sample_id: SampleId, layer: str | None = None, basis: BasisParam = "pca"
+    ) -> SampleDetail:
         served = registry.get(run)
         served.check_sample(sample_id)
-        lay = served.layer(layer) if layer is not None else None
+        b = resolve_basis(served, served.layer(layer), basis, directions) if layer is not None else None
         table = served.run.samples
         metadata = {col: json_value(table[col].iat[sample_id]) for col in served.metadata_columns}
         label, label_value = None, None
@@ -144,9 +174,10 @@ def api_router(registry: Registry, *, private: bool = False) -> APIRouter:
             label=label,
             label_value=label_value,
             metadata=metadata,
-            layer=lay.name if lay is not None else None,
-            scores=lay.scores[sample_id].astype(float).tolist() if lay is not None else None,
-            percentiles=lay.percentiles(sample_id).tolist() if lay is not None else None,
+            layer=b.layer.name if b is not None else None,
+            basis=b.key if b is not None else None,
+            scores=b.probe.scores[sample_id].astype(float).tolist() if b is not None else None,
+            percentiles=b.probe.percentiles(sample_id).tolist() if b is not None else None,
         )
 
     @router.get(
@@ -213,6 +244,8 @@ def run_info(served: ServedRun) -> RunInfo:
         name=run.name,
         n_samples=run.n_samples,
         model_class=run.manifest.get("model", {}).get("class"),
+        model_fingerprint=(run.manifest.get("model") or {}).get("fingerprint"),
+        data_fingerprint=data_fingerprint(run.manifest),
         rendering_kind=run.rendering_kind,  # type: ignore[arg-type]  # validated by pydantic
         labels=LabelsInfo(
             present=coding is not None,
@@ -226,22 +259,41 @@ def run_info(served: ServedRun) -> RunInfo:
     )
 
 
-def variance_ratios(layer: Layer) -> list[float]:
-    """From the manifest: reading the PCA arrays would load the (k, D) components."""
-    ratios = layer.info.get("explained_variance_ratio")
-    return [float(r) for r in (ratios if ratios is not None else layer.explained_variance_ratio)]
+def data_fingerprint(manifest: dict[str, Any]) -> str | None:
+    data = manifest.get("data") or {}
+    value = data.get("content_hash") or data.get("fingerprint")
+    return str(value) if value else None
 
 
-def sample_refs(served: ServedRun, layer: Layer, component: int, ids: np.ndarray) -> list[SampleRef]:
-    scores = layer.scores[ids, component].astype(float).tolist()
+def sample_refs(served: ServedRun, basis: Basis, component: int, ids: np.ndarray) -> list[SampleRef]:
+    return refs(served, ids, basis.probe.scores[ids, component])
+
+
+def refs(served: ServedRun, ids: np.ndarray, scores: np.ndarray) -> list[SampleRef]:
+    """Samples of ``served`` with their scores and label names."""
+    values = np.asarray(scores, dtype=float).tolist()
     labels = served.labels.display(ids) if served.labels is not None else [None] * len(ids)
     return [
-        SampleRef(id=i, score=s, label=lab) for i, s, lab in zip(ids.tolist(), scores, labels, strict=True)
+        SampleRef(id=i, score=s, label=lab) for i, s, lab in zip(ids.tolist(), values, labels, strict=True)
     ]
 
 
-def parse_components(text: str | None, layer: Layer) -> list[int]:
-    k = layer.n_components
+def ratio(values: list[float] | None, c: int) -> float | None:
+    return values[c] if values is not None else None
+
+
+def check_component(basis: Basis, component: int) -> None:
+    k = basis.n_components
+    if component >= k:
+        raise HTTPException(
+            404,
+            f"component={component} is out of range for {basis.key} of layer {basis.layer.name!r}, "
+            f"which has {k} component{'s' if k != 1 else ''} (0..{k - 1})",
+        )
+
+
+def parse_components(text: str | None, basis: Basis) -> list[int]:
+    k = basis.n_components
     if text is None:
         return list(range(k))
     try:
@@ -253,7 +305,9 @@ def parse_components(text: str | None, layer: Layer) -> list[int]:
     bad = [c for c in columns if not 0 <= c < k]
     if bad:
         raise HTTPException(
-            422, f"components {bad} are out of range for layer {layer.name!r}: it has {k} (0..{k - 1})"
+            422,
+            f"components {bad} are out of range for {basis.key} of layer {basis.layer.name!r}: "
+            f"it has {k} (0..{k - 1})",
         )
     if len(set(columns)) != len(columns):
         raise HTTPException(422, f"components={text!r} repeats a component")

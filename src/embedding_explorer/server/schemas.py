@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict, Field
 
 JsonScalar = int | float | str | bool | None
 
@@ -39,6 +39,8 @@ class RunInfo(BaseModel):
     name: str
     n_samples: int
     model_class: str | None
+    model_fingerprint: str | None  # runs of one model share it (data-set comparison pairs them)
+    data_fingerprint: str | None  # differs between data sets
     rendering_kind: Literal["image/png", "text/plain"] | None
     labels: LabelsInfo
     columns: list[ColumnInfo]
@@ -53,13 +55,18 @@ class SampleRef(BaseModel):
 
 class ComponentGallery(BaseModel):
     index: int
-    explained_variance_ratio: float
+    name: str  # "PC 1", "IC 1", or a direction's name
+    explained_variance_ratio: float | None  # PCA only
+    kurtosis: float | None = None  # ICA only: excess kurtosis
     low: list[SampleRef]
     high: list[SampleRef]
 
 
 class Gallery(BaseModel):
     layer: str
+    basis: str  # "pca", "ica" or "dir:<id>"
+    kind: Literal["pca", "ica", "direction"]
+    separation: float | None = None  # a direction only
     components: list[ComponentGallery]
 
 
@@ -81,6 +88,7 @@ class SampleDetail(BaseModel):
     label_value: JsonScalar
     metadata: dict[str, Any]
     layer: str | None
+    basis: str | None = None
     scores: list[float] | None
     percentiles: list[float] | None
 
@@ -154,3 +162,92 @@ class MatchedComponents(BaseModel):
     run_b: str
     layer_b: str
     pairs: list[MatchedPair]
+
+
+class BasisInfo(BaseModel):
+    """The components of one basis of a layer: its PCA, its ICA, or a direction."""
+
+    layer: str
+    basis: str  # "pca", "ica" or "dir:<id>"
+    kind: Literal["pca", "ica", "direction"]
+    n_components: int
+    names: list[str]
+    explained_variance_ratio: list[float] | None  # PCA only
+    kurtosis: list[float] | None  # ICA only: excess kurtosis per component
+    separation: float | None  # a direction only
+
+
+class DirectionIn(BaseModel):
+    """Two groups: two label values, or two lists of sample ids (e.g. lasso selections)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    label_a: str | int | float | bool | None = None
+    label_b: str | int | float | bool | None = None
+    ids_a: list[int] | None = Field(default=None, max_length=10_000_000)
+    ids_b: list[int] | None = Field(default=None, max_length=10_000_000)
+    name: str | None = Field(default=None, max_length=200)
+
+
+class DirectionOut(BaseModel):
+    id: str
+    basis: str  # "dir:<id>": the basis parameter that probes it
+    run: str
+    layer: str
+    name: str
+    separation: float  # (mean B - mean A) along it / pooled std of the two groups
+    n_a: int
+    n_b: int
+    label_a: str | None  # the label names it was made from, if any
+    label_b: str | None
+
+
+class ShiftRow(BaseModel):
+    """How the other data set sits on one reference component, against the reference."""
+
+    index: int
+    name: str
+    explained_variance_ratio: float  # in the reference
+    smd: float | None  # standardised mean difference (other - reference) / pooled std
+    ks: float | None  # two-sample Kolmogorov-Smirnov statistic
+    ks_pvalue: float | None
+    wasserstein: float | None
+    mean_reference: float | None
+    mean_other: float | None
+    std_reference: float | None
+    std_other: float | None
+
+
+class CapturedVariance(BaseModel):
+    k: list[int]  # 1..K
+    reference_components: list[float | None]  # share of the other set's variance, by the reference's top k
+    own_components: list[float | None]  # ... and by its own top k
+
+
+class DatasetShift(BaseModel):
+    run_a: str  # the reference
+    run_b: str
+    layer: str
+    layers: list[str]  # layers both runs have
+    n_reference: int
+    n_other: int
+    components: list[ShiftRow]  # largest |smd| first
+    captured: CapturedVariance
+
+
+class DatasetHistogram(BaseModel):
+    component: int
+    edges: list[float]
+    reference: list[int]
+    other: list[int]
+
+
+class DatasetEnds(BaseModel):
+    low: list[SampleRef]  # lowest first
+    high: list[SampleRef]  # highest first
+
+
+class DatasetExtremes(BaseModel):
+    component: int
+    reference: DatasetEnds
+    other: DatasetEnds

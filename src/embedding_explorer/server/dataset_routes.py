@@ -1,0 +1,127 @@
+"""The ``/api/compare/datasets`` routes: one model over two data sets, on the reference's components.
+
+``run_a`` is the reference (its components are the axes), ``run_b`` the other data set. Runs of
+different models are refused by the library (422 with its message); the comparison is computed
+once per pair and kept (the runs do not change while served).
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import numpy as np
+from fastapi import APIRouter, HTTPException, Query
+
+from ..analysis.datasets import DatasetComparison, compare_datasets
+from .analysis_routes import Cache, finite
+from .bases import variance_ratios
+from .registry import Registry
+from .routes import refs
+from .schemas import CapturedVariance, DatasetEnds, DatasetExtremes, DatasetHistogram, DatasetShift, ShiftRow
+
+RunA = Annotated[str, Query(description="the reference run: its components are the axes")]
+RunB = Annotated[str, Query(description="the other run: the same model over other data")]
+LayerQuery = Annotated[str, Query(description="a layer both runs have")]
+Component = Annotated[int, Query(ge=0, description="component index of the reference, 0-based")]
+Bins = Annotated[int, Query(ge=1, le=200, description="number of equal-width bins")]
+Count = Annotated[int, Query(ge=1, le=200, description="samples per end")]
+
+
+def dataset_router(registry: Registry) -> APIRouter:
+    router = APIRouter(prefix="/api/compare/datasets")
+    cache = Cache()
+
+    def comparison(run_a: str, run_b: str, layer: str) -> DatasetComparison:
+        a, b = registry.get(run_a), registry.get(run_b)
+        a.layer(layer), b.layer(layer)  # 404 naming the layers of the run that lacks it
+        if run_a == run_b:
+            raise HTTPException(422, f"run_a and run_b are both {run_a!r}: pick two data sets to compare")
+        return cache.get(("datasets", run_a, run_b), lambda: compare_datasets(a.run, b.run))
+
+    def check(c: int, run_a: str, layer: str) -> None:
+        k = registry.get(run_a).layer(layer).n_components
+        if c >= k:
+            raise HTTPException(
+                404,
+                f"component={c} is out of range for layer {layer!r} of {run_a!r}: it has {k} (0..{k - 1})",
+            )
+
+    @router.get("")
+    def shift(run_a: RunA, run_b: RunB, layer: LayerQuery) -> DatasetShift:
+        """How far the other data set moved along each reference component, largest |smd| first,
+        and how much of its variance the reference's top components capture."""
+        comp = comparison(run_a, run_b, layer)
+        lay = registry.get(run_a).layer(layer)
+        position = {str(name): i for i, name in enumerate(comp.shift(layer).index)}
+        ranked = comp.ranked(layer)
+        ratios = variance_ratios(lay)
+        rows = [
+            ShiftRow(
+                index=position[str(name)],
+                name=f"PC {position[str(name)] + 1}",
+                explained_variance_ratio=ratios[position[str(name)]],
+                smd=finite(row.smd),
+                ks=finite(row.ks),
+                ks_pvalue=finite(row.ks_pvalue),
+                wasserstein=finite(row.wasserstein),
+                mean_reference=finite(row.mean_reference),
+                mean_other=finite(row.mean_other),
+                std_reference=finite(row.std_reference),
+                std_other=finite(row.std_other),
+            )
+            for name, row in zip(ranked.index, ranked.itertuples(), strict=True)
+        ]
+        captured = comp.captured_variance(layer)
+        return DatasetShift(
+            run_a=run_a,
+            run_b=run_b,
+            layer=layer,
+            layers=list(comp.layers),
+            n_reference=registry.get(run_a).run.n_samples,
+            n_other=registry.get(run_b).run.n_samples,
+            components=rows,
+            captured=CapturedVariance(
+                k=[int(k) for k in captured.index],
+                reference_components=[finite(v) for v in captured["reference_components"]],
+                own_components=[finite(v) for v in captured["own_components"]],
+            ),
+        )
+
+    @router.get("/histogram")
+    def histogram(
+        run_a: RunA, run_b: RunB, layer: LayerQuery, component: Component, bins: Bins = 30
+    ) -> DatasetHistogram:
+        """Both data sets' scores on one reference component, counted in the same bins."""
+        comp = comparison(run_a, run_b, layer)
+        check(component, run_a, layer)
+        hist = comp.histogram(layer, component, bins=bins)
+        return DatasetHistogram(
+            component=component,
+            edges=np.asarray(hist["edges"], dtype=float).tolist(),
+            reference=np.asarray(hist["reference"]).astype(int).tolist(),
+            other=np.asarray(hist["other"]).astype(int).tolist(),
+        )
+
+    @router.get("/extremes")
+    def extremes(
+        run_a: RunA, run_b: RunB, layer: LayerQuery, component: Component, n: Count = 8
+    ) -> DatasetExtremes:
+        """The lowest and highest samples of each data set on one reference component."""
+        comp = comparison(run_a, run_b, layer)
+        check(component, run_a, layer)
+        ref, other = registry.get(run_a), registry.get(run_b)
+        lay = ref.layer(layer)
+        low, high = lay.extremes(component, n)
+        other_low, other_high = comp.extremes(layer, component, n)
+        other_scores = comp.other_scores(layer)[:, component]
+        own = lay.scores[:, component]
+        return DatasetExtremes(
+            component=component,
+            reference=DatasetEnds(low=refs(ref, low, own[low]), high=refs(ref, high, own[high])),
+            other=DatasetEnds(
+                low=refs(other, other_low, other_scores[other_low]),
+                high=refs(other, other_high, other_scores[other_high]),
+            ),
+        )
+
+    return router

@@ -1,0 +1,70 @@
+"""``GET /api/runs/{run}/layers/{layer}/export/{table}.{csv|parquet}``: a layer's tables as files.
+
+The tables are :mod:`embedding_explorer.export`'s (the same ``ee.export_run`` writes): every
+sample's scores, the extremes of each component, and each column's association with each
+component, of the layer's PCA (default) or, with ``basis=``, its ICA or a direction. Answers are
+attachments, so a browser link downloads them.
+"""
+
+from __future__ import annotations
+
+import io
+from typing import Annotated, Literal
+
+import pandas as pd
+from fastapi import APIRouter, Path, Query, Response
+
+from .. import export
+from ..probe import ScoreProbe
+from .bases import DirectionStore, resolve_basis
+from .registry import Registry
+from .routes import BasisParam, LayerName, RunId
+
+Table = Literal["scores", "extremes", "associations"]
+Format = Literal["csv", "parquet"]
+MEDIA = {"csv": "text/csv; charset=utf-8", "parquet": "application/vnd.apache.parquet"}
+
+
+def export_router(registry: Registry, directions: DirectionStore) -> APIRouter:
+    router = APIRouter(prefix="/api")
+
+    @router.get(
+        "/runs/{run}/layers/{layer}/export/{table}.{fmt}",
+        response_class=Response,
+        responses={200: {"content": {MEDIA["csv"]: {}, MEDIA["parquet"]: {}}, "description": "a file"}},
+    )
+    def export_table(
+        run: RunId,
+        layer: LayerName,
+        table: Annotated[Table, Path(description="scores, extremes or associations")],
+        fmt: Annotated[Format, Path(description="csv or parquet")],
+        n: Annotated[int, Query(ge=1, le=200, description="samples per end (extremes)")] = 8,
+        basis: BasisParam = "pca",
+    ) -> Response:
+        served = registry.get(run)
+        b = resolve_basis(served, served.layer(layer), basis, directions)
+        frame = build(table, b.probe, n)
+        suffix = "" if b.key == "pca" else "-" + b.key.replace(":", "-")
+        name = f"{served.id}-{layer}{suffix}-{table}.{fmt}".replace("/", "_").replace('"', "")
+        headers = {"Content-Disposition": f'attachment; filename="{name}"'}
+        return Response(encode(frame, fmt), media_type=MEDIA[fmt], headers=headers)
+
+    return router
+
+
+def build(table: Table, probe: ScoreProbe, n: int) -> pd.DataFrame:
+    """The tables ``ee.export_run`` writes, of a layer's PCA, its ICA or a direction."""
+    if table == "scores":
+        return export.scores_table(probe)
+    if table == "extremes":
+        return export.extremes_table(probe, n=n)
+    return export.association_table(probe)
+
+
+def encode(frame: pd.DataFrame, fmt: Format) -> bytes:
+    """CSV (UTF-8, no index) or Parquet (pyarrow) bytes of ``frame``."""
+    if fmt == "csv":
+        return frame.to_csv(index=False).encode("utf-8")
+    buffer = io.BytesIO()
+    frame.to_parquet(buffer, index=False)
+    return buffer.getvalue()
