@@ -57,6 +57,9 @@ def inverted_run(out: Path) -> ee.Run:
     )
 
 
+SERVED: dict[str, Any] = {}
+
+
 @pytest.fixture(scope="module")
 def server_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     reason = _requirements()
@@ -71,6 +74,7 @@ def server_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         make_run(folder / "tiny-cnn-b", seed=1, name="tiny-cnn-b"),
     ]
     handle = serve(runs, host="127.0.0.1", port=0, block=False)
+    SERVED["app"] = handle.server.config.app  # to make the server forget its directions
     try:
         yield handle.url
     finally:
@@ -337,3 +341,75 @@ def test_png_download_of_the_scatter(ui: Page, tmp_path: Path) -> None:
     assert len(data) > 30_000  # the WebGL points are in it, not only the axes
     shots = Path(__file__).resolve().parents[1] / "test-artifacts" / "screenshots"
     (shots / "59-download-scatter.png").write_bytes(data)
+
+
+def test_a_direction_between_two_samples_shows_no_separation(ui: Page) -> None:
+    """One sample per group: the separation cannot be measured (null), and reads "–"."""
+    page = ui.open("?layer=fc&basis=dir&da=s:0&db=s:1")
+    page.locator("[data-testid=gallery-row][data-basis^='dir:']").wait_for()
+    assert page.get_by_test_id("direction-separation").text_content().strip() == "separation –"
+    assert "separation –" in page.get_by_test_id("component-header").first.text_content()
+    assert page.get_by_test_id("view-error").count() == 0  # no view failed (the fixture checks errors)
+
+
+def test_a_direction_the_server_forgot_is_made_again(ui: Page) -> None:
+    page = ui.open("?layer=fc&tab=probe&basis=dir&da=l:horizontal&db=l:ring")
+    page.get_by_test_id("histogram").wait_for()
+    assert page.get_by_test_id("probe-name").text_content() == "horizontal → ring"
+    app = SERVED["app"]
+    while not hasattr(app, "state"):  # through the middleware to the FastAPI app
+        app = app.app
+    forgotten = len(app.state.directions)
+    ui.expected_errors.append(re.compile(r"status of 404"))  # the browser logs the first answer
+    app.state.directions._items.clear()  # as a restarted server (or one that dropped it) would
+    app.state.directions._bytes.clear()
+    assert forgotten >= 1 and len(app.state.directions) == 0
+    slider = page.get_by_test_id("probe-slider")
+    slider.focus()
+    page.keyboard.press("End")
+    ui.wait_q("1")  # the probe at q=1 (a new request) is answered: the direction was made again
+    assert len(app.state.directions) == 1
+    assert page.get_by_test_id("error-state").count() == 0
+
+
+def test_datasets_components_rank_by_any_measure(ui: Page) -> None:
+    page = ui.open("?tab=datasets&dsl=fc")
+    page.get_by_test_id("shift-row").first.wait_for(timeout=60_000)
+    shift = page.request.get(
+        f"{ui.base}api/compare/datasets?run_a=tiny-cnn&run_b=tiny-cnn-inverted&layer=fc"
+    ).json()["components"]
+
+    def shown() -> list[int]:
+        return [int(r.get_attribute("data-component")) for r in page.get_by_test_id("shift-row").all()]
+
+    def ranked(key: str) -> list[int]:
+        rows = sorted(shift, key=lambda r: (-abs(r[key]) if r[key] is not None else np.inf, r["index"]))
+        return [r["index"] for r in rows]
+
+    assert shown() == ranked("smd")
+    assert page.locator("th[aria-sort=descending]").text_content().startswith("SMD")
+    page.get_by_test_id("shift-sort-w1").click()
+    assert ui.query()["dss"] == ["w1"]
+    page.wait_for_function(
+        "() => document.querySelector('th[aria-sort=descending]')?.textContent.startsWith('W')"
+    )
+    assert shown() == ranked("wasserstein")
+    assert page.get_by_test_id("shift-ranked-by").text_content() == "largest W₁ first"
+    # with nothing picked, the histogram shows the top component of the ranking
+    page.wait_for_function(
+        "(c) => document.querySelector('[data-testid=shift-row].on')?.dataset.component === c",
+        arg=str(ranked("wasserstein")[0]),
+    )
+    shares = page.get_by_test_id("shift-variance").all_text_contents()
+    assert len(shares) == len(shift) and all(t.endswith("%") for t in shares)
+    page.get_by_test_id("datasets-histogram").wait_for(timeout=60_000)
+    wait_images(page, page.get_by_test_id("datasets-ends").locator("img"))
+    ui.shot("5a-datasets-ranked-by-w1-light")
+    page.get_by_test_id("shift-sort-ks").click()
+    page.wait_for_function(
+        "() => document.querySelector('th[aria-sort=descending]')?.textContent.startsWith('KS')"
+    )
+    assert shown() == ranked("ks") and ui.query()["dss"] == ["ks"]
+    page.reload()  # the ranking is part of the link
+    page.get_by_test_id("shift-row").first.wait_for(timeout=60_000)
+    assert shown() == ranked("ks")

@@ -186,3 +186,27 @@ def test_file_stems_are_safe_and_unique() -> None:
         "A_B": "A_B_02",
         "c": "c",
     }
+    # a suffixed stem that another layer already has gets a further suffix, never a duplicate
+    stems = file_stems(["a:b", "a_b", "a_b_00", "x", "X", "x_04"])
+    assert stems == {
+        "a:b": "a_b_00_1",
+        "a_b": "a_b_01",
+        "a_b_00": "a_b_00",
+        "x": "x_03",
+        "X": "X_04_1",
+        "x_04": "x_04",
+    }
+    assert len({s.lower() for s in stems.values()}) == len(stems)
+
+
+def test_label_column_maps_each_label_to_its_name() -> None:
+    from types import SimpleNamespace
+
+    from embedding_explorer.export import label_column
+
+    labels = np.array([2, 0, 7, None, 1, 2, -1], dtype=object)
+    run = SimpleNamespace(labels=labels, label_names=["ant", "bee", "cow"])
+    run.label_name = lambda v: ee.Run.label_name(run, v)  # type: ignore[arg-type]
+    column = label_column(run)  # type: ignore[arg-type]
+    assert column is not None and column.name == "label"
+    assert column.tolist() == ["cow", "ant", "7", None, "bee", "cow", "-1"]

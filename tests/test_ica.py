@@ -110,9 +110,10 @@ def test_bad_arguments(layer: ee.Layer, tmp_path: Path) -> None:
         "input"
     ]
     with pytest.raises(
-        EmbeddingExplorerError, match=r"PC2 of layer 'input' has no variance; .*n_components <= 1"
+        EmbeddingExplorerError, match=r"PC2 of layer 'input' has no variance .*n_components <= 1"
     ):
-        flat_layer.ica()
+        flat_layer.ica(2)
+    assert flat_layer.ica().n_components == 1  # the default: every component with variance
     flat[:, 0] = 1.0
     with pytest.warns(ee.ZeroVarianceWarning):
         constant = ee.explore(None, flat, ["input"], out=tmp_path / "constant", progress=False)["input"]
@@ -132,3 +133,45 @@ def test_no_convergence_is_reported_naming_the_layer(
         result = layer.ica(3, seed=9)
     assert not result.converged and result.n_iter == 2
     assert layer.ica(2).converged  # the mixture of two sources converges
+
+
+def test_a_component_of_rounding_noise_is_left_out(tmp_path: Path) -> None:
+    """Rank-2 data with k=3: PC3's variance is float rounding (about 1e-16 of PC1's), not zero,
+    so an exact ``> 0`` check let FastICA whiten the noise into a third "source"."""
+    rng = np.random.default_rng(0)
+    s = np.column_stack([rng.laplace(size=500), rng.uniform(-1, 1, 500)])
+    x = (s @ rng.normal(size=(2, 5)) + 3).astype(np.float32)
+    layer = ee.explore(None, x, ["input"], out=tmp_path / "r", n_components=3, progress=False)["input"]
+    ev = layer.explained_variance
+    assert 0 < ev[2] < 1e-10 * ev[0]
+    ica = layer.ica()
+    assert ica.n_components == 2 and layer.ica(2) is ica  # the default is the largest valid count
+    corr = np.abs(np.corrcoef(np.column_stack([ica.scores, s]).T)[:2, 2:])
+    assert np.sort(corr.max(axis=0)).min() > 0.99  # each source found by one component
+    with pytest.raises(EmbeddingExplorerError, match=r"PC3 of layer 'input' has no variance .*<= 2"):
+        layer.ica(3)
+
+
+def test_concurrent_calls_fit_once(layer: ee.Layer, monkeypatch: pytest.MonkeyPatch) -> None:
+    import threading
+    import time
+
+    import embedding_explorer.analysis.ica as ica_module
+
+    fresh = ee.open_run(layer.run.path)["input"]  # nothing cached yet
+    calls: list[int] = []
+    real = ica_module.ica
+
+    def slow(*args: object, **kwargs: object) -> ICAResult:
+        calls.append(threading.get_ident())
+        time.sleep(0.2)  # long enough for every thread to arrive while the first one fits
+        return real(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(ica_module, "ica", slow)
+    results: list[ICAResult] = []
+    threads = [threading.Thread(target=lambda: results.append(fresh.ica())) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(calls) == 1 and len(results) == 4 and all(r is results[0] for r in results)

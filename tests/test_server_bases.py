@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import io
 import warnings
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -275,3 +276,109 @@ def test_no_basis_value_makes_a_server_error(
             r = c.get(f"{LAYER}/{path}", params={"basis": value})
             assert r.status_code in (404, 422), (path, value, r.status_code, r.text)
             assert isinstance(r.json()["detail"], str)
+
+
+# ---- review fixes ---------------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def stars(tmp_path_factory: pytest.TempPathFactory) -> ee.Run:
+    """Star ratings: raw values 0..2 named "1".."3", so a name reads like another raw value."""
+    x = np.random.default_rng(3).normal(size=(90, 4)).astype(np.float32)
+    x[np.arange(90) % 3 == 2, 0] += 2.0
+    return ee.explore(
+        None,
+        x,
+        ["input"],
+        out=tmp_path_factory.mktemp("stars") / "stars",
+        name="stars",
+        labels=(np.arange(90) % 3).tolist(),
+        label_names=["1", "2", "3"],
+        n_components=3,
+        progress=False,
+    )
+
+
+@pytest.fixture(scope="module")
+def stars_client(stars: ee.Run, tmp_path_factory: pytest.TempPathFactory):
+    with TestClient(create_app([stars], static_dir=tmp_path_factory.mktemp("no-ui"))) as c:
+        yield c
+
+
+def test_label_names_that_read_like_raw_values_do_not_merge_groups(
+    stars_client: TestClient, stars: ee.Run
+) -> None:
+    r = stars_client.post("/api/runs/stars/layers/input/directions", json={"label_a": "1", "label_b": "3"})
+    assert r.status_code == 200, r.text
+    body = r.json()
+    labels = np.asarray(stars.labels)
+    # "1" is the name of raw value 0 only (not also raw value 1), "3" of raw value 2
+    assert (body["n_a"], body["n_b"]) == (int((labels == 0).sum()), int((labels == 2).sum())) == (30, 30)
+    lib = stars["input"].label_direction("1", "3")
+    np.testing.assert_array_equal(lib.group_a, np.flatnonzero(labels == 0))
+    assert body["separation"] == pytest.approx(lib.separation)
+    # a JSON number is a raw value: 1 is the samples named "2"
+    r = stars_client.post("/api/runs/stars/layers/input/directions", json={"label_a": 1, "label_b": "3"})
+    assert r.json()["n_a"] == 30 and r.json()["label_a"] == "2"
+    np.testing.assert_array_equal(stars["input"].label_direction(1, 2).group_a, np.flatnonzero(labels == 1))
+
+
+def test_a_direction_between_single_samples_has_no_separation(client: TestClient, run: ee.Run) -> None:
+    body = make(client, {"ids_a": [0], "ids_b": [1]})
+    assert np.isnan(run["input"].direction([0], [1]).separation)  # no spread to measure it by
+    assert body["separation"] is None
+    assert client.get(f"{LAYER}/basis", params={"basis": body["basis"]}).json()["separation"] is None
+    gallery = client.get(f"{LAYER}/gallery", params={"basis": body["basis"], "n": 2})
+    assert gallery.status_code == 200 and gallery.json()["separation"] is None
+    # ... and the schema says so, so the UI's types make it handle the null
+    schema = client.get("/openapi.json").json()["components"]["schemas"]["DirectionOut"]
+    assert {"type": "null"} in schema["properties"]["separation"]["anyOf"]
+
+
+def test_sample_ids_beyond_int64_are_named(client: TestClient) -> None:
+    r = client.post(f"{LAYER}/directions", json={"ids_a": [3, 2**70], "ids_b": [1]})
+    assert r.status_code == 422
+    assert f"ids_a holds sample id {2**70}, out of range" in r.json()["detail"]
+    r = client.post(f"{LAYER}/directions", json={"ids_a": [1], "ids_b": [-(2**64)]})
+    assert r.status_code == 422 and str(-(2**64)) in r.json()["detail"]
+
+
+def test_a_new_name_for_the_same_groups_is_a_new_direction(client: TestClient) -> None:
+    first = make(client, {"ids_a": [0, 3, 6], "ids_b": [1, 4, 7], "name": "first"})
+    again = make(client, {"ids_a": [0, 3, 6], "ids_b": [1, 4, 7], "name": "first"})
+    second = make(client, {"ids_a": [0, 3, 6], "ids_b": [1, 4, 7], "name": "second"})
+    assert first["id"] == again["id"] != second["id"]
+    assert (first["name"], second["name"]) == ("first", "second")
+    assert second["separation"] == pytest.approx(first["separation"])
+    names = client.get(f"{LAYER}/basis", params={"basis": second["basis"]}).json()["names"]
+    assert names == ["second"]
+
+
+def test_the_direction_store_is_bounded_by_memory(run: ee.Run) -> None:
+    from embedding_explorer.server.bases import DirectionStore, StoredDirection, direction_bytes
+
+    layer = run["input"]
+    made = [layer.direction([i], [i + 1, i + 2]) for i in range(6)]
+    n, d = run.n_samples, layer.dim
+    # float32 scores + int64 sort order + float64 sorted scores, the groups, three D-vectors
+    assert direction_bytes(made[0]) == n * 20 + 8 * 3 + 3 * 8 * d
+    store = DirectionStore(limit=100, max_bytes=3 * direction_bytes(made[0]) + 10)
+    for i, direction in enumerate(made):
+        store.put(StoredDirection(f"d{i}", "blobs", "input", direction, None))
+    assert len(store) == 3 and store.nbytes <= 3 * direction_bytes(made[0]) + 10
+    assert [store.get(f"d{i}") is not None for i in range(6)] == [False] * 3 + [True] * 3
+    tiny = DirectionStore(max_bytes=1)  # the newest is kept even when it alone is over the bound
+    tiny.put(StoredDirection("x", "blobs", "input", made[0], None))
+    assert len(tiny) == 1
+
+
+def test_export_names_beyond_latin1(tmp_path: Path) -> None:
+    from urllib.parse import unquote
+
+    x = np.random.default_rng(0).normal(size=(40, 4)).astype(np.float32)
+    r = ee.explore(None, x, {"层": "input"}, out=tmp_path / "r", name="r", n_components=2, progress=False)
+    with TestClient(create_app([r], static_dir=tmp_path / "no-ui")) as c:
+        resp = c.get("/api/runs/r/layers/层/export/scores.csv")
+    assert resp.status_code == 200, resp.text
+    header = resp.headers["content-disposition"]
+    assert header.startswith('attachment; filename="r-_-scores.csv"; ')
+    assert unquote(header.split("filename*=UTF-8''")[1]) == "r-层-scores.csv"
+    assert pd.read_csv(io.BytesIO(resp.content)).shape == (40, 3)

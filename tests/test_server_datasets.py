@@ -196,9 +196,9 @@ def test_comparison_is_computed_once(
     calls = []
     real = routes.compare_datasets
 
-    def counting(a: ee.Run, b: ee.Run) -> object:
-        calls.append((a.name, b.name))
-        return real(a, b)
+    def counting(a: ee.Run, b: ee.Run, *, layers: list[str]) -> object:
+        calls.append((a.name, b.name, tuple(layers)))
+        return real(a, b, layers=layers)
 
     monkeypatch.setattr(routes, "compare_datasets", counting)
     app = create_app([client.app.state.registry.get(i).run for i in ("ref", "shifted")], static_dir=tmp_path)  # type: ignore[attr-defined]
@@ -206,4 +206,33 @@ def test_comparison_is_computed_once(
         for path in ("", "/histogram", "/extremes"):
             params = {"run_a": "ref", "run_b": "shifted", "layer": "fc", "component": 0}
             assert c.get(URL + path, params=params).status_code == 200
-    assert calls == [("ref", "shifted")]
+    assert calls == [("ref", "shifted", ("fc",))]
+
+
+def test_a_layer_that_differs_refuses_only_itself(tmp_path: Path) -> None:
+    """Two runs of one model whose conv layer is reduced differently: fc still compares."""
+    torch.manual_seed(0)
+    m = nn.Sequential(nn.Conv2d(1, 2, 3), nn.ReLU(), nn.Flatten(), nn.Linear(2 * 4 * 4, 3)).eval()
+    g = torch.Generator().manual_seed(1)
+    made = [
+        ee.explore(
+            m,
+            torch.randn(30, 1, 6, 6, generator=g) + shift,
+            {"conv": "0", "fc": "3"},
+            out=tmp_path / name,
+            name=name,
+            reduce={"conv": reduce},
+            n_components=2,
+            progress=False,
+        )
+        for name, reduce, shift in (("m1", "mean", 0.0), ("m2", "max", 0.5))
+    ]
+    with TestClient(create_app(made, static_dir=tmp_path / "no-ui")) as c:
+        fc = c.get(URL, params={"run_a": "m1", "run_b": "m2", "layer": "fc"})
+        conv = c.get(URL, params={"run_a": "m1", "run_b": "m2", "layer": "conv"})
+    assert fc.status_code == 200, fc.text
+    assert fc.json()["layers"] == ["fc"]  # only the layers that compare
+    expected = compare_datasets(made[0], made[1], layers=["fc"]).ranked("fc")
+    assert [row["smd"] for row in fc.json()["components"]] == pytest.approx(expected["smd"].tolist())
+    assert conv.status_code == 422
+    assert "layer 'conv' differs between runs 'm1' and 'm2': reduce 'mean' vs 'max'" in conv.json()["detail"]

@@ -1,6 +1,7 @@
 import { useCallback, useMemo, useRef, type KeyboardEvent } from 'react';
 import { getRuns, type RunInfo } from './api';
 import { EmptyState, ErrorState, Skeleton } from './components/common';
+import { ErrorBoundary } from './components/ErrorBoundary';
 import { AppContext, type AppContextValue } from './context';
 import { useAsync, useTheme, useUrlState, type Theme } from './hooks';
 import { formatCount } from './lib/format';
@@ -160,15 +161,21 @@ export function App() {
                 {n}
               </div>
             ))}
-            {state.tab === 'gallery' && <GalleryView />}
-            {state.tab === 'probe' && <ProbeView />}
-            {state.tab === 'scatter' && <ScatterView />}
-            {state.tab === 'meaning' && <MeaningView />}
-            {state.tab === 'layers' && <LayersView />}
-            {state.tab === 'compare' && <CompareView />}
-            {state.tab === 'datasets' && <DatasetsView />}
+            <ErrorBoundary resetKey={[state.tab, run.id, layer.name, state.basis, state.dirA, state.dirB].join('\u0000')}>
+              {state.tab === 'gallery' && <GalleryView />}
+              {state.tab === 'probe' && <ProbeView />}
+              {state.tab === 'scatter' && <ScatterView />}
+              {state.tab === 'meaning' && <MeaningView />}
+              {state.tab === 'layers' && <LayersView />}
+              {state.tab === 'compare' && <CompareView />}
+              {state.tab === 'datasets' && <DatasetsView />}
+            </ErrorBoundary>
           </main>
-          {state.sample !== null && state.sample < run.n_samples && <SampleView key={state.sample} id={state.sample} />}
+          {state.sample !== null && state.sample < run.n_samples && (
+            <ErrorBoundary resetKey={`${run.id}\u0000${state.sample}`} title="This sample failed to show">
+              <SampleView key={state.sample} id={state.sample} />
+            </ErrorBoundary>
+          )}
         </div>
       </AppContext.Provider>
     );

@@ -1,7 +1,7 @@
 /** The basis the views probe along, resolved from the URL: "pca", "ica" or a direction's "dir:<id>". */
 import { getColumnValues, postDirection, type DirectionOut, type RunInfo } from './api';
 import { useAsync } from './hooks';
-import { decodeGroup, directionRequest, type GroupSpec } from './lib/direction';
+import { decodeGroup, directionRequest, unknownLabel, type GroupSpec } from './lib/direction';
 import { LABEL_COLUMN, labelOrder } from './lib/runInfo';
 import type { BasisChoice } from './lib/urlState';
 
@@ -28,13 +28,19 @@ export function useBasis(run: RunInfo, layer: string, choice: BasisChoice, dirA:
   const needCodes = isDir && (groupA.kind === 'label') !== (groupB.kind === 'label');
   const codes = useAsync(needCodes ? (signal) => getColumnValues(run.id, LABEL_COLUMN, signal) : null, [run.id, needCodes]);
   const labels = labelOrder(run);
-  const body = isDir ? directionRequest(groupA, groupB, labels, codes.data) : null;
+  // a label the run lacks would become an empty id list ("ids_a is empty"): name it instead
+  const unknown = isDir && needCodes ? unknownLabel(groupA, groupB, labels) : null;
+  const body = isDir && unknown === null ? directionRequest(groupA, groupB, labels, codes.data) : null;
   const bodyKey = body ? JSON.stringify(body) : null;
   const made = useAsync(body ? (signal) => postDirection(run.id, layer, body, signal) : null, [run.id, layer, bodyKey]);
   if (choice !== 'dir') {
     return { choice, key: choice, groupA, groupB, direction: null, error: null, loading: false, retry: () => {} };
   }
-  const missing = !groupA || !groupB ? new Error('No direction yet: pick two labels (or two lasso selections) for its ends.') : null;
+  const missing = !groupA || !groupB
+    ? new Error('No direction yet: pick two labels (or two lasso selections) for its ends.')
+    : unknown !== null
+      ? new Error(`Run “${run.name}” has no label “${unknown}”${labels.length ? `; its labels: ${labels.slice(0, 20).join(', ')}` : ''}. Pick another group.`)
+      : null;
   return {
     choice,
     key: made.data ? made.data.basis : null,

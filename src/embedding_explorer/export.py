@@ -9,8 +9,10 @@ target folder is touched, so exporting into a folder that holds other files is s
 
 from __future__ import annotations
 
+import itertools
 import os
 import re
+from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -42,7 +44,9 @@ def label_column(run: Run) -> pd.Series | None:
         return None
     if run.label_names is None:
         return pd.Series(labels, name="label")
-    return pd.Series([None if pd.isna(v) else run.label_name(v) for v in labels], name="label", dtype=object)
+    codes, uniques = pd.factorize(pd.Series(labels))  # one label_name call per distinct label
+    names = np.array([run.label_name(v) for v in uniques] + [None], dtype=object)
+    return pd.Series(names[codes], name="label", dtype=object)  # code -1 (missing) -> None
 
 
 def scores_table(probe: ScoreProbe) -> pd.DataFrame:
@@ -135,14 +139,22 @@ def variance_table(layer: Layer) -> pd.DataFrame:
 
 
 def file_stems(names: Sequence[str]) -> dict[str, str]:
-    """A file-safe name per layer (``block1.0:1`` -> ``block1.0_1``); names that would collide
-    (or would be hidden files) get their position appended, as ``store.layer_keys`` numbers them."""
+    """A file-safe name per layer (``block1.0:1`` -> ``block1.0_1``), unique ignoring case (for
+    case-insensitive file systems). Names that would collide (or would be hidden files) get their
+    position appended, as ``store.layer_keys`` numbers them, and a further ``_1``, ``_2``... in the
+    rare case that this too is some other layer's stem."""
     safe = {name: re.sub(r"[^A-Za-z0-9_.-]", "_", name).lstrip(".") or "layer" for name in names}
-    taken = [s.lower() for s in safe.values()]  # case-insensitive file systems
-    return {
-        name: stem if taken.count(stem.lower()) == 1 else f"{stem}_{i:02d}"
-        for i, (name, stem) in enumerate(safe.items())
-    }
+    counts = Counter(stem.lower() for stem in safe.values())
+    taken = {stem for stem in counts if counts[stem] == 1}  # unique stems stay as they are
+    stems = {}
+    for i, (name, stem) in enumerate(safe.items()):
+        if counts[stem.lower()] == 1:
+            stems[name] = stem
+            continue
+        candidates = (f"{stem}_{i:02d}" + (f"_{j}" if j else "") for j in itertools.count())
+        stems[name] = next(c for c in candidates if c.lower() not in taken)
+        taken.add(stems[name].lower())
+    return stems
 
 
 def export_run(run: Run, to: str | Path, *, formats: str | Sequence[str] = FORMATS, n: int = 8) -> list[Path]:

@@ -1,7 +1,7 @@
 import { useState } from 'react';
 import type { ResolvedBasis } from '../basis';
 import { useApp } from '../context';
-import { encodeGroup, groupTitle, type GroupSpec } from '../lib/direction';
+import { encodeGroup, formatSeparation, groupTitle, type GroupSpec } from '../lib/direction';
 import { labelColor } from '../lib/runInfo';
 import type { BasisChoice } from '../lib/urlState';
 import { Spinner } from './common';
@@ -50,7 +50,7 @@ function DirectionSummary({ basis }: { basis: ResolvedBasis }) {
         <span className="direction-name" title={`${d.n_a} samples in A, ${d.n_b} in B`}>
           <GroupChip tag="A" group={basis.groupA} /> → <GroupChip tag="B" group={basis.groupB} />
           <span className="stat-chip" title="(mean of B − mean of A) along the direction, in pooled standard deviations of the two groups" data-testid="direction-separation">
-            separation {d.separation.toFixed(2)} σ
+            {formatSeparation(d.separation)}
           </span>
         </span>
       )}

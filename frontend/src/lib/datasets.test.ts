@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import type { RunInfo } from '../api';
-import { datasetPair, describeShift, formatMean, sameModel, shares, sharedLayers } from './datasets';
+import type { RunInfo, ShiftRow } from '../api';
+import { datasetPair, describeShift, formatMean, sameModel, shares, sharedLayers, shiftSize, sortShiftRows } from './datasets';
 
 function run(id: string, model: string | null, data: string, layers = ['input', 'fc']): RunInfo {
   return {
@@ -65,5 +65,40 @@ describe('means beside their spread', () => {
     expect(formatMean(-0.137, 0.0226)).toBe('-0.137');
     expect(formatMean(1e-5, null)).toBe('1.00e-5');
     expect(formatMean(null, 1)).toBe('–');
+  });
+});
+
+describe('ranking the components by a measure', () => {
+  const row = (index: number, smd: number | null, ks: number | null, wasserstein: number | null): ShiftRow => ({
+    index,
+    name: `PC ${index + 1}`,
+    explained_variance_ratio: 0.1,
+    smd,
+    ks,
+    ks_pvalue: null,
+    wasserstein,
+    mean_reference: 0,
+    mean_other: 0,
+    std_reference: 1,
+    std_other: 1,
+  });
+  // PC 1 carries the brightness change: by far the largest W₁, a modest SMD; PC 4 has tiny
+  // variance, so a small move is a large SMD
+  const rows = [row(3, -2.4, 0.5, 0.02), row(0, 0.9, 0.35, 6.1), row(1, 0.9, 0.6, 0.4), row(2, null, null, null), row(4, 0.1, 0.05, 0.3)];
+  const order = (by: 'smd' | 'ks' | 'w1') => sortShiftRows(rows, by).map((r) => r.index);
+
+  it('ranks by |SMD|, the KS statistic or W₁, largest first', () => {
+    expect(order('smd')).toEqual([3, 0, 1, 4, 2]); // |−2.4| first; the 0.9 tie in component order
+    expect(order('ks')).toEqual([1, 3, 0, 4, 2]);
+    expect(order('w1')).toEqual([0, 1, 4, 3, 2]);
+  });
+
+  it('puts rows it cannot measure last and leaves the input alone', () => {
+    const before = rows.map((r) => r.index);
+    expect(sortShiftRows([row(1, null, 0.2, 1), row(0, NaN, 0.1, 2)], 'smd').map((r) => r.index)).toEqual([0, 1]);
+    expect(rows.map((r) => r.index)).toEqual(before);
+    expect(shiftSize(row(0, -1.5, 0.3, 2), 'smd')).toBe(1.5);
+    expect(shiftSize(row(0, NaN, 0.3, 2), 'smd')).toBeNull();
+    expect(shiftSize(row(0, 1, 0.3, 2), 'w1')).toBe(2);
   });
 });

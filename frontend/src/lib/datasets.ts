@@ -1,6 +1,7 @@
 /** Pure helpers of the Data sets view: which two runs to compare, and shares for overlaid histograms. */
-import type { RunInfo } from '../api';
+import type { RunInfo, ShiftRow } from '../api';
 import { formatScore } from './format';
+import type { ShiftSort } from './urlState';
 
 /** Whether two runs come from the same model (model-free input-space runs count as one model). */
 export function sameModel(a: RunInfo, b: RunInfo): boolean {
@@ -60,4 +61,24 @@ export function describeShift(smd: number | null): string {
   const size = a < 0.2 ? 'about where' : a < 0.5 ? 'slightly' : a < 0.8 ? 'moderately' : 'far';
   if (a < 0.2) return `B sits ${size} A does (${smd >= 0 ? '+' : '−'}${a.toFixed(2)} SD)`;
   return `B sits ${size} ${smd > 0 ? 'higher' : 'lower'} than A (${smd >= 0 ? '+' : '−'}${a.toFixed(2)} SD)`;
+}
+
+/** How large a row's shift is by one measure: |SMD|, the KS statistic, or W₁ (null: not measured). */
+export function shiftSize(row: ShiftRow, by: ShiftSort): number | null {
+  const v = by === 'smd' ? row.smd : by === 'ks' ? row.ks : row.wasserstein;
+  return v === null || !Number.isFinite(v) ? null : Math.abs(v);
+}
+
+/**
+ * The components ranked by one measure, largest first; rows it could not measure go last, and
+ * ties keep component order. |SMD| favours a component with tiny variance that moved a little;
+ * W₁ (in score units) favours the component whose scores moved furthest, KS any change of shape.
+ */
+export function sortShiftRows(rows: readonly ShiftRow[], by: ShiftSort): ShiftRow[] {
+  return [...rows].sort((a, b) => {
+    const x = shiftSize(a, by);
+    const y = shiftSize(b, by);
+    if (x === null || y === null) return x === y ? a.index - b.index : x === null ? 1 : -1;
+    return y - x || a.index - b.index;
+  });
 }

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { decodeGroup, directionRequest, encodeGroup, groupIds, groupTitle, type GroupSpec } from './direction';
+import { decodeGroup, directionRequest, encodeGroup, formatSeparation, groupIds, groupTitle, unknownLabel, type GroupSpec } from './direction';
 
 describe('direction groups in the URL', () => {
   it('round-trips labels (colons and spaces included) and selections', () => {
@@ -40,5 +40,20 @@ describe('direction groups in the URL', () => {
     expect(directionRequest({ kind: 'label', label: 'cat' }, { kind: 'label', label: 'dog' }, labels, null)).toEqual({ label_a: 'cat', label_b: 'dog' });
     expect(directionRequest({ kind: 'label', label: 'cat' }, { kind: 'ids', ids: [2, 1] }, labels, codes)).toEqual({ ids_a: [0, 3], ids_b: [1, 2] });
     expect(directionRequest({ kind: 'label', label: 'cat' }, { kind: 'ids', ids: [2] }, labels, null)).toBeNull();
+  });
+});
+
+describe('direction details that may be missing', () => {
+  it('reads a separation the server could not measure as a dash', () => {
+    expect(formatSeparation(1.2345)).toBe('separation 1.23 σ');
+    expect(formatSeparation(null)).toBe('separation –');
+    expect(formatSeparation(undefined)).toBe('separation –');
+    expect(formatSeparation(Infinity)).toBe('separation –');
+  });
+
+  it('names a label group whose label the run lacks', () => {
+    const labels = ['cat', 'dog'];
+    expect(unknownLabel({ kind: 'label', label: 'cow' }, { kind: 'ids', ids: [1] }, labels)).toBe('cow');
+    expect(unknownLabel({ kind: 'ids', ids: [1] }, { kind: 'label', label: 'dog' }, labels)).toBeNull();
   });
 });

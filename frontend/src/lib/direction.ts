@@ -61,3 +61,15 @@ export function directionRequest(
   const idsB = groupIds(b, labels, codes);
   return idsA && idsB ? { ids_a: idsA, ids_b: idsB } : null;
 }
+
+/** A label group whose label the run does not have (a link from another run), or null. */
+export function unknownLabel(a: GroupSpec, b: GroupSpec, labels: readonly string[]): string | null {
+  for (const g of [a, b]) if (g.kind === 'label' && !labels.includes(g.label)) return g.label;
+  return null;
+}
+
+/** How a direction's separation reads: "separation 1.23 σ", or "separation –" when the server
+ * could not measure it (single-sample groups; null) or it is infinite (no spread). */
+export function formatSeparation(separation: number | null | undefined): string {
+  return separation === null || separation === undefined || !Number.isFinite(separation) ? 'separation –' : `separation ${separation.toFixed(2)} σ`;
+}

@@ -38,6 +38,7 @@ describe('URL state', () => {
       dsB: 'fashion-cnn-inverted',
       dsLayer: 'fc',
       dsPc: 2,
+      dsSort: 'w1',
     };
     const search = encodeState(state);
     expect(search.startsWith('?')).toBe(true);
@@ -52,6 +53,13 @@ describe('URL state', () => {
     expect(p.get('tab')).toBe('probe');
     expect(search.indexOf('token')).toBeLessThan(search.indexOf('tab'));
     expect(encodeState(DEFAULT_STATE, '?token=abc12345')).toBe('?token=abc12345');
+  });
+
+  it('keeps the Data sets ranking measure, |SMD| by default', () => {
+    expect(encodeState({ ...DEFAULT_STATE, dsSort: 'ks' })).toBe('?dss=ks');
+    expect(decodeState('?dss=ks').dsSort).toBe('ks');
+    expect(decodeState('?dss=bogus').dsSort).toBe('smd');
+    expect(encodeState({ ...DEFAULT_STATE, dsSort: 'smd' })).toBe('');
   });
 
   it('falls back to defaults on bad values', () => {

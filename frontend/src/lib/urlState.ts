@@ -15,6 +15,10 @@ export type HistAxis = (typeof HIST_AXES)[number];
 export const BASES = ['pca', 'ica', 'dir'] as const;
 export type BasisChoice = (typeof BASES)[number];
 
+/** The Data sets view ranks components by |SMD| (default), the KS statistic or the Wasserstein distance. */
+export const SHIFT_SORTS = ['smd', 'ks', 'w1'] as const;
+export type ShiftSort = (typeof SHIFT_SORTS)[number];
+
 export const N_MIN = 4;
 export const N_MAX = 16;
 
@@ -67,6 +71,8 @@ export interface ViewState {
   dsB: string | null;
   dsLayer: string | null;
   dsPc: number | null;
+  /** Data sets view: the measure the components are ranked by. */
+  dsSort: ShiftSort;
 }
 
 /** A component of a layer, e.g. PC 3 of `fc`. */
@@ -105,10 +111,11 @@ export const DEFAULT_STATE: ViewState = {
   dsB: null,
   dsLayer: null,
   dsPc: null,
+  dsSort: 'smd',
 };
 
 /** The query parameters this module owns; every other parameter passes through. */
-export const OWN_KEYS = ['run', 'layer', 'row', 'tab', 'pc', 'q', 'axis', 'n', 'x', 'y', 'color', 'sample', 'sel', 'thr', 'node', 'ha', 'hb', 'ra', 'rb', 'ca', 'cb', 'pair', 'basis', 'da', 'db', 'dsa', 'dsb', 'dsl', 'dspc'];
+export const OWN_KEYS = ['run', 'layer', 'row', 'tab', 'pc', 'q', 'axis', 'n', 'x', 'y', 'color', 'sample', 'sel', 'thr', 'node', 'ha', 'hb', 'ra', 'rb', 'ca', 'cb', 'pair', 'basis', 'da', 'db', 'dsa', 'dsb', 'dsl', 'dspc', 'dss'];
 
 function intParam(value: string | null, fallback: number, min = 0, max = Number.MAX_SAFE_INTEGER): number {
   if (value === null || !/^-?\d+$/.test(value)) return fallback;
@@ -153,6 +160,7 @@ export function decodeState(search: string): ViewState {
   const thr = thrText === null || thrText === '' ? NaN : Number(thrText);
   const basis = p.get('basis');
   const dsPc = p.get('dspc');
+  const dsSort = p.get('dss');
   return {
     run: p.get('run') || null,
     layer: p.get('layer') || null,
@@ -183,6 +191,7 @@ export function decodeState(search: string): ViewState {
     dsB: p.get('dsb') || null,
     dsLayer: p.get('dsl') || null,
     dsPc: dsPc === null ? null : intParam(dsPc, -1) >= 0 ? intParam(dsPc, -1) : null,
+    dsSort: (SHIFT_SORTS as readonly string[]).includes(dsSort ?? '') ? (dsSort as ShiftSort) : DEFAULT_STATE.dsSort,
   };
 }
 
@@ -224,6 +233,7 @@ export function encodeState(state: ViewState, previousSearch = ''): string {
   if (state.dsB) p.set('dsb', state.dsB);
   if (state.dsLayer) p.set('dsl', state.dsLayer);
   if (state.dsPc !== null) p.set('dspc', String(state.dsPc));
+  if (state.dsSort !== d.dsSort) p.set('dss', state.dsSort);
   const s = p.toString();
   return s ? `?${s}` : '';
 }

@@ -284,7 +284,7 @@ export function RunThumb({ run, sample, labels }: { run: RunInfo; sample: Sample
   const text = useSampleText(run.id, sample.id, isText);
   const label = sample.label === null ? null : String(sample.label);
   const title = `${run.name} · sample ${sample.id}${label ? ` · ${label}` : ''} · score ${formatScore(sample.score)}`;
-  const open = () => (run.id === current.id ? openSample(sample.id) : update({ run: run.id, sample: sample.id }));
+  const open = () => (run.id === current.id ? openSample(sample.id) : update({ run: run.id, sample: sample.id, basis: 'pca', dirA: null, dirB: null }));
   return (
     <button type="button" className={`thumb ${isText ? 'thumb-text pair-text-thumb' : 'thumb-image thumb-sm'}`} onClick={open} title={title} data-testid="pair-thumb" data-sample-id={sample.id}>
       {isText ? (

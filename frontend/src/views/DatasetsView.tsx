@@ -1,4 +1,4 @@
-import { useRef } from 'react';
+import { useEffect, useRef, useState } from 'react';
 import { ApiError, getDatasetExtremes, getDatasetHistogram, getDatasetShift, type DatasetHistogram, type DatasetShift, type RunInfo, type SampleRef, type ShiftRow } from '../api';
 import { EmptyState, ErrorState, Skeleton, Spinner } from '../components/common';
 import { PngButton } from '../components/PngButton';
@@ -6,9 +6,10 @@ import { useSize } from '../components/useSize';
 import { useApp } from '../context';
 import { useAsync } from '../hooks';
 import { niceTicks } from '../lib/colors';
-import { datasetPair, describeShift, formatMean, shares, sharedLayers } from '../lib/datasets';
+import { datasetPair, describeShift, formatMean, shares, sharedLayers, sortShiftRows } from '../lib/datasets';
 import { formatCount, formatPercent, formatScore, formatTick, tickStep } from '../lib/format';
 import { labelOrder } from '../lib/runInfo';
+import type { ShiftSort } from '../lib/urlState';
 import { RunThumb } from './CompareView';
 
 const BINS = 40;
@@ -17,6 +18,8 @@ const N_PER_END = 6;
 /** One model over two data sets: which components moved, how far, and the samples at each end. */
 export function DatasetsView() {
   const { runs, state, update } = useApp();
+  // the layers the server says compare, per pair (a layer reduced differently in the two runs does not)
+  const [comparable, setComparable] = useState<{ pair: string; layers: string[] } | null>(null);
   const pair = datasetPair(runs, state.dsA, state.dsB);
   if (!pair) {
     return (
@@ -33,6 +36,8 @@ export function DatasetsView() {
   const runA = runs.find((r) => r.id === idA)!;
   const runB = runs.find((r) => r.id === idB)!;
   const layers = sharedLayers(runA, runB);
+  const pairKey = `${idA}\u0000${idB}`;
+  const differs = (l: string) => comparable !== null && comparable.pair === pairKey && !comparable.layers.includes(l);
   const layer = state.dsLayer && layers.includes(state.dsLayer) ? state.dsLayer : layers[layers.length - 1] ?? null;
   const runOptions = runs.map((r) => (
     <option key={r.id} value={r.id}>
@@ -64,8 +69,8 @@ export function DatasetsView() {
             <span>Layer</span>
             <select value={layer ?? ''} onChange={(e) => update({ dsLayer: e.target.value, dsPc: null })} data-testid="datasets-layer" aria-label="Layer" disabled={!layers.length}>
               {layers.map((l) => (
-                <option key={l} value={l}>
-                  {l}
+                <option key={l} value={l} disabled={differs(l) && l !== layer} title={differs(l) ? 'This layer differs between the two runs (module, reduction or width)' : undefined}>
+                  {differs(l) ? `${l} (differs)` : l}
                 </option>
               ))}
             </select>
@@ -77,7 +82,7 @@ export function DatasetsView() {
           “{runA.name}” and “{runB.name}” have no layer of the same name. Pick two runs of the same model.
         </EmptyState>
       ) : (
-        <ShiftBody runA={runA} runB={runB} layer={layer} />
+        <ShiftBody runA={runA} runB={runB} layer={layer} onLayers={(ls) => setComparable((c) => (c && c.pair === pairKey && c.layers.join('\u0000') === ls.join('\u0000') ? c : { pair: pairKey, layers: ls }))} />
       )}
     </div>
   );
@@ -97,9 +102,13 @@ function DatasetsTitle() {
   );
 }
 
-function ShiftBody({ runA, runB, layer }: { runA: RunInfo; runB: RunInfo; layer: string }) {
+function ShiftBody({ runA, runB, layer, onLayers }: { runA: RunInfo; runB: RunInfo; layer: string; onLayers: (layers: string[]) => void }) {
   const { state, update } = useApp();
   const shift = useAsync((signal) => getDatasetShift(runA.id, runB.id, layer, signal), [runA.id, runB.id, layer]);
+  const comparedLayers = shift.data?.layers;
+  useEffect(() => {
+    if (comparedLayers) onLayers(comparedLayers);
+  }, [comparedLayers, onLayers]);
   if (shift.error) {
     return (
       <section className="card datasets-card">
@@ -117,11 +126,20 @@ function ShiftBody({ runA, runB, layer }: { runA: RunInfo; runB: RunInfo; layer:
       </section>
     );
   }
-  const rows = shift.data.components;
+  const rows = sortShiftRows(shift.data.components, state.dsSort);
   const picked = rows.find((r) => r.index === state.dsPc) ?? rows[0] ?? null;
   return (
     <div className="datasets-grid">
-      <RankedCard data={shift.data} picked={picked?.index ?? null} onPick={(pc) => update({ dsPc: pc }, { replace: true })} runA={runA} runB={runB} />
+      <RankedCard
+        data={shift.data}
+        rows={rows}
+        sort={state.dsSort}
+        onSort={(by) => update({ dsSort: by }, { replace: true })}
+        picked={picked?.index ?? null}
+        onPick={(pc) => update({ dsPc: pc }, { replace: true })}
+        runA={runA}
+        runB={runB}
+      />
       {picked && (
         <div className="datasets-right">
           <HistogramCard runA={runA} runB={runB} layer={layer} row={picked} />
@@ -132,14 +150,67 @@ function ShiftBody({ runA, runB, layer }: { runA: RunInfo; runB: RunInfo; layer:
   );
 }
 
-function RankedCard({ data, picked, onPick, runA, runB }: { data: DatasetShift; picked: number | null; onPick: (pc: number) => void; runA: RunInfo; runB: RunInfo }) {
+/** The rank measures: header text, what the active header says, and its tooltip. */
+const SORTS: Record<ShiftSort, { label: string; ranked: string; title: string }> = {
+  smd: {
+    label: 'SMD',
+    ranked: 'largest |SMD| first',
+    title: "standardised mean difference (B − A) / pooled SD: how far B's mean moved, in SDs of the component (small-variance components move far by it)",
+  },
+  ks: {
+    label: 'KS',
+    ranked: 'largest KS first',
+    title: 'two-sample Kolmogorov–Smirnov statistic: the largest gap between the two cumulative distributions (any change of shape)',
+  },
+  w1: {
+    label: 'W₁',
+    ranked: 'largest W₁ first',
+    title: "Wasserstein (earth mover's) distance, in score units: how far B's scores moved, weighted by the component's scale",
+  },
+};
+
+function SortHeader({ by, sort, onSort }: { by: ShiftSort; sort: ShiftSort; onSort: (by: ShiftSort) => void }) {
+  const on = by === sort;
+  return (
+    <th className="num sortable" aria-sort={on ? 'descending' : 'none'} title={SORTS[by].title}>
+      <button type="button" className={`sort-button${on ? ' on' : ''}`} onClick={() => onSort(by)} data-testid={`shift-sort-${by}`} aria-pressed={on}>
+        {SORTS[by].label}
+        <span className="sort-indicator" aria-hidden="true">
+          {on ? '▼' : '↕'}
+        </span>
+      </button>
+    </th>
+  );
+}
+
+function RankedCard({
+  data,
+  rows,
+  sort,
+  onSort,
+  picked,
+  onPick,
+  runA,
+  runB,
+}: {
+  data: DatasetShift;
+  rows: ShiftRow[];
+  sort: ShiftSort;
+  onSort: (by: ShiftSort) => void;
+  picked: number | null;
+  onPick: (pc: number) => void;
+  runA: RunInfo;
+  runB: RunInfo;
+}) {
   const ref = useRef<HTMLElement>(null);
   const maxSmd = Math.max(1e-9, ...data.components.map((r) => Math.abs(r.smd ?? 0)));
   return (
     <section className="card datasets-card ranked-card" ref={ref}>
       <div className="card-head">
         <h3>Components ranked by shift</h3>
-        <span className="muted small" title="|SMD|: how far B's mean moved from A's, in pooled standard deviations">largest |SMD| first</span>
+        <span className="muted small" title={SORTS[sort].title} data-testid="shift-ranked-by">
+          {SORTS[sort].ranked}
+        </span>
         <div className="toolbar-spacer" />
         <PngButton target={ref} name={`${runA.id}-vs-${runB.id}-${data.layer}-shift`} title="Download the ranking as PNG" />
       </div>
@@ -148,19 +219,25 @@ function RankedCard({ data, picked, onPick, runA, runB }: { data: DatasetShift; 
           <tr>
             <th>#</th>
             <th>component</th>
-            <th title="standardised mean difference (B − A) / pooled SD">SMD</th>
-            <th title="two-sample Kolmogorov–Smirnov statistic: the largest gap between the two cumulative distributions">KS</th>
-            <th title="Wasserstein (earth mover's) distance, in score units">W₁</th>
+            <th className="num" title="the component's share of A's variance: |SMD| can rank a component with little variance first">
+              var.
+            </th>
+            <SortHeader by="smd" sort={sort} onSort={onSort} />
+            <SortHeader by="ks" sort={sort} onSort={onSort} />
+            <SortHeader by="w1" sort={sort} onSort={onSort} />
           </tr>
         </thead>
         <tbody>
-          {data.components.map((r, i) => (
+          {rows.map((r, i) => (
             <tr key={r.index} className={r.index === picked ? 'on' : ''} onClick={() => onPick(r.index)} data-testid="shift-row" data-component={r.index} aria-selected={r.index === picked}>
               <td className="muted">{i + 1}</td>
               <td>
                 <button type="button" className="link-button" onClick={() => onPick(r.index)} title={`Show ${r.name}: ${describeShift(r.smd)}`}>
-                  <strong>{r.name}</strong> <span className="muted small">{formatPercent(r.explained_variance_ratio)}</span>
+                  <strong>{r.name}</strong>
                 </button>
+              </td>
+              <td className="num muted" data-testid="shift-variance">
+                {formatPercent(r.explained_variance_ratio)}
               </td>
               <td className="smd-cell">
                 <span className="smd-track" aria-hidden="true">

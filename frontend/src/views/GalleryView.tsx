@@ -10,6 +10,7 @@ import { useApp } from '../context';
 import { useAsync } from '../hooks';
 import { componentMeaning, type ComponentMeaning } from '../lib/analysis';
 import { formatPercent, formatScore } from '../lib/format';
+import { formatSeparation } from '../lib/direction';
 import { dominantLabel } from '../lib/labels';
 import { cumulative, galleryRows, labelColor } from '../lib/runInfo';
 import { N_MAX, N_MIN } from '../lib/urlState';
@@ -122,7 +123,7 @@ function rowSubtitle(layer: LayerInfo, data: Gallery | null, cum: number[]): str
 export function componentStat(c: GalleryComponent, separation?: number | null): string {
   if (c.explained_variance_ratio !== null && c.explained_variance_ratio !== undefined) return `${formatPercent(c.explained_variance_ratio)} of variance`;
   if (c.kurtosis !== null && c.kurtosis !== undefined) return `kurtosis ${c.kurtosis.toFixed(1)}`;
-  if (separation !== null && separation !== undefined) return `separation ${separation.toFixed(2)} σ`;
+  if (separation !== undefined) return formatSeparation(separation); // a direction: null reads "–"
   return '';
 }
 

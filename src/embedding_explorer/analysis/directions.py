@@ -181,27 +181,48 @@ def sample_ids(group: Any, argument: str, n_samples: int, layer_name: str) -> np
 
 
 def label_ids(run: Run, label: Any, argument: str) -> tuple[Any, np.ndarray]:
-    """The raw label value ``label`` stands for, and the ids of its samples."""
+    """The raw label value ``label`` stands for, and the ids of its samples (see :func:`matching_labels`)."""
     labels = run.labels
     if labels is None:
         raise EmbeddingExplorerError(
             f"run {run.name!r} has no labels; use layer.direction(group_a, group_b) with sample ids"
         )
     series = pd.Series(labels)
-    matches = (series == label).to_numpy(dtype=bool)
-    value = label
-    names = run.label_names
-    if not matches.any() and names is not None and isinstance(label, str) and label in names:
-        value = names.index(label)
-        matches = (series == value).to_numpy(dtype=bool)
-    if not matches.any():
-        known = [run.label_name(v) for v in pd.unique(series.dropna())]
+    values = list(pd.unique(series.dropna()))
+    found = matching_labels(values, [run.label_name(v) for v in values], label)
+    if not found:
+        known = [run.label_name(v) for v in values]
         shown = ", ".join(repr(k) for k in known[:MAX_LISTED_LABELS])
         more = f" and {len(known) - MAX_LISTED_LABELS} more" if len(known) > MAX_LISTED_LABELS else ""
         raise EmbeddingExplorerError(
             f"{argument}={label!r} is not a label of run {run.name!r}; its labels: {shown}{more}"
         )
-    return value, np.flatnonzero(matches)
+    chosen = [values[i] for i in found]
+    return chosen[0], np.flatnonzero(series.isin(chosen).to_numpy(dtype=bool))
+
+
+def matching_labels(values: Sequence[Any], names: Sequence[str], label: Any) -> list[int]:
+    """Positions in ``values`` (distinct raw labels, display ``names`` alike) that ``label`` means.
+
+    Text matches display names first and raw values (as text) only when no name matches, so the
+    names ``"1", "2", "3"`` of raw values 0..2 never merge two groups; a number (or bool) matches
+    raw values first, then names. The library and the server both resolve labels this way.
+    """
+    if isinstance(label, str):
+        found = [i for i, name in enumerate(names) if name == label]
+        return found or [i for i, value in enumerate(values) if str(value) == label]
+    found = [i for i, value in enumerate(values) if same_value(value, label)]
+    return found or [i for i, name in enumerate(names) if name == str(label)]
+
+
+def same_value(value: Any, label: Any) -> bool:
+    """``value == label`` for raw labels of any type (a string never equals a number)."""
+    if isinstance(value, str) != isinstance(label, str):
+        return False
+    try:
+        return bool(value == label)
+    except (TypeError, ValueError):
+        return False
 
 
 def separation(scores: np.ndarray, group_a: np.ndarray, group_b: np.ndarray) -> float:

@@ -23,6 +23,8 @@ from ..probe import ScoreProbe
 if TYPE_CHECKING:
     from ..run import Layer, Run
 
+RELATIVE_VARIANCE = 1e-10
+"""A principal component with at most this share of the first's variance counts as without variance."""
 MAX_ITER = 1000
 """FastICA iterations (scikit-learn's default, 200, often stops short on PCA scores)."""
 
@@ -105,16 +107,23 @@ class ICAResult(ScoreProbe):
 def ica(
     layer: Layer, n_components: int | None = None, *, seed: int = 0, max_samples: int = 50_000
 ) -> ICAResult:
-    """FastICA on the top ``n_components`` PCA scores of ``layer`` (all ``k`` by default).
+    """FastICA on the top ``n_components`` PCA scores of ``layer``.
+
+    The default is every principal component with variance (see :func:`usable_components`):
+    a trailing component whose variance is rounding noise (a rank-deficient layer) is left out,
+    since whitening would blow that noise up into a "source".
 
     Raises
     ------
     EmbeddingExplorerError
         ``n_components`` above the layer's ``k``, a chosen principal component without variance
-        (whitening would divide by zero), or fewer than two samples to fit on.
+        (whitening would divide by rounding noise), or fewer than two samples to fit on.
     """
     k = layer.n_components
-    m = k if n_components is None else positive_int(n_components, "n_components")
+    usable = usable_components(layer)
+    if usable == 0:
+        raise EmbeddingExplorerError(f"layer {layer.name!r} has no variance: ICA has nothing to separate")
+    m = usable if n_components is None else positive_int(n_components, "n_components")
     max_samples = positive_int(max_samples, "max_samples")
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
         raise TypeError(f"seed must be an int, got {seed!r}")
@@ -122,14 +131,10 @@ def ica(
         raise EmbeddingExplorerError(
             f"n_components={m} must be <= the {k} principal components of layer {layer.name!r}"
         )
-    if m == 0:
-        raise EmbeddingExplorerError(f"layer {layer.name!r} has no principal components to rotate")
-    flat = np.flatnonzero(~(layer.explained_variance[:m] > 0))
-    if len(flat) and flat[0] == 0:
-        raise EmbeddingExplorerError(f"layer {layer.name!r} has no variance: ICA has nothing to separate")
-    if len(flat):
+    if m > usable:
         raise EmbeddingExplorerError(
-            f"PC{flat[0] + 1} of layer {layer.name!r} has no variance; ICA needs n_components <= {flat[0]}"
+            f"PC{usable + 1} of layer {layer.name!r} has no variance (at most {RELATIVE_VARIANCE:g} of "
+            f"PC1's); ICA needs n_components <= {usable}"
         )
     from sklearn.decomposition import FastICA  # scikit-learn loads only when ICA is asked for
     from sklearn.exceptions import ConvergenceWarning
@@ -169,6 +174,17 @@ def ica(
         n_iter=int(model.n_iter_),
         converged=converged,
     )
+
+
+def usable_components(layer: Layer) -> int:
+    """How many leading principal components of ``layer`` have variance: above
+    ``RELATIVE_VARIANCE`` times the first's. Rank-deficient float32 activations leave trailing
+    components at about 1e-14 of the first (rounding noise), which an exact ``> 0`` lets through."""
+    ev = np.asarray(layer.explained_variance, dtype=np.float64)
+    if len(ev) == 0 or not ev[0] > 0:
+        return 0
+    flat = np.flatnonzero(~(ev > RELATIVE_VARIANCE * ev[0]))
+    return int(flat[0]) if len(flat) else len(ev)
 
 
 def evenly_spaced(n: int, at_most: int) -> np.ndarray:

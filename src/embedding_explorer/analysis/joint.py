@@ -154,11 +154,11 @@ def membership_names(reference: Run, other: Run) -> tuple[str, str]:
 def joint_samples(reference: Run, other: Run) -> pd.DataFrame:
     """The sample table of a joint run: ``sample_id``, ``label`` (membership), ``class``,
     ``source_id``, then both runs' metadata columns (a column that clashes with ``class`` or
-    ``source_id`` is kept as ``<name>_source``)."""
+    ``source_id`` is kept as ``<name>_source``, or ``<name>_source2``... when that is taken)."""
     names = membership_names(reference, other)
     n_r, n_o = reference.n_samples, other.n_samples
     metadata = pd.concat([reference.metadata, other.metadata], ignore_index=True)
-    metadata = metadata.rename(columns={c: f"{c}_source" for c in JOINT_COLUMNS if c in metadata.columns})
+    metadata = metadata.rename(columns=clash_renames([str(c) for c in metadata.columns]))
     table = pd.DataFrame(
         {
             "sample_id": np.arange(n_r + n_o, dtype=np.int64),
@@ -168,6 +168,21 @@ def joint_samples(reference: Run, other: Run) -> pd.DataFrame:
         }
     )
     return pd.concat([table, metadata], axis=1)
+
+
+def clash_renames(columns: Sequence[str]) -> dict[str, str]:
+    """New names for the metadata columns that clash with the joint run's own columns: the
+    first of ``<name>_source``, ``<name>_source2``, ... that no column has (nor any new name)."""
+    taken = set(columns) | set(JOINT_COLUMNS) | {"sample_id", "label"}
+    renames = {}
+    for column in columns:
+        if column not in JOINT_COLUMNS:
+            continue
+        candidates = (f"{column}_source{'' if i == 1 else i}" for i in itertools.count(1))
+        new = next(c for c in candidates if c not in taken)
+        taken.add(new)
+        renames[column] = new
+    return renames
 
 
 def _open(path: Path) -> Run:

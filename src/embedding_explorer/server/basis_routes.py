@@ -8,19 +8,15 @@ and how they read, so a view can offer them before it loads a gallery.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 import numpy as np
 from fastapi import APIRouter, HTTPException
 
+from ..analysis.directions import Direction, matching_labels
 from ..run import Layer
-from .bases import Basis, DirectionStore, StoredDirection, check_group, resolve_basis
+from .bases import Basis, DirectionStore, StoredDirection, check_group, finite_or_none, resolve_basis
 from .registry import Registry, ServedRun
 from .routes import BasisParam, LayerName, RunId
 from .schemas import BasisInfo, DirectionIn, DirectionOut
-
-if TYPE_CHECKING:
-    from ..analysis.directions import Direction
 
 
 def basis_router(registry: Registry, directions: DirectionStore) -> APIRouter:
@@ -44,7 +40,8 @@ def basis_router(registry: Registry, directions: DirectionStore) -> APIRouter:
         """A direction from the mean of group A to the mean of group B, kept in memory.
 
         Give two label values (``label_a``, ``label_b``; display names or stored values) or two
-        lists of sample ids (``ids_a``, ``ids_b``). The same groups always get the same id.
+        lists of sample ids (``ids_a``, ``ids_b``). The same groups (and ``name``) always get the
+        same id; the same groups under a new name make a new direction of that name.
         """
         served = registry.get(run)
         lay = served.layer(layer)
@@ -68,7 +65,7 @@ def basis_router(registry: Registry, directions: DirectionStore) -> APIRouter:
             name = body.name or f"selection A ({len(ids_a)}) → B ({len(ids_b)})"
         if len(ids_a) == len(ids_b) and np.array_equal(ids_a, ids_b):
             raise HTTPException(422, "group A and group B are the same samples: a direction needs two groups")
-        key = DirectionStore.key(served.id, lay.name, ids_a, ids_b)
+        key = DirectionStore.key(served.id, lay.name, ids_a, ids_b, body.name)
         stored = directions.get(key)
         if stored is None:
             made = make(lay, ids_a, ids_b, name)
@@ -84,16 +81,12 @@ def make(layer: Layer, ids_a: np.ndarray, ids_b: np.ndarray, name: str) -> Direc
 
 
 def label_group(served: ServedRun, label: str | int | float | bool, which: str) -> tuple[np.ndarray, str]:
-    """The sample ids whose label reads ``label`` (a display name or a stored value)."""
+    """The sample ids whose label reads ``label``: a display name or a stored value, resolved
+    as the library resolves it (:func:`~..analysis.directions.matching_labels`)."""
     coding = served.labels
     if coding is None:
         raise HTTPException(422, f"run {served.id!r} has no labels: make the direction from two selections")
-    text = str(label)
-    codes = [
-        i
-        for i, (name, value) in enumerate(zip(coding.names, coding.values, strict=True))
-        if name == text or str(value) == text
-    ]
+    codes = matching_labels(coding.values, coding.names, label)
     if not codes:
         valid = ", ".join(repr(n) for n in coding.names[:30])
         raise HTTPException(422, f"{which}={label!r} is no label of run {served.id!r}; its labels: {valid}")
@@ -109,7 +102,7 @@ def direction_out(item: StoredDirection) -> DirectionOut:
         run=item.run,
         layer=item.layer,
         name=str(d.name),
-        separation=float(d.separation),
+        separation=finite_or_none(d.separation),
         n_a=len(d.group_a),
         n_b=len(d.group_b),
         label_a=item.labels[0] if item.labels else None,

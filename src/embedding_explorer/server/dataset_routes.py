@@ -1,8 +1,9 @@
 """The ``/api/compare/datasets`` routes: one model over two data sets, on the reference's components.
 
 ``run_a`` is the reference (its components are the axes), ``run_b`` the other data set. Runs of
-different models are refused by the library (422 with its message); the comparison is computed
-once per pair and kept (the runs do not change while served).
+different models, and a layer that differs between the runs (module, reduction, width), are
+refused by the library (422 with its message, for that layer only); the comparison is computed
+once per pair and layer and kept (the runs do not change while served).
 """
 
 from __future__ import annotations
@@ -13,6 +14,8 @@ import numpy as np
 from fastapi import APIRouter, HTTPException, Query
 
 from ..analysis.datasets import DatasetComparison, compare_datasets
+from ..exceptions import EmbeddingExplorerError
+from ..run import Run
 from .analysis_routes import Cache, finite
 from .bases import variance_ratios
 from .registry import Registry
@@ -36,7 +39,10 @@ def dataset_router(registry: Registry) -> APIRouter:
         a.layer(layer), b.layer(layer)  # 404 naming the layers of the run that lacks it
         if run_a == run_b:
             raise HTTPException(422, f"run_a and run_b are both {run_a!r}: pick two data sets to compare")
-        return cache.get(("datasets", run_a, run_b), lambda: compare_datasets(a.run, b.run))
+        # one layer at a time: a layer that differs between the runs refuses only itself
+        return cache.get(
+            ("datasets", run_a, run_b, layer), lambda: compare_datasets(a.run, b.run, layers=[layer])
+        )
 
     def check(c: int, run_a: str, layer: str) -> None:
         k = registry.get(run_a).layer(layer).n_components
@@ -76,7 +82,7 @@ def dataset_router(registry: Registry) -> APIRouter:
             run_a=run_a,
             run_b=run_b,
             layer=layer,
-            layers=list(comp.layers),
+            layers=comparable_layers(registry.get(run_a).run, registry.get(run_b).run),
             n_reference=registry.get(run_a).run.n_samples,
             n_other=registry.get(run_b).run.n_samples,
             components=rows,
@@ -125,3 +131,17 @@ def dataset_router(registry: Registry) -> APIRouter:
         )
 
     return router
+
+
+def comparable_layers(reference: Run, other: Run) -> list[str]:
+    """The layers both runs have that compare (same module, reduction and width), in the
+    reference's order; building a comparison only checks the manifests, so this is cheap."""
+    names = [name for name in reference.layers if name in other.layers]
+    ok = []
+    for name in names:
+        try:
+            DatasetComparison(reference, other, layers=[name])
+        except EmbeddingExplorerError:
+            continue
+        ok.append(name)
+    return ok

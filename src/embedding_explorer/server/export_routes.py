@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import io
 from typing import Annotated, Literal
+from urllib.parse import quote
 
 import pandas as pd
 from fastapi import APIRouter, Path, Query, Response
@@ -45,11 +46,20 @@ def export_router(registry: Registry, directions: DirectionStore) -> APIRouter:
         b = resolve_basis(served, served.layer(layer), basis, directions)
         frame = build(table, b.probe, n)
         suffix = "" if b.key == "pca" else "-" + b.key.replace(":", "-")
-        name = f"{served.id}-{layer}{suffix}-{table}.{fmt}".replace("/", "_").replace('"', "")
-        headers = {"Content-Disposition": f'attachment; filename="{name}"'}
+        headers = {"Content-Disposition": attachment(f"{served.id}-{layer}{suffix}-{table}.{fmt}")}
         return Response(encode(frame, fmt), media_type=MEDIA[fmt], headers=headers)
 
     return router
+
+
+def attachment(filename: str) -> str:
+    """A ``Content-Disposition`` header for any file name (RFC 6266; headers must be Latin-1):
+    an ASCII ``filename`` and, when that had to replace characters, the exact name as
+    ``filename*=UTF-8''<percent-encoded>``."""
+    name = filename.replace("/", "_").replace("\\", "_")
+    fallback = "".join(c if 32 <= ord(c) < 127 and c not in '"%;' else "_" for c in name)
+    header = f'attachment; filename="{fallback}"'
+    return header if fallback == name else f"{header}; filename*=UTF-8''{quote(name, safe='')}"
 
 
 def build(table: Table, probe: ScoreProbe, n: int) -> pd.DataFrame:

@@ -195,7 +195,9 @@ class DirectionOut(BaseModel):
     run: str
     layer: str
     name: str
-    separation: float  # (mean B - mean A) along it / pooled std of the two groups
+    # (mean B - mean A) along it / pooled std of the two groups; None when it cannot be measured
+    # (single-sample groups) or is infinite (neither group spreads along it)
+    separation: float | None
     n_a: int
     n_b: int
     label_a: str | None  # the label names it was made from, if any
@@ -228,7 +230,7 @@ class DatasetShift(BaseModel):
     run_a: str  # the reference
     run_b: str
     layer: str
-    layers: list[str]  # layers both runs have
+    layers: list[str]  # layers both runs have that compare (a layer that differs is left out)
     n_reference: int
     n_other: int
     components: list[ShiftRow]  # largest |smd| first
