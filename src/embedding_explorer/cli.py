@@ -19,7 +19,7 @@ def run_summary(run: Run) -> dict[str, Any]:
     """What ``info --json`` prints: the run's size and each layer's variance per component."""
     return {
         "name": run.name,
-        "path": str(run.path),
+        "path": run.url,
         "n_samples": run.n_samples,
         "model": run.manifest["model"]["class"],
         "labels": run.labels is not None,
@@ -119,12 +119,12 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
 
     info = sub.add_parser("info", help="layers, N, dims and variance per component of a run")
-    info.add_argument("run_dir", type=Path)
+    info.add_argument("run_dir", help="a run folder or fsspec URL")
     info.add_argument("--json", action="store_true", help="machine-readable output")
     info.set_defaults(handler=_info)
 
     serve = sub.add_parser("serve", help="serve the explorer UI for one or more runs")
-    serve.add_argument("run_dirs", nargs="+", type=Path, metavar="RUN_DIR")
+    serve.add_argument("run_dirs", nargs="+", metavar="RUN_DIR", help="run folders or fsspec URLs")
     _add_server_options(serve)
     serve.add_argument(
         "--token", default=None, help="access token (default: generated for a non-loopback host)"
@@ -164,14 +164,14 @@ def build_parser() -> argparse.ArgumentParser:
     export = sub.add_parser(
         "export", help="write each layer's scores, extremes, associations and variance as Parquet/CSV"
     )
-    export.add_argument("run_dir", type=Path)
+    export.add_argument("run_dir", help="a run folder or fsspec URL")
     export.add_argument("--to", type=Path, required=True, help="target folder (other files in it stay)")
     export.add_argument("--format", choices=["parquet", "csv", "both"], default="both", help="default: both")
     export.add_argument("--n", type=int, default=8, help="samples per end of each component (default: 8)")
     export.set_defaults(handler=_export)
 
     report = sub.add_parser("report", help="write a self-contained HTML report of a run (no server needed)")
-    report.add_argument("run_dir", type=Path)
+    report.add_argument("run_dir", help="a run folder or fsspec URL")
     report.add_argument("-o", "--output", type=Path, default=Path("report.html"), help="default: report.html")
     report.add_argument("--n", type=int, default=8, help="thumbnails per end of each component (default: 8)")
     report.set_defaults(handler=_report)

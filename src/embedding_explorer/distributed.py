@@ -15,13 +15,11 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Mapping
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import cloudpickle
 import numpy as np
 import torch
-import zarr
 from torch import nn
 from tqdm.auto import tqdm
 
@@ -29,6 +27,7 @@ from .batches import iter_batches
 from .capture import LayerCapture
 from .extract import ExtractOptions, Ledger, batch_digest, checked_rows, evaluating, rows_per_chunk
 from .fingerprint import model_fingerprint
+from .locations import StorageOptions, as_location, open_zarr_array
 from .models import ModelSpec, build_model
 from .stats import PCAResult
 from .store import ARRAYS, RowWriter, RunWriter
@@ -80,7 +79,7 @@ class Cluster:
         paths = {layer: self.writer.activation_path(layer) for layer in ledger.dims}
         task = _ShardTask(
             opts.refs, opts.reducers, opts.batch_size, opts.n_components, opts.max_dense_dim,
-            opts.storage_dtype, self.device, paths,
+            opts.storage_dtype, self.device, paths, self.writer.storage_options,
         )  # fmt: skip
         shared = self.client.scatter(  # type: ignore[no-untyped-call]
             [self.model_ref, self.data, task, renderer], broadcast=True
@@ -150,12 +149,12 @@ class Cluster:
     def write_scores(self, writer: RunWriter, layer: str, pca: PCAResult, n: int) -> None:
         """Scores of every shard on the workers, chunk by chunk from the stored activations."""
         scores = writer.scores_array(layer, n, len(pca.components), rows=self.shard_rows)
-        source, target = writer.activation_path(layer), str(writer.staging / ARRAYS / scores.path)
+        source, target = writer.activation_path(layer), (writer.staging / ARRAYS / scores.path).url
+        options = writer.storage_options
         futures = [
-            self.client.submit(
-                _score_shard, source, target, pca, start, min(start + self.shard_rows, n), pure=False
-            )
+            self.client.submit(_score_shard, source, target, options, pca, start, stop, pure=False)
             for start in range(0, n, self.shard_rows)
+            for stop in [min(start + self.shard_rows, n)]
         ]
         self.client.gather(futures)  # type: ignore[no-untyped-call]
 
@@ -190,10 +189,12 @@ class _ShardTask:
         storage_dtype: str,
         device: str,
         paths: Mapping[str, str],
+        storage_options: StorageOptions | None = None,
     ) -> None:
         self.refs, self.reducers, self.batch_size = refs, reducers, batch_size
         self.n_components, self.max_dense_dim, self.storage_dtype = n_components, max_dense_dim, storage_dtype
-        self.device, self.paths = device, dict(paths)
+        self.device, self.paths = device, dict(paths)  # local paths or URLs
+        self.storage_options = dict(storage_options or {})
 
 
 def _extract_shard(
@@ -211,7 +212,8 @@ def _extract_shard(
     ledger = Ledger(task.n_components, task.max_dense_dim)
     writers = {}
     for layer, path in task.paths.items():
-        writers[layer] = _ShardWriter(zarr.open_array(path, mode="r+"), path)
+        array = open_zarr_array(path, task.storage_options, "r+")
+        writers[layer] = _ShardWriter(array, path, task.storage_options)
         writers[layer].n_written = start  # whole chunks from the shard's first one
     digests: list[str | None] = []
     labels: list[np.ndarray | None] = []
@@ -254,19 +256,22 @@ class _ShardWriter(RowWriter):
     """Rows of one shard; stops when the driver has given the run up (its staging removed), so
     a shard still running after an error never recreates the folder."""
 
-    def __init__(self, array: Any, path: str) -> None:
+    def __init__(self, array: Any, path: str, storage_options: StorageOptions | None = None) -> None:
         super().__init__(array)
-        self.marker = Path(path) / "zarr.json"
+        self.marker = as_location(path, storage_options) / "zarr.json"
 
     def _write(self, block: np.ndarray) -> None:
         if not self.marker.exists():
-            raise RuntimeError(f"the run was abandoned: {self.marker.parent} is gone")
+            raise RuntimeError(f"the run was abandoned: {self.marker.url} is gone")
         super()._write(block)
 
 
-def _score_shard(source: str, target: str, pca: PCAResult, start: int, stop: int) -> None:
+def _score_shard(
+    source: str, target: str, storage_options: StorageOptions, pca: PCAResult, start: int, stop: int
+) -> None:
     """On a worker: scores of samples ``[start, stop)``, one activation chunk at a time."""
-    activations, scores = zarr.open_array(source, mode="r"), zarr.open_array(target, mode="r+")
+    activations = open_zarr_array(source, storage_options, "r")
+    scores = open_zarr_array(target, storage_options, "r+")
     rows = int(activations.chunks[0])
     for begin in range(start, stop, rows):
         end = min(begin + rows, stop)

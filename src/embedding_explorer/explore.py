@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import shutil
 import time
 import warnings
 from collections.abc import Mapping, Sequence
@@ -22,15 +21,15 @@ from .batches import count_samples, indexable, loader_batch_size
 from .capture import INPUT_LAYER, LayerRef, resolve_layers
 from .checks import positive_int
 from .exceptions import EmbeddingExplorerError, ZeroVarianceWarning
-from .extract import ExtractOptions, Ledger, extract_stream, staging_has_checkpoint
+from .extract import ExtractOptions, Ledger, extract_stream
 from .fingerprint import array_hash, data_fingerprint, model_fingerprint, options_key
-from .locations import local_path
+from .locations import StorageOptions, as_location
 from .models import ModelSpec, build_model
 from .reducers import Reducer, ReduceSpec, reducers_for
 from .render import Renderer, RenderSpec
 from .run import Run
 from .stats import PCAResult, StreamingPCA, iter_rows, n_components_for, randomized_pca
-from .store import FORMAT, FORMAT_VERSION, MANIFEST, RunWriter, read_manifest, staging_path
+from .store import FORMAT, FORMAT_VERSION, MANIFEST, RunWriter, read_manifest
 
 if TYPE_CHECKING:
     from distributed import Client
@@ -60,6 +59,7 @@ def explore(
     max_dense_dim: int = MAX_DENSE_DIM,
     storage_dtype: Literal["float32", "float16"] = "float32",
     client: Client | None = None,
+    storage_options: StorageOptions | None = None,
 ) -> Run:
     """Capture ``layers`` of ``model`` over ``data``, run exact PCA per layer, save and open the run.
 
@@ -75,10 +75,12 @@ def explore(
         Names from ``model.named_modules()``; ``"input"`` is the model input; ``"name:i"`` keeps
         call ``i`` of a module that runs several times per forward pass. A dict
         ``{shown name: module path}`` gives long paths short names (used everywhere after).
-    out : path or ``file://`` URL, optional
+    out : path, or any fsspec URL (``file://``, ``s3://``, ``gs://``...), optional
         Run directory; default ``./runs/<name>``. A finished run there with the same model, data
         and options is reused as it is; anything else is recomputed and replaced. An unfinished
-        run with the same arguments resumes from its last checkpoint.
+        run with the same arguments resumes from its last checkpoint. Local folders are built
+        beside ``out`` and renamed into place; other URLs are written in place, the manifest
+        last (see :mod:`embedding_explorer.store`).
     n_components : int, default=10
         Capped at ``min(N - 1, D)`` per layer.
     labels : sequence, optional
@@ -104,6 +106,9 @@ def explore(
     client : distributed.Client, optional
         Run on a Dask cluster: workers extract shards of sample ids, write their slices of the
         store and return mergeable accumulators (see :mod:`embedding_explorer.distributed`).
+    storage_options : dict, optional
+        fsspec options for an ``out`` URL (credentials, endpoint...), sent to Dask workers too.
+        Often unneeded: fsspec also reads the usual environment variables and config files.
 
     Returns
     -------
@@ -132,7 +137,7 @@ def explore(
     table = _metadata_table(metadata, n_known)
     names_of_labels = list(label_names) if label_names is not None else _dataset_classes(data)
     name = name or _default_name(built)
-    out_path = local_path(out) if out is not None else Path("runs") / name
+    out_path = as_location(out if out is not None else Path("runs") / name, storage_options)
 
     model_info = model_fingerprint(built)
     data_fp = data_fingerprint(data)
@@ -163,7 +168,7 @@ def explore(
     resume_key = None if data_fp is None else options_key({"key": key, "batch_size": batches})
     checkpoint = None
     if resume_key is not None and not recompute:
-        checkpoint = resume.load(staging_path(out_path), resume_key)
+        checkpoint = resume.load(resume.folder_of(out_path), resume_key)
     writer = RunWriter(out_path, names, storage_dtype=storage_dtype, resume=checkpoint is not None)
     if checkpoint is not None and not writer.can_resume(
         checkpoint.dims, checkpoint.n_done, checkpoint.render_bytes
@@ -253,10 +258,10 @@ def explore(
                 "total_s": round(time.perf_counter() - started, 3),
             },
         }
-        shutil.rmtree(writer.staging / resume.FOLDER, ignore_errors=True)  # a finished run needs none
+        resume.folder_of(out_path).remove_tree()  # a finished run needs none
         writer.commit(manifest)
     except BaseException as error:
-        if not isinstance(error, EmbeddingExplorerError) and staging_has_checkpoint(writer.staging):
+        if not isinstance(error, EmbeddingExplorerError) and resume.has_checkpoint(out_path):
             # disk full, killed worker, Ctrl-C...: what is checkpointed stays for the next call
             writer.close()
             log.warning("extraction stopped; the next call with the same arguments resumes it")

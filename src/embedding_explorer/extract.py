@@ -15,7 +15,6 @@ import math
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -145,7 +144,7 @@ class Ledger:
         new_labels = self._labels[self._labels_saved :]
         self.segment += 1
         resume.save(
-            writer.staging,
+            resume.folder_of(writer.out),
             resume.Checkpoint(
                 key=key,
                 n_done=self.n_done,
@@ -303,7 +302,3 @@ def evaluating(model: nn.Module | None, device: torch.device) -> Iterator[None]:
 
 def _itemsize(opts: ExtractOptions) -> int:
     return int(np.dtype(opts.storage_dtype).itemsize)
-
-
-def staging_has_checkpoint(staging: Path) -> bool:
-    return (staging / resume.FOLDER / resume.CHECKPOINT).exists()

@@ -1,7 +1,8 @@
 """Checkpoints of a run being extracted, so a run that stopped part way resumes where it stopped.
 
-A checkpoint lives in the staging folder (``.NAME.partial/resume/``) beside the rows written so
-far::
+A checkpoint lives beside the rows written so far: in the staging folder of a local run
+(``.NAME.partial/resume/``), under the prefix of a run written in place elsewhere
+(``URL/.resume/``)::
 
     checkpoint.json     written last, atomically: the commit marker of a checkpoint
     state-<n>.npz       every layer's merged accumulator after segment n (float64)
@@ -18,16 +19,26 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from .locations import Location
 from .stats import StreamingPCA
-from .store import write_json_atomic
+from .store import staging_of, write_json_atomic
 
 FOLDER = "resume"
+HIDDEN_FOLDER = ".resume"  # in the run's own prefix, written in place
 CHECKPOINT = "checkpoint.json"
+
+
+def folder_of(out: Location) -> Location:
+    """Where the checkpoints of the run at ``out`` live (removed when it is committed)."""
+    return staging_of(out) / (FOLDER if out.is_local else HIDDEN_FOLDER)
+
+
+def has_checkpoint(out: Location) -> bool:
+    return (folder_of(out) / CHECKPOINT).exists()
 
 
 @dataclass
@@ -50,27 +61,28 @@ class Checkpoint:
 
 
 def save(
-    staging: Path,
+    folder: Location,
     checkpoint: Checkpoint,
     labels: np.ndarray | None,
     render_sizes: np.ndarray | None,
 ) -> None:
-    """Save the new segment's labels and sizes, the accumulators, then the checkpoint itself."""
-    folder = staging / FOLDER
-    folder.mkdir(exist_ok=True)
+    """Save the new segment's labels and sizes, the accumulators, then the checkpoint itself
+    (in ``folder``, see :func:`folder_of`)."""
+    folder.mkdir()
     n = checkpoint.segment
     if labels is not None:
-        np.save(folder / f"labels-{n}.npy", labels, allow_pickle=labels.dtype == object)
+        with (folder / f"labels-{n}.npy").open_whole() as f:
+            np.save(f, labels, allow_pickle=labels.dtype == object)
     if render_sizes is not None:
-        np.save(folder / f"sizes-{n}.npy", np.asarray(render_sizes, dtype=np.int64))
+        with (folder / f"sizes-{n}.npy").open_whole() as f:
+            np.save(f, np.asarray(render_sizes, dtype=np.int64))
     layers, arrays = {}, {}
     for i, (name, acc) in enumerate(checkpoint.accumulators.items()):
         state = acc.state()
         layers[name] = {k: state[k] for k in ("n_components", "covariance", "n_samples_seen", "n_features")}
         arrays[f"{i}_mean"], arrays[f"{i}_m2"] = state["mean"], state["m2"]
-    with open(folder / f"state-{n}.npz.tmp", "wb") as f:
+    with (folder / f"state-{n}.npz").open_whole() as f:
         np.savez(f, **arrays)
-    (folder / f"state-{n}.npz.tmp").replace(folder / f"state-{n}.npz")
     meta = {
         "key": checkpoint.key,
         "n_done": checkpoint.n_done,
@@ -85,20 +97,20 @@ def save(
         "layers": layers,
     }
     write_json_atomic(folder / CHECKPOINT, meta)
-    for old in folder.glob("state-*.npz"):
-        if old.name != f"state-{n}.npz":
-            old.unlink()
+    for old in folder.names():
+        if old.startswith("state-") and old.endswith(".npz") and old != f"state-{n}.npz":
+            (folder / old).remove()
 
 
-def load(staging: Path, key: str) -> Checkpoint | None:
-    """The last checkpoint of a run with this ``key``, or None (none, another key, unreadable)."""
-    folder = staging / FOLDER
+def load(folder: Location, key: str) -> Checkpoint | None:
+    """The last checkpoint in ``folder`` of a run with this ``key``, or None (none, another key,
+    unreadable)."""
     try:
         meta = json.loads((folder / CHECKPOINT).read_text())
         if meta.get("key") != key:
             return None
         n = int(meta["segment"])
-        with np.load(folder / f"state-{n}.npz") as arrays:
+        with (folder / f"state-{n}.npz").open("rb") as f, np.load(f) as arrays:
             accumulators = {
                 name: _accumulator(info, arrays[f"{i}_mean"], arrays[f"{i}_m2"])
                 for i, (name, info) in enumerate(meta["layers"].items())
@@ -137,14 +149,15 @@ def _accumulator(info: Mapping[str, Any], mean: np.ndarray, m2: np.ndarray) -> S
     )
 
 
-def _segments(folder: Path, kind: str, last: int) -> np.ndarray | None:
+def _segments(folder: Location, kind: str, last: int) -> np.ndarray | None:
     """Segments 1..last of one kind, concatenated; later ones (after the checkpoint) removed."""
-    for stale in folder.glob(f"{kind}-*.npy"):
-        if int(stale.stem.split("-")[1]) > last:
-            stale.unlink()
-    parts = [
-        np.load(folder / f"{kind}-{i}.npy", allow_pickle=True)
-        for i in range(1, last + 1)
-        if (folder / f"{kind}-{i}.npy").exists()
-    ]
+    names = folder.names()
+    for stale in names:
+        if stale.startswith(f"{kind}-") and stale.endswith(".npy") and int(stale[len(kind) + 1 : -4]) > last:
+            (folder / stale).remove()
+    parts = []
+    for i in range(1, last + 1):
+        if f"{kind}-{i}.npy" in names:
+            with (folder / f"{kind}-{i}.npy").open("rb") as f:
+                parts.append(np.load(f, allow_pickle=True))
     return np.concatenate(parts) if parts else None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Sequence
 from functools import cached_property
 from pathlib import Path
@@ -11,7 +12,7 @@ import numpy as np
 import pandas as pd
 
 from .exceptions import EmbeddingExplorerError, LayerNotFoundError
-from .locations import local_path
+from .locations import Location, StorageOptions, as_location
 from .probe import Histogram, ScoreProbe
 from .render import IMAGE, as_png
 from .store import RunReader
@@ -34,6 +35,9 @@ class Layer(ScoreProbe):
         self.dim: int = int(info["dim"])
         self.key: str = info["key"]
         self.info = info
+        self._ica_cache: dict[tuple[int, int, int], ICAResult] = {}
+        self._ica_locks: dict[tuple[int, int, int], threading.Lock] = {}  # one fit per key at a time
+        self._ica_locks_guard = threading.Lock()
 
     def __repr__(self) -> str:
         return f"Layer({self.name!r}, dim={self.dim}, n_components={self.n_components})"
@@ -136,28 +140,32 @@ class Layer(ScoreProbe):
         return label_direction(self, label_a, label_b, name=name)
 
     def ica(self, n_components: int | None = None, *, seed: int = 0, max_samples: int = 50_000) -> ICAResult:
-        """FastICA on the top ``n_components`` PCA scores (all by default); cached on the layer."""
-        from .analysis.ica import ica
+        """FastICA on the top ``n_components`` PCA scores (default: all with variance); cached on
+        the layer. Concurrent calls with the same arguments fit once (the others wait for it)."""
+        from .analysis.ica import ica, usable_components
 
-        key = (self.n_components if n_components is None else n_components, seed, max_samples)
-        if key not in self._ica_cache:
-            self._ica_cache[key] = ica(self, n_components, seed=seed, max_samples=max_samples)
-        return self._ica_cache[key]
-
-    @cached_property
-    def _ica_cache(self) -> dict[tuple[int, int, int], ICAResult]:
-        return {}
+        key = (usable_components(self) if n_components is None else n_components, seed, max_samples)
+        with self._ica_locks_guard:
+            lock = self._ica_locks.setdefault(key, threading.Lock())
+        with lock:
+            if key not in self._ica_cache:
+                self._ica_cache[key] = ica(self, n_components, seed=seed, max_samples=max_samples)
+            return self._ica_cache[key]
 
     def _subject(self) -> str:
         return f"layer {self.name!r}"
 
 
 class Run:
-    """A finished run, opened from its directory; needs neither the model nor the data."""
+    """A finished run, opened from its directory (a local path or any fsspec URL); needs neither
+    the model nor the data."""
 
-    def __init__(self, path: str | Path) -> None:
-        self.path = local_path(path).resolve()  # lazy reads keep working after a chdir
-        self._reader = RunReader(self.path)
+    def __init__(self, path: str | Path | Location, *, storage_options: StorageOptions | None = None) -> None:
+        location = as_location(path, storage_options)
+        if location.local is not None:  # lazy reads keep working after a chdir
+            location = as_location(location.local.resolve())
+        self.location = location
+        self._reader = RunReader(location)
         self.manifest = self._reader.manifest
         self.name: str = self.manifest["name"]
         self.n_samples: int = int(self.manifest["data"]["n_samples"])
@@ -165,6 +173,20 @@ class Run:
 
     def __repr__(self) -> str:
         return f"Run({self.name!r}, n_samples={self.n_samples}, layers={self.layers})"
+
+    @property
+    def path(self) -> Path:
+        """The run's local folder (for a run at another fsspec URL, see :attr:`url`)."""
+        if self.location.local is None:
+            raise EmbeddingExplorerError(
+                f"run {self.name!r} is at {self.location.url!r}, not in a local folder; use run.url"
+            )
+        return self.location.local
+
+    @property
+    def url(self) -> str:
+        """Where the run is: its local path, or its fsspec URL."""
+        return self.location.url
 
     @property
     def layers(self) -> list[str]:
@@ -248,6 +270,8 @@ class Run:
         return str(label)
 
 
-def open_run(path: str | Path) -> Run:
-    """Open a finished run directory (fails clearly on an unfinished one)."""
-    return Run(path)
+def open_run(path: str | Path, *, storage_options: StorageOptions | None = None) -> Run:
+    """Open a finished run directory: a local path or any fsspec URL (``s3://bucket/runs/x``),
+    with fsspec ``storage_options`` where credentials need passing. Fails clearly on an
+    unfinished run."""
+    return Run(path, storage_options=storage_options)

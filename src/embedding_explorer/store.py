@@ -9,8 +9,13 @@
       renderings.bin       per-sample thumbnails (PNG) or texts, packed end to end
       renderings.idx.npy   int64 offsets (N + 1) into renderings.bin
 
-A run is built in a hidden staging folder beside ``RUN`` and moved into place only when its
-manifest is written, so an interrupted extraction never leaves a folder that opens as finished.
+A local run is built in a hidden staging folder beside ``RUN`` and moved into place only when
+its manifest is written, so an interrupted extraction never leaves a folder that opens as
+finished. Object stores have no atomic rename (and copying the arrays would cost a second
+upload), so a run at any other fsspec URL is written in place under its prefix, marked
+``.partial.json`` while it is unfinished, with ``manifest.json`` written last as the commit
+marker; its renderings go to one object per checkpoint segment (``renderings.<i>.bin``, listed
+in the manifest), because objects cannot be appended to.
 """
 
 from __future__ import annotations
@@ -18,18 +23,17 @@ from __future__ import annotations
 import json
 import os
 import re
-import shutil
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import IO, Any
 
 import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
-import zarr
 
 from .exceptions import EmbeddingExplorerError, IncompleteRunError
+from .locations import Location, as_location
 from .stats import PCAResult
 
 MANIFEST = "manifest.json"
@@ -37,6 +41,7 @@ ARRAYS = "arrays.zarr"
 SAMPLES = "samples.parquet"
 RENDERINGS = "renderings.bin"
 RENDERING_OFFSETS = "renderings.idx.npy"
+PARTIAL = ".partial.json"  # marks an unfinished run written in place (object stores)
 FORMAT = "embedding-explorer/run"
 FORMAT_VERSION = 1
 CHUNK_BYTES = 8 << 20  # target size of one activation chunk
@@ -55,6 +60,19 @@ def chunk_rows(dim: int) -> int:
 
 def staging_path(out: Path) -> Path:
     return out.parent / f".{out.name}.partial"
+
+
+def staging_of(out: Location) -> Location:
+    """Where a run is built: a hidden folder beside a local run, the run's own prefix elsewhere."""
+    return as_location(staging_path(out.local)) if out.local is not None else out
+
+
+RENDER_PART = re.compile(r"renderings\.\d+\.bin")
+
+
+def render_part(i: int) -> str:
+    """The object holding the renderings of segment ``i`` of a run written in place."""
+    return f"renderings.{i}.bin"
 
 
 class RowWriter:
@@ -112,34 +130,53 @@ class RowWriter:
 
 
 class RunWriter:
-    """Builds one run in its staging folder; :meth:`commit` moves it into place."""
+    """Builds one run: locally in its staging folder, which :meth:`commit` moves into place; on
+    any other file system in place, where :meth:`commit` writes the manifest last."""
 
     def __init__(
-        self, out: Path, layers: Sequence[str], *, storage_dtype: str = "float32", resume: bool = False
+        self,
+        out: str | Path | Location,
+        layers: Sequence[str],
+        *,
+        storage_dtype: str = "float32",
+        resume: bool = False,
     ) -> None:
-        self.out = out
-        self.staging = staging_path(out)
-        check_replaceable(out)
+        self.out = as_location(out)
+        self.in_place = not self.out.is_local
+        self.staging = staging_of(self.out)
+        check_replaceable(self.out)
         if storage_dtype not in STORAGE_DTYPES:
             raise ValueError(f"storage_dtype={storage_dtype!r}: use one of {', '.join(STORAGE_DTYPES)}")
         self.storage_dtype = storage_dtype
-        self.resumed = resume and (self.staging / ARRAYS).is_dir()
+        self.resumed = (
+            resume and (self.staging / ARRAYS).is_dir() and not (self.in_place and _has_manifest(self.out))
+        )
         if not self.resumed:
-            if self.staging.exists():
-                shutil.rmtree(self.staging)
-            self.staging.mkdir(parents=True)
+            if self.in_place:
+                remove_run(self.out)
+                (self.out / PARTIAL).write_json({"format": FORMAT})
+            else:
+                self.staging.remove_tree()
+                self.staging.mkdir()
         self.keys = layer_keys(layers)
         try:
-            self.root = zarr.open_group(str(self.staging / ARRAYS), mode="r+" if self.resumed else "w")
+            self.root = (self.staging / ARRAYS).zarr_group("r+" if self.resumed else "w")
         except BaseException:
-            shutil.rmtree(self.staging, ignore_errors=True)
+            self.staging.remove_tree()
             raise
         self.rows_per_chunk: int | None = None
         self._writers: dict[str, RowWriter] = {}
-        self._render_file: BinaryIO | None = None
+        self._render_file: IO[bytes] | None = None
         self._render_sizes: list[np.ndarray] = []  # bytes per sample, one array per batch
         self._render_bytes = 0
         self._render_segment = 0  # how many of _render_sizes a checkpoint has saved
+        self._render_parts: list[tuple[str, int]] = []  # in place: closed objects and their bytes
+        self._part_bytes = 0  # in place: bytes in the open object
+
+    @property
+    def storage_options(self) -> dict[str, Any]:
+        """What a Dask worker needs, besides a URL, to open the run's arrays."""
+        return self.out.storage_options
 
     # activations -----------------------------------------------------------------------
     def layout(self, dims: Mapping[str, int], rows_per_chunk: int, n_rows: int = 0) -> None:
@@ -181,8 +218,8 @@ class RunWriter:
         return self._writers[layer].array
 
     def activation_path(self, layer: str) -> str:
-        """Where a layer's array lives, for another process to open it."""
-        return str(self.staging / ARRAYS / "activations" / self.keys[layer])
+        """Where a layer's array lives (a path or a URL), for another process to open it."""
+        return (self.staging / ARRAYS / "activations" / self.keys[layer]).url
 
     # checkpoints -------------------------------------------------------------------------
     def flush(self) -> tuple[int, np.ndarray]:
@@ -192,8 +229,11 @@ class RunWriter:
         for writer in self._writers.values():
             writer.flush()
         if self._render_file is not None:
-            self._render_file.flush()
-            os.fsync(self._render_file.fileno())
+            if self.in_place:
+                self._close_part()  # an object is stored when closed
+            else:
+                self._render_file.flush()
+                os.fsync(self._render_file.fileno())
         new = self._render_sizes[self._render_segment :]
         self._render_segment = len(self._render_sizes)
         sizes = np.concatenate(new) if new else np.zeros(0, dtype=np.int64)
@@ -208,14 +248,40 @@ class RunWriter:
             array: Any = self.root[path]
             if array.shape[0] < n_rows or array.shape[1] != dim:
                 return False
+        if render_bytes == 0:
+            return True
+        if self.in_place:
+            return self._saved_parts(render_bytes) is not None
         renderings = self.staging / RENDERINGS
-        return render_bytes == 0 or (renderings.exists() and renderings.stat().st_size >= render_bytes)
+        return renderings.exists() and renderings.size() >= render_bytes
+
+    def _saved_parts(self, render_bytes: int) -> list[tuple[str, int]] | None:
+        """In place: the first rendering objects, holding exactly ``render_bytes`` (or None)."""
+        parts: list[tuple[str, int]] = []
+        total = 0
+        names = set(self.staging.names())
+        while total < render_bytes and render_part(len(parts)) in names:
+            name = render_part(len(parts))
+            size = (self.staging / name).size()
+            parts.append((name, size))
+            total += size
+        return parts if total == render_bytes else None
 
     def restore(self, n_rows: int, render_bytes: int, render_sizes: np.ndarray | None) -> None:
         """Continue a stopped run after its first ``n_rows`` samples (see :mod:`resume`)."""
         for writer in self._writers.values():
             writer.restart(n_rows)
-        path = self.staging / RENDERINGS
+        if self.in_place:
+            self._render_parts = self._saved_parts(render_bytes) or []
+            for name in self.staging.names():  # objects written after the checkpoint
+                if RENDER_PART.fullmatch(name) and name not in dict(self._render_parts):
+                    (self.staging / name).remove()
+            if render_sizes is not None and len(render_sizes):
+                self._render_sizes = [np.asarray(render_sizes, dtype=np.int64)]
+                self._render_segment, self._render_bytes = 1, render_bytes
+            return
+        path = (self.staging / RENDERINGS).local
+        assert path is not None
         if render_sizes is not None and len(render_sizes):
             with open(path, "r+b") as f:
                 f.truncate(render_bytes)
@@ -251,44 +317,71 @@ class RunWriter:
     # samples ---------------------------------------------------------------------------
     def append_renderings(self, items: Sequence[bytes]) -> None:
         if self._render_file is None:
-            self._render_file = open(self.staging / RENDERINGS, "wb")  # noqa: SIM115 - closed in finish
+            if self.in_place:
+                self._render_file = (self.staging / render_part(len(self._render_parts))).open("wb")
+                self._part_bytes = 0
+            else:
+                self._render_file = (self.staging / RENDERINGS).open("wb")
         sizes = np.fromiter((len(item) for item in items), dtype=np.int64, count=len(items))
         self._render_file.write(b"".join(items))
         self._render_sizes.append(sizes)
         self._render_bytes += int(sizes.sum())
+        self._part_bytes += int(sizes.sum())
+
+    def _close_part(self) -> None:
+        if self._render_file is not None:
+            self._render_file.close()
+            self._render_file = None
+            self._render_parts.append((render_part(len(self._render_parts)), self._part_bytes))
 
     def finish_renderings(self) -> int:
         """Close the packed renderings; returns how many samples have one."""
-        if self._render_file is None:
+        if self._render_file is None and not self._render_parts:
             return 0
-        self._render_file.close()
+        if self.in_place:
+            self._close_part()
+        elif self._render_file is not None:
+            self._render_file.close()
         sizes = np.concatenate(self._render_sizes) if self._render_sizes else np.zeros(0, np.int64)
         offsets = np.zeros(len(sizes) + 1, dtype=np.int64)
         np.cumsum(sizes, out=offsets[1:])
-        np.save(self.staging / RENDERING_OFFSETS, offsets)
+        with (self.staging / RENDERING_OFFSETS).open_whole() as f:
+            np.save(f, offsets)
         return len(sizes)
 
     def write_samples(self, table: pd.DataFrame) -> None:
-        pq.write_table(pa.Table.from_pandas(table, preserve_index=False), self.staging / SAMPLES)
+        arrow = pa.Table.from_pandas(table, preserve_index=False)
+        with (self.staging / SAMPLES).open_whole() as f:
+            pq.write_table(arrow, f)
 
     # commit ----------------------------------------------------------------------------
-    def commit(self, manifest: dict[str, Any]) -> Path:
-        """Write the manifest last (atomically), then swap the staging folder into place."""
-        write_json_atomic(self.staging / MANIFEST, manifest)
-        old = self.out.parent / f".{self.out.name}.old"
-        if old.exists():
-            shutil.rmtree(old)
-        if self.out.exists():
-            os.replace(self.out, old)
-        os.replace(self.staging, self.out)
-        if old.exists():
-            shutil.rmtree(old)
-        return self.out
+    def commit(self, manifest: dict[str, Any]) -> Path | str:
+        """Write the manifest last (atomically); locally then swap the staging folder into place.
+
+        Returns the run's local path, or its URL."""
+        if self.in_place:
+            if self._render_parts:  # the objects the renderings' offsets run through, in order
+                parts = [[name, size] for name, size in self._render_parts]
+                manifest = {**manifest, "rendering": {**manifest.get("rendering", {}), "parts": parts}}
+            write_json_atomic(self.out / MANIFEST, manifest)
+            (self.out / PARTIAL).remove()
+            return self.out.url
+        out, staging = self.out.local, self.staging.local
+        assert out is not None and staging is not None
+        write_json_atomic(staging / MANIFEST, manifest)
+        old = as_location(out.parent / f".{out.name}.old")
+        old.remove_tree()
+        if out.exists():
+            os.replace(out, str(old))
+        os.replace(staging, out)
+        old.remove_tree()
+        return out
 
     def abort(self) -> None:
-        """Remove the staging folder after an error: nothing half-written is left."""
+        """Remove what was written after an error: nothing half-written is left (in place, the
+        whole prefix, which :func:`check_replaceable` found to be ours)."""
         self.close()
-        shutil.rmtree(self.staging, ignore_errors=True)
+        self.staging.remove_tree()
 
     def close(self) -> None:
         """Close open files, keeping the staging folder (a checkpointed run resumes from it)."""
@@ -296,30 +389,43 @@ class RunWriter:
             self._render_file.close()
 
 
-def check_replaceable(out: Path) -> None:
-    """Refuse to overwrite anything but an empty folder or a finished run of ours."""
+def check_replaceable(out: str | Path | Location) -> None:
+    """Refuse to overwrite anything but an empty folder or a run of ours: a finished one, or
+    (written in place) an unfinished one, marked ``.partial.json``."""
+    out = as_location(out)
     if not out.exists():
         return
-    if out.is_dir() and not any(out.iterdir()):
-        out.rmdir()
+    names = out.names()
+    if out.is_dir() and not names:
+        if out.local is not None:
+            out.local.rmdir()
         return
-    try:
-        is_run = out.is_dir() and json.loads((out / MANIFEST).read_text()).get("format") == FORMAT
-    except (OSError, ValueError):
-        is_run = False
-    if not is_run:
+    if not (_is_ours(out / MANIFEST) or (not out.is_local and _is_ours(out / PARTIAL))):
         raise EmbeddingExplorerError(
-            f"out={str(out)!r} exists and is not a run directory; choose another path"
+            f"out={out.url!r} exists and is not a run directory; choose another path"
         )
 
 
-def write_json_atomic(path: Path, value: dict[str, Any]) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "w") as f:
-        json.dump(value, f, indent=2, default=_json_default)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
+def _is_ours(marker: Location) -> bool:
+    try:
+        return bool(json.loads(marker.read_text()).get("format") == FORMAT)
+    except (OSError, ValueError, AttributeError):
+        return False
+
+
+def _has_manifest(out: Location) -> bool:
+    return (out / MANIFEST).exists()
+
+
+def remove_run(out: Location) -> None:
+    """Remove a run of ours written in place: its manifest first, so that a stop midway never
+    leaves the old manifest beside other arrays, then everything else under its prefix."""
+    (out / MANIFEST).remove()
+    out.remove_tree()
+
+
+def write_json_atomic(path: Path | Location, value: dict[str, Any]) -> None:
+    as_location(path).write_json(value, default=_json_default)
 
 
 def _json_default(value: Any) -> Any:
@@ -330,34 +436,39 @@ def _json_default(value: Any) -> Any:
     raise TypeError(f"{type(value).__name__} is not JSON serialisable")
 
 
-def read_manifest(path: Path) -> dict[str, Any]:
+def read_manifest(path: str | Path | Location) -> dict[str, Any]:
     """The manifest of a finished run, or a clear error for anything else."""
-    manifest_path = path / MANIFEST
+    location = as_location(path)
+    manifest_path = location / MANIFEST
     if not manifest_path.exists():
-        if staging_path(path).exists() or (path.exists() and path.is_dir()):
+        if staging_of(location).exists() or location.is_dir():
             raise IncompleteRunError(
-                f"{str(path)!r} has no {MANIFEST}: its extraction did not finish; run explore again"
+                f"{location.url!r} has no {MANIFEST}: its extraction did not finish; run explore again"
             )
-        raise FileNotFoundError(f"no run at {str(path)!r}")
+        raise FileNotFoundError(f"no run at {location.url!r}")
     manifest: dict[str, Any] = json.loads(manifest_path.read_text())
     if manifest.get("format") != FORMAT:
-        raise EmbeddingExplorerError(f"{str(manifest_path)!r} is not an embedding-explorer manifest")
+        raise EmbeddingExplorerError(f"{manifest_path.url!r} is not an embedding-explorer manifest")
     if manifest.get("format_version", 0) > FORMAT_VERSION:
         raise EmbeddingExplorerError(
-            f"run {str(path)!r} has format version {manifest['format_version']}; this version reads "
-            f"up to {FORMAT_VERSION}: upgrade embedding-explorer"
+            f"run {location.url!r} has format version {manifest['format_version']}; this version "
+            f"reads up to {FORMAT_VERSION}: upgrade embedding-explorer"
         )
     return manifest
 
 
 class RunReader:
-    """Read access to a finished run's files."""
+    """Read access to a finished run's files (local, or at any fsspec URL)."""
 
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self.manifest = read_manifest(path)
-        self.root = zarr.open_group(str(path / ARRAYS), mode="r")
+    def __init__(self, path: str | Path | Location) -> None:
+        self.location = as_location(path)
+        self.manifest = read_manifest(self.location)
+        self.root = (self.location / ARRAYS).zarr_group("r")
         self._offsets: np.ndarray | None = None
+        parts = self.manifest.get("rendering", {}).get("parts") or [[RENDERINGS, None]]
+        self._parts = [self.location / str(name) for name, _ in parts]
+        sizes = [int(size or 0) for _, size in parts]
+        self._part_starts = np.cumsum([0, *sizes[:-1]]).astype(np.int64)
 
     def array(self, kind: str, key: str) -> Any:
         return self.root[f"{kind}/{key}"]
@@ -367,19 +478,26 @@ class RunReader:
         return {name: np.asarray(group[name][...]) for name in group.array_keys()}
 
     def samples(self) -> pd.DataFrame:
-        return pq.read_table(self.path / SAMPLES).to_pandas()
+        location = self.location / SAMPLES
+        if location.local is not None:
+            return pq.read_table(location.local).to_pandas()
+        with location.open("rb") as f:
+            return pq.read_table(f).to_pandas()
 
     def rendering(self, sample_id: int) -> bytes | None:
-        """The packed rendering of one sample, read with one seek."""
+        """The packed rendering of one sample: one seek, or one ranged read of one object."""
         offsets = self.rendering_offsets()
         if offsets is None:
             return None
         start, end = int(offsets[sample_id]), int(offsets[sample_id + 1])
-        with open(self.path / RENDERINGS, "rb") as f:
-            f.seek(start)
-            return f.read(end - start)
+        part = int(np.searchsorted(self._part_starts, start, side="right")) - 1
+        if start == end:
+            return b""
+        base = int(self._part_starts[part])
+        return self._parts[part].read_bytes(start - base, end - base)
 
     def rendering_offsets(self) -> np.ndarray | None:
-        if self._offsets is None and (self.path / RENDERING_OFFSETS).exists():
-            self._offsets = np.load(self.path / RENDERING_OFFSETS)
+        if self._offsets is None and (self.location / RENDERING_OFFSETS).exists():
+            with (self.location / RENDERING_OFFSETS).open("rb") as f:
+                self._offsets = np.load(f)
         return self._offsets

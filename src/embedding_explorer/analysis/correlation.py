@@ -20,7 +20,7 @@ def check_same_samples(run_a: Run, run_b: Run) -> None:
     The same run always passes. Two runs must agree on the sample count and on the content hash
     of their inputs and labels (``manifest["data"]["content_hash"]``), which depends on order.
     """
-    if run_a is run_b or run_a.path == run_b.path:
+    if run_a is run_b or run_a.url == run_b.url:
         return
     if run_a.n_samples != run_b.n_samples:
         raise EmbeddingExplorerError(

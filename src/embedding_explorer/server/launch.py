@@ -89,7 +89,10 @@ def resolve_token(host: str, token: str | None, no_token: bool) -> str | None:
 def load_runs(runs_or_paths: RunsOrPaths) -> list[Run]:
     """Runs from Run objects or run directories (opened with ``open_run``)."""
     items = [runs_or_paths] if isinstance(runs_or_paths, (Run, str, os.PathLike)) else list(runs_or_paths)
-    runs = [item if isinstance(item, Run) else open_run(Path(item)) for item in items]
+    runs = [
+        item if isinstance(item, Run) else open_run(item if isinstance(item, str) else Path(item))
+        for item in items
+    ]
     if not runs:
         raise ValueError("no runs to serve: pass a Run, a run directory, or a list of them")
     return runs
@@ -215,7 +218,7 @@ def show(runs_or_paths: RunsOrPaths, *, height: int = 800) -> ServerHandle:
     Showing the same runs again (a re-executed notebook cell) stops the previous server.
     """
     runs = load_runs(runs_or_paths)
-    key = tuple(str(run.path) for run in runs)
+    key = tuple(run.url for run in runs)
     previous = _shown.pop(key, None)
     if previous is not None:
         previous.stop()

@@ -50,7 +50,7 @@ class ServedRun:
     def etag_key(self) -> str:
         """Identifies this run's content: stored renderings never change under one key."""
         m = self.run.manifest
-        parts = [m.get("key"), m.get("created"), m.get("data", {}).get("content_hash"), str(self.run.path)]
+        parts = [m.get("key"), m.get("created"), m.get("data", {}).get("content_hash"), self.run.url]
         return hashlib.blake2b(repr(parts).encode(), digest_size=12).hexdigest()
 
     @cached_property
