@@ -59,6 +59,8 @@ bench: venv
 	$(PY) benchmarks/bench_pca.py
 	$(PY) benchmarks/bench_extraction.py
 	$(PY) benchmarks/bench_server.py
+	$(PY) benchmarks/bench_scale.py
+	$(PY) benchmarks/bench_dask.py
 
 clean:
 	rm -rf $(VENV) frontend/node_modules src/embedding_explorer/static test-artifacts

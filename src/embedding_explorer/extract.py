@@ -9,9 +9,11 @@ continues from there on the next call with the same arguments.
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import hashlib
 import logging
 import math
+import sys
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -163,6 +165,21 @@ class Ledger:
         )
         self._labels_saved = len(self._labels)
         self.saved_at = self.n_done
+        release_freed_memory()
+
+
+def release_freed_memory() -> None:
+    """Hand freed heap pages back to the OS (glibc keeps them otherwise).
+
+    Each batch allocates and frees rows of every layer; glibc's allocator keeps much of that freed
+    memory, so without this a long run's resident memory creeps up with N although nothing is held
+    (measured: 1.6 GiB instead of 0.8 GiB at 1M samples with float16 storage). Dask sets
+    ``MALLOC_TRIM_THRESHOLD_`` on its workers for the same reason.
+    """
+    if not sys.platform.startswith("linux"):
+        return
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
 
 
 def batch_digest(batch: Batch) -> str | None:
