@@ -63,8 +63,11 @@ def test_values_beyond_float16_range_name_the_layer_and_sample(run_dir: Path) ->
     x[:, 0] = torch.arange(50.0)
     x[31, 2] = 70.0  # 70,000 after the model: beyond 65,504
     with pytest.raises(
-        EmbeddingExplorerError, match=r"layer 'fc' has the value 7e\+04 for sample 31.*float16"
+        EmbeddingExplorerError, match=r"layer 'fc' has the value 70000 for sample 31.*float16"
     ):
+        ee.explore(Scaled(), x, ["fc"], out=run_dir, storage_dtype="float16", progress=False)
+    x[31, 2], x[40, 1] = 0.0, -65.52  # -65,520 rounds to -inf in float16: refused with its sign
+    with pytest.raises(EmbeddingExplorerError, match=r"the value -65520 for sample 40.*float16"):
         ee.explore(Scaled(), x, ["fc"], out=run_dir, storage_dtype="float16", progress=False)
     assert leftovers(run_dir) == []
     assert ee.explore(Scaled(), x, ["fc"], out=run_dir, progress=False).n_samples == 50  # float32 is fine
@@ -73,3 +76,31 @@ def test_values_beyond_float16_range_name_the_layer_and_sample(run_dir: Path) ->
 def test_unknown_storage_dtype_is_refused(run_dir: Path, xy: tuple[torch.Tensor, torch.Tensor]) -> None:
     with pytest.raises(ValueError, match="storage_dtype='bfloat16'"):
         ee.explore(MLP(), xy, ["fc1"], out=run_dir, storage_dtype="bfloat16", progress=False)  # type: ignore[arg-type]
+
+
+def test_float16_wide_layers_take_components_from_the_stored_rows(tmp_path: Path) -> None:
+    """Layers wider than max_dense_dim (randomized SVD) read the rows back from the store: with
+    float16 storage their components and variances are those of the float16 rows, while the
+    mean and total variance still come from the float32 rows before the cast."""
+    torch.manual_seed(0)
+    net = nn.Sequential(nn.Linear(8, 64), nn.ReLU(), nn.Linear(64, 24))
+    x = torch.randn(3000, 8, generator=torch.Generator().manual_seed(5)) * 30
+    half = ee.explore(
+        net,
+        x,
+        ["2"],
+        out=tmp_path / "h",
+        progress=False,
+        max_dense_dim=16,
+        n_components=5,
+        storage_dtype="float16",
+    )
+    layer = half["2"]
+    exact = net(x).detach().numpy().astype(np.float64)
+    stored = layer.activations[:].astype(np.float64)
+    of_stored = PCA(n_components=5, svd_solver="full").fit(stored)
+    np.testing.assert_allclose(layer.explained_variance, of_stored.explained_variance_, rtol=1e-6)
+    np.testing.assert_allclose(layer.mean, exact.mean(axis=0), rtol=0, atol=1e-10)
+    total = half.manifest["layers"][0]["total_variance"]
+    np.testing.assert_allclose(total, exact.var(axis=0, ddof=1).sum(), rtol=1e-10)
+    assert half.manifest["layers"][0]["pca_method"] == "randomized_svd"

@@ -4,7 +4,9 @@ no sample lost, none counted twice, the same numbers as a run that never stopped
 from __future__ import annotations
 
 import errno
+import functools
 import itertools
+import json
 import shutil
 import subprocess
 import sys
@@ -17,12 +19,13 @@ import numpy as np
 import pytest
 import torch
 from torch import nn
+from torch.utils.data import DataLoader, TensorDataset
 
 import embedding_explorer as ee
 from conftest import MLP, leftovers
 from embedding_explorer import IncompleteRunError
 from embedding_explorer.resume import CHECKPOINT, FOLDER
-from embedding_explorer.store import RowWriter, staging_path
+from embedding_explorer.store import RowWriter, RunWriter, staging_path
 
 LAYERS = ["input", "fc1", "fc2"]
 
@@ -259,3 +262,95 @@ def test_a_checkpoint_whose_files_are_gone_starts_over(
     assert model.calls - before == 32 and run.manifest["timings"]["resumed_at"] == 0
     clean = ee.explore(model, xy2000, LAYERS, out=tmp_path / "clean", batch_size=64, progress=False)
     assert_same_run(run, clean)
+
+
+# ---- review 7: commit failures, unreadable checkpoints, collate functions -------------------
+def test_a_failing_commit_keeps_the_finished_extraction_resumable(
+    tmp_path: Path, run_dir: Path, small_chunks: None, xy2000: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(RunWriter, "commit", _disk_full)  # e.g. ENOSPC writing manifest.json
+    model = MLP()
+    with pytest.raises(OSError):
+        ee.explore(model, xy2000, LAYERS, out=run_dir, batch_size=64, render=texts(2000), progress=False)
+    monkeypatch.undo()
+    assert (staging_path(run_dir) / FOLDER / CHECKPOINT).exists()
+    before = model.calls
+    resumed = ee.explore(
+        model, xy2000, LAYERS, out=run_dir, batch_size=64, render=texts(2000), progress=False
+    )
+    # checkpoints every 256 rows (4 batches of 64): the last at 1792, so 4 of 32 batches run again
+    assert model.calls - before == 4 and resumed.manifest["timings"]["resumed_at"] == 1792
+    assert leftovers(run_dir) == ["r"] and not (run_dir / FOLDER).exists()
+    clean = ee.explore(
+        model, xy2000, LAYERS, out=tmp_path / "clean", batch_size=64, render=texts(2000), progress=False
+    )
+    assert_same_run(resumed, clean)
+
+
+@pytest.mark.parametrize(
+    "corrupt",
+    [
+        lambda meta: {k: v for k, v in meta.items() if k != "batches_with_labels"},  # an older layout
+        lambda meta: None,
+        lambda meta: {**meta, "dims": None},
+        lambda meta: {**meta, "renderer": {"kind": None}},
+    ],
+    ids=["missing-key", "null", "null-dims", "bad-renderer"],
+)
+def test_an_unreadable_checkpoint_starts_over(
+    tmp_path: Path, run_dir: Path, small_chunks: None, xy2000: Any, corrupt: Any, caplog: Any
+) -> None:
+    model = MLP()
+    handle = stop_after(model, 20, KeyboardInterrupt())
+    with pytest.raises(KeyboardInterrupt):
+        ee.explore(model, xy2000, LAYERS, out=run_dir, batch_size=64, progress=False)
+    handle.remove()
+    path = staging_path(run_dir) / FOLDER / CHECKPOINT
+    path.write_text(json.dumps(corrupt(json.loads(path.read_text()))))
+    before = model.calls
+    run = ee.explore(model, xy2000, LAYERS, out=run_dir, batch_size=64, progress=False)
+    assert model.calls - before == 32 and run.manifest["timings"]["resumed_at"] == 0
+    assert "starting over" in caplog.text
+    clean = ee.explore(model, xy2000, LAYERS, out=tmp_path / "clean", batch_size=64, progress=False)
+    assert_same_run(run, clean)
+
+
+def _collate(items: list[tuple[torch.Tensor, torch.Tensor]], scale: float) -> Any:
+    xs, ys = zip(*items, strict=True)
+    return torch.stack(xs) * scale, torch.stack(ys)
+
+
+def test_a_loader_with_another_partial_collate_starts_over(
+    tmp_path: Path, run_dir: Path, small_chunks: None, xy2000: Any
+) -> None:
+    def loader(scale: float) -> DataLoader[Any]:
+        return DataLoader(
+            TensorDataset(*xy2000), batch_size=64, collate_fn=functools.partial(_collate, scale=scale)
+        )
+
+    model = MLP()
+    handle = stop_after(model, 20, KeyboardInterrupt())
+    with pytest.raises(KeyboardInterrupt):
+        ee.explore(model, loader(2.0), ["input", "fc1"], out=run_dir, progress=False)
+    handle.remove()
+    run = ee.explore(model, loader(3.0), ["input", "fc1"], out=run_dir, progress=False)
+    assert run.manifest["timings"]["resumed_at"] == 0
+    np.testing.assert_allclose(run["input"].activations[:], xy2000[0].numpy() * 3.0, rtol=1e-6)
+
+
+def test_a_finished_run_is_not_reused_for_another_lambda_collate(
+    run_dir: Path, small_chunks: None, xy2000: Any
+) -> None:
+    dataset, layers = TensorDataset(*xy2000), ["input", "fc1"]
+    twice = DataLoader(dataset, batch_size=64, collate_fn=lambda b: _collate(b, 2.0))
+    thrice = DataLoader(dataset, batch_size=64, collate_fn=lambda b: _collate(b, 3.0))
+    thrice_again = DataLoader(dataset, batch_size=64, collate_fn=lambda b: _collate(b, 3.0))
+    model = MLP()
+    ee.explore(model, twice, layers, out=run_dir, progress=False)
+    before = model.calls
+    run = ee.explore(model, thrice, layers, out=run_dir, progress=False)
+    assert model.calls - before == 32  # recomputed, not reused
+    np.testing.assert_allclose(run["input"].activations[:], xy2000[0].numpy() * 3.0, rtol=1e-6)
+    before = model.calls
+    ee.explore(model, thrice_again, layers, out=run_dir, progress=False)
+    assert model.calls == before  # the same collate (another lambda object) is reused

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -11,6 +12,7 @@ import pytest
 import torch
 import zarr
 
+import embedding_explorer as ee
 from embedding_explorer import EmbeddingExplorerError, IncompleteRunError
 from embedding_explorer.stats import StreamingPCA
 from embedding_explorer.store import (
@@ -23,12 +25,13 @@ from embedding_explorer.store import (
     chunk_rows,
     layer_keys,
     read_manifest,
+    score_rows,
     staging_path,
     write_json_atomic,
 )
 
 
-def minimal_manifest(**extra: object) -> dict:
+def minimal_manifest(**extra: object) -> dict[str, object]:
     return {"format": FORMAT, "format_version": FORMAT_VERSION, **extra}
 
 
@@ -42,6 +45,25 @@ def test_chunk_rows_bounds() -> None:
     assert chunk_rows(1) == 65536
     assert chunk_rows(512) == (8 << 20) // (4 * 512)
     assert chunk_rows(10**6) == 256
+
+
+def test_score_chunks_and_their_write_buffer_stay_within_64_mib() -> None:
+    assert score_rows(10**6, 10) == 1 << 18  # 10 MiB of float32
+    assert score_rows(10**6, 1000) == (64 << 20) // 4000 and score_rows(10**6, 1000) * 1000 * 4 <= 64 << 20
+    assert score_rows(100, 5) == 100 and score_rows(10**6, 10**9) == 1
+
+
+def test_scores_written_in_small_chunks_are_the_projection_of_the_rows(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("embedding_explorer.store.SCORE_CHUNK_BYTES", 4 * 3 * 70)  # 70 rows of k=3
+    x = torch.randn(500, 6, generator=torch.Generator().manual_seed(3))
+    run = ee.explore(None, x, ["input"], out=tmp_path / "r", n_components=3, progress=False)
+    key = run.manifest["layers"][0]["key"]
+    assert zarr.open_array(str(tmp_path / "r" / "arrays.zarr" / "scores" / key), mode="r").chunks == (70, 3)
+    layer = run["input"]
+    expected = (x.numpy().astype(np.float64) - layer.mean) @ layer.components.T
+    np.testing.assert_allclose(layer.scores, expected, rtol=1e-5, atol=1e-5)
 
 
 @pytest.mark.parametrize("pieces", [[1] * 23, [5, 20, 3, 1], [23], [10, 10, 3]])
@@ -60,7 +82,7 @@ def test_row_writer_writes_every_row_in_order(tmp_path: Path, pieces: list[int])
     np.testing.assert_array_equal(array[...], data)
 
 
-def write_small_run(out: Path, n: int = 6) -> dict:
+def write_small_run(out: Path, n: int = 6) -> dict[str, Any]:
     writer = RunWriter(out, ["a:0", "b"])
     x = np.arange(n * 3, dtype=np.float64).reshape(n, 3) ** 1.5
     writer.append_activations("a:0", x[:4])

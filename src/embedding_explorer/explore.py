@@ -23,7 +23,7 @@ from .checks import positive_int
 from .exceptions import EmbeddingExplorerError, ZeroVarianceWarning
 from .extract import ExtractOptions, Ledger, extract_stream
 from .fingerprint import array_hash, data_fingerprint, model_fingerprint, options_key
-from .locations import StorageOptions, as_location
+from .locations import Location, StorageOptions, as_location
 from .models import ModelSpec, build_model
 from .reducers import Reducer, ReduceSpec, reducers_for
 from .render import Renderer, RenderSpec
@@ -100,9 +100,10 @@ def explore(
     max_dense_dim : int, default=8192
         Layers wider than this use randomized SVD (recorded in the manifest).
     storage_dtype : {"float32", "float16"}, default="float32"
-        How activations are stored. Statistics always accumulate in float64 from the rows
-        before the cast; scores are computed from the stored rows. A value beyond float16's
-        range is an error naming the layer and the sample.
+        How activations are stored. Statistics accumulate in float64 from the rows before the
+        cast, except the components and variances of layers wider than ``max_dense_dim``
+        (randomized SVD reads the stored rows back); scores are computed from the stored rows.
+        A value beyond float16's range is an error naming the layer and the sample.
     client : distributed.Client, optional
         Run on a Dask cluster: workers extract shards of sample ids, write their slices of the
         store and return mergeable accumulators (see :mod:`embedding_explorer.distributed`).
@@ -165,7 +166,11 @@ def explore(
     aligned = indexable(data)
     batches = loader_batch_size(data, batch_size)
     # a stopped run resumes only with the same batches; a one-pass iterable always starts over
-    resume_key = None if data_fp is None else options_key({"key": key, "batch_size": batches})
+    resume_key = (
+        None
+        if data_fp is None
+        else options_key({"key": key, "batch_size": batches, "checkpoint": resume.VERSION})
+    )
     checkpoint = None
     if resume_key is not None and not recompute:
         checkpoint = resume.load(resume.folder_of(out_path), resume_key)
@@ -258,8 +263,7 @@ def explore(
                 "total_s": round(time.perf_counter() - started, 3),
             },
         }
-        resume.folder_of(out_path).remove_tree()  # a finished run needs none
-        writer.commit(manifest)
+        writer.commit(manifest)  # the checkpoints stay until the run is in place
     except BaseException as error:
         if not isinstance(error, EmbeddingExplorerError) and resume.has_checkpoint(out_path):
             # disk full, killed worker, Ctrl-C...: what is checkpointed stays for the next call
@@ -268,7 +272,17 @@ def explore(
         else:
             writer.abort()
         raise
+    _remove_checkpoints(out_path)
     return Run(out_path)
+
+
+def _remove_checkpoints(out: Location) -> None:
+    """Remove a committed run's checkpoints (moved into it with the staging folder); a failure
+    leaves only a stray folder, which readers ignore."""
+    try:
+        resume.committed_folder(out).remove_tree()
+    except OSError as error:
+        log.warning("could not remove the checkpoints of the finished run at %s: %s", out, error)
 
 
 def _finish_pca(acc: StreamingPCA, writer: RunWriter, layer: str) -> PCAResult:

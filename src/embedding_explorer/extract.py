@@ -270,8 +270,9 @@ def checked_rows(x: torch.Tensor, layer: str, offset: int, storage_dtype: str) -
         too_big = np.abs(rows).max(axis=1) > FLOAT16_MAX
         if too_big.any():
             row = int(np.flatnonzero(too_big)[0])
+            value = float(rows[row].reshape(-1)[np.argmax(np.abs(rows[row]))])  # with its sign
             raise EmbeddingExplorerError(
-                f"layer {layer!r} has the value {float(np.abs(rows[row]).max()):.4g} for sample "
+                f"layer {layer!r} has the value {value:.6g} for sample "
                 f"{offset + row}, beyond float16's range (65504); use storage_dtype='float32'"
             )
     return rows

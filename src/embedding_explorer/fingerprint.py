@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
+import inspect
 import json
+import types
 from collections.abc import Mapping
 from typing import Any
 
@@ -11,11 +14,13 @@ import numpy as np
 import torch
 from PIL import Image
 from torch import nn
-from torch.utils.data import DataLoader, Dataset, IterableDataset
+from torch.utils.data import BatchSampler, DataLoader, Dataset, IterableDataset, SequentialSampler
 
 from .text import TextBatches
 
 SAMPLED_ITEMS = 256  # items of a map-style Dataset hashed for its quick fingerprint
+HASH_BLOCK_BYTES = 64 << 20  # a non-contiguous or non-CPU array is hashed in row blocks of this size
+_CALLABLE_DEPTH = 3  # how deep functions reached through closures, defaults and globals are hashed
 
 
 def model_fingerprint(model: nn.Module | None) -> dict[str, Any]:
@@ -55,8 +60,9 @@ def data_fingerprint(data: Any) -> str | None:
             _update_value(digest, data)
             return digest.hexdigest()
         if isinstance(data, DataLoader):  # how it batches decides which samples a run holds
-            collate = getattr(data.collate_fn, "__qualname__", type(data.collate_fn).__name__)
+            collate = callable_digest(data.collate_fn)
             digest.update(f"loader:{data.batch_size}:{data.drop_last}:{collate}".encode())
+            _update_edge_batches(digest, data)
             data = data.dataset
         if isinstance(data, Dataset) and not isinstance(data, IterableDataset) and hasattr(data, "__len__"):
             n = len(data)
@@ -108,12 +114,168 @@ def array_hash(values: Any) -> str | None:
     return digest.hexdigest()
 
 
+def callable_digest(fn: Any) -> str:
+    """A hash of what a callable computes: its qualified name, code (constants included),
+    defaults, closure values and a ``functools.partial``'s arguments, so two lambdas or two
+    partials of one function differ. Values with no content-based form count by type only, and
+    globals other than functions and plain values are not followed."""
+    digest = hashlib.blake2b(digest_size=16)
+    _update_callable(digest, fn, _CALLABLE_DEPTH)
+    return digest.hexdigest()
+
+
+def _update_callable(digest: Any, fn: Any, depth: int) -> None:
+    if isinstance(fn, functools.partial):
+        digest.update(b"partial")
+        _update_callable(digest, fn.func, depth)
+        _update_loose(digest, fn.args, depth)
+        _update_loose(digest, fn.keywords, depth)
+        return
+    if isinstance(fn, types.MethodType):  # the bound object counts by what it holds
+        _update_callable(digest, fn.__func__, depth)
+        _update_loose(digest, fn.__self__, depth)
+        return
+    if isinstance(fn, types.FunctionType):
+        digest.update(f"{fn.__module__}.{fn.__qualname__}".encode())
+        if depth <= 0:
+            return
+        _update_code(digest, fn.__code__)
+        _update_loose(digest, fn.__defaults__, depth - 1)
+        _update_loose(digest, fn.__kwdefaults__, depth - 1)
+        cells = [c.cell_contents if _filled(c) else None for c in fn.__closure__ or ()]
+        _update_loose(digest, cells, depth - 1)
+        for name in sorted(_names(fn.__code__)):  # globals it reads: functions and plain values
+            value = fn.__globals__.get(name)
+            if isinstance(value, (types.FunctionType, functools.partial, str, int, float, bool)):
+                digest.update(name.encode())
+                _update_loose(digest, value, depth - 1)
+        return
+    cls = type(fn)  # a builtin, a class, or an object with __call__
+    digest.update(f"{cls.__module__}.{cls.__qualname__}".encode())
+    qualname = getattr(fn, "__qualname__", None)  # builtins and classes: str.upper vs str.lower
+    if isinstance(qualname, str):
+        digest.update(
+            f"{getattr(fn, '__module__', None) or getattr(fn, '__objclass__', '')}.{qualname}".encode()
+        )
+    if depth > 0 and not isinstance(fn, type):
+        call = inspect.getattr_static(cls, "__call__", None)
+        if isinstance(call, types.FunctionType):
+            _update_code(digest, call.__code__)
+        if isinstance(getattr(fn, "__dict__", None), dict):
+            _update_loose(digest, vars(fn), depth - 1)
+
+
+def _update_code(digest: Any, code: types.CodeType) -> None:
+    digest.update(code.co_code)
+    digest.update(repr(code.co_names).encode())
+    for const in code.co_consts:
+        if isinstance(const, types.CodeType):
+            _update_code(digest, const)
+        elif isinstance(const, frozenset):  # `x in {"a", "b"}`: its order varies with the hash seed
+            digest.update(repr(sorted(map(repr, const))).encode())
+        else:
+            digest.update(repr(const).encode())
+
+
+def _names(code: types.CodeType) -> set[str]:
+    names = set(code.co_names)
+    for const in code.co_consts:
+        if isinstance(const, types.CodeType):
+            names |= _names(const)
+    return names
+
+
+def _filled(cell: types.CellType) -> bool:
+    try:
+        cell.cell_contents  # noqa: B018
+    except ValueError:  # an empty cell (a name not yet assigned)
+        return False
+    return True
+
+
+def _update_loose(digest: Any, value: Any, depth: int) -> None:
+    """Hash ``value`` by content where it has one, callables by :func:`callable_digest`'s rules,
+    other objects by their type and (``depth`` allowing) attributes, never by a ``repr`` that may
+    hold a memory address."""
+    if callable(value) and not isinstance(value, type):
+        _update_callable(digest, value, depth)
+        return
+    try:
+        _update_value(digest, value)
+        return
+    except _Unhashable:
+        pass
+    cls = type(value)
+    digest.update(f"<{cls.__module__}.{cls.__qualname__}>".encode())
+    if depth <= 0:
+        return
+    if isinstance(value, Mapping):
+        for key in sorted(value, key=str):
+            digest.update(str(key).encode())
+            _update_loose(digest, value[key], depth - 1)
+    elif isinstance(value, (list, tuple)):
+        for item in value:
+            _update_loose(digest, item, depth - 1)
+    elif isinstance(getattr(value, "__dict__", None), dict):
+        _update_loose(digest, vars(value), depth - 1)
+
+
+def _update_edge_batches(digest: Any, loader: DataLoader[Any]) -> None:
+    """Hash the first and last batch as the loader's ``collate_fn`` makes them (built here, in
+    this process: no worker starts), so a collate_fn that changes the values changes the
+    fingerprint even where its code hash cannot tell. Only for the sequential batching that
+    :func:`explore` accepts; other loaders are refused there."""
+    sampler = getattr(loader.batch_sampler, "sampler", None)
+    if type(loader.batch_sampler) is not BatchSampler or type(sampler) is not SequentialSampler:
+        return
+    n, size = len(loader.dataset), int(loader.batch_size or 1)  # type: ignore[arg-type]
+    whole = n - n % size if loader.drop_last else n
+    if whole <= 0:
+        return
+    edges = [range(0, min(size, whole))]
+    if whole > size:
+        edges.append(range((whole - 1) // size * size, whole))
+    try:
+        batches = [loader.collate_fn([loader.dataset[i] for i in ids]) for ids in edges]
+    except Exception as error:  # the data's own error surfaces during extraction
+        digest.update(f"edges-failed:{type(error).__name__}".encode())
+        return
+    for batch in batches:
+        _update_loose(digest, batch, 0)
+
+
 def _update_tensor(digest: Any, tensor: torch.Tensor) -> None:
+    """The dtype, shape and bytes of a tensor, hashed in place (no copy) when it is a contiguous
+    CPU tensor, else in row blocks of at most ``HASH_BLOCK_BYTES``."""
     t = tensor.detach()
     digest.update(f"{t.dtype}{tuple(t.shape)}".encode())
     if t.dtype == torch.bfloat16:
-        t = t.float()
-    digest.update(t.contiguous().cpu().numpy().tobytes())
+        t = t.view(torch.int16)  # numpy has no bfloat16: the same bits, no conversion
+    if t.device.type == "cpu" and t.is_contiguous():
+        _update_bytes(digest, t.numpy())
+        return
+    rows = max(1, HASH_BLOCK_BYTES // max(1, t[:1].numel() * t.element_size())) if t.dim() else 1
+    if t.dim() == 0:
+        _update_bytes(digest, t.cpu().numpy())
+        return
+    for start in range(0, t.shape[0], rows):
+        _update_bytes(digest, t[start : start + rows].contiguous().cpu().numpy())
+
+
+def _update_array(digest: Any, array: np.ndarray) -> None:
+    digest.update(f"{array.dtype}{array.shape}".encode())
+    if array.flags.c_contiguous or array.ndim == 0:
+        _update_bytes(digest, array)
+        return
+    rows = max(1, HASH_BLOCK_BYTES // max(1, array[:1].nbytes))
+    for start in range(0, array.shape[0], rows):
+        _update_bytes(digest, np.ascontiguousarray(array[start : start + rows]))
+
+
+def _update_bytes(digest: Any, array: np.ndarray) -> None:
+    """The raw bytes of a C-contiguous array, through a memoryview: nothing is copied."""
+    array = np.ascontiguousarray(array)  # a no-op here, but makes a 0-d array's buffer usable
+    digest.update(array.reshape(-1).view(np.uint8).data)
 
 
 def _update_value(digest: Any, value: Any) -> None:
@@ -123,8 +285,7 @@ def _update_value(digest: Any, value: Any) -> None:
         if value.dtype == object:
             digest.update(repr(value.tolist()).encode())
         else:
-            digest.update(f"{value.dtype}{value.shape}".encode())
-            digest.update(np.ascontiguousarray(value).tobytes())
+            _update_array(digest, value)
     elif isinstance(value, Mapping):
         for key in sorted(value, key=str):
             digest.update(str(key).encode())
@@ -153,6 +314,7 @@ class _Unhashable(Exception):
 __all__ = [
     "ContentHasher",
     "array_hash",
+    "callable_digest",
     "data_fingerprint",
     "model_fingerprint",
     "options_key",

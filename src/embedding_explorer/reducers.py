@@ -16,6 +16,7 @@ from typing import Any
 import torch
 
 from .exceptions import LayerOutputError
+from .fingerprint import callable_digest
 
 METHODS = ("auto", "mean", "first", "last", "max", "flatten")
 
@@ -47,7 +48,8 @@ class Reducer:
         """A stable text form, for the manifest and run fingerprints."""
         if callable(self.method):
             fn = self.method
-            name = f"{getattr(fn, '__module__', '?')}.{getattr(fn, '__qualname__', repr(fn))}"
+            name = f"{getattr(fn, '__module__', '?')}.{getattr(fn, '__qualname__', type(fn).__qualname__)}"
+            name += f"#{callable_digest(fn)[:16]}"  # code, defaults, closure: two lambdas differ
         else:
             name = self.method
         return name if self.select is None else f"{name}[{self.select!r}]"

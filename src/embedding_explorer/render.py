@@ -20,6 +20,7 @@ from PIL import Image
 
 from .batches import Batch
 from .exceptions import EmbeddingExplorerError
+from .fingerprint import callable_digest
 
 IMAGE = "image/png"
 # Thumbnails up to 64 x 64 px are stored as raw pixels after this magic (no PNG magic starts
@@ -82,7 +83,8 @@ class Renderer:
                 digest.update(len(encoded).to_bytes(8, "little") + encoded)
             return f"texts[{len(self._texts)}]:{digest.hexdigest()}"
         if callable(self.spec):
-            return f"callable:{getattr(self.spec, '__qualname__', '?')}"
+            name = getattr(self.spec, "__qualname__", type(self.spec).__qualname__)
+            return f"callable:{name}:{callable_digest(self.spec)}"  # code, defaults, closure
         return str(self.spec)
 
     def render(self, batch: Batch) -> list[bytes] | None:

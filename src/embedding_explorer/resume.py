@@ -17,6 +17,7 @@ is used only by a call with the same key (model, data, options, batch size, stor
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -27,6 +28,9 @@ from .locations import Location
 from .stats import StreamingPCA
 from .store import staging_of, write_json_atomic
 
+log = logging.getLogger(__name__)
+
+VERSION = 2  # the checkpoint layout, part of the resume key: another layout is never read
 FOLDER = "resume"
 HIDDEN_FOLDER = ".resume"  # in the run's own prefix, written in place
 CHECKPOINT = "checkpoint.json"
@@ -35,6 +39,12 @@ CHECKPOINT = "checkpoint.json"
 def folder_of(out: Location) -> Location:
     """Where the checkpoints of the run at ``out`` live (removed when it is committed)."""
     return staging_of(out) / (FOLDER if out.is_local else HIDDEN_FOLDER)
+
+
+def committed_folder(out: Location) -> Location:
+    """Where the checkpoints are once the run at ``out`` is committed (a local staging folder,
+    checkpoints included, is renamed to ``out``)."""
+    return out / (FOLDER if out.is_local else HIDDEN_FOLDER)
 
 
 def has_checkpoint(out: Location) -> bool:
@@ -104,9 +114,11 @@ def save(
 
 def load(folder: Location, key: str) -> Checkpoint | None:
     """The last checkpoint in ``folder`` of a run with this ``key``, or None (none, another key,
-    unreadable)."""
+    unreadable or of another layout: the run then starts over)."""
     try:
         meta = json.loads((folder / CHECKPOINT).read_text())
+        if not isinstance(meta, dict):
+            raise TypeError(f"a checkpoint is a JSON object, not {type(meta).__name__}")
         if meta.get("key") != key:
             return None
         n = int(meta["segment"])
@@ -115,25 +127,35 @@ def load(folder: Location, key: str) -> Checkpoint | None:
                 name: _accumulator(info, arrays[f"{i}_mean"], arrays[f"{i}_m2"])
                 for i, (name, info) in enumerate(meta["layers"].items())
             }
-        labels = _segments(folder, "labels", n)
-        sizes = _segments(folder, "sizes", n)
-    except (OSError, ValueError, KeyError):
+        return Checkpoint(
+            key=key,
+            n_done=int(meta["n_done"]),
+            segment=n,
+            rows_per_chunk=int(meta["rows_per_chunk"]),
+            dims={k: int(v) for k, v in meta["dims"].items()},
+            render_bytes=int(meta["render_bytes"]),
+            renderer=_renderer_state(meta["renderer"]),
+            content_hash=meta["content_hash"],
+            batches_with_labels=int(meta["batches_with_labels"]),
+            batches_without_labels=int(meta["batches_without_labels"]),
+            accumulators=accumulators,
+            labels=_segments(folder, "labels", n),
+            render_sizes=_segments(folder, "sizes", n),
+        )
+    except FileNotFoundError:
         return None
-    return Checkpoint(
-        key=key,
-        n_done=int(meta["n_done"]),
-        segment=n,
-        rows_per_chunk=int(meta["rows_per_chunk"]),
-        dims={k: int(v) for k, v in meta["dims"].items()},
-        render_bytes=int(meta["render_bytes"]),
-        renderer=meta["renderer"],
-        content_hash=meta["content_hash"],
-        batches_with_labels=int(meta["batches_with_labels"]),
-        batches_without_labels=int(meta["batches_without_labels"]),
-        accumulators=accumulators,
-        labels=labels,
-        render_sizes=sizes,
-    )
+    except (OSError, ValueError, KeyError, TypeError, AttributeError) as error:
+        log.warning(
+            "the checkpoint in %s is unreadable (%s: %s); starting over", folder, type(error).__name__, error
+        )
+        return None
+
+
+def _renderer_state(state: Mapping[str, Any]) -> dict[str, Any]:
+    """The renderer's saved state, checked here so a malformed one starts the run over."""
+    if not isinstance(state, Mapping) or not {"range", "kind", "seen"} <= state.keys():
+        raise TypeError(f"renderer state {state!r} lacks range, kind or seen")
+    return dict(state)
 
 
 def _accumulator(info: Mapping[str, Any], mean: np.ndarray, m2: np.ndarray) -> StreamingPCA:

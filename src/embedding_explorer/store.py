@@ -45,6 +45,7 @@ PARTIAL = ".partial.json"  # marks an unfinished run written in place (object st
 FORMAT = "embedding-explorer/run"
 FORMAT_VERSION = 1
 CHUNK_BYTES = 8 << 20  # target size of one activation chunk
+SCORE_CHUNK_BYTES = 64 << 20  # the most one score chunk (and the buffer that fills it) takes
 STORAGE_DTYPES = ("float32", "float16")
 
 
@@ -56,6 +57,11 @@ def layer_keys(names: Sequence[str]) -> dict[str, str]:
 def chunk_rows(dim: int) -> int:
     """Rows per activation chunk: about ``CHUNK_BYTES`` of float32."""
     return max(256, min(65536, CHUNK_BYTES // (4 * max(dim, 1))))
+
+
+def score_rows(n_samples: int, k: int) -> int:
+    """Rows per score chunk: up to 2^18, and at most ``SCORE_CHUNK_BYTES`` of float32."""
+    return max(1, min(n_samples, 1 << 18, SCORE_CHUNK_BYTES // (4 * max(k, 1))))
 
 
 def staging_path(out: Path) -> Path:
@@ -308,7 +314,7 @@ class RunWriter:
         return self.root.create_array(
             path,
             shape=(n_samples, k),
-            chunks=(rows or min(max(n_samples, 1), 1 << 18), k),
+            chunks=(rows or score_rows(n_samples, k), k),
             dtype="float32",
             compressors=None,
             dimension_names=("sample", "component"),
