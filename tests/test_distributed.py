@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import functools
+import os
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -15,6 +18,7 @@ from torch.utils.data import DataLoader, TensorDataset
 import embedding_explorer as ee
 from conftest import MLP, SmallCNN
 from embedding_explorer import EmbeddingExplorerError, NonFiniteActivationError
+from embedding_explorer.store import RunWriter
 
 distributed = pytest.importorskip("distributed")
 pytestmark = pytest.mark.slow  # worker processes start and import torch: about 15 s in all
@@ -172,3 +176,156 @@ def test_wide_layers_finish_on_the_driver_with_randomized_svd(
     single = ee.explore(make_mlp(), xy3000, ["fc1"], out=tmp_path / "s", **kwargs)
     assert run["fc1"].pca_method == single["fc1"].pca_method == "randomized_svd"
     assert_equal_runs(run, single)
+
+
+class DropoutMLP(nn.Module):
+    """Dropout changes its output in train mode: a shard run in the wrong mode shows."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        torch.manual_seed(3)
+        self.fc1, self.drop, self.fc2 = nn.Linear(8, 32), nn.Dropout(0.5), nn.Linear(32, 4)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.fc2(self.drop(self.fc1(x)))
+
+
+def make_dropout() -> DropoutMLP:
+    return DropoutMLP()
+
+
+@pytest.fixture(scope="module")
+def two_threads() -> Iterator[Any]:
+    """One worker running two shards at a time."""
+    with (
+        distributed.LocalCluster(
+            n_workers=1, processes=True, threads_per_worker=2, dashboard_address=":0", silence_logs=40
+        ) as cluster,
+        distributed.Client(cluster) as dask_client,
+    ):
+        yield dask_client
+
+
+def test_workers_with_two_threads_run_shards_at_once(
+    two_threads: Any, tmp_path: Path, small_chunks: None, xy3000: Any
+) -> None:
+    for i, (factory, layers) in enumerate([(make_mlp, ["fc1", "fc2"]), (make_dropout, ["fc2"])]):
+        run = ee.explore(factory, xy3000, layers, out=tmp_path / f"d{i}", client=two_threads, progress=False)
+        single = ee.explore(factory(), xy3000, layers, out=tmp_path / f"s{i}", progress=False)
+        assert_equal_runs(run, single)
+    model = make_dropout().eval()  # an independent computation: eval mode, no dropout
+    np.testing.assert_allclose(
+        run["fc2"].activations[:], model(xy3000[0]).detach().numpy(), rtol=1e-5, atol=1e-6
+    )
+
+
+class HeldOnFirstData(nn.Module):
+    """On data near 0 (a first call's), each batch waits (at most 3 s) for the file ``flag``."""
+
+    def __init__(self, flag: str) -> None:
+        super().__init__()
+        self.fc = nn.Identity()
+        self.flag = flag
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        deadline = time.monotonic() + 3
+        while abs(float(x.mean())) < 50 and not os.path.exists(self.flag) and time.monotonic() < deadline:
+            time.sleep(0.02)
+        return self.fc(x)
+
+
+class Passthrough(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.fc = nn.Identity()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.fc(x)
+
+
+def test_a_failed_calls_shards_never_write_into_the_next_call(
+    two_threads: Any, tmp_path: Path, small_chunks: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from embedding_explorer import distributed as dist
+
+    flag = tmp_path / "flag"
+    factory = functools.partial(HeldOnFirstData, str(flag))
+    g = torch.Generator().manual_seed(1)
+    first = torch.randn(512, 8, generator=g)
+    first[5, 0] = float("nan")  # the first shard fails at once; the second is held on one thread
+    kwargs: dict[str, Any] = {"batch_size": 64, "progress": False}
+    with pytest.raises(NonFiniteActivationError, match="sample 5"):
+        ee.explore(factory, first, ["fc"], out=tmp_path / "r", client=two_threads, **kwargs)
+    original = dist.Cluster.write_scores
+
+    def release_then_score(self: Any, *args: Any) -> None:
+        # the next call has written every row (on the other thread): a shard of the first call
+        # let go now would overwrite rows 256..511 with its old data before this call finishes
+        flag.touch()
+        time.sleep(1.0)
+        original(self, *args)
+
+    monkeypatch.setattr(dist.Cluster, "write_scores", release_then_score)
+    new = torch.randn(2048, 8, generator=g) + 100
+    run = ee.explore(Passthrough, new, ["fc"], out=tmp_path / "r", client=two_threads, **kwargs)
+    np.testing.assert_array_equal(run["fc"].activations[:], new.numpy())
+    assert not [p.name for p in (tmp_path / "r").iterdir() if p.name.startswith("dask-")]
+
+
+def test_a_shard_of_another_call_writes_nothing(tmp_path: Path) -> None:
+    from embedding_explorer import distributed as dist
+
+    (tmp_path / dist.CALL_FILE).write_text('"current"')
+    dist._CallGuard(str(tmp_path), None, "current").check()
+    with pytest.raises(RuntimeError, match="call that started this shard is over"):
+        dist._CallGuard(str(tmp_path), None, "older").check()
+    (tmp_path / dist.CALL_FILE).unlink()
+    with pytest.raises(RuntimeError, match="call that started this shard is over"):
+        dist._CallGuard(str(tmp_path), None, "current").check()
+
+
+def test_narrow_layers_make_shards_for_every_worker_and_renderings_come_in_pieces(
+    client: Any, tmp_path: Path, xy3000: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from embedding_explorer import distributed as dist
+
+    shards: list[tuple[int, int]] = []
+    pieces: list[int] = []
+    merge, append = dist.Cluster._merge, RunWriter.append_renderings
+
+    def record_merge(self: Any, ledger: Any, result: Any) -> None:
+        assert "renderings" not in result and len(result["render_sizes"]) == result["stop"] - result["start"]
+        shards.append((result["start"], result["stop"]))
+        merge(self, ledger, result)
+
+    def record_append(self: Any, items: Any) -> None:
+        pieces.append(sum(map(len, items)))
+        append(self, items)
+
+    monkeypatch.setattr(dist.Cluster, "_merge", record_merge)
+    monkeypatch.setattr(RunWriter, "append_renderings", record_append)
+    monkeypatch.setattr(dist, "RENDER_PIECE_BYTES", 100)
+    texts = [f"sample {i} " * (i % 7 + 1) for i in range(3000)]  # 10 to 80 bytes
+    kwargs: dict[str, Any] = {"render": texts, "batch_size": 64, "progress": False}
+    run = ee.explore(make_mlp, xy3000, ["fc1"], out=tmp_path / "d", client=client, **kwargs)
+    assert len(shards) >= dist.SHARDS_PER_WORKER * 2  # 2 workers; default chunks would be one shard
+    assert all(start % 64 == 0 for start, _ in shards)  # whole batches
+    assert max(pieces) <= 100 + 80 and sum(pieces) == sum(len(t.encode()) for t in texts)
+    monkeypatch.undo()
+    single = ee.explore(make_mlp(), xy3000, ["fc1"], out=tmp_path / "s", **kwargs)
+    assert_equal_runs(run, single)
+    assert [run.rendering(i) for i in (0, 1234, 2999)] == [texts[i].encode() for i in (0, 1234, 2999)]
+
+
+def test_memory_urls_are_refused_with_a_client(client: Any, xy3000: Any) -> None:
+    with pytest.raises(EmbeddingExplorerError, match="Dask workers cannot see"):
+        ee.explore(make_mlp, xy3000, ["fc1"], out="memory://fix7a/run", client=client, progress=False)
+
+
+def test_a_relative_out_reaches_the_workers(
+    client: Any, tmp_path: Path, small_chunks: None, xy3000: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)  # the workers started elsewhere
+    run = ee.explore(make_mlp, xy3000, ["fc1"], out="runs/rel", client=client, progress=False)
+    assert_equal_runs(run, ee.explore(make_mlp(), xy3000, ["fc1"], out=tmp_path / "s", progress=False))
+    assert (tmp_path / "runs" / "rel" / "manifest.json").exists()

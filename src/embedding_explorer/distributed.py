@@ -2,20 +2,29 @@
 
 The driver splits the samples into shards of whole Zarr chunks (so no two workers ever write the
 same chunk), and each worker builds the model (a pickled module, a factory or a TorchScript
-file), runs its shard, writes its slice of the activations and returns its accumulators, labels,
-renderings and per-batch hashes. The driver merges them in shard order, exactly as one process
-would have met the samples, checkpointing after each (a stopped cluster run resumes too), then
+file) once per thread, runs its shard, writes its slice of the activations and its renderings
+(one file per shard in the staging folder) and returns its accumulators, labels, rendering
+sizes and per-batch hashes. The driver merges them in shard order, exactly as one process would
+have met the samples, checkpointing after each (a stopped cluster run resumes too), then
 finishes the PCA; workers compute the scores of their shards chunk by chunk.
 
 Batches restart at each shard, so shards are whole batches: their rows equal a single process's.
+Each call writes a fresh token into the staging folder and every shard carries it: a shard left
+running by a failed call finds another token (or none) and writes nothing more.
 """
 
 from __future__ import annotations
 
+import contextlib
+import copy
 import math
+import os
+import threading
 import time
-from collections.abc import Mapping
+import uuid
+from collections.abc import Iterator, Mapping
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlparse
 
 import cloudpickle
 import numpy as np
@@ -25,9 +34,10 @@ from tqdm.auto import tqdm
 
 from .batches import iter_batches
 from .capture import LayerCapture
+from .exceptions import EmbeddingExplorerError
 from .extract import ExtractOptions, Ledger, batch_digest, checked_rows, evaluating, rows_per_chunk
 from .fingerprint import model_fingerprint
-from .locations import StorageOptions, as_location, open_zarr_array
+from .locations import Location, StorageOptions, as_location, is_local, open_zarr_array
 from .models import ModelSpec, build_model
 from .stats import PCAResult
 from .store import ARRAYS, RowWriter, RunWriter
@@ -36,8 +46,14 @@ if TYPE_CHECKING:
     from distributed import Client, Future
 
 SHARDS_PER_WORKER = 4  # enough shards to balance uneven workers, few enough to merge cheaply
+CALL_FILE = "dask-call.txt"  # the current call's token, in the staging folder
+SHARD_PREFIX = "dask-"  # the call file and the shards' rendering files
+RENDER_PIECE_BYTES = 8 << 20  # the driver copies a shard's renderings in pieces of about this
+TOKEN_CHECK_S = 1.0  # how often a running shard looks whether its call is still current
+SETTLE_S = 60.0  # how long a failed call waits for its running shards to stop
 
-_MODELS: dict[str, nn.Module] = {}  # per worker process: models built from factories or files
+_MODELS: dict[tuple[str, str, int], nn.Module] = {}  # per worker thread: built models
+_MODELS_LOCK = threading.Lock()
 
 
 class Cluster:
@@ -53,6 +69,11 @@ class Cluster:
         writer: RunWriter,
         device: torch.device,
     ) -> None:
+        if urlparse(writer.out.url).scheme == "memory":
+            raise EmbeddingExplorerError(
+                f"out={writer.out.url!r} lives in this process's memory, which Dask workers cannot "
+                "see; with client= write the run to a local path every worker shares or a shared store"
+            )
         self.client, self.built, self.data, self.opts, self.writer = client, built, data, opts, writer
         self.device = str(device)
         # a module travels as cloudpickle bytes (Dask's own handling of a scattered module loses
@@ -63,29 +84,36 @@ class Cluster:
         )
         self.shard_rows = 0
         self.n_samples = int(opts.n_known or 0)
+        self.staging = _absolute(writer.staging.url)
+        self.token = uuid.uuid4().hex
 
     def extract(self, ledger: Ledger, resume_key: str | None) -> float:
         """Run every shard not yet done; merge in order into ``ledger``. Returns seconds."""
         started = time.perf_counter()
         opts, renderer = self.opts, self.opts.renderer
-        if ledger.rows_per_chunk is None:
-            ledger.dims = self._probe()
-            ledger.rows_per_chunk = rows_per_chunk(ledger.dims, opts.batch_size)
-        rows = ledger.rows_per_chunk
-        self.writer.layout(ledger.dims, rows, n_rows=self.n_samples)
         workers = max(1, len(self.client.scheduler_info().get("workers", {})))
         per_shard = math.ceil(self.n_samples / (SHARDS_PER_WORKER * workers))
+        if ledger.rows_per_chunk is None:
+            ledger.dims = self._probe()
+            ledger.rows_per_chunk = _capped_rows(
+                rows_per_chunk(ledger.dims, opts.batch_size), per_shard, opts
+            )
+        rows = ledger.rows_per_chunk
+        self.writer.layout(ledger.dims, rows, n_rows=self.n_samples)
         self.shard_rows = rows * max(1, per_shard // rows)
-        paths = {layer: self.writer.activation_path(layer) for layer in ledger.dims}
+        self._location(CALL_FILE).write_json(self.token)
+        paths = {layer: _absolute(self.writer.activation_path(layer)) for layer in ledger.dims}
         task = _ShardTask(
             opts.refs, opts.reducers, opts.batch_size, opts.n_components, opts.max_dense_dim,
-            opts.storage_dtype, self.device, paths, self.writer.storage_options,
+            opts.storage_dtype, self.device, paths, self.writer.storage_options, self.staging, self.token,
         )  # fmt: skip
+        # fresh keys per call: content-hashed ones would be shared with a failed call's
+        # shards, whose cancellation releases them ("lost dependencies")
         shared = self.client.scatter(  # type: ignore[no-untyped-call]
-            [self.model_ref, self.data, task, renderer], broadcast=True
+            [self.model_ref, self.data, task, renderer], broadcast=True, hash=False
         )
         state = renderer.state()
-        futures: list[Future[dict[str, Any]]] = []
+        futures: list[Future[dict[str, Any]] | None] = []
         for start in range(ledger.n_done, self.n_samples, self.shard_rows):
             stop = min(start + self.shard_rows, self.n_samples)
             shard_renderer = {**state, "seen": start}
@@ -100,19 +128,39 @@ class Cluster:
             desc=f"extract {opts.name} on {workers} workers",
             disable=not opts.progress,
         )
-        try:
-            with bar:
-                for i, future in enumerate(futures):
-                    result = future.result()
-                    futures[i] = None  # type: ignore[call-overload]  # the worker may free it
-                    self._merge(ledger, result)
-                    bar.update(result["stop"] - result["start"])
-                    if resume_key is not None:
-                        ledger.checkpoint(self.writer, resume_key, renderer)
-        except BaseException:
-            self.client.cancel([f for f in futures if f is not None])  # type: ignore[no-untyped-call]
-            raise
+        with self._settled(futures), bar:
+            for i, future in enumerate(futures):
+                assert future is not None
+                result = future.result()
+                futures[i] = None  # the worker may free it
+                self._merge(ledger, result)
+                bar.update(result["stop"] - result["start"])
+                if resume_key is not None:
+                    ledger.checkpoint(self.writer, resume_key, renderer)
         return time.perf_counter() - started
+
+    @contextlib.contextmanager
+    def _settled(self, futures: list[Future[Any] | None]) -> Iterator[None]:
+        """On an error: withdraw this call's token (its shards stop at their next batch), wait
+        (bounded) for the shards still running, then cancel what is left, so none of them
+        writes into a later call's run at the same place."""
+        try:
+            yield
+        except BaseException:
+            # the error that stopped the call is what the caller must see, not a cleanup's
+            with contextlib.suppress(Exception):
+                self._location(CALL_FILE).remove()
+            live = [f for f in futures if f is not None]
+            if live:
+                from distributed import wait
+
+                with contextlib.suppress(Exception):
+                    wait(live, timeout=SETTLE_S)  # type: ignore[no-untyped-call]
+                with contextlib.suppress(Exception):
+                    self.client.cancel(live)  # type: ignore[no-untyped-call]
+            with contextlib.suppress(Exception):
+                self._remove_shard_files()
+            raise
 
     def _probe(self) -> dict[str, int]:
         """Run the first batch here: the layers' widths (the store's layout) and the renderer's
@@ -140,44 +188,95 @@ class Cluster:
             ledger.add_labels(labels)
         for layer, state in result["states"].items():
             ledger.merge(layer, state)
-        if result["renderings"] is not None:
-            self.writer.append_renderings(result["renderings"])
+        if result["render_sizes"] is not None:
+            self._copy_renderings(result["render_file"], result["render_sizes"])
         renderer = self.opts.renderer
         renderer.restore({**renderer.state(), "seen": result["stop"], "kind": result["render_kind"]})
         ledger.n_done = result["stop"]
 
+    def _copy_renderings(self, name: str, sizes: np.ndarray) -> None:
+        """Append a shard's renderings from its file, a bounded piece at a time."""
+        source = self._location(name)
+        ends = np.cumsum(sizes)
+        first = 0
+        while first < len(sizes):
+            begin = int(ends[first] - sizes[first])
+            last = max(first + 1, int(np.searchsorted(ends, begin + RENDER_PIECE_BYTES, side="right")))
+            blob = source.read_bytes(begin, int(ends[last - 1]))
+            cuts = ends[first:last] - begin
+            self.writer.append_renderings(
+                [blob[int(a) : int(b)] for a, b in zip(np.concatenate([[0], cuts[:-1]]), cuts, strict=True)]
+            )
+            first = last
+        source.remove()
+
     def write_scores(self, writer: RunWriter, layer: str, pca: PCAResult, n: int) -> None:
         """Scores of every shard on the workers, chunk by chunk from the stored activations."""
         scores = writer.scores_array(layer, n, len(pca.components), rows=self.shard_rows)
-        source, target = writer.activation_path(layer), (writer.staging / ARRAYS / scores.path).url
-        options = writer.storage_options
-        futures = [
-            self.client.submit(_score_shard, source, target, options, pca, start, stop, pure=False)
+        source = _absolute(writer.activation_path(layer))
+        target = _absolute((writer.staging / ARRAYS / scores.path).url)
+        guard = (self.staging, writer.storage_options, self.token)
+        futures: list[Future[Any] | None] = [
+            self.client.submit(_score_shard, source, target, guard, pca, start, stop, pure=False)
             for start in range(0, n, self.shard_rows)
             for stop in [min(start + self.shard_rows, n)]
         ]
-        self.client.gather(futures)  # type: ignore[no-untyped-call]
+        with self._settled(futures):
+            self.client.gather(futures)  # type: ignore[no-untyped-call]
+        if layer == list(writer.keys)[-1]:  # the last layer's scores: this call's shards are done
+            self._remove_shard_files()
+
+    def _location(self, name: str) -> Location:
+        return as_location(self.staging, self.writer.storage_options) / name
+
+    def _remove_shard_files(self) -> None:
+        staging = as_location(self.staging, self.writer.storage_options)
+        for name in staging.names():
+            if name.startswith(SHARD_PREFIX):
+                (staging / name).remove()
+
+
+def _capped_rows(rows: int, per_shard: int, opts: ExtractOptions) -> int:
+    """Chunk height on a cluster: at most a shard's share (so a narrow layer's large chunks still
+    make several shards per worker), in whole batches."""
+    if rows <= per_shard:
+        return rows
+    batch = opts.batch_size
+    return max(1, per_shard) if batch is None else batch * max(1, math.ceil(per_shard / batch))
+
+
+def _absolute(url: str) -> str:
+    """A local path made absolute (workers may run elsewhere); URLs stay as they are."""
+    return os.path.abspath(url) if is_local(url) and "://" not in url else url
 
 
 class _ModelSource:
-    """A pickled module, a factory or a TorchScript path, with the driver's fingerprint so each
-    worker builds it once."""
+    """A pickled module, a factory or a TorchScript path, with the driver's fingerprint, so each
+    worker thread builds its own copy once (hooks and modes are per model; threads run shards
+    at the same time)."""
 
     def __init__(self, spec: ModelSpec, fingerprint: str, payload: bytes | None = None) -> None:
         self.spec, self.fingerprint, self.payload = spec, fingerprint, payload
 
-    def build(self) -> nn.Module | None:
-        model = _MODELS.get(self.fingerprint)
-        if model is None:
-            model = build_model(cloudpickle.loads(self.payload) if self.payload else self.spec)
-            if model is not None:
-                _MODELS.clear()  # one run's model at a time
-                _MODELS[self.fingerprint] = model
+    def build(self, device: str) -> nn.Module | None:
+        key = (self.fingerprint, device, threading.get_ident())
+        # one build at a time: a factory seeding torch's global generator (torch.manual_seed)
+        # then drawing weights gets other weights when another thread draws in between
+        with _MODELS_LOCK:
+            model = _MODELS.get(key)
+            if model is None:
+                model = build_model(cloudpickle.loads(self.payload) if self.payload else self.spec)
+                if model is not None:
+                    model.to(torch.device(device)).eval()  # the thread's own copy: set once
+                    for old in [k for k in _MODELS if k[0] != self.fingerprint]:
+                        del _MODELS[old]  # one run's model at a time
+                    _MODELS[key] = model
         return model
 
 
 class _ShardTask:
-    """What every shard shares: layers, reducers, batching, storage (sent once per worker)."""
+    """What every shard shares: layers, reducers, batching, storage, the call's token (sent once
+    per worker)."""
 
     def __init__(
         self,
@@ -189,12 +288,40 @@ class _ShardTask:
         storage_dtype: str,
         device: str,
         paths: Mapping[str, str],
-        storage_options: StorageOptions | None = None,
+        storage_options: StorageOptions | None,
+        staging: str,
+        token: str,
     ) -> None:
         self.refs, self.reducers, self.batch_size = refs, reducers, batch_size
         self.n_components, self.max_dense_dim, self.storage_dtype = n_components, max_dense_dim, storage_dtype
         self.device, self.paths = device, dict(paths)  # local paths or URLs
         self.storage_options = dict(storage_options or {})
+        self.staging, self.token = staging, token
+
+
+class _CallGuard:
+    """A shard's check that its call is still the current one at its run's place: the staging
+    folder's call file holds the same token. Checked before every write, and between batches
+    at most every ``TOKEN_CHECK_S``."""
+
+    def __init__(self, staging: str, storage_options: StorageOptions | None, token: str) -> None:
+        self.file = as_location(staging, storage_options) / CALL_FILE
+        self.token = token
+        self.checked = -math.inf
+
+    def check(self, force: bool = True) -> None:
+        now = time.monotonic()
+        if not force and now - self.checked < TOKEN_CHECK_S:
+            return
+        try:
+            current = self.file.read_text()
+        except (OSError, ValueError):
+            current = None
+        if current is None or current.strip().strip('"') != self.token:
+            raise RuntimeError(
+                f"the call that started this shard is over ({self.file.url} has no token of it)"
+            )
+        self.checked = now
 
 
 def _extract_shard(
@@ -207,36 +334,49 @@ def _extract_shard(
     stop: int,
 ) -> dict[str, Any]:
     """On a worker: samples ``[start, stop)`` through the model, rows into the store."""
-    model = model_ref.build()
+    guard = _CallGuard(task.staging, task.storage_options, task.token)
+    guard.check()
+    model = model_ref.build(task.device)
+    renderer = copy.copy(renderer)  # threads of one worker share the scattered one
     renderer.restore(renderer_state)
     ledger = Ledger(task.n_components, task.max_dense_dim)
     writers = {}
     for layer, path in task.paths.items():
         array = open_zarr_array(path, task.storage_options, "r+")
-        writers[layer] = _ShardWriter(array, path, task.storage_options)
+        writers[layer] = _ShardWriter(array, guard)
         writers[layer].n_written = start  # whole chunks from the shard's first one
     digests: list[str | None] = []
     labels: list[np.ndarray | None] = []
-    renderings: list[bytes] | None = None
+    render_name = f"{SHARD_PREFIX}{task.token}.{start}.renderings"
+    render_sizes: list[int] | None = None
     device = torch.device(task.device)
     done = start
-    with (
-        evaluating(model, device),
-        LayerCapture(model, task.refs, task.reducers) as capture,
-        torch.inference_mode(),
-    ):
-        for batch in iter_batches(data, task.batch_size, start, stop):
-            digests.append(batch_digest(batch))
-            labels.append(batch.labels)
-            rendered = renderer.render(batch)
-            if rendered is not None:
-                renderings = renderings or []
-                renderings.extend(rendered)
-            for layer, x in capture.forward(batch, device).items():
-                rows = checked_rows(x, layer, done, task.storage_dtype)
-                ledger.accumulate(layer, x, rows)
-                writers[layer].append(np.ascontiguousarray(rows, dtype=task.storage_dtype))
-            done += batch.size
+    render_file = None
+    try:
+        with LayerCapture(model, task.refs, task.reducers) as capture, torch.inference_mode():
+            for batch in iter_batches(data, task.batch_size, start, stop):
+                guard.check(force=False)
+                digests.append(batch_digest(batch))
+                labels.append(batch.labels)
+                rendered = renderer.render(batch)
+                if rendered is not None:
+                    if render_file is None:
+                        guard.check()
+                        render_file = (as_location(task.staging, task.storage_options) / render_name).open(
+                            "wb"
+                        )
+                        render_sizes = []
+                    assert render_sizes is not None
+                    render_file.write(b"".join(rendered))
+                    render_sizes.extend(len(item) for item in rendered)
+                for layer, x in capture.forward(batch, device).items():
+                    rows = checked_rows(x, layer, done, task.storage_dtype)
+                    ledger.accumulate(layer, x, rows)
+                    writers[layer].append(np.ascontiguousarray(rows, dtype=task.storage_dtype))
+                done += batch.size
+    finally:
+        if render_file is not None:
+            render_file.close()
     for writer in writers.values():
         writer.close()
     if done != stop:
@@ -247,32 +387,40 @@ def _extract_shard(
         "states": {layer: acc.state() for layer, acc in ledger.accumulators.items()},
         "labels": labels,
         "digests": digests,
-        "renderings": renderings,
+        "render_file": render_name,
+        "render_sizes": None if render_sizes is None else np.asarray(render_sizes, dtype=np.int64),
         "render_kind": renderer.kind,
     }
 
 
 class _ShardWriter(RowWriter):
-    """Rows of one shard; stops when the driver has given the run up (its staging removed), so
-    a shard still running after an error never recreates the folder."""
+    """Rows of one shard, written only while its call is current (see :class:`_CallGuard`)."""
 
-    def __init__(self, array: Any, path: str, storage_options: StorageOptions | None = None) -> None:
+    def __init__(self, array: Any, guard: _CallGuard) -> None:
         super().__init__(array)
-        self.marker = as_location(path, storage_options) / "zarr.json"
+        self.guard = guard
 
     def _write(self, block: np.ndarray) -> None:
-        if not self.marker.exists():
-            raise RuntimeError(f"the run was abandoned: {self.marker.url} is gone")
+        self.guard.check()
         super()._write(block)
 
 
 def _score_shard(
-    source: str, target: str, storage_options: StorageOptions, pca: PCAResult, start: int, stop: int
+    source: str,
+    target: str,
+    guard: tuple[str, StorageOptions, str],
+    pca: PCAResult,
+    start: int,
+    stop: int,
 ) -> None:
     """On a worker: scores of samples ``[start, stop)``, one activation chunk at a time."""
+    staging, storage_options, token = guard
+    call = _CallGuard(staging, storage_options, token)
     activations = open_zarr_array(source, storage_options, "r")
     scores = open_zarr_array(target, storage_options, "r+")
     rows = int(activations.chunks[0])
     for begin in range(start, stop, rows):
         end = min(begin + rows, stop)
-        scores[begin:end] = pca.transform(np.asarray(activations[begin:end])).astype(np.float32)
+        block = pca.transform(np.asarray(activations[begin:end])).astype(np.float32)
+        call.check()
+        scores[begin:end] = block
