@@ -28,7 +28,7 @@ from .models import ModelSpec, build_model
 from .reducers import Reducer, ReduceSpec, reducers_for
 from .render import Renderer, RenderSpec
 from .run import Run
-from .stats import PCAResult, StreamingPCA, iter_rows, n_components_for, randomized_pca
+from .stats import PCAResult, StreamingPCA, n_components_for, pca_of_stored
 from .store import FORMAT, FORMAT_VERSION, MANIFEST, RunWriter, read_manifest
 
 if TYPE_CHECKING:
@@ -286,11 +286,7 @@ def _remove_checkpoints(out: Location) -> None:
 
 
 def _finish_pca(acc: StreamingPCA, writer: RunWriter, layer: str) -> PCAResult:
-    if acc.covariance:
-        pca = acc.finalize()
-    else:
-        array = writer.activations(layer)
-        pca = randomized_pca(lambda: iter_rows(array, int(array.chunks[0])), acc)
+    pca = pca_of_stored(acc, writer.activations(layer))
     if pca.total_variance <= 0:
         warnings.warn(
             f"layer {layer!r} has zero variance: every sample gives the same activation, "

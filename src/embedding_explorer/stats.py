@@ -301,6 +301,15 @@ def randomized_pca(
     )
 
 
+def pca_of_stored(moments: StreamingPCA, stored: Any) -> PCAResult:
+    """The PCA of a layer whose rows are in ``stored`` (a chunked array) and were fed to
+    ``moments``: one eigendecomposition of the covariance, or randomized SVD over the stored
+    rows for a layer too wide for a D x D matrix."""
+    if moments.covariance:
+        return moments.finalize()
+    return randomized_pca(lambda: iter_rows(stored, int(stored.chunks[0])), moments)
+
+
 def iter_rows(array: Any, chunk_rows: int) -> Iterator[np.ndarray]:
     """Row blocks of an array-like (numpy, memory map or Zarr array)."""
     for start in range(0, int(array.shape[0]), chunk_rows):

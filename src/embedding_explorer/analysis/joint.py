@@ -24,7 +24,7 @@ from .._version import __version__
 from ..checks import positive_int
 from ..exceptions import EmbeddingExplorerError, ZeroVarianceWarning
 from ..fingerprint import options_key
-from ..stats import PCAResult, StreamingPCA, iter_rows, randomized_pca
+from ..stats import PCAResult, StreamingPCA, iter_rows, pca_of_stored
 from ..store import FORMAT, FORMAT_VERSION, MANIFEST, RENDERINGS, RunReader, RunWriter, read_manifest
 
 if TYPE_CHECKING:
@@ -237,11 +237,7 @@ def _fit_layer(
         acc.partial_fit(rows)
         writer.append_activations(layer, rows)
     writer.finish_activations()
-    if acc.covariance:
-        pca = acc.finalize()
-    else:
-        stored = writer.activations(layer)
-        pca = randomized_pca(lambda: iter_rows(stored, int(stored.chunks[0])), acc)
+    pca = pca_of_stored(acc, writer.activations(layer))
     if pca.total_variance <= 0:
         warnings.warn(
             f"layer {layer!r} has zero variance over both data sets", ZeroVarianceWarning, stacklevel=4
