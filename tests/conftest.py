@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 from torch import nn
@@ -186,3 +187,46 @@ def leftovers(run_dir: Path) -> list[str]:
     """Everything beside and including ``run_dir`` that a failed explore might have left."""
     parent = run_dir.parent
     return sorted(p.name for p in parent.iterdir()) if parent.exists() else []
+
+
+@pytest.fixture
+def small_chunks(monkeypatch: pytest.MonkeyPatch) -> None:
+    """256-row chunks (the minimum), so a few thousand narrow rows span many chunks, checkpoints
+    and Dask shards."""
+    monkeypatch.setattr("embedding_explorer.store.CHUNK_BYTES", 1)
+
+
+# ---- comparing runs ----------------------------------------------------------------------------
+def assert_same_run(a: ee.Run, b: ee.Run) -> None:
+    """Bit-equal activations, PCA, scores, samples and renderings; same content hash."""
+    assert (a.n_samples, a.layers) == (b.n_samples, b.layers)
+    assert a.manifest["data"]["content_hash"] == b.manifest["data"]["content_hash"] is not None
+    for name in a.layers:
+        la, lb = a[name], b[name]
+        np.testing.assert_array_equal(la.activations[:], lb.activations[:])
+        for attr in ("mean", "components", "explained_variance", "explained_variance_ratio", "scores"):
+            np.testing.assert_array_equal(getattr(la, attr), getattr(lb, attr), err_msg=f"{name}.{attr}")
+    pd.testing.assert_frame_equal(a.samples, b.samples)
+    assert a.rendering_kind == b.rendering_kind
+    assert [a.rendering(i) for i in range(a.n_samples)] == [b.rendering(i) for i in range(b.n_samples)]
+
+
+def assert_equal_runs(a: ee.Run, b: ee.Run) -> None:
+    """Same activations, labels, renderings and content hash; PCA and scores equal to float
+    rounding (another summation order: shards merged, another process)."""
+    assert (a.n_samples, a.layers) == (b.n_samples, b.layers)
+    assert a.manifest["data"]["content_hash"] == b.manifest["data"]["content_hash"]
+    for name in a.layers:
+        la, lb = a[name], b[name]
+        np.testing.assert_array_equal(la.activations[:], lb.activations[:])
+        np.testing.assert_allclose(la.mean, lb.mean, rtol=1e-12, atol=1e-12)
+        ev = lb.explained_variance
+        np.testing.assert_allclose(la.explained_variance, ev, rtol=1e-10, atol=1e-12 * ev[0])
+        real = ev > 1e-9 * ev[0]  # beyond the layer's rank, directions are arbitrary
+        np.testing.assert_allclose(la.components[real], lb.components[real], atol=1e-8)
+        np.testing.assert_allclose(la.scores[:, real], lb.scores[:, real], rtol=1e-5, atol=1e-5)
+    if b.labels is not None:
+        np.testing.assert_array_equal(a.labels, b.labels)
+    assert a.rendering_kind == b.rendering_kind
+    if b.rendering_kind is not None:
+        assert [a.rendering(i) for i in range(a.n_samples)] == [b.rendering(i) for i in range(b.n_samples)]

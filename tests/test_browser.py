@@ -9,8 +9,9 @@ in a fresh page, collecting console errors. Screenshots of each view, light and 
 
 from __future__ import annotations
 
+import contextlib
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -177,23 +178,37 @@ def server_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     reason = _requirements()
     if reason:
         pytest.skip(reason)
-    from embedding_explorer.server import serve
-
     folder = tmp_path_factory.mktemp("browser")
     runs = [
         make_run(folder / "tiny-cnn"),
         make_text_run(folder / "bag-of-words"),
         make_run(folder / "tiny-cnn-b", seed=1, name="tiny-cnn-b"),
     ]
-    handle = serve(runs, host="127.0.0.1", port=0, block=False)
-    try:
+    with serving(runs) as handle:
         yield handle.url
-    finally:
-        handle.stop()
 
 
 @pytest.fixture(scope="module")
 def browser(server_url: str) -> Iterator[Any]:
+    with chromium() as b:
+        yield b
+
+
+@contextlib.contextmanager
+def serving(runs: Sequence[ee.Run]) -> Iterator[Any]:
+    """The UI server on a free loopback port for the duration."""
+    from embedding_explorer.server import serve
+
+    handle = serve(runs, host="127.0.0.1", port=0, block=False)
+    try:
+        yield handle
+    finally:
+        handle.stop()
+
+
+@contextlib.contextmanager
+def chromium() -> Iterator[Any]:
+    """Debian's Chromium, headless, with the flags this project's machines need."""
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as p:

@@ -25,19 +25,14 @@ from test_browser import (
     Page,
     TinyCNN,
     _requirements,
+    chromium,
     make_run,
+    serving,
     synthetic_images,
     wait_images,
 )
 
 pytestmark = pytest.mark.browser
-
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-background-networking",
-    "--no-first-run",
-    "--enable-unsafe-swiftshader",
-]
 
 
 def inverted_run(out: Path) -> ee.Run:
@@ -65,32 +60,21 @@ def server_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     reason = _requirements()
     if reason:
         pytest.skip(reason)
-    from embedding_explorer.server import serve
-
     folder = tmp_path_factory.mktemp("browser5")
     runs = [
         make_run(folder / "tiny-cnn"),
         inverted_run(folder / "inverted"),
         make_run(folder / "tiny-cnn-b", seed=1, name="tiny-cnn-b"),
     ]
-    handle = serve(runs, host="127.0.0.1", port=0, block=False)
-    SERVED["app"] = handle.server.config.app  # to make the server forget its directions
-    try:
+    with serving(runs) as handle:
+        SERVED["app"] = handle.server.config.app  # to make the server forget its directions
         yield handle.url
-    finally:
-        handle.stop()
 
 
 @pytest.fixture(scope="module")
 def browser(server_url: str) -> Iterator[Any]:
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
-        try:
-            yield b
-        finally:
-            b.close()
+    with chromium() as b:
+        yield b
 
 
 @pytest.fixture

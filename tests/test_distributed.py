@@ -16,7 +16,7 @@ from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
 import embedding_explorer as ee
-from conftest import MLP, SmallCNN
+from conftest import MLP, SmallCNN, assert_equal_runs
 from embedding_explorer import EmbeddingExplorerError, NonFiniteActivationError
 from embedding_explorer.store import RunWriter
 
@@ -33,32 +33,6 @@ def client() -> Iterator[Any]:
         distributed.Client(cluster) as dask_client,
     ):
         yield dask_client
-
-
-@pytest.fixture
-def small_chunks(monkeypatch: pytest.MonkeyPatch) -> None:
-    """256-row chunks, so a few thousand samples make several shards per worker."""
-    monkeypatch.setattr("embedding_explorer.store.CHUNK_BYTES", 1)
-
-
-def assert_equal_runs(a: ee.Run, b: ee.Run) -> None:
-    """Same activations and labels; PCA and scores equal to float rounding."""
-    assert a.n_samples == b.n_samples and a.layers == b.layers
-    assert a.manifest["data"]["content_hash"] == b.manifest["data"]["content_hash"]
-    for name in a.layers:
-        la, lb = a[name], b[name]
-        np.testing.assert_array_equal(la.activations[:], lb.activations[:])
-        np.testing.assert_allclose(la.mean, lb.mean, rtol=1e-12, atol=1e-12)
-        ev = lb.explained_variance
-        np.testing.assert_allclose(la.explained_variance, ev, rtol=1e-10, atol=1e-12 * ev[0])
-        real = ev > 1e-9 * ev[0]  # beyond the layer's rank, directions are arbitrary
-        np.testing.assert_allclose(la.components[real], lb.components[real], atol=1e-8)
-        np.testing.assert_allclose(la.scores[:, real], lb.scores[:, real], rtol=1e-5, atol=1e-5)
-    if b.labels is not None:
-        np.testing.assert_array_equal(a.labels, b.labels)
-    assert a.rendering_kind == b.rendering_kind
-    if b.rendering_kind is not None:
-        assert [a.rendering(i) for i in range(a.n_samples)] == [b.rendering(i) for i in range(b.n_samples)]
 
 
 def make_mlp() -> MLP:

@@ -20,7 +20,7 @@ import torch
 from torch import nn
 
 import embedding_explorer as ee
-from conftest import MLP
+from conftest import MLP, assert_equal_runs, assert_same_run
 from embedding_explorer import EmbeddingExplorerError, IncompleteRunError, NonFiniteActivationError
 from embedding_explorer.locations import as_location, is_local, local_path
 from embedding_explorer.store import FORMAT, FORMAT_VERSION, PARTIAL, RunReader, RunWriter
@@ -45,12 +45,6 @@ def mem_url() -> Iterator[str]:
 
 
 @pytest.fixture
-def small_chunks(monkeypatch: pytest.MonkeyPatch) -> None:
-    """256-row chunks, so a thousand samples span several chunks and checkpoints."""
-    monkeypatch.setattr("embedding_explorer.store.CHUNK_BYTES", 1)
-
-
-@pytest.fixture
 def xy() -> tuple[torch.Tensor, torch.Tensor]:
     g = torch.Generator().manual_seed(11)
     return torch.randn(1200, 8, generator=g), torch.randint(0, 4, (1200,), generator=g)
@@ -64,20 +58,6 @@ def mlp() -> MLP:
 
 def listing(url: str) -> list[str]:
     return as_location(url).names()
-
-
-def assert_same_run(a: ee.Run, b: ee.Run) -> None:
-    """Bit-equal activations, PCA, scores, samples and renderings; same content hash."""
-    assert (a.n_samples, a.layers) == (b.n_samples, b.layers)
-    assert a.manifest["data"]["content_hash"] == b.manifest["data"]["content_hash"] is not None
-    for name in a.layers:
-        la, lb = a[name], b[name]
-        np.testing.assert_array_equal(la.activations[:], lb.activations[:])
-        for attr in ("mean", "components", "explained_variance", "explained_variance_ratio", "scores"):
-            np.testing.assert_array_equal(getattr(la, attr), getattr(lb, attr), err_msg=f"{name}.{attr}")
-    pd.testing.assert_frame_equal(a.samples, b.samples)
-    assert a.rendering_kind == b.rendering_kind
-    assert [a.rendering(i) for i in range(a.n_samples)] == [b.rendering(i) for i in range(b.n_samples)]
 
 
 def stop_after(model: nn.Module, calls: int) -> Any:
@@ -316,15 +296,5 @@ def test_dask_workers_write_file_and_fsspec_urls(tmp_path: Path, xy: Any, small_
     assert as_file.path == (tmp_path / "file").resolve() and in_place.manifest["options"]["distributed"]
     assert sorted(p.name for p in (tmp_path / "deep").iterdir()) == ["fsspec"]
     for run in (as_file, in_place):
-        assert (run.n_samples, run.layers) == (reference.n_samples, reference.layers)
-        assert run.manifest["data"]["content_hash"] == reference.manifest["data"]["content_hash"]
-        for name in reference.layers:
-            a, b = run[name], reference[name]
-            np.testing.assert_array_equal(a.activations[:], b.activations[:])
-            np.testing.assert_allclose(a.mean, b.mean, rtol=1e-12, atol=1e-12)
-            ev = b.explained_variance
-            np.testing.assert_allclose(a.explained_variance, ev, rtol=1e-10, atol=1e-12 * ev[0])
-            real = ev > 1e-9 * ev[0]  # beyond the layer's rank, directions are arbitrary
-            np.testing.assert_allclose(a.components[real], b.components[real], atol=1e-8)
-            np.testing.assert_allclose(a.scores[:, real], b.scores[:, real], rtol=1e-5, atol=1e-5)
+        assert_equal_runs(run, reference)
         assert [run.rendering(i) for i in range(run.n_samples)] == [t.encode() for t in TEXTS]

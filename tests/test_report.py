@@ -14,9 +14,9 @@ from torch import nn
 
 import embedding_explorer as ee
 from embedding_explorer.report import nice_step, render_report
+from test_browser import CHROMIUM, chromium
 
 ROOT = Path(__file__).resolve().parents[1]
-CHROMIUM = Path("/usr/bin/chromium")
 SHOTS = ROOT / "test-artifacts" / "screenshots"
 NAMES = ["ring", "bar", "<b>&co</b>"]  # a label name that must be escaped
 N_IMAGES = 90
@@ -165,43 +165,37 @@ def test_nice_ticks(peak: float, step: float) -> None:
 def test_report_opens_from_disk_in_chromium(image_run: ee.Run, report: Path) -> None:
     if not CHROMIUM.exists():
         pytest.skip(f"{CHROMIUM} is missing (install Debian's chromium)")
-    sync_api = pytest.importorskip("playwright.sync_api")
+    pytest.importorskip("playwright.sync_api")
     requests: list[str] = []
     errors: list[str] = []
-    with sync_api.sync_playwright() as p:
-        browser = p.chromium.launch(
-            executable_path=str(CHROMIUM), args=["--no-sandbox", "--disable-background-networking"]
+    with chromium() as browser:
+        page = browser.new_page(viewport={"width": 1400, "height": 900})
+        page.on("request", lambda r: requests.append(r.url))
+        page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+        page.on("pageerror", lambda e: errors.append(str(e)))
+        page.goto(report.as_uri())
+        headings = page.locator("section.layer h2 .name")
+        assert headings.all_inner_texts() == image_run.layers
+        for i, layer in enumerate(image_run):
+            section = page.locator(f"#layer-{i}")
+            section.scroll_into_view_if_needed()
+            assert section.is_visible()
+            assert section.locator(".chart svg rect.bar").count() == layer.n_components
+            assert section.locator(".component").count() == layer.n_components
+        # every thumbnail's embedded PNG decodes to its real size
+        sizes = page.evaluate(
+            """async () => {
+              const urls = new Set([...document.querySelectorAll('.tile .img')].map(
+                el => getComputedStyle(el).backgroundImage.slice(5, -2)));
+              return Promise.all([...urls].map(u => new Promise(ok => {
+                const im = new Image(); im.onload = () => ok([im.naturalWidth, im.naturalHeight]);
+                im.onerror = () => ok([0, 0]); im.src = u; })));
+            }"""
         )
-        try:
-            page = browser.new_page(viewport={"width": 1400, "height": 900})
-            page.on("request", lambda r: requests.append(r.url))
-            page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
-            page.on("pageerror", lambda e: errors.append(str(e)))
-            page.goto(report.as_uri())
-            headings = page.locator("section.layer h2 .name")
-            assert headings.all_inner_texts() == image_run.layers
-            for i, layer in enumerate(image_run):
-                section = page.locator(f"#layer-{i}")
-                section.scroll_into_view_if_needed()
-                assert section.is_visible()
-                assert section.locator(".chart svg rect.bar").count() == layer.n_components
-                assert section.locator(".component").count() == layer.n_components
-            # every thumbnail's embedded PNG decodes to its real size
-            sizes = page.evaluate(
-                """async () => {
-                  const urls = new Set([...document.querySelectorAll('.tile .img')].map(
-                    el => getComputedStyle(el).backgroundImage.slice(5, -2)));
-                  return Promise.all([...urls].map(u => new Promise(ok => {
-                    const im = new Image(); im.onload = () => ok([im.naturalWidth, im.naturalHeight]);
-                    im.onerror = () => ok([0, 0]); im.src = u; })));
-                }"""
-            )
-            assert sizes and all(size == [16, 16] for size in sizes)
-            tile = page.locator(".tile .img").first.bounding_box()
-            assert tile is not None and tile["width"] == pytest.approx(56, abs=1)
-            SHOTS.mkdir(parents=True, exist_ok=True)
-            page.screenshot(path=str(SHOTS / "report.png"), full_page=True)
-        finally:
-            browser.close()
+        assert sizes and all(size == [16, 16] for size in sizes)
+        tile = page.locator(".tile .img").first.bounding_box()
+        assert tile is not None and tile["width"] == pytest.approx(56, abs=1)
+        SHOTS.mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(SHOTS / "report.png"), full_page=True)
     assert errors == []
     assert {url.split(":", 1)[0] for url in requests} <= {"file", "data"}

@@ -22,27 +22,12 @@ from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
 import embedding_explorer as ee
-from conftest import MLP, leftovers
+from conftest import MLP, assert_same_run, leftovers
 from embedding_explorer import IncompleteRunError
 from embedding_explorer.resume import CHECKPOINT, FOLDER
 from embedding_explorer.store import RowWriter, RunWriter, staging_path
 
 LAYERS = ["input", "fc1", "fc2"]
-
-
-def assert_same_run(a: ee.Run, b: ee.Run) -> None:
-    """Bit-equal activations, PCA, scores, labels, renderings and content hash."""
-    assert a.n_samples == b.n_samples
-    assert a.manifest["data"]["content_hash"] == b.manifest["data"]["content_hash"] is not None
-    for name in a.layers:
-        la, lb = a[name], b[name]
-        np.testing.assert_array_equal(la.activations[:], lb.activations[:])
-        for attr in ("mean", "components", "explained_variance", "explained_variance_ratio", "scores"):
-            np.testing.assert_array_equal(getattr(la, attr), getattr(lb, attr), err_msg=f"{name}.{attr}")
-    if b.labels is not None:
-        np.testing.assert_array_equal(a.labels, b.labels)
-    if b.rendering_kind is not None:
-        assert [a.rendering(i) for i in range(a.n_samples)] == [b.rendering(i) for i in range(b.n_samples)]
 
 
 def stop_after(model: nn.Module, calls: int, error: BaseException) -> Any:
@@ -56,12 +41,6 @@ def stop_after(model: nn.Module, calls: int, error: BaseException) -> Any:
             raise error
 
     return model.register_forward_pre_hook(hook)
-
-
-@pytest.fixture
-def small_chunks(monkeypatch: pytest.MonkeyPatch) -> None:
-    """256-row chunks (the minimum) for narrow layers, so small data spans many checkpoints."""
-    monkeypatch.setattr("embedding_explorer.store.CHUNK_BYTES", 1)
 
 
 @pytest.fixture
