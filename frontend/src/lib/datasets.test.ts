@@ -56,6 +56,8 @@ describe('overlaid histograms', () => {
     expect(describeShift(-0.6)).toBe('B sits moderately lower than A (−0.60 SD)');
     expect(describeShift(0.05)).toBe('B sits about where A does (+0.05 SD)');
     expect(describeShift(null)).toMatch(/no shift/);
+    expect(describeShift(0.02, 0.46)).toBe("B's mean sits where A's does (+0.02 SD), but its shape differs");
+    expect(describeShift(0.02, 0.05)).toBe('B sits about where A does (+0.02 SD)');
   });
 });
 

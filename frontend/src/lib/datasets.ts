@@ -55,11 +55,14 @@ export function sharedLayers(a: RunInfo, b: RunInfo): string[] {
 }
 
 /** A standardised mean difference in words: "B sits 1.2 SD higher than A". */
-export function describeShift(smd: number | null): string {
+export function describeShift(smd: number | null, ks: number | null = null): string {
   if (smd === null || !Number.isFinite(smd)) return 'no shift can be measured (constant scores)';
   const a = Math.abs(smd);
   const size = a < 0.2 ? 'about where' : a < 0.5 ? 'slightly' : a < 0.8 ? 'moderately' : 'far';
-  if (a < 0.2) return `B sits ${size} A does (${smd >= 0 ? '+' : '−'}${a.toFixed(2)} SD)`;
+  const signed = `${smd >= 0 ? '+' : '−'}${a.toFixed(2)} SD`;
+  // an unmoved mean can hide a changed spread or shape (a bimodal A against a unimodal B)
+  if (a < 0.2 && ks !== null && ks >= 0.2) return `B's mean sits where A's does (${signed}), but its shape differs`;
+  if (a < 0.2) return `B sits ${size} A does (${signed})`;
   return `B sits ${size} ${smd > 0 ? 'higher' : 'lower'} than A (${smd >= 0 ? '+' : '−'}${a.toFixed(2)} SD)`;
 }
 

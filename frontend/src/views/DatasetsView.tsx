@@ -232,7 +232,7 @@ function RankedCard({
             <tr key={r.index} className={r.index === picked ? 'on' : ''} onClick={() => onPick(r.index)} data-testid="shift-row" data-component={r.index} aria-selected={r.index === picked}>
               <td className="muted">{i + 1}</td>
               <td>
-                <button type="button" className="link-button" onClick={() => onPick(r.index)} title={`Show ${r.name}: ${describeShift(r.smd)}`}>
+                <button type="button" className="link-button" onClick={() => onPick(r.index)} title={`Show ${r.name}: ${describeShift(r.smd, r.ks)}`}>
                   <strong>{r.name}</strong>
                 </button>
               </td>
@@ -335,7 +335,7 @@ function HistogramCard({ runA, runB, layer, row }: { runA: RunInfo; runB: RunInf
           {row.name} of <span className="mono">{layer}</span>
         </h3>
         <span className="muted small" data-testid="datasets-shift-text">
-          {describeShift(row.smd)} · KS {row.ks === null ? '–' : row.ks.toFixed(2)}
+          {describeShift(row.smd, row.ks)} · KS {row.ks === null ? '–' : row.ks.toFixed(2)}
           {row.ks_pvalue !== null ? ` (p ${row.ks_pvalue < 1e-4 ? '< 0.0001' : `= ${row.ks_pvalue.toPrecision(2)}`})` : ''}
         </span>
         <div className="toolbar-spacer" />
