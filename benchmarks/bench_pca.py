@@ -40,9 +40,9 @@ def make_data(rows: int, dim: int) -> np.ndarray:
 
 def fit(method: str, x: np.ndarray) -> np.ndarray:
     if method == "ours":
-        from embedding_explorer.stats import StreamingPCA
+        from embedding_explorer.pca import StreamingPCA
 
-        return StreamingPCA(K).fit(x).explained_variance_ratio
+        return StreamingPCA(K).fit(x).explained_variance_ratio_
     if method.startswith("sklearn_covariance_eigh"):
         from sklearn.decomposition import PCA
 
@@ -95,7 +95,7 @@ def child(method: str, rows: int, dim: int) -> None:
     import sklearn.decomposition  # noqa: F401 - imported before measuring, as a user has them
     import torch  # noqa: F401
 
-    import embedding_explorer.stats  # noqa: F401
+    import embedding_explorer.pca  # noqa: F401
 
     x = make_data(rows, dim)
     with PeakMemory() as memory:

@@ -264,7 +264,7 @@ def test_a_whole_x_y_pair_is_one_data_set_not_two_batches() -> None:
 
 
 def test_streaming_pca_rejects_bad_n_components_on_the_first_batch() -> None:
-    from embedding_explorer.stats import StreamingPCA
+    from embedding_explorer.pca import StreamingPCA
 
     with pytest.raises(ValueError, match="n_components=0 must be a positive integer"):
         StreamingPCA(0).partial_fit(np.ones((3, 2)))

@@ -14,7 +14,7 @@ import zarr
 
 import embedding_explorer as ee
 from embedding_explorer import EmbeddingExplorerError, IncompleteRunError
-from embedding_explorer.stats import StreamingPCA
+from embedding_explorer.pca import StreamingPCA
 from embedding_explorer.store import (
     FORMAT,
     FORMAT_VERSION,
@@ -88,7 +88,7 @@ def write_small_run(out: Path, n: int = 6) -> dict[str, Any]:
     writer.append_activations("a:0", x[:4])
     writer.append_activations("a:0", x[4:])
     writer.finish_activations()
-    pca = StreamingPCA(2).fit(x)
+    pca = StreamingPCA(2).fit(x).finalize()
     writer.write_pca("a:0", pca)
     scores = writer.scores_array("a:0", n, 2)
     scores[...] = pca.transform(x).astype(np.float32)

@@ -35,11 +35,11 @@ from .exceptions import (
 from .explore import explore
 from .export import export_run
 from .models import from_state_dict
+from .pca import PCAResult, StreamingPCA
 from .probe import ScoreProbe
 from .reducers import Reducer
 from .render import ImageRender
 from .run import Histogram, Layer, Run, open_run
-from .stats import PCAResult, StreamingPCA
 from .text import TextBatches, text_batches
 
 _SERVER_NAMES = ("serve", "show")

@@ -39,7 +39,7 @@ from .extract import ExtractOptions, Ledger, batch_digest, checked_rows, evaluat
 from .fingerprint import model_fingerprint
 from .locations import Location, StorageOptions, as_location, is_local, open_zarr_array
 from .models import ModelSpec, build_model
-from .stats import PCAResult
+from .pca import PCAResult
 from .store import ARRAYS, RowWriter, RunWriter
 
 if TYPE_CHECKING:

@@ -25,10 +25,10 @@ from .extract import ExtractOptions, Ledger, extract_stream
 from .fingerprint import array_hash, data_fingerprint, model_fingerprint, options_key
 from .locations import Location, StorageOptions, as_location
 from .models import ModelSpec, build_model
+from .pca import PCAResult, StreamingPCA, n_components_for, pca_of_stored
 from .reducers import Reducer, ReduceSpec, reducers_for
 from .render import Renderer, RenderSpec
 from .run import Run
-from .stats import PCAResult, StreamingPCA, n_components_for, pca_of_stored
 from .store import FORMAT, FORMAT_VERSION, MANIFEST, RunWriter, read_manifest
 
 if TYPE_CHECKING:

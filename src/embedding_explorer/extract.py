@@ -30,9 +30,9 @@ from .batches import Batch, iter_batches
 from .capture import LayerCapture, LayerRef
 from .exceptions import EmbeddingExplorerError, NonFiniteActivationError
 from .fingerprint import ContentHasher
+from .pca import StreamingPCA
 from .reducers import Reducer
 from .render import Renderer
-from .stats import StreamingPCA
 from .store import RunWriter, chunk_rows
 
 log = logging.getLogger(__name__)

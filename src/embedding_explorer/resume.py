@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 
 from .locations import Location
-from .stats import StreamingPCA
+from .pca import StreamingPCA
 from .store import staging_of, write_json_atomic
 
 log = logging.getLogger(__name__)

@@ -34,7 +34,7 @@ import pyarrow.parquet as pq
 
 from .exceptions import EmbeddingExplorerError, IncompleteRunError
 from .locations import Location, as_location
-from .stats import PCAResult
+from .pca import PCAResult
 
 MANIFEST = "manifest.json"
 ARRAYS = "arrays.zarr"

@@ -1,7 +1,7 @@
 """One PCA over the union of two data sets, saved as a run of its own.
 
 Built from the two runs' *stored* activations (no model, no data set needed): both are streamed
-chunk by chunk into one :class:`~embedding_explorer.stats.StreamingPCA` per layer and into the
+chunk by chunk into one :class:`~embedding_explorer.pca.StreamingPCA` per layer and into the
 new run's activations, so the result is exact PCA of the stacked matrix. The samples are the
 reference run's, then the other run's; the label of each is the run it came from, so the
 association statistics of the joint run say which components separate the two sets.
@@ -24,7 +24,7 @@ from .._version import __version__
 from ..checks import positive_int
 from ..exceptions import EmbeddingExplorerError, ZeroVarianceWarning
 from ..fingerprint import options_key
-from ..stats import PCAResult, StreamingPCA, iter_rows, pca_of_stored
+from ..pca import PCAResult, StreamingPCA, iter_rows, pca_of_stored
 from ..store import FORMAT, FORMAT_VERSION, MANIFEST, RENDERINGS, RunReader, RunWriter, read_manifest
 
 if TYPE_CHECKING:

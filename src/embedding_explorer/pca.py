@@ -70,8 +70,16 @@ class StreamingPCA:
     Attributes
     ----------
     n_samples_seen_ : int
+        Rows accumulated so far (set by :meth:`partial_fit`, :meth:`fit`, :meth:`merge`).
+    n_features_in_ : int
     mean_ : ndarray of shape (n_features,)
-    n_features_in_ : int or None
+        The running mean, float64 (a float64 tensor on the device of CUDA batches).
+    components_ : ndarray of shape (n_components, n_features)
+        Unit-norm rows, scikit-learn's signs; set by :meth:`finalize` (and so by :meth:`fit`).
+    explained_variance_ : ndarray of shape (n_components,)
+        N-1 denominator; set by :meth:`finalize`.
+    explained_variance_ratio_ : ndarray of shape (n_components,)
+        Share of the total variance; set by :meth:`finalize`.
 
     Notes
     -----
@@ -87,19 +95,69 @@ class StreamingPCA:
     ...     _ = pca.partial_fit(batch)
     >>> pca.finalize().components.shape
     (2, 5)
+    >>> StreamingPCA(n_components=2).fit(x).components_.shape
+    (2, 5)
     """
+
+    n_samples_seen_: int
+    n_features_in_: int | None
+    mean_: Any  # float64 ndarray, or a float64 tensor on the batches' device
+    components_: FloatArray
+    explained_variance_: FloatArray
+    explained_variance_ratio_: FloatArray
+    _m2: Any  # upper triangle of centred cross-products, or per-feature sums
 
     def __init__(self, n_components: int = 10, *, covariance: bool = True) -> None:
         self.n_components = n_components
         self.covariance = covariance
+
+    def _reset(self) -> None:
+        """Forget every row seen (the state before the first batch)."""
         self.n_samples_seen_ = 0
-        self.n_features_in_: int | None = None
-        self.mean_: Any = None  # float64 ndarray or torch tensor on the batches' device
-        self._m2: Any = None  # upper triangle of centred cross-products, or per-feature sums
+        self.n_features_in_ = None
+        self.mean_ = None
+        self._m2 = None
+        for name in ("components_", "explained_variance_", "explained_variance_ratio_"):
+            self.__dict__.pop(name, None)
+
+    def _seen(self) -> int:
+        return getattr(self, "n_samples_seen_", 0)
 
     # ---- accumulation -------------------------------------------------------------------
+    def fit(
+        self, x: np.ndarray | torch.Tensor | Iterable[np.ndarray | torch.Tensor], *, batch_size: int = 2048
+    ) -> StreamingPCA:
+        """Forget earlier rows and accumulate ``x``: a matrix (streamed in blocks of
+        ``batch_size`` rows, to bound extra memory; 2048 rows keep each block in cache, which
+        measured fastest) or an iterable of ``(n_rows, n_features)`` batches. Then
+        :meth:`finalize`, which sets ``components_`` and the variances.
+
+        Returns
+        -------
+        self : StreamingPCA
+        """
+        positive_int(batch_size, "batch_size")
+        self._reset()
+        if isinstance(x, (np.ndarray, torch.Tensor)):
+            batches: Iterable[Any] = (
+                x[start : start + batch_size] for start in range(0, int(x.shape[0]), batch_size)
+            )
+        else:
+            batches = x
+        for batch in batches:
+            self.partial_fit(batch)
+        self.finalize()
+        return self
+
     def partial_fit(self, x: np.ndarray | torch.Tensor) -> StreamingPCA:
-        """Add a batch of rows ``x`` of shape (n_rows, n_features)."""
+        """Add a batch of rows ``x`` of shape (n_rows, n_features).
+
+        Returns
+        -------
+        self : StreamingPCA
+        """
+        if not hasattr(self, "n_samples_seen_"):
+            self._reset()
         if x.ndim != 2:
             raise ValueError(f"expected a (n_rows, n_features) batch, got shape {tuple(x.shape)}")
         n_b, d = int(x.shape[0]), int(x.shape[1])
@@ -142,8 +200,10 @@ class StreamingPCA:
 
     def merge(self, other: StreamingPCA) -> StreamingPCA:
         """Add the moments of ``other`` (a disjoint set of rows) into this accumulator."""
-        if other.n_samples_seen_ == 0:
+        if other._seen() == 0:
             return self
+        if not hasattr(self, "n_samples_seen_"):
+            self._reset()
         if self.covariance != other.covariance:
             raise ValueError("cannot merge a full-covariance accumulator with a diagonal one")
         if self.n_features_in_ is not None and other.n_features_in_ != self.n_features_in_:
@@ -176,10 +236,10 @@ class StreamingPCA:
         return {
             "n_components": self.n_components,
             "covariance": self.covariance,
-            "n_samples_seen": self.n_samples_seen_,
-            "n_features": self.n_features_in_,
-            "mean": None if self.mean_ is None else _to_numpy(self.mean_).copy(),
-            "m2": None if self._m2 is None else _to_numpy(self._m2).copy(),
+            "n_samples_seen": self._seen(),
+            "n_features": getattr(self, "n_features_in_", None),
+            "mean": None if getattr(self, "mean_", None) is None else _to_numpy(self.mean_).copy(),
+            "m2": None if getattr(self, "_m2", None) is None else _to_numpy(self._m2).copy(),
         }
 
     @classmethod
@@ -199,7 +259,10 @@ class StreamingPCA:
         return np.maximum(diag, 0.0) / (self.n_samples_seen_ - 1)
 
     def finalize(self) -> PCAResult:
-        """Exact PCA of all rows seen: one symmetric eigendecomposition of the covariance."""
+        """Exact PCA of all rows seen: one symmetric eigendecomposition of the covariance.
+
+        Also sets ``components_``, ``explained_variance_`` and ``explained_variance_ratio_``;
+        more batches may follow (and ``finalize`` again)."""
         self._check_fitted()
         if not self.covariance:
             raise ValueError("this accumulator kept per-feature moments only; use randomized_pca")
@@ -213,7 +276,7 @@ class StreamingPCA:
         components = flip_signs(eigenvectors[:, order].T)
         explained = np.maximum(eigenvalues[order], 0.0)
         total = float(np.trace(cov))
-        return PCAResult(
+        result = PCAResult(
             mean=_to_numpy(self.mean_),
             components=components,
             explained_variance=explained,
@@ -222,17 +285,14 @@ class StreamingPCA:
             n_samples=n,
             method="covariance_eigh",
         )
-
-    def fit(self, x: np.ndarray | torch.Tensor, batch_size: int = 2048) -> PCAResult:
-        """Exact PCA of an in-memory matrix, streamed in row batches to bound extra memory
-        (2048 rows keep each batch in cache, which measured fastest)."""
-        for start in range(0, int(x.shape[0]), batch_size):
-            self.partial_fit(x[start : start + batch_size])
-        return self.finalize()
+        self.components_ = result.components
+        self.explained_variance_ = result.explained_variance
+        self.explained_variance_ratio_ = result.explained_variance_ratio
+        return result
 
     def _check_fitted(self) -> None:
-        if self.n_samples_seen_ < 2:
-            raise EmbeddingExplorerError(f"PCA needs at least 2 samples, got {self.n_samples_seen_}")
+        if self._seen() < 2:
+            raise EmbeddingExplorerError(f"PCA needs at least 2 samples, got {self._seen()}")
 
 
 def n_components_for(requested: int, n_samples: int, n_features: int) -> int:
@@ -265,7 +325,7 @@ def randomized_pca(
     ``2 * n_iter + 2`` times. ``moments`` holds the mean and per-feature variances of the same
     rows (a ``covariance=False`` accumulator), which give the exact total variance.
     """
-    n, d = moments.n_samples_seen_, int(moments.n_features_in_ or 0)
+    n, d = moments._seen(), int(getattr(moments, "n_features_in_", None) or 0)
     k = n_components_for(moments.n_components, n, d)
     mean = _to_numpy(moments.mean_)
     total = float(moments.variances().sum())

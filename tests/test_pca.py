@@ -1,4 +1,4 @@
-"""StreamingPCA and randomized_pca checked against scikit-learn's exact PCA."""
+"""StreamingPCA and randomized_pca (embedding_explorer.pca) checked against scikit-learn's exact PCA."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import torch
 from sklearn.decomposition import PCA
 
 from embedding_explorer import EmbeddingExplorerError, PCAResult, StreamingPCA
-from embedding_explorer.stats import flip_signs, iter_rows, n_components_for, randomized_pca
+from embedding_explorer.pca import flip_signs, iter_rows, n_components_for, randomized_pca
 
 SCALES = np.array([10.0, 6.0, 4.0, 2.5, 1.5, 1.0, 0.5, 0.3])  # well separated eigenvalues
 
@@ -68,7 +68,7 @@ def test_torch_and_numpy_batches_agree() -> None:
 
 def test_fit_equals_partial_fit_loop_and_transform_equals_sklearn() -> None:
     x = make_data(4)
-    fitted = StreamingPCA(3).fit(x, batch_size=13)
+    fitted = StreamingPCA(3).fit(x, batch_size=13).finalize()
     reference = PCA(n_components=3, svd_solver="full").fit(x)
     assert_matches_sklearn(fitted, reference)
     np.testing.assert_allclose(fitted.transform(x), reference.transform(x), atol=1e-9)
@@ -169,7 +169,7 @@ def test_non_2d_batch_raises() -> None:
 )
 def test_n_components_capped_at_n_minus_1_and_d(n: int, d: int, requested: int, kept: int) -> None:
     x = np.random.default_rng(0).normal(size=(n, d))
-    result = StreamingPCA(requested).fit(x)
+    result = StreamingPCA(requested).fit(x).finalize()
     assert result.components.shape == (kept, d)
     assert result.explained_variance_ratio.shape == (kept,)
     reference = PCA(n_components=kept, svd_solver="full").fit(x)
@@ -263,9 +263,9 @@ def test_accumulators_never_share_buffers() -> None:
 def accelerator_path(monkeypatch: pytest.MonkeyPatch) -> None:
     """Send CPU tensors down the path CUDA tensors take (moments accumulated by torch where the
     batch is), so that path is checked without a GPU."""
-    import embedding_explorer.stats as stats
+    import embedding_explorer.pca as pca
 
-    monkeypatch.setattr(stats, "_on_accelerator", lambda x: True)
+    monkeypatch.setattr(pca, "_on_accelerator", lambda x: True)
 
 
 @pytest.mark.parametrize("covariance", [True, False])
@@ -297,3 +297,62 @@ def test_accelerator_path_resumes_from_a_saved_state(accelerator_path: None) -> 
     assert isinstance(resumed.mean_, torch.Tensor)  # moved back to the batches' device
     reference = PCA(n_components=3, svd_solver="full").fit(x)
     assert_matches_sklearn(resumed.finalize(), reference)
+
+
+# ---- the scikit-learn estimator contract -------------------------------------------------------
+def test_init_only_stores_parameters() -> None:
+    pca = StreamingPCA(4, covariance=False)
+    assert vars(pca) == {"n_components": 4, "covariance": False}
+    with pytest.raises(TypeError):
+        StreamingPCA(4, False)  # type: ignore[misc]  # keyword-only after the first
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_fit_returns_self_with_the_learned_attributes_of_sklearn_pca(seed: int, dtype: type) -> None:
+    x = make_data(seed, n=150).astype(dtype)
+    pca = StreamingPCA(4)
+    assert pca.fit(x, batch_size=16) is pca
+    reference = PCA(n_components=4, svd_solver="full").fit(x.astype(np.float64))
+    np.testing.assert_allclose(pca.mean_, reference.mean_, rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(pca.explained_variance_, reference.explained_variance_, rtol=1e-6)
+    np.testing.assert_allclose(pca.explained_variance_ratio_, reference.explained_variance_ratio_, atol=1e-6)
+    assert np.all(np.sum(pca.components_ * reference.components_, axis=1) > 0.9999)
+    assert pca.n_samples_seen_ == 150 and pca.n_features_in_ == x.shape[1]
+
+
+def test_fit_takes_an_iterable_of_batches_and_starts_over() -> None:
+    x = make_data(2, n=120)
+    from_batches = StreamingPCA(3).fit(np.array_split(x, 7))
+    from_torch = StreamingPCA(3).fit(torch.from_numpy(x[start : start + 10]) for start in range(0, 120, 10))
+    pca = StreamingPCA(3).fit(make_data(9, n=50))
+    pca.fit(iter(np.array_split(x, 3)))  # a second fit forgets the first one's rows
+    assert pca.n_samples_seen_ == from_batches.n_samples_seen_ == 120
+    for other in (from_torch, pca):
+        np.testing.assert_allclose(other.components_, from_batches.components_, atol=1e-10)
+        np.testing.assert_allclose(other.explained_variance_, from_batches.explained_variance_, rtol=1e-10)
+
+
+def test_finalize_sets_the_learned_attributes_it_returns() -> None:
+    pca = stream(make_data(3), 25, n_components=3)
+    with pytest.raises(AttributeError):
+        _ = pca.components_
+    result = pca.finalize()
+    np.testing.assert_array_equal(pca.components_, result.components)
+    np.testing.assert_array_equal(pca.explained_variance_, result.explained_variance)
+    np.testing.assert_array_equal(pca.explained_variance_ratio_, result.explained_variance_ratio)
+
+
+def test_unfitted_accumulator_merges_and_saves_as_empty() -> None:
+    empty = StreamingPCA(2)
+    assert empty.state()["n_samples_seen"] == 0
+    full = stream(make_data(4, n=30), 10, n_components=2)
+    assert StreamingPCA(2).merge(full).n_samples_seen_ == 30
+    assert full.merge(StreamingPCA(2)).n_samples_seen_ == 30
+    with pytest.raises(EmbeddingExplorerError, match="PCA needs at least 2 samples, got 0"):
+        StreamingPCA(2).finalize()
+
+
+def test_fit_batch_size_must_be_positive() -> None:
+    with pytest.raises(ValueError, match="batch_size=0 must be a positive integer"):
+        StreamingPCA(2).fit(make_data(0), batch_size=0)
