@@ -198,7 +198,7 @@ def test_small_thumbnails_are_stored_raw_and_read_back_as_png(tmp_path: Path) ->
     from PIL import Image
 
     import embedding_explorer as ee
-    from embedding_explorer.render import RAW_MAGIC
+    from embedding_explorer.records import RAW_MAGIC
     from embedding_explorer.store import RENDERINGS
 
     images = torch.rand(20, 1, 28, 28)

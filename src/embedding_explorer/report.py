@@ -25,7 +25,7 @@ from ._version import __version__
 from .checks import positive_int
 from .exceptions import EmbeddingExplorerError
 from .export import association_table, label_column
-from .render import IMAGE, TEXT
+from .records import IMAGE, TEXT
 from .report_style import STYLE
 
 if TYPE_CHECKING:

@@ -14,7 +14,7 @@ import pandas as pd
 from .exceptions import EmbeddingExplorerError, LayerNotFoundError
 from .locations import Location, StorageOptions, as_location
 from .probe import Histogram, ScoreProbe
-from .render import IMAGE, as_png
+from .records import IMAGE, as_png
 from .store import RunReader
 
 if TYPE_CHECKING:
