@@ -14,6 +14,9 @@ from torch import nn
 from torch.utils.data import TensorDataset
 
 import embedding_explorer as ee
+from embedding_explorer.pca import StreamingPCA
+from embedding_explorer.store.format import FORMAT, FORMAT_VERSION
+from embedding_explorer.store.writer import RunWriter
 
 
 # ---- models ------------------------------------------------------------------------------------
@@ -193,7 +196,7 @@ def leftovers(run_dir: Path) -> list[str]:
 def small_chunks(monkeypatch: pytest.MonkeyPatch) -> None:
     """256-row chunks (the minimum), so a few thousand narrow rows span many chunks, checkpoints
     and Dask shards."""
-    monkeypatch.setattr("embedding_explorer.store.CHUNK_BYTES", 1)
+    monkeypatch.setattr("embedding_explorer.store.format.CHUNK_BYTES", 1)
 
 
 # ---- comparing runs ----------------------------------------------------------------------------
@@ -230,3 +233,28 @@ def assert_equal_runs(a: ee.Run, b: ee.Run) -> None:
     assert a.rendering_kind == b.rendering_kind
     if b.rendering_kind is not None:
         assert [a.rendering(i) for i in range(a.n_samples)] == [b.rendering(i) for i in range(b.n_samples)]
+
+
+# ---- small runs written by hand ---------------------------------------------------------------
+def minimal_manifest(**extra: object) -> dict[str, object]:
+    """The least a manifest needs to be read as ours."""
+    return {"format": FORMAT, "format_version": FORMAT_VERSION, **extra}
+
+
+def write_small_run(out: Path, n: int = 6) -> dict[str, Any]:
+    """A committed run of ``n`` samples with one 3-wide layer ``a:0`` and texts ``s0``, ``""``..."""
+    writer = RunWriter(out, ["a:0", "b"])
+    x = np.arange(n * 3, dtype=np.float64).reshape(n, 3) ** 1.5
+    writer.append_activations("a:0", x[:4])
+    writer.append_activations("a:0", x[4:])
+    writer.finish_activations()
+    pca = StreamingPCA(2).fit(x).finalize()
+    writer.write_pca("a:0", pca)
+    scores = writer.scores_array("a:0", n, 2)
+    scores[...] = pca.transform(x).astype(np.float32)
+    writer.append_renderings([b"s0", b"", b"sample two"])
+    writer.append_renderings([f"s{i}".encode() for i in range(3, n)])
+    assert writer.finish_renderings() == n
+    writer.write_samples(pd.DataFrame({"sample_id": np.arange(n), "label": list("aabbcc")[:n]}))
+    writer.commit(minimal_manifest(name="small"))
+    return {"x": x, "pca": pca}

@@ -18,7 +18,7 @@ from torch.utils.data import DataLoader, TensorDataset
 import embedding_explorer as ee
 from conftest import MLP, SmallCNN, assert_equal_runs
 from embedding_explorer import EmbeddingExplorerError, NonFiniteActivationError
-from embedding_explorer.store import RunWriter
+from embedding_explorer.store.writer import RunWriter
 
 distributed = pytest.importorskip("distributed")
 pytestmark = pytest.mark.slow  # worker processes start and import torch: about 15 s in all
@@ -136,7 +136,7 @@ def test_a_stopped_cluster_run_resumes(
     with pytest.raises(KeyboardInterrupt):
         ee.explore(make_mlp, xy3000, ["fc1"], out=tmp_path / "d", client=client, progress=False)
     monkeypatch.undo()
-    monkeypatch.setattr("embedding_explorer.store.CHUNK_BYTES", 1)
+    monkeypatch.setattr("embedding_explorer.store.format.CHUNK_BYTES", 1)
     run = ee.explore(make_mlp, xy3000, ["fc1"], out=tmp_path / "d", client=client, progress=False)
     assert run.manifest["timings"]["resumed_at"] == 3 * 256  # three shards of one chunk were merged
     assert_equal_runs(run, ee.explore(make_mlp(), xy3000, ["fc1"], out=tmp_path / "s", progress=False))

@@ -33,7 +33,7 @@ from embedding_explorer import (
     Reducer,
     ZeroVarianceWarning,
 )
-from embedding_explorer.store import staging_path
+from embedding_explorer.store.format import staging_path
 
 
 def check_layer_against_sklearn(layer: ee.Layer, n_components: int = 10) -> None:
@@ -489,7 +489,7 @@ def test_interrupt_keeps_the_previous_finished_run(explore_quiet, run_dir, xy) -
 
 def test_killed_process_leaves_an_incomplete_run(explore_quiet, run_dir, xy, monkeypatch) -> None:
     # a killed process never gets to clean up: the staging folder stays, with no manifest
-    monkeypatch.setattr("embedding_explorer.store.RunWriter.abort", lambda self: None)
+    monkeypatch.setattr("embedding_explorer.store.writer.RunWriter.abort", lambda self: None)
     with pytest.raises(KeyboardInterrupt):
         explore_quiet(InterruptedAt3(), xy[0], ["fc1"], batch_size=20)
     assert staging_path(run_dir).exists()

@@ -25,7 +25,8 @@ import embedding_explorer as ee
 from conftest import MLP, assert_same_run, leftovers
 from embedding_explorer import IncompleteRunError
 from embedding_explorer.resume import CHECKPOINT, FOLDER
-from embedding_explorer.store import RowWriter, RunWriter, staging_path
+from embedding_explorer.store.format import staging_path
+from embedding_explorer.store.writer import RowWriter, RunWriter
 
 LAYERS = ["input", "fc1", "fc2"]
 

@@ -40,7 +40,8 @@ from .fingerprint import model_fingerprint
 from .locations import Location, StorageOptions, as_location, is_local, open_zarr_array
 from .models import ModelSpec, build_model
 from .pca import PCAResult
-from .store import ARRAYS, RowWriter, RunWriter
+from .store.format import ARRAYS
+from .store.writer import RowWriter, RunWriter
 
 if TYPE_CHECKING:
     from distributed import Client, Future

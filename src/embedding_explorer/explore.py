@@ -29,7 +29,8 @@ from .pca import PCAResult, StreamingPCA, n_components_for, pca_of_stored
 from .reducers import Reducer, ReduceSpec, reducers_for
 from .render import Renderer, RenderSpec
 from .run import Run
-from .store import FORMAT, FORMAT_VERSION, MANIFEST, RunWriter, read_manifest
+from .store.format import FORMAT, FORMAT_VERSION, MANIFEST, read_manifest
+from .store.writer import RunWriter
 
 if TYPE_CHECKING:
     from distributed import Client

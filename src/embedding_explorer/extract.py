@@ -33,7 +33,8 @@ from .fingerprint import ContentHasher
 from .pca import StreamingPCA
 from .reducers import Reducer
 from .render import Renderer
-from .store import RunWriter, chunk_rows
+from .store.format import chunk_rows
+from .store.writer import RunWriter
 
 log = logging.getLogger(__name__)
 

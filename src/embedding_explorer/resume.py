@@ -26,7 +26,7 @@ import numpy as np
 
 from .locations import Location
 from .pca import StreamingPCA
-from .store import staging_of, write_json_atomic
+from .store.format import staging_of, write_json_atomic
 
 log = logging.getLogger(__name__)
 

@@ -15,7 +15,7 @@ from .exceptions import EmbeddingExplorerError, LayerNotFoundError
 from .locations import Location, StorageOptions, as_location
 from .probe import Histogram, ScoreProbe
 from .records import IMAGE, as_png
-from .store import RunReader
+from .store.reader import RunReader
 
 if TYPE_CHECKING:
     from .analysis.directions import Direction

@@ -25,7 +25,9 @@ from ..checks import positive_int
 from ..exceptions import EmbeddingExplorerError, ZeroVarianceWarning
 from ..fingerprint import options_key
 from ..pca import PCAResult, StreamingPCA, iter_rows, pca_of_stored
-from ..store import FORMAT, FORMAT_VERSION, MANIFEST, RENDERINGS, RunReader, RunWriter, read_manifest
+from ..store.format import FORMAT, FORMAT_VERSION, MANIFEST, RENDERINGS, read_manifest
+from ..store.reader import RunReader
+from ..store.writer import RunWriter
 
 if TYPE_CHECKING:
     from ..run import Run

@@ -1,28 +1,8 @@
-"""The run directory: how a run is laid out on disk, written, committed and read back.
-
-::
-
-    RUN/
-      manifest.json        written last, atomically: the commit marker of a finished run
-      arrays.zarr/         Zarr v3: activations/<key> (N, D), scores/<key> (N, k), pca/<key>/...
-      samples.parquet      sample_id, label, metadata columns
-      renderings.bin       per-sample thumbnails (PNG) or texts, packed end to end
-      renderings.idx.npy   int64 offsets (N + 1) into renderings.bin
-
-A local run is built in a hidden staging folder beside ``RUN`` and moved into place only when
-its manifest is written, so an interrupted extraction never leaves a folder that opens as
-finished. Object stores have no atomic rename (and copying the arrays would cost a second
-upload), so a run at any other fsspec URL is written in place under its prefix, marked
-``.partial.json`` while it is unfinished, with ``manifest.json`` written last as the commit
-marker; its renderings go to one object per checkpoint segment (``renderings.<i>.bin``, listed
-in the manifest), because objects cannot be appended to.
-"""
+"""Writing a run: rows appended in whole chunks, PCA, scores, samples, renderings, the commit."""
 
 from __future__ import annotations
 
-import json
 import os
-import re
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import IO, Any
@@ -32,53 +12,29 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from .exceptions import EmbeddingExplorerError, IncompleteRunError
-from .locations import Location, as_location
-from .pca import PCAResult
-
-MANIFEST = "manifest.json"
-ARRAYS = "arrays.zarr"
-SAMPLES = "samples.parquet"
-RENDERINGS = "renderings.bin"
-RENDERING_OFFSETS = "renderings.idx.npy"
-PARTIAL = ".partial.json"  # marks an unfinished run written in place (object stores)
-FORMAT = "embedding-explorer/run"
-FORMAT_VERSION = 1
-CHUNK_BYTES = 8 << 20  # target size of one activation chunk
-SCORE_CHUNK_BYTES = 64 << 20  # the most one score chunk (and the buffer that fills it) takes
-STORAGE_DTYPES = ("float32", "float16")
-
-
-def layer_keys(names: Sequence[str]) -> dict[str, str]:
-    """A file-safe, unique storage key per layer name (``block1.0:1`` -> ``03_block1.0_1``)."""
-    return {name: f"{i:02d}_{re.sub(r'[^A-Za-z0-9_.-]', '_', name)}" for i, name in enumerate(names)}
-
-
-def chunk_rows(dim: int) -> int:
-    """Rows per activation chunk: about ``CHUNK_BYTES`` of float32."""
-    return max(256, min(65536, CHUNK_BYTES // (4 * max(dim, 1))))
-
-
-def score_rows(n_samples: int, k: int) -> int:
-    """Rows per score chunk: up to 2^18, and at most ``SCORE_CHUNK_BYTES`` of float32."""
-    return max(1, min(n_samples, 1 << 18, SCORE_CHUNK_BYTES // (4 * max(k, 1))))
-
-
-def staging_path(out: Path) -> Path:
-    return out.parent / f".{out.name}.partial"
-
-
-def staging_of(out: Location) -> Location:
-    """Where a run is built: a hidden folder beside a local run, the run's own prefix elsewhere."""
-    return as_location(staging_path(out.local)) if out.local is not None else out
-
-
-RENDER_PART = re.compile(r"renderings\.\d+\.bin")
-
-
-def render_part(i: int) -> str:
-    """The object holding the renderings of segment ``i`` of a run written in place."""
-    return f"renderings.{i}.bin"
+from ..exceptions import EmbeddingExplorerError
+from ..locations import Location, as_location
+from ..pca import PCAResult
+from .format import (
+    ARRAYS,
+    FORMAT,
+    MANIFEST,
+    PARTIAL,
+    RENDER_PART,
+    RENDERING_OFFSETS,
+    RENDERINGS,
+    SAMPLES,
+    STORAGE_DTYPES,
+    check_replaceable,
+    chunk_rows,
+    has_manifest,
+    layer_keys,
+    remove_run,
+    render_part,
+    score_rows,
+    staging_of,
+    write_json_atomic,
+)
 
 
 class RowWriter:
@@ -155,7 +111,7 @@ class RunWriter:
             raise ValueError(f"storage_dtype={storage_dtype!r}: use one of {', '.join(STORAGE_DTYPES)}")
         self.storage_dtype = storage_dtype
         self.resumed = (
-            resume and (self.staging / ARRAYS).is_dir() and not (self.in_place and _has_manifest(self.out))
+            resume and (self.staging / ARRAYS).is_dir() and not (self.in_place and has_manifest(self.out))
         )
         if not self.resumed:
             if self.in_place:
@@ -393,117 +349,3 @@ class RunWriter:
         """Close open files, keeping the staging folder (a checkpointed run resumes from it)."""
         if self._render_file is not None and not self._render_file.closed:
             self._render_file.close()
-
-
-def check_replaceable(out: str | Path | Location) -> None:
-    """Refuse to overwrite anything but an empty folder or a run of ours: a finished one, or
-    (written in place) an unfinished one, marked ``.partial.json``."""
-    out = as_location(out)
-    if not out.exists():
-        return
-    names = out.names()
-    if out.is_dir() and not names:
-        if out.local is not None:
-            out.local.rmdir()
-        return
-    if not (_is_ours(out / MANIFEST) or (not out.is_local and _is_ours(out / PARTIAL))):
-        raise EmbeddingExplorerError(
-            f"out={out.url!r} exists and is not a run directory; choose another path"
-        )
-
-
-def _is_ours(marker: Location) -> bool:
-    try:
-        return bool(json.loads(marker.read_text()).get("format") == FORMAT)
-    except (OSError, ValueError, AttributeError):
-        return False
-
-
-def _has_manifest(out: Location) -> bool:
-    return (out / MANIFEST).exists()
-
-
-def remove_run(out: Location) -> None:
-    """Remove a run of ours written in place: its manifest first, so that a stop midway never
-    leaves the old manifest beside other arrays, then everything else under its prefix."""
-    (out / MANIFEST).remove()
-    out.remove_tree()
-
-
-def write_json_atomic(path: Path | Location, value: dict[str, Any]) -> None:
-    as_location(path).write_json(value, default=_json_default)
-
-
-def _json_default(value: Any) -> Any:
-    if isinstance(value, np.generic):
-        return value.item()
-    if isinstance(value, np.ndarray):
-        return value.tolist()
-    raise TypeError(f"{type(value).__name__} is not JSON serialisable")
-
-
-def read_manifest(path: str | Path | Location) -> dict[str, Any]:
-    """The manifest of a finished run, or a clear error for anything else."""
-    location = as_location(path)
-    manifest_path = location / MANIFEST
-    if not manifest_path.exists():
-        if staging_of(location).exists() or location.is_dir():
-            raise IncompleteRunError(
-                f"{location.url!r} has no {MANIFEST}: its extraction did not finish; run explore again"
-            )
-        raise FileNotFoundError(f"no run at {location.url!r}")
-    manifest: dict[str, Any] = json.loads(manifest_path.read_text())
-    if manifest.get("format") != FORMAT:
-        raise EmbeddingExplorerError(f"{manifest_path.url!r} is not an embedding-explorer manifest")
-    if manifest.get("format_version", 0) > FORMAT_VERSION:
-        raise EmbeddingExplorerError(
-            f"run {location.url!r} has format version {manifest['format_version']}; this version "
-            f"reads up to {FORMAT_VERSION}: upgrade embedding-explorer"
-        )
-    return manifest
-
-
-class RunReader:
-    """Read access to a finished run's files (local, or at any fsspec URL)."""
-
-    def __init__(self, path: str | Path | Location) -> None:
-        self.location = as_location(path)
-        self.manifest = read_manifest(self.location)
-        self.root = (self.location / ARRAYS).zarr_group("r")
-        self._offsets: np.ndarray | None = None
-        parts = self.manifest.get("rendering", {}).get("parts") or [[RENDERINGS, None]]
-        self._parts = [self.location / str(name) for name, _ in parts]
-        sizes = [int(size or 0) for _, size in parts]
-        self._part_starts = np.cumsum([0, *sizes[:-1]]).astype(np.int64)
-
-    def array(self, kind: str, key: str) -> Any:
-        return self.root[f"{kind}/{key}"]
-
-    def pca_arrays(self, key: str) -> dict[str, np.ndarray]:
-        group: Any = self.root[f"pca/{key}"]
-        return {name: np.asarray(group[name][...]) for name in group.array_keys()}
-
-    def samples(self) -> pd.DataFrame:
-        location = self.location / SAMPLES
-        if location.local is not None:
-            return pq.read_table(location.local).to_pandas()
-        with location.open("rb") as f:
-            return pq.read_table(f).to_pandas()
-
-    def rendering(self, sample_id: int) -> bytes | None:
-        """The packed rendering of one sample: one seek, or one ranged read of one object."""
-        offsets = self.rendering_offsets()
-        if offsets is None:
-            return None
-        start, end = int(offsets[sample_id]), int(offsets[sample_id + 1])
-        part = int(np.searchsorted(self._part_starts, start, side="right")) - 1
-        if start == end:
-            return b""
-        base = int(self._part_starts[part])
-        return self._parts[part].read_bytes(start - base, end - base)
-
-    def rendering_offsets(self) -> np.ndarray | None:
-        if self._offsets is None and (self.location / RENDERING_OFFSETS).exists():
-            with (self.location / RENDERING_OFFSETS).open("rb") as f:
-                self._offsets = np.load(f)
-        return self._offsets

@@ -1,0 +1,126 @@
+"""The run format: file names, chunk sizes, layer keys, manifests read and written atomically."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..exceptions import EmbeddingExplorerError, IncompleteRunError
+from ..locations import Location, as_location
+
+MANIFEST = "manifest.json"
+ARRAYS = "arrays.zarr"
+SAMPLES = "samples.parquet"
+RENDERINGS = "renderings.bin"
+RENDERING_OFFSETS = "renderings.idx.npy"
+PARTIAL = ".partial.json"  # marks an unfinished run written in place (object stores)
+FORMAT = "embedding-explorer/run"
+FORMAT_VERSION = 1
+CHUNK_BYTES = 8 << 20  # target size of one activation chunk
+SCORE_CHUNK_BYTES = 64 << 20  # the most one score chunk (and the buffer that fills it) takes
+STORAGE_DTYPES = ("float32", "float16")
+
+
+def layer_keys(names: Sequence[str]) -> dict[str, str]:
+    """A file-safe, unique storage key per layer name (``block1.0:1`` -> ``03_block1.0_1``)."""
+    return {name: f"{i:02d}_{re.sub(r'[^A-Za-z0-9_.-]', '_', name)}" for i, name in enumerate(names)}
+
+
+def chunk_rows(dim: int) -> int:
+    """Rows per activation chunk: about ``CHUNK_BYTES`` of float32."""
+    return max(256, min(65536, CHUNK_BYTES // (4 * max(dim, 1))))
+
+
+def score_rows(n_samples: int, k: int) -> int:
+    """Rows per score chunk: up to 2^18, and at most ``SCORE_CHUNK_BYTES`` of float32."""
+    return max(1, min(n_samples, 1 << 18, SCORE_CHUNK_BYTES // (4 * max(k, 1))))
+
+
+def staging_path(out: Path) -> Path:
+    return out.parent / f".{out.name}.partial"
+
+
+def staging_of(out: Location) -> Location:
+    """Where a run is built: a hidden folder beside a local run, the run's own prefix elsewhere."""
+    return as_location(staging_path(out.local)) if out.local is not None else out
+
+
+RENDER_PART = re.compile(r"renderings\.\d+\.bin")
+
+
+def render_part(i: int) -> str:
+    """The object holding the renderings of segment ``i`` of a run written in place."""
+    return f"renderings.{i}.bin"
+
+
+def check_replaceable(out: str | Path | Location) -> None:
+    """Refuse to overwrite anything but an empty folder or a run of ours: a finished one, or
+    (written in place) an unfinished one, marked ``.partial.json``."""
+    out = as_location(out)
+    if not out.exists():
+        return
+    names = out.names()
+    if out.is_dir() and not names:
+        if out.local is not None:
+            out.local.rmdir()
+        return
+    if not (_is_ours(out / MANIFEST) or (not out.is_local and _is_ours(out / PARTIAL))):
+        raise EmbeddingExplorerError(
+            f"out={out.url!r} exists and is not a run directory; choose another path"
+        )
+
+
+def _is_ours(marker: Location) -> bool:
+    try:
+        return bool(json.loads(marker.read_text()).get("format") == FORMAT)
+    except (OSError, ValueError, AttributeError):
+        return False
+
+
+def has_manifest(out: Location) -> bool:
+    return (out / MANIFEST).exists()
+
+
+def remove_run(out: Location) -> None:
+    """Remove a run of ours written in place: its manifest first, so that a stop midway never
+    leaves the old manifest beside other arrays, then everything else under its prefix."""
+    (out / MANIFEST).remove()
+    out.remove_tree()
+
+
+def write_json_atomic(path: Path | Location, value: dict[str, Any]) -> None:
+    as_location(path).write_json(value, default=_json_default)
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    raise TypeError(f"{type(value).__name__} is not JSON serialisable")
+
+
+def read_manifest(path: str | Path | Location) -> dict[str, Any]:
+    """The manifest of a finished run, or a clear error for anything else."""
+    location = as_location(path)
+    manifest_path = location / MANIFEST
+    if not manifest_path.exists():
+        if staging_of(location).exists() or location.is_dir():
+            raise IncompleteRunError(
+                f"{location.url!r} has no {MANIFEST}: its extraction did not finish; run explore again"
+            )
+        raise FileNotFoundError(f"no run at {location.url!r}")
+    manifest: dict[str, Any] = json.loads(manifest_path.read_text())
+    if manifest.get("format") != FORMAT:
+        raise EmbeddingExplorerError(f"{manifest_path.url!r} is not an embedding-explorer manifest")
+    if manifest.get("format_version", 0) > FORMAT_VERSION:
+        raise EmbeddingExplorerError(
+            f"run {location.url!r} has format version {manifest['format_version']}; this version "
+            f"reads up to {FORMAT_VERSION}: upgrade embedding-explorer"
+        )
+    return manifest

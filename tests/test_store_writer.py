@@ -1,0 +1,107 @@
+"""RunWriter and RowWriter (store.writer): rows in whole chunks, commit, abort, checkpoints."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+import zarr
+
+import embedding_explorer as ee
+from conftest import write_small_run
+from embedding_explorer import IncompleteRunError
+from embedding_explorer.store.format import read_manifest, staging_path
+from embedding_explorer.store.reader import RunReader
+from embedding_explorer.store.writer import RowWriter, RunWriter
+
+
+@pytest.mark.parametrize("pieces", [[1] * 23, [5, 20, 3, 1], [23], [10, 10, 3]])
+def test_row_writer_writes_every_row_in_order(tmp_path: Path, pieces: list[int]) -> None:
+    root = zarr.open_group(str(tmp_path / "a.zarr"), mode="w")
+    array = root.create_array("x", shape=(0, 3), chunks=(4, 3), dtype="float32")
+    data = np.arange(23 * 3, dtype=np.float32).reshape(23, 3)
+    writer = RowWriter(array)
+    start = 0
+    for size in pieces:
+        writer.append(data[start : start + size])
+        start += size
+        assert writer.n_written % 4 == 0  # whole chunks only until close
+    writer.close()
+    assert writer.n_written == 23
+    np.testing.assert_array_equal(array[...], data)
+
+
+def test_commit_replaces_a_previous_run(tmp_path: Path) -> None:
+    out = tmp_path / "run"
+    write_small_run(out, n=6)
+    write_small_run(out, n=5)
+    assert RunReader(out).samples()["sample_id"].tolist() == [0, 1, 2, 3, 4]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["run"]
+
+
+def test_abort_leaves_nothing_and_previous_run_intact(tmp_path: Path) -> None:
+    out = tmp_path / "run"
+    write_small_run(out)
+    writer = RunWriter(out, ["a"])
+    writer.append_activations("a", np.ones((3, 2)))
+    writer.append_renderings([b"x"])
+    assert staging_path(out).exists()
+    writer.abort()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["run"]
+    assert RunReader(out).manifest["name"] == "small"
+
+
+def test_stale_staging_folder_is_replaced(tmp_path: Path) -> None:
+    out = tmp_path / "run"
+    staging_path(out).mkdir()
+    (staging_path(out) / "junk").write_text("left by a killed process")
+    with pytest.raises(IncompleteRunError, match=r"has no manifest\.json: its extraction did not finish"):
+        read_manifest(out)
+    write_small_run(out)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["run"]
+
+
+def test_row_writer_flush_stores_the_partial_chunk_and_restart_reads_it_back(tmp_path: Path) -> None:
+    root = zarr.open_group(str(tmp_path / "a.zarr"), mode="w")
+    array = root.create_array("x", shape=(0, 3), chunks=(4, 3), dtype="float16")
+    data = np.arange(30 * 3, dtype=np.float32).reshape(30, 3)
+    writer = RowWriter(array)
+    writer.append(data[:10])
+    writer.flush()  # a checkpoint after 10 rows: rows 8, 9 are in a partial chunk
+    assert array.shape == (10, 3)
+    np.testing.assert_array_equal(array[...], data[:10].astype(np.float16))
+    writer.append(data[10:13])  # written after the checkpoint, then the process dies
+    writer.flush()
+    resumed = RowWriter(zarr.open_array(str(tmp_path / "a.zarr" / "x"), mode="r+"), n_written=10)
+    assert resumed.n_written == 8 and resumed.array.shape == (10, 3)
+    resumed.append(data[10:])
+    resumed.close()
+    np.testing.assert_array_equal(
+        zarr.open_array(str(tmp_path / "a.zarr" / "x"))[...], data.astype(np.float16)
+    )
+
+
+def test_layout_gives_every_layer_the_same_chunks_and_dtype(tmp_path: Path) -> None:
+    writer = RunWriter(tmp_path / "r", ["a", "b"], storage_dtype="float16")
+    writer.layout({"a": 3, "b": 700}, rows_per_chunk=512, n_rows=1000)
+    for layer, dim in (("a", 3), ("b", 700)):
+        array = writer.activations(layer)
+        assert array.shape == (1000, dim) and array.chunks == (512, dim) and array.dtype == np.float16
+    writer.abort()
+    with pytest.raises(ValueError, match="storage_dtype='int8'"):
+        RunWriter(tmp_path / "r", ["a"], storage_dtype="int8")
+
+
+def test_scores_written_in_small_chunks_are_the_projection_of_the_rows(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("embedding_explorer.store.format.SCORE_CHUNK_BYTES", 4 * 3 * 70)  # 70 rows of k=3
+    x = torch.randn(500, 6, generator=torch.Generator().manual_seed(3))
+    run = ee.explore(None, x, ["input"], out=tmp_path / "r", n_components=3, progress=False)
+    key = run.manifest["layers"][0]["key"]
+    assert zarr.open_array(str(tmp_path / "r" / "arrays.zarr" / "scores" / key), mode="r").chunks == (70, 3)
+    layer = run["input"]
+    expected = (x.numpy().astype(np.float64) - layer.mean) @ layer.components.T
+    np.testing.assert_allclose(layer.scores, expected, rtol=1e-5, atol=1e-5)
