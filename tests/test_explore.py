@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib
 import io
 import subprocess
 import sys
@@ -458,8 +457,7 @@ def test_crash_while_writing_scores_leaves_no_run(explore_quiet, run_dir, xy, mo
     def crash(*args: object, **kwargs: object) -> None:
         raise OSError("disk full")
 
-    # the package exports the function explore, which hides the module of the same name
-    monkeypatch.setattr(importlib.import_module("embedding_explorer.explore"), "_write_scores", crash)
+    monkeypatch.setattr("embedding_explorer.build.finish.write_scores", crash)
     with pytest.raises(OSError, match="disk full"):
         explore_quiet(MLP(), xy[0], ["fc1"])
     assert leftovers(run_dir) == []

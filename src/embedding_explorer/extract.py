@@ -41,9 +41,9 @@ log = logging.getLogger(__name__)
 FLOAT16_MAX = float(np.finfo(np.float16).max)
 
 
-@dataclass
+@dataclass(kw_only=True)
 class ExtractOptions:
-    """What one extraction needs besides the model and the data."""
+    """What one extraction needs besides the model and the data (keywords only)."""
 
     refs: Sequence[LayerRef]
     reducers: Mapping[str, Reducer]

@@ -252,13 +252,14 @@ class DatasetComparison:
         n_components: int | None = None,
         recompute: bool = False,
     ) -> Run:
-        """PCA on the union of both data sets, saved as a new run (see :func:`~.joint.joint_run`).
+        """PCA on the union of both data sets, saved as a new run (built by
+        :func:`~embedding_explorer.build.joint.joint_run`).
 
         Labels are the data-set membership (the run names), so ``layer.association()`` says
         which joint components separate the two sets. Default ``out``: beside the reference run,
         ``<reference folder>+<other folder>``.
         """
-        from .joint import joint_run
+        from ..build.joint import joint_run
 
         return joint_run(
             self.reference, self.other, self._layers, out=out, name=name,

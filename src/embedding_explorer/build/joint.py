@@ -12,7 +12,6 @@ from __future__ import annotations
 import hashlib
 import itertools
 import time
-import warnings
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -20,21 +19,22 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from .._version import __version__
 from ..checks import positive_int
-from ..exceptions import EmbeddingExplorerError, ZeroVarianceWarning
+from ..exceptions import EmbeddingExplorerError
 from ..fingerprint import options_key
-from ..pca import PCAResult, StreamingPCA, iter_rows, pca_of_stored
-from ..store.format import FORMAT, FORMAT_VERSION, MANIFEST, RENDERINGS, read_manifest
+from ..pca import PCAResult, StreamingPCA, iter_rows
+from ..store.format import FORMAT_VERSION, MANIFEST, RENDERINGS, read_manifest
 from ..store.reader import RunReader
 from ..store.writer import RunWriter
+from .manifest import Manifest, layer_entry
+from .plan import MAX_DENSE_DIM
+from .results import finish_pca, write_scores
 
 if TYPE_CHECKING:
     from ..run import Run
 
 JOINT_COLUMNS = ("class", "source_id")
 """Metadata columns of a joint run: each sample's original label (its name) and its id in its own run."""
-DEFAULT_MAX_DENSE_DIM = 8192  # as explore: wider layers use randomized SVD
 RENDER_BLOCK = 4096  # renderings copied this many records at a time
 
 
@@ -86,7 +86,7 @@ def joint_run(
         n_components if n_components is not None else reference.manifest["options"].get("n_components", 10),
         "n_components",
     )
-    max_dense_dim = int(reference.manifest["options"].get("max_dense_dim", DEFAULT_MAX_DENSE_DIM))
+    max_dense_dim = int(reference.manifest["options"].get("max_dense_dim", MAX_DENSE_DIM))
     sources = [_source(reference, "reference"), _source(other, "other")]
     key = options_key(
         {"joint": sources, "layers": list(layers), "n_components": k, "name": name, "format": FORMAT_VERSION}
@@ -106,38 +106,26 @@ def joint_run(
         n = reference.n_samples + other.n_samples
         for layer, pca in pcas.items():
             writer.write_pca(layer, pca)
-            _write_scores(writer, layer, pca, n)
+            write_scores(writer, layer, pca, n)
         table = joint_samples(reference, other)
         writer.write_samples(table)
         kind = _copy_renderings(writer, reference, other)
-        manifest = {
-            "format": FORMAT,
-            "format_version": FORMAT_VERSION,
-            "name": name,
-            "key": key,
-            "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-            "model": reference.manifest["model"],
-            "data": {
-                "n_samples": n,
-                "type": "joint",
-                "fingerprint": None,
-                "content_hash": _joint_hash(sources),
-            },
-            "options": {
-                "name": name,
-                "n_components": k,
-                "layers": list(layers),
-                "max_dense_dim": max_dense_dim,
-            },
-            "joint": sources,
-            "layers": [_layer_manifest(reference.layer(layer), pca, writer) for layer, pca in pcas.items()],
-            "labels": {"present": True, "names": None},
-            "metadata_columns": [str(c) for c in table.columns if c not in ("sample_id", "label")],
-            "rendering": {"kind": kind},
-            "versions": {"embedding_explorer": __version__, "numpy": np.__version__},
-            "timings": {"total_s": round(time.perf_counter() - started, 3)},
-        }
-        writer.commit(manifest)
+        manifest = Manifest(
+            name=name,
+            key=key,
+            model=reference.manifest["model"],
+            n_samples=n,
+            data_type="joint",
+            content_hash=_joint_hash(sources),
+            options={"name": name, "n_components": k, "layers": list(layers), "max_dense_dim": max_dense_dim},
+            extra={"joint": sources},
+            layers=[_layer_entry(reference, layer, pca, writer) for layer, pca in pcas.items()],
+            labels_present=True,
+            metadata_columns=[str(c) for c in table.columns if c not in ("sample_id", "label")],
+            rendering_kind=kind,
+            timings={"total_s": round(time.perf_counter() - started, 3)},
+        )
+        writer.commit(manifest.as_dict())
     except BaseException:
         writer.abort()
         raise
@@ -239,37 +227,21 @@ def _fit_layer(
         acc.partial_fit(rows)
         writer.append_activations(layer, rows)
     writer.finish_activations()
-    pca = pca_of_stored(acc, writer.activations(layer))
-    if pca.total_variance <= 0:
-        warnings.warn(
-            f"layer {layer!r} has zero variance over both data sets", ZeroVarianceWarning, stacklevel=4
-        )
-    return pca
+    # _fit_layer, joint_run, DatasetComparison.joint, the line that called it
+    return finish_pca(acc, writer.activations(layer), layer, why=" over both data sets", stacklevel=4)
 
 
-def _write_scores(writer: RunWriter, layer: str, pca: PCAResult, n: int) -> None:
-    activations = writer.activations(layer)
-    scores = writer.scores_array(layer, n, len(pca.components))
-    rows = int(activations.chunks[0])
-    for start in range(0, n, rows):
-        scores[start : start + rows] = pca.transform(activations[start : start + rows]).astype(np.float32)
-
-
-def _layer_manifest(source: Any, pca: PCAResult, writer: RunWriter) -> dict[str, Any]:
-    info = source.info
-    return {
-        "name": source.name,
-        "key": writer.keys[source.name],
-        "module": info.get("module"),
-        "call": info.get("call"),
-        "dim": int(pca.mean.shape[0]),
-        "reduce": info.get("reduce"),
-        "n_components": len(pca.components),
-        "pca_method": pca.method,
-        "total_variance": pca.total_variance,
-        "explained_variance_ratio": pca.explained_variance_ratio.tolist(),
-        "zero_variance": pca.total_variance <= 0,
-    }
+def _layer_entry(reference: Run, layer: str, pca: PCAResult, writer: RunWriter) -> dict[str, Any]:
+    """A joint layer's manifest entry: what the reference run's layer hooked and how."""
+    info = reference.layer(layer).info
+    return layer_entry(
+        layer,
+        writer.keys[layer],
+        pca,
+        module=info.get("module"),
+        call=info.get("call"),
+        reduce=info.get("reduce"),
+    )
 
 
 def _copy_renderings(writer: RunWriter, reference: Run, other: Run) -> str | None:

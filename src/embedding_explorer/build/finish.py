@@ -1,0 +1,123 @@
+"""The last stage of :func:`~embedding_explorer.explore`: PCA, scores, samples, manifest, commit.
+
+:func:`finish` takes what extraction left in the writer (every layer's rows) and in the
+:class:`~embedding_explorer.extract.Ledger` (accumulators, labels, counts, the content hash),
+checks the counts against the plan, and commits the run.
+"""
+
+from __future__ import annotations
+
+import time
+
+from ..exceptions import EmbeddingExplorerError
+from ..extract import Ledger
+from ..pca import PCAResult
+from ..store.writer import RunWriter
+from .manifest import Manifest, layer_entry
+from .plan import ExplorePlan
+from .results import Scorer, finish_pca, sample_table, write_scores
+
+
+def finish(
+    plan: ExplorePlan,
+    writer: RunWriter,
+    ledger: Ledger,
+    *,
+    extract_s: float,
+    started: float,
+    resumed_at: int = 0,
+    scorer: Scorer | None = None,
+) -> Manifest:
+    """Fit every layer's PCA, write its scores, the sample table and the manifest, and commit.
+
+    Parameters
+    ----------
+    plan : ExplorePlan
+    writer : RunWriter
+        Holding every layer's rows (``finish_activations`` called) and the renderings.
+    ledger : Ledger
+        The extraction's accumulators, labels and counts.
+    extract_s : float
+        Seconds the extraction took (this call's part of it, for a resumed run).
+    started : float
+        ``time.perf_counter()`` when the call began, for the total time.
+    resumed_at : int, default=0
+        Samples extracted before this call (a resumed run).
+    scorer : callable, optional
+        Writes a layer's scores; default :func:`~.results.write_scores` (one process).
+
+    Returns
+    -------
+    Manifest
+        What was committed as ``manifest.json``.
+    """
+    n = ledger.n_done
+    if n < 2:
+        raise EmbeddingExplorerError(f"data has {n} samples; PCA needs at least 2")
+    extracted_labels = ledger.labels()
+    labels = plan.labels if plan.labels is not None else extracted_labels
+    if labels is not None and len(labels) != n:
+        raise EmbeddingExplorerError(f"labels has {len(labels)} entries for {n} samples")
+    if plan.metadata is not None and len(plan.metadata) != n:
+        raise EmbeddingExplorerError(f"metadata has {len(plan.metadata)} rows for {n} samples")
+    plan.renderer.check_count(n)
+    t_pca = time.perf_counter()
+    pcas: dict[str, PCAResult] = {}
+    for ref in plan.refs:
+        pca = finish_pca(
+            ledger.accumulators[ref.name],
+            writer.activations(ref.name),
+            ref.name,
+            why=": every sample gives the same activation, so its components carry nothing",
+            stacklevel=3,  # finish, explore, the line that called explore
+        )
+        writer.write_pca(ref.name, pca)
+        pcas[ref.name] = pca
+    t_scores = time.perf_counter()
+    for layer, pca in pcas.items():
+        (scorer or write_scores)(writer, layer, pca, n)
+    t_end = time.perf_counter()
+    writer.write_samples(sample_table(n, labels, plan.metadata))
+    rendered = writer.finish_renderings()
+    manifest = Manifest(
+        name=plan.name,
+        key=plan.key,
+        model=plan.model_info,
+        n_samples=n,
+        data_type=type(plan.data).__name__,
+        data_fingerprint=plan.data_fingerprint,
+        content_hash=ledger.content_hash(),
+        options={
+            **plan.options,
+            "storage_dtype": plan.storage_dtype,
+            "batch_size": plan.batch_size,
+            "device": str(plan.device),
+            "rows_per_chunk": ledger.rows_per_chunk,
+            "distributed": plan.client is not None,
+        },
+        layers=[
+            layer_entry(
+                ref.name,
+                writer.keys[ref.name],
+                pcas[ref.name],
+                module=ref.module,
+                call=ref.call,
+                reduce=plan.reducers[ref.name].describe(),
+            )
+            for ref in plan.refs
+        ],
+        labels_present=labels is not None,
+        label_names=plan.label_names,
+        metadata_columns=[] if plan.metadata is None else [str(c) for c in plan.metadata.columns],
+        rendering_kind=plan.renderer.kind if rendered == n else None,
+        timings={
+            "extract_s": round(extract_s, 3),
+            "samples_per_s": round((n - resumed_at) / max(extract_s, 1e-9), 1),
+            "resumed_at": resumed_at,
+            "pca_s": round(t_scores - t_pca, 3),
+            "scores_s": round(t_end - t_scores, 3),
+            "total_s": round(time.perf_counter() - started, 3),
+        },
+    )
+    writer.commit(manifest.as_dict())  # the checkpoints stay until the run is in place
+    return manifest

@@ -1,0 +1,265 @@
+"""The first stage of :func:`~embedding_explorer.explore`: every argument checked, the reuse key.
+
+:func:`plan_explore` does everything that needs no forward pass: it builds the model, resolves
+the layers and their reducers, checks the labels, the metadata and the renderings against the
+data's size where that is known, fingerprints the model and the data, and computes the key a
+finished run must carry to be reused and the key a checkpoint must carry to be resumed. The
+result is a frozen :class:`ExplorePlan`; extraction and :mod:`.finish` only read it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+import torch
+from torch import nn
+
+from .. import resume
+from ..batches import count_samples, indexable, loader_batch_size
+from ..capture import INPUT_LAYER, LayerRef, resolve_layers
+from ..checks import positive_int
+from ..exceptions import EmbeddingExplorerError
+from ..extract import ExtractOptions
+from ..fingerprint import array_hash, data_fingerprint, model_fingerprint, options_key
+from ..locations import Location, StorageOptions, as_location
+from ..models import ModelSpec, build_model
+from ..pca import n_components_for
+from ..reducers import Reducer, ReduceSpec, reducers_for
+from ..render import Renderer, RenderSpec
+from ..store.format import FORMAT_VERSION, MANIFEST, STORAGE_DTYPES, read_manifest
+
+if TYPE_CHECKING:
+    from distributed import Client
+
+MAX_DENSE_DIM = 8192  # wider layers use randomized SVD instead of a D x D covariance
+
+
+@dataclass(frozen=True, kw_only=True)
+class ExplorePlan:
+    """One call of :func:`~embedding_explorer.explore`, checked: what to extract, where, and the
+    keys of the run it makes.
+
+    ``renderer`` is the one mutable part: it learns the images' value range while it renders.
+    """
+
+    spec: ModelSpec  # the model as given: a Dask worker builds its own copy from it
+    model: nn.Module | None
+    data: Any
+    refs: tuple[LayerRef, ...]
+    reducers: Mapping[str, Reducer]
+    renderer: Renderer
+    labels: np.ndarray | None  # given by the caller; None: taken from the batches, if any
+    metadata: pd.DataFrame | None
+    label_names: list[str] | None
+    name: str
+    out: Location
+    n_components: int
+    max_dense_dim: int
+    storage_dtype: str
+    batch_size: int  # the size batches come in (a DataLoader's own)
+    aligned: bool  # batches are batch_size long except the last (indexable data)
+    n_known: int | None  # the number of samples, when known without iterating
+    device: torch.device
+    progress: bool
+    recompute: bool
+    client: Client | None
+    model_info: Mapping[str, Any]
+    data_fingerprint: str | None
+    options: Mapping[str, Any]  # the options the key covers
+    key: str  # a finished run at ``out`` with this key is reused
+    resume_key: str | None  # a checkpoint with this key is resumed; None: never (one-pass data)
+
+    @property
+    def names(self) -> list[str]:
+        """The layers' shown names, in order."""
+        return [ref.name for ref in self.refs]
+
+    def extract_options(self) -> ExtractOptions:
+        return ExtractOptions(
+            refs=self.refs,
+            reducers=self.reducers,
+            renderer=self.renderer,
+            batch_size=self.batch_size,
+            n_components=self.n_components,
+            max_dense_dim=self.max_dense_dim,
+            storage_dtype=self.storage_dtype,
+            progress=self.progress,
+            name=self.name,
+            n_known=self.n_known,
+            aligned=self.aligned,
+        )
+
+    def finished_run(self) -> Location | None:
+        """The finished run at ``out`` when it was made by the same call (and may be reused)."""
+        if self.recompute or self.data_fingerprint is None or not (self.out / MANIFEST).exists():
+            return None
+        with contextlib.suppress(EmbeddingExplorerError, ValueError, KeyError):
+            if read_manifest(self.out).get("key") == self.key:
+                return self.out
+        return None
+
+
+def plan_explore(
+    model: ModelSpec,
+    data: Any,
+    layers: Sequence[str] | Mapping[str, str] | str,
+    *,
+    out: str | Path | None = None,
+    name: str | None = None,
+    n_components: int = 10,
+    batch_size: int = 256,
+    labels: Sequence[Any] | np.ndarray | None = None,
+    metadata: pd.DataFrame | Mapping[str, Sequence[Any]] | None = None,
+    reduce: ReduceSpec | Mapping[str, ReduceSpec] = None,
+    render: RenderSpec = None,
+    device: str | torch.device | None = None,
+    progress: bool = True,
+    label_names: Sequence[str] | None = None,
+    recompute: bool = False,
+    max_dense_dim: int = MAX_DENSE_DIM,
+    storage_dtype: str = "float32",
+    client: Client | None = None,
+    storage_options: StorageOptions | None = None,
+) -> ExplorePlan:
+    """Check the arguments of :func:`~embedding_explorer.explore` (same names, same meaning)
+    and compute its keys; raises what ``explore`` raises for a bad argument."""
+    built = build_model(model)
+    refs = resolve_layers(built, layers)
+    reducers = _with_input_default(reducers_for([r.name for r in refs], reduce), refs)
+    positive_int(batch_size, "batch_size")
+    n_components_for(n_components, 2, 1)  # validates the type and sign early
+    if storage_dtype not in STORAGE_DTYPES:
+        raise ValueError(f"storage_dtype={storage_dtype!r}: use 'float32' or 'float16'")
+    n_known = count_samples(data)
+    if n_known is not None and n_known < 2:
+        raise EmbeddingExplorerError(f"data has {n_known} samples; PCA needs at least 2")
+    if client is not None and not indexable(data):
+        raise EmbeddingExplorerError(
+            f"client= splits the data into shards of sample ids, so data must be indexable (a Tensor, "
+            f"an ndarray, an (X, y) pair, a map-style Dataset or a DataLoader over one), not "
+            f"{type(data).__name__}"
+        )
+    renderer = Renderer(render, n_known)
+    labels_given = _as_label_array(labels, n_known)
+    table = _metadata_table(metadata, n_known)
+    names_of_labels = list(label_names) if label_names is not None else _dataset_classes(data)
+    name = name or _default_name(built)
+    out_path = as_location(out if out is not None else Path("runs") / name, storage_options)
+
+    model_info = model_fingerprint(built)
+    data_fp = data_fingerprint(data)
+    options: dict[str, Any] = {
+        "name": name,
+        "n_components": int(n_components),
+        "layers": [[r.name, r.module, r.call] for r in refs],  # shown names and what they hook
+        "reduce": {k: r.describe() for k, r in reducers.items()},
+        "render": renderer.describe(),
+        "labels": array_hash(labels_given),
+        "metadata": array_hash(table),
+        "label_names": names_of_labels,
+        "max_dense_dim": max_dense_dim,
+    }
+    if storage_dtype != "float32":  # so float32 runs keep the keys they had
+        options["storage_dtype"] = storage_dtype
+    key = options_key({"model": model_info, "data": data_fp, "options": options, "format": FORMAT_VERSION})
+    batches = loader_batch_size(data, batch_size)
+    # a stopped run resumes only with the same batches; a one-pass iterable always starts over
+    resume_key = (
+        None
+        if data_fp is None
+        else options_key({"key": key, "batch_size": batches, "checkpoint": resume.VERSION})
+    )
+    return ExplorePlan(
+        spec=model,
+        model=built,
+        data=data,
+        refs=tuple(refs),
+        reducers=reducers,
+        renderer=renderer,
+        labels=labels_given,
+        metadata=table,
+        label_names=names_of_labels,
+        name=name,
+        out=out_path,
+        n_components=int(n_components),
+        max_dense_dim=max_dense_dim,
+        storage_dtype=storage_dtype,
+        batch_size=batches,
+        aligned=indexable(data),
+        n_known=n_known,
+        device=_resolve_device(built, device),
+        progress=progress,
+        recompute=recompute,
+        client=client,
+        model_info=model_info,
+        data_fingerprint=data_fp,
+        options=options,
+        key=key,
+        resume_key=resume_key,
+    )
+
+
+def _with_input_default(reducers: dict[str, Reducer], refs: Sequence[LayerRef]) -> dict[str, Reducer]:
+    """The model input is flattened by default: PCA in data space, pixel by pixel."""
+    for ref in refs:
+        if ref.module == INPUT_LAYER and reducers[ref.name] == Reducer():
+            reducers[ref.name] = Reducer("flatten")
+    return reducers
+
+
+def _as_label_array(labels: Any, n_known: int | None) -> np.ndarray | None:
+    if labels is None:
+        return None
+    if isinstance(labels, torch.Tensor):
+        labels = labels.detach().cpu().numpy()
+    arr = np.asarray(labels)
+    if arr.ndim != 1:
+        raise EmbeddingExplorerError(f"labels must be one value per sample; got shape {arr.shape}")
+    if n_known is not None and len(arr) != n_known:
+        raise EmbeddingExplorerError(f"labels has {len(arr)} entries for {n_known} samples")
+    return arr
+
+
+def _metadata_table(metadata: Any, n_known: int | None) -> pd.DataFrame | None:
+    if metadata is None:
+        return None
+    try:
+        table = pd.DataFrame(metadata).reset_index(drop=True)
+    except ValueError as e:
+        raise EmbeddingExplorerError(
+            f"metadata must be a table or a dict of equal-length columns: {e}"
+        ) from e
+    clash = [c for c in table.columns if c in ("sample_id", "label")]
+    if clash:
+        raise EmbeddingExplorerError(f"metadata columns {clash} are reserved; rename them")
+    if n_known is not None and len(table) != n_known:
+        raise EmbeddingExplorerError(f"metadata has {len(table)} rows for {n_known} samples")
+    table.columns = [str(c) for c in table.columns]
+    return table
+
+
+def _dataset_classes(data: Any) -> list[str] | None:
+    dataset = getattr(data, "dataset", data)
+    classes = getattr(dataset, "classes", None)
+    if isinstance(classes, (list, tuple)) and all(isinstance(c, str) for c in classes):
+        return list(classes)
+    return None
+
+
+def _default_name(model: nn.Module | None) -> str:
+    return "input" if model is None else type(model).__name__.lower()
+
+
+def _resolve_device(model: nn.Module | None, device: str | torch.device | None) -> torch.device:
+    if device is not None:
+        return torch.device(device)
+    if model is not None:
+        for tensor in (*model.parameters(), *model.buffers()):
+            return tensor.device
+    return torch.device("cpu")
