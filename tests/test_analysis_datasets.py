@@ -300,42 +300,5 @@ def test_joint_is_reused_and_can_be_recomputed(cmp: DatasetComparison, joint: ee
     assert fresh.manifest["joint"][1]["name"] == "shifted"
 
 
-def test_joint_renderings_are_both_sets(tmp_path: Path) -> None:
-    rng = np.random.default_rng(3)
-    a = ee.explore(None, torch.from_numpy(rng.random((30, 1, 8, 8), dtype=np.float32)), ["input"],
-                   out=tmp_path / "a", name="a", progress=False)  # fmt: skip
-    b = ee.explore(None, torch.from_numpy(rng.random((20, 1, 8, 8), dtype=np.float32)), ["input"],
-                   out=tmp_path / "b", name="b", progress=False)  # fmt: skip
-    joint = compare_datasets(a, b).joint(tmp_path / "j", name="both", n_components=3)
-    assert joint.rendering_kind == "image/png" and joint.name == "both"
-    assert [joint[name].n_components for name in joint.layers] == [3]
-    assert all(joint.rendering(i) == a.rendering(i) for i in range(30))
-    assert all(joint.rendering(30 + i) == b.rendering(i) for i in range(20))
-    assert joint.samples["class"].isna().all()  # neither run had labels
-    with pytest.raises(EmbeddingExplorerError, match="is one of the compared runs"):
-        compare_datasets(a, b).joint(tmp_path / "a")
-
-
 def test_exported_from_the_package() -> None:
     assert ee.compare_datasets is compare_datasets and ee.DatasetComparison is DatasetComparison
-
-
-def test_joint_metadata_names_never_clash(tmp_path: Path) -> None:
-    """``class`` is renamed ``class_source`` when free, else ``class_source2``..., never a duplicate."""
-    x = np.random.default_rng(0).normal(size=(30, 3)).astype(np.float32)
-    a = ee.explore(
-        None, x, ["input"], out=tmp_path / "a", labels=np.arange(30) % 2, progress=False,
-        metadata={"class": np.arange(30), "class_source": np.arange(30) * 2, "source_id": -np.arange(30)},
-    )  # fmt: skip
-    b = ee.explore(
-        None, x[:20] + 1, ["input"], out=tmp_path / "b", metadata={"class": np.arange(20)}, progress=False
-    )
-    joint = compare_datasets(a, b).joint()
-    columns = list(joint.samples.columns)
-    assert len(set(columns)) == len(columns)
-    assert columns[:4] == ["sample_id", "label", "class", "source_id"]
-    samples = joint.samples
-    np.testing.assert_array_equal(samples["class_source"].to_numpy()[:30], np.arange(30) * 2)
-    np.testing.assert_array_equal(samples["class_source2"].to_numpy(), np.r_[np.arange(30), np.arange(20)])
-    np.testing.assert_array_equal(samples["source_id_source"].to_numpy()[:30], -np.arange(30))
-    np.testing.assert_array_equal(samples["source_id"].to_numpy(), np.r_[np.arange(30), np.arange(20)])

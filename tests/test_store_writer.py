@@ -6,10 +6,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 import zarr
 
-import embedding_explorer as ee
 from conftest import write_small_run
 from embedding_explorer import IncompleteRunError
 from embedding_explorer.store.format import read_manifest, staging_path
@@ -92,16 +90,3 @@ def test_layout_gives_every_layer_the_same_chunks_and_dtype(tmp_path: Path) -> N
     writer.abort()
     with pytest.raises(ValueError, match="storage_dtype='int8'"):
         RunWriter(tmp_path / "r", ["a"], storage_dtype="int8")
-
-
-def test_scores_written_in_small_chunks_are_the_projection_of_the_rows(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setattr("embedding_explorer.store.format.SCORE_CHUNK_BYTES", 4 * 3 * 70)  # 70 rows of k=3
-    x = torch.randn(500, 6, generator=torch.Generator().manual_seed(3))
-    run = ee.explore(None, x, ["input"], out=tmp_path / "r", n_components=3, progress=False)
-    key = run.manifest["layers"][0]["key"]
-    assert zarr.open_array(str(tmp_path / "r" / "arrays.zarr" / "scores" / key), mode="r").chunks == (70, 3)
-    layer = run["input"]
-    expected = (x.numpy().astype(np.float64) - layer.mean) @ layer.components.T
-    np.testing.assert_allclose(layer.scores, expected, rtol=1e-5, atol=1e-5)
