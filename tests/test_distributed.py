@@ -246,18 +246,6 @@ def test_a_failed_calls_shards_never_write_into_the_next_call(
     assert not [p.name for p in (tmp_path / "r").iterdir() if p.name.startswith("dask-")]
 
 
-def test_a_shard_of_another_call_writes_nothing(tmp_path: Path) -> None:
-    from embedding_explorer import distributed as dist
-
-    (tmp_path / dist.CALL_FILE).write_text('"current"')
-    dist._CallGuard(str(tmp_path), None, "current").check()
-    with pytest.raises(RuntimeError, match="call that started this shard is over"):
-        dist._CallGuard(str(tmp_path), None, "older").check()
-    (tmp_path / dist.CALL_FILE).unlink()
-    with pytest.raises(RuntimeError, match="call that started this shard is over"):
-        dist._CallGuard(str(tmp_path), None, "current").check()
-
-
 def test_narrow_layers_make_shards_for_every_worker_and_renderings_come_in_pieces(
     client: Any, tmp_path: Path, xy3000: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:

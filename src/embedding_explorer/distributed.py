@@ -10,16 +10,15 @@ finishes the PCA; workers compute the scores of their shards chunk by chunk.
 
 Batches restart at each shard, so shards are whole batches: their rows equal a single process's.
 Each call writes a fresh token into the staging folder and every shard carries it: a shard left
-running by a failed call finds another token (or none) and writes nothing more.
+running by a failed call finds another token (or none) and writes nothing more. This module is
+the driver (:class:`Cluster`); what the workers run is :mod:`.shards`.
 """
 
 from __future__ import annotations
 
 import contextlib
-import copy
 import math
 import os
-import threading
 import time
 import uuid
 from collections.abc import Iterator, Mapping
@@ -35,26 +34,21 @@ from tqdm.auto import tqdm
 from .batches import iter_batches
 from .capture import LayerCapture
 from .exceptions import EmbeddingExplorerError
-from .extract import ExtractOptions, Ledger, batch_digest, checked_rows, evaluating, rows_per_chunk
+from .extract import ExtractOptions, Ledger, evaluating, rows_per_chunk
 from .fingerprint import model_fingerprint
-from .locations import Location, StorageOptions, as_location, is_local, open_zarr_array
-from .models import ModelSpec, build_model
+from .locations import Location, as_location, is_local
+from .models import ModelSpec
 from .pca import PCAResult
+from .shards import CALL_FILE, SHARD_PREFIX, ModelSource, ShardTask, extract_shard, score_shard
 from .store.format import ARRAYS
-from .store.writer import RowWriter, RunWriter
+from .store.writer import RunWriter
 
 if TYPE_CHECKING:
     from distributed import Client, Future
 
 SHARDS_PER_WORKER = 4  # enough shards to balance uneven workers, few enough to merge cheaply
-CALL_FILE = "dask-call.txt"  # the current call's token, in the staging folder
-SHARD_PREFIX = "dask-"  # the call file and the shards' rendering files
 RENDER_PIECE_BYTES = 8 << 20  # the driver copies a shard's renderings in pieces of about this
-TOKEN_CHECK_S = 1.0  # how often a running shard looks whether its call is still current
 SETTLE_S = 60.0  # how long a failed call waits for its running shards to stop
-
-_MODELS: dict[tuple[str, str, int], nn.Module] = {}  # per worker thread: built models
-_MODELS_LOCK = threading.Lock()
 
 
 class Cluster:
@@ -80,7 +74,7 @@ class Cluster:
         # a module travels as cloudpickle bytes (Dask's own handling of a scattered module loses
         # its hook dicts' type); a factory or a file is sent as it is and built on the worker
         payload = cloudpickle.dumps(spec) if isinstance(spec, nn.Module) else None
-        self.model_ref = _ModelSource(
+        self.model_ref = ModelSource(
             None if payload else spec, model_fingerprint(built)["fingerprint"], payload
         )
         self.shard_rows = 0
@@ -104,10 +98,19 @@ class Cluster:
         self.shard_rows = rows * max(1, per_shard // rows)
         self._location(CALL_FILE).write_json(self.token)
         paths = {layer: _absolute(self.writer.activation_path(layer)) for layer in ledger.dims}
-        task = _ShardTask(
-            opts.refs, opts.reducers, opts.batch_size, opts.n_components, opts.max_dense_dim,
-            opts.storage_dtype, self.device, paths, self.writer.storage_options, self.staging, self.token,
-        )  # fmt: skip
+        task = ShardTask(
+            refs=opts.refs,
+            reducers=opts.reducers,
+            batch_size=opts.batch_size,
+            n_components=opts.n_components,
+            max_dense_dim=opts.max_dense_dim,
+            storage_dtype=opts.storage_dtype,
+            device=self.device,
+            paths=paths,
+            storage_options=dict(self.writer.storage_options or {}),
+            staging=self.staging,
+            token=self.token,
+        )
         # fresh keys per call: content-hashed ones would be shared with a failed call's
         # shards, whose cancellation releases them ("lost dependencies")
         shared = self.client.scatter(  # type: ignore[no-untyped-call]
@@ -119,7 +122,7 @@ class Cluster:
             stop = min(start + self.shard_rows, self.n_samples)
             shard_renderer = {**state, "seen": start}
             futures.append(
-                self.client.submit(_extract_shard, *shared, shard_renderer, start, stop, pure=False)
+                self.client.submit(extract_shard, *shared, shard_renderer, start, stop, pure=False)
             )
         bar = tqdm(
             total=self.n_samples,
@@ -218,7 +221,7 @@ class Cluster:
         target = _absolute((writer.staging / ARRAYS / scores.path).url)
         guard = (self.staging, writer.storage_options, self.token)
         futures: list[Future[Any] | None] = [
-            self.client.submit(_score_shard, source, target, guard, pca, start, stop, pure=False)
+            self.client.submit(score_shard, source, target, guard, pca, start, stop, pure=False)
             for start in range(0, n, self.shard_rows)
             for stop in [min(start + self.shard_rows, n)]
         ]
@@ -249,179 +252,3 @@ def _capped_rows(rows: int, per_shard: int, opts: ExtractOptions) -> int:
 def _absolute(url: str) -> str:
     """A local path made absolute (workers may run elsewhere); URLs stay as they are."""
     return os.path.abspath(url) if is_local(url) and "://" not in url else url
-
-
-class _ModelSource:
-    """A pickled module, a factory or a TorchScript path, with the driver's fingerprint, so each
-    worker thread builds its own copy once (hooks and modes are per model; threads run shards
-    at the same time)."""
-
-    def __init__(self, spec: ModelSpec, fingerprint: str, payload: bytes | None = None) -> None:
-        self.spec, self.fingerprint, self.payload = spec, fingerprint, payload
-
-    def build(self, device: str) -> nn.Module | None:
-        key = (self.fingerprint, device, threading.get_ident())
-        # one build at a time: a factory seeding torch's global generator (torch.manual_seed)
-        # then drawing weights gets other weights when another thread draws in between
-        with _MODELS_LOCK:
-            model = _MODELS.get(key)
-            if model is None:
-                model = build_model(cloudpickle.loads(self.payload) if self.payload else self.spec)
-                if model is not None:
-                    model.to(torch.device(device)).eval()  # the thread's own copy: set once
-                    for old in [k for k in _MODELS if k[0] != self.fingerprint]:
-                        del _MODELS[old]  # one run's model at a time
-                    _MODELS[key] = model
-        return model
-
-
-class _ShardTask:
-    """What every shard shares: layers, reducers, batching, storage, the call's token (sent once
-    per worker)."""
-
-    def __init__(
-        self,
-        refs: Any,
-        reducers: Any,
-        batch_size: int,
-        n_components: int,
-        max_dense_dim: int,
-        storage_dtype: str,
-        device: str,
-        paths: Mapping[str, str],
-        storage_options: StorageOptions | None,
-        staging: str,
-        token: str,
-    ) -> None:
-        self.refs, self.reducers, self.batch_size = refs, reducers, batch_size
-        self.n_components, self.max_dense_dim, self.storage_dtype = n_components, max_dense_dim, storage_dtype
-        self.device, self.paths = device, dict(paths)  # local paths or URLs
-        self.storage_options = dict(storage_options or {})
-        self.staging, self.token = staging, token
-
-
-class _CallGuard:
-    """A shard's check that its call is still the current one at its run's place: the staging
-    folder's call file holds the same token. Checked before every write, and between batches
-    at most every ``TOKEN_CHECK_S``."""
-
-    def __init__(self, staging: str, storage_options: StorageOptions | None, token: str) -> None:
-        self.file = as_location(staging, storage_options) / CALL_FILE
-        self.token = token
-        self.checked = -math.inf
-
-    def check(self, force: bool = True) -> None:
-        now = time.monotonic()
-        if not force and now - self.checked < TOKEN_CHECK_S:
-            return
-        try:
-            current = self.file.read_text()
-        except (OSError, ValueError):
-            current = None
-        if current is None or current.strip().strip('"') != self.token:
-            raise RuntimeError(
-                f"the call that started this shard is over ({self.file.url} has no token of it)"
-            )
-        self.checked = now
-
-
-def _extract_shard(
-    model_ref: Any,
-    data: Any,
-    task: _ShardTask,
-    renderer: Any,
-    renderer_state: Mapping[str, Any],
-    start: int,
-    stop: int,
-) -> dict[str, Any]:
-    """On a worker: samples ``[start, stop)`` through the model, rows into the store."""
-    guard = _CallGuard(task.staging, task.storage_options, task.token)
-    guard.check()
-    model = model_ref.build(task.device)
-    renderer = copy.copy(renderer)  # threads of one worker share the scattered one
-    renderer.restore(renderer_state)
-    ledger = Ledger(task.n_components, task.max_dense_dim)
-    writers = {}
-    for layer, path in task.paths.items():
-        array = open_zarr_array(path, task.storage_options, "r+")
-        writers[layer] = _ShardWriter(array, guard)
-        writers[layer].n_written = start  # whole chunks from the shard's first one
-    digests: list[str | None] = []
-    labels: list[np.ndarray | None] = []
-    render_name = f"{SHARD_PREFIX}{task.token}.{start}.renderings"
-    render_sizes: list[int] | None = None
-    device = torch.device(task.device)
-    done = start
-    render_file = None
-    try:
-        with LayerCapture(model, task.refs, task.reducers) as capture, torch.inference_mode():
-            for batch in iter_batches(data, task.batch_size, start, stop):
-                guard.check(force=False)
-                digests.append(batch_digest(batch))
-                labels.append(batch.labels)
-                rendered = renderer.render(batch)
-                if rendered is not None:
-                    if render_file is None:
-                        guard.check()
-                        render_file = (as_location(task.staging, task.storage_options) / render_name).open(
-                            "wb"
-                        )
-                        render_sizes = []
-                    assert render_sizes is not None
-                    render_file.write(b"".join(rendered))
-                    render_sizes.extend(len(item) for item in rendered)
-                for layer, x in capture.forward(batch, device).items():
-                    rows = checked_rows(x, layer, done, task.storage_dtype)
-                    ledger.accumulate(layer, x, rows)
-                    writers[layer].append(np.ascontiguousarray(rows, dtype=task.storage_dtype))
-                done += batch.size
-    finally:
-        if render_file is not None:
-            render_file.close()
-    for writer in writers.values():
-        writer.close()
-    if done != stop:
-        raise RuntimeError(f"shard {start}..{stop} yielded {done - start} samples")
-    return {
-        "start": start,
-        "stop": stop,
-        "states": {layer: acc.state() for layer, acc in ledger.accumulators.items()},
-        "labels": labels,
-        "digests": digests,
-        "render_file": render_name,
-        "render_sizes": None if render_sizes is None else np.asarray(render_sizes, dtype=np.int64),
-        "render_kind": renderer.kind,
-    }
-
-
-class _ShardWriter(RowWriter):
-    """Rows of one shard, written only while its call is current (see :class:`_CallGuard`)."""
-
-    def __init__(self, array: Any, guard: _CallGuard) -> None:
-        super().__init__(array)
-        self.guard = guard
-
-    def _write(self, block: np.ndarray) -> None:
-        self.guard.check()
-        super()._write(block)
-
-
-def _score_shard(
-    source: str,
-    target: str,
-    guard: tuple[str, StorageOptions, str],
-    pca: PCAResult,
-    start: int,
-    stop: int,
-) -> None:
-    """On a worker: scores of samples ``[start, stop)``, one activation chunk at a time."""
-    staging, storage_options, token = guard
-    call = _CallGuard(staging, storage_options, token)
-    activations = open_zarr_array(source, storage_options, "r")
-    scores = open_zarr_array(target, storage_options, "r+")
-    rows = int(activations.chunks[0])
-    for begin in range(start, stop, rows):
-        end = min(begin + rows, stop)
-        block = pca.transform(np.asarray(activations[begin:end])).astype(np.float32)
-        call.check()
-        scores[begin:end] = block
