@@ -8,12 +8,13 @@ eigendecomposition at the end, with scikit-learn's sign convention, so results a
 ``sklearn.decomposition.PCA`` on the same matrix.
 
 Where the feature count is too large for a ``D x D`` matrix, only the per-feature moments are
-streamed and :func:`randomized_pca` finds the top components over the stored activations.
+streamed and :func:`~embedding_explorer.randomized.randomized_pca` finds the top components over
+the stored activations.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -309,71 +310,6 @@ def flip_signs(components: FloatArray) -> FloatArray:
     signs = np.sign(components[np.arange(components.shape[0]), biggest])
     signs[signs == 0] = 1.0
     return components * signs[:, None]
-
-
-def randomized_pca(
-    chunks: Callable[[], Iterable[np.ndarray]],
-    moments: StreamingPCA,
-    *,
-    n_oversamples: int = 10,
-    n_iter: int = 4,
-    seed: int = 0,
-) -> PCAResult:
-    """Top components of a matrix too wide for ``D x D``, by randomized SVD (Halko et al. 2011).
-
-    ``chunks()`` yields the rows again on every call (e.g. from the Zarr store); it is called
-    ``2 * n_iter + 2`` times. ``moments`` holds the mean and per-feature variances of the same
-    rows (a ``covariance=False`` accumulator), which give the exact total variance.
-    """
-    n, d = moments._seen(), int(getattr(moments, "n_features_in_", None) or 0)
-    k = n_components_for(moments.n_components, n, d)
-    mean = _to_numpy(moments.mean_)
-    total = float(moments.variances().sum())
-    width = min(k + n_oversamples, d, n)
-    rng = np.random.default_rng(seed)
-    omega = rng.standard_normal((d, width))
-
-    def times(right: FloatArray) -> FloatArray:  # (X - mean) @ right, row by row
-        return np.concatenate([(c.astype(np.float64) - mean) @ right for c in chunks()])
-
-    def transposed_times(left: FloatArray) -> FloatArray:  # (X - mean).T @ left
-        out, start = np.zeros((d, left.shape[1])), 0
-        for c in chunks():
-            out += (c.astype(np.float64) - mean).T @ left[start : start + len(c)]
-            start += len(c)
-        return out
-
-    q, _ = np.linalg.qr(times(omega))
-    for _ in range(n_iter):
-        z, _ = np.linalg.qr(transposed_times(q))
-        q, _ = np.linalg.qr(times(z))
-    b = transposed_times(q).T  # (width, d) = Q^T (X - mean)
-    _, s, vt = np.linalg.svd(b, full_matrices=False)
-    explained = s[:k] ** 2 / (n - 1)
-    return PCAResult(
-        mean=mean,
-        components=flip_signs(vt[:k]),
-        explained_variance=explained,
-        explained_variance_ratio=explained / total if total > 0 else np.zeros_like(explained),
-        total_variance=total,
-        n_samples=n,
-        method="randomized_svd",
-    )
-
-
-def pca_of_stored(moments: StreamingPCA, stored: Any) -> PCAResult:
-    """The PCA of a layer whose rows are in ``stored`` (a chunked array) and were fed to
-    ``moments``: one eigendecomposition of the covariance, or randomized SVD over the stored
-    rows for a layer too wide for a D x D matrix."""
-    if moments.covariance:
-        return moments.finalize()
-    return randomized_pca(lambda: iter_rows(stored, int(stored.chunks[0])), moments)
-
-
-def iter_rows(array: Any, chunk_rows: int) -> Iterator[np.ndarray]:
-    """Row blocks of an array-like (numpy, memory map or Zarr array)."""
-    for start in range(0, int(array.shape[0]), chunk_rows):
-        yield np.asarray(array[start : start + chunk_rows])
 
 
 # ---- per-batch moments ----------------------------------------------------------------------

@@ -22,7 +22,8 @@ import pandas as pd
 from ..checks import positive_int
 from ..exceptions import EmbeddingExplorerError
 from ..fingerprint import options_key
-from ..pca import PCAResult, StreamingPCA, iter_rows
+from ..pca import PCAResult, StreamingPCA
+from ..randomized import iter_rows
 from ..store.format import FORMAT_VERSION, MANIFEST, RENDERINGS, read_manifest
 from ..store.reader import RunReader
 from ..store.writer import RunWriter

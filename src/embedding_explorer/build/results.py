@@ -10,7 +10,8 @@ import numpy as np
 import pandas as pd
 
 from ..exceptions import ZeroVarianceWarning
-from ..pca import PCAResult, StreamingPCA, pca_of_stored
+from ..pca import PCAResult, StreamingPCA
+from ..randomized import pca_of_stored
 from ..store.writer import RunWriter
 
 
@@ -22,7 +23,7 @@ class Scorer(Protocol):
 
 def finish_pca(acc: StreamingPCA, stored: Any, layer: str, *, why: str, stacklevel: int) -> PCAResult:
     """The PCA of a layer whose rows were fed to ``acc`` and stored in ``stored``
-    (:func:`~embedding_explorer.pca.pca_of_stored`).
+    (:func:`~embedding_explorer.randomized.pca_of_stored`).
 
     A layer with zero variance warns ``layer 'name' has zero variance<why>``, ``stacklevel``
     frames above the caller of this function (the line that called the builder)."""
