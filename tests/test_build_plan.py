@@ -25,6 +25,7 @@ def test_a_plan_is_frozen_and_runs_nothing(run_dir: Path, xy: tuple[torch.Tensor
     assert plan.out.local == run_dir and plan.name == "mlp" and plan.device == torch.device("cpu")
     with pytest.raises(dataclasses.FrozenInstanceError):
         plan.key = "another"  # type: ignore[misc]
+    assert "tensor" not in repr(plan) and plan.key in repr(plan)  # the data stays out of its repr
 
 
 def test_keys_follow_the_arguments(run_dir: Path, xy: tuple[torch.Tensor, torch.Tensor]) -> None:

@@ -141,8 +141,8 @@ def variance_table(layer: Layer) -> pd.DataFrame:
 def file_stems(names: Sequence[str]) -> dict[str, str]:
     """A file-safe name per layer (``block1.0:1`` -> ``block1.0_1``), unique ignoring case (for
     case-insensitive file systems). Names that would collide (or would be hidden files) get their
-    position appended, as ``store.layer_keys`` numbers them, and a further ``_1``, ``_2``... in the
-    rare case that this too is some other layer's stem."""
+    position appended, as ``store.format.layer_keys`` numbers them, and a further ``_1``, ``_2``...
+    in the rare case that this too is some other layer's stem."""
     safe = {name: re.sub(r"[^A-Za-z0-9_.-]", "_", name).lstrip(".") or "layer" for name in names}
     counts = Counter(stem.lower() for stem in safe.values())
     taken = {stem for stem in counts if counts[stem] == 1}  # unique stems stay as they are

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -40,7 +40,7 @@ if TYPE_CHECKING:
 MAX_DENSE_DIM = 8192  # wider layers use randomized SVD instead of a D x D covariance
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True, eq=False)
 class ExplorePlan:
     """One call of :func:`~embedding_explorer.explore`, checked: what to extract, where, and the
     keys of the run it makes.
@@ -48,14 +48,14 @@ class ExplorePlan:
     ``renderer`` is the one mutable part: it learns the images' value range while it renders.
     """
 
-    spec: ModelSpec  # the model as given: a Dask worker builds its own copy from it
-    model: nn.Module | None
-    data: Any
+    spec: ModelSpec = field(repr=False)  # the model as given: a Dask worker builds its own copy
+    model: nn.Module | None = field(repr=False)
+    data: Any = field(repr=False)
     refs: tuple[LayerRef, ...]
     reducers: Mapping[str, Reducer]
     renderer: Renderer
-    labels: np.ndarray | None  # given by the caller; None: taken from the batches, if any
-    metadata: pd.DataFrame | None
+    labels: np.ndarray | None = field(repr=False)  # given by the caller; None: from the batches
+    metadata: pd.DataFrame | None = field(repr=False)
     label_names: list[str] | None
     name: str
     out: Location
