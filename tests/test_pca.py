@@ -295,6 +295,11 @@ def test_fit_returns_self_with_the_learned_attributes_of_sklearn_pca(seed: int, 
     np.testing.assert_allclose(pca.explained_variance_ratio_, reference.explained_variance_ratio_, atol=1e-6)
     assert np.all(np.sum(pca.components_ * reference.components_, axis=1) > 0.9999)
     assert pca.n_samples_seen_ == 150 and pca.n_features_in_ == x.shape[1]
+    signs = np.sign(np.sum(pca.components_ * reference.components_, axis=1))
+    np.testing.assert_allclose(pca.transform(x), reference.transform(x.astype(np.float64)) * signs, atol=1e-6)
+    np.testing.assert_allclose(pca.transform(torch.from_numpy(x)), pca.transform(x))
+    with pytest.raises(AttributeError, match="call fit or finalize first"):
+        StreamingPCA(2).transform(x)
 
 
 def test_fit_takes_an_iterable_of_batches_and_starts_over() -> None:

@@ -291,6 +291,14 @@ class StreamingPCA:
         self.explained_variance_ratio_ = result.explained_variance_ratio
         return result
 
+    def transform(self, x: np.ndarray | torch.Tensor) -> FloatArray:
+        """Scores of rows ``x`` on the components of the last :meth:`finalize` (or :meth:`fit`):
+        ``(x - mean_) @ components_.T``, float64, of shape (n_rows, n_components)."""
+        if not hasattr(self, "components_"):
+            raise AttributeError("transform needs components_: call fit or finalize first")
+        rows = x.detach().cpu().numpy() if isinstance(x, torch.Tensor) else x
+        return (np.asarray(rows, dtype=np.float64) - _to_numpy(self.mean_)) @ self.components_.T
+
     def _check_fitted(self) -> None:
         if self._seen() < 2:
             raise EmbeddingExplorerError(f"PCA needs at least 2 samples, got {self._seen()}")
