@@ -9,8 +9,9 @@ import numpy as np
 import pytest
 
 import embedding_explorer as ee
-from embedding_explorer import EmbeddingExplorerError, store
+from embedding_explorer import EmbeddingExplorerError
 from embedding_explorer.analysis.directions import Direction
+from embedding_explorer.store import format as store_format
 
 N, D = 600, 6
 NAMES = ["cat", "dog", "fox"]
@@ -29,7 +30,7 @@ def run(tmp_path_factory: pytest.TempPathFactory, data: np.ndarray) -> ee.Run:
     """A run whose activations are stored in 256-row chunks (3 chunks), as a large run's are."""
     out = tmp_path_factory.mktemp("runs") / "dirs"
     with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(store, "CHUNK_BYTES", 1)  # the minimum: 256 rows per chunk
+        mp.setattr(store_format, "CHUNK_BYTES", 1)  # the minimum: 256 rows per chunk
         return ee.explore(
             None,
             data,
