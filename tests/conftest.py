@@ -1,7 +1,10 @@
-"""Shared fixtures: small models (each counts its forward calls), small data sets, run folders."""
+"""Shared fixtures: small models (each counts its forward calls), small data sets, run folders, and
+the Fashion-MNIST demo's data folders."""
 
 from __future__ import annotations
 
+import urllib.error
+import urllib.request
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -14,6 +17,8 @@ from torch import nn
 from torch.utils.data import TensorDataset
 
 import embedding_explorer as ee
+from embedding_explorer.demos import fashion_mnist
+from fashion_support import STEMS, make_fake_data
 
 
 # ---- models ------------------------------------------------------------------------------------
@@ -194,6 +199,37 @@ def small_chunks(monkeypatch: pytest.MonkeyPatch) -> None:
     """256-row chunks (the minimum), so a few thousand narrow rows span many chunks, checkpoints
     and Dask shards."""
     monkeypatch.setattr("embedding_explorer.store.CHUNK_BYTES", 1)
+
+
+# ---- the Fashion-MNIST demo -------------------------------------------------------------------
+@pytest.fixture
+def isolated(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
+    """Keep tests off the real user cache, the environment and the network."""
+    home = tmp_path / "home"
+    home.mkdir()
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.delenv("EMBEDDING_EXPLORER_DATA", raising=False)
+
+    def no_network(*args: object, **kwargs: object) -> None:
+        raise urllib.error.URLError("network disabled in tests")
+
+    monkeypatch.setattr(urllib.request, "urlopen", no_network)
+    return home
+
+
+@pytest.fixture
+def fake_data(tmp_path: Path) -> Path:
+    """A tiny Fashion-MNIST folder (60 training, 20 test images), gzipped."""
+    return make_fake_data(tmp_path / "fake")
+
+
+@pytest.fixture
+def real_data() -> Path:
+    """The installed Fashion-MNIST (Debian's dataset-fashion-mnist); skips the test without it."""
+    folder = fashion_mnist._SYSTEM_DATA_DIR
+    if not all((folder / f"{stem}.gz").is_file() for stem in STEMS):
+        pytest.skip(f"Fashion-MNIST not installed in {folder} (apt-get install dataset-fashion-mnist)")
+    return folder
 
 
 # ---- comparing runs ----------------------------------------------------------------------------
