@@ -1,11 +1,11 @@
-"""Shared fixtures: small models (each counts its forward calls), small data sets, run folders, and
-the Fashion-MNIST demo's data folders."""
+"""Shared fixtures: small models (each counts its forward calls), small data sets, run folders, the
+Fashion-MNIST demo's data folders, and Chromium with the UI servers for the browser tests."""
 
 from __future__ import annotations
 
 import urllib.error
 import urllib.request
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +17,15 @@ from torch import nn
 from torch.utils.data import TensorDataset
 
 import embedding_explorer as ee
+from browser_support import (
+    Page,
+    chromium,
+    inverted_run,
+    make_run,
+    make_text_run,
+    missing_requirements,
+    serving,
+)
 from embedding_explorer.demos import fashion_mnist
 from fashion_support import STEMS, make_fake_data
 
@@ -230,6 +239,72 @@ def real_data() -> Path:
     if not all((folder / f"{stem}.gz").is_file() for stem in STEMS):
         pytest.skip(f"Fashion-MNIST not installed in {folder} (apt-get install dataset-fashion-mnist)")
     return folder
+
+
+# ---- the web UI in Chromium (the test_browser_* modules) ----------------------------------------
+def _skip_without_browser() -> None:
+    reason = missing_requirements()
+    if reason:
+        pytest.skip(reason)
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    """Debian's Chromium, launched once per module (each page gets its own context). Not once per
+    session: Playwright's sync API cannot start another one (test_report's) while it runs."""
+    _skip_without_browser()
+    with chromium() as b:
+        yield b
+
+
+@pytest.fixture(scope="session")
+def runs_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    """The UI server over TinyCNN and the synthetic images, bag-of-words texts (no model), and
+    another model (seed 1) over the same images (a pair to compare)."""
+    _skip_without_browser()
+    folder = tmp_path_factory.mktemp("browser")
+    runs = [
+        make_run(folder / "tiny-cnn"),
+        make_text_run(folder / "bag-of-words"),
+        make_run(folder / "tiny-cnn-b", seed=1, name="tiny-cnn-b"),
+    ]
+    with serving(runs) as handle:
+        yield handle
+
+
+@pytest.fixture(scope="session")
+def datasets_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    """The UI server over TinyCNN and the synthetic images, the very same model over the inverted
+    images (another data set), and another model (seed 1) over the first images (a pair the
+    data-set comparison refuses)."""
+    _skip_without_browser()
+    folder = tmp_path_factory.mktemp("browser5")
+    runs = [
+        make_run(folder / "tiny-cnn"),
+        inverted_run(folder / "inverted"),
+        make_run(folder / "tiny-cnn-b", seed=1, name="tiny-cnn-b"),
+    ]
+    with serving(runs) as handle:
+        yield handle
+
+
+@pytest.fixture
+def server_url(runs_server: Any) -> str:
+    """The server a browser test's pages open: ``runs_server``; a module that needs
+    ``datasets_server`` overrides this fixture."""
+    url: str = runs_server.url
+    return url
+
+
+@pytest.fixture
+def ui(browser: Any, server_url: str) -> Iterator[Page]:
+    """A fresh page on ``server_url``; the test fails on any console error it did not expect."""
+    page = Page(browser, server_url)
+    try:
+        yield page
+        assert page.unexpected_errors() == [], page.errors
+    finally:
+        page.close()
 
 
 # ---- comparing runs ----------------------------------------------------------------------------
