@@ -18,7 +18,8 @@ import torch
 from torch.utils.data import DataLoader, TensorDataset
 
 import embedding_explorer as ee
-from embedding_explorer.demos.fashion_mnist import DEMO_LAYERS, MEAN, STD, FashionMNIST, untrained_cnn
+from embedding_explorer.demos.cnn import DEMO_LAYERS, untrained_cnn
+from embedding_explorer.demos.fashion_mnist import MEAN, STD, FashionMNIST
 
 
 def dataset(limit: int) -> torch.utils.data.Dataset:  # type: ignore[type-arg]

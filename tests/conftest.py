@@ -1,8 +1,11 @@
-"""Shared fixtures: small models (each counts its forward calls), small data sets, run folders."""
+"""Shared fixtures: small models (each counts its forward calls), small data sets, run folders, the
+Fashion-MNIST demo's data folders, and Chromium with the UI servers for the browser tests."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -14,9 +17,20 @@ from torch import nn
 from torch.utils.data import TensorDataset
 
 import embedding_explorer as ee
+from browser_support import (
+    Page,
+    chromium,
+    inverted_run,
+    make_run,
+    make_text_run,
+    missing_requirements,
+    serving,
+)
+from embedding_explorer.demos import fashion_mnist
 from embedding_explorer.pca import StreamingPCA
 from embedding_explorer.store.format import FORMAT, FORMAT_VERSION
 from embedding_explorer.store.writer import RunWriter
+from fashion_support import STEMS, make_fake_data
 
 
 # ---- models ------------------------------------------------------------------------------------
@@ -197,6 +211,103 @@ def small_chunks(monkeypatch: pytest.MonkeyPatch) -> None:
     """256-row chunks (the minimum), so a few thousand narrow rows span many chunks, checkpoints
     and Dask shards."""
     monkeypatch.setattr("embedding_explorer.store.format.CHUNK_BYTES", 1)
+
+
+# ---- the Fashion-MNIST demo -------------------------------------------------------------------
+@pytest.fixture
+def isolated(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
+    """Keep tests off the real user cache, the environment and the network."""
+    home = tmp_path / "home"
+    home.mkdir()
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.delenv("EMBEDDING_EXPLORER_DATA", raising=False)
+
+    def no_network(*args: object, **kwargs: object) -> None:
+        raise urllib.error.URLError("network disabled in tests")
+
+    monkeypatch.setattr(urllib.request, "urlopen", no_network)
+    return home
+
+
+@pytest.fixture
+def fake_data(tmp_path: Path) -> Path:
+    """A tiny Fashion-MNIST folder (60 training, 20 test images), gzipped."""
+    return make_fake_data(tmp_path / "fake")
+
+
+@pytest.fixture
+def real_data() -> Path:
+    """The installed Fashion-MNIST (Debian's dataset-fashion-mnist); skips the test without it."""
+    folder = fashion_mnist._SYSTEM_DATA_DIR
+    if not all((folder / f"{stem}.gz").is_file() for stem in STEMS):
+        pytest.skip(f"Fashion-MNIST not installed in {folder} (apt-get install dataset-fashion-mnist)")
+    return folder
+
+
+# ---- the web UI in Chromium (the test_browser_* modules) ----------------------------------------
+def _skip_without_browser() -> None:
+    reason = missing_requirements()
+    if reason:
+        pytest.skip(reason)
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    """Debian's Chromium, launched once per module (each page gets its own context). Not once per
+    session: Playwright's sync API cannot start another one (test_report's) while it runs."""
+    _skip_without_browser()
+    with chromium() as b:
+        yield b
+
+
+@pytest.fixture(scope="session")
+def runs_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    """The UI server over TinyCNN and the synthetic images, bag-of-words texts (no model), and
+    another model (seed 1) over the same images (a pair to compare)."""
+    _skip_without_browser()
+    folder = tmp_path_factory.mktemp("browser")
+    runs = [
+        make_run(folder / "tiny-cnn"),
+        make_text_run(folder / "bag-of-words"),
+        make_run(folder / "tiny-cnn-b", seed=1, name="tiny-cnn-b"),
+    ]
+    with serving(runs) as handle:
+        yield handle
+
+
+@pytest.fixture(scope="session")
+def datasets_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    """The UI server over TinyCNN and the synthetic images, the very same model over the inverted
+    images (another data set), and another model (seed 1) over the first images (a pair the
+    data-set comparison refuses)."""
+    _skip_without_browser()
+    folder = tmp_path_factory.mktemp("browser5")
+    runs = [
+        make_run(folder / "tiny-cnn"),
+        inverted_run(folder / "inverted"),
+        make_run(folder / "tiny-cnn-b", seed=1, name="tiny-cnn-b"),
+    ]
+    with serving(runs) as handle:
+        yield handle
+
+
+@pytest.fixture
+def server_url(runs_server: Any) -> str:
+    """The server a browser test's pages open: ``runs_server``; a module that needs
+    ``datasets_server`` overrides this fixture."""
+    url: str = runs_server.url
+    return url
+
+
+@pytest.fixture
+def ui(browser: Any, server_url: str) -> Iterator[Page]:
+    """A fresh page on ``server_url``; the test fails on any console error it did not expect."""
+    page = Page(browser, server_url)
+    try:
+        yield page
+        assert page.unexpected_errors() == [], page.errors
+    finally:
+        page.close()
 
 
 # ---- comparing runs ----------------------------------------------------------------------------

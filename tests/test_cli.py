@@ -65,13 +65,13 @@ def test_console_script_is_installed(small_run: ee.Run) -> None:
 def test_demo_without_serving_builds_and_summarises(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from embedding_explorer.demos import fashion_mnist, runner
+    from embedding_explorer.demos import cnn, fashion_mnist, runner
 
     try:
         fashion_mnist.find_fashion_mnist(download=False)
     except FileNotFoundError:  # pragma: no cover
         pytest.skip("Fashion-MNIST is not installed")
-    monkeypatch.setattr(runner, "load_or_train_cnn", lambda **kw: (fashion_mnist.untrained_cnn(seed=1), 0.1))
+    monkeypatch.setattr(runner, "load_or_train_cnn", lambda **kw: (cnn.untrained_cnn(seed=1), 0.1))
     code = cli.main(["demo", "--no-serve", "--quiet", "--limit", "300", "--out", str(tmp_path)])
     assert code == 0
     text = capsys.readouterr().out

@@ -12,14 +12,9 @@ from torch import nn
 import embedding_explorer as ee
 from embedding_explorer.demos import runner, shifts
 from embedding_explorer.demos.animal_mnist import ANIMAL_CLASSES
-from embedding_explorer.demos.fashion_mnist import (
-    CLASSES,
-    DEMO_LAYERS,
-    MEAN,
-    STD,
-    find_fashion_mnist,
-    train_cnn,
-)
+from embedding_explorer.demos.cnn import DEMO_LAYERS
+from embedding_explorer.demos.fashion_mnist import CLASSES, MEAN, STD, find_fashion_mnist
+from embedding_explorer.demos.training import train_cnn
 
 try:
     find_fashion_mnist(download=False)

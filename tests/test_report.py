@@ -13,8 +13,8 @@ import torch
 from torch import nn
 
 import embedding_explorer as ee
+from browser_support import CHROMIUM, chromium
 from embedding_explorer.report import nice_step, render_report
-from test_browser import CHROMIUM, chromium
 
 ROOT = Path(__file__).resolve().parents[1]
 SHOTS = ROOT / "test-artifacts" / "screenshots"

@@ -1,8 +1,8 @@
-"""Fashion-MNIST demo: find and read the data, and train a small CNN whose layers can be explored.
+"""Fashion-MNIST for the demos: find (or download) and read the data, normalise the images.
 
-Pure numpy + torch (no torchvision): the IDX files are parsed directly, and `train_cnn` reaches
-about 91 % test accuracy in under a minute on two CPU cores, so the demo works offline on a
-laptop once the data are present.
+Pure numpy + torch (no torchvision): the IDX files are parsed directly, so the demo works
+offline on a laptop once the data are present. The CNN is in :mod:`.cnn`, its training in
+:mod:`.training`.
 """
 
 from __future__ import annotations
@@ -12,24 +12,20 @@ import http.client
 import logging
 import math
 import os
-import pickle
 import shutil
 import struct
-import time
 import urllib.request
-import uuid
 import zlib
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
-from typing import IO, Any
+from typing import IO
 
 import numpy as np
 import pandas as pd
 import torch
-import torch.nn.functional as F
-from torch import nn
-from torch.utils.data import DataLoader, Dataset
-from tqdm import tqdm
+from torch.utils.data import Dataset
+
+from .cache import atomic_write, cache_root
 
 logger = logging.getLogger(__name__)
 
@@ -51,9 +47,6 @@ MEAN: float = 0.2860
 """Mean pixel value of the 60k training images, on a 0..1 scale."""
 STD: float = 0.3530
 """Standard deviation of the training pixels, on a 0..1 scale."""
-
-DEMO_LAYERS: tuple[str, ...] = ("input", "block1", "block2", "block3", "fc1", "fc2")
-"""Layers the demo explores: the raw input, then `FashionCNN` modules by name."""
 
 IMAGE_SIZE = 28
 
@@ -77,23 +70,13 @@ _IDX_DTYPES: dict[int, np.dtype[np.generic]] = {
     0x0E: np.dtype(">f8"),
 }
 
-_CHANNELS = (32, 64, 128)  # of block1..3
-_CHECKPOINT_NAME = "fashion_cnn.pt"
-_CHECKPOINT_VERSION = 1
-_MAX_LR = 3e-3
-
 # --------------------------------------------------------------------------------------------
 # Locating and reading the data
 # --------------------------------------------------------------------------------------------
 
 
-def _cache_root() -> Path:
-    """The per-user cache of this package (data and trained models)."""
-    return Path.home() / ".cache" / "embedding-explorer"
-
-
 def _user_data_dir() -> Path:
-    return _cache_root() / "fashion-mnist"
+    return cache_root() / "fashion-mnist"
 
 
 def _idx_file(folder: Path, stem: str) -> Path | None:
@@ -178,27 +161,7 @@ def _download_file(url: str, dest: Path) -> None:
         with urllib.request.urlopen(url, timeout=_DOWNLOAD_TIMEOUT_S) as response:
             shutil.copyfileobj(response, out)
 
-    _atomic_write(dest, fetch, validate=read_idx)
-
-
-def _atomic_write(
-    dest: Path,
-    write: Callable[[IO[bytes]], None],
-    validate: Callable[[Path], object] | None = None,
-) -> None:
-    """Write `dest` through a temporary file in the same folder, so readers never see half a file."""
-    # A unique name opened with "x" (unlike mkstemp, which makes the file private, this keeps
-    # the permissions the umask gives).
-    tmp = dest.with_name(f".{dest.name}.{uuid.uuid4().hex}.tmp")
-    try:
-        with tmp.open("xb") as out:
-            write(out)
-        if validate is not None:
-            validate(tmp)
-        os.replace(tmp, dest)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+    atomic_write(dest, fetch, validate=read_idx)
 
 
 def _read_bytes(path: Path) -> bytes:
@@ -278,7 +241,7 @@ def load_fashion_mnist(
 # --------------------------------------------------------------------------------------------
 
 
-def _normalize_tensor(images: torch.Tensor) -> torch.Tensor:
+def normalize_tensor(images: torch.Tensor) -> torch.Tensor:
     """uint8 pixels (..., 28, 28) -> float32 (..., 1, 28, 28), standardised with MEAN and STD."""
     return images.float().div_(255.0).sub_(MEAN).div_(STD).unsqueeze(-3)
 
@@ -290,7 +253,7 @@ def normalize_images(images: np.ndarray) -> torch.Tensor:
     """
     if images.dtype != np.uint8 or images.shape[-2:] != (IMAGE_SIZE, IMAGE_SIZE):
         raise ValueError(f"expected uint8 images of shape (..., 28, 28), got {images.dtype} {images.shape}")
-    return _normalize_tensor(torch.from_numpy(np.array(images, copy=True)))
+    return normalize_tensor(torch.from_numpy(np.array(images, copy=True)))
 
 
 class FashionMNIST(Dataset[tuple[torch.Tensor, int]]):
@@ -338,267 +301,3 @@ def image_metadata(images: np.ndarray) -> pd.DataFrame:
             "ink": (pixels > 0.1).mean(axis=1),  # share of the image the garment covers
         }
     )
-
-
-# --------------------------------------------------------------------------------------------
-# Model
-# --------------------------------------------------------------------------------------------
-
-
-def _conv_block(in_channels: int, out_channels: int) -> nn.Sequential:
-    """3x3 conv, batch norm, ReLU, 2x2 max pool: halves the spatial size."""
-    return nn.Sequential(
-        nn.Conv2d(in_channels, out_channels, kernel_size=3, padding=1, bias=False),
-        nn.BatchNorm2d(out_channels),
-        nn.ReLU(),
-        nn.MaxPool2d(2),
-    )
-
-
-class FashionCNN(nn.Module):
-    """A small CNN for 28x28 grey images: three conv blocks (28->14->7->3), then two linear layers.
-
-    The submodules are named so the demo can hook them: block1..3 (32, 64, 128 channels), fc1
-    (128 features) and fc2 (10 logits). `seed` makes the initial weights deterministic without
-    touching the global random state.
-    """
-
-    def __init__(self, seed: int | None = None) -> None:
-        super().__init__()
-        with torch.random.fork_rng(devices=[], enabled=seed is not None):
-            if seed is not None:
-                torch.manual_seed(seed)
-            c1, c2, c3 = _CHANNELS
-            self.block1 = _conv_block(1, c1)
-            self.block2 = _conv_block(c1, c2)
-            self.block3 = _conv_block(c2, c3)
-            self.flatten = nn.Flatten()
-            self.fc1 = nn.Linear(c3 * 3 * 3, 128)
-            self.relu = nn.ReLU()
-            self.dropout = nn.Dropout(0.25)
-            self.fc2 = nn.Linear(128, len(CLASSES))
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """Logits (N, 10) for normalised images (N, 1, 28, 28)."""
-        x = self.block3(self.block2(self.block1(x)))
-        logits: torch.Tensor = self.fc2(self.dropout(self.relu(self.fc1(self.flatten(x)))))
-        return logits
-
-
-def untrained_cnn(seed: int = 0) -> FashionCNN:
-    """A randomly initialised `FashionCNN` in eval mode, as a baseline for the trained one.
-
-    With the same seed it equals the starting point of `train_cnn`.
-    """
-    return FashionCNN(seed=seed).eval()
-
-
-# --------------------------------------------------------------------------------------------
-# Training and evaluation
-# --------------------------------------------------------------------------------------------
-
-
-def _batches(dataset: Dataset[Any], batch_size: int) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
-    """(inputs, labels) batches in order; vectorised for an untransformed FashionMNIST."""
-    if isinstance(dataset, FashionMNIST) and dataset.transform is None:
-        images, labels = torch.from_numpy(dataset.images), torch.from_numpy(dataset.labels)
-        for start in range(0, len(labels), batch_size):
-            stop = start + batch_size
-            yield _normalize_tensor(images[start:stop]), labels[start:stop]
-    else:
-        yield from DataLoader(dataset, batch_size=batch_size)
-
-
-def evaluate(model: nn.Module, dataset: Dataset[Any], batch_size: int = 512) -> float:
-    """Fraction of `dataset`'s (input, label) pairs that `model` classifies correctly.
-
-    Runs in eval mode under `torch.inference_mode`; the model's previous mode is restored.
-    """
-    if batch_size < 1:
-        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
-    was_training = model.training
-    model.eval()
-    correct = total = 0
-    try:
-        with torch.inference_mode():
-            for x, y in _batches(dataset, batch_size):
-                correct += int((model(x).argmax(dim=1) == y).sum())
-                total += len(y)
-    finally:
-        model.train(was_training)
-    if total == 0:
-        raise ValueError("cannot evaluate on an empty dataset")
-    return correct / total
-
-
-def _random_hflip(x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
-    """Mirror a random half of the batch left-right (light augmentation)."""
-    flip = torch.rand(len(x), generator=generator) < 0.5
-    return torch.where(flip[:, None, None, None], x.flip(-1), x)
-
-
-def _train_step(
-    model: FashionCNN,
-    optimizer: torch.optim.Optimizer,
-    scheduler: torch.optim.lr_scheduler.LRScheduler,
-    x: torch.Tensor,
-    y: torch.Tensor,
-) -> tuple[float, int]:
-    """One optimisation step on a batch; returns its summed loss and its number of hits."""
-    logits = model(x)
-    loss = F.cross_entropy(logits, y)
-    optimizer.zero_grad(set_to_none=True)
-    torch.autograd.backward(loss)
-    optimizer.step()
-    scheduler.step()
-    return loss.item() * len(y), int((logits.argmax(dim=1) == y).sum())
-
-
-def _fit(
-    model: FashionCNN,
-    images: torch.Tensor,
-    labels: torch.Tensor,
-    *,
-    epochs: int,
-    batch_size: int,
-    generator: torch.Generator,
-    progress: bool,
-) -> None:
-    """Train in place with AdamW, a one-cycle learning rate schedule and random flips."""
-    model.train()
-    steps_per_epoch = math.ceil(len(labels) / batch_size)
-    optimizer = torch.optim.AdamW(model.parameters(), lr=_MAX_LR, weight_decay=1e-4)
-    scheduler = torch.optim.lr_scheduler.OneCycleLR(
-        optimizer, max_lr=_MAX_LR, total_steps=epochs * steps_per_epoch
-    )
-    bar = tqdm(total=epochs * steps_per_epoch, desc="Training FashionCNN", unit="batch", disable=not progress)
-    with bar:
-        for _ in range(epochs):
-            order = torch.randperm(len(labels), generator=generator)
-            loss_sum, hits = 0.0, 0
-            for start in range(0, len(labels), batch_size):
-                index = order[start : start + batch_size]
-                x = _random_hflip(_normalize_tensor(images[index]), generator)
-                batch_loss, batch_hits = _train_step(model, optimizer, scheduler, x, labels[index])
-                loss_sum, hits = loss_sum + batch_loss, hits + batch_hits
-                seen = start + len(index)
-                bar.set_postfix(loss=f"{loss_sum / seen:.3f}", acc=f"{hits / seen:.3f}")
-                bar.update()
-    model.eval()
-
-
-def _set_memory_format(model: nn.Module, memory_format: torch.memory_format) -> None:
-    """Re-lay the model's 4-d weights out in `memory_format`, in place."""
-    # Module.to documents memory_format, but torch's type stubs omit it.
-    model.to(memory_format=memory_format)  # type: ignore[call-overload]
-
-
-def train_cnn(
-    *,
-    epochs: int = 2,
-    seed: int = 0,
-    batch_size: int = 128,
-    data_dir: str | Path | None = None,
-    progress: bool = True,
-    limit: int | None = None,
-) -> tuple[FashionCNN, float]:
-    """Train a `FashionCNN` on the training split (CPU: about 45 s and 91 % on two cores).
-
-    Deterministic for a given seed, and leaves the global random state untouched. `limit`
-    trains on the first `limit` training images only. Returns the model in eval mode and its
-    accuracy on the 10k test images.
-    """
-    if epochs < 1:
-        raise ValueError(f"epochs must be >= 1, got {epochs}")
-    if batch_size < 1:
-        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
-    train = FashionMNIST("train", data_dir, limit=limit)
-    if len(train) == 0:
-        raise ValueError("no training samples (limit=0)")
-    started = time.perf_counter()
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)  # dropout draws from the global generator
-        model = FashionCNN(seed=seed)
-        # channels_last weights make these small convolutions 2-2.5x faster on CPU.
-        _set_memory_format(model, torch.channels_last)
-        _fit(
-            model,
-            torch.from_numpy(train.images),
-            torch.from_numpy(train.labels),
-            epochs=epochs,
-            batch_size=batch_size,
-            generator=torch.Generator().manual_seed(seed),
-            progress=progress,
-        )
-    accuracy = evaluate(model, FashionMNIST("test", data_dir))
-    # Back to the ordinary layout, so that hooks see plain contiguous activations.
-    _set_memory_format(model, torch.contiguous_format)
-    logger.info("Trained FashionCNN in %.1f s: test accuracy %.4f", time.perf_counter() - started, accuracy)
-    return model, accuracy
-
-
-# --------------------------------------------------------------------------------------------
-# Cached checkpoint
-# --------------------------------------------------------------------------------------------
-
-
-def _load_checkpoint(path: Path) -> tuple[FashionCNN, float] | None:
-    """The model and test accuracy stored at `path`, or None (with a warning) if unusable."""
-    try:
-        checkpoint = torch.load(path, map_location="cpu", weights_only=True)
-        if not isinstance(checkpoint, dict) or checkpoint.get("version") != _CHECKPOINT_VERSION:
-            raise ValueError(f"not a version {_CHECKPOINT_VERSION} FashionCNN checkpoint")
-        model = FashionCNN()
-        model.load_state_dict(checkpoint["state_dict"])
-        accuracy = float(checkpoint["test_accuracy"])
-    except (
-        OSError,
-        EOFError,
-        RuntimeError,
-        ValueError,
-        KeyError,
-        TypeError,
-        pickle.UnpicklingError,
-    ) as exc:
-        reason = (str(exc).splitlines() or [""])[0]
-        logger.warning(
-            "Ignoring unusable checkpoint %s (%s: %s); retraining", path, type(exc).__name__, reason
-        )
-        return None
-    return model.eval(), accuracy
-
-
-def _save_checkpoint(path: Path, model: FashionCNN, accuracy: float) -> None:
-    """Store the model atomically; a failure only costs a retrain later, so it is logged."""
-    checkpoint = {
-        "state_dict": model.state_dict(),
-        "test_accuracy": accuracy,
-        "version": _CHECKPOINT_VERSION,
-    }
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        _atomic_write(path, lambda out: torch.save(checkpoint, out))
-    except OSError as exc:
-        logger.warning("Could not save the trained model to %s: %s", path, exc)
-
-
-def load_or_train_cnn(
-    cache_dir: str | Path | None = None,
-    *,
-    progress: bool = True,
-    data_dir: str | Path | None = None,
-) -> tuple[FashionCNN, float]:
-    """The trained demo CNN and its test accuracy, from the cache or freshly trained and cached.
-
-    The checkpoint is `fashion_cnn.pt` in `cache_dir` (default
-    `~/.cache/embedding-explorer/models`); an unreadable one is replaced by retraining.
-    """
-    folder = Path(cache_dir).expanduser() if cache_dir is not None else _cache_root() / "models"
-    path = folder / _CHECKPOINT_NAME
-    if path.exists():
-        loaded = _load_checkpoint(path)
-        if loaded is not None:
-            return loaded
-    model, accuracy = train_cnn(progress=progress, data_dir=data_dir)
-    _save_checkpoint(path, model, accuracy)
-    return model, accuracy

@@ -13,16 +13,10 @@ from torch import nn
 from ..explore import explore
 from ..render import ImageRender
 from ..run import Layer, Run
-from .fashion_mnist import (
-    DEMO_LAYERS,
-    MEAN,
-    STD,
-    FashionMNIST,
-    image_metadata,
-    load_or_train_cnn,
-    untrained_cnn,
-)
+from .cnn import DEMO_LAYERS, untrained_cnn
+from .fashion_mnist import MEAN, STD, FashionMNIST, image_metadata
 from .shifts import ANIMALS, INVERTED, JOINT, build_dataset_runs, describe_datasets
+from .training import load_or_train_cnn
 
 TRAINED = "fashion-cnn-trained"
 UNTRAINED = "fashion-cnn-untrained"

@@ -26,7 +26,8 @@ from ..explore import explore
 from ..render import ImageRender
 from ..run import Run
 from .animal_mnist import ANIMAL_CLASSES, load_animal_mnist
-from .fashion_mnist import CLASSES, DEMO_LAYERS, MEAN, STD, FashionMNIST, image_metadata, normalize_images
+from .cnn import DEMO_LAYERS
+from .fashion_mnist import CLASSES, MEAN, STD, FashionMNIST, image_metadata, normalize_images
 
 INVERTED = "fashion-cnn-trained · inverted"
 ANIMALS = "fashion-cnn-trained · animal-mnist"

@@ -1,4 +1,4 @@
-"""The demo's other data sets: Animal-MNIST read from the installed package, inverted images."""
+"""Animal-MNIST, the demo's out-of-distribution data set, read from the installed package."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from embedding_explorer.demos import animal_mnist, shifts
+from embedding_explorer.demos import animal_mnist
 from embedding_explorer.demos.animal_mnist import ANIMAL_CLASSES, load_animal_mnist
 
 try:
@@ -76,12 +76,3 @@ def test_missing_package_says_how_to_install(monkeypatch: pytest.MonkeyPatch) ->
     monkeypatch.setattr(importlib.util, "find_spec", lambda name: None)
     with pytest.raises(FileNotFoundError, match=re.escape("pip install --no-deps animal-mnist==0.4")):
         load_animal_mnist()
-
-
-def test_invert() -> None:
-    images = np.array([[[0, 10], [200, 255]]], dtype=np.uint8)
-    inverted = shifts.invert(images)
-    assert inverted.dtype == np.uint8 and inverted.tolist() == [[[255, 245], [55, 0]]]
-    np.testing.assert_array_equal(shifts.invert(inverted), images)
-    with pytest.raises(ValueError, match="expected uint8 images"):
-        shifts.invert(images.astype(np.float32))

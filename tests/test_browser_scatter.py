@@ -1,0 +1,121 @@
+"""The scatter in Chromium: axes, hover tooltips, colouring by a numeric column, lasso selections
+(the selection panel), and the view restored by reload and history."""
+
+from __future__ import annotations
+
+import re
+
+import numpy as np
+import pytest
+
+from browser_support import N_SAMPLES, Page, wait_images
+
+pytestmark = pytest.mark.browser
+
+
+def test_scatter_axes_lasso_and_reload(ui: Page) -> None:
+    page = ui.open("?layer=fc&tab=scatter")
+    box = page.get_by_test_id("scatter-canvas")
+    page.wait_for_function(
+        "() => document.querySelector('[data-testid=scatter-canvas]')?.dataset.drawn === 'true'"
+    )
+    assert box.get_attribute("data-points") == str(N_SAMPLES)
+    page.get_by_test_id("x-axis-select").select_option("2")
+    page.get_by_test_id("y-axis-select").select_option("0")
+    assert ui.query()["x"] == ["2"] and ui.query()["y"] == ["0"]
+    assert "lasso" in page.get_by_test_id("lasso-hint").text_content().lower()
+
+    # hover a point: the tooltip shows the sample
+    bb = box.bounding_box()
+    assert bb is not None
+    cx, cy = bb["x"] + bb["width"] / 2, bb["y"] + bb["height"] / 2
+    page.wait_for_timeout(600)  # the axis transition
+
+    # lasso with the mouse: shift + drag around the middle of the cloud
+    r = min(bb["width"], bb["height"]) * 0.3
+    path = [(cx + r * np.cos(t), cy + r * np.sin(t)) for t in np.linspace(0, 2 * np.pi, 40)]
+    page.mouse.move(*path[0])
+    page.keyboard.down("Shift")
+    page.mouse.down()
+    for x, y in path[1:]:
+        page.mouse.move(x, y, steps=2)
+        page.wait_for_timeout(12)
+    page.mouse.up()
+    page.keyboard.up("Shift")
+    gallery = page.get_by_test_id("selection-gallery")
+    gallery.wait_for()
+    count = int(page.get_by_test_id("selection-count").text_content().replace(",", ""))
+    assert 0 < count < N_SAMPLES
+    assert "sel" in ui.query()
+    counts = page.get_by_test_id("selection-label-counts").locator("li")
+    assert counts.count() >= 1
+    wait_images(page, gallery.locator("img"))
+    ui.shot("04-scatter-lasso-light")
+
+    # hover a selected point
+    thumbs = gallery.get_by_test_id("sample-thumb")
+    assert thumbs.count() == min(count, 120)
+
+    # reload: the same view
+    url = page.url
+    page.reload()
+    page.get_by_test_id("selection-gallery").wait_for()
+    assert page.url == url
+    assert int(page.get_by_test_id("selection-count").text_content().replace(",", "")) == count
+    assert page.get_by_test_id("x-axis-select").input_value() == "2"
+    assert page.get_by_test_id("y-axis-select").input_value() == "0"
+    assert page.get_by_role("tab", name="Scatter").get_attribute("aria-selected") == "true"
+
+    # back: before the lasso, no selection
+    page.go_back()
+    page.wait_for_function("() => !new URLSearchParams(location.search).has('sel')")
+    page.get_by_test_id("selection-gallery").wait_for(state="detached")
+    page.go_forward()
+    page.get_by_test_id("selection-gallery").wait_for()
+
+
+def test_scatter_hover_and_colour_by_numeric(ui: Page) -> None:
+    page = ui.open("?layer=fc&tab=scatter")
+    page.wait_for_function(
+        "() => document.querySelector('[data-testid=scatter-canvas]')?.dataset.drawn === 'true'"
+    )
+    box = page.get_by_test_id("scatter-canvas").bounding_box()
+    assert box is not None
+    # sweep the mouse until it passes over a point
+    found = False
+    for fy in np.linspace(0.3, 0.7, 9):
+        for fx in np.linspace(0.3, 0.7, 21):
+            page.mouse.move(box["x"] + box["width"] * fx, box["y"] + box["height"] * fy)
+            if page.get_by_test_id("scatter-tooltip").count():
+                found = True
+                break
+        if found:
+            break
+    assert found, "no tooltip while sweeping the middle of the scatter"
+    tip = page.get_by_test_id("scatter-tooltip")
+    assert re.search(r"Sample \d+", tip.text_content())
+    wait_images(page, tip.locator("img"))
+    ui.shot("05-scatter-hover-light")
+
+    page.get_by_test_id("color-select").select_option("brightness")
+    assert ui.query()["color"] == ["brightness"]
+    page.get_by_test_id("legend").get_by_text("brightness").wait_for()
+    page.mouse.move(box["x"] - 50, box["y"] - 50)
+    page.wait_for_timeout(400)
+    ui.shot("06-scatter-numeric-light")
+
+    # the Lasso mode selects with a plain drag (no modifier key); Clear empties the selection
+    page.get_by_test_id("mode-lasso").click()
+    x0, y0 = box["x"] + box["width"] * 0.3, box["y"] + box["height"] * 0.3
+    x1, y1 = box["x"] + box["width"] * 0.7, box["y"] + box["height"] * 0.7
+    page.mouse.move(x0, y0)
+    page.mouse.down()
+    for x, y in [(x1, y0), (x1, y1), (x0, y1), (x0 + 10, y0 + 20)]:
+        page.mouse.move(x, y, steps=12)
+        page.wait_for_timeout(20)
+    page.mouse.up()
+    page.get_by_test_id("selection-gallery").wait_for()
+    assert int(page.get_by_test_id("selection-count").text_content().replace(",", "")) > 0
+    page.get_by_test_id("clear-selection").click()
+    page.get_by_test_id("selection-gallery").wait_for(state="detached")
+    assert "sel" not in ui.query()
