@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -25,6 +26,7 @@ def create_app(
     static_dir: Path | None = None,
     token: str | None = None,
     allowed_hosts: Sequence[str] | None = None,
+    directions_dir: str | os.PathLike[str] | None = None,
 ) -> FastAPI:
     """The web application serving ``runs``: the ``/api`` routes and the UI.
 
@@ -40,6 +42,10 @@ def create_app(
         answers are marked private.
     allowed_hosts : list of str, optional
         When given, requests whose Host header is not one of these are refused (400).
+    directions_dir : path, optional
+        A folder where the recipes of directions made from sample ids are kept (bounded), so a
+        restarted server still makes the directions its open pages probe. Default: memory only
+        (directions between two labels never need it: their ids make them again).
     """
     runs = list(runs)
     wrong = [type(r).__name__ for r in runs if not isinstance(r, Run)]
@@ -48,7 +54,7 @@ def create_app(
     app = FastAPI(title="Embedding Explorer", version=__version__)
     # what the route handlers get as dependencies (:mod:`.params`)
     app.state.registry = Registry(runs)
-    app.state.directions = Directions()
+    app.state.directions = Directions(folder=directions_dir)
     app.state.cache_control = ("private, " if token is not None else "public, ") + IMMUTABLE
     for module in (routes, analysis_routes, basis_routes, dataset_routes, export_routes):
         app.include_router(module.router)

@@ -14,8 +14,9 @@ import numpy as np
 from fastapi import APIRouter, HTTPException
 
 from .bases import Basis, resolve_basis
-from .directions import Recipe, check_group, content_id, label_codes, label_groups, label_id, labels_of
+from .directions import check_group, content_id, label_codes, label_groups, label_id, labels_of
 from .params import BasisParam, DirectionsDep, LayerName, RegistryDep, RunId
+from .recipes import Recipe
 from .schemas import BasisInfo, DirectionIn, DirectionOut
 
 router = APIRouter(prefix="/api")

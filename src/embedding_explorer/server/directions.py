@@ -10,10 +10,11 @@ A direction's id says how to make it again:
     any time, on any server that serves the run: nothing is stored for it.
 16 hex digits
     Any other direction (two lists of sample ids, or a custom name): a digest of the run, the
-    layer, both groups and the name. Its groups are kept in a recipe book (:class:`Directions`)
-    by that digest, at most ``MAX_RECIPES`` recipes and ``MAX_RECIPE_BYTES`` of ids together
-    (the oldest is dropped first), for as long as the server runs. A recipe is a small part of
-    the direction it makes (which holds N scores and their sort order).
+    layer, both groups and the name. Its groups are kept in a recipe book (:mod:`.recipes`) by
+    that digest, at most ``MAX_RECIPES`` recipes and ``MAX_RECIPE_BYTES`` of ids together (the
+    oldest is dropped first), while the server runs and, when the server has a folder for them
+    (``create_app(directions_dir=...)``), across restarts. A recipe is a small part of the
+    direction it makes (which holds N scores and their sort order).
 
 Made directions are cached apart from the recipes (:class:`DirectionStore`, bounded by count
 and memory): one dropped from the cache is made again from its id when next probed.
@@ -22,6 +23,7 @@ and memory): one dropped from the cache is made again from its id when next prob
 from __future__ import annotations
 
 import hashlib
+import os
 import re
 import threading
 from collections import OrderedDict
@@ -34,6 +36,7 @@ from fastapi import HTTPException
 
 from ..analysis.directions import matching_labels
 from .errors import NotFoundError
+from .recipes import Key, Recipe, RecipeBook
 
 if TYPE_CHECKING:
     from ..analysis.directions import Direction
@@ -43,49 +46,9 @@ if TYPE_CHECKING:
 
 MAX_DIRECTIONS = 256  # made directions cached per server; the least recently used is dropped first
 MAX_DIRECTION_BYTES = 512 * 2**20  # ... and this much memory (N scores each, sorted once probed)
-MAX_RECIPES = 4096  # recipes of directions made from sample ids, per server; the oldest is dropped first
-MAX_RECIPE_BYTES = 256 * 2**20  # ... and this much memory (their sample ids)
+MAX_RECIPES = 4096  # recipes per server (and on disk); the oldest is dropped first
+MAX_RECIPE_BYTES = 256 * 2**20  # ... and this much memory (their sample ids), and of files
 LABEL_ID = re.compile(r"label:(\d+(?:\+\d+)*):(\d+(?:\+\d+)*)")
-
-Key = tuple[str, str, str]  # (run id, layer name, direction id)
-NO_IDS = np.zeros(0, dtype=np.int64)
-
-
-@dataclass(frozen=True)
-class Recipe:
-    """What a direction is made of, and what its answer says about it (so listing makes nothing).
-
-    A label direction keeps no groups: its id makes them again (:func:`label_groups`)."""
-
-    id: str
-    run: str
-    layer: str
-    group_a: np.ndarray  # sorted unique sample ids (empty for a label direction)
-    group_b: np.ndarray
-    name: str
-    labels: tuple[str, str] | None  # the two label names it was made from, if any
-    separation: float
-    n_a: int
-    n_b: int
-
-    @classmethod
-    def of(
-        cls, direction_id: str, run: str, layer: str, made: Direction, labels: tuple[str, str] | None
-    ) -> Recipe:
-        keep = LABEL_ID.fullmatch(direction_id) is None
-        a, b = (made.group_a, made.group_b) if keep else (NO_IDS, NO_IDS)
-        sep = float(made.separation)
-        return cls(
-            direction_id, run, layer, a, b, str(made.name), labels, sep, len(made.group_a), len(made.group_b)
-        )
-
-    @property
-    def key(self) -> Key:
-        return (self.run, self.layer, self.id)
-
-    @property
-    def nbytes(self) -> int:
-        return int(self.group_a.nbytes + self.group_b.nbytes)
 
 
 @dataclass(frozen=True)
@@ -149,7 +112,8 @@ class DirectionStore:
 
 
 class Directions:
-    """The directions of one server: recipes by id (bounded) and made directions (cached)."""
+    """The directions of one server: recipes by id (:class:`.recipes.RecipeBook`, bounded; also
+    on disk with ``folder``) and made directions (:class:`DirectionStore`, cached)."""
 
     def __init__(
         self,
@@ -157,17 +121,14 @@ class Directions:
         made: DirectionStore | None = None,
         max_recipes: int = MAX_RECIPES,
         max_recipe_bytes: int = MAX_RECIPE_BYTES,
+        folder: str | os.PathLike[str] | None = None,
     ) -> None:
         self.made = made if made is not None else DirectionStore()
-        self._recipes: OrderedDict[Key, Recipe] = OrderedDict()
-        self._lock = threading.Lock()
-        self._max_recipes = max_recipes
-        self._max_recipe_bytes = max_recipe_bytes
+        self.recipes = RecipeBook(max_recipes=max_recipes, max_bytes=max_recipe_bytes, folder=folder)
 
     def __len__(self) -> int:
-        """How many directions this server can make again from their recipes."""
-        with self._lock:
-            return len(self._recipes)
+        """How many directions this server knows the recipes of (in memory)."""
+        return len(self.recipes)
 
     def make(
         self,
@@ -179,12 +140,21 @@ class Directions:
         labels: tuple[str, str] | None,
     ) -> Recipe:
         """The recipe of ``direction_id``, making the direction from ``groups`` the first time."""
-        with self._lock:
-            known = self._recipes.get((served.id, layer.name, direction_id))
+        known = self.recipes.get((served.id, layer.name, direction_id), served.etag_key)
         if known is not None:
             return known
         stored = self._made(served, layer, direction_id, groups, name, labels)
-        return self._keep(Recipe.of(direction_id, served.id, layer.name, stored.direction, labels))
+        keep = LABEL_ID.fullmatch(direction_id) is None  # a label direction's id makes its groups
+        recipe = Recipe.of(
+            direction_id,
+            served.id,
+            layer.name,
+            stored.direction,
+            labels,
+            keep_groups=keep,
+            version=served.etag_key,
+        )
+        return self.recipes.add(recipe)
 
     def get(self, served: ServedRun, layer: Layer, direction_id: str) -> StoredDirection:
         """The direction ``direction_id`` of ``layer``, made again from its id when not cached."""
@@ -197,13 +167,16 @@ class Directions:
             groups, name, labels = label_groups(labels_of(served), *codes)
             self.make(served, layer, direction_id, groups, name, labels)  # listed from now on
             return self.made.get(key) or self._made(served, layer, direction_id, groups, name, labels)
-        with self._lock:
-            recipe = self._recipes.get(key)
+        recipe = self.recipes.get(key, served.etag_key)
         if recipe is None:
             raise self._unknown(served, layer, direction_id)
         return self._made(
             served, layer, direction_id, (recipe.group_a, recipe.group_b), recipe.name, recipe.labels
         )
+
+    def of_layer(self, run: str, layer: str) -> list[Recipe]:
+        """The recipes of one layer, oldest first."""
+        return self.recipes.of_layer(run, layer)
 
     def _made(
         self,
@@ -217,26 +190,9 @@ class Directions:
         made = layer.direction(groups[0], groups[1], name=name)  # the library's errors: 422
         return self.made.put(StoredDirection(direction_id, served.id, layer.name, made, labels))
 
-    def of_layer(self, run: str, layer: str) -> list[Recipe]:
-        """The recipes of one layer, oldest first."""
-        with self._lock:
-            return [r for r in self._recipes.values() if r.run == run and r.layer == layer]
-
-    def _keep(self, recipe: Recipe) -> Recipe:
-        with self._lock:
-            kept = self._recipes.setdefault(recipe.key, recipe)
-            total = sum(r.nbytes for r in self._recipes.values())
-            while len(self._recipes) > 1 and (
-                len(self._recipes) > self._max_recipes or total > self._max_recipe_bytes
-            ):
-                _, dropped = self._recipes.popitem(last=False)
-                total -= dropped.nbytes
-            return kept
-
     def _unknown(self, served: ServedRun, layer: Layer, direction_id: str) -> Exception:
-        with self._lock:
-            elsewhere = next((r for r in self._recipes.values() if r.id == direction_id), None)
-        if elsewhere is not None:
+        elsewhere = self.recipes.find(direction_id)
+        if elsewhere is not None and (elsewhere.run, elsewhere.layer) != (served.id, layer.name):
             return HTTPException(
                 422,
                 f"direction {direction_id!r} belongs to layer {elsewhere.layer!r} of run {elsewhere.run!r}, "
