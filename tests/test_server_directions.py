@@ -142,6 +142,7 @@ def test_recipes_are_bounded_and_a_forgotten_one_is_a_clear_404(run: ee.Run) -> 
         ("dir:label:0:3", 404, "its labels are at 0..2"),
         ("dir:label:1:1", 422, "the same samples"),
         ("dir:label:0:", 404, "no direction 'label:0:'"),
+        ("dir:label:00:2", 404, "did you mean 'label:0:2'?"),
         ("dir:label:0+1:2", 404, "joins labels of one name only"),
         ("dir:label:0:2", 200, ""),
     ],

@@ -222,7 +222,7 @@ def content_id(run: str, layer: str, ids_a: np.ndarray, ids_b: np.ndarray, name:
 
 def label_id(codes_a: Sequence[int], codes_b: Sequence[int]) -> str:
     """``label:<a>:<b>``: the positions of two labels among the run's distinct labels."""
-    return f"label:{'+'.join(map(str, codes_a))}:{'+'.join(map(str, codes_b))}"
+    return f"label:{'+'.join(map(str, sorted(codes_a)))}:{'+'.join(map(str, sorted(codes_b)))}"
 
 
 def parse_label_id(run: str, coding: LabelCoding, direction_id: str) -> tuple[list[int], list[int]]:
@@ -230,7 +230,9 @@ def parse_label_id(run: str, coding: LabelCoding, direction_id: str) -> tuple[li
     match = LABEL_ID.fullmatch(direction_id)
     if match is None:
         raise NotFoundError(f"no direction {direction_id!r}: a label direction's id reads 'label:<a>:<b>'")
-    codes = [[int(c) for c in part.split("+")] for part in match.groups()]
+    codes = [sorted({int(c) for c in part.split("+")}) for part in match.groups()]
+    if label_id(*codes) != direction_id:  # one id per direction: no "label:00:2", no "label:1+0:2"
+        raise NotFoundError(f"no direction {direction_id!r}: did you mean {label_id(*codes)!r}?")
     k = len(coding.values)
     if any(not 0 <= c < k for part in codes for c in part):
         raise NotFoundError(f"no direction {direction_id!r} in run {run!r}: its labels are at 0..{k - 1}")

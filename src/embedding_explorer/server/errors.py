@@ -2,8 +2,8 @@
 
 - :class:`NotFoundError`: what a request names does not exist (a run, a layer, a column, a
   sample id, a component, a direction): 404.
-- the library's errors about a request's values (:class:`~embedding_explorer.exceptions.
-  EmbeddingExplorerError`): 422, except a layer the run lacks (``LayerNotFoundError``): 404.
+- the library's errors about a request's values (``EmbeddingExplorerError``): 422, except a
+  layer the run lacks (``LayerNotFoundError``): 404.
 - a request that does not parse (FastAPI's validation): 422 naming the parameter.
 
 Nothing else is caught: an ``IndexError`` or ``KeyError`` from a bug is a 500, not a 404.
