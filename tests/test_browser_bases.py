@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from browser_support import Page, wait_images
+from embedding_explorer.server.directions import Directions
 
 pytestmark = pytest.mark.browser
 
@@ -126,20 +127,22 @@ def test_a_direction_between_two_samples_shows_no_separation(ui: Page) -> None:
 
 
 def test_a_direction_the_server_forgot_is_made_again(ui: Page, datasets_server: Any) -> None:
+    """A restarted server (fresh directions) makes the direction again from its id: the page
+    probes on with the id it has, and posts nothing again."""
     page = ui.open("?layer=fc&tab=probe&basis=dir&da=l:horizontal&db=l:ring")
     page.get_by_test_id("histogram").wait_for()
     assert page.get_by_test_id("probe-name").text_content() == "horizontal → ring"
     app = datasets_server.server.config.app
     while not hasattr(app, "state"):  # through the middleware to the FastAPI app
         app = app.app
-    forgotten = len(app.state.directions)
-    ui.expected_errors.append(re.compile(r"status of 404"))  # the browser logs the first answer
-    app.state.directions._items.clear()  # as a restarted server (or one that dropped it) would
-    app.state.directions._bytes.clear()
-    assert forgotten >= 1 and len(app.state.directions) == 0
+    assert len(app.state.directions) >= 1
+    app.state.directions = Directions()  # as a restarted server would have
+    posts: list[str] = []
+    page.on("request", lambda request: posts.append(request.url) if request.method == "POST" else None)
     slider = page.get_by_test_id("probe-slider")
     slider.focus()
     page.keyboard.press("End")
     ui.wait_q("1")  # the probe at q=1 (a new request) is answered: the direction was made again
-    assert len(app.state.directions) == 1
+    assert len(app.state.directions.made) == 1
+    assert posts == []
     assert page.get_by_test_id("error-state").count() == 0

@@ -10,7 +10,9 @@ from fastapi.testclient import TestClient
 from torch import nn
 
 import embedding_explorer as ee
-from embedding_explorer.server import create_app
+from embedding_explorer.server import analysis_routes, create_app
+from embedding_explorer.server.errors import NotFoundError
+from embedding_explorer.server.registry import Registry
 
 N = 120
 
@@ -87,3 +89,14 @@ def test_bad_analysis_requests_are_4xx_with_a_reason(client: TestClient) -> None
     assert client.get("/api/pc-correlation?run_a=a&layer_a=0&layer_b=9").status_code == 404
     assert client.get("/api/runs/a/layers/7/associations").status_code == 404
     assert client.get("/api/compare/matched?run_a=a&layer_a=0&run_b=b").status_code == 422
+
+
+def test_analysis_handlers_answer_when_called_directly(
+    client: TestClient, runs: tuple[ee.Run, ee.Run, ee.Run]
+) -> None:
+    registry = Registry(list(runs))
+    table = analysis_routes.cka(registry, "a", "b")
+    assert table.model_dump(mode="json") == client.get("/api/compare/cka?run_a=a&run_b=b").json()
+    assert registry.cache.get(("compare", "a", "b"), lambda: None) is not None
+    with pytest.raises(NotFoundError, match="no layer '7'"):
+        analysis_routes.associations(registry, "a", "7")

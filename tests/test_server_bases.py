@@ -352,24 +352,6 @@ def test_a_new_name_for_the_same_groups_is_a_new_direction(client: TestClient) -
     assert names == ["second"]
 
 
-def test_the_direction_store_is_bounded_by_memory(run: ee.Run) -> None:
-    from embedding_explorer.server.bases import DirectionStore, StoredDirection, direction_bytes
-
-    layer = run["input"]
-    made = [layer.direction([i], [i + 1, i + 2]) for i in range(6)]
-    n, d = run.n_samples, layer.dim
-    # float32 scores + int64 sort order + float64 sorted scores, the groups, three D-vectors
-    assert direction_bytes(made[0]) == n * 20 + 8 * 3 + 3 * 8 * d
-    store = DirectionStore(limit=100, max_bytes=3 * direction_bytes(made[0]) + 10)
-    for i, direction in enumerate(made):
-        store.put(StoredDirection(f"d{i}", "blobs", "input", direction, None))
-    assert len(store) == 3 and store.nbytes <= 3 * direction_bytes(made[0]) + 10
-    assert [store.get(f"d{i}") is not None for i in range(6)] == [False] * 3 + [True] * 3
-    tiny = DirectionStore(max_bytes=1)  # the newest is kept even when it alone is over the bound
-    tiny.put(StoredDirection("x", "blobs", "input", made[0], None))
-    assert len(tiny) == 1
-
-
 def test_export_names_beyond_latin1(tmp_path: Path) -> None:
     from urllib.parse import unquote
 

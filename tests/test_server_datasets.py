@@ -13,7 +13,9 @@ from torch import nn
 
 import embedding_explorer as ee
 from embedding_explorer.analysis.datasets import compare_datasets
-from embedding_explorer.server import create_app
+from embedding_explorer.server import create_app, dataset_routes
+from embedding_explorer.server.errors import NotFoundError
+from embedding_explorer.server.registry import Registry
 
 with warnings.catch_warnings():  # starlette asks for httpx2; httpx is what the project pins
     from starlette.exceptions import StarletteDeprecationWarning
@@ -236,3 +238,12 @@ def test_a_layer_that_differs_refuses_only_itself(tmp_path: Path) -> None:
     assert [row["smd"] for row in fc.json()["components"]] == pytest.approx(expected["smd"].tolist())
     assert conv.status_code == 422
     assert "layer 'conv' differs between runs 'm1' and 'm2': reduce 'mean' vs 'max'" in conv.json()["detail"]
+
+
+def test_dataset_handlers_answer_when_called_directly(client: TestClient, runs: dict[str, ee.Run]) -> None:
+    registry = Registry(list(runs.values()))
+    hist = dataset_routes.histogram(registry, "ref", "shifted", "fc", 1, bins=12)
+    params = {"run_a": "ref", "run_b": "shifted", "layer": "fc", "component": 1, "bins": 12}
+    assert hist.model_dump(mode="json") == client.get(f"{URL}/histogram", params=params).json()
+    with pytest.raises(NotFoundError, match=r"component=99 is out of range for layer 'fc' of 'ref'"):
+        dataset_routes.extremes(registry, "ref", "shifted", "fc", 99)

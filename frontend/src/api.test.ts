@@ -4,7 +4,7 @@ import { ApiError, clearCache, getGallery, postDirection } from './api';
 const DIRECTION = { id: 'abc123', basis: 'dir:abc123', run: 'r', layer: 'fc', name: 'cat → dog', separation: null, n_a: 1, n_b: 1, label_a: 'cat', label_b: 'dog' };
 const GALLERY = { layer: 'fc', basis: 'dir:abc123', kind: 'direction', separation: null, components: [] };
 
-/** A server that forgets its directions on `restart()`, as a restarted process does. */
+/** A server that no longer knows its direction after `restart()`. */
 function fakeServer() {
   let known = false;
   const calls: string[] = [];
@@ -29,18 +29,17 @@ afterEach(() => {
   clearCache();
 });
 
-describe('a direction the server forgot', () => {
-  it('is made again from its groups, and the probe retried', async () => {
+describe('a direction', () => {
+  it('is posted once: probing it later never posts its groups again', async () => {
     const server = fakeServer();
     vi.stubGlobal('fetch', server.fetchMock);
     const made = await postDirection('r', 'fc', { label_a: 'cat', label_b: 'dog' });
     expect(made.basis).toBe('dir:abc123');
-    server.restart();
-    const gallery = await getGallery('r', 'fc', 8, undefined, made.basis);
-    expect(gallery.basis).toBe('dir:abc123');
+    server.restart(); // a server that cannot make it again answers 404, and that is what the view shows
+    const err = await getGallery('r', 'fc', 8, undefined, made.basis).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(ApiError);
+    expect((err as ApiError).status).toBe(404);
     expect(server.calls).toEqual([
-      'POST /api/runs/r/layers/fc/directions',
-      'GET /api/runs/r/layers/fc/gallery?n=8&basis=dir%3Aabc123',
       'POST /api/runs/r/layers/fc/directions',
       'GET /api/runs/r/layers/fc/gallery?n=8&basis=dir%3Aabc123',
     ]);

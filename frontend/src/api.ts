@@ -290,38 +290,10 @@ export function apiUrl(path: string, params?: Record<string, string | number | b
   return url.toString();
 }
 
-/**
- * The directions this page made, by id: the server keeps directions in memory, so after a restart
- * (or once it dropped old ones) probing `basis=dir:<id>` answers 404. The same groups give the
- * same id, so posting them again brings the direction back; see `remakeDirection`.
- */
-const madeDirections = new Map<string, { url: string; body: string }>();
-const remaking = new Map<string, Promise<boolean>>();
-
-/** Post the groups of the direction that `url` probes again; whether that worked. */
-function remakeDirection(url: string): Promise<boolean> {
-  const basis = new URL(url).searchParams.get('basis');
-  const made = basis?.startsWith('dir:') ? madeDirections.get(basis.slice(4)) : undefined;
-  if (!basis || !made) return Promise.resolve(false);
-  let p = remaking.get(basis);
-  if (!p) {
-    p = fetch(made.url, { method: 'POST', body: made.body, headers: { 'Content-Type': 'application/json' }, credentials: 'same-origin' })
-      .then((res) => res.ok)
-      .catch(() => false)
-      .finally(() => remaking.delete(basis));
-    remaking.set(basis, p);
-  }
-  return p;
-}
-
 async function request(url: string, signal?: AbortSignal, init?: RequestInit): Promise<Response> {
   let res: Response;
   try {
     res = await fetch(url, { signal, credentials: 'same-origin', ...init });
-    // a direction the server forgot: make it again from its groups, then ask once more
-    if (res.status === 404 && !init?.method && (await remakeDirection(url))) {
-      res = await fetch(url, { signal, credentials: 'same-origin', ...init });
-    }
   } catch (err) {
     if (isAbortError(err)) throw err;
     throw new ApiError(0, `Could not reach the Embedding Explorer server (${(err as Error).message}).`, url);
@@ -408,8 +380,9 @@ export function getBasis(run: string, layer: string, basis: string, signal?: Abo
 }
 
 /**
- * Make (or find again: same groups, same id) a direction from two groups. Probes of it that later
- * answer 404 (a restarted server) post the groups again and retry, see `remakeDirection`.
+ * Make (or find again: same groups, same id) a direction from two groups. Its id says how the
+ * server makes it again (two labels: `label:<a>:<b>`; sample ids: a digest of a kept recipe),
+ * so probing `basis=dir:<id>` later needs no second post.
  */
 export function postDirection(
   run: string,
@@ -421,9 +394,7 @@ export function postDirection(
   const text = JSON.stringify(body);
   const load = async () => {
     const res = await request(url, undefined, { method: 'POST', body: text, headers: { 'Content-Type': 'application/json' } });
-    const made = (await res.json()) as DirectionOut;
-    madeDirections.set(made.id, { url, body: text });
-    return made;
+    return (await res.json()) as DirectionOut;
   };
   return withSignal(cached(`POST ${url} ${text}`, load), signal);
 }
@@ -542,5 +513,4 @@ export function getMatched(runA: string, layerA: string, runB: string, layerB: s
 /** Forget cached answers (tests, or after the server's runs changed). */
 export function clearCache(): void {
   cache.clear();
-  madeDirections.clear();
 }

@@ -16,6 +16,7 @@ from .locations import Location, StorageOptions, as_location
 from .probe import Histogram, ScoreProbe
 from .records import IMAGE, as_png
 from .store.reader import RunReader
+from .views import view
 
 if TYPE_CHECKING:
     from .analysis.directions import Direction
@@ -251,16 +252,17 @@ class Run:
         return pd.DataFrame(values, index=self.layers, columns=self.layers)
 
     def show(self, *, height: int = 800) -> Any:
-        """Display the explorer UI for this run inline in Jupyter (returns the server handle)."""
-        from .server import show
+        """Display the explorer UI for this run inline in Jupyter (returns the server handle).
 
-        return show([self], height=height)
+        The web server sits above the run: this calls :func:`.server.show` through :mod:`.views`."""
+        return view("show")([self], height=height)
 
     def report(self, path: str | Path, *, n: int = 8) -> Path:
-        """Write a self-contained HTML report of this run (opens from disk, no server)."""
-        from .report import write_report
+        """Write a self-contained HTML report of this run (opens from disk, no server).
 
-        return write_report(self, path, n=n)
+        The report sits above the run: this calls :func:`.report.write_report` through :mod:`.views`."""
+        result: Path = view("report")(self, path, n=n)
+        return result
 
     def label_name(self, label: Any) -> str:
         """How a label reads: its class name where known."""

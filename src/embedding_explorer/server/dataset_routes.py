@@ -16,10 +16,11 @@ from fastapi import APIRouter, HTTPException, Query
 from ..analysis.datasets import DatasetComparison, compare_datasets
 from ..exceptions import EmbeddingExplorerError
 from ..run import Run
-from .analysis_routes import Cache, finite
+from .answers import finite, refs
 from .bases import variance_ratios
+from .errors import NotFoundError
+from .params import RegistryDep
 from .registry import Registry
-from .routes import refs
 from .schemas import CapturedVariance, DatasetEnds, DatasetExtremes, DatasetHistogram, DatasetShift, ShiftRow
 
 RunA = Annotated[str, Query(description="the reference run: its components are the axes")]
@@ -30,107 +31,107 @@ Bins = Annotated[int, Query(ge=1, le=200, description="number of equal-width bin
 Count = Annotated[int, Query(ge=1, le=200, description="samples per end")]
 
 
-def dataset_router(registry: Registry) -> APIRouter:
-    router = APIRouter(prefix="/api/compare/datasets")
-    cache = Cache()
+router = APIRouter(prefix="/api/compare/datasets")
 
-    def comparison(run_a: str, run_b: str, layer: str) -> DatasetComparison:
-        a, b = registry.get(run_a), registry.get(run_b)
-        a.layer(layer), b.layer(layer)  # 404 naming the layers of the run that lacks it
-        if run_a == run_b:
-            raise HTTPException(422, f"run_a and run_b are both {run_a!r}: pick two data sets to compare")
-        # one layer at a time: a layer that differs between the runs refuses only itself
-        return cache.get(
-            ("datasets", run_a, run_b, layer), lambda: compare_datasets(a.run, b.run, layers=[layer])
+
+def comparison(registry: Registry, run_a: str, run_b: str, layer: str) -> DatasetComparison:
+    a, b = registry.get(run_a), registry.get(run_b)
+    a.layer(layer), b.layer(layer)  # 404 naming the layers of the run that lacks it
+    if run_a == run_b:
+        raise HTTPException(422, f"run_a and run_b are both {run_a!r}: pick two data sets to compare")
+    # one layer at a time: a layer that differs between the runs refuses only itself
+    return registry.cache.get(
+        ("datasets", run_a, run_b, layer), lambda: compare_datasets(a.run, b.run, layers=[layer])
+    )
+
+
+def check(registry: Registry, c: int, run_a: str, layer: str) -> None:
+    k = registry.get(run_a).layer(layer).n_components
+    if c >= k:
+        raise NotFoundError(
+            f"component={c} is out of range for layer {layer!r} of {run_a!r}: it has {k} (0..{k - 1})"
         )
 
-    def check(c: int, run_a: str, layer: str) -> None:
-        k = registry.get(run_a).layer(layer).n_components
-        if c >= k:
-            raise HTTPException(
-                404,
-                f"component={c} is out of range for layer {layer!r} of {run_a!r}: it has {k} (0..{k - 1})",
-            )
 
-    @router.get("")
-    def shift(run_a: RunA, run_b: RunB, layer: LayerQuery) -> DatasetShift:
-        """How far the other data set moved along each reference component, largest |smd| first,
-        and how much of its variance the reference's top components capture."""
-        comp = comparison(run_a, run_b, layer)
-        lay = registry.get(run_a).layer(layer)
-        position = {str(name): i for i, name in enumerate(comp.shift(layer).index)}
-        ranked = comp.ranked(layer)
-        ratios = variance_ratios(lay)
-        rows = [
-            ShiftRow(
-                index=position[str(name)],
-                name=f"PC {position[str(name)] + 1}",
-                explained_variance_ratio=ratios[position[str(name)]],
-                smd=finite(row.smd),
-                ks=finite(row.ks),
-                ks_pvalue=finite(row.ks_pvalue),
-                wasserstein=finite(row.wasserstein),
-                mean_reference=finite(row.mean_reference),
-                mean_other=finite(row.mean_other),
-                std_reference=finite(row.std_reference),
-                std_other=finite(row.std_other),
-            )
-            for name, row in zip(ranked.index, ranked.itertuples(), strict=True)
-        ]
-        captured = comp.captured_variance(layer)
-        return DatasetShift(
-            run_a=run_a,
-            run_b=run_b,
-            layer=layer,
-            layers=comparable_layers(registry.get(run_a).run, registry.get(run_b).run),
-            n_reference=registry.get(run_a).run.n_samples,
-            n_other=registry.get(run_b).run.n_samples,
-            components=rows,
-            captured=CapturedVariance(
-                k=[int(k) for k in captured.index],
-                reference_components=[finite(v) for v in captured["reference_components"]],
-                own_components=[finite(v) for v in captured["own_components"]],
-            ),
+@router.get("")
+def shift(registry: RegistryDep, run_a: RunA, run_b: RunB, layer: LayerQuery) -> DatasetShift:
+    """How far the other data set moved along each reference component, largest |smd| first,
+    and how much of its variance the reference's top components capture."""
+    comp = comparison(registry, run_a, run_b, layer)
+    lay = registry.get(run_a).layer(layer)
+    position = {str(name): i for i, name in enumerate(comp.shift(layer).index)}
+    ranked = comp.ranked(layer)
+    ratios = variance_ratios(lay)
+    rows = [
+        ShiftRow(
+            index=position[str(name)],
+            name=f"PC {position[str(name)] + 1}",
+            explained_variance_ratio=ratios[position[str(name)]],
+            smd=finite(row.smd),
+            ks=finite(row.ks),
+            ks_pvalue=finite(row.ks_pvalue),
+            wasserstein=finite(row.wasserstein),
+            mean_reference=finite(row.mean_reference),
+            mean_other=finite(row.mean_other),
+            std_reference=finite(row.std_reference),
+            std_other=finite(row.std_other),
         )
+        for name, row in zip(ranked.index, ranked.itertuples(), strict=True)
+    ]
+    captured = comp.captured_variance(layer)
+    return DatasetShift(
+        run_a=run_a,
+        run_b=run_b,
+        layer=layer,
+        layers=comparable_layers(registry.get(run_a).run, registry.get(run_b).run),
+        n_reference=registry.get(run_a).run.n_samples,
+        n_other=registry.get(run_b).run.n_samples,
+        components=rows,
+        captured=CapturedVariance(
+            k=[int(k) for k in captured.index],
+            reference_components=[finite(v) for v in captured["reference_components"]],
+            own_components=[finite(v) for v in captured["own_components"]],
+        ),
+    )
 
-    @router.get("/histogram")
-    def histogram(
-        run_a: RunA, run_b: RunB, layer: LayerQuery, component: Component, bins: Bins = 30
-    ) -> DatasetHistogram:
-        """Both data sets' scores on one reference component, counted in the same bins."""
-        comp = comparison(run_a, run_b, layer)
-        check(component, run_a, layer)
-        hist = comp.histogram(layer, component, bins=bins)
-        return DatasetHistogram(
-            component=component,
-            edges=np.asarray(hist["edges"], dtype=float).tolist(),
-            reference=np.asarray(hist["reference"]).astype(int).tolist(),
-            other=np.asarray(hist["other"]).astype(int).tolist(),
-        )
 
-    @router.get("/extremes")
-    def extremes(
-        run_a: RunA, run_b: RunB, layer: LayerQuery, component: Component, n: Count = 8
-    ) -> DatasetExtremes:
-        """The lowest and highest samples of each data set on one reference component."""
-        comp = comparison(run_a, run_b, layer)
-        check(component, run_a, layer)
-        ref, other = registry.get(run_a), registry.get(run_b)
-        lay = ref.layer(layer)
-        low, high = lay.extremes(component, n)
-        other_low, other_high = comp.extremes(layer, component, n)
-        other_scores = comp.other_scores(layer)[:, component]
-        own = lay.scores[:, component]
-        return DatasetExtremes(
-            component=component,
-            reference=DatasetEnds(low=refs(ref, low, own[low]), high=refs(ref, high, own[high])),
-            other=DatasetEnds(
-                low=refs(other, other_low, other_scores[other_low]),
-                high=refs(other, other_high, other_scores[other_high]),
-            ),
-        )
+@router.get("/histogram")
+def histogram(
+    registry: RegistryDep, run_a: RunA, run_b: RunB, layer: LayerQuery, component: Component, bins: Bins = 30
+) -> DatasetHistogram:
+    """Both data sets' scores on one reference component, counted in the same bins."""
+    comp = comparison(registry, run_a, run_b, layer)
+    check(registry, component, run_a, layer)
+    hist = comp.histogram(layer, component, bins=bins)
+    return DatasetHistogram(
+        component=component,
+        edges=np.asarray(hist["edges"], dtype=float).tolist(),
+        reference=np.asarray(hist["reference"]).astype(int).tolist(),
+        other=np.asarray(hist["other"]).astype(int).tolist(),
+    )
 
-    return router
+
+@router.get("/extremes")
+def extremes(
+    registry: RegistryDep, run_a: RunA, run_b: RunB, layer: LayerQuery, component: Component, n: Count = 8
+) -> DatasetExtremes:
+    """The lowest and highest samples of each data set on one reference component."""
+    comp = comparison(registry, run_a, run_b, layer)
+    check(registry, component, run_a, layer)
+    ref, other = registry.get(run_a), registry.get(run_b)
+    lay = ref.layer(layer)
+    low, high = lay.extremes(component, n)
+    other_low, other_high = comp.extremes(layer, component, n)
+    other_scores = comp.other_scores(layer)[:, component]
+    own = lay.scores[:, component]
+    return DatasetExtremes(
+        component=component,
+        reference=DatasetEnds(low=refs(ref, low, own[low]), high=refs(ref, high, own[high])),
+        other=DatasetEnds(
+            low=refs(other, other_low, other_scores[other_low]),
+            high=refs(other, other_high, other_scores[other_high]),
+        ),
+    )
 
 
 def comparable_layers(reference: Run, other: Run) -> list[str]:

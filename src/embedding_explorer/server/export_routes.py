@@ -17,39 +17,38 @@ from fastapi import APIRouter, Path, Query, Response
 
 from .. import export
 from ..probe import ScoreProbe
-from .bases import DirectionStore, resolve_basis
-from .registry import Registry
-from .routes import BasisParam, LayerName, RunId
+from .bases import resolve_basis
+from .params import BasisParam, DirectionsDep, LayerName, RegistryDep, RunId
 
 Table = Literal["scores", "extremes", "associations"]
 Format = Literal["csv", "parquet"]
 MEDIA = {"csv": "text/csv; charset=utf-8", "parquet": "application/vnd.apache.parquet"}
 
 
-def export_router(registry: Registry, directions: DirectionStore) -> APIRouter:
-    router = APIRouter(prefix="/api")
+router = APIRouter(prefix="/api")
 
-    @router.get(
-        "/runs/{run}/layers/{layer}/export/{table}.{fmt}",
-        response_class=Response,
-        responses={200: {"content": {MEDIA["csv"]: {}, MEDIA["parquet"]: {}}, "description": "a file"}},
-    )
-    def export_table(
-        run: RunId,
-        layer: LayerName,
-        table: Annotated[Table, Path(description="scores, extremes or associations")],
-        fmt: Annotated[Format, Path(description="csv or parquet")],
-        n: Annotated[int, Query(ge=1, le=200, description="samples per end (extremes)")] = 8,
-        basis: BasisParam = "pca",
-    ) -> Response:
-        served = registry.get(run)
-        b = resolve_basis(served, served.layer(layer), basis, directions)
-        frame = build(table, b.probe, n)
-        suffix = "" if b.key == "pca" else "-" + b.key.replace(":", "-")
-        headers = {"Content-Disposition": attachment(f"{served.id}-{layer}{suffix}-{table}.{fmt}")}
-        return Response(encode(frame, fmt), media_type=MEDIA[fmt], headers=headers)
 
-    return router
+@router.get(
+    "/runs/{run}/layers/{layer}/export/{table}.{fmt}",
+    response_class=Response,
+    responses={200: {"content": {MEDIA["csv"]: {}, MEDIA["parquet"]: {}}, "description": "a file"}},
+)
+def export_table(
+    registry: RegistryDep,
+    directions: DirectionsDep,
+    run: RunId,
+    layer: LayerName,
+    table: Annotated[Table, Path(description="scores, extremes or associations")],
+    fmt: Annotated[Format, Path(description="csv or parquet")],
+    n: Annotated[int, Query(ge=1, le=200, description="samples per end (extremes)")] = 8,
+    basis: BasisParam = "pca",
+) -> Response:
+    served = registry.get(run)
+    b = resolve_basis(served, served.layer(layer), basis, directions)
+    frame = build(table, b.probe, n)
+    suffix = "" if b.key == "pca" else "-" + b.key.replace(":", "-")
+    headers = {"Content-Disposition": attachment(f"{served.id}-{layer}{suffix}-{table}.{fmt}")}
+    return Response(encode(frame, fmt), media_type=MEDIA[fmt], headers=headers)
 
 
 def attachment(filename: str) -> str:

@@ -134,6 +134,7 @@ def serve(
     no_token: bool = ...,
     open_browser: bool = ...,
     block: Literal[True] = ...,
+    directions_dir: str | os.PathLike[str] | None = ...,
 ) -> None: ...
 @overload
 def serve(
@@ -145,6 +146,7 @@ def serve(
     no_token: bool = ...,
     open_browser: bool = ...,
     block: Literal[False],
+    directions_dir: str | os.PathLike[str] | None = ...,
 ) -> ServerHandle: ...
 def serve(
     runs_or_paths: RunsOrPaths,
@@ -155,6 +157,7 @@ def serve(
     no_token: bool = False,
     open_browser: bool = False,
     block: bool = True,
+    directions_dir: str | os.PathLike[str] | None = None,
 ) -> ServerHandle | None:
     """Serve runs to the web UI at ``http://host:port/``.
 
@@ -172,6 +175,9 @@ def serve(
     open_browser : bool, default=False
     block : bool, default=True
         Run until interrupted (Ctrl+C); False: run in a daemon thread and return its handle.
+    directions_dir : path, optional
+        Where to keep the recipes of directions made from sample ids across restarts
+        (see :func:`.app.create_app`); default: in memory.
 
     Returns
     -------
@@ -182,7 +188,7 @@ def serve(
     # without a token on loopback, only loopback Host headers: a web page whose domain is
     # rebound to 127.0.0.1 (DNS rebinding) must not read the runs
     hosts = [*LOOPBACK_HOSTS, host] if secret is None and is_loopback(host) else None
-    app = create_app(runs, token=secret, allowed_hosts=hosts)
+    app = create_app(runs, token=secret, allowed_hosts=hosts, directions_dir=directions_dir)
     sock = bind(host, port)
     url = server_url(host, sock.getsockname()[1], secret)
     config = uvicorn.Config(app, host=host, port=port, log_level="warning", ws="none", lifespan="off")

@@ -1,7 +1,8 @@
 """The runs a server serves, under URL-safe ids, with what is derived from them once.
 
 Only the runs given at start are served: every lookup goes through :class:`Registry`, which
-answers 404 naming the valid ids, so no request reaches a path the client chose.
+raises :class:`.errors.NotFoundError` (404) naming the valid ids, so no request reaches a path
+the client chose.
 """
 
 from __future__ import annotations
@@ -12,10 +13,10 @@ from collections.abc import Iterator, Sequence
 from functools import cached_property
 from typing import Any
 
-from fastapi import HTTPException
-
 from ..run import Histogram, Layer, Run
+from .answers import Cache
 from .columns import Column, LabelCoding, label_coding, run_columns
+from .errors import NotFoundError
 
 
 def slug(name: str) -> str:
@@ -70,21 +71,18 @@ class ServedRun:
             return self.columns[name]
         except KeyError:
             valid = ", ".join(repr(c) for c in self.columns) or "none"
-            raise HTTPException(
-                404, f"run {self.id!r} has no column {name!r}; its columns: {valid}"
-            ) from None
+            raise NotFoundError(f"run {self.id!r} has no column {name!r}; its columns: {valid}") from None
 
     def layer(self, name: str) -> Layer:
         if name not in self.run.layers:
             valid = ", ".join(repr(n) for n in self.run.layers)
-            raise HTTPException(404, f"run {self.id!r} has no layer {name!r}; its layers: {valid}")
+            raise NotFoundError(f"run {self.id!r} has no layer {name!r}; its layers: {valid}")
         return self.run[name]
 
     def check_sample(self, sample_id: int) -> int:
         if not 0 <= sample_id < self.run.n_samples:
-            raise HTTPException(
-                404,
-                f"run {self.id!r} has no sample {sample_id}; sample ids are 0..{self.run.n_samples - 1}",
+            raise NotFoundError(
+                f"run {self.id!r} has no sample {sample_id}; sample ids are 0..{self.run.n_samples - 1}"
             )
         return sample_id
 
@@ -99,11 +97,13 @@ class ServedRun:
 
 
 class Registry:
-    """The served runs by id."""
+    """The served runs by id, and the analyses over them computed once (``cache``: they depend
+    only on the runs, which do not change while served)."""
 
     def __init__(self, runs: Sequence[Run]) -> None:
         ids = unique_ids([run.name for run in runs])
         self.runs = {run_id: ServedRun(run_id, run) for run_id, run in zip(ids, runs, strict=True)}
+        self.cache = Cache()
 
     def __iter__(self) -> Iterator[ServedRun]:
         return iter(self.runs.values())
@@ -113,4 +113,4 @@ class Registry:
             return self.runs[run_id]
         except KeyError:
             valid = ", ".join(repr(i) for i in self.runs) or "none"
-            raise HTTPException(404, f"no run {run_id!r}; the served runs: {valid}") from None
+            raise NotFoundError(f"no run {run_id!r}; the served runs: {valid}") from None

@@ -1,23 +1,42 @@
-"""The ``/api`` routes: JSON for small answers, binary float32/int32 bodies for per-sample arrays.
+"""The ``/api`` routes of runs, probing and samples: JSON for small answers, binary float32/int32
+bodies for per-sample arrays.
 
-Routes that do numpy work are plain ``def``: FastAPI runs them in its thread pool. Errors the
-library raises (a component out of range, a histogram by label of an unlabelled run) become
-4xx in one place, :func:`.app.add_error_handlers`; lookups and parameter checks here answer
-404/422 with a message that names what is valid.
+Handlers are module-level functions registered on :data:`router`; their state (the served runs,
+the directions) comes in as dependencies (:mod:`.params`), so a test can call one directly.
+Routes that do numpy work are plain ``def``: FastAPI runs them in its thread pool. Lookups raise
+:class:`.errors.NotFoundError` (404) and parameter checks answer 422, each with a message that
+names what is valid (:mod:`.errors`).
+
+The probing routes take ``basis`` (default ``pca``): the layer's ICA or a direction made
+through ``POST .../directions`` are probed by the very same code.
 """
 
 from __future__ import annotations
 
-import base64
-import hashlib
 from typing import Annotated, Any
 
 import numpy as np
-from fastapi import APIRouter, HTTPException, Path, Query, Request, Response
+from fastapi import APIRouter, Header, HTTPException, Query, Response
 
 from .._version import __version__
-from .bases import Basis, DirectionStore, resolve_basis, variance_ratios
+from .answers import BINARY, binary, data_url, etag, not_modified, refs
+from .bases import Basis, check_component, resolve_basis, variance_ratios
 from .columns import json_value
+from .directions import Directions
+from .errors import NotFoundError
+from .params import (
+    BasisParam,
+    Bins,
+    CacheControl,
+    ComponentIndex,
+    Count,
+    DirectionsDep,
+    LayerName,
+    Quantile,
+    RegistryDep,
+    RunId,
+    SampleId,
+)
 from .registry import Registry, ServedRun
 from .schemas import (
     ColumnInfo,
@@ -37,190 +56,203 @@ from .schemas import (
 )
 
 MAX_IDS = 1000  # sample ids per batched renderings request
-IMMUTABLE = "max-age=31536000, immutable"
-BINARY: dict[int | str, dict[str, Any]] = {
-    200: {"content": {"application/octet-stream": {}}, "description": "little-endian array"}
-}
+IfNoneMatch = Annotated[str | None, Header(description="ETags the client holds")]
 
-RunId = Annotated[str, Path(description="a run id from /api/runs")]
-LayerName = Annotated[str, Path(description="a layer name of the run")]
-ComponentIndex = Annotated[int, Path(ge=0, description="component index, 0-based")]
-SampleId = Annotated[int, Path(ge=0, description="sample id: its position in the data set")]
-Count = Annotated[int, Query(ge=1, le=200, description="samples per list")]
-Bins = Annotated[int, Query(ge=1, le=200, description="number of quantile bins")]
-Quantile = Annotated[float, Query(ge=0.0, le=1.0, allow_inf_nan=False, description="quantile in [0, 1]")]
-BasisParam = Annotated[
-    str, Query(max_length=80, description="what to probe along: 'pca', 'ica' or 'dir:<id>' (a direction)")
-]
+router = APIRouter(prefix="/api")
 
 
-def api_router(registry: Registry, directions: DirectionStore, *, private: bool = False) -> APIRouter:
-    """The API over ``registry``'s runs; ``private`` marks cacheable answers private (token).
+def basis_of(
+    registry: Registry, directions: Directions, run: str, layer: str, basis: str
+) -> tuple[ServedRun, Basis]:
+    served = registry.get(run)
+    return served, resolve_basis(served, served.layer(layer), basis, directions)
 
-    The probing routes take ``basis`` (default ``pca``): the layer's ICA or a direction made
-    through ``POST .../directions`` are probed by the very same code.
-    """
-    router = APIRouter(prefix="/api")
-    cache_control = ("private, " if private else "public, ") + IMMUTABLE
 
-    def basis_of(run: str, layer: str, basis: str) -> tuple[ServedRun, Basis]:
-        served = registry.get(run)
-        return served, resolve_basis(served, served.layer(layer), basis, directions)
+@router.get("/health")
+async def health() -> Health:
+    return Health(status="ok", version=__version__)
 
-    @router.get("/health")
-    async def health() -> Health:
-        return Health(status="ok", version=__version__)
 
-    @router.get("/runs")
-    def runs() -> list[RunInfo]:
-        return [run_info(served) for served in registry]
+@router.get("/runs")
+def runs(registry: RegistryDep) -> list[RunInfo]:
+    return [run_info(served) for served in registry]
 
-    @router.get("/runs/{run}/layers/{layer}/gallery")
-    def gallery(run: RunId, layer: LayerName, n: Count = 8, basis: BasisParam = "pca") -> Gallery:
-        served, b = basis_of(run, layer, basis)
-        components = []
-        for c in range(b.n_components):
-            low, high = b.probe.extremes(c, n)
-            components.append(
-                ComponentGallery(
-                    index=c,
-                    name=b.names[c],
-                    explained_variance_ratio=b.explained_variance_ratio[c]
-                    if b.explained_variance_ratio
-                    else None,
-                    kurtosis=ratio(b.kurtosis, c),
-                    low=sample_refs(served, b, c, low),
-                    high=sample_refs(served, b, c, high),
-                )
+
+@router.get("/runs/{run}/layers/{layer}/gallery")
+def gallery(
+    registry: RegistryDep,
+    directions: DirectionsDep,
+    run: RunId,
+    layer: LayerName,
+    n: Count = 8,
+    basis: BasisParam = "pca",
+) -> Gallery:
+    served, b = basis_of(registry, directions, run, layer, basis)
+    components = []
+    for c in range(b.n_components):
+        low, high = b.probe.extremes(c, n)
+        components.append(
+            ComponentGallery(
+                index=c,
+                name=b.names[c],
+                explained_variance_ratio=b.explained_variance_ratio[c]
+                if b.explained_variance_ratio
+                else None,
+                kurtosis=ratio(b.kurtosis, c),
+                low=sample_refs(served, b, c, low),
+                high=sample_refs(served, b, c, high),
             )
-        return Gallery(
-            layer=b.layer.name, basis=b.key, kind=b.kind, separation=b.separation, components=components
         )
-
-    @router.get("/runs/{run}/layers/{layer}/components/{c}/quantile")
-    def quantile(
-        run: RunId,
-        layer: LayerName,
-        c: ComponentIndex,
-        q: Quantile = 0.5,
-        n: Count = 8,
-        basis: BasisParam = "pca",
-    ) -> QuantileSamples:
-        served, b = basis_of(run, layer, basis)
-        check_component(b, c)
-        ids = b.probe.quantile_samples(c, q, n)
-        return QuantileSamples(q=q, value=b.probe.quantile(c, q), samples=sample_refs(served, b, c, ids))
-
-    @router.get("/runs/{run}/layers/{layer}/components/{c}/histogram")
-    def histogram(
-        run: RunId,
-        layer: LayerName,
-        c: ComponentIndex,
-        bins: Bins = 30,
-        by_label: bool = False,
-        basis: BasisParam = "pca",
-    ) -> HistogramOut:
-        served, b = basis_of(run, layer, basis)
-        check_component(b, c)
-        hist = served.histogram(b.probe, (layer, b.key), c, bins, by_label)
-        split = None
-        if hist.by_label is not None:
-            split = {}
-            for value, row in hist.by_label.items():
-                name = served.run.label_name(value)
-                if name in split:  # two labels shown alike: keep both, told apart by value
-                    name = f"{name} ({value})"
-                split[name] = row.tolist()
-        return HistogramOut(edges=hist.edges.tolist(), counts=hist.counts.tolist(), by_label=split)
-
-    @router.get("/runs/{run}/layers/{layer}/scores", response_class=Response, responses=BINARY)
-    def scores(
-        run: RunId,
-        layer: LayerName,
-        components: Annotated[str | None, Query(description="comma-separated indices; default all")] = None,
-        basis: BasisParam = "pca",
-    ) -> Response:
-        _, b = basis_of(run, layer, basis)
-        scores = b.probe.scores
-        columns = parse_components(components, b)
-        block = scores if columns == list(range(b.n_components)) else scores[:, columns]
-        body = np.ascontiguousarray(block, dtype="<f4").tobytes()
-        shape = f"{scores.shape[0]},{len(columns)}"
-        return binary(body, {"X-Shape": shape, "X-Dtype": "float32"})
-
-    @router.get("/runs/{run}/columns/{name:path}/values", response_class=Response, responses=BINARY)
-    def column_values(run: RunId, name: str) -> Response:
-        column = registry.get(run).column(name)
-        dtype = "int32" if column.kind == "categorical" else "float32"
-        headers = {"X-Dtype": dtype, "X-Kind": column.kind, "X-Shape": str(len(column.values))}
-        return binary(column.values.tobytes(), headers)
-
-    @router.get("/runs/{run}/samples/{sample_id}")
-    def sample(
-        run: RunId, sample_id: SampleId, layer: str | None = None, basis: BasisParam = "pca"
-    ) -> SampleDetail:
-        served = registry.get(run)
-        served.check_sample(sample_id)
-        b = resolve_basis(served, served.layer(layer), basis, directions) if layer is not None else None
-        table = served.run.samples
-        metadata = {col: json_value(table[col].iat[sample_id]) for col in served.metadata_columns}
-        label, label_value = None, None
-        if served.labels is not None:
-            code = int(served.labels.codes[sample_id])
-            if code >= 0:
-                label, label_value = served.labels.names[code], served.labels.values[code]
-        return SampleDetail(
-            id=sample_id,
-            label=label,
-            label_value=label_value,
-            metadata=metadata,
-            layer=b.layer.name if b is not None else None,
-            basis=b.key if b is not None else None,
-            scores=b.probe.scores[sample_id].astype(float).tolist() if b is not None else None,
-            percentiles=b.probe.percentiles(sample_id).tolist() if b is not None else None,
-        )
-
-    @router.get(
-        "/runs/{run}/samples/{sample_id}/render",
-        response_class=Response,
-        responses={200: {"content": {"image/png": {}, "text/plain": {}}}, 304: {"description": "cached"}},
+    return Gallery(
+        layer=b.layer.name, basis=b.key, kind=b.kind, separation=b.separation, components=components
     )
-    def render(run: RunId, sample_id: SampleId, request: Request) -> Response:
-        served = registry.get(run)
-        kind = rendering_kind(served)
-        served.check_sample(sample_id)
-        headers = {"ETag": etag(served, str(sample_id)), "Cache-Control": cache_control}
-        if not_modified(request, headers["ETag"]):
-            return Response(status_code=304, headers=headers)
-        data = stored_rendering(served, sample_id)
-        media = "image/png" if kind == "image/png" else "text/plain; charset=utf-8"
-        return Response(data, media_type=media, headers=headers)
 
-    @router.get(
-        "/runs/{run}/renderings", response_model=Renderings, responses={304: {"description": "cached"}}
+
+@router.get("/runs/{run}/layers/{layer}/components/{c}/quantile")
+def quantile(
+    registry: RegistryDep,
+    directions: DirectionsDep,
+    run: RunId,
+    layer: LayerName,
+    c: ComponentIndex,
+    q: Quantile = 0.5,
+    n: Count = 8,
+    basis: BasisParam = "pca",
+) -> QuantileSamples:
+    served, b = basis_of(registry, directions, run, layer, basis)
+    check_component(b, c)
+    ids = b.probe.quantile_samples(c, q, n)
+    return QuantileSamples(q=q, value=b.probe.quantile(c, q), samples=sample_refs(served, b, c, ids))
+
+
+@router.get("/runs/{run}/layers/{layer}/components/{c}/histogram")
+def histogram(
+    registry: RegistryDep,
+    directions: DirectionsDep,
+    run: RunId,
+    layer: LayerName,
+    c: ComponentIndex,
+    bins: Bins = 30,
+    by_label: bool = False,
+    basis: BasisParam = "pca",
+) -> HistogramOut:
+    served, b = basis_of(registry, directions, run, layer, basis)
+    check_component(b, c)
+    hist = served.histogram(b.probe, (layer, b.key), c, bins, by_label)
+    split = None
+    if hist.by_label is not None:
+        split = {}
+        for value, row in hist.by_label.items():
+            name = served.run.label_name(value)
+            if name in split:  # two labels shown alike: keep both, told apart by value
+                name = f"{name} ({value})"
+            split[name] = row.tolist()
+    return HistogramOut(edges=hist.edges.tolist(), counts=hist.counts.tolist(), by_label=split)
+
+
+@router.get("/runs/{run}/layers/{layer}/scores", response_class=Response, responses=BINARY)
+def scores(
+    registry: RegistryDep,
+    directions: DirectionsDep,
+    run: RunId,
+    layer: LayerName,
+    components: Annotated[str | None, Query(description="comma-separated indices; default all")] = None,
+    basis: BasisParam = "pca",
+) -> Response:
+    _, b = basis_of(registry, directions, run, layer, basis)
+    values = b.probe.scores
+    columns = parse_components(components, b)
+    block = values if columns == list(range(b.n_components)) else values[:, columns]
+    body = np.ascontiguousarray(block, dtype="<f4").tobytes()
+    shape = f"{values.shape[0]},{len(columns)}"
+    return binary(body, {"X-Shape": shape, "X-Dtype": "float32"})
+
+
+@router.get("/runs/{run}/columns/{name:path}/values", response_class=Response, responses=BINARY)
+def column_values(registry: RegistryDep, run: RunId, name: str) -> Response:
+    column = registry.get(run).column(name)
+    dtype = "int32" if column.kind == "categorical" else "float32"
+    headers = {"X-Dtype": dtype, "X-Kind": column.kind, "X-Shape": str(len(column.values))}
+    return binary(column.values.tobytes(), headers)
+
+
+@router.get("/runs/{run}/samples/{sample_id}")
+def sample(
+    registry: RegistryDep,
+    directions: DirectionsDep,
+    run: RunId,
+    sample_id: SampleId,
+    layer: str | None = None,
+    basis: BasisParam = "pca",
+) -> SampleDetail:
+    served = registry.get(run)
+    served.check_sample(sample_id)
+    b = basis_of(registry, directions, run, layer, basis)[1] if layer is not None else None
+    table = served.run.samples
+    metadata = {col: json_value(table[col].iat[sample_id]) for col in served.metadata_columns}
+    label, label_value = None, None
+    if served.labels is not None:
+        code = int(served.labels.codes[sample_id])
+        if code >= 0:
+            label, label_value = served.labels.names[code], served.labels.values[code]
+    return SampleDetail(
+        id=sample_id,
+        label=label,
+        label_value=label_value,
+        metadata=metadata,
+        layer=b.layer.name if b is not None else None,
+        basis=b.key if b is not None else None,
+        scores=b.probe.scores[sample_id].astype(float).tolist() if b is not None else None,
+        percentiles=b.probe.percentiles(sample_id).tolist() if b is not None else None,
     )
-    def renderings(
-        run: RunId,
-        request: Request,
-        response: Response,
-        ids: Annotated[str, Query(description=f"comma-separated sample ids, at most {MAX_IDS}")],
-    ) -> Any:
-        served = registry.get(run)
-        kind = rendering_kind(served)
-        sample_ids = parse_ids(ids, served)
-        headers = {"ETag": etag(served, ",".join(map(str, sample_ids))), "Cache-Control": cache_control}
-        if not_modified(request, headers["ETag"]):
-            return Response(status_code=304, headers=headers)
-        response.headers.update(headers)
-        blobs = [stored_rendering(served, i) for i in sample_ids]
-        if kind == "text/plain":
-            pairs = zip(sample_ids, blobs, strict=True)
-            texts = [TextItem(id=i, text=b.decode("utf-8", errors="replace")) for i, b in pairs]
-            return Renderings(kind="text/plain", items=texts)
-        images = [ImageItem(id=i, data_url=data_url(b)) for i, b in zip(sample_ids, blobs, strict=True)]
-        return Renderings(kind="image/png", items=images)
 
-    return router
+
+@router.get(
+    "/runs/{run}/samples/{sample_id}/render",
+    response_class=Response,
+    responses={200: {"content": {"image/png": {}, "text/plain": {}}}, 304: {"description": "cached"}},
+)
+def render(
+    registry: RegistryDep,
+    cache_control: CacheControl,
+    run: RunId,
+    sample_id: SampleId,
+    if_none_match: IfNoneMatch = None,
+) -> Response:
+    served = registry.get(run)
+    kind = rendering_kind(served)
+    served.check_sample(sample_id)
+    headers = {"ETag": etag(served, str(sample_id)), "Cache-Control": cache_control}
+    if not_modified(if_none_match, headers["ETag"]):
+        return Response(status_code=304, headers=headers)
+    data = stored_rendering(served, sample_id)
+    media = "image/png" if kind == "image/png" else "text/plain; charset=utf-8"
+    return Response(data, media_type=media, headers=headers)
+
+
+@router.get("/runs/{run}/renderings", response_model=Renderings, responses={304: {"description": "cached"}})
+def renderings(
+    registry: RegistryDep,
+    cache_control: CacheControl,
+    run: RunId,
+    response: Response,
+    ids: Annotated[str, Query(description=f"comma-separated sample ids, at most {MAX_IDS}")],
+    if_none_match: IfNoneMatch = None,
+) -> Any:
+    served = registry.get(run)
+    kind = rendering_kind(served)
+    sample_ids = parse_ids(ids, served)
+    headers = {"ETag": etag(served, ",".join(map(str, sample_ids))), "Cache-Control": cache_control}
+    if not_modified(if_none_match, headers["ETag"]):
+        return Response(status_code=304, headers=headers)
+    response.headers.update(headers)
+    blobs = [stored_rendering(served, i) for i in sample_ids]
+    if kind == "text/plain":
+        pairs = zip(sample_ids, blobs, strict=True)
+        texts = [TextItem(id=i, text=b.decode("utf-8", errors="replace")) for i, b in pairs]
+        return Renderings(kind="text/plain", items=texts)
+    images = [ImageItem(id=i, data_url=data_url(b)) for i, b in zip(sample_ids, blobs, strict=True)]
+    return Renderings(kind="image/png", items=images)
 
 
 def run_info(served: ServedRun) -> RunInfo:
@@ -269,27 +301,8 @@ def sample_refs(served: ServedRun, basis: Basis, component: int, ids: np.ndarray
     return refs(served, ids, basis.probe.scores[ids, component])
 
 
-def refs(served: ServedRun, ids: np.ndarray, scores: np.ndarray) -> list[SampleRef]:
-    """Samples of ``served`` with their scores and label names."""
-    values = np.asarray(scores, dtype=float).tolist()
-    labels = served.labels.display(ids) if served.labels is not None else [None] * len(ids)
-    return [
-        SampleRef(id=i, score=s, label=lab) for i, s, lab in zip(ids.tolist(), values, labels, strict=True)
-    ]
-
-
 def ratio(values: list[float] | None, c: int) -> float | None:
     return values[c] if values is not None else None
-
-
-def check_component(basis: Basis, component: int) -> None:
-    k = basis.n_components
-    if component >= k:
-        raise HTTPException(
-            404,
-            f"component={component} is out of range for {basis.key} of layer {basis.layer.name!r}, "
-            f"which has {k} component{'s' if k != 1 else ''} (0..{k - 1})",
-        )
 
 
 def parse_components(text: str | None, basis: Basis) -> list[int]:
@@ -342,30 +355,8 @@ def stored_rendering(served: ServedRun, sample_id: int) -> bytes:
     return data
 
 
-def no_renderings(served: ServedRun) -> HTTPException:
-    return HTTPException(
-        404,
+def no_renderings(served: ServedRun) -> NotFoundError:
+    return NotFoundError(
         f"run {served.id!r} has no sample renderings (its samples were neither images nor given "
         "texts; pass render=... to explore)",
     )
-
-
-def etag(served: ServedRun, what: str) -> str:
-    digest = hashlib.blake2b(f"{served.etag_key}:{what}".encode(), digest_size=16).hexdigest()
-    return f'"{digest}"'
-
-
-def not_modified(request: Request, tag: str) -> bool:
-    header = request.headers.get("if-none-match")
-    if header is None:
-        return False
-    candidates = {part.strip().removeprefix("W/") for part in header.split(",")}
-    return tag in candidates or "*" in candidates
-
-
-def binary(body: bytes, headers: dict[str, str]) -> Response:
-    return Response(body, media_type="application/octet-stream", headers=headers)
-
-
-def data_url(png: bytes) -> str:
-    return "data:image/png;base64," + base64.b64encode(png).decode("ascii")

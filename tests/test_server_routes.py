@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import base64
+import re
 import warnings
 from collections import OrderedDict
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -14,7 +16,10 @@ import torch
 from torch import nn
 
 import embedding_explorer as ee
-from embedding_explorer.server import create_app
+from embedding_explorer.server import create_app, routes
+from embedding_explorer.server.directions import Directions
+from embedding_explorer.server.errors import NotFoundError
+from embedding_explorer.server.registry import Registry
 
 with warnings.catch_warnings():  # starlette asks for httpx2; httpx is what the project pins
     from starlette.exceptions import StarletteDeprecationWarning
@@ -443,3 +448,35 @@ def test_openapi_lists_the_routes(client: TestClient) -> None:
 def test_create_app_takes_runs_only(tmp_path: Path) -> None:
     with pytest.raises(TypeError, match="takes Run objects"):
         create_app([str(tmp_path)])  # type: ignore[list-item]
+
+
+# ---- handlers called directly, without HTTP ------------------------------------------------------
+def test_handlers_answer_when_called_directly(
+    client: TestClient, image_run: ee.Run, text_run: ee.Run
+) -> None:
+    registry, directions = Registry([image_run, text_run]), Directions()
+    gallery = routes.gallery(registry, directions, "tiny-cnn", "fc", n=3)
+    assert gallery.model_dump(mode="json") == client.get(f"{IMG}/layers/fc/gallery", params={"n": 3}).json()
+    detail = routes.sample(registry, directions, "tiny-cnn", 12, layer="conv")
+    assert detail.model_dump(mode="json") == client.get(f"{IMG}/samples/12", params={"layer": "conv"}).json()
+    body = routes.scores(registry, directions, "tiny-cnn", "fc", components="1").body
+    np.testing.assert_array_equal(np.frombuffer(body, "<f4"), image_run["fc"].scores[:, 1])
+    fresh = routes.render(registry, "public", "text-run", 3)
+    assert fresh.status_code == 200 and fresh.headers["Cache-Control"] == "public"
+    cached = routes.render(registry, "public", "text-run", 3, if_none_match=fresh.headers["ETag"])
+    assert cached.status_code == 304
+
+
+@pytest.mark.parametrize(
+    ("call", "message"),
+    [
+        (lambda r, d: routes.gallery(r, d, "nope", "fc"), "no run 'nope'; the served runs: 'tiny-cnn'"),
+        (lambda r, d: routes.quantile(r, d, "tiny-cnn", "fc", 5), "has 5 components (0..4)"),
+        (lambda r, d: routes.sample(r, d, "tiny-cnn", N_IMAGES), "sample ids are 0..299"),
+        (lambda r, d: routes.column_values(r, "tiny-cnn", "nope"), "has no column 'nope'"),
+        (lambda r, d: routes.gallery(r, d, "tiny-cnn", "fc", basis="dir:0123"), "no direction '0123'"),
+    ],
+)
+def test_what_does_not_exist_raises_not_found(image_run: ee.Run, call: Any, message: str) -> None:
+    with pytest.raises(NotFoundError, match=re.escape(message)):
+        call(Registry([image_run]), Directions())

@@ -1,0 +1,48 @@
+"""The parameters the routes share: typed path and query parameters, and the server's state.
+
+A route handler is a module-level function: the served runs (:class:`.registry.Registry`), the
+directions (:class:`.directions.Directions`) and the ``Cache-Control`` of cacheable answers
+come in as FastAPI dependencies read from ``app.state`` (set by :func:`.app.create_app`), so a
+test can also call a handler directly with its own registry:
+
+>>> gallery(registry, directions, "my-run", "fc", n=4)     # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, cast
+
+from fastapi import Depends, Path, Query, Request
+
+from .directions import Directions
+from .registry import Registry
+
+
+def registry_of(request: Request) -> Registry:
+    return cast(Registry, request.app.state.registry)
+
+
+def directions_of(request: Request) -> Directions:
+    return cast(Directions, request.app.state.directions)
+
+
+def cache_control_of(request: Request) -> str:
+    return cast(str, request.app.state.cache_control)
+
+
+RegistryDep = Annotated[Registry, Depends(registry_of)]
+DirectionsDep = Annotated[Directions, Depends(directions_of)]
+CacheControl = Annotated[str, Depends(cache_control_of)]
+
+RunId = Annotated[str, Path(description="a run id from /api/runs")]
+LayerName = Annotated[str, Path(description="a layer name of the run")]
+ComponentIndex = Annotated[int, Path(ge=0, description="component index, 0-based")]
+SampleId = Annotated[int, Path(ge=0, description="sample id: its position in the data set")]
+Count = Annotated[int, Query(ge=1, le=200, description="samples per list")]
+Bins = Annotated[int, Query(ge=1, le=200, description="number of quantile bins")]
+Quantile = Annotated[float, Query(ge=0.0, le=1.0, allow_inf_nan=False, description="quantile in [0, 1]")]
+BasisParam = Annotated[
+    str, Query(max_length=80, description="what to probe along: 'pca', 'ica' or 'dir:<id>' (a direction)")
+]
+RunQuery = Annotated[str, Query(description="a run id from /api/runs")]
+LayerQuery = Annotated[str, Query(description="a layer name of that run")]
