@@ -1,5 +1,5 @@
 import { useState } from 'react';
-import type { ResolvedBasis } from '../basis';
+import type { ResolvedBasis } from '../hooks';
 import { useApp } from '../context';
 import { encodeGroup, formatSeparation, groupTitle, type GroupSpec } from '../lib/direction';
 import { labelColor } from '../lib/runInfo';

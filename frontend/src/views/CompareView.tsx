@@ -1,9 +1,9 @@
 import { useRef, useState } from 'react';
 import { PngButton } from '../components/PngButton';
-import { getCka, getGallery, getMatched, renderUrl, type CKATable, type GalleryComponent, type MatchedPair, type RunInfo, type SampleRef } from '../api';
+import { renderUrl, type CKATable, type GalleryComponent, type MatchedPair, type RunInfo, type SampleRef } from '../api';
 import { EmptyState, ErrorState, Skeleton, Spinner } from '../components/common';
 import { useApp } from '../context';
-import { useAsync, useSampleText } from '../hooks';
+import { useCka, useGallery, useMatched, useSampleText } from '../hooks';
 import { ckaColor, compareRuns, signedPcName, textOn } from '../lib/analysis';
 import { formatCount, formatPercent, formatScore, pcName } from '../lib/format';
 import { labelColor, labelOrder } from '../lib/runInfo';
@@ -72,7 +72,7 @@ function CompareTitle() {
 
 function CkaCard({ runA, runB }: { runA: RunInfo; runB: RunInfo }) {
   const { state, update } = useApp();
-  const cka = useAsync((signal) => getCka(runA.id, runB.id, signal), [runA.id, runB.id]);
+  const cka = useCka(runA.id, runB.id);
   const cellA = cka.data && state.cellA && cka.data.layers_a.includes(state.cellA) ? state.cellA : null;
   const cellB = cka.data && state.cellB && cka.data.layers_b.includes(state.cellB) ? state.cellB : null;
   const cardRef = useRef<HTMLElement>(null);
@@ -173,9 +173,9 @@ function CkaHeatmap({ table, runA, runB, cellA, cellB, onPick }: { table: CKATab
 
 function MatchedCard({ runA, runB, layerA, layerB }: { runA: RunInfo; runB: RunInfo; layerA: string; layerB: string }) {
   const { state, update } = useApp();
-  const matched = useAsync((signal) => getMatched(runA.id, layerA, runB.id, layerB, signal), [runA.id, layerA, runB.id, layerB]);
-  const galA = useAsync((signal) => getGallery(runA.id, layerA, N_PER_END, signal), [runA.id, layerA]);
-  const galB = useAsync((signal) => getGallery(runB.id, layerB, N_PER_END, signal), [runB.id, layerB]);
+  const matched = useMatched(runA.id, layerA, runB.id, layerB);
+  const galA = useGallery(runA.id, layerA, N_PER_END, 'pca');
+  const galB = useGallery(runB.id, layerB, N_PER_END, 'pca');
   const compOf = (g: typeof galA, pc: number) => g.data?.components.find((c) => c.index === pc) ?? null;
   const error = matched.error ?? galA.error ?? galB.error;
   const cardRef = useRef<HTMLElement>(null);

@@ -1,10 +1,10 @@
 import { useEffect, useRef, useState } from 'react';
-import { ApiError, getDatasetExtremes, getDatasetHistogram, getDatasetShift, type DatasetHistogram, type DatasetShift, type RunInfo, type SampleRef, type ShiftRow } from '../api';
+import { ApiError, type DatasetHistogram, type DatasetShift, type RunInfo, type SampleRef, type ShiftRow } from '../api';
 import { EmptyState, ErrorState, Skeleton, Spinner } from '../components/common';
 import { PngButton } from '../components/PngButton';
 import { useSize } from '../components/useSize';
 import { useApp } from '../context';
-import { useAsync } from '../hooks';
+import { useDatasetExtremes, useDatasetHistogram, useDatasetShift } from '../hooks';
 import { niceTicks } from '../lib/colors';
 import { datasetPair, describeShift, formatMean, shares, sharedLayers, sortShiftRows } from '../lib/datasets';
 import { formatCount, formatPercent, formatScore, formatTick, tickStep } from '../lib/format';
@@ -104,7 +104,7 @@ function DatasetsTitle() {
 
 function ShiftBody({ runA, runB, layer, onLayers }: { runA: RunInfo; runB: RunInfo; layer: string; onLayers: (layers: string[]) => void }) {
   const { state, update } = useApp();
-  const shift = useAsync((signal) => getDatasetShift(runA.id, runB.id, layer, signal), [runA.id, runB.id, layer]);
+  const shift = useDatasetShift(runA.id, runB.id, layer);
   const comparedLayers = shift.data?.layers;
   useEffect(() => {
     if (comparedLayers) onLayers(comparedLayers);
@@ -326,7 +326,7 @@ function CapturedChart({ data }: { data: DatasetShift }) {
 
 function HistogramCard({ runA, runB, layer, row }: { runA: RunInfo; runB: RunInfo; layer: string; row: ShiftRow }) {
   const ref = useRef<HTMLElement>(null);
-  const hist = useAsync((signal) => getDatasetHistogram(runA.id, runB.id, layer, row.index, BINS, signal), [runA.id, runB.id, layer, row.index]);
+  const hist = useDatasetHistogram(runA.id, runB.id, layer, row.index, BINS);
   const [box, size] = useSize<HTMLDivElement>();
   return (
     <section className="card datasets-card" ref={ref} data-testid="datasets-histogram-card">
@@ -429,7 +429,7 @@ function OverlayHistogram({ data, width, height = 200 }: { data: DatasetHistogra
 
 function EndsCard({ runA, runB, layer, row }: { runA: RunInfo; runB: RunInfo; layer: string; row: ShiftRow }) {
   const ref = useRef<HTMLElement>(null);
-  const ends = useAsync((signal) => getDatasetExtremes(runA.id, runB.id, layer, row.index, N_PER_END, signal), [runA.id, runB.id, layer, row.index]);
+  const ends = useDatasetExtremes(runA.id, runB.id, layer, row.index, N_PER_END);
   const d = ends.data;
   return (
     <section className="card datasets-card" ref={ref} data-testid="datasets-ends">

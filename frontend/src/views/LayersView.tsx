@@ -1,10 +1,10 @@
-import { useMemo, useRef, useState } from 'react';
+import { useRef, useState } from 'react';
 import { PngButton } from '../components/PngButton';
-import { getAssociations, getPcCorrelation, type Associations, type PCCorrelation } from '../api';
+import { type Associations, type PCCorrelation } from '../api';
 import { EmptyState, ErrorState, Skeleton, Spinner } from '../components/common';
 import { useSize } from '../components/useSize';
 import { useApp } from '../context';
-import { useAsync, useCssVar } from '../hooks';
+import { useAssociationsOf, useCssVar, useNeighbourCorrelations, usePcCorrelation } from '../hooks';
 import { chosenLayers, componentMeaning, divergingColor, filterLinks, linkWidth, type Link } from '../lib/analysis';
 import { formatPercent, pcName } from '../lib/format';
 import type { ComponentRef } from '../lib/urlState';
@@ -28,19 +28,9 @@ export function LayersView() {
   const { run, state, update } = useApp();
   const chosen = chosenLayers(run, state.rows);
   const graphRef = useRef<HTMLElement>(null);
-  const key = chosen.join('\u0000');
-  const pairs = useMemo(() => chosen.slice(1).map((right, i) => [chosen[i], right] as const), [key]);
-
-  const corr = useAsync(
-    (signal) => Promise.all(pairs.map(([a, b]) => getPcCorrelation(run.id, a, b, undefined, signal))),
-    [run.id, key],
-    true,
-  );
+  const { pairs, corr } = useNeighbourCorrelations(run.id, chosen);
   // what each component reads as, for the node titles and the details panel; optional
-  const assoc = useAsync(
-    (signal) => Promise.all(chosen.map((l) => getAssociations(run.id, l, signal).catch(() => null))),
-    [run.id, key],
-  );
+  const assoc = useAssociationsOf(run.id, chosen);
   const assocOf = (layer: string): Associations | null => assoc.data?.[chosen.indexOf(layer)] ?? null;
 
   const toggleLayer = (name: string) => {
@@ -335,7 +325,7 @@ function HeatmapCard({ chosen }: { chosen: string[] }) {
   const names = run.layers.map((l) => l.name);
   const a = state.heatA && names.includes(state.heatA) ? state.heatA : chosen[0];
   const b = state.heatB && names.includes(state.heatB) ? state.heatB : (chosen[1] ?? chosen[0]);
-  const corr = useAsync((signal) => getPcCorrelation(run.id, a, b, undefined, signal), [run.id, a, b]);
+  const corr = usePcCorrelation(run.id, a, b);
   const panel = useCssVar('--bg-panel', theme);
   const mid = /^#[0-9a-f]{6}$/i.test(panel) ? panel : '#ffffff';
   const select = (which: 'heatA' | 'heatB', value: string) => update({ [which]: value });

@@ -1,6 +1,5 @@
 import { useEffect, useMemo, useRef, useState, type ReactNode } from 'react';
-import { getAssociations, getGallery, getHistogram, getQuantile, isAbortError, type QuantileSamples, type SampleRef } from '../api';
-import { useBasis } from '../basis';
+import type { SampleRef } from '../api';
 import { BasisBar } from '../components/BasisBar';
 import { EmptyState, ErrorState, Skeleton, Spinner } from '../components/common';
 import { PngButton } from '../components/PngButton';
@@ -9,7 +8,7 @@ import { CategoricalLegend } from '../components/Legend';
 import { ThumbGrid } from '../components/SampleThumb';
 import { useSize } from '../components/useSize';
 import { useApp } from '../context';
-import { useAsync } from '../hooks';
+import { useAssociations, useBasis, useGallery, useHistogram, useQuantileSamples } from '../hooks';
 import { componentMeaning } from '../lib/analysis';
 import { formatPercent, formatScore, pcName } from '../lib/format';
 import { labelCounts } from '../lib/labels';
@@ -28,16 +27,13 @@ export function ProbeView() {
   const axis: HistogramAxis = state.axis;
   const setAxis = (a: HistogramAxis) => update({ axis: a }, { replace: true });
 
-  const gallery = useAsync(key ? (signal) => getGallery(run.id, layer.name, n, signal, key) : null, [run.id, layer.name, n, key], true);
+  const gallery = useGallery(run.id, layer.name, n, key, true);
   const components = gallery.data && gallery.data.basis === key ? gallery.data.components : null;
   const count = components ? components.length : state.basis === 'dir' ? 1 : layer.n_components;
   const pc = Math.max(0, Math.min(state.pc, count - 1));
-  const hist = useAsync(
-    key ? (signal) => getHistogram(run.id, layer.name, pc, BINS, run.labels.present, signal, key) : null,
-    [run.id, layer.name, pc, run.labels.present, key],
-  );
+  const hist = useHistogram(run.id, layer.name, pc, BINS, run.labels.present, key);
   const extremes = components?.find((c) => c.index === pc) ?? null;
-  const assoc = useAsync(key === 'pca' ? (signal) => getAssociations(run.id, layer.name, signal) : null, [run.id, layer.name, key]);
+  const assoc = useAssociations(run.id, layer.name, key === 'pca');
   const meaning = key === 'pca' ? componentMeaning(assoc.data?.columns, pc, state.color) : null;
   const name = extremes?.name ?? (state.basis === 'ica' ? `IC ${pc + 1}` : state.basis === 'dir' ? basis.direction?.name ?? 'direction' : pcName(pc));
   const histRef = useRef<HTMLElement>(null);
@@ -63,49 +59,8 @@ export function ProbeView() {
   );
   useEffect(() => () => writeUrl.cancel(), [writeUrl]);
 
-  const [near, setNear] = useState<QuantileSamples | null>(null);
-  const [nearError, setNearError] = useState<Error | null>(null);
-  const [nearLoading, setNearLoading] = useState(false);
-  const seq = useRef(0);
-  const controller = useRef<AbortController | null>(null);
-  const fetchNear = useMemo(
-    () =>
-      throttleLatest((args: { q: number; pc: number; layer: string; run: string; n: number; basis: string | null }) => {
-        if (!args.basis) return;
-        const id = ++seq.current;
-        controller.current?.abort();
-        const c = new AbortController();
-        controller.current = c;
-        setNearLoading(true);
-        getQuantile(args.run, args.layer, args.pc, args.q, args.n, c.signal, args.basis).then(
-          (res) => {
-            if (id !== seq.current) return; // a newer request was sent: ignore this stale answer
-            setNear(res);
-            setNearError(null);
-            setNearLoading(false);
-          },
-          (err: unknown) => {
-            if (id !== seq.current || isAbortError(err)) return;
-            setNearError(err as Error);
-            setNearLoading(false);
-          },
-        );
-      }, 80),
-    [],
-  );
-  useEffect(() => {
-    fetchNear({ q, pc, layer: layer.name, run: run.id, n, basis: key });
-  }, [fetchNear, q, pc, layer.name, run.id, n, key]);
-  useEffect(() => {
-    setNear(null);
-  }, [pc, layer.name, run.id, key]);
-  useEffect(
-    () => () => {
-      fetchNear.cancel();
-      controller.current?.abort();
-    },
-    [fetchNear],
-  );
+  const quantile = useQuantileSamples({ run: run.id, layer: layer.name, pc, q, n, basis: key });
+  const near = quantile.data;
 
   const moveTo = (value: number) => {
     const v = roundQ(value);
@@ -248,9 +203,9 @@ export function ProbeView() {
         <Strip
           title={<>Near {formatPercent(q, 0)}</>}
           samples={near?.samples ?? null}
-          error={nearError}
+          error={quantile.error}
           n={n}
-          loading={nearLoading}
+          loading={quantile.loading}
           near
           q={near?.q}
         />

@@ -1,8 +1,7 @@
 import { useMemo, useState } from 'react';
-import { getColumnValues } from '../api';
 import { SampleThumb } from '../components/SampleThumb';
 import { useApp } from '../context';
-import { useAsync } from '../hooks';
+import { useColumnValues } from '../hooks';
 import { formatCount } from '../lib/format';
 import { labelCounts } from '../lib/labels';
 import { decodeGroup, encodeGroup, groupTitle } from '../lib/direction';
@@ -19,7 +18,7 @@ export function SelectionPanel({ ids }: { ids: number[] }) {
   const useAs = (which: 'A' | 'B') => update(which === 'A' ? { dirA: mine } : { dirB: mine }, { replace: true });
   const [shown, setShown] = useState(PAGE);
   const hasLabels = run.columns.some((c) => c.name === LABEL_COLUMN);
-  const codes = useAsync(hasLabels ? (signal) => getColumnValues(run.id, LABEL_COLUMN, signal) : null, [run.id, hasLabels]);
+  const codes = useColumnValues(run.id, hasLabels ? LABEL_COLUMN : null);
   const labelOf = (id: number): string | null => {
     const c = codes.data?.[id];
     return c !== undefined && c >= 0 && c < labels.length ? labels[c] : null;

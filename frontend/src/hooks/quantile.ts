@@ -1,0 +1,72 @@
+/** The samples nearest a quantile of a component, following a slider without flooding the server. */
+import { useEffect, useMemo, useRef, useState } from 'react';
+import { getQuantile, isAbortError, type QuantileSamples } from '../api';
+import { throttleLatest } from '../lib/quantile';
+
+export interface QuantileRequest {
+  run: string;
+  layer: string;
+  pc: number;
+  q: number;
+  n: number;
+  /** The server's basis parameter; null: nothing to load yet. */
+  basis: string | null;
+}
+
+export interface QuantileState {
+  data: QuantileSamples | null;
+  error: Error | null;
+  loading: boolean;
+}
+
+/**
+ * Requests are throttled (at most one per 80 ms, the latest wins); each aborts the one before and
+ * an answer to an older request is dropped, so the strip never jumps back to an old position.
+ * The shown samples are cleared when the component, layer, run or basis change (not when q does).
+ */
+export function useQuantileSamples({ run, layer, pc, q, n, basis }: QuantileRequest): QuantileState {
+  const [near, setNear] = useState<QuantileSamples | null>(null);
+  const [nearError, setNearError] = useState<Error | null>(null);
+  const [nearLoading, setNearLoading] = useState(false);
+  const seq = useRef(0);
+  const controller = useRef<AbortController | null>(null);
+  const fetchNear = useMemo(
+    () =>
+      throttleLatest((args: QuantileRequest) => {
+        if (!args.basis) return;
+        const id = ++seq.current;
+        controller.current?.abort();
+        const c = new AbortController();
+        controller.current = c;
+        setNearLoading(true);
+        getQuantile(args.run, args.layer, args.pc, args.q, args.n, c.signal, args.basis).then(
+          (res) => {
+            if (id !== seq.current) return; // a newer request was sent: ignore this stale answer
+            setNear(res);
+            setNearError(null);
+            setNearLoading(false);
+          },
+          (err: unknown) => {
+            if (id !== seq.current || isAbortError(err)) return;
+            setNearError(err as Error);
+            setNearLoading(false);
+          },
+        );
+      }, 80),
+    [],
+  );
+  useEffect(() => {
+    fetchNear({ q, pc, layer, run, n, basis });
+  }, [fetchNear, q, pc, layer, run, n, basis]);
+  useEffect(() => {
+    setNear(null);
+  }, [pc, layer, run, basis]);
+  useEffect(
+    () => () => {
+      fetchNear.cancel();
+      controller.current?.abort();
+    },
+    [fetchNear],
+  );
+  return { data: near, error: nearError, loading: nearLoading };
+}
