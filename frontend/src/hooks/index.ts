@@ -11,7 +11,7 @@
  */
 export { useAsync, type AsyncState } from './async';
 export { useBasis, type ResolvedBasis } from './basis';
-export { useQuantileSamples, type QuantileRequest, type QuantileState } from './quantile';
+export { useQuantileSamples, useSliderQuantile, type QuantileRequest, type QuantileState } from './quantile';
 export * from './resources';
 export { useSampleText } from './sampleText';
 export { useCssVar, useTheme, type Theme } from './theme';

@@ -1,7 +1,8 @@
 /** The samples nearest a quantile of a component, following a slider without flooding the server. */
 import { useEffect, useMemo, useRef, useState } from 'react';
 import { getQuantile, isAbortError, type QuantileSamples } from '../api';
-import { throttleLatest } from '../lib/quantile';
+import { roundQ, throttleLatest } from '../lib/quantile';
+import type { UpdateState } from './urlState';
 
 export interface QuantileRequest {
   run: string;
@@ -69,4 +70,37 @@ export function useQuantileSamples({ run, layer, pc, q, n, basis }: QuantileRequ
     [fetchNear],
   );
   return { data: near, error: nearError, loading: nearLoading };
+}
+
+/**
+ * The probe slider's quantile: the returned value follows `move` at once, while the URL (`q`,
+ * replaced, not pushed) follows at most every 250 ms; a `q` changed from outside (back/forward,
+ * a pasted link) moves the slider.
+ */
+export function useSliderQuantile(urlQ: number, update: UpdateState): [number, (value: number) => void] {
+  const [q, setQ] = useState(urlQ);
+  const lastUrlQ = useRef(urlQ);
+  useEffect(() => {
+    // back/forward or a pasted link changed q
+    if (urlQ !== lastUrlQ.current) {
+      lastUrlQ.current = urlQ;
+      setQ(urlQ);
+    }
+  }, [urlQ]);
+  const writeUrl = useMemo(
+    () =>
+      throttleLatest((value: number) => {
+        lastUrlQ.current = value;
+        update({ q: value }, { replace: true });
+      }, 250),
+    [update],
+  );
+  useEffect(() => () => writeUrl.cancel(), [writeUrl]);
+
+  const moveTo = (value: number) => {
+    const v = roundQ(value);
+    setQ(v);
+    writeUrl(v);
+  };
+  return [q, moveTo];
 }

@@ -57,6 +57,13 @@ describe('ProbeView', () => {
     expect(screen.getByTestId('probe-samples').dataset.q).toBe('0.9');
   });
 
+  it('writes the slider position to the URL, replacing the history entry', async () => {
+    const { update } = renderView(<ProbeView />);
+    fireEvent.change(screen.getByTestId('probe-slider'), { target: { value: '0.42' } });
+    expect(screen.getByTestId('probe-q').textContent).toBe('42%');
+    await waitFor(() => expect(update).toHaveBeenCalledWith({ q: 0.42 }, { replace: true }));
+  });
+
   it('asks for a direction before probing one', () => {
     renderView(<ProbeView />, { state: { basis: 'dir' } });
     expect(screen.getByTestId('direction-needed')).toBeTruthy();

@@ -1,4 +1,4 @@
-import { useEffect, useMemo, useRef, useState, type ReactNode } from 'react';
+import { useMemo, useRef, type ReactNode } from 'react';
 import type { SampleRef } from '../api';
 import { BasisBar } from '../components/BasisBar';
 import { EmptyState, ErrorState, Skeleton, Spinner } from '../components/common';
@@ -8,11 +8,11 @@ import { CategoricalLegend } from '../components/Legend';
 import { ThumbGrid } from '../components/SampleThumb';
 import { useSize } from '../components/useSize';
 import { useApp } from '../context';
-import { useAssociations, useBasis, useGallery, useHistogram, useQuantileSamples } from '../hooks';
+import { useAssociations, useBasis, useGallery, useHistogram, useQuantileSamples, useSliderQuantile } from '../hooks';
 import { componentMeaning } from '../lib/analysis';
 import { formatPercent, formatScore, pcName } from '../lib/format';
 import { labelCounts } from '../lib/labels';
-import { roundQ, scoreAtQuantile, stepQuantile, throttleLatest, type HistogramAxis } from '../lib/quantile';
+import { scoreAtQuantile, stepQuantile, type HistogramAxis } from '../lib/quantile';
 import { labelColor } from '../lib/runInfo';
 import { componentStat, NControl } from './GalleryView';
 
@@ -39,34 +39,10 @@ export function ProbeView() {
   const histRef = useRef<HTMLElement>(null);
   const stripsRef = useRef<HTMLDivElement>(null);
 
-  // --- the slider: local value moves at once; the URL and the server follow, throttled ------
-  const [q, setQ] = useState(state.q);
-  const lastUrlQ = useRef(state.q);
-  useEffect(() => {
-    // back/forward or a pasted link changed q
-    if (state.q !== lastUrlQ.current) {
-      lastUrlQ.current = state.q;
-      setQ(state.q);
-    }
-  }, [state.q]);
-  const writeUrl = useMemo(
-    () =>
-      throttleLatest((value: number) => {
-        lastUrlQ.current = value;
-        update({ q: value }, { replace: true });
-      }, 250),
-    [update],
-  );
-  useEffect(() => () => writeUrl.cancel(), [writeUrl]);
-
+  // the slider: its value moves at once; the URL and the server follow, throttled
+  const [q, moveTo] = useSliderQuantile(state.q, update);
   const quantile = useQuantileSamples({ run: run.id, layer: layer.name, pc, q, n, basis: key });
   const near = quantile.data;
-
-  const moveTo = (value: number) => {
-    const v = roundQ(value);
-    setQ(v);
-    writeUrl(v);
-  };
 
   const [plotRef, size] = useSize<HTMLDivElement>();
   const markerScore =
