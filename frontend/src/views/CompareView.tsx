@@ -4,7 +4,7 @@ import { EmptyState, ErrorState, Skeleton, Spinner } from '../components/common'
 import { PngButton } from '../components/PngButton';
 import { RunPairPicker } from '../components/RunPairPicker';
 import { RunThumb } from '../components/RunThumb';
-import { useApp } from '../context';
+import { useAppSlices } from '../context';
 import { useCka, useGallery, useMatched } from '../hooks';
 import { ckaColor, compareRuns, signedPcName, textOn } from '../lib/analysis';
 import { formatCount, formatPercent, pcName } from '../lib/format';
@@ -14,7 +14,7 @@ const N_PER_END = 4;
 
 /** Two runs over the same samples: linear CKA between their layers, then matched components. */
 export function CompareView() {
-  const { runs, state, update } = useApp();
+  const { runs, state, update } = useAppSlices('compare');
   const ids = runs.map((r) => r.id);
   const pick = compareRuns(ids, state.runA, state.runB);
   if (!pick) {
@@ -64,7 +64,7 @@ function CompareTitle() {
 }
 
 function CkaCard({ runA, runB }: { runA: RunInfo; runB: RunInfo }) {
-  const { state, update } = useApp();
+  const { state, update } = useAppSlices('compare');
   const cka = useCka(runA.id, runB.id);
   const cellA = cka.data && state.cellA && cka.data.layers_a.includes(state.cellA) ? state.cellA : null;
   const cellB = cka.data && state.cellB && cka.data.layers_b.includes(state.cellB) ? state.cellB : null;
@@ -165,7 +165,7 @@ function CkaHeatmap({ table, runA, runB, cellA, cellB, onPick }: { table: CKATab
 }
 
 function MatchedCard({ runA, runB, layerA, layerB }: { runA: RunInfo; runB: RunInfo; layerA: string; layerB: string }) {
-  const { state, update } = useApp();
+  const { state, update } = useAppSlices('compare');
   const matched = useMatched(runA.id, layerA, runB.id, layerB);
   const galA = useGallery(runA.id, layerA, N_PER_END, 'pca');
   const galB = useGallery(runB.id, layerB, N_PER_END, 'pca');

@@ -2,7 +2,7 @@ import { useEffect, useState } from 'react';
 import { ApiError, type RunInfo } from '../api';
 import { EmptyState, ErrorState, Spinner } from '../components/common';
 import { RunPairPicker } from '../components/RunPairPicker';
-import { useApp } from '../context';
+import { useAppSlices } from '../context';
 import { useDatasetShift } from '../hooks';
 import { datasetPair, sharedLayers, sortShiftRows } from '../lib/datasets';
 import { formatCount } from '../lib/format';
@@ -12,7 +12,7 @@ import { RankedCard } from './datasets/RankedCard';
 
 /** One model over two data sets: which components moved, how far, and the samples at each end. */
 export function DatasetsView() {
-  const { runs, state, update } = useApp();
+  const { runs, state, update } = useAppSlices('datasets');
   // the layers the server says compare, per pair (a layer reduced differently in the two runs does not)
   const [comparable, setComparable] = useState<{ pair: string; layers: string[] } | null>(null);
   const pair = datasetPair(runs, state.dsA, state.dsB);
@@ -91,7 +91,7 @@ function DatasetsTitle() {
 }
 
 function ShiftBody({ runA, runB, layer, onLayers }: { runA: RunInfo; runB: RunInfo; layer: string; onLayers: (layers: string[]) => void }) {
-  const { state, update } = useApp();
+  const { state, update } = useAppSlices('datasets');
   const shift = useDatasetShift(runA.id, runB.id, layer);
   const comparedLayers = shift.data?.layers;
   useEffect(() => {

@@ -5,7 +5,7 @@ import { EmptyState, ErrorState, Skeleton, Spinner } from '../components/common'
 import { ExportMenu } from '../components/ExportMenu';
 import { PngButton } from '../components/PngButton';
 import { ThumbGrid } from '../components/SampleThumb';
-import { useApp } from '../context';
+import { useApp, useAppSlices } from '../context';
 import { useAssociations, useBasis, useGallery } from '../hooks';
 import { componentMeaning, type ComponentMeaning } from '../lib/analysis';
 import { formatPercent, formatScore } from '../lib/format';
@@ -15,7 +15,7 @@ import { cumulative, galleryRows, labelColor } from '../lib/runInfo';
 import { N_MAX, N_MIN } from '../lib/urlState';
 
 export function NControl() {
-  const { state, update } = useApp();
+  const { state, update } = useAppSlices('gallery');
   return (
     <label className="n-control">
       <span>Samples per end</span>
@@ -36,7 +36,7 @@ export function NControl() {
 
 /** Component gallery: per layer a row, per component a column with its high and low extremes. */
 export function GalleryView() {
-  const { run, state, layer } = useApp();
+  const { run, state, layer } = useAppSlices('app', 'basis');
   const rows = galleryRows(run, state.rows, state.layer);
   const focused = useBasis(run, layer.name, state.basis, state.dirA, state.dirB);
   const what = state.basis === 'ica' ? 'independent component' : state.basis === 'dir' ? 'direction' : 'principal component';
@@ -62,7 +62,7 @@ export function GalleryView() {
 }
 
 function GalleryRow({ layer, multi }: { layer: LayerInfo; multi: boolean }) {
-  const { run, state } = useApp();
+  const { run, state } = useAppSlices('gallery', 'basis', 'scatter');
   const n = state.n;
   const basis = useBasis(run, layer.name, state.basis, state.dirA, state.dirB);
   const key = basis.key;

@@ -2,7 +2,7 @@ import { useRef } from 'react';
 import type { Associations } from '../api';
 import { EmptyState, ErrorState, Spinner } from '../components/common';
 import { PngButton } from '../components/PngButton';
-import { useApp } from '../context';
+import { useAppSlices } from '../context';
 import { useAssociationsOf, useNeighbourCorrelations } from '../hooks';
 import { chosenLayers } from '../lib/analysis';
 import { CorrGraph } from './layers/CorrGraph';
@@ -10,7 +10,7 @@ import { HeatmapCard } from './layers/HeatmapCard';
 
 /** Components of the chosen layers as columns of nodes, linked by |r| between neighbours; and a heatmap. */
 export function LayersView() {
-  const { run, state, update } = useApp();
+  const { run, state, update } = useAppSlices('app', 'layers');
   const chosen = chosenLayers(run, state.rows);
   const graphRef = useRef<HTMLElement>(null);
   const { pairs, corr } = useNeighbourCorrelations(run.id, chosen);
@@ -95,7 +95,7 @@ export function LayersView() {
 }
 
 function ThresholdControl() {
-  const { state, update } = useApp();
+  const { state, update } = useAppSlices('layers');
   return (
     <label className="n-control threshold-control">
       <span>Link when |r| ≥</span>

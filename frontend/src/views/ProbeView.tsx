@@ -7,7 +7,7 @@ import { HIST_MARGIN, Histogram } from '../components/Histogram';
 import { CategoricalLegend } from '../components/Legend';
 import { ThumbGrid } from '../components/SampleThumb';
 import { useSize } from '../components/useSize';
-import { useApp } from '../context';
+import { useAppSlices } from '../context';
 import { useAssociations, useBasis, useGallery, useHistogram, useQuantileSamples, useSliderQuantile } from '../hooks';
 import { componentMeaning } from '../lib/analysis';
 import { formatPercent, formatScore, pcName } from '../lib/format';
@@ -20,7 +20,7 @@ const BINS = 30;
 
 /** Probe one component: its score histogram by label, a quantile slider and the samples there. */
 export function ProbeView() {
-  const { run, layer, labels, state, update } = useApp();
+  const { run, layer, labels, state, update } = useAppSlices('probe', 'gallery', 'basis', 'scatter');
   const basis = useBasis(run, layer.name, state.basis, state.dirA, state.dirB);
   const key = basis.key;
   const n = state.n;

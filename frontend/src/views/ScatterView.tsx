@@ -1,7 +1,7 @@
 import { useMemo, useRef, useState } from 'react';
 import { ErrorState } from '../components/common';
 import { PngButton } from '../components/PngButton';
-import { useApp } from '../context';
+import { useAppSlices } from '../context';
 import { useBasis, useColoring, useColumnValues, useScores } from '../hooks';
 import { colorColumn, LABEL_COLUMN } from '../lib/runInfo';
 import type { ScatterBasis } from './scatter/axes';
@@ -12,7 +12,7 @@ import { SelectionPanel } from './SelectionPanel';
 
 /** Scatter of all samples on two components, coloured by a column, with hover and lasso. */
 export function ScatterView() {
-  const { run, layer, labels, state, update, theme, openSample } = useApp();
+  const { run, layer, labels, state, update, theme, openSample } = useAppSlices('app', 'scatter', 'basis');
   const k = layer.n_components;
   const x = Math.min(state.x, k - 1);
   const y = Math.min(state.y, k - 1);

@@ -1,6 +1,6 @@
 import { useMemo, useState } from 'react';
 import { SampleThumb } from '../components/SampleThumb';
-import { useApp } from '../context';
+import { useAppSlices } from '../context';
 import { useColumnValues } from '../hooks';
 import { formatCount } from '../lib/format';
 import { labelCounts } from '../lib/labels';
@@ -11,7 +11,7 @@ const PAGE = 120;
 
 /** The lasso selection as a gallery, with its label counts. */
 export function SelectionPanel({ ids }: { ids: number[] }) {
-  const { run, labels, update, state } = useApp();
+  const { run, labels, update, state } = useAppSlices('basis');
   const groupA = decodeGroup(state.dirA);
   const groupB = decodeGroup(state.dirB);
   const mine = encodeGroup({ kind: 'ids', ids });

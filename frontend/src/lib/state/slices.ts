@@ -263,3 +263,24 @@ export const DATASETS_PARAMS: Param<DatasetsState>[] = [
   indexParam('dspc', 'dsPc'),
   enumParam('dss', 'dsSort', SHIFT_SORTS, DATASETS_DEFAULTS.dsSort),
 ];
+
+// ---- the slices by name --------------------------------------------------------------------------
+
+/** Every view's slice, by name: a view declares the slices it reads (`useAppSlices` in context.ts). */
+export interface Slices {
+  app: AppState;
+  basis: BasisState;
+  gallery: GalleryState;
+  probe: ProbeState;
+  scatter: ScatterState;
+  layers: LayersState;
+  compare: CompareState;
+  datasets: DatasetsState;
+}
+
+export type SliceName = keyof Slices;
+
+type Intersect<U> = (U extends unknown ? (x: U) => void : never) extends (x: infer I) => void ? I : never;
+
+/** The state of the named slices, e.g. `SliceState<'probe' | 'basis'>`. */
+export type SliceState<K extends SliceName> = Intersect<Slices[K]>;

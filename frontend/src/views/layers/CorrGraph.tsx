@@ -1,7 +1,7 @@
 import type { Associations, PCCorrelation } from '../../api';
 import { Spinner } from '../../components/common';
 import { useSize } from '../../components/useSize';
-import { useApp } from '../../context';
+import { useAppSlices } from '../../context';
 import { componentMeaning, filterLinks, linkWidth, type Link } from '../../lib/analysis';
 import { formatPercent, pcName } from '../../lib/format';
 import type { ComponentRef } from '../../lib/urlState';
@@ -30,7 +30,7 @@ interface GraphProps {
 
 /** The components of the chosen layers as columns of nodes, linked where |r| between neighbours reaches the threshold. */
 export function CorrGraph({ layers, matrices, pairs, assocOf, loading }: GraphProps) {
-  const { run, state, update } = useApp();
+  const { run, state, update } = useAppSlices('layers', 'scatter');
   const [boxRef, size] = useSize<HTMLDivElement>();
   const threshold = state.threshold;
   const node = state.node && layers.includes(state.node.layer) ? state.node : null;
@@ -161,7 +161,7 @@ export function CorrGraph({ layers, matrices, pairs, assocOf, loading }: GraphPr
 }
 
 function NodeDetails({ node, layerLinks, assoc }: { node: ComponentRef; layerLinks: LayerLinks[]; assoc: Associations | null }) {
-  const { run, state, update } = useApp();
+  const { run, state, update } = useAppSlices('layers', 'scatter');
   const layer = run.layers.find((l) => l.name === node.layer);
   const meaning = componentMeaning(assoc?.columns, node.pc, state.color);
   const rows: { layer: string; pc: number; r: number; dir: '←' | '→' }[] = [];

@@ -2,14 +2,14 @@ import { useRef, useState } from 'react';
 import type { PCCorrelation } from '../../api';
 import { EmptyState, ErrorState, Skeleton } from '../../components/common';
 import { PngButton } from '../../components/PngButton';
-import { useApp } from '../../context';
+import { useAppSlices } from '../../context';
 import { useCssVar, usePcCorrelation } from '../../hooks';
 import { divergingColor } from '../../lib/analysis';
 import { formatPercent, pcName } from '../../lib/format';
 
 /** Any two layers: components of A (rows) x components of B (columns), coloured by r. */
 export function HeatmapCard({ chosen }: { chosen: string[] }) {
-  const { run, state, update, theme } = useApp();
+  const { run, state, update, theme } = useAppSlices('layers');
   const names = run.layers.map((l) => l.name);
   const a = state.heatA && names.includes(state.heatA) ? state.heatA : chosen[0];
   const b = state.heatB && names.includes(state.heatB) ? state.heatB : (chosen[1] ?? chosen[0]);
