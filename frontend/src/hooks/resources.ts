@@ -15,12 +15,18 @@ import {
   getHistogram,
   getMatched,
   getPcCorrelation,
+  getRuns,
   getSample,
   getScores,
   type Associations,
   type ColumnInfo,
 } from '../api';
 import { useAsync } from './async';
+
+/** Every served run. */
+export function useRuns() {
+  return useAsync((signal) => getRuns(signal), []);
+}
 
 /** The extremes of every component of a layer along `basis` (null: not known yet). */
 export function useGallery(run: string, layer: string, n: number, basis: string | null, keepPrevious = false) {
