@@ -13,7 +13,7 @@ DEBIAN_DEMO := dataset-fashion-mnist wordnet-base
 DEBIAN_TEST := $(DEBIAN_DEMO) chromium
 PORT ?= 8031
 
-.PHONY: demo test venv ui lint typecheck pytest frontend-test bench clean
+.PHONY: demo test venv ui lint typecheck pytest frontend-test api-types bench clean
 
 demo: venv ui
 	@scripts/ensure-debian-packages.sh $(DEBIAN_DEMO)
@@ -51,6 +51,13 @@ typecheck: venv
 
 frontend-test: frontend/node_modules/.installed
 	cd frontend && npm test --silent
+
+# The UI's API contract: the server's OpenAPI schema, then the TypeScript types made from it.
+# Run after changing a route or a schema in src/embedding_explorer/server/, and commit both files;
+# tests/test_openapi_contract.py and frontend/src/api/contract.test.ts fail while they are stale.
+api-types: venv frontend/node_modules/.installed
+	$(PY) scripts/openapi.py
+	cd frontend && npm run --silent api:types
 
 pytest: venv
 	$(PY) -m pytest -q

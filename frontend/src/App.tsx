@@ -1,9 +1,9 @@
 import { useCallback, useMemo, useRef, type KeyboardEvent } from 'react';
-import { getRuns, type RunInfo } from './api';
+import type { RunInfo } from './api';
 import { EmptyState, ErrorState, Skeleton } from './components/common';
 import { ErrorBoundary } from './components/ErrorBoundary';
 import { AppContext, type AppContextValue } from './context';
-import { useAsync, useTheme, useUrlState, type Theme } from './hooks';
+import { useRuns, useTheme, useUrlState, type Theme } from './hooks';
 import { formatCount } from './lib/format';
 import { findLayer, labelOrder } from './lib/runInfo';
 import { TABS, type Tab } from './lib/urlState';
@@ -114,7 +114,7 @@ function LoadingShell() {
 export function App() {
   const [state, update] = useUrlState();
   const [theme, toggleTheme] = useTheme();
-  const runs = useAsync((signal) => getRuns(signal), []);
+  const runs = useRuns();
 
   const run: RunInfo | null = runs.data ? runs.data.find((r) => r.id === state.run) ?? runs.data[0] ?? null : null;
   const layer = run ? findLayer(run, state.layer) : null;

@@ -1,7 +1,7 @@
 import { createContext, useContext } from 'react';
 import type { LayerInfo, RunInfo } from './api';
 import type { Theme, UpdateState } from './hooks';
-import type { ViewState } from './lib/urlState';
+import type { SliceName, SliceState, ViewState } from './lib/urlState';
 
 export interface AppContextValue {
   /** Every served run (the Compare view picks two). */
@@ -23,3 +23,15 @@ export function useApp(): AppContextValue {
   if (!value) throw new Error('useApp outside <AppContext.Provider>');
   return value;
 }
+
+/**
+ * The app context with `state` narrowed to the slices a view reads, e.g.
+ * `useAppSlices('probe', 'gallery', 'basis')`: reading another view's field does not compile.
+ * (Writes may span slices: opening the probe from the gallery sets `layer`, `pc`, `q` and `tab`.)
+ */
+export function useAppSlices<K extends SliceName>(..._slices: K[]): SlicedContext<K> {
+  // the full state is every slice's state: narrowing it is safe (TypeScript cannot see it generically)
+  return useApp() as SlicedContext<K>;
+}
+
+export type SlicedContext<K extends SliceName> = Omit<AppContextValue, 'state'> & { state: SliceState<K> };

@@ -1,7 +1,7 @@
 import { StrictMode } from 'react';
 import { createRoot } from 'react-dom/client';
 import { App } from './App';
-import './styles.css';
+import './styles/index.css';
 
 // the theme before the first paint: the stored choice, else the system's
 const stored = window.localStorage?.getItem('ee-theme');

@@ -1,6 +1,6 @@
 import { useState } from 'react';
-import type { ResolvedBasis } from '../basis';
-import { useApp } from '../context';
+import type { ResolvedBasis } from '../hooks';
+import { useApp, useAppSlices } from '../context';
 import { encodeGroup, formatSeparation, groupTitle, type GroupSpec } from '../lib/direction';
 import { labelColor } from '../lib/runInfo';
 import type { BasisChoice } from '../lib/urlState';
@@ -78,7 +78,7 @@ function GroupChip({ tag, group }: { tag: 'A' | 'B'; group: GroupSpec | null }) 
 
 /** Two label dropdowns (a lasso selection already picked as a group shows as one more choice). */
 export function DirectionPicker({ groupA, groupB, onDone }: { groupA: GroupSpec | null; groupB: GroupSpec | null; onDone?: () => void }) {
-  const { labels, update, state } = useApp();
+  const { labels, update, state } = useAppSlices('basis', 'probe');
   const initial = (g: GroupSpec | null, fallback: number) => (g ? encodeGroup(g) : labels[fallback] !== undefined ? `l:${labels[fallback]}` : '');
   const [a, setA] = useState(initial(groupA, 0));
   const [b, setB] = useState(initial(groupB, 1));

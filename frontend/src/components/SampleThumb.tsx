@@ -1,6 +1,6 @@
 import { useState } from 'react';
 import { renderUrl, type SampleRef } from '../api';
-import { useApp } from '../context';
+import { useApp, useAppSlices } from '../context';
 import { useSampleText } from '../hooks';
 import { formatScore } from '../lib/format';
 import { labelColor } from '../lib/runInfo';
@@ -23,7 +23,7 @@ function titleOf(id: number, label?: string | null, score?: number) {
 
 /** One sample as a button: thumbnail or text snippet; opens the sample view. */
 export function SampleThumb({ id, label, score, showLabel = true, size = 'md' }: Props) {
-  const { run, labels, openSample, state } = useApp();
+  const { run, labels, openSample, state } = useAppSlices('app');
   const open = state.sample === id ? ' is-open' : '';
   const kind = run.rendering_kind;
   const text = useSampleText(run.id, id, kind === 'text/plain');

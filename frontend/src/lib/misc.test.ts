@@ -12,6 +12,8 @@ const run: RunInfo = {
   n_samples: 10,
   version: 'v1',
   model_class: 'Net',
+  model_fingerprint: null,
+  data_fingerprint: null,
   rendering_kind: 'image/png',
   labels: { present: true, names: ['T-shirt', 'Trouser', 'Pullover'], values: [0, 1, 2] },
   columns: [

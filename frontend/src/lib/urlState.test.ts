@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { DEFAULT_STATE, decodeState, encodeState, type ViewState } from './urlState';
+import { APP_PARAMS, BASIS_PARAMS, COMPARE_PARAMS, DATASETS_PARAMS, DEFAULT_STATE, GALLERY_PARAMS, LAYERS_PARAMS, OWN_KEYS, PROBE_PARAMS, SCATTER_PARAMS, decodeState, encodeState, type ViewState } from './urlState';
 
 describe('URL state', () => {
   it('leaves defaults out', () => {
@@ -104,5 +104,29 @@ describe('URL state', () => {
     expect(decodeState('?thr=0.333').threshold).toBe(0.33);
     expect(decodeState('?node=fc:x').node).toBeNull();
     expect(decodeState('?node=:3').node).toBeNull();
+  });
+
+  it('gives every query parameter to exactly one view slice', () => {
+    const slices = [APP_PARAMS, BASIS_PARAMS, GALLERY_PARAMS, PROBE_PARAMS, SCATTER_PARAMS, LAYERS_PARAMS, COMPARE_PARAMS, DATASETS_PARAMS];
+    const keys = slices.flat().map((p) => p.key);
+    expect([...keys].sort()).toEqual([...OWN_KEYS].sort());
+    expect(new Set(keys).size).toBe(keys.length);
+    const fields = slices.flat().map((p) => String(p.field));
+    expect([...fields].sort()).toEqual(Object.keys(DEFAULT_STATE).sort());
+  });
+
+  it('parses a link written before the state was split per view to the same state, and writes it back unchanged', () => {
+    const link =
+      '?token=t0k&run=fashion-cnn&layer=conv.2&row=input&row=fc&tab=scatter&pc=3&q=0.37&axis=score&n=12&x=2&y=0&color=split&sample=417' +
+      '&sel=0-2.2.3-1&thr=0.45&node=conv.2%3A4&ha=input&hb=fc&ra=a&rb=b&ca=conv.2&cb=fc&pair=3&basis=dir&da=l%3ACoat&db=l%3ABag' +
+      '&dsa=t&dsb=s&dsl=fc&dspc=2&dss=w1';
+    const state = decodeState(link);
+    expect(state).toEqual({
+      run: 'fashion-cnn', layer: 'conv.2', rows: ['input', 'fc'], tab: 'scatter', pc: 3, q: 0.37, axis: 'score', n: 12, x: 2, y: 0,
+      color: 'split', sample: 417, selection: decodeState('?sel=0-2.2.3-1').selection, threshold: 0.45, node: { layer: 'conv.2', pc: 4 },
+      heatA: 'input', heatB: 'fc', runA: 'a', runB: 'b', cellA: 'conv.2', cellB: 'fc', pair: 3, basis: 'dir', dirA: 'l:Coat', dirB: 'l:Bag',
+      dsA: 't', dsB: 's', dsLayer: 'fc', dsPc: 2, dsSort: 'w1',
+    });
+    expect(encodeState(state, link)).toBe(link);
   });
 });

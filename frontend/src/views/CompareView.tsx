@@ -1,18 +1,20 @@
-import { useRef, useState } from 'react';
-import { PngButton } from '../components/PngButton';
-import { getCka, getGallery, getMatched, renderUrl, type CKATable, type GalleryComponent, type MatchedPair, type RunInfo, type SampleRef } from '../api';
+import { useRef } from 'react';
+import { type CKATable, type GalleryComponent, type MatchedPair, type RunInfo, type SampleRef } from '../api';
 import { EmptyState, ErrorState, Skeleton, Spinner } from '../components/common';
-import { useApp } from '../context';
-import { useAsync, useSampleText } from '../hooks';
+import { PngButton } from '../components/PngButton';
+import { RunPairPicker } from '../components/RunPairPicker';
+import { RunThumb } from '../components/RunThumb';
+import { useAppSlices } from '../context';
+import { useCka, useGallery, useMatched } from '../hooks';
 import { ckaColor, compareRuns, signedPcName, textOn } from '../lib/analysis';
-import { formatCount, formatPercent, formatScore, pcName } from '../lib/format';
-import { labelColor, labelOrder } from '../lib/runInfo';
+import { formatCount, formatPercent, pcName } from '../lib/format';
+import { labelOrder } from '../lib/runInfo';
 
 const N_PER_END = 4;
 
 /** Two runs over the same samples: linear CKA between their layers, then matched components. */
 export function CompareView() {
-  const { runs, state, update } = useApp();
+  const { runs, state, update } = useAppSlices('compare');
   const ids = runs.map((r) => r.id);
   const pick = compareRuns(ids, state.runA, state.runB);
   if (!pick) {
@@ -30,31 +32,22 @@ export function CompareView() {
   const [idA, idB] = pick;
   const runA = runs.find((r) => r.id === idA)!;
   const runB = runs.find((r) => r.id === idB)!;
-  const runOptions = runs.map((r) => (
-    <option key={r.id} value={r.id}>
-      {r.name}
-    </option>
-  ));
   return (
     <div className="view compare-view" data-testid="compare">
       <div className="toolbar">
         <CompareTitle />
         <div className="toolbar-spacer" />
-        <label className="field">
-          <span className="run-tag run-tag-a">A</span>
-          <select value={idA} onChange={(e) => update({ runA: e.target.value, runB: e.target.value === idB ? idA : idB, cellA: null, cellB: null, pair: null })} data-testid="compare-run-a" aria-label="Run A">
-            {runOptions}
-          </select>
-        </label>
-        <button type="button" className="btn btn-icon" title="Swap A and B" aria-label="Swap runs A and B" onClick={() => update({ runA: idB, runB: idA, cellA: state.cellB, cellB: state.cellA, pair: null })}>
-          ⇄
-        </button>
-        <label className="field">
-          <span className="run-tag run-tag-b">B</span>
-          <select value={idB} onChange={(e) => update({ runA: e.target.value === idA ? idB : idA, runB: e.target.value, cellA: null, cellB: null, pair: null })} data-testid="compare-run-b" aria-label="Run B">
-            {runOptions}
-          </select>
-        </label>
+        <RunPairPicker
+          runs={runs}
+          a={idA}
+          b={idB}
+          onChange={(a, b, how) => update(how === 'swap' ? { runA: a, runB: b, cellA: state.cellB, cellB: state.cellA, pair: null } : { runA: a, runB: b, cellA: null, cellB: null, pair: null })}
+          testIdPrefix="compare"
+          ariaA="Run A"
+          ariaB="Run B"
+          swapTitle="Swap A and B"
+          swapAria="Swap runs A and B"
+        />
       </div>
       <CkaCard runA={runA} runB={runB} />
     </div>
@@ -71,8 +64,8 @@ function CompareTitle() {
 }
 
 function CkaCard({ runA, runB }: { runA: RunInfo; runB: RunInfo }) {
-  const { state, update } = useApp();
-  const cka = useAsync((signal) => getCka(runA.id, runB.id, signal), [runA.id, runB.id]);
+  const { state, update } = useAppSlices('compare');
+  const cka = useCka(runA.id, runB.id);
   const cellA = cka.data && state.cellA && cka.data.layers_a.includes(state.cellA) ? state.cellA : null;
   const cellB = cka.data && state.cellB && cka.data.layers_b.includes(state.cellB) ? state.cellB : null;
   const cardRef = useRef<HTMLElement>(null);
@@ -172,10 +165,10 @@ function CkaHeatmap({ table, runA, runB, cellA, cellB, onPick }: { table: CKATab
 }
 
 function MatchedCard({ runA, runB, layerA, layerB }: { runA: RunInfo; runB: RunInfo; layerA: string; layerB: string }) {
-  const { state, update } = useApp();
-  const matched = useAsync((signal) => getMatched(runA.id, layerA, runB.id, layerB, signal), [runA.id, layerA, runB.id, layerB]);
-  const galA = useAsync((signal) => getGallery(runA.id, layerA, N_PER_END, signal), [runA.id, layerA]);
-  const galB = useAsync((signal) => getGallery(runB.id, layerB, N_PER_END, signal), [runB.id, layerB]);
+  const { state, update } = useAppSlices('compare');
+  const matched = useMatched(runA.id, layerA, runB.id, layerB);
+  const galA = useGallery(runA.id, layerA, N_PER_END, 'pca');
+  const galB = useGallery(runB.id, layerB, N_PER_END, 'pca');
   const compOf = (g: typeof galA, pc: number) => g.data?.components.find((c) => c.index === pc) ?? null;
   const error = matched.error ?? galA.error ?? galB.error;
   const cardRef = useRef<HTMLElement>(null);
@@ -276,25 +269,3 @@ function Ends({ run, low, high, testId, flippedNote }: { run: RunInfo; low: Samp
   );
 }
 
-/** A sample of any run (not only the current one); opens it in the sample view. */
-export function RunThumb({ run, sample, labels }: { run: RunInfo; sample: SampleRef; labels: string[] }) {
-  const { run: current, update, openSample } = useApp();
-  const [failed, setFailed] = useState(false);
-  const isText = run.rendering_kind === 'text/plain';
-  const text = useSampleText(run.id, sample.id, isText);
-  const label = sample.label === null ? null : String(sample.label);
-  const title = `${run.name} · sample ${sample.id}${label ? ` · ${label}` : ''} · score ${formatScore(sample.score)}`;
-  const open = () => (run.id === current.id ? openSample(sample.id) : update({ run: run.id, sample: sample.id, basis: 'pca', dirA: null, dirB: null }));
-  return (
-    <button type="button" className={`thumb ${isText ? 'thumb-text pair-text-thumb' : 'thumb-image thumb-sm'}`} onClick={open} title={title} data-testid="pair-thumb" data-sample-id={sample.id}>
-      {isText ? (
-        <span className="thumb-text-title">{text ?? '…'}</span>
-      ) : run.rendering_kind === 'image/png' && !failed ? (
-        <img src={renderUrl(run.id, sample.id)} alt={title} loading="lazy" decoding="async" onError={() => setFailed(true)} />
-      ) : (
-        <span className="thumb-placeholder">#{sample.id}</span>
-      )}
-      {label && <span className="thumb-dot" style={{ background: labelColor(labels, label) }} aria-hidden="true" />}
-    </button>
-  );
-}

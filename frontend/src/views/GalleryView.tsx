@@ -1,13 +1,12 @@
 import { useRef } from 'react';
-import { getAssociations, getGallery, type Gallery, type GalleryComponent, type LayerInfo, type SampleRef } from '../api';
-import { useBasis } from '../basis';
+import { type Gallery, type GalleryComponent, type LayerInfo, type SampleRef } from '../api';
 import { BasisBar } from '../components/BasisBar';
 import { EmptyState, ErrorState, Skeleton, Spinner } from '../components/common';
 import { ExportMenu } from '../components/ExportMenu';
 import { PngButton } from '../components/PngButton';
 import { ThumbGrid } from '../components/SampleThumb';
-import { useApp } from '../context';
-import { useAsync } from '../hooks';
+import { useApp, useAppSlices } from '../context';
+import { useAssociations, useBasis, useGallery } from '../hooks';
 import { componentMeaning, type ComponentMeaning } from '../lib/analysis';
 import { formatPercent, formatScore } from '../lib/format';
 import { formatSeparation } from '../lib/direction';
@@ -16,7 +15,7 @@ import { cumulative, galleryRows, labelColor } from '../lib/runInfo';
 import { N_MAX, N_MIN } from '../lib/urlState';
 
 export function NControl() {
-  const { state, update } = useApp();
+  const { state, update } = useAppSlices('gallery');
   return (
     <label className="n-control">
       <span>Samples per end</span>
@@ -37,7 +36,7 @@ export function NControl() {
 
 /** Component gallery: per layer a row, per component a column with its high and low extremes. */
 export function GalleryView() {
-  const { run, state, layer } = useApp();
+  const { run, state, layer } = useAppSlices('app', 'basis');
   const rows = galleryRows(run, state.rows, state.layer);
   const focused = useBasis(run, layer.name, state.basis, state.dirA, state.dirB);
   const what = state.basis === 'ica' ? 'independent component' : state.basis === 'dir' ? 'direction' : 'principal component';
@@ -63,13 +62,13 @@ export function GalleryView() {
 }
 
 function GalleryRow({ layer, multi }: { layer: LayerInfo; multi: boolean }) {
-  const { run, state } = useApp();
+  const { run, state } = useAppSlices('gallery', 'basis', 'scatter');
   const n = state.n;
   const basis = useBasis(run, layer.name, state.basis, state.dirA, state.dirB);
   const key = basis.key;
-  const gallery = useAsync(key ? (signal) => getGallery(run.id, layer.name, n, signal, key) : null, [run.id, layer.name, n, key], true);
+  const gallery = useGallery(run.id, layer.name, n, key, true);
   // what each PC reads as (the label column, or the colour-by column); optional extra
-  const assoc = useAsync(key === 'pca' ? (signal) => getAssociations(run.id, layer.name, signal) : null, [run.id, layer.name, key]);
+  const assoc = useAssociations(run.id, layer.name, key === 'pca');
   const cum = cumulative(layer.explained_variance_ratio);
   const isText = run.rendering_kind === 'text/plain';
   const rowRef = useRef<HTMLElement>(null);

@@ -1,7 +1,7 @@
-import { getAssociations, type AssociationColumn } from '../api';
+import { type AssociationColumn } from '../api';
 import { EmptyState, ErrorState, Skeleton } from '../components/common';
-import { useApp } from '../context';
-import { useAsync } from '../hooks';
+import { useApp, useAppSlices } from '../context';
+import { useAssociations } from '../hooks';
 import { componentMeaning, formatStatistic, formatStatValue, strength, strongestColumn } from '../lib/analysis';
 import { formatPercent, pcName } from '../lib/format';
 
@@ -36,8 +36,8 @@ const STAT_NAME = { eta2: 'η²', r: 'r' } as const;
 
 /** Components x columns (label and metadata): eta² or r, coloured by strength; click to probe. */
 export function MeaningView() {
-  const { run, layer, state, update } = useApp();
-  const assoc = useAsync((signal) => getAssociations(run.id, layer.name, signal), [run.id, layer.name]);
+  const { run, layer, state, update } = useAppSlices('scatter');
+  const assoc = useAssociations(run.id, layer.name);
   const columns = assoc.data?.columns ?? [];
   const skipped = Object.entries(assoc.data?.skipped ?? {});
   const summaryColumn = componentMeaning(columns, 0, state.color)?.column ?? null;

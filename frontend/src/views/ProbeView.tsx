@@ -1,6 +1,5 @@
-import { useEffect, useMemo, useRef, useState, type ReactNode } from 'react';
-import { getAssociations, getGallery, getHistogram, getQuantile, isAbortError, type QuantileSamples, type SampleRef } from '../api';
-import { useBasis } from '../basis';
+import { useMemo, useRef, type ReactNode } from 'react';
+import type { SampleRef } from '../api';
 import { BasisBar } from '../components/BasisBar';
 import { EmptyState, ErrorState, Skeleton, Spinner } from '../components/common';
 import { PngButton } from '../components/PngButton';
@@ -8,12 +7,12 @@ import { HIST_MARGIN, Histogram } from '../components/Histogram';
 import { CategoricalLegend } from '../components/Legend';
 import { ThumbGrid } from '../components/SampleThumb';
 import { useSize } from '../components/useSize';
-import { useApp } from '../context';
-import { useAsync } from '../hooks';
+import { useAppSlices } from '../context';
+import { useAssociations, useBasis, useGallery, useHistogram, useQuantileSamples, useSliderQuantile } from '../hooks';
 import { componentMeaning } from '../lib/analysis';
 import { formatPercent, formatScore, pcName } from '../lib/format';
 import { labelCounts } from '../lib/labels';
-import { roundQ, scoreAtQuantile, stepQuantile, throttleLatest, type HistogramAxis } from '../lib/quantile';
+import { scoreAtQuantile, stepQuantile, type HistogramAxis } from '../lib/quantile';
 import { labelColor } from '../lib/runInfo';
 import { componentStat, NControl } from './GalleryView';
 
@@ -21,97 +20,29 @@ const BINS = 30;
 
 /** Probe one component: its score histogram by label, a quantile slider and the samples there. */
 export function ProbeView() {
-  const { run, layer, labels, state, update } = useApp();
+  const { run, layer, labels, state, update } = useAppSlices('probe', 'gallery', 'basis', 'scatter');
   const basis = useBasis(run, layer.name, state.basis, state.dirA, state.dirB);
   const key = basis.key;
   const n = state.n;
   const axis: HistogramAxis = state.axis;
   const setAxis = (a: HistogramAxis) => update({ axis: a }, { replace: true });
 
-  const gallery = useAsync(key ? (signal) => getGallery(run.id, layer.name, n, signal, key) : null, [run.id, layer.name, n, key], true);
+  const gallery = useGallery(run.id, layer.name, n, key, true);
   const components = gallery.data && gallery.data.basis === key ? gallery.data.components : null;
   const count = components ? components.length : state.basis === 'dir' ? 1 : layer.n_components;
   const pc = Math.max(0, Math.min(state.pc, count - 1));
-  const hist = useAsync(
-    key ? (signal) => getHistogram(run.id, layer.name, pc, BINS, run.labels.present, signal, key) : null,
-    [run.id, layer.name, pc, run.labels.present, key],
-  );
+  const hist = useHistogram(run.id, layer.name, pc, BINS, run.labels.present, key);
   const extremes = components?.find((c) => c.index === pc) ?? null;
-  const assoc = useAsync(key === 'pca' ? (signal) => getAssociations(run.id, layer.name, signal) : null, [run.id, layer.name, key]);
+  const assoc = useAssociations(run.id, layer.name, key === 'pca');
   const meaning = key === 'pca' ? componentMeaning(assoc.data?.columns, pc, state.color) : null;
   const name = extremes?.name ?? (state.basis === 'ica' ? `IC ${pc + 1}` : state.basis === 'dir' ? basis.direction?.name ?? 'direction' : pcName(pc));
   const histRef = useRef<HTMLElement>(null);
   const stripsRef = useRef<HTMLDivElement>(null);
 
-  // --- the slider: local value moves at once; the URL and the server follow, throttled ------
-  const [q, setQ] = useState(state.q);
-  const lastUrlQ = useRef(state.q);
-  useEffect(() => {
-    // back/forward or a pasted link changed q
-    if (state.q !== lastUrlQ.current) {
-      lastUrlQ.current = state.q;
-      setQ(state.q);
-    }
-  }, [state.q]);
-  const writeUrl = useMemo(
-    () =>
-      throttleLatest((value: number) => {
-        lastUrlQ.current = value;
-        update({ q: value }, { replace: true });
-      }, 250),
-    [update],
-  );
-  useEffect(() => () => writeUrl.cancel(), [writeUrl]);
-
-  const [near, setNear] = useState<QuantileSamples | null>(null);
-  const [nearError, setNearError] = useState<Error | null>(null);
-  const [nearLoading, setNearLoading] = useState(false);
-  const seq = useRef(0);
-  const controller = useRef<AbortController | null>(null);
-  const fetchNear = useMemo(
-    () =>
-      throttleLatest((args: { q: number; pc: number; layer: string; run: string; n: number; basis: string | null }) => {
-        if (!args.basis) return;
-        const id = ++seq.current;
-        controller.current?.abort();
-        const c = new AbortController();
-        controller.current = c;
-        setNearLoading(true);
-        getQuantile(args.run, args.layer, args.pc, args.q, args.n, c.signal, args.basis).then(
-          (res) => {
-            if (id !== seq.current) return; // a newer request was sent: ignore this stale answer
-            setNear(res);
-            setNearError(null);
-            setNearLoading(false);
-          },
-          (err: unknown) => {
-            if (id !== seq.current || isAbortError(err)) return;
-            setNearError(err as Error);
-            setNearLoading(false);
-          },
-        );
-      }, 80),
-    [],
-  );
-  useEffect(() => {
-    fetchNear({ q, pc, layer: layer.name, run: run.id, n, basis: key });
-  }, [fetchNear, q, pc, layer.name, run.id, n, key]);
-  useEffect(() => {
-    setNear(null);
-  }, [pc, layer.name, run.id, key]);
-  useEffect(
-    () => () => {
-      fetchNear.cancel();
-      controller.current?.abort();
-    },
-    [fetchNear],
-  );
-
-  const moveTo = (value: number) => {
-    const v = roundQ(value);
-    setQ(v);
-    writeUrl(v);
-  };
+  // the slider: its value moves at once; the URL and the server follow, throttled
+  const [q, moveTo] = useSliderQuantile(state.q, update);
+  const quantile = useQuantileSamples({ run: run.id, layer: layer.name, pc, q, n, basis: key });
+  const near = quantile.data;
 
   const [plotRef, size] = useSize<HTMLDivElement>();
   const markerScore =
@@ -248,9 +179,9 @@ export function ProbeView() {
         <Strip
           title={<>Near {formatPercent(q, 0)}</>}
           samples={near?.samples ?? null}
-          error={nearError}
+          error={quantile.error}
           n={n}
-          loading={nearLoading}
+          loading={quantile.loading}
           near
           q={near?.q}
         />

@@ -1,8 +1,8 @@
 import { useEffect, useRef, useState } from 'react';
-import { getSample, renderUrl } from '../api';
+import { renderUrl } from '../api';
 import { ErrorState, LabelChip, Skeleton } from '../components/common';
 import { useApp } from '../context';
-import { useAsync, useSampleText } from '../hooks';
+import { useSample, useSampleText } from '../hooks';
 import { formatPercent, formatScore, pcName } from '../lib/format';
 import { labelColor } from '../lib/runInfo';
 
@@ -18,7 +18,7 @@ export function SampleView({ id }: { id: number }) {
   const { run, layer, labels, update, openSample } = useApp();
   const [layerName, setLayerName] = useState(layer.name);
   useEffect(() => setLayerName(layer.name), [layer.name]);
-  const detail = useAsync((signal) => getSample(run.id, id, layerName, signal), [run.id, id, layerName], true);
+  const detail = useSample(run.id, id, layerName);
   const text = useSampleText(run.id, id, run.rendering_kind === 'text/plain');
   const close = () => update({ sample: null });
   const closeRef = useRef<HTMLButtonElement>(null);

@@ -1,8 +1,7 @@
 import { useMemo, useState } from 'react';
-import { getColumnValues } from '../api';
 import { SampleThumb } from '../components/SampleThumb';
-import { useApp } from '../context';
-import { useAsync } from '../hooks';
+import { useAppSlices } from '../context';
+import { useColumnValues } from '../hooks';
 import { formatCount } from '../lib/format';
 import { labelCounts } from '../lib/labels';
 import { decodeGroup, encodeGroup, groupTitle } from '../lib/direction';
@@ -12,14 +11,14 @@ const PAGE = 120;
 
 /** The lasso selection as a gallery, with its label counts. */
 export function SelectionPanel({ ids }: { ids: number[] }) {
-  const { run, labels, update, state } = useApp();
+  const { run, labels, update, state } = useAppSlices('basis');
   const groupA = decodeGroup(state.dirA);
   const groupB = decodeGroup(state.dirB);
   const mine = encodeGroup({ kind: 'ids', ids });
   const useAs = (which: 'A' | 'B') => update(which === 'A' ? { dirA: mine } : { dirB: mine }, { replace: true });
   const [shown, setShown] = useState(PAGE);
   const hasLabels = run.columns.some((c) => c.name === LABEL_COLUMN);
-  const codes = useAsync(hasLabels ? (signal) => getColumnValues(run.id, LABEL_COLUMN, signal) : null, [run.id, hasLabels]);
+  const codes = useColumnValues(run.id, hasLabels ? LABEL_COLUMN : null);
   const labelOf = (id: number): string | null => {
     const c = codes.data?.[id];
     return c !== undefined && c >= 0 && c < labels.length ? labels[c] : null;

@@ -1,9 +1,10 @@
 /** The basis the views probe along, resolved from the URL: "pca", "ica" or a direction's "dir:<id>". */
-import { getColumnValues, postDirection, type DirectionOut, type RunInfo } from './api';
-import { useAsync } from './hooks';
-import { decodeGroup, directionRequest, unknownLabel, type GroupSpec } from './lib/direction';
-import { LABEL_COLUMN, labelOrder } from './lib/runInfo';
-import type { BasisChoice } from './lib/urlState';
+import { postDirection, type DirectionOut, type RunInfo } from '../api';
+import { useAsync } from './async';
+import { useColumnValues } from './resources';
+import { decodeGroup, directionRequest, unknownLabel, type GroupSpec } from '../lib/direction';
+import { LABEL_COLUMN, labelOrder } from '../lib/runInfo';
+import type { BasisChoice } from '../lib/urlState';
 
 export interface ResolvedBasis {
   choice: BasisChoice;
@@ -26,7 +27,7 @@ export function useBasis(run: RunInfo, layer: string, choice: BasisChoice, dirA:
   const groupB = decodeGroup(dirB);
   const isDir = choice === 'dir' && groupA !== null && groupB !== null;
   const needCodes = isDir && (groupA.kind === 'label') !== (groupB.kind === 'label');
-  const codes = useAsync(needCodes ? (signal) => getColumnValues(run.id, LABEL_COLUMN, signal) : null, [run.id, needCodes]);
+  const codes = useColumnValues(run.id, needCodes ? LABEL_COLUMN : null);
   const labels = labelOrder(run);
   // a label the run lacks would become an empty id list ("ids_a is empty"): name it instead
   const unknown = isDir && needCodes ? unknownLabel(groupA, groupB, labels) : null;

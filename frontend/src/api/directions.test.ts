@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { ApiError, clearCache, getGallery, postDirection } from './api';
+import { ApiError, clearCache, getGallery, postDirection } from '.';
 
 const DIRECTION = { id: 'abc123', basis: 'dir:abc123', run: 'r', layer: 'fc', name: 'cat → dog', separation: null, n_a: 1, n_b: 1, label_a: 'cat', label_b: 'dog' };
 const GALLERY = { layer: 'fc', basis: 'dir:abc123', kind: 'direction', separation: null, components: [] };

@@ -1,0 +1,70 @@
+/** One layer of a run along a basis: gallery, probing, scores, associations, exports. */
+import { ApiError } from './errors';
+import { cached, getRoute, request, routeUrl, withSignal } from './http';
+import type { Associations, BasisInfo, Gallery, Histogram, QuantileSamples, ScoreMatrix } from './types';
+import { decodeMatrix } from '../lib/binary';
+
+/** `basis` is "pca" (default), "ica" or "dir:<id>": what the components are. */
+const basisParam = (basis: string) => (basis === 'pca' ? undefined : basis);
+
+export function getGallery(run: string, layer: string, n: number, signal?: AbortSignal, basis = 'pca'): Promise<Gallery> {
+  return getRoute('runs/{run}/layers/{layer}/gallery', { run, layer }, { n, basis: basisParam(basis) }, signal);
+}
+
+export function getBasis(run: string, layer: string, basis: string, signal?: AbortSignal): Promise<BasisInfo> {
+  return getRoute('runs/{run}/layers/{layer}/basis', { run, layer }, { basis: basisParam(basis) }, signal);
+}
+
+/** URL of a layer's table as a file (scores, extremes or associations; CSV or Parquet). */
+export function exportUrl(run: string, layer: string, table: 'scores' | 'extremes' | 'associations', format: 'csv' | 'parquet', basis = 'pca'): string {
+  return routeUrl('runs/{run}/layers/{layer}/export/{table}.{fmt}', { run, layer, table, fmt: format }, { basis: basisParam(basis) });
+}
+
+export function getQuantile(
+  run: string,
+  layer: string,
+  component: number,
+  q: number,
+  n: number,
+  signal?: AbortSignal,
+  basis = 'pca',
+): Promise<QuantileSamples> {
+  return getRoute('runs/{run}/layers/{layer}/components/{c}/quantile', { run, layer, c: component }, { q, n, basis: basisParam(basis) }, signal);
+}
+
+export function getHistogram(
+  run: string,
+  layer: string,
+  component: number,
+  bins = 30,
+  byLabel = true,
+  signal?: AbortSignal,
+  basis = 'pca',
+): Promise<Histogram> {
+  return getRoute(
+    'runs/{run}/layers/{layer}/components/{c}/histogram',
+    { run, layer, c: component },
+    { bins, by_label: byLabel, basis: basisParam(basis) },
+    signal,
+  );
+}
+
+/** Scores of all samples on `components`, as a row-major float32 (N, K) matrix. */
+export function getScores(run: string, layer: string, components: number[], signal?: AbortSignal, basis = 'pca'): Promise<ScoreMatrix> {
+  const url = routeUrl('runs/{run}/layers/{layer}/scores', { run, layer }, { components: components.join(','), basis: basisParam(basis) });
+  const load = async () => {
+    const res = await request(url);
+    const buffer = await res.arrayBuffer();
+    try {
+      return { ...decodeMatrix(buffer, res.headers.get('X-Shape')), components };
+    } catch (err) {
+      throw new ApiError(res.status, `Unreadable scores: ${(err as Error).message}`, url);
+    }
+  };
+  return withSignal(cached(url, load), signal);
+}
+
+/** Each label and metadata column against each component of a layer. */
+export function getAssociations(run: string, layer: string, signal?: AbortSignal): Promise<Associations> {
+  return getRoute('runs/{run}/layers/{layer}/associations', { run, layer }, undefined, signal);
+}

@@ -1,0 +1,42 @@
+/** Runs, their per-sample columns, samples and renderings. */
+import { decodeColumn } from '../lib/binary';
+import { ApiError } from './errors';
+import { cached, getJson, getRoute, request, routeUrl, withSignal } from './http';
+import type { Renderings, RunInfo, SampleDetail } from './types';
+
+/** Each run's content version, so immutable sample URLs change when a run is recomputed. */
+const runVersions = new Map<string, string>();
+
+export async function getRuns(signal?: AbortSignal): Promise<RunInfo[]> {
+  const runs = await getJson<RunInfo[]>(routeUrl('runs', {}), signal);
+  for (const r of runs) runVersions.set(r.id, r.version);
+  return runs;
+}
+
+/** A per-sample column: int32 codes into `categories` (-1 = missing) or float32 values. */
+export function getColumnValues(run: string, column: string, signal?: AbortSignal): Promise<Int32Array | Float32Array> {
+  const url = routeUrl('runs/{run}/columns/{name}/values', { run, name: column });
+  const load = async () => {
+    const res = await request(url);
+    const buffer = await res.arrayBuffer();
+    try {
+      return decodeColumn(buffer, res.headers.get('X-Dtype'));
+    } catch (err) {
+      throw new ApiError(res.status, `Unreadable column ${JSON.stringify(column)}: ${(err as Error).message}`, url);
+    }
+  };
+  return withSignal(cached(url, load), signal);
+}
+
+export function getSample(run: string, id: number, layer: string | null, signal?: AbortSignal): Promise<SampleDetail> {
+  return getRoute('runs/{run}/samples/{sample_id}', { run, sample_id: id }, { layer: layer ?? undefined }, signal);
+}
+
+/** URL of a sample's rendering (PNG thumbnail or text), cached by the browser. */
+export function renderUrl(run: string, id: number): string {
+  return routeUrl('runs/{run}/samples/{sample_id}/render', { run, sample_id: id }, undefined, { v: runVersions.get(run) });
+}
+
+export function getRenderings(run: string, ids: number[], signal?: AbortSignal): Promise<Renderings> {
+  return getJson<Renderings>(routeUrl('runs/{run}/renderings', { run }, { ids: ids.join(',') }, { v: runVersions.get(run) }), signal);
+}

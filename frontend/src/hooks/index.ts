@@ -1,0 +1,18 @@
+/**
+ * React hooks. Views render; these fetch and keep state:
+ *
+ *   async.ts       useAsync: abort + stale-answer protection under every resource hook
+ *   resources.ts   one hook per API answer (useGallery, useHistogram, useScores, useCka, ...)
+ *   quantile.ts    useQuantileSamples: the probe slider's throttled, latest-wins requests
+ *   basis.ts       useBasis: PCA, ICA or a direction made on the server from two groups
+ *   urlState.ts    useUrlState: the view state in the query string
+ *   theme.ts       useTheme, useCssVar
+ *   sampleText.ts  useSampleText: text renderings fetched in batches
+ */
+export { useAsync, type AsyncState } from './async';
+export { useBasis, type ResolvedBasis } from './basis';
+export { useQuantileSamples, useSliderQuantile, type QuantileRequest, type QuantileState } from './quantile';
+export * from './resources';
+export { useSampleText } from './sampleText';
+export { useCssVar, useTheme, type Theme } from './theme';
+export { useUrlState, type UpdateState } from './urlState';

@@ -1,0 +1,31 @@
+import { describe, expect, it } from 'vitest';
+import { MISSING_COLOR } from './colors';
+import { scatterPoints } from './scatterPoints';
+
+const scores = { rows: 3, cols: 2, data: new Float32Array([0, 10, 1, 20, 2, 30]), components: [0, 1] };
+
+describe('scatterPoints', () => {
+  it('maps two score columns into [-1, 1] with 5% padding and their padded domains', () => {
+    const p = scatterPoints(scores, 0, 1, null);
+    expect(p.n).toBe(3);
+    expect(Array.from(p.x).map((v) => +v.toFixed(4))).toEqual([-0.9091, 0, 0.9091]);
+    expect(Array.from(p.y).map((v) => +v.toFixed(4))).toEqual([-0.9091, 0, 0.9091]);
+    expect(p.xDomain.map((v) => +v.toFixed(6))).toEqual([-0.1, 2.1]);
+    expect(p.yDomain.map((v) => +v.toFixed(6))).toEqual([9, 31]);
+    expect(p.zType).toBe('categorical');
+    expect(p.pointColor).toHaveLength(1);
+  });
+
+  it('colours categories, missing codes last', () => {
+    const p = scatterPoints(scores, 1, 0, { column: { kind: 'categorical', categories: ['a', 'b'] }, values: new Int32Array([1, -1, 0]) });
+    expect(Array.from(p.z)).toEqual([1, 2, 0]);
+    expect(p.pointColor).toHaveLength(3);
+    expect(p.pointColor[2]).toBe(MISSING_COLOR);
+  });
+
+  it('normalises numeric values onto a ramp', () => {
+    const p = scatterPoints(scores, 0, 1, { column: { kind: 'numeric', categories: null }, values: new Float32Array([0, 5, 10]) });
+    expect(p.zType).toBe('continuous');
+    expect(Array.from(p.z)).toEqual([0, 0.5, 1]);
+  });
+});

@@ -1,0 +1,62 @@
+// @vitest-environment happy-dom
+import { fireEvent, screen, waitFor } from '@testing-library/react';
+import { beforeEach, describe, expect, it, vi } from 'vitest';
+import * as api from '../api';
+import { gallery, renderView } from '../test/app';
+import { GalleryView } from './GalleryView';
+
+vi.mock('../api', async (importOriginal) => ({
+  ...(await importOriginal<typeof import('../api')>()),
+  getGallery: vi.fn(),
+  getAssociations: vi.fn(),
+}));
+
+beforeEach(() => {
+  vi.mocked(api.getGallery).mockReset().mockImplementation(async (_run, layer) => gallery(layer));
+  vi.mocked(api.getAssociations)
+    .mockReset()
+    .mockImplementation(async (_run, layer) => ({
+      layer,
+      columns: [{ name: 'label', kind: 'categorical', statistic: 'eta2', values: [0.9, 0.1, 0.05], summaries: ['separates cat from dog', '', ''] }],
+      skipped: {},
+    }));
+});
+
+describe('GalleryView', () => {
+  it('shows one column per component with both ends, and what PC 1 reads as', async () => {
+    renderView(<GalleryView />);
+    await waitFor(() => expect(screen.getAllByTestId('gallery-column')).toHaveLength(3));
+    expect(api.getGallery).toHaveBeenCalledWith('r1', 'conv', 8, expect.any(AbortSignal), 'pca');
+    const headers = screen.getAllByTestId('component-header').map((h) => h.querySelector('.column-pc')?.textContent);
+    expect(headers).toEqual(['PC 1', 'PC 2', 'PC 3']);
+    expect(screen.getAllByTestId('gallery-high')[0].querySelectorAll('[data-sample-id]').length).toBe(2);
+    await waitFor(() => expect(screen.getAllByTestId('component-summary')[0].textContent).toContain('separates cat from dog'));
+  });
+
+  it('shows a row per chosen layer', async () => {
+    renderView(<GalleryView />, { state: { rows: ['conv', 'fc'] } });
+    await waitFor(() => expect(screen.getAllByTestId('gallery-column')).toHaveLength(6));
+    expect(screen.getAllByTestId('gallery-row').map((r) => r.dataset.layer)).toEqual(['conv', 'fc']);
+  });
+
+  it('opens the probe on a component header', async () => {
+    const { update } = renderView(<GalleryView />);
+    await waitFor(() => expect(screen.getAllByTestId('component-header')).toHaveLength(3));
+    fireEvent.click(screen.getAllByTestId('component-header')[1]);
+    expect(update).toHaveBeenCalledWith({ layer: 'conv', pc: 1, tab: 'probe', q: 0.5 });
+  });
+
+  it('asks for more samples per end through the URL state', async () => {
+    const { update } = renderView(<GalleryView />);
+    fireEvent.change(screen.getByTestId('n-input'), { target: { value: '12' } });
+    expect(update).toHaveBeenCalledWith({ n: 12 }, { replace: true });
+  });
+
+  it("shows the server's error with a retry", async () => {
+    vi.mocked(api.getGallery).mockRejectedValueOnce(new api.ApiError(404, "no layer 'conv'", 'u'));
+    renderView(<GalleryView />);
+    await waitFor(() => expect(screen.getByText(/no layer 'conv'/)).toBeTruthy());
+    fireEvent.click(screen.getByRole('button', { name: 'Try again' }));
+    await waitFor(() => expect(screen.getAllByTestId('gallery-column')).toHaveLength(3));
+  });
+});

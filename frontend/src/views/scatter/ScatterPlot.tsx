@@ -1,0 +1,279 @@
+import { useEffect, useMemo, useRef, useState, type RefObject } from 'react';
+import createScatterplot from 'regl-scatterplot';
+import type { RunInfo, ScoreMatrix } from '../../api';
+import { ErrorState, Spinner } from '../../components/common';
+import { useSize } from '../../components/useSize';
+import { useCssVar, type Theme } from '../../hooks';
+import { categoricalColor, MISSING_COLOR } from '../../lib/colors';
+import { formatScore } from '../../lib/format';
+import { canvasExporters } from '../../lib/png';
+import { linearScale, type LinearScale } from '../../lib/scale';
+import { scatterPoints } from '../../lib/scatterPoints';
+import { axisName, axisText, pointSizeFor, ticksOf, type Coloring, type ScatterBasis, type Tick } from './axes';
+import { ScatterTooltip } from './ScatterTooltip';
+
+type Scatterplot = ReturnType<typeof createScatterplot>;
+
+export interface ScatterPlotProps {
+  frameRef: RefObject<HTMLDivElement | null>;
+  basis: ScatterBasis;
+  scores: ScoreMatrix | null;
+  x: number;
+  y: number;
+  coloring: Coloring | null;
+  labelCodes: Int32Array | Float32Array | null;
+  mode: 'panZoom' | 'lasso';
+  theme: Theme;
+  /** The run drawn (its size, id and how its samples are rendered). */
+  run: RunInfo;
+  /** Each component's share of variance (PCA axis titles). */
+  ratios: number[];
+  /** Label names in code order (the tooltip's label). */
+  labels: string[];
+  /** The lasso selection (sorted ids) and the sample marked with the reticle. */
+  selection: number[];
+  sample: number | null;
+  /** A lasso (or a double click clearing it) chose these sorted ids. */
+  onSelect: (selection: number[]) => void;
+  /** A click on one point. */
+  onOpen: (id: number) => void;
+}
+
+/**
+ * The WebGL scatter of all samples (regl-scatterplot): pan, zoom, hover, lasso, click to open.
+ * It only renders its props; the selection and the opened sample come in and go out through them.
+ */
+export function ScatterPlot({ frameRef, basis, scores, x, y, coloring, labelCodes, mode, theme, run, ratios, labels, selection, sample, onSelect, onOpen }: ScatterPlotProps) {
+  const [boxRef, size] = useSize<HTMLDivElement>();
+  const canvasRef = useRef<HTMLCanvasElement>(null);
+  const plotRef = useRef<Scatterplot | null>(null);
+  const scalesRef = useRef<{ x: LinearScale; y: LinearScale }>({ x: linearScale([-1, 1]), y: linearScale([-1, 1]) });
+  const [ticks, setTicks] = useState<{ x: Tick[]; y: Tick[] }>({ x: [], y: [] });
+  const [hover, setHover] = useState<{ id: number; left: number; top: number } | null>(null);
+  const [glError, setGlError] = useState<Error | null>(null);
+  const [drawn, setDrawn] = useState(false);
+  const bg = useCssVar('--bg-panel', theme);
+  const selectionRef = useRef<number[]>(selection);
+  selectionRef.current = selection;
+  const lassoing = useRef(false);
+  const lassoEndedAt = useRef(-Infinity);
+  const handlers = useRef({ onSelect, onOpen });
+  handlers.current = { onSelect, onOpen };
+  const sizeRef = useRef(size);
+  sizeRef.current = size;
+
+  // create once the box has a size
+  const ready = size.width > 0 && size.height > 0;
+  useEffect(() => {
+    if (!ready || !canvasRef.current) return;
+    let sp: Scatterplot;
+    try {
+      sp = createScatterplot({
+        canvas: canvasRef.current,
+        width: sizeRef.current.width,
+        height: sizeRef.current.height,
+        xScale: scalesRef.current.x,
+        yScale: scalesRef.current.y,
+        pointSize: 4,
+        pointSizeSelected: 2,
+        pointOutlineWidth: 1.5,
+        opacity: 0.85,
+        opacityInactiveScale: 0.35,
+        lassoMinDelay: 8,
+        lassoMinDist: 2,
+        lassoColor: '#4f6bed',
+        showReticle: true,
+        aspectRatio: 1,
+      } as Parameters<typeof createScatterplot>[0]);
+    } catch (err) {
+      setGlError(new Error(`WebGL is not available in this browser, so the scatter cannot be drawn (${(err as Error).message}).`));
+      return;
+    }
+    plotRef.current = sp;
+    const canvas = canvasRef.current;
+    canvasExporters.set(canvas, () => sp.export(undefined));
+    const onView = () => {
+      const { width, height } = sizeRef.current;
+      setTicks({ x: ticksOf(scalesRef.current.x, width, true), y: ticksOf(scalesRef.current.y, height, false) });
+    };
+    sp.subscribe('view', onView);
+    sp.subscribe('draw', onView);
+    sp.subscribe('pointOver', (i: number) => {
+      const [left, top] = sp.getScreenPosition(i) ?? [0, 0];
+      setHover({ id: i, left, top });
+    });
+    sp.subscribe('pointOut', () => setHover(null));
+    sp.subscribe('lassoStart', () => {
+      lassoing.current = true;
+    });
+    sp.subscribe('lassoEnd', () => {
+      lassoEndedAt.current = performance.now();
+    });
+    sp.subscribe('select', ({ points }: { points: number[] }) => {
+      const wasLasso = lassoing.current;
+      lassoing.current = false;
+      if (!wasLasso && points.length === 1) {
+        // a click on one point opens it; the lasso selection stays as it was
+        const keep = selectionRef.current;
+        if (keep.length) sp.select(keep, { preventEvent: true });
+        else sp.deselect({ preventEvent: true });
+        // a lasso closed where it began ends in a "click": that is no click on a point
+        if (performance.now() - lassoEndedAt.current > 400) handlers.current.onOpen(points[0]);
+        return;
+      }
+      const selection = Array.from(points).sort((a, b) => a - b);
+      selectionRef.current = selection;
+      handlers.current.onSelect(selection);
+    });
+    sp.subscribe('deselect', () => {
+      if (!selectionRef.current.length) return;
+      selectionRef.current = [];
+      handlers.current.onSelect([]);
+    });
+    return () => {
+      plotRef.current = null;
+      setDrawn(false);
+      sp.destroy();
+    };
+  }, [ready]);
+
+  useEffect(() => {
+    const sp = plotRef.current;
+    if (sp && size.width > 0 && size.height > 0) {
+      sp.set({ width: size.width, height: size.height });
+      setTicks({ x: ticksOf(scalesRef.current.x, size.width, true), y: ticksOf(scalesRef.current.y, size.height, false) });
+    }
+  }, [size.width, size.height]);
+
+  useEffect(() => {
+    plotRef.current?.set({ mouseMode: mode });
+  }, [mode, drawn]);
+
+  useEffect(() => {
+    if (bg) plotRef.current?.set({ backgroundColor: bg });
+    plotRef.current?.set({ reticleColor: theme === 'dark' ? [1, 1, 1, 0.45] : [0.1, 0.12, 0.2, 0.4] } as Parameters<Scatterplot['set']>[0]);
+  }, [bg, theme, drawn]);
+
+  // the points: positions from the scores, colour values from the column
+  const points = useMemo(() => (scores ? scatterPoints(scores, x, y, coloring) : null), [scores, x, y, coloring]);
+
+  // draws are serialised: regl-scatterplot refuses a draw while the previous one is running
+  const drawQueue = useRef<Promise<void>>(Promise.resolve());
+  const latestPoints = useRef(points);
+  latestPoints.current = points;
+  useEffect(() => {
+    const sp = plotRef.current;
+    if (!sp || !points) return;
+    drawQueue.current = drawQueue.current
+      .then(async () => {
+        if (latestPoints.current !== points || plotRef.current !== sp) return; // superseded
+        // fresh scale objects: setting xScale updates the *current* yScale's domain, so
+        // mutating the old objects in place would leave y with a stale domain
+        scalesRef.current = { x: linearScale(points.xDomain), y: linearScale(points.yDomain) };
+        sp.set({
+          xScale: scalesRef.current.x,
+          yScale: scalesRef.current.y,
+          pointColor: points.pointColor,
+          colorBy: 'valueA',
+          pointSize: pointSizeFor(points.n),
+        } as Parameters<Scatterplot['set']>[0]);
+        const wasDrawn = sp.get('isPointsDrawn');
+        await sp.draw(
+          { x: points.x, y: points.y, valueA: points.z },
+          { zDataType: points.zType, transition: wasDrawn, transitionDuration: 350, select: selectionRef.current },
+        );
+        if (plotRef.current !== sp) return;
+        if (!wasDrawn) sp.zoomToOrigin();
+        setDrawn(true);
+        const { width, height } = sizeRef.current;
+        setTicks({ x: ticksOf(scalesRef.current.x, width, true), y: ticksOf(scalesRef.current.y, height, false) });
+      })
+      .catch((err: unknown) => {
+        if (plotRef.current === sp) setGlError(err instanceof Error ? err : new Error(String(err)));
+      });
+  }, [points, ready]);
+
+  // a selection from the URL (a pasted link, back/forward)
+  const selKey = selection.join(',');
+  useEffect(() => {
+    const sp = plotRef.current;
+    if (!sp || !drawn) return;
+    if (selection.length) sp.select(selection, { preventEvent: true });
+    else sp.deselect({ preventEvent: true });
+  }, [selKey, drawn]);
+
+  // the sample open in the sample view is marked with the reticle
+  useEffect(() => {
+    const sp = plotRef.current;
+    if (!sp || !drawn) return;
+    sp.hover(sample ?? -1, { preventEvent: true });
+  }, [sample, drawn]);
+
+  const hoverRow = hover && scores && hover.id < scores.rows ? hover.id : null;
+  const labelOf = (id: number): string | null => {
+    if (!labelCodes) return null;
+    const c = labelCodes[id];
+    return c >= 0 && c < labels.length ? labels[c] : null;
+  };
+
+  return (
+    <div className="scatter-frame" ref={frameRef}>
+      <div className="scatter-axis-y" aria-hidden="true">
+        <span>
+          {axisText(basis, y, ratios)}
+        </span>
+      </div>
+      <div className="scatter-canvas-box" ref={boxRef} data-testid="scatter-canvas" data-drawn={drawn ? 'true' : 'false'} data-points={points?.n ?? 0}>
+        <canvas ref={canvasRef} aria-label={`Scatter of ${run.n_samples} samples, ${axisName(basis, x)} against ${axisName(basis, y)}`} role="img" />
+        <svg className="scatter-ticks" width={size.width} height={size.height} aria-hidden="true">
+          {ticks.x
+            .filter((t) => t.pos > 24 && t.pos < size.width - 24)
+            .map((t, i) => (
+              <g key={`x${i}`}>
+                <line x1={t.pos} x2={t.pos} y1={size.height} y2={size.height - 5} />
+                <text x={t.pos} y={size.height - 8} textAnchor="middle">
+                  {t.text}
+                </text>
+              </g>
+            ))}
+          {ticks.y
+            .filter((t) => t.pos > 16 && t.pos < size.height - 24)
+            .map((t, i) => (
+              <g key={`y${i}`}>
+                <line x1={0} x2={5} y1={t.pos} y2={t.pos} />
+                <text x={8} y={t.pos} dy="0.32em">
+                  {t.text}
+                </text>
+              </g>
+            ))}
+        </svg>
+        {(!scores || !drawn) && !glError && (
+          <div className="scatter-loading">
+            <Spinner label="Loading scores" />
+            <span>Loading {run.n_samples.toLocaleString('en-US')} points…</span>
+          </div>
+        )}
+        {glError && <ErrorState error={glError} title="Cannot draw the scatter" />}
+        {hoverRow !== null && hover && scores && (
+          <ScatterTooltip
+            run={run}
+            id={hoverRow}
+            left={hover.left}
+            top={hover.top}
+            width={size.width}
+            label={labelOf(hoverRow)}
+            labelColor={(() => {
+              const l = labelOf(hoverRow);
+              return l ? categoricalColor(labels.indexOf(l)) : MISSING_COLOR;
+            })()}
+            xText={`${axisName(basis, x)} ${formatScore(scores.data[hoverRow * scores.cols + x])}`}
+            yText={`${axisName(basis, y)} ${formatScore(scores.data[hoverRow * scores.cols + y])}`}
+          />
+        )}
+      </div>
+      <div className="scatter-axis-x" aria-hidden="true">
+        {axisText(basis, x, ratios)}
+      </div>
+    </div>
+  );
+}
