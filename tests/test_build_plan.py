@@ -10,10 +10,10 @@ import pytest
 import torch
 
 import embedding_explorer as ee
-from conftest import MLP
 from embedding_explorer import EmbeddingExplorerError, Reducer
 from embedding_explorer.build.plan import ExplorePlan, plan_explore
 from embedding_explorer.extract import ExtractOptions
+from support import MLP
 
 
 def test_a_plan_is_frozen_and_runs_nothing(run_dir: Path, xy: tuple[torch.Tensor, torch.Tensor]) -> None:

@@ -10,11 +10,11 @@ import torch
 from torch import nn
 
 import embedding_explorer as ee
-from conftest import MLP, SharedReluBlock, leftovers
 from embedding_explorer import LayerNotFoundError, LayerOutputError, MultipleCallsError
 from embedding_explorer.batches import parse_batch
 from embedding_explorer.capture import LayerCapture, LayerRef, resolve_layers
 from embedding_explorer.reducers import Reducer, reducers_for
+from support import MLP, SharedReluBlock, leftovers
 
 CPU = torch.device("cpu")
 

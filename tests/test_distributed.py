@@ -16,9 +16,9 @@ from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
 import embedding_explorer as ee
-from conftest import MLP, SmallCNN, assert_equal_runs
 from embedding_explorer import EmbeddingExplorerError, NonFiniteActivationError
 from embedding_explorer.store.writer import RunWriter
+from support import MLP, SmallCNN, assert_equal_runs
 
 distributed = pytest.importorskip("distributed")
 pytestmark = pytest.mark.slow  # worker processes start and import torch: about 15 s in all

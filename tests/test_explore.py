@@ -20,7 +20,6 @@ from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
 import embedding_explorer as ee
-from conftest import MLP, SmallCNN, TinyTransformer, leftovers, token_batches
 from embedding_explorer import (
     DataOrderError,
     EmbeddingExplorerError,
@@ -33,6 +32,7 @@ from embedding_explorer import (
     ZeroVarianceWarning,
 )
 from embedding_explorer.store.format import staging_path
+from support import MLP, SmallCNN, TinyTransformer, leftovers, token_batches
 
 
 def check_layer_against_sklearn(layer: ee.Layer, n_components: int = 10) -> None:

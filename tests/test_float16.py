@@ -11,8 +11,8 @@ from sklearn.decomposition import PCA
 from torch import nn
 
 import embedding_explorer as ee
-from conftest import MLP, leftovers
 from embedding_explorer import EmbeddingExplorerError
+from support import MLP, leftovers
 
 
 def test_float16_storage_keeps_float32_statistics(

@@ -20,12 +20,12 @@ import torch
 from torch import nn
 
 import embedding_explorer as ee
-from conftest import MLP, assert_equal_runs, assert_same_run
 from embedding_explorer import EmbeddingExplorerError, IncompleteRunError, NonFiniteActivationError
 from embedding_explorer.locations import as_location, is_local, local_path
 from embedding_explorer.store.format import FORMAT, FORMAT_VERSION, PARTIAL
 from embedding_explorer.store.reader import RunReader
 from embedding_explorer.store.writer import RunWriter
+from support import MLP, assert_equal_runs, assert_same_run
 
 with warnings.catch_warnings():
     from starlette.exceptions import StarletteDeprecationWarning

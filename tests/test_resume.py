@@ -22,11 +22,11 @@ from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
 import embedding_explorer as ee
-from conftest import MLP, assert_same_run, leftovers
 from embedding_explorer import IncompleteRunError
 from embedding_explorer.resume import CHECKPOINT, FOLDER
 from embedding_explorer.store.format import staging_path
 from embedding_explorer.store.writer import RowWriter, RunWriter
+from support import MLP, assert_same_run, leftovers
 
 LAYERS = ["input", "fc1", "fc2"]
 

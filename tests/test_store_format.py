@@ -8,7 +8,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from conftest import minimal_manifest
 from embedding_explorer import EmbeddingExplorerError, IncompleteRunError
 from embedding_explorer.store.format import (
     FORMAT_VERSION,
@@ -21,6 +20,7 @@ from embedding_explorer.store.format import (
     write_json_atomic,
 )
 from embedding_explorer.store.writer import RunWriter
+from support import minimal_manifest
 
 
 def test_layer_keys_are_file_safe_unique_and_ordered() -> None:

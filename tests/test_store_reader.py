@@ -8,9 +8,9 @@ import numpy as np
 import torch
 
 import embedding_explorer as ee
-from conftest import write_small_run
 from embedding_explorer.store.format import staging_path
 from embedding_explorer.store.reader import RunReader
+from support import write_small_run
 
 
 def test_writer_commit_and_reader_round_trip(tmp_path: Path) -> None:

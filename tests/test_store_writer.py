@@ -8,11 +8,11 @@ import numpy as np
 import pytest
 import zarr
 
-from conftest import write_small_run
 from embedding_explorer import IncompleteRunError
 from embedding_explorer.store.format import read_manifest, staging_path
 from embedding_explorer.store.reader import RunReader
 from embedding_explorer.store.writer import RowWriter, RunWriter
+from support import write_small_run
 
 
 @pytest.mark.parametrize("pieces", [[1] * 23, [5, 20, 3, 1], [23], [10, 10, 3]])

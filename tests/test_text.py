@@ -11,8 +11,8 @@ import torch
 from torch import nn
 
 import embedding_explorer as ee
-from conftest import TinyTransformer
 from embedding_explorer.capture import takes_features_dict
+from support import TinyTransformer
 
 TEXTS = [
     "the cat sat",

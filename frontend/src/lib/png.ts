@@ -4,7 +4,7 @@
  * redrawn on a canvas from its layout: backgrounds, borders, images, inline SVGs and text.
  *
  * The pure helpers (names, scale, colours, wrapping) are tested with vitest; the drawing is
- * tested in a real browser (tests/test_browser_issue5.py).
+ * tested in a real browser (tests/test_browser_export.py).
  */
 
 /** `fashion-cnn/fc: PC 1` -> `fashion-cnn-fc-pc-1.png`. */
