@@ -22,6 +22,7 @@ from .analysis import (
 from .analysis.directions import Direction
 from .analysis.ica import ICAResult
 from .exceptions import (
+    DamagedRunError,
     DataOrderError,
     EmbeddingExplorerError,
     ICAConvergenceWarning,
@@ -30,6 +31,7 @@ from .exceptions import (
     LayerOutputError,
     MultipleCallsError,
     NonFiniteActivationError,
+    RunLockedError,
     ZeroVarianceWarning,
 )
 from .explore import explore
@@ -55,6 +57,7 @@ def __getattr__(name: str) -> object:
 
 
 __all__ = [
+    "DamagedRunError",
     "DataOrderError",
     "DatasetComparison",
     "Direction",
@@ -73,6 +76,7 @@ __all__ = [
     "PCAResult",
     "Reducer",
     "Run",
+    "RunLockedError",
     "ScoreProbe",
     "StreamingPCA",
     "TextBatches",

@@ -41,3 +41,11 @@ class ZeroVarianceWarning(UserWarning):
 class ICAConvergenceWarning(UserWarning):
     """FastICA stopped at its iteration limit: the components it found are not reliable
     (typically the layer's top components are close to Gaussian)."""
+
+
+class RunLockedError(EmbeddingExplorerError):
+    """Another process is writing the same run (``explore(..., wait=True)`` waits for it)."""
+
+
+class DamagedRunError(EmbeddingExplorerError):
+    """A finished run whose files are missing, truncated or altered since it was committed."""

@@ -30,6 +30,7 @@ from .models import ModelSpec
 from .reducers import ReduceSpec
 from .render import RenderSpec
 from .run import Run
+from .store.lock import run_lock
 from .store.writer import RunWriter
 
 if TYPE_CHECKING:
@@ -59,6 +60,7 @@ def explore(
     storage_dtype: Literal["float32", "float16"] = "float32",
     client: Client | None = None,
     storage_options: StorageOptions | None = None,
+    wait: bool | float = False,
 ) -> Run:
     """Capture ``layers`` of ``model`` over ``data``, run exact PCA per layer, save and open the run.
 
@@ -109,6 +111,12 @@ def explore(
     storage_options : dict, optional
         fsspec options for an ``out`` URL (credentials, endpoint...), sent to Dask workers too.
         Often unneeded: fsspec also reads the usual environment variables and config files.
+    wait : bool or float, default=False
+        One process writes a run at a time (a lock beside ``out``, see
+        :mod:`embedding_explorer.store.lock`). When another process is writing ``out``: False
+        raises :class:`~embedding_explorer.RunLockedError` naming it; True waits until it is done
+        (then its run is reused when it was made by the same call); a number waits up to that
+        many seconds.
 
     Returns
     -------
@@ -136,10 +144,17 @@ def explore(
         client=client,
         storage_options=storage_options,
     )
-    finished = plan.finished_run()
-    if finished is not None:
-        log.info("reusing the finished run at %s", finished)
-        return Run(finished)
+    with run_lock(plan.out, wait=wait):
+        finished = plan.finished_run()
+        if finished is not None:
+            log.info("reusing the finished run at %s", finished)
+            return Run(finished)
+        _build(plan, started)
+    return Run(plan.out)
+
+
+def _build(plan: ExplorePlan, started: float) -> None:
+    """Extract, finish and commit the run (under its lock); a stop leaves it resumable."""
     writer, ledger, checkpoint = _start(plan)
     resumed_at = checkpoint.n_done if checkpoint is not None else 0
     try:
@@ -154,7 +169,6 @@ def explore(
             writer.abort()
         raise
     _remove_checkpoints(plan.out)
-    return Run(plan.out)
 
 
 def _start(plan: ExplorePlan) -> tuple[RunWriter, Ledger, resume.Checkpoint | None]:

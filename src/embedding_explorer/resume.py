@@ -114,20 +114,22 @@ def save(
 
 def load(folder: Location, key: str) -> Checkpoint | None:
     """The last checkpoint in ``folder`` of a run with this ``key``, or None (none, another key,
-    unreadable or of another layout: the run then starts over)."""
+    unreadable or of another layout: the run then starts over, with a warning naming the file)."""
+    reading = [folder / CHECKPOINT]  # the file being read, for the warning
     try:
-        meta = json.loads((folder / CHECKPOINT).read_text())
+        meta = json.loads(reading[0].read_text())
         if not isinstance(meta, dict):
             raise TypeError(f"a checkpoint is a JSON object, not {type(meta).__name__}")
         if meta.get("key") != key:
             return None
         n = int(meta["segment"])
-        with (folder / f"state-{n}.npz").open("rb") as f, np.load(f) as arrays:
+        reading[0] = folder / f"state-{n}.npz"
+        with reading[0].open("rb") as f, np.load(f) as arrays:
             accumulators = {
                 name: _accumulator(info, arrays[f"{i}_mean"], arrays[f"{i}_m2"])
                 for i, (name, info) in enumerate(meta["layers"].items())
             }
-        return Checkpoint(
+        checkpoint = Checkpoint(
             key=key,
             n_done=int(meta["n_done"]),
             segment=n,
@@ -139,16 +141,42 @@ def load(folder: Location, key: str) -> Checkpoint | None:
             batches_with_labels=int(meta["batches_with_labels"]),
             batches_without_labels=int(meta["batches_without_labels"]),
             accumulators=accumulators,
-            labels=_segments(folder, "labels", n),
-            render_sizes=_segments(folder, "sizes", n),
+            labels=_segments(folder, "labels", n, reading),
+            render_sizes=_segments(folder, "sizes", n, reading),
         )
-    except FileNotFoundError:
+        reading[0] = folder / CHECKPOINT
+        _check_counts(checkpoint)
+        return checkpoint
+    except (KeyboardInterrupt, SystemExit, MemoryError):
+        raise
+    except FileNotFoundError as error:
+        if reading[0].name == CHECKPOINT:
+            return None  # no checkpoint: nothing to say
+        _starting_over(reading[0], error)
         return None
-    except (OSError, ValueError, KeyError, TypeError, AttributeError) as error:
-        log.warning(
-            "the checkpoint in %s is unreadable (%s: %s); starting over", folder, type(error).__name__, error
-        )
+    except Exception as error:  # truncated zip or npy, bad JSON, wrong types: all start over
+        _starting_over(reading[0], error)
         return None
+
+
+def _starting_over(path: Location, error: BaseException) -> None:
+    log.warning(
+        "the checkpoint file %s is unreadable (%s: %s); starting over", path.url, type(error).__name__, error
+    )
+
+
+def _check_counts(checkpoint: Checkpoint) -> None:
+    """Refuse a checkpoint whose saved labels or rendering sizes do not cover its samples."""
+    n = checkpoint.n_done
+    for name, acc in checkpoint.accumulators.items():
+        if acc.n_samples_seen_ != n:
+            raise ValueError(f"layer {name!r} has seen {acc.n_samples_seen_} samples, not {n}")
+    if checkpoint.batches_with_labels and (checkpoint.labels is None or len(checkpoint.labels) != n):
+        got = 0 if checkpoint.labels is None else len(checkpoint.labels)
+        raise ValueError(f"the labels saved cover {got} samples, not {n}")
+    sizes = checkpoint.render_sizes
+    if checkpoint.render_bytes and (sizes is None or int(sizes.sum()) != checkpoint.render_bytes):
+        raise ValueError(f"the rendering sizes saved do not add up to {checkpoint.render_bytes} bytes")
 
 
 def _renderer_state(state: Mapping[str, Any]) -> dict[str, Any]:
@@ -171,8 +199,10 @@ def _accumulator(info: Mapping[str, Any], mean: np.ndarray, m2: np.ndarray) -> S
     )
 
 
-def _segments(folder: Location, kind: str, last: int) -> np.ndarray | None:
-    """Segments 1..last of one kind, concatenated; later ones (after the checkpoint) removed."""
+def _segments(folder: Location, kind: str, last: int, reading: list[Location]) -> np.ndarray | None:
+    """Segments 1..last of one kind, concatenated; later ones (after the checkpoint) removed.
+
+    A segment of the kind missing among present ones is an error (its samples would be lost)."""
     names = folder.names()
     for stale in names:
         if stale.startswith(f"{kind}-") and stale.endswith(".npy") and int(stale[len(kind) + 1 : -4]) > last:
@@ -180,6 +210,7 @@ def _segments(folder: Location, kind: str, last: int) -> np.ndarray | None:
     parts = []
     for i in range(1, last + 1):
         if f"{kind}-{i}.npy" in names:
-            with (folder / f"{kind}-{i}.npy").open("rb") as f:
+            reading[0] = folder / f"{kind}-{i}.npy"
+            with reading[0].open("rb") as f:
                 parts.append(np.load(f, allow_pickle=True))
     return np.concatenate(parts) if parts else None

@@ -240,6 +240,14 @@ class Run:
         record = self._reader.rendering(sample_id)
         return as_png(record) if record is not None and self.rendering_kind == IMAGE else record
 
+    def verify(self) -> None:
+        """Read every file of the run whose checksum was recorded at commit and compare; raises
+        :class:`~embedding_explorer.DamagedRunError` naming the first file that differs (opening
+        the run already checks that every file is there, whole)."""
+        from .store.integrity import verify
+
+        verify(self._reader.location, self._reader.manifest)
+
     def pc_correlation(self, layer_a: str, layer_b: str) -> np.ndarray:
         """(k_a, k_b) Pearson correlations between the component scores of two layers."""
         return self.layer(layer_a).pc_correlation(self.layer(layer_b))

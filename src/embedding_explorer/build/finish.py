@@ -69,7 +69,7 @@ def finish(
             writer.activations(ref.name),
             ref.name,
             why=": every sample gives the same activation, so its components carry nothing",
-            stacklevel=3,  # finish, explore, the line that called explore
+            stacklevel=4,  # finish, _build, explore, the line that called explore
         )
         writer.write_pca(ref.name, pca)
         pcas[ref.name] = pca

@@ -11,6 +11,7 @@ import pyarrow.parquet as pq
 
 from ..locations import Location, as_location
 from .format import ARRAYS, RENDERING_OFFSETS, RENDERINGS, SAMPLES, read_manifest
+from .integrity import check_files
 
 
 class RunReader:
@@ -19,6 +20,7 @@ class RunReader:
     def __init__(self, path: str | Path | Location) -> None:
         self.location = as_location(path)
         self.manifest = read_manifest(self.location)
+        check_files(self.location, self.manifest)  # a missing or short file is an error, not zeros
         self.root = (self.location / ARRAYS).zarr_group("r")
         self._offsets: np.ndarray | None = None
         parts = self.manifest.get("rendering", {}).get("parts") or [[RENDERINGS, None]]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -35,6 +36,9 @@ from .format import (
     staging_of,
     write_json_atomic,
 )
+from .integrity import FILES, WRITE_ALL_CHUNKS, inventory, missing_chunk
+
+log = logging.getLogger(__name__)
 
 
 class RowWriter:
@@ -73,7 +77,7 @@ class RowWriter:
             self._pending = [block]
             end = self.n_written + len(block)
             self.array.resize((end, *self.array.shape[1:]))
-            self.array[self.n_written : end] = block
+            self._all_chunks()[self.n_written : end] = block
 
     def restart(self, n_rows: int) -> None:
         """Continue after the first ``n_rows`` rows (a resumed run): later rows are dropped and
@@ -87,8 +91,13 @@ class RowWriter:
         start = self.n_written
         if self.array.shape[0] < start + len(block):
             self.array.resize((start + len(block), *self.array.shape[1:]))
-        self.array[start : start + len(block)] = block
+        self._all_chunks()[start : start + len(block)] = block
         self.n_written += len(block)
+
+    def _all_chunks(self) -> Any:
+        """The array, writing every chunk, even one of zeros (so a lost chunk can be told from
+        one never written, see :func:`.integrity.missing_chunk`)."""
+        return self.array.with_config(WRITE_ALL_CHUNKS)
 
 
 class RunWriter:
@@ -161,6 +170,7 @@ class RunWriter:
                     dtype=self.storage_dtype,
                     compressors=None,
                     dimension_names=("sample", "feature"),
+                    config=WRITE_ALL_CHUNKS,
                 )
             self._writers[layer] = RowWriter(array)
 
@@ -202,20 +212,33 @@ class RunWriter:
         return self._render_bytes, sizes
 
     def can_resume(self, dims: Mapping[str, int], n_rows: int, render_bytes: int) -> bool:
-        """Whether the staging folder still holds what a checkpoint says was written."""
+        """Whether the staging folder still holds what a checkpoint says was written: every
+        chunk of the first ``n_rows`` rows of every layer, whole, and the renderings' bytes
+        (a lost chunk would otherwise resume as rows of zeros)."""
         for layer, dim in dims.items():
             path = f"activations/{self.keys.get(layer, '')}"
             if path not in self.root:
-                return False
+                return self._not_resumable(f"the staged rows of layer {layer!r}")
             array: Any = self.root[path]
             if array.shape[0] < n_rows or array.shape[1] != dim:
-                return False
+                return self._not_resumable(f"the staged rows of layer {layer!r}")
+            lost = missing_chunk(self.staging / ARRAYS / path, array, n_rows)
+            if lost is not None:
+                return self._not_resumable(lost)
         if render_bytes == 0:
             return True
         if self.in_place:
-            return self._saved_parts(render_bytes) is not None
+            if self._saved_parts(render_bytes) is None:
+                return self._not_resumable((self.staging / render_part(0)).url)
+            return True
         renderings = self.staging / RENDERINGS
-        return renderings.exists() and renderings.size() >= render_bytes
+        if not (renderings.exists() and renderings.size() >= render_bytes):
+            return self._not_resumable(renderings.url)
+        return True
+
+    def _not_resumable(self, what: str) -> bool:
+        log.warning("the checkpoint's file %s is missing or truncated; starting over", what)
+        return False
 
     def _saved_parts(self, render_bytes: int) -> list[tuple[str, int]] | None:
         """In place: the first rendering objects, holding exactly ``render_bytes`` (or None)."""
@@ -260,7 +283,9 @@ class RunWriter:
             value = np.asarray(getattr(pca, name), dtype=np.float64)
             if name in group:  # a resumed run that stopped after its PCA
                 del group[name]
-            group.create_array(name, data=value, chunks=value.shape, compressors=None)
+            group.create_array(
+                name, data=value, chunks=value.shape, compressors=None, config=WRITE_ALL_CHUNKS
+            )
 
     def scores_array(self, layer: str, n_samples: int, k: int, rows: int | None = None) -> Any:
         """A layer's (N, k) scores; ``rows`` per chunk (aligned with shards written in parallel)."""
@@ -274,6 +299,7 @@ class RunWriter:
             dtype="float32",
             compressors=None,
             dimension_names=("sample", "component"),
+            config=WRITE_ALL_CHUNKS,
         )
 
     # samples ---------------------------------------------------------------------------
@@ -318,9 +344,11 @@ class RunWriter:
 
     # commit ----------------------------------------------------------------------------
     def commit(self, manifest: dict[str, Any]) -> Path | str:
-        """Write the manifest last (atomically); locally then swap the staging folder into place.
+        """Write the manifest last (atomically), with the inventory of every file of the run
+        (:mod:`.integrity`); locally then swap the staging folder into place.
 
         Returns the run's local path, or its URL."""
+        manifest = {**manifest, FILES: inventory(self.out if self.in_place else self.staging)}
         if self.in_place:
             if self._render_parts:  # the objects the renderings' offsets run through, in order
                 parts = [[name, size] for name, size in self._render_parts]
