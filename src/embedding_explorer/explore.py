@@ -9,6 +9,7 @@ and :func:`~.build.finish.finish` fits the PCA, writes the scores and commits th
 
 from __future__ import annotations
 
+import errno
 import logging
 import time
 from collections.abc import Mapping, Sequence
@@ -161,12 +162,19 @@ def _build(plan: ExplorePlan, started: float) -> None:
         seconds, scorer = _extract(plan, writer, ledger, checkpoint)
         finish(plan, writer, ledger, extract_s=seconds, started=started, resumed_at=resumed_at, scorer=scorer)
     except BaseException as error:
-        if not isinstance(error, EmbeddingExplorerError) and resume.has_checkpoint(plan.out):
+        resumable = not isinstance(error, EmbeddingExplorerError) and resume.has_checkpoint(plan.out)
+        if resumable:
             # disk full, killed worker, Ctrl-C...: what is checkpointed stays for the next call
             writer.close()
             log.warning("extraction stopped; the next call with the same arguments resumes it")
         else:
             writer.abort()
+        if isinstance(error, OSError) and error.errno == errno.ENOSPC:
+            error.add_note(
+                f"the disk holding out={plan.out.url!r} is full; nothing was committed. Free space "
+                "and call explore again with the same arguments: it "
+                + ("resumes from its last checkpoint" if resumable else "starts over")
+            )
         raise
     _remove_checkpoints(plan.out)
 

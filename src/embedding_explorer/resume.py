@@ -207,10 +207,13 @@ def _segments(folder: Location, kind: str, last: int, reading: list[Location]) -
     for stale in names:
         if stale.startswith(f"{kind}-") and stale.endswith(".npy") and int(stale[len(kind) + 1 : -4]) > last:
             (folder / stale).remove()
+    present = [f"{kind}-{i}.npy" in names for i in range(1, last + 1)]
     parts = []
     for i in range(1, last + 1):
-        if f"{kind}-{i}.npy" in names:
-            reading[0] = folder / f"{kind}-{i}.npy"
+        reading[0] = folder / f"{kind}-{i}.npy"
+        if present[i - 1]:
             with reading[0].open("rb") as f:
                 parts.append(np.load(f, allow_pickle=True))
+        elif any(present):  # every segment saves one or none does
+            raise FileNotFoundError(reading[0].url)
     return np.concatenate(parts) if parts else None

@@ -27,7 +27,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, Any
 
-from ..exceptions import RunLockedError
+from ..exceptions import EmbeddingExplorerError, RunLockedError
 from ..locations import Location, as_location
 
 log = logging.getLogger(__name__)
@@ -107,7 +107,7 @@ def _deadline(wait: Wait) -> float | None:
         return time.monotonic()
     if isinstance(wait, int | float) and wait >= 0:
         return time.monotonic() + float(wait)
-    raise ValueError(f"wait={wait!r}: use True, False or a number of seconds >= 0")
+    raise EmbeddingExplorerError(f"wait={wait!r}: use True, False or a number of seconds >= 0")
 
 
 class LocalLock:
