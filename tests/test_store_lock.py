@@ -53,6 +53,12 @@ def holder(tmp_path: Path) -> Iterator[tuple[subprocess.Popen[bytes], Path, Path
             process.wait(timeout=60)
 
 
+def _take(out: object, **kwargs: object) -> None:
+    """Take the lock of ``out`` and let it go."""
+    with run_lock(out, **kwargs):  # type: ignore[arg-type]
+        pass
+
+
 def _wait_for(path: Path, process: subprocess.Popen[bytes]) -> None:
     for _ in range(1200):
         if path.exists():
@@ -65,20 +71,18 @@ def _wait_for(path: Path, process: subprocess.Popen[bytes]) -> None:
 def test_a_second_writer_is_told_which_process_holds_the_run(holder: tuple) -> None:
     process, out, _ = holder
     with pytest.raises(RunLockedError, match=rf"process {process.pid} on {socket.gethostname()}") as info:
-        with run_lock(out):
-            pass
+        _take(out)
     assert "wait=True" in str(info.value) and str(lock_path(out)) in str(info.value)
 
 
 def test_waiting_a_number_of_seconds_gives_up_with_the_same_error(holder: tuple) -> None:
     process, out, _ = holder
     with pytest.raises(RunLockedError, match=rf"process {process.pid} .* after waiting 0.3 s"):
-        with run_lock(out, wait=0.3):
-            pass
+        _take(out, wait=0.3)
 
 
 def test_waiting_gets_the_lock_once_the_holder_is_done(holder: tuple) -> None:
-    process, out, release = holder
+    _, out, release = holder
     release.touch()  # the holder lets go while we wait
     with run_lock(out, wait=True):
         assert json.loads(lock_path(out).read_text())["pid"] == os.getpid()
@@ -97,15 +101,13 @@ def test_the_lock_of_a_killed_process_is_taken_over(holder: tuple) -> None:
 def test_one_process_cannot_lock_a_run_twice(tmp_path: Path) -> None:
     out = tmp_path / "r"
     with run_lock(out), pytest.raises(RunLockedError, match=str(os.getpid())):
-        with run_lock(out):
-            pass
+        _take(out)
 
 
 @pytest.mark.parametrize("wait", [-1, "yes", None])
 def test_a_bad_wait_is_refused(tmp_path: Path, wait: object) -> None:
     with pytest.raises(ValueError, match=r"wait="):
-        with run_lock(tmp_path / "r", wait=wait):  # type: ignore[arg-type]
-            pass
+        _take(tmp_path / "r", wait=wait)
 
 
 # ---- object stores -------------------------------------------------------------------------------
@@ -122,8 +124,7 @@ def test_an_object_lock_is_created_only_if_absent(memory_out: str) -> None:
         lock = lock_location(as_location(memory_out))
         assert lock.url.endswith("/.run.lock") and json.loads(lock.read_text())["pid"] == os.getpid()
         with pytest.raises(RunLockedError, match=str(os.getpid())):
-            with run_lock(memory_out):
-                pass
+            _take(memory_out)
     assert not lock.exists()
 
 
@@ -140,6 +141,5 @@ def test_an_object_lock_of_another_host_is_kept(memory_out: str) -> None:
     lock = lock_location(as_location(memory_out))
     lock.write_json({"pid": 1, "host": "elsewhere", "started": "earlier"})
     with pytest.raises(RunLockedError, match="process 1 on elsewhere"):
-        with run_lock(memory_out):
-            pass
+        _take(memory_out)
     assert json.loads(lock.read_text())["host"] == "elsewhere"
