@@ -22,14 +22,17 @@ from .analysis import (
 from .analysis.directions import Direction
 from .analysis.ica import ICAResult
 from .exceptions import (
+    DamagedRunError,
     DataOrderError,
     EmbeddingExplorerError,
     ICAConvergenceWarning,
     IncompleteRunError,
     LayerNotFoundError,
     LayerOutputError,
+    ManifestError,
     MultipleCallsError,
     NonFiniteActivationError,
+    RunReplacedError,
     ZeroVarianceWarning,
 )
 from .explore import explore
@@ -55,6 +58,7 @@ def __getattr__(name: str) -> object:
 
 
 __all__ = [
+    "DamagedRunError",
     "DataOrderError",
     "DatasetComparison",
     "Direction",
@@ -67,12 +71,14 @@ __all__ = [
     "Layer",
     "LayerNotFoundError",
     "LayerOutputError",
+    "ManifestError",
     "ModelComparison",
     "MultipleCallsError",
     "NonFiniteActivationError",
     "PCAResult",
     "Reducer",
     "Run",
+    "RunReplacedError",
     "ScoreProbe",
     "StreamingPCA",
     "TextBatches",
