@@ -202,7 +202,7 @@ def test_same_arguments_reuse_without_running_the_model(explore_quiet, xy_datase
     assert model.calls == 6
     np.testing.assert_allclose(forced["fc1"].scores, first_scores)
     with pytest.raises(ee.RunReplacedError, match="was replaced"):  # a new commit, a new generation
-        first["fc1"].scores
+        _ = first["fc1"].scores
 
 
 def test_changed_weight_recomputes(explore_quiet, xy_dataset) -> None:

@@ -91,7 +91,9 @@ VIOLATIONS: list[tuple[str, Edit, str]] = [
 
 
 @pytest.mark.parametrize(("edit", "field"), [v[1:] for v in VIOLATIONS], ids=[v[0] for v in VIOLATIONS])
-def test_each_schema_violation_is_refused_naming_manifest_and_field(copy: Path, edit: Edit, field: str) -> None:
+def test_each_schema_violation_is_refused_naming_manifest_and_field(
+    copy: Path, edit: Edit, field: str
+) -> None:
     edit_manifest(copy, edit)
     with pytest.raises(ee.ManifestError) as caught:
         ee.open_run(copy)
@@ -119,7 +121,9 @@ def test_manifest_claiming_fewer_components_than_the_arrays_is_refused(copy: Pat
         layer.update(n_components=2, explained_variance_ratio=layer["explained_variance_ratio"][:2])
 
     edit_manifest(copy, fewer)
-    with pytest.raises(ee.DamagedRunError, match=r"scores of layer 'fc1' has shape \(40, 3\) but .* \(40, 2\)"):
+    with pytest.raises(
+        ee.DamagedRunError, match=r"scores of layer 'fc1' has shape \(40, 3\) but .* \(40, 2\)"
+    ):
         ee.open_run(copy)
 
 
@@ -145,7 +149,7 @@ def test_sample_table_deleted_after_open_is_named(copy: Path) -> None:
     run = ee.open_run(copy)
     (copy / SAMPLES).unlink()
     with pytest.raises(ee.DamagedRunError, match=r"samples\.parquet is missing"):
-        run.samples
+        _ = run.samples
 
 
 @pytest.mark.parametrize("bad", [123, 1.5, None, ["a"]])
@@ -159,7 +163,9 @@ def with_parts(run: Path, parts: list[list[Any]]) -> None:
     edit_manifest(run, lambda m: m["rendering"].update(parts=parts))
 
 
-@pytest.mark.parametrize("name", ["../../../../etc/passwd", "/etc/passwd", "..", "sub/renderings.bin", "a\\b"])
+@pytest.mark.parametrize(
+    "name", ["../../../../etc/passwd", "/etc/passwd", "..", "sub/renderings.bin", "a\\b"]
+)
 def test_rendering_parts_outside_the_run_are_refused_at_open(copy: Path, name: str) -> None:
     size = (copy / "renderings.bin").stat().st_size
     with_parts(copy, [[name, size]])
@@ -188,7 +194,6 @@ def test_render_route_and_report_never_read_outside_the_run(copy: Path, tmp_path
     from fastapi.testclient import TestClient
 
     from embedding_explorer.server import create_app
-
     from embedding_explorer.server.registry import slug
 
     run = ee.open_run(copy)

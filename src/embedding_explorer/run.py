@@ -183,7 +183,8 @@ class Run:
     def __init__(self, path: str | Path | Location, *, storage_options: StorageOptions | None = None) -> None:
         if not isinstance(path, (str, Path, Location)):
             raise TypeError(
-                f"path must be a run directory (str or Path) or an fsspec URL, not {type(path).__name__} {path!r}"
+                "path must be a run directory (str or Path) or an fsspec URL, "
+                f"not {type(path).__name__} {path!r}"
             )
         location = as_location(path, storage_options)
         if location.local is not None:  # lazy reads keep working after a chdir
@@ -313,7 +314,7 @@ class Run:
         return str(label)
 
 
-def open_run(path: str | Path, *, storage_options: StorageOptions | None = None) -> Run:
+def open_run(path: str | Path | Location, *, storage_options: StorageOptions | None = None) -> Run:
     """Open a finished run directory: a local path or any fsspec URL (``s3://bucket/runs/x``),
     with fsspec ``storage_options`` where credentials need passing. Fails clearly on an
     unfinished run, a damaged one (:class:`.DamagedRunError`, :class:`.ManifestError` naming the

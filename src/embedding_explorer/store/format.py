@@ -127,7 +127,9 @@ def load_manifest(location: Location) -> tuple[dict[str, Any], bytes]:
     try:
         manifest = json.loads(raw)
     except (UnicodeDecodeError, json.JSONDecodeError) as error:
-        where = f" (line {error.lineno}, column {error.colno})" if isinstance(error, json.JSONDecodeError) else ""
+        where = (
+            f" (line {error.lineno}, column {error.colno})" if isinstance(error, json.JSONDecodeError) else ""
+        )
         raise ManifestError(
             f"{manifest_path.url}: not valid JSON{where}: the run is damaged: build it again"
         ) from None

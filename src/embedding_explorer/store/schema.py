@@ -55,15 +55,14 @@ def _entry(info: dict[str, Any], url: str, where: str, name: str) -> Any:
 
 
 def _typed(value: Any, url: str, field: str, kind: str) -> Any:
-    checks = {
-        "str": lambda v: isinstance(v, str),
-        "int": _is_int,
-        "number": _is_number,
-        "bool": lambda v: isinstance(v, bool),
-        "dict": lambda v: isinstance(v, dict),
-        "list": lambda v: isinstance(v, list),
-    }
-    if not checks[kind](value):
+    types: dict[str, type] = {"str": str, "bool": bool, "dict": dict, "list": list}
+    if kind == "int":
+        ok = _is_int(value)
+    elif kind == "number":
+        ok = _is_number(value)
+    else:
+        ok = isinstance(value, types[kind])
+    if not ok:
         raise _fail(url, field, f"must be a {kind}, not {type(value).__name__} {str(value)[:40]!r}")
     return value
 
