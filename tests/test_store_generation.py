@@ -5,7 +5,10 @@ during a replacement opens the old or the new run, whole."""
 
 from __future__ import annotations
 
+import os
 import shutil
+import subprocess
+import sys
 import threading
 from pathlib import Path
 
@@ -139,3 +142,43 @@ def test_reads_while_another_thread_replaces_the_run_never_mix(
     assert outcomes["replaced"] > 0 and outcomes["opened"] > 0, outcomes
     with pytest.raises(ee.RunReplacedError):
         held.rendering(0)
+
+
+def test_reads_while_another_process_replaces_the_run_never_mix(
+    tmp_path: Path, references: dict[str, ee.Run]
+) -> None:
+    """The same with a real second process running explore to the folder (as a user re-running a
+    script while a notebook holds the run)."""
+    out = tmp_path / "r"
+    tagged_run(out, "A")
+    held = ee.open_run(out)
+    script = (
+        "import sys; from pathlib import Path; from support import tagged_run\n"
+        "for i in range(4): tagged_run(Path(sys.argv[1]), 'BA'[i % 2])\n"
+    )
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in sys.path if p)}
+    writer = subprocess.Popen([sys.executable, "-c", script, str(out)], env=env)
+    mixed, replaced, opened, i = [], 0, 0, 0
+    while writer.poll() is None or i < 30:
+        i += 1
+        sample = i % 48
+        try:
+            if held.rendering(sample) != f"A-{sample}".encode():
+                mixed.append(f"held A read sample {sample} of another run")
+        except ee.RunReplacedError:
+            replaced += 1
+        try:
+            run = ee.open_run(out)
+            tag = run.name[-1]
+            texts = [run.rendering(sample), run.rendering((sample + 7) % 48)]
+            if texts != [
+                f"{tag}-{sample}".encode(),
+                f"{tag}-{(sample + 7) % 48}".encode(),
+            ] or not np.array_equal(run["fc1"].scores, references[tag]["fc1"].scores):
+                mixed.append(f"opened {tag}: {texts}")
+            opened += 1
+        except (ee.RunReplacedError, FileNotFoundError, ee.IncompleteRunError):
+            pass
+    assert writer.wait() == 0
+    assert mixed == []
+    assert replaced > 0 and opened > 0
