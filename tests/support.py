@@ -181,7 +181,7 @@ def write_small_run(out: Path, n: int = 6) -> dict[str, Any]:
     return {"x": x, "pca": pca}
 
 
-def tagged_run(out: Path, tag: str, n: int = 48) -> ee.Run:
+def tagged_run(out: Path | str, tag: str, n: int = 48) -> ee.Run:
     """A finished run at ``out`` whose data, name and texts all carry ``tag`` (``"A"``, ``"B"``):
     sample ``i`` reads ``f"{tag}-{i}"``, and its activations differ between tags. Made again
     with the same tag, it has the same arrays (and a new generation)."""

@@ -33,7 +33,7 @@ def test_every_commit_gets_a_new_generation(tmp_path: Path) -> None:
     again = tagged_run(tmp_path / "r", "A")
     assert first.generation != again.generation and len(again.generation) == 32
     assert first.manifest["generation"] == first.generation
-    assert read_generation(tmp_path / "r" / MANIFEST) == again.generation  # type: ignore[arg-type]
+    assert read_generation(tmp_path / "r" / MANIFEST) == again.generation
 
 
 def test_held_run_raises_after_replacement_naming_both_generations(tmp_path: Path) -> None:
@@ -182,3 +182,15 @@ def test_reads_while_another_process_replaces_the_run_never_mix(
     assert writer.wait() == 0
     assert mixed == []
     assert replaced > 0 and opened > 0
+
+
+def test_run_at_an_object_store_url_replaced_in_place_is_refused(tmp_path: Path) -> None:
+    """Object stores have no rename: the run is rewritten under its prefix and the generation is
+    checked with one ``info`` call on its manifest."""
+    url = f"memory://generation-{tmp_path.name}/r"
+    held = tagged_run(url, "A")
+    assert held.rendering(1) == b"A-1"
+    tagged_run(url, "B")
+    with pytest.raises(ee.RunReplacedError, match=f"run at {url} was replaced"):
+        held.rendering(1)
+    assert ee.open_run(url).rendering(1) == b"B-1"
