@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 from collections.abc import Callable
 from pathlib import Path
@@ -219,3 +220,27 @@ def test_a_valid_run_still_opens_and_reads(copy: Path) -> None:
     assert run.rendering(7) == b"text 7"
     assert np.isfinite(run["fc2"].scores).all()
     assert len(run.generation) == 32  # uuid4 hex, written at commit
+
+
+@pytest.mark.parametrize(
+    ("damage", "named"),
+    [
+        (lambda run: (run / MANIFEST).write_text("{not json"), r"manifest\.json: not valid JSON \(line 1"),
+        (
+            lambda run: edit_manifest(run, deleter("layers", 0, "name")),
+            r"field 'layers\[0\]\.name' is missing",
+        ),
+        (lambda run: (run / SAMPLES).unlink(), r"samples\.parquet is missing"),
+    ],
+    ids=["invalid json", "layer without name", "no sample table"],
+)
+def test_cli_says_one_line_naming_the_file(
+    copy: Path, capsys: pytest.CaptureFixture[str], damage: Callable[[Path], object], named: str
+) -> None:
+    from embedding_explorer import cli
+
+    damage(copy)
+    assert cli.main(["info", str(copy)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "Traceback" not in err
+    assert re.search(named, err), err

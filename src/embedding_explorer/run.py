@@ -338,6 +338,10 @@ def open_reader(location: Location) -> RunReader:
             if last or not _swapping(location):
                 raise
             continue
+        except RunReplacedError:  # replaced while its files were being opened
+            if last:
+                raise
+            continue
         try:
             check_run(reader)
         except (FileNotFoundError, DamagedRunError, RunReplacedError):
