@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 from collections.abc import Sequence
@@ -181,6 +182,8 @@ class Run:
     the model nor the data."""
 
     def __init__(self, path: str | Path | Location, *, storage_options: StorageOptions | None = None) -> None:
+        if isinstance(path, os.PathLike) and not isinstance(path, Path):
+            path = Path(os.fspath(path))
         if not isinstance(path, (str, Path, Location)):
             raise TypeError(
                 "path must be a run directory (str or Path) or an fsspec URL, "
