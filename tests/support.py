@@ -179,3 +179,19 @@ def write_small_run(out: Path, n: int = 6) -> dict[str, Any]:
     writer.write_samples(pd.DataFrame({"sample_id": np.arange(n), "label": list("aabbcc")[:n]}))
     writer.commit(minimal_manifest(name="small"))
     return {"x": x, "pca": pca}
+
+
+def tagged_run(out: Path | str, tag: str, n: int = 48) -> ee.Run:
+    """A finished run at ``out`` whose data, name and texts all carry ``tag`` (``"A"``, ``"B"``):
+    sample ``i`` reads ``f"{tag}-{i}"``, and its activations differ between tags. Made again
+    with the same tag, it has the same arrays (and a new generation)."""
+    from torch.utils.data import TensorDataset
+
+    g = torch.Generator().manual_seed(sum(map(ord, tag)))
+    x = torch.randn(n, 8, generator=g)
+    model = MLP()
+    model.load_state_dict({k: torch.ones_like(v) * 0.1 for k, v in model.state_dict().items()})
+    return ee.explore(
+        model, TensorDataset(x), ["fc1", "fc2"], out=out, name=f"run-{tag}", n_components=3,
+        render=[f"{tag}-{i}" for i in range(n)], progress=False, recompute=True,
+    )  # fmt: skip

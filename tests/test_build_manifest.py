@@ -22,8 +22,8 @@ def test_manifest_as_dict_is_what_readers_expect(tmp_path: Path) -> None:
     )  # fmt: skip
     value = manifest.as_dict()
     assert list(value) == [
-        "format", "format_version", "name", "key", "created", "model", "data", "options", "joint",
-        "layers", "labels", "metadata_columns", "rendering", "versions", "timings",
+        "format", "format_version", "name", "key", "generation", "created", "model", "data", "options",
+        "joint", "layers", "labels", "metadata_columns", "rendering", "versions", "timings",
     ]  # fmt: skip
     assert (value["format"], value["format_version"]) == (FORMAT, FORMAT_VERSION)
     assert value["data"] == {"n_samples": 5, "type": "ndarray", "fingerprint": None, "content_hash": None}

@@ -197,9 +197,12 @@ def test_same_arguments_reuse_without_running_the_model(explore_quiet, xy_datase
     assert model.calls == 3  # not run again
     assert (again.path / "manifest.json").stat().st_mtime_ns == manifest_mtime
     np.testing.assert_array_equal(again["fc1"].scores, first["fc1"].scores)
+    first_scores = first["fc1"].scores
     forced = explore_quiet(model, xy_dataset, ["fc1", "fc2"], batch_size=50, recompute=True)
     assert model.calls == 6
-    np.testing.assert_allclose(forced["fc1"].scores, first["fc1"].scores)
+    np.testing.assert_allclose(forced["fc1"].scores, first_scores)
+    with pytest.raises(ee.RunReplacedError, match="was replaced"):  # a new commit, a new generation
+        _ = first["fc1"].scores
 
 
 def test_changed_weight_recomputes(explore_quiet, xy_dataset) -> None:

@@ -29,9 +29,11 @@ from .exceptions import (
     IncompleteRunError,
     LayerNotFoundError,
     LayerOutputError,
+    ManifestError,
     MultipleCallsError,
     NonFiniteActivationError,
     RunLockedError,
+    RunReplacedError,
     ZeroVarianceWarning,
 )
 from .explore import explore
@@ -70,6 +72,7 @@ __all__ = [
     "Layer",
     "LayerNotFoundError",
     "LayerOutputError",
+    "ManifestError",
     "ModelComparison",
     "MultipleCallsError",
     "NonFiniteActivationError",
@@ -77,6 +80,7 @@ __all__ = [
     "Reducer",
     "Run",
     "RunLockedError",
+    "RunReplacedError",
     "ScoreProbe",
     "StreamingPCA",
     "TextBatches",

@@ -34,6 +34,20 @@ class IncompleteRunError(EmbeddingExplorerError):
     """A run directory without a manifest: extraction did not finish."""
 
 
+class DamagedRunError(EmbeddingExplorerError):
+    """A run directory whose files are missing, truncated or inconsistent with its manifest."""
+
+
+class ManifestError(DamagedRunError):
+    """A run's ``manifest.json`` that does not parse or does not follow the schema: the message
+    names the file and the field."""
+
+
+class RunReplacedError(EmbeddingExplorerError):
+    """A run opened earlier whose directory was replaced (or deleted) since: its data are no
+    longer the data it was opened with; open it again."""
+
+
 class ZeroVarianceWarning(UserWarning):
     """A layer whose activations are the same for every sample: it has no components."""
 
@@ -45,7 +59,3 @@ class ICAConvergenceWarning(UserWarning):
 
 class RunLockedError(EmbeddingExplorerError):
     """Another process is writing the same run (``explore(..., wait=True)`` waits for it)."""
-
-
-class DamagedRunError(EmbeddingExplorerError):
-    """A finished run whose files are missing, truncated or altered since it was committed."""

@@ -2,20 +2,29 @@
 
 from __future__ import annotations
 
+import os
 import threading
+import time
 from collections.abc import Sequence
-from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 
-from .exceptions import EmbeddingExplorerError, LayerNotFoundError
+from .exceptions import (
+    DamagedRunError,
+    EmbeddingExplorerError,
+    IncompleteRunError,
+    LayerNotFoundError,
+    RunReplacedError,
+)
 from .locations import Location, StorageOptions, as_location
 from .probe import Histogram, ScoreProbe
 from .records import IMAGE, as_png
+from .store.format import ARRAYS, MANIFEST, SAMPLES
 from .store.reader import RunReader
+from .store.schema import check_counts, check_shape, validate_manifest
 from .views import view
 
 if TYPE_CHECKING:
@@ -39,13 +48,19 @@ class Layer(ScoreProbe):
         self._ica_cache: dict[tuple[int, int, int], ICAResult] = {}
         self._ica_locks: dict[tuple[int, int, int], threading.Lock] = {}  # one fit per key at a time
         self._ica_locks_guard = threading.Lock()
+        self._pca_arrays: dict[str, np.ndarray] | None = None
+        self._scores: np.ndarray | None = None
 
     def __repr__(self) -> str:
         return f"Layer({self.name!r}, dim={self.dim}, n_components={self.n_components})"
 
-    @cached_property
+    @property
     def _pca(self) -> dict[str, np.ndarray]:
-        return self.run._reader.pca_arrays(self.key)
+        if self._pca_arrays is None:
+            self._pca_arrays = self.run._reader.pca_arrays(self.key)
+        else:
+            self.run._reader.check()  # read at the generation the run opened, which must still be there
+        return self._pca_arrays
 
     @property
     def mean(self) -> np.ndarray:
@@ -79,14 +94,19 @@ class Layer(ScoreProbe):
     def pca_method(self) -> str:
         return str(self.info["pca_method"])
 
-    @cached_property
+    @property
     def scores(self) -> np.ndarray:
         """ndarray of shape (N, k): ``(activations - mean) @ components.T``, float32."""
-        return np.asarray(self.run._reader.array("scores", self.key)[...])
+        if self._scores is None:
+            self._scores = np.asarray(self.run._reader.array("scores", self.key)[...])
+        else:
+            self.run._reader.check()
+        return self._scores
 
     @property
     def activations(self) -> Any:
-        """The (N, D) activations as a lazily read Zarr array (index it to get numpy)."""
+        """The (N, D) activations as a lazily read Zarr array (index it to get numpy; each read
+        raises :class:`.RunReplacedError` if the run was replaced since it was opened)."""
         return self.run._reader.array("activations", self.key)
 
     def project(self, activations: Any) -> np.ndarray:
@@ -162,15 +182,34 @@ class Run:
     the model nor the data."""
 
     def __init__(self, path: str | Path | Location, *, storage_options: StorageOptions | None = None) -> None:
+        if isinstance(path, os.PathLike) and not isinstance(path, Path):
+            path = Path(os.fspath(path))
+        if not isinstance(path, (str, Path, Location)):
+            raise TypeError(
+                "path must be a run directory (str or Path) or an fsspec URL, "
+                f"not {type(path).__name__} {path!r}"
+            )
         location = as_location(path, storage_options)
         if location.local is not None:  # lazy reads keep working after a chdir
             location = as_location(location.local.resolve())
         self.location = location
-        self._reader = RunReader(location)
+        self._reader = open_reader(location)
         self.manifest = self._reader.manifest
         self.name: str = self.manifest["name"]
         self.n_samples: int = int(self.manifest["data"]["n_samples"])
+        self._samples: pd.DataFrame | None = None
         self._layers = {info["name"]: Layer(self, info) for info in self.manifest["layers"]}
+
+    @property
+    def generation(self) -> str:
+        """The identity of the committed run this object opened: each commit of a run directory
+        gets a new one (``manifest.json``'s ``generation``)."""
+        return self._reader.generation
+
+    def current_generation(self) -> str | None:
+        """The generation the run's directory holds now: :attr:`generation` while it is unchanged,
+        another one once it was replaced, None when no finished run is there."""
+        return self._reader.current_generation()
 
     def __repr__(self) -> str:
         return f"Run({self.name!r}, n_samples={self.n_samples}, layers={self.layers})"
@@ -206,10 +245,16 @@ class Run:
     def __iter__(self) -> Any:
         return iter(self._layers.values())
 
-    @cached_property
+    @property
     def samples(self) -> pd.DataFrame:
         """The sample table: ``sample_id``, ``label`` (when present), metadata columns."""
-        return self._reader.samples()
+        if self._samples is None:
+            table = self._reader.samples()
+            check_counts((self.location / MANIFEST).url, self.n_samples, SAMPLES, len(table))
+            self._samples = table
+        else:
+            self._reader.check()
+        return self._samples
 
     @property
     def labels(self) -> np.ndarray | None:
@@ -280,8 +325,64 @@ class Run:
         return str(label)
 
 
-def open_run(path: str | Path, *, storage_options: StorageOptions | None = None) -> Run:
+def open_run(path: str | Path | Location, *, storage_options: StorageOptions | None = None) -> Run:
     """Open a finished run directory: a local path or any fsspec URL (``s3://bucket/runs/x``),
     with fsspec ``storage_options`` where credentials need passing. Fails clearly on an
-    unfinished run."""
+    unfinished run, a damaged one (:class:`.DamagedRunError`, :class:`.ManifestError` naming the
+    file and the field); a run being replaced opens as the old or the new run, never a mix."""
     return Run(path, storage_options=storage_options)
+
+
+OPEN_TRIES = 6
+
+
+def open_reader(location: Location) -> RunReader:
+    """A reader of the run at ``location`` whose manifest, arrays and sample table are of one
+    generation: checked (schema, counts, shapes), then the generation read again; a run
+    replaced meanwhile is opened again (a few times)."""
+    for attempt in range(OPEN_TRIES):
+        last = attempt == OPEN_TRIES - 1
+        time.sleep(0.0 if attempt == 0 else 0.005 * 2**attempt)
+        try:
+            reader = RunReader(location)
+        except (FileNotFoundError, IncompleteRunError):
+            if last or not _swapping(location):
+                raise
+            continue
+        except RunReplacedError:  # replaced while its files were being opened
+            if last:
+                raise
+            continue
+        try:
+            check_run(reader)
+        except (FileNotFoundError, DamagedRunError, RunReplacedError):
+            if last or reader.current_generation() == reader.generation:
+                raise  # damaged, not replaced
+            continue
+        if reader.current_generation() == reader.generation:
+            return reader
+    reader.check()
+    raise AssertionError("unreachable")
+
+
+def _swapping(location: Location) -> bool:
+    """Whether a local run is between the two renames of a commit's swap (``.NAME.old`` beside
+    it): then opening it again a moment later finds the new run."""
+    if location.local is None:
+        return False
+    return (location.local.parent / f".{location.local.name}.old").exists()
+
+
+def check_run(reader: RunReader) -> None:
+    """The manifest's schema, and its counts against the sample table's rows and the arrays'
+    shapes (metadata only: nothing large is read)."""
+    manifest, url = reader.manifest, (reader.location / MANIFEST).url
+    validate_manifest(manifest, url)
+    n = int(manifest["data"]["n_samples"])
+    check_counts(url, n, (reader.location / SAMPLES).url, reader.n_sample_rows())
+    for info in manifest["layers"]:
+        scores = reader.array("scores", info["key"])
+        check_shape(url, f"scores of layer {info['name']!r}", scores.shape, (n, info["n_components"]))
+        if (reader.location / ARRAYS / "activations" / info["key"]).exists():
+            activations = reader.array("activations", info["key"])
+            check_shape(url, f"activations of layer {info['name']!r}", activations.shape, (n, info["dim"]))

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import sys
 import time
+import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -70,6 +71,10 @@ class Manifest:
         More top-level entries of one builder (the joint run's ``"joint"`` sources).
     versions : dict
     created : str
+    generation : str
+        A random id of this commit of the run (uuid4 hex): readers check that the directory they
+        opened still holds it (:mod:`.store.generation`), so a run replaced on disk is never
+        read as a mix of two runs.
     """
 
     name: str
@@ -89,6 +94,7 @@ class Manifest:
     extra: Mapping[str, Any] = field(default_factory=dict)
     versions: Mapping[str, str] = field(default_factory=versions)
     created: str = field(default_factory=_now)
+    generation: str = field(default_factory=lambda: uuid.uuid4().hex)
 
     def as_dict(self) -> dict[str, Any]:
         """The JSON object of ``manifest.json``."""
@@ -97,6 +103,7 @@ class Manifest:
             "format_version": FORMAT_VERSION,
             "name": self.name,
             "key": self.key,
+            "generation": self.generation,
             "created": self.created,
             "model": dict(self.model),
             "data": {

@@ -55,6 +55,7 @@ def create_app(
     # what the route handlers get as dependencies (:mod:`.params`)
     app.state.registry = Registry(runs)
     app.state.directions = Directions(folder=directions_dir)
+    app.state.registry.on_reopen.append(lambda run_id: app.state.directions.made.clear())
     app.state.cache_control = ("private, " if token is not None else "public, ") + IMMUTABLE
     for module in (routes, analysis_routes, basis_routes, dataset_routes, export_routes):
         app.include_router(module.router)

@@ -4,6 +4,8 @@
   sample id, a component, a direction): 404.
 - the library's errors about a request's values (``EmbeddingExplorerError``): 422, except a
   layer the run lacks (``LayerNotFoundError``): 404.
+- a run replaced on disk while a request read it (``RunReplacedError``): 503, ask again (the
+  next request finds the new run).
 - a request that does not parse (FastAPI's validation): 422 naming the parameter.
 
 Nothing else is caught: an ``IndexError`` or ``KeyError`` from a bug is a 500, not a 404.
@@ -17,7 +19,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
-from ..exceptions import EmbeddingExplorerError, LayerNotFoundError
+from ..exceptions import EmbeddingExplorerError, LayerNotFoundError, RunReplacedError
 
 
 class NotFoundError(LookupError):
@@ -34,6 +36,8 @@ def add_error_handlers(app: FastAPI) -> None:
         return JSONResponse({"detail": str(exc)}, 404)
 
     async def library_error(request: Request, exc: Exception) -> JSONResponse:
+        if isinstance(exc, RunReplacedError):
+            return JSONResponse({"detail": f"{exc}; ask again"}, 503, headers={"Retry-After": "1"})
         status = 404 if isinstance(exc, LayerNotFoundError) else 422
         return JSONResponse({"detail": str(exc)}, status)
 

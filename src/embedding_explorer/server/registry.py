@@ -3,17 +3,25 @@
 Only the runs given at start are served: every lookup goes through :class:`Registry`, which
 raises :class:`.errors.NotFoundError` (404) naming the valid ids, so no request reaches a path
 the client chose.
+
+A served run may be replaced on disk (``explore`` run again to the same ``out``) or deleted
+while the server is up: each lookup checks the run's generation (one ``stat`` of its manifest)
+and opens a replaced run again, with fresh caches; a deleted one answers 404 saying so. A
+request whose reads overlap a replacement fails with :class:`.RunReplacedError` (answered 503:
+ask again), never with a mix of the two runs.
 """
 
 from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Iterator, Sequence
+import threading
+from collections.abc import Callable, Iterator, Sequence
 from functools import cached_property
 from typing import Any
 
-from ..run import Histogram, Layer, Run
+from ..exceptions import EmbeddingExplorerError, IncompleteRunError
+from ..run import Histogram, Layer, Run, open_run
 from .answers import Cache
 from .columns import Column, LabelCoding, label_coding, run_columns
 from .errors import NotFoundError
@@ -51,7 +59,8 @@ class ServedRun:
     def etag_key(self) -> str:
         """Identifies this run's content: stored renderings never change under one key."""
         m = self.run.manifest
-        parts = [m.get("key"), m.get("created"), m.get("data", {}).get("content_hash"), self.run.url]
+        data = m.get("data", {})
+        parts = [m.get("key"), m.get("created"), data.get("content_hash"), self.run.url, self.run.generation]
         return hashlib.blake2b(repr(parts).encode(), digest_size=12).hexdigest()
 
     @cached_property
@@ -98,19 +107,52 @@ class ServedRun:
 
 class Registry:
     """The served runs by id, and the analyses over them computed once (``cache``: they depend
-    only on the runs, which do not change while served)."""
+    only on the runs; a run replaced on disk is opened again, and the caches start afresh).
+
+    ``on_reopen`` are called with a run's id after it was opened again (to drop what else the
+    server derived from the old run, e.g. made directions)."""
 
     def __init__(self, runs: Sequence[Run]) -> None:
         ids = unique_ids([run.name for run in runs])
         self.runs = {run_id: ServedRun(run_id, run) for run_id, run in zip(ids, runs, strict=True)}
         self.cache = Cache()
+        self.on_reopen: list[Callable[[str], None]] = []
+        self._reopen_lock = threading.Lock()
 
     def __iter__(self) -> Iterator[ServedRun]:
-        return iter(self.runs.values())
+        """The served runs that are still there (each opened again if it was replaced)."""
+        for run_id in list(self.runs):
+            try:
+                yield self.get(run_id)
+            except NotFoundError:
+                continue
 
     def get(self, run_id: str) -> ServedRun:
         try:
-            return self.runs[run_id]
+            served = self.runs[run_id]
         except KeyError:
             valid = ", ".join(repr(i) for i in self.runs) or "none"
             raise NotFoundError(f"no run {run_id!r}; the served runs: {valid}") from None
+        if served.run.current_generation() == served.run.generation:
+            return served
+        return self._reopen(run_id, served)
+
+    def _reopen(self, run_id: str, served: ServedRun) -> ServedRun:
+        """The run at ``served``'s location opened again (it was replaced), or a 404 when it is gone."""
+        with self._reopen_lock:
+            current = self.runs[run_id]
+            if current is not served and current.run.current_generation() == current.run.generation:
+                return current  # another request opened it again already
+            try:
+                run = open_run(served.run.location)
+            except (FileNotFoundError, IncompleteRunError, EmbeddingExplorerError) as error:
+                raise NotFoundError(
+                    f"run {run_id!r} at {served.run.url} is gone: it was deleted or replaced by an "
+                    f"unfinished or damaged run since the server started ({error})"
+                ) from None
+            fresh = ServedRun(run_id, run)
+            self.runs[run_id] = fresh
+            self.cache = Cache()
+            for callback in self.on_reopen:
+                callback(run_id)
+            return fresh

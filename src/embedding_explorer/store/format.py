@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 
-from ..exceptions import EmbeddingExplorerError, IncompleteRunError
+from ..exceptions import EmbeddingExplorerError, IncompleteRunError, ManifestError
 from ..locations import Location, as_location
 
 MANIFEST = "manifest.json"
@@ -107,20 +107,42 @@ def _json_default(value: Any) -> Any:
 
 def read_manifest(path: str | Path | Location) -> dict[str, Any]:
     """The manifest of a finished run, or a clear error for anything else."""
-    location = as_location(path)
+    return load_manifest(as_location(path))[0]
+
+
+def load_manifest(location: Location) -> tuple[dict[str, Any], bytes]:
+    """The manifest of the finished run at ``location`` and its bytes as read; an unreadable one
+    raises :class:`.ManifestError` naming the file (and the line of a JSON error)."""
     manifest_path = location / MANIFEST
-    if not manifest_path.exists():
+    try:
+        raw = manifest_path.read_bytes()
+    except (FileNotFoundError, NotADirectoryError):
         if staging_of(location).exists() or location.is_dir():
             raise IncompleteRunError(
                 f"{location.url!r} has no {MANIFEST}: its extraction did not finish; run explore again"
-            )
-        raise FileNotFoundError(f"no run at {location.url!r}")
-    manifest: dict[str, Any] = json.loads(manifest_path.read_text())
-    if manifest.get("format") != FORMAT:
-        raise EmbeddingExplorerError(f"{manifest_path.url!r} is not an embedding-explorer manifest")
-    if manifest.get("format_version", 0) > FORMAT_VERSION:
+            ) from None
+        raise FileNotFoundError(f"no run at {location.url!r}") from None
+    except IsADirectoryError:
+        raise ManifestError(f"{manifest_path.url}: a folder, not a manifest file") from None
+    try:
+        manifest = json.loads(raw)
+    except (UnicodeDecodeError, json.JSONDecodeError) as error:
+        where = (
+            f" (line {error.lineno}, column {error.colno})" if isinstance(error, json.JSONDecodeError) else ""
+        )
+        raise ManifestError(
+            f"{manifest_path.url}: not valid JSON{where}: the run is damaged: build it again"
+        ) from None
+    if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
+        raise ManifestError(
+            f"{manifest_path.url!r} is not an embedding-explorer manifest (field 'format' is not {FORMAT!r})"
+        )
+    version = manifest.get("format_version", 0)
+    if not isinstance(version, int) or isinstance(version, bool):
+        raise ManifestError(f"{manifest_path.url}: field 'format_version' must be an int, not {version!r}")
+    if version > FORMAT_VERSION:
         raise EmbeddingExplorerError(
-            f"run {location.url!r} has format version {manifest['format_version']}; this version "
+            f"run {location.url!r} has format version {version}; this version "
             f"reads up to {FORMAT_VERSION}: upgrade embedding-explorer"
         )
-    return manifest
+    return manifest, raw

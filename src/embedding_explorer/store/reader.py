@@ -1,4 +1,10 @@
-"""Reading a finished run's files, local or at any fsspec URL."""
+"""Reading a finished run's files, local or at any fsspec URL.
+
+A :class:`RunReader` serves the generation it opened (:mod:`.generation`): each read is checked
+afterwards against the run's ``manifest.json``, so a run replaced while it is open raises
+:class:`.exceptions.RunReplacedError` instead of mixing two runs' data. Every file it reads is
+inside the run (:mod:`.schema`).
+"""
 
 from __future__ import annotations
 
@@ -9,38 +15,138 @@ import numpy as np
 import pandas as pd
 import pyarrow.parquet as pq
 
+from ..exceptions import DamagedRunError
 from ..locations import Location, as_location
-from .format import ARRAYS, RENDERING_OFFSETS, RENDERINGS, SAMPLES, read_manifest
+from .format import ARRAYS, MANIFEST, RENDERING_OFFSETS, RENDERINGS, SAMPLES, load_manifest
+from .generation import GenerationWatch, generation_of, stamp
 from .integrity import check_files
+from .schema import inside, plain_name, rendering_parts
+
+
+class CheckedArray:
+    """A stored Zarr array whose every read is checked against the run's generation; anything
+    else (``shape``, ``chunks``, ``dtype``...) is the array's own."""
+
+    def __init__(self, array: Any, watch: GenerationWatch) -> None:
+        self._array = array
+        self._watch = watch
+
+    def __getitem__(self, selection: Any) -> Any:
+        values = self._array[selection]
+        self._watch.check()
+        return values
+
+    def __array__(self, dtype: Any = None, copy: bool | None = None) -> np.ndarray:
+        values = np.asarray(self[...], dtype=dtype)
+        return values
+
+    def __len__(self) -> int:
+        return int(self._array.shape[0])
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._array, name)
+
+    def __repr__(self) -> str:
+        return f"CheckedArray({self._array!r})"
 
 
 class RunReader:
-    """Read access to a finished run's files (local, or at any fsspec URL)."""
+    """Read access to a finished run's files (local, or at any fsspec URL), at the generation it
+    opened (:attr:`generation`)."""
 
     def __init__(self, path: str | Path | Location) -> None:
         self.location = as_location(path)
-        self.manifest = read_manifest(self.location)
+        opened = stamp(self.location / MANIFEST)  # before reading: a change after it is seen
+        self.manifest, raw = load_manifest(self.location)
+        self.generation = generation_of(self.manifest, raw)
+        self.watch = GenerationWatch(self.location, self.generation, opened)
         check_files(self.location, self.manifest)  # a missing or short file is an error, not zeros
-        self.root = (self.location / ARRAYS).zarr_group("r")
+        manifest_url = (self.location / MANIFEST).url
+        try:
+            self.root = (self.location / ARRAYS).zarr_group("r")
+        except (FileNotFoundError, KeyError, ValueError, OSError) as error:
+            self.watch.check()
+            raise DamagedRunError(
+                f"{(self.location / ARRAYS).url} cannot be opened ({type(error).__name__}: {error}); "
+                "the run is damaged: build it again"
+            ) from None
         self._offsets: np.ndarray | None = None
-        parts = self.manifest.get("rendering", {}).get("parts") or [[RENDERINGS, None]]
-        self._parts = [self.location / str(name) for name, _ in parts]
+        parts = rendering_parts(self.manifest, manifest_url) or [(RENDERINGS, None)]
+        self._parts = [inside(self.location, name) for name, _ in parts]
         sizes = [int(size or 0) for _, size in parts]
         self._part_starts = np.cumsum([0, *sizes[:-1]]).astype(np.int64)
 
-    def array(self, kind: str, key: str) -> Any:
-        return self.root[f"{kind}/{key}"]
+    def check(self) -> None:
+        """Raise :class:`RunReplacedError` when the run's directory no longer holds the opened run."""
+        self.watch.check()
+
+    def current_generation(self) -> str | None:
+        """The generation at the run's location now; None when no finished run is there."""
+        return self.watch.current()
+
+    def array(self, kind: str, key: str) -> CheckedArray:
+        path = f"{kind}/{plain_name(key, (self.location / MANIFEST).url, 'layers[].key')}"
+        try:
+            array = self.root[path]
+        except KeyError:
+            self.check()
+            raise DamagedRunError(
+                f"{(self.location / ARRAYS).url} has no array {path!r}; the run is damaged: build it again"
+            ) from None
+        self.check()
+        return CheckedArray(array, self.watch)
 
     def pca_arrays(self, key: str) -> dict[str, np.ndarray]:
-        group: Any = self.root[f"pca/{key}"]
-        return {name: np.asarray(group[name][...]) for name in group.array_keys()}
+        path = f"pca/{plain_name(key, (self.location / MANIFEST).url, 'layers[].key')}"
+        try:
+            group: Any = self.root[path]
+            values = {name: np.asarray(group[name][...]) for name in group.array_keys()}
+        except KeyError:
+            self.check()
+            raise DamagedRunError(
+                f"{(self.location / ARRAYS).url} has no group {path!r}; the run is damaged: build it again"
+            ) from None
+        self.check()
+        return values
+
+    def n_sample_rows(self) -> int:
+        """The rows of the sample table, from its footer (nothing else is read)."""
+        location = inside(self.location, SAMPLES)
+        try:
+            if location.local is not None:
+                rows = pq.read_metadata(location.local).num_rows
+            else:
+                with location.open("rb") as f:
+                    rows = pq.read_metadata(f).num_rows
+        except FileNotFoundError:
+            self.check()
+            raise DamagedRunError(
+                f"{location.url} is missing: the run's sample table is gone; build the run again"
+            ) from None
+        except (OSError, ValueError) as error:
+            self.check()
+            raise DamagedRunError(f"{location.url} cannot be read ({error}); build the run again") from None
+        self.check()
+        return int(rows)
 
     def samples(self) -> pd.DataFrame:
-        location = self.location / SAMPLES
-        if location.local is not None:
-            return pq.read_table(location.local).to_pandas()
-        with location.open("rb") as f:
-            return pq.read_table(f).to_pandas()
+        location = inside(self.location, SAMPLES)
+        try:
+            if location.local is not None:
+                table = pq.read_table(location.local).to_pandas()
+            else:
+                with location.open("rb") as f:
+                    table = pq.read_table(f).to_pandas()
+        except FileNotFoundError:
+            self.check()
+            raise DamagedRunError(
+                f"{location.url} is missing: the run's sample table is gone; build the run again"
+            ) from None
+        except (OSError, ValueError) as error:
+            self.check()
+            raise DamagedRunError(f"{location.url} cannot be read ({error}); build the run again") from None
+        self.check()
+        return table
 
     def rendering(self, sample_id: int) -> bytes | None:
         """The packed rendering of one sample: one seek, or one ranged read of one object."""
@@ -52,10 +158,25 @@ class RunReader:
         if start == end:
             return b""
         base = int(self._part_starts[part])
-        return self._parts[part].read_bytes(start - base, end - base)
+        try:
+            record = self._parts[part].read_bytes(start - base, end - base)
+        except FileNotFoundError:
+            self.check()
+            raise DamagedRunError(
+                f"{self._parts[part].url} is missing: the run's renderings are gone; build the run again"
+            ) from None
+        self.check()
+        return record
 
     def rendering_offsets(self) -> np.ndarray | None:
-        if self._offsets is None and (self.location / RENDERING_OFFSETS).exists():
-            with (self.location / RENDERING_OFFSETS).open("rb") as f:
-                self._offsets = np.load(f)
+        if self._offsets is None:
+            location = inside(self.location, RENDERING_OFFSETS)
+            try:
+                with location.open("rb") as f:
+                    offsets = np.load(f)
+            except FileNotFoundError:
+                self.check()
+                return None
+            self.check()
+            self._offsets = offsets
         return self._offsets
