@@ -300,12 +300,17 @@ def _checked_device(device: str | torch.device | None) -> torch.device | None:
 def _check_storable(labels: np.ndarray | None, table: pd.DataFrame | None) -> None:
     """Labels and metadata as the sample table will store them (Parquet, through pyarrow), checked
     now rather than after the extraction: an error names the column, a bad value and its row."""
-    columns: list[tuple[str, str, Any]] = []
+    columns: list[tuple[str, pd.Series]] = []
     if labels is not None:
-        columns.append(("labels", "labels", pd.Series(labels)))
+        columns.append(("labels", pd.Series(labels)))
     if table is not None:
-        columns += [("metadata", f"metadata column {c!r}", table[c]) for c in table.columns]
-    for _, what, column in columns:
+        columns += [(f"metadata column {c!r}", table[c]) for c in table.columns]
+    with contextlib.suppress(pa.ArrowException, TypeError, ValueError):
+        pa.Table.from_pandas(
+            pd.DataFrame({str(i): c for i, (_, c) in enumerate(columns)}), preserve_index=False
+        )
+        return  # the usual case: one conversion of the whole table
+    for what, column in columns:
         try:
             pa.Table.from_pandas(pd.DataFrame({"c": column.reset_index(drop=True)}), preserve_index=False)
         except (pa.ArrowException, TypeError, ValueError) as e:
