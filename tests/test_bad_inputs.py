@@ -202,6 +202,12 @@ API: list[tuple[str, Callable[[Env], Any], type[BaseException], str]] = [
         r"labels .*row",
     ),
     (
+        "labels-complex-in-batches",
+        lambda e: explore(e, data=[(X[:20], Y[:20] * 1j), (X[20:], Y[20:] * 1j)]),
+        EmbeddingExplorerError,
+        r"labels of a batch are complex",
+    ),
+    (
         "metadata-rows",
         lambda e: explore(e, metadata={"a": range(30)}),
         EmbeddingExplorerError,

@@ -301,6 +301,8 @@ def as_labels(y: Any) -> np.ndarray:
         arr = arr.reshape(1)
     if arr.ndim != 1:
         raise EmbeddingExplorerError(f"labels of a batch have shape {arr.shape}; expected one per sample")
+    if np.iscomplexobj(arr):  # the sample table could not store them, after the whole extraction
+        raise EmbeddingExplorerError(f"labels of a batch are complex ({arr.dtype}); give real labels")
     return arr
 
 
