@@ -137,7 +137,7 @@ def plan_explore(
     positive_int(max_dense_dim, "max_dense_dim")
     if name is not None:
         run_name(name)
-    device_given = _checked_device(device)
+    device_given = _checked_device(device, here=client is None)
     n_components_for(n_components, 2, 1)  # validates the type and sign early
     if storage_dtype not in STORAGE_DTYPES:
         raise ValueError(f"storage_dtype={storage_dtype!r}: use 'float32' or 'float16'")
@@ -272,8 +272,9 @@ def _resolve_device(model: nn.Module | None, device: torch.device | None) -> tor
     return torch.device("cpu")
 
 
-def _checked_device(device: str | torch.device | None) -> torch.device | None:
-    """``device`` as a torch.device this machine has, or an error naming the argument."""
+def _checked_device(device: str | torch.device | None, *, here: bool) -> torch.device | None:
+    """``device`` as a torch.device (one this machine has when the model runs ``here``, not on
+    Dask workers), or an error naming the argument."""
     if device is None:
         return None
     try:
@@ -282,6 +283,8 @@ def _checked_device(device: str | torch.device | None) -> torch.device | None:
         raise EmbeddingExplorerError(
             f"device={device!r} is not a torch device; use e.g. 'cpu', 'cuda', 'cuda:1' or 'mps'"
         ) from e
+    if not here:
+        return dev
     if dev.type == "cuda":
         if not torch.cuda.is_available():
             raise EmbeddingExplorerError(
