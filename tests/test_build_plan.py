@@ -6,6 +6,7 @@ import dataclasses
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 
@@ -62,6 +63,30 @@ def test_bad_arguments_are_refused_before_any_work(
         plan_explore(MLP(), x[:1], ["fc1"], out=run_dir)
     with pytest.raises(EmbeddingExplorerError, match="data must be indexable"):
         plan_explore(MLP(), iter([x]), ["fc1"], out=run_dir, client=object())  # type: ignore[arg-type]
+    assert not run_dir.exists()
+
+
+def test_labels_and_metadata_are_checked_against_pyarrow_in_the_plan(
+    run_dir: Path, xy: tuple[torch.Tensor, torch.Tensor]
+) -> None:
+    x = xy[0]
+    with pytest.raises(EmbeddingExplorerError, match=r"metadata column 'kind'.*row 2 holds 'b' \(str\)"):
+        plan_explore(MLP(), x, ["fc1"], out=run_dir, metadata={"kind": [1, 2, "b"] + [3] * 117})
+    with pytest.raises(
+        EmbeddingExplorerError, match=r"labels .*row 1 holds 3 \(int\) after dict"
+    ):  # one-pass data too
+        plan_explore(MLP(), iter([x]), ["fc1"], out=run_dir, labels=[{"a": 1}, 3] * 60)
+    # what pyarrow stores is accepted: ints with floats and missing values, strings with None,
+    # booleans, timestamps, categories, mixed labels turned into strings by numpy
+    fine = {
+        "number": [1, 2.5, None] * 40,
+        "text": ["a", None, "c"] * 40,
+        "flag": [True, False, True] * 40,
+        "when": pd.date_range("2024-01-01", periods=120),
+        "group": pd.Categorical(["x", "y", "z"] * 40),
+    }
+    plan = plan_explore(MLP(), x, ["fc1"], out=run_dir, metadata=fine, labels=[1, "a", 2.5] * 40)
+    assert plan.metadata is not None and list(plan.metadata.columns) == list(fine)
     assert not run_dir.exists()
 
 

@@ -43,6 +43,38 @@ class Batch:
         return (_to_device(self.inputs, device, dtype),), {}
 
 
+def check_data(data: Any) -> None:
+    """Refuse data that would be read wrongly: a pandas table (its rows would be iterated as
+    column names), complex numbers (PCA is over reals), an ``(X, y)`` pair of unequal lengths."""
+    if type(data).__module__.split(".")[0] == "pandas" and type(data).__name__ in ("DataFrame", "Series"):
+        raise TypeError(
+            f"data is a pandas {type(data).__name__}; pass its values as data (df.to_numpy() or a "
+            "tensor) and the table itself as metadata= (its columns are kept in the sample table)"
+        )
+    if isinstance(data, (torch.Tensor, np.ndarray)):
+        if data.ndim == 0:
+            raise EmbeddingExplorerError("data is a 0-d tensor; rows of data must be samples")
+        check_real(data, "data")
+    elif isinstance(data, (str, bytes, Mapping)) or not isinstance(data, (Iterable, Dataset)):
+        raise TypeError(
+            "data must be a Tensor, a Dataset, a DataLoader or an iterable of batches, "
+            f"not {type(data).__name__}"
+        )
+    pair = whole_pair(data)
+    if pair is not None:
+        check_real(pair[0], "data")
+
+
+def check_real(x: torch.Tensor | np.ndarray, what: str) -> None:
+    """Refuse a complex tensor or array: its imaginary part would be lost."""
+    if (isinstance(x, torch.Tensor) and x.is_complex()) or (isinstance(x, np.ndarray) and np.iscomplexobj(x)):
+        raise EmbeddingExplorerError(
+            f"{what} is complex ({x.dtype}); PCA here is over real numbers and the imaginary part "
+            "would be lost: pass the real and imaginary parts as features (torch.view_as_real) or "
+            "the magnitudes (x.abs())"
+        )
+
+
 def count_samples(data: Any) -> int | None:
     """The number of samples when it is known without iterating."""
     if isinstance(data, (torch.Tensor, np.ndarray)):
@@ -160,12 +192,18 @@ def whole_pair(data: Any) -> tuple[torch.Tensor, Any] | None:
     if not isinstance(x, torch.Tensor) or x.ndim < 2:
         return None
     labels = y.detach().cpu().numpy() if isinstance(y, torch.Tensor) else y
-    if isinstance(labels, (np.ndarray, list)) and np.ndim(labels) == 1 and len(labels) == x.shape[0]:
+    if isinstance(labels, (np.ndarray, list)) and np.ndim(labels) == 1:
+        if len(labels) != x.shape[0]:
+            raise EmbeddingExplorerError(
+                f"data is an (X, y) pair with {x.shape[0]} rows in X but {len(labels)} labels in y; "
+                "give one label per row"
+            )
         return x, labels
     return None
 
 
 def _raw_batches(data: Any, batch_size: int) -> Iterable[Any]:
+    check_data(data)
     if isinstance(data, np.ndarray):
         data = torch.from_numpy(data)
     if isinstance(data, torch.Tensor):
@@ -219,6 +257,9 @@ def parse_batch(raw: Any) -> Batch:
     """Split a raw batch into model inputs, labels and attention mask."""
     if isinstance(raw, Mapping):
         inputs = {k: v for k, v in raw.items() if k not in LABEL_KEYS}
+        for key, value in inputs.items():
+            if isinstance(value, torch.Tensor):
+                check_real(value, f"the batch key {key!r}")
         label_key = next((k for k in LABEL_KEYS if k in raw), None)
         labels = as_labels(raw[label_key]) if label_key else None
         mask = inputs.get("attention_mask")
@@ -244,6 +285,7 @@ def parse_batch(raw: Any) -> Batch:
     if isinstance(raw, torch.Tensor):
         if raw.ndim == 0:
             raise EmbeddingExplorerError("a batch is a 0-d tensor; batches must be batch-first")
+        check_real(raw, "a batch of data")
         return Batch(raw, int(raw.shape[0]), None, None)
     raise TypeError(
         f"a batch is a {type(raw).__name__}; expected a tensor, an (x, y) pair or a dict of tensors"
@@ -259,6 +301,8 @@ def as_labels(y: Any) -> np.ndarray:
         arr = arr.reshape(1)
     if arr.ndim != 1:
         raise EmbeddingExplorerError(f"labels of a batch have shape {arr.shape}; expected one per sample")
+    if np.iscomplexobj(arr):  # the sample table could not store them, after the whole extraction
+        raise EmbeddingExplorerError(f"labels of a batch are complex ({arr.dtype}); give real labels")
     return arr
 
 

@@ -22,7 +22,7 @@ from torch import nn
 
 from .batches import Batch, input_tensor
 from .exceptions import LayerNotFoundError, LayerOutputError, MultipleCallsError
-from .reducers import Reducer, reduce_output
+from .reducers import Reducer, reduce_output, select_tensor
 
 INPUT_LAYER = "input"
 
@@ -154,6 +154,7 @@ class LayerCapture:
                 if slot.ref.call is None and call > 0:
                     slot.value = None  # several calls: reported after the forward pass
                 elif slot.ref.call is None or slot.ref.call == call:
+                    _check_real_output(output, slot)
                     slot.value = reduce_output(
                         output, slot.reducer, slot.ref.name, batch.size, batch.attention_mask
                     )
@@ -234,3 +235,17 @@ def takes_features_dict(model: nn.Module, kwargs: Mapping[str, Any]) -> bool:
         return False
     named = {p.name for p in params if p.kind is not inspect.Parameter.VAR_KEYWORD}
     return not named & set(kwargs)
+
+
+def _check_real_output(output: Any, slot: _Slot) -> None:
+    """Refuse a complex layer output (unless a callable reducer decides what to keep): its
+    imaginary part would be lost."""
+    if callable(slot.reducer.method):
+        return
+    x = select_tensor(output, slot.reducer.select, slot.ref.name)
+    if x.is_complex():
+        raise LayerOutputError(
+            f"layer {slot.ref.name!r} outputs complex numbers ({x.dtype}); PCA here is over reals and "
+            "the imaginary part would be lost: give it a callable reducer, e.g. "
+            "reduce={layer: lambda z: torch.view_as_real(z).flatten(1)}"
+        )

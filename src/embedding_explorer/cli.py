@@ -9,6 +9,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from . import checks
 from .exceptions import EmbeddingExplorerError
 from .run import Run, open_run
 
@@ -180,8 +181,16 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _add_server_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--host", default="127.0.0.1", help="interface to bind (default: 127.0.0.1)")
-    parser.add_argument("--port", type=int, default=8031, help="port (default: 8031)")
+    parser.add_argument("--port", type=_port, default=8031, help="port (default: 8031; 0: any free port)")
     parser.add_argument("--no-browser", action="store_true", help="do not open a browser")
+
+
+def _port(text: str) -> int:
+    """``--port`` as an int in 0..65535: argparse reports anything else as a usage error."""
+    try:
+        return checks.port(int(text), "--port")
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e) if "between" in str(e) else f"{text!r} is not a port") from e
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -17,6 +17,8 @@ from typing import Any
 import torch
 from torch import nn
 
+from .exceptions import EmbeddingExplorerError
+
 ModelSpec = nn.Module | Callable[[], nn.Module] | None
 
 
@@ -29,7 +31,14 @@ class StateDictFactory:
 
     def __call__(self) -> nn.Module:
         model = self.build()
-        model.load_state_dict(torch.load(self.path, map_location="cpu", weights_only=True))
+        state = torch.load(self.path, map_location="cpu", weights_only=True)
+        try:
+            model.load_state_dict(state)
+        except RuntimeError as e:  # torch lists every mismatch, one per line
+            details = "; ".join(line.strip() for line in str(e).splitlines() if line.strip())
+            raise EmbeddingExplorerError(
+                f"the state_dict at {self.path} does not fit {type(model).__name__}: {details}"
+            ) from e
         return model
 
 

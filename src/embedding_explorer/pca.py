@@ -23,7 +23,7 @@ import torch
 from scipy.linalg import blas
 
 from .checks import positive_int
-from .exceptions import EmbeddingExplorerError
+from .exceptions import EmbeddingExplorerError, NonFiniteActivationError
 
 FloatArray = np.ndarray[Any, np.dtype[np.float64]]
 
@@ -172,6 +172,7 @@ class StreamingPCA:
             return self
         if self.n_samples_seen_ == 0:
             n_components_for(self.n_components, 2, 1)  # a bad n_components fails on the first batch
+        _check_batch(x, self.n_samples_seen_)
         if isinstance(x, torch.Tensor) and _on_accelerator(x):
             if self.n_samples_seen_ and not isinstance(self._m2, torch.Tensor):  # resumed from state()
                 self.mean_ = _like(self.mean_, x)
@@ -366,3 +367,33 @@ def _like(value: Any, reference: Any) -> Any:
     if isinstance(reference, torch.Tensor):
         return torch.as_tensor(value, dtype=torch.float64, device=reference.device)
     return _to_numpy(value)
+
+
+def _check_batch(x: np.ndarray | torch.Tensor, seen: int) -> None:
+    """Refuse a complex batch or one with NaN/Inf, naming the row and the feature (an eigen
+    solver would fail later with a LinAlgError naming neither)."""
+    if (isinstance(x, torch.Tensor) and x.is_complex()) or (
+        not isinstance(x, torch.Tensor) and np.iscomplexobj(x)
+    ):
+        raise EmbeddingExplorerError(
+            f"partial_fit: the batch x is complex ({x.dtype}); PCA here is over real numbers: pass the "
+            "real and imaginary parts as features, or the magnitudes"
+        )
+    if isinstance(x, torch.Tensor):
+        if bool(torch.isfinite(x).all()):
+            return
+        row, col = (int(i) for i in (~torch.isfinite(x)).nonzero()[0])
+        value = float(x[row, col])
+    else:
+        arr = np.asarray(x)
+        if arr.dtype.kind not in "biuf":
+            raise EmbeddingExplorerError(f"partial_fit: the batch x holds {arr.dtype} values, not numbers")
+        finite = np.isfinite(arr)
+        if finite.all():
+            return
+        row, col = (int(i) for i in np.argwhere(~finite)[0])
+        value = float(arr[row, col])
+    raise NonFiniteActivationError(
+        f"partial_fit: the batch x has {value} at row {row}, feature {col} (sample {seen + row} of the "
+        "fit); PCA needs finite values: drop or impute those rows"
+    )

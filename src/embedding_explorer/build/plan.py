@@ -17,13 +17,14 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 import torch
 from torch import nn
 
 from .. import resume
-from ..batches import count_samples, indexable, loader_batch_size
+from ..batches import check_data, count_samples, indexable, loader_batch_size
 from ..capture import INPUT_LAYER, LayerRef, resolve_layers
-from ..checks import positive_int
+from ..checks import positive_int, run_name
 from ..exceptions import EmbeddingExplorerError
 from ..extract import ExtractOptions
 from ..fingerprint import array_hash, data_fingerprint, model_fingerprint, options_key
@@ -133,9 +134,14 @@ def plan_explore(
     refs = resolve_layers(built, layers)
     reducers = _with_input_default(reducers_for([r.name for r in refs], reduce), refs)
     positive_int(batch_size, "batch_size")
+    positive_int(max_dense_dim, "max_dense_dim")
+    if name is not None:
+        run_name(name)
+    device_given = _checked_device(device, here=client is None)
     n_components_for(n_components, 2, 1)  # validates the type and sign early
     if storage_dtype not in STORAGE_DTYPES:
         raise ValueError(f"storage_dtype={storage_dtype!r}: use 'float32' or 'float16'")
+    check_data(data)
     n_known = count_samples(data)
     if n_known is not None and n_known < 2:
         raise EmbeddingExplorerError(f"data has {n_known} samples; PCA needs at least 2")
@@ -148,6 +154,7 @@ def plan_explore(
     renderer = Renderer(render, n_known)
     labels_given = _as_label_array(labels, n_known)
     table = _metadata_table(metadata, n_known)
+    _check_storable(labels_given, table)
     names_of_labels = list(label_names) if label_names is not None else _dataset_classes(data)
     name = name or _default_name(built)
     out_path = as_location(out if out is not None else Path("runs") / name, storage_options)
@@ -193,7 +200,7 @@ def plan_explore(
         batch_size=batches,
         aligned=indexable(data),
         n_known=n_known,
-        device=_resolve_device(built, device),
+        device=_resolve_device(built, device_given),
         progress=progress,
         recompute=recompute,
         client=client,
@@ -256,10 +263,90 @@ def _default_name(model: nn.Module | None) -> str:
     return "input" if model is None else type(model).__name__.lower()
 
 
-def _resolve_device(model: nn.Module | None, device: str | torch.device | None) -> torch.device:
+def _resolve_device(model: nn.Module | None, device: torch.device | None) -> torch.device:
     if device is not None:
-        return torch.device(device)
+        return device
     if model is not None:
         for tensor in (*model.parameters(), *model.buffers()):
             return tensor.device
     return torch.device("cpu")
+
+
+def _checked_device(device: str | torch.device | None, *, here: bool) -> torch.device | None:
+    """``device`` as a torch.device (one this machine has when the model runs ``here``, not on
+    Dask workers), or an error naming the argument."""
+    if device is None:
+        return None
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, TypeError) as e:
+        raise EmbeddingExplorerError(
+            f"device={device!r} is not a torch device; use e.g. 'cpu', 'cuda', 'cuda:1' or 'mps'"
+        ) from e
+    if not here:
+        return dev
+    if dev.type == "cuda":
+        if not torch.cuda.is_available():
+            raise EmbeddingExplorerError(
+                f"device={device!r} but CUDA is not available here; pass device='cpu' (or leave it out: "
+                "the model's own device)"
+            )
+        if dev.index is not None and dev.index >= torch.cuda.device_count():
+            raise EmbeddingExplorerError(
+                f"device={device!r} but this machine has {torch.cuda.device_count()} CUDA device(s)"
+            )
+    elif dev.type == "mps" and not torch.backends.mps.is_available():
+        raise EmbeddingExplorerError(f"device={device!r} but MPS is not available here; pass device='cpu'")
+    return dev
+
+
+def _check_storable(labels: np.ndarray | None, table: pd.DataFrame | None) -> None:
+    """Labels and metadata as the sample table will store them (Parquet, through pyarrow), checked
+    now rather than after the extraction: an error names the column, a bad value and its row."""
+    columns: list[tuple[str, pd.Series]] = []
+    if labels is not None:
+        columns.append(("labels", pd.Series(labels)))
+    if table is not None:
+        columns += [(f"metadata column {c!r}", table[c]) for c in table.columns]
+    with contextlib.suppress(pa.ArrowException, TypeError, ValueError):
+        pa.Table.from_pandas(
+            pd.DataFrame({str(i): c for i, (_, c) in enumerate(columns)}), preserve_index=False
+        )
+        return  # the usual case: one conversion of the whole table
+    for what, column in columns:
+        try:
+            pa.Table.from_pandas(pd.DataFrame({"c": column.reset_index(drop=True)}), preserve_index=False)
+        except (pa.ArrowException, TypeError, ValueError) as e:
+            raise EmbeddingExplorerError(
+                f"{what} cannot be stored in the run's sample table: "
+                f"{_bad_value(column)}; give it one type of numbers, strings, "
+                f"booleans or timestamps (e.g. .astype(str))"
+            ) from e
+
+
+def _bad_value(column: pd.Series) -> str:
+    """The first value of ``column`` that pyarrow cannot store alongside those before it."""
+    values = list(column)
+    first: type | None = None
+    for row, value in enumerate(values):
+        if value is None or (isinstance(value, float) and np.isnan(value)):
+            continue
+        try:
+            pa.array([value])
+        except (pa.ArrowException, TypeError, ValueError):
+            return f"row {row} holds {value!r} ({type(value).__name__})"
+        kind = _kind(value)
+        if first is None:
+            first = kind
+        elif kind is not first:
+            return f"row {row} holds {value!r} ({type(value).__name__}) after {first.__name__} values"
+    return f"its values are of dtype {column.dtype}"
+
+
+def _kind(value: Any) -> type:
+    """Values that pyarrow stores in one column share a kind (ints and floats mix)."""
+    if isinstance(value, (bool, np.bool_)):
+        return bool
+    if isinstance(value, (int, float, np.integer, np.floating)):
+        return float
+    return type(value)

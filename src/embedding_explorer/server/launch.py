@@ -20,6 +20,7 @@ from typing import Literal, overload
 
 import uvicorn
 
+from ..checks import port as checked_port
 from ..run import Run, open_run
 from .app import create_app
 from .auth import check_token
@@ -183,6 +184,7 @@ def serve(
     -------
     None, or a :class:`ServerHandle` with ``.url`` and ``.stop()`` when ``block=False``.
     """
+    port = checked_port(port)
     runs = load_runs(runs_or_paths)
     secret = resolve_token(host, token, no_token)
     # without a token on loopback, only loopback Host headers: a web page whose domain is
