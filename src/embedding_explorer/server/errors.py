@@ -4,7 +4,12 @@
   sample id, a component, a direction): 404.
 - the library's errors about a request's values (``EmbeddingExplorerError``): 422, except a
   layer the run lacks (``LayerNotFoundError``): 404.
-- a request that does not parse (FastAPI's validation): 422 naming the parameter.
+- a request that does not parse (FastAPI's validation): 422 naming the parameter; the input it
+  quotes is cut to ``MAX_ECHO`` characters (a 100 MB body is never echoed back).
+
+Every error answer reads ``{"detail": "<one message>"}``; a validation error adds ``errors``
+(where, what, which kind: never the input). The OpenAPI schema documents exactly that
+(:class:`ErrorAnswer`, see :func:`document_errors`).
 
 Nothing else is caught: an ``IndexError`` or ``KeyError`` from a bug is a 500, not a 404.
 """
@@ -12,12 +17,31 @@ Nothing else is caught: an ``IndexError`` or ``KeyError`` from a bug is a 500, n
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel, Field
 
 from ..exceptions import EmbeddingExplorerError, LayerNotFoundError
+
+MAX_ECHO = 200  # characters of a request's input quoted back in a 422
+
+
+class ErrorItem(BaseModel):
+    """One thing wrong with a request, as FastAPI's validation finds it."""
+
+    loc: list[str | int] = Field(description="where: ['query', 'n'], ['body', 'group_a', 3]")
+    msg: str
+    type: str
+
+
+class ErrorAnswer(BaseModel):
+    """What every error answer (404, 413, 422...) reads."""
+
+    detail: str = Field(description="one message naming the parameter and what is valid")
+    errors: list[ErrorItem] | None = Field(None, description="a validation error's parts (422 only)")
 
 
 class NotFoundError(LookupError):
@@ -54,11 +78,56 @@ def validation_message(errors: Sequence[object]) -> str:
             continue
         loc = [str(p) for p in error.get("loc", ())]
         where = f"{loc[0]} parameter {'.'.join(loc[1:])!r}" if len(loc) > 1 else ".".join(loc)
-        got = f" (got {error['input']!r})" if error.get("input") is not None else ""
+        got = f" (got {shortened(error['input'])})" if error.get("input") is not None else ""
         parts.append(f"{where}: {error.get('msg', 'invalid')}{got}")
     return "; ".join(parts) or "invalid request"
 
 
+def shortened(value: object) -> str:
+    """``repr(value)``, cut to ``MAX_ECHO`` characters."""
+    text = repr(value) if not isinstance(value, str | bytes) else repr(value[: MAX_ECHO + 1])
+    if len(text) <= MAX_ECHO:
+        return text
+    return text[:MAX_ECHO] + f"... ({len(value) if isinstance(value, str | bytes) else 'long'} in all)"
+
+
 def jsonable(errors: Sequence[object]) -> list[dict[str, object]]:
-    keep = ("loc", "msg", "type")
-    return [{k: error[k] for k in keep if k in error} for error in errors if isinstance(error, dict)]
+    items: list[dict[str, object]] = []
+    for error in errors:
+        if isinstance(error, dict):
+            loc = [p if isinstance(p, int) else str(p)[:MAX_ECHO] for p in error.get("loc", ())]
+            items.append(
+                {"loc": loc, "msg": str(error.get("msg", ""))[:MAX_ECHO], "type": str(error.get("type", ""))}
+            )
+    return items
+
+
+def document_errors(app: FastAPI) -> None:
+    """Make ``app.openapi()`` document the error answers as they are sent (:class:`ErrorAnswer`)
+    rather than FastAPI's default 422 (a list of errors, with their input)."""
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            app.openapi_schema = with_error_answers(FastAPI.openapi(app))
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
+
+
+def with_error_answers(spec: dict[str, Any]) -> dict[str, Any]:
+    schemas = spec.setdefault("components", {}).setdefault("schemas", {})
+    schemas.pop("HTTPValidationError", None)
+    schemas.pop("ValidationError", None)
+    answer = ErrorAnswer.model_json_schema(ref_template="#/components/schemas/{model}")
+    schemas.update(answer.pop("$defs", {}))
+    schemas["ErrorAnswer"] = answer
+    ref = {"$ref": "#/components/schemas/ErrorAnswer"}
+    for path in spec.get("paths", {}).values():
+        for operation in path.values():
+            responses = operation.get("responses", {})
+            if "422" in responses:
+                responses["422"] = {
+                    "description": "Invalid request",
+                    "content": {"application/json": {"schema": ref}},
+                }
+    return spec
