@@ -127,7 +127,7 @@ def urls(rng: random.Random, samples: int) -> str:
     """One request of the mix (weights as a page's requests go: many thumbnails and probes)."""
     layer = rng.choice(LAYERS)
     run = rng.choice(["trained", "untrained"])
-    c = rng.randrange(10)
+    c = rng.randrange(8)  # layer "1" has 8 channels: 8 components
     kind = rng.choices(
         ["runs", "gallery", "histogram", "quantile", "scores", "thumbs", "render", "assoc", "cka"],
         weights=[5, 15, 15, 5, 10, 20, 10, 10, 10],

@@ -4,6 +4,9 @@
   sample id, a component, a direction): 404.
 - the library's errors about a request's values (``EmbeddingExplorerError``): 422, except a
   layer the run lacks (``LayerNotFoundError``): 404.
+- a served run that cannot be read (a file of it missing or damaged, ``OSError``; or the
+  library's ``IncompleteRunError``): 409, naming the file and saying how to rebuild the run. It is
+  no bug of the server and no fault of the request: the run changed under it.
 - a request that does not parse (FastAPI's validation): 422 naming the parameter; the input it
   quotes is cut to ``MAX_ECHO`` characters (a 100 MB body is never echoed back).
 
@@ -24,7 +27,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
-from ..exceptions import EmbeddingExplorerError, LayerNotFoundError
+from ..exceptions import EmbeddingExplorerError, IncompleteRunError, LayerNotFoundError
 
 MAX_ECHO = 200  # characters of a request's input quoted back in a 422
 
@@ -58,8 +61,13 @@ def add_error_handlers(app: FastAPI) -> None:
         return JSONResponse({"detail": str(exc)}, 404)
 
     async def library_error(request: Request, exc: Exception) -> JSONResponse:
+        if isinstance(exc, IncompleteRunError):
+            return JSONResponse({"detail": unreadable_run(exc)}, 409)
         status = 404 if isinstance(exc, LayerNotFoundError) else 422
         return JSONResponse({"detail": str(exc)}, status)
+
+    async def run_unreadable(request: Request, exc: Exception) -> JSONResponse:
+        return JSONResponse({"detail": unreadable_run(exc)}, 409)
 
     async def invalid_request(request: Request, exc: Exception) -> JSONResponse:
         errors = exc.errors() if isinstance(exc, RequestValidationError) else []
@@ -67,7 +75,20 @@ def add_error_handlers(app: FastAPI) -> None:
 
     app.add_exception_handler(NotFoundError, not_found)
     app.add_exception_handler(EmbeddingExplorerError, library_error)
+    app.add_exception_handler(OSError, run_unreadable)
     app.add_exception_handler(RequestValidationError, invalid_request)
+
+
+def unreadable_run(exc: Exception) -> str:
+    """``"a served run cannot be read: ... (file ...)"`` and what to do."""
+    if isinstance(exc, OSError) and exc.filename is not None:
+        what = f"{exc.strerror or type(exc).__name__}: {exc.filename}"
+    else:
+        what = str(exc) or type(exc).__name__
+    return (
+        f"a served run cannot be read ({what}); it was damaged or replaced while served: "
+        "rebuild it with explore(...)"
+    )
 
 
 def validation_message(errors: Sequence[object]) -> str:
