@@ -70,7 +70,10 @@ def test_every_answer_says_nosniff_and_who_may_frame_it(client: TestClient, path
     r = client.get(path)
     assert r.headers["x-content-type-options"] == "nosniff"
     policy = r.headers["content-security-policy"]
-    assert policy == "frame-ancestors 'self' http://localhost:* http://127.0.0.1:*"
+    assert policy == (
+        "frame-ancestors 'self' http://localhost:* http://127.0.0.1:* https://localhost:* "
+        "https://127.0.0.1:* vscode-webview:"
+    )
 
 
 def test_frame_ancestors_add_given_origins_and_refuse_non_origins(runs: list[ee.Run]) -> None:

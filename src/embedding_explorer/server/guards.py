@@ -2,8 +2,9 @@
 
 - :class:`SecurityHeaders`: ``X-Content-Type-Options: nosniff`` on every answer, and a
   ``Content-Security-Policy: frame-ancestors`` that lets the page be embedded only by itself, by
-  a notebook on this machine (``http://localhost:*``, ``http://127.0.0.1:*``: ``run.show()``
-  shows the page in a Jupyter IFrame whose origin is the notebook server's, another port) and by
+  a notebook on this machine (``http(s)://localhost:*``, ``http(s)://127.0.0.1:*``: ``run.show()``
+  shows the page in a Jupyter IFrame whose origin is the notebook server's, another port; and
+  VS Code's notebook webviews) and by
   the origins given (``frame_ancestors=``, e.g. a JupyterHub's ``https://hub.example.org``).
   ``X-Frame-Options`` is not sent: it knows no list of origins (``SAMEORIGIN`` would break the
   notebook's IFrame), and browsers that know ``frame-ancestors`` ignore it.
@@ -22,7 +23,14 @@ from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 MAX_BODY_BYTES = 2**20  # 1 MiB: a direction's two groups of sample ids, with room to spare
-LOCAL_FRAME_ANCESTORS = ("'self'", "http://localhost:*", "http://127.0.0.1:*")
+LOCAL_FRAME_ANCESTORS = (
+    "'self'",
+    "http://localhost:*",
+    "http://127.0.0.1:*",
+    "https://localhost:*",
+    "https://127.0.0.1:*",
+    "vscode-webview:",  # VS Code's notebooks show outputs (the IFrame) in a webview
+)
 
 
 def frame_ancestors(extra: Sequence[str] = ()) -> str:
