@@ -16,6 +16,7 @@ import anyio
 import anyio.to_thread
 import numpy as np
 import pandas as pd
+from anyio.lowlevel import RunVar
 from fastapi import Request, Response
 
 from .schemas import SampleRef
@@ -124,11 +125,18 @@ async def heavy(request: Request, compute: Callable[[], T], *, ready: bool = Fal
     result is cached already, so the answer is cheap and runs in that common pool."""
     if ready:
         return await anyio.to_thread.run_sync(compute)
+    limiters = _HEAVY_LIMITERS.get(None)
+    if limiters is None:  # one set per event loop (a limiter belongs to the loop it waits in)
+        limiters = {}
+        _HEAVY_LIMITERS.set(limiters)
     state = request.app.state
-    limiter = getattr(state, "heavy_limiter", None)
+    limiter = limiters.get(id(state))
     if limiter is None:
-        limiter = state.heavy_limiter = anyio.CapacityLimiter(getattr(state, "heavy_threads", HEAVY_THREADS))
+        limiter = limiters[id(state)] = anyio.CapacityLimiter(getattr(state, "heavy_threads", HEAVY_THREADS))
     return await anyio.to_thread.run_sync(compute, limiter=limiter)
+
+
+_HEAVY_LIMITERS: RunVar[dict[int, anyio.CapacityLimiter]] = RunVar("embedding_explorer_heavy")
 
 
 def binary(body: bytes, headers: dict[str, str]) -> Response:
