@@ -95,8 +95,8 @@ def test_analysis_handlers_answer_when_called_directly(
     client: TestClient, runs: tuple[ee.Run, ee.Run, ee.Run]
 ) -> None:
     registry = Registry(list(runs))
-    table = analysis_routes.cka(registry, "a", "b")
+    table = analysis_routes.cka_table(registry, "a", "b")
     assert table.model_dump(mode="json") == client.get("/api/compare/cka?run_a=a&run_b=b").json()
     assert registry.cache.get(("compare", "a", "b"), lambda: None) is not None
     with pytest.raises(NotFoundError, match="no layer '7'"):
-        analysis_routes.associations(registry, "a", "7")
+        analysis_routes.association_table(registry, "a", "7")

@@ -242,8 +242,8 @@ def test_a_layer_that_differs_refuses_only_itself(tmp_path: Path) -> None:
 
 def test_dataset_handlers_answer_when_called_directly(client: TestClient, runs: dict[str, ee.Run]) -> None:
     registry = Registry(list(runs.values()))
-    hist = dataset_routes.histogram(registry, "ref", "shifted", "fc", 1, bins=12)
+    hist = dataset_routes.histogram_of(registry, "ref", "shifted", "fc", 1, 12)
     params = {"run_a": "ref", "run_b": "shifted", "layer": "fc", "component": 1, "bins": 12}
     assert hist.model_dump(mode="json") == client.get(f"{URL}/histogram", params=params).json()
     with pytest.raises(NotFoundError, match=r"component=99 is out of range for layer 'fc' of 'ref'"):
-        dataset_routes.extremes(registry, "ref", "shifted", "fc", 99)
+        dataset_routes.extremes_of(registry, "ref", "shifted", "fc", 99, 8)

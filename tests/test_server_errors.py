@@ -4,6 +4,7 @@ does, a library error about a value a 422, and a bug a 500 (never a 404 in disgu
 from __future__ import annotations
 
 import warnings
+from pathlib import Path
 
 import pytest
 import torch
@@ -66,3 +67,15 @@ def test_validation_messages_name_the_parameter() -> None:
         "query parameter 'n': Input should be less than or equal to 200 (got '500'); body: Field required"
     )
     assert validation_message([]) == "invalid request"
+
+
+def test_a_damaged_served_run_is_a_409_naming_the_file_not_a_500(tmp_path: Path) -> None:
+    data = torch.randn(20, 4, generator=torch.Generator().manual_seed(3))
+    ee.explore(None, data, ["input"], out=tmp_path / "r", name="r", labels=[0, 1] * 10, progress=False)
+    served = ee.open_run(tmp_path / "r")
+    (tmp_path / "r" / "samples.parquet").unlink()  # lost while served
+    with TestClient(create_app([served]), raise_server_exceptions=False) as c:
+        for url in ("/api/runs", "/api/runs/r/samples/0", "/api/runs/r/layers/input/associations"):
+            r = c.get(url)
+            assert r.status_code == 409, url
+            assert "samples.parquet" in r.json()["detail"] and "rebuild it" in r.json()["detail"]

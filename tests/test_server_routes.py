@@ -184,7 +184,8 @@ def test_histograms_are_cached(client: TestClient) -> None:
     url = f"{IMG}/layers/input/components/3/histogram"
     first = client.get(url, params={"bins": 7}).json()
     served = client.app.state.registry.get("tiny-cnn")  # type: ignore[attr-defined]
-    assert (("input", "pca"), 3, 7, False) in served._histograms
+    cache = client.app.state.histograms  # type: ignore[attr-defined]
+    assert ("tiny-cnn", served.etag_key, "input", "pca", 3, 7, False) in cache
     assert client.get(url, params={"bins": 7}).json() == first
 
 

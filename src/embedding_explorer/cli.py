@@ -69,6 +69,9 @@ def _serve(args: argparse.Namespace) -> int:
         token=args.token,
         no_token=args.no_token,
         open_browser=not args.no_browser,
+        hosts=args.allow_host,
+        frame_ancestors=args.frame_ancestor,
+        max_body=args.max_body,
     )
     return 0
 
@@ -131,6 +134,27 @@ def build_parser() -> argparse.ArgumentParser:
         "--token", default=None, help="access token (default: generated for a non-loopback host)"
     )
     serve.add_argument("--no-token", action="store_true", help="allow a non-loopback host without a token")
+    serve.add_argument(
+        "--allow-host",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="a Host header name to answer besides loopback and --host (repeatable; e.g. a proxy's)",
+    )
+    serve.add_argument(
+        "--frame-ancestor",
+        action="append",
+        default=[],
+        metavar="ORIGIN",
+        help="an origin that may embed the UI besides a local notebook (repeatable; e.g. a JupyterHub's)",
+    )
+    serve.add_argument(
+        "--max-body",
+        type=int,
+        default=2**20,
+        metavar="BYTES",
+        help="refuse larger request bodies with 413 (default: 1048576)",
+    )
     serve.set_defaults(handler=_serve)
 
     demo = sub.add_parser(

@@ -1,21 +1,22 @@
 """The ``/api`` routes of what components mean: associations, correlations, model comparison.
 
-Results are computed on first request and kept in the registry's cache (they depend only on the
-runs, which do not change while served). Library errors (runs over different samples) become 422
-(:mod:`.errors`).
+Results are computed on first request and kept in the registry's cache (bounded; they depend
+only on the runs, which do not change while served). They are computed in the server's analysis
+threads (:func:`.answers.heavy`, a few at once), so a slow first CKA holds no thread the cheap
+answers need. Library errors (runs over different samples) become 422 (:mod:`.errors`).
 """
 
 from __future__ import annotations
 
 from typing import Literal
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 
 from ..analysis import association, compare_models
 from ..analysis.compare import ModelComparison
 from ..exceptions import EmbeddingExplorerError
-from .answers import finite, matrix
-from .params import LayerName, LayerQuery, RegistryDep, RunId, RunQuery
+from .answers import finite, heavy, matrix
+from .params import LayerName, LayerQuery, OtherRunQuery, RegistryDep, RunId, RunQuery
 from .registry import Registry
 from .schemas import (
     AssociationColumn,
@@ -35,8 +36,15 @@ def comparison(registry: Registry, run_a: str, run_b: str) -> ModelComparison:
 
 
 @router.get("/runs/{run}/layers/{layer}/associations")
-def associations(registry: RegistryDep, run: RunId, layer: LayerName) -> Associations:
+async def associations(request: Request, registry: RegistryDep, run: RunId, layer: LayerName) -> Associations:
     """Each label and metadata column against each component: eta squared or Pearson r."""
+    served = registry.get(run)
+    served.layer(layer)  # 404 first
+    ready = all(("assoc", run, layer, c) in registry.cache for c in served.columns)
+    return await heavy(request, lambda: association_table(registry, run, layer), ready=ready)
+
+
+def association_table(registry: Registry, run: str, layer: str) -> Associations:
     served = registry.get(run)
     lay = served.layer(layer)
     columns, skipped = [], {}
@@ -63,16 +71,24 @@ def associations(registry: RegistryDep, run: RunId, layer: LayerName) -> Associa
 
 
 @router.get("/pc-correlation")
-def pc_correlation(
+async def pc_correlation(
+    request: Request,
     registry: RegistryDep,
     run_a: RunQuery,
     layer_a: LayerQuery,
     layer_b: LayerQuery,
-    run_b: RunQuery | None = None,
+    run_b: OtherRunQuery = None,
 ) -> PCCorrelation:
     """Correlations between the components of two layers (of one run, or of two runs over
     the same samples)."""
-    run_b = run_b or run_a
+    other = run_a if run_b is None else run_b
+    registry.get(run_a).layer(layer_a), registry.get(other).layer(layer_b)  # 404s first
+    key = ("pcr", run_a, layer_a, layer_b) if run_a == other else ("compare", run_a, other)
+    ready = key in registry.cache
+    return await heavy(request, lambda: correlation(registry, run_a, layer_a, other, layer_b), ready=ready)
+
+
+def correlation(registry: Registry, run_a: str, layer_a: str, run_b: str, layer_b: str) -> PCCorrelation:
     a, b = registry.get(run_a).layer(layer_a), registry.get(run_b).layer(layer_b)
     if run_a == run_b:
         r = registry.cache.get(("pcr", run_a, layer_a, layer_b), lambda: a.pc_correlation(b))
@@ -90,9 +106,15 @@ def pc_correlation(
 
 
 @router.get("/compare/cka")
-def cka(registry: RegistryDep, run_a: RunQuery, run_b: RunQuery) -> CKATable:
+async def cka(request: Request, registry: RegistryDep, run_a: RunQuery, run_b: RunQuery) -> CKATable:
     """Linear CKA between every layer of one run and every layer of another."""
-    table = comparison(registry, run_a, run_b).cka
+    registry.get(run_a), registry.get(run_b)  # 404s first
+    ready = ("cka", run_a, run_b) in registry.cache
+    return await heavy(request, lambda: cka_table(registry, run_a, run_b), ready=ready)
+
+
+def cka_table(registry: Registry, run_a: str, run_b: str) -> CKATable:
+    table = registry.cache.get(("cka", run_a, run_b), lambda: comparison(registry, run_a, run_b).cka)
     return CKATable(
         run_a=run_a,
         run_b=run_b,
@@ -103,11 +125,22 @@ def cka(registry: RegistryDep, run_a: RunQuery, run_b: RunQuery) -> CKATable:
 
 
 @router.get("/compare/matched")
-def matched(
-    registry: RegistryDep, run_a: RunQuery, layer_a: LayerQuery, run_b: RunQuery, layer_b: LayerQuery
+async def matched(
+    request: Request,
+    registry: RegistryDep,
+    run_a: RunQuery,
+    layer_a: LayerQuery,
+    run_b: RunQuery,
+    layer_b: LayerQuery,
 ) -> MatchedComponents:
     """Components of two layers paired by largest |r| (Hungarian matching), sign aligned."""
     registry.get(run_a).layer(layer_a), registry.get(run_b).layer(layer_b)  # 404s first
+    return await heavy(request, lambda: matched_table(registry, run_a, layer_a, run_b, layer_b))
+
+
+def matched_table(
+    registry: Registry, run_a: str, layer_a: str, run_b: str, layer_b: str
+) -> MatchedComponents:
     frame = comparison(registry, run_a, run_b).matched_components(layer_a, layer_b)
     pairs = [
         MatchedPair(

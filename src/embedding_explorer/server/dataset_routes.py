@@ -3,34 +3,38 @@
 ``run_a`` is the reference (its components are the axes), ``run_b`` the other data set. Runs of
 different models, and a layer that differs between the runs (module, reduction, width), are
 refused by the library (422 with its message, for that layer only); the comparison is computed
-once per pair and layer and kept (the runs do not change while served).
+once per pair and layer and kept (the runs do not change while served), in the server's analysis
+threads (:func:`.answers.heavy`).
 """
 
 from __future__ import annotations
 
-from typing import Annotated
+from collections.abc import Callable
+from functools import partial
+from typing import Annotated, TypeVar
 
 import numpy as np
-from fastapi import APIRouter, HTTPException, Query
+from fastapi import APIRouter, HTTPException, Query, Request
 
 from ..analysis.datasets import DatasetComparison, compare_datasets
 from ..exceptions import EmbeddingExplorerError
 from ..run import Run
-from .answers import finite, refs
+from .answers import finite, heavy, refs
 from .bases import variance_ratios
 from .errors import NotFoundError
 from .params import RegistryDep
 from .registry import Registry
 from .schemas import CapturedVariance, DatasetEnds, DatasetExtremes, DatasetHistogram, DatasetShift, ShiftRow
 
-RunA = Annotated[str, Query(description="the reference run: its components are the axes")]
-RunB = Annotated[str, Query(description="the other run: the same model over other data")]
-LayerQuery = Annotated[str, Query(description="a layer both runs have")]
+RunA = Annotated[str, Query(min_length=1, description="the reference run: its components are the axes")]
+RunB = Annotated[str, Query(min_length=1, description="the other run: the same model over other data")]
+LayerQuery = Annotated[str, Query(min_length=1, description="a layer both runs have")]
 Component = Annotated[int, Query(ge=0, description="component index of the reference, 0-based")]
 Bins = Annotated[int, Query(ge=1, le=200, description="number of equal-width bins")]
 Count = Annotated[int, Query(ge=1, le=200, description="samples per end")]
 
 
+T = TypeVar("T")
 router = APIRouter(prefix="/api/compare/datasets")
 
 
@@ -53,10 +57,27 @@ def check(registry: Registry, c: int, run_a: str, layer: str) -> None:
         )
 
 
+async def computed(
+    request: Request, registry: Registry, run_a: str, run_b: str, layer: str, answer: Callable[[], T]
+) -> T:
+    """``answer()`` in the analysis threads (:func:`.answers.heavy`) until the comparison of
+    ``run_a`` and ``run_b`` on ``layer`` is cached."""
+    ready = ("datasets", run_a, run_b, layer) in registry.cache
+    return await heavy(request, answer, ready=ready)
+
+
 @router.get("")
-def shift(registry: RegistryDep, run_a: RunA, run_b: RunB, layer: LayerQuery) -> DatasetShift:
+async def shift(
+    request: Request, registry: RegistryDep, run_a: RunA, run_b: RunB, layer: LayerQuery
+) -> DatasetShift:
     """How far the other data set moved along each reference component, largest |smd| first,
     and how much of its variance the reference's top components capture."""
+    return await computed(
+        request, registry, run_a, run_b, layer, lambda: shift_table(registry, run_a, run_b, layer)
+    )
+
+
+def shift_table(registry: Registry, run_a: str, run_b: str, layer: str) -> DatasetShift:
     comp = comparison(registry, run_a, run_b, layer)
     lay = registry.get(run_a).layer(layer)
     position = {str(name): i for i, name in enumerate(comp.shift(layer).index)}
@@ -96,10 +117,23 @@ def shift(registry: RegistryDep, run_a: RunA, run_b: RunB, layer: LayerQuery) ->
 
 
 @router.get("/histogram")
-def histogram(
-    registry: RegistryDep, run_a: RunA, run_b: RunB, layer: LayerQuery, component: Component, bins: Bins = 30
+async def histogram(
+    request: Request,
+    registry: RegistryDep,
+    run_a: RunA,
+    run_b: RunB,
+    layer: LayerQuery,
+    component: Component,
+    bins: Bins = 30,
 ) -> DatasetHistogram:
     """Both data sets' scores on one reference component, counted in the same bins."""
+    answer = partial(histogram_of, registry, run_a, run_b, layer, component, bins)
+    return await computed(request, registry, run_a, run_b, layer, answer)
+
+
+def histogram_of(
+    registry: Registry, run_a: str, run_b: str, layer: str, component: int, bins: int
+) -> DatasetHistogram:
     comp = comparison(registry, run_a, run_b, layer)
     check(registry, component, run_a, layer)
     hist = comp.histogram(layer, component, bins=bins)
@@ -112,10 +146,23 @@ def histogram(
 
 
 @router.get("/extremes")
-def extremes(
-    registry: RegistryDep, run_a: RunA, run_b: RunB, layer: LayerQuery, component: Component, n: Count = 8
+async def extremes(
+    request: Request,
+    registry: RegistryDep,
+    run_a: RunA,
+    run_b: RunB,
+    layer: LayerQuery,
+    component: Component,
+    n: Count = 8,
 ) -> DatasetExtremes:
     """The lowest and highest samples of each data set on one reference component."""
+    answer = partial(extremes_of, registry, run_a, run_b, layer, component, n)
+    return await computed(request, registry, run_a, run_b, layer, answer)
+
+
+def extremes_of(
+    registry: Registry, run_a: str, run_b: str, layer: str, component: int, n: int
+) -> DatasetExtremes:
     comp = comparison(registry, run_a, run_b, layer)
     check(registry, component, run_a, layer)
     ref, other = registry.get(run_a), registry.get(run_b)

@@ -7,6 +7,7 @@ reach it. On any other host it gets a token, generated and printed with the URL 
 
 from __future__ import annotations
 
+import contextlib
 import ipaddress
 import os
 import secrets
@@ -24,6 +25,7 @@ from ..checks import port as checked_port
 from ..run import Run, open_run
 from .app import create_app
 from .auth import check_token
+from .guards import MAX_BODY_BYTES
 
 RunsOrPaths = Run | str | os.PathLike[str] | Sequence[Run | str | os.PathLike[str]]
 LOOPBACK_NAMES = frozenset({"localhost", "localhost.localdomain", "ip6-localhost"})
@@ -99,6 +101,36 @@ def load_runs(runs_or_paths: RunsOrPaths) -> list[Run]:
     return runs
 
 
+def allowed_hosts(host: str, secret: str | None, extra: Sequence[str] = ()) -> list[str] | None:
+    """The Host headers a server on ``host`` answers: None (any) with a token, which a page of
+    another site cannot know; without one, only the loopback names, the bound host (for a
+    wildcard host, this machine's name and addresses) and ``extra``, so a page whose domain
+    is rebound to this machine (DNS rebinding) reads nothing."""
+    if secret is not None:
+        return list(extra) or None
+    names = [*LOOPBACK_HOSTS]
+    if host in WILDCARD_HOSTS:
+        names += machine_names()
+    else:
+        names.append(host_header_name(host))
+    names += [host_header_name(h) for h in extra]
+    return list(dict.fromkeys(n.lower() for n in names))
+
+
+def host_header_name(host: str) -> str:
+    """How ``host`` reads in a Host header: IPv6 addresses in brackets."""
+    return f"[{host}]" if ":" in host and not host.startswith("[") else host
+
+
+def machine_names() -> list[str]:
+    """This machine's host name, fully qualified name and addresses (what other machines use to
+    reach a server on a wildcard host)."""
+    names = [socket.gethostname(), socket.getfqdn()]
+    with contextlib.suppress(OSError):  # a name that does not resolve: its name only
+        names += socket.gethostbyname_ex(socket.gethostname())[2]
+    return [host_header_name(n) for n in names if n]
+
+
 def server_url(host: str, port: int, token: str | None) -> str:
     """The URL to open on this machine (a wildcard host is reached through loopback)."""
     if host in WILDCARD_HOSTS:
@@ -136,6 +168,9 @@ def serve(
     open_browser: bool = ...,
     block: Literal[True] = ...,
     directions_dir: str | os.PathLike[str] | None = ...,
+    hosts: Sequence[str] = ...,
+    frame_ancestors: Sequence[str] = ...,
+    max_body: int = ...,
 ) -> None: ...
 @overload
 def serve(
@@ -148,6 +183,9 @@ def serve(
     open_browser: bool = ...,
     block: Literal[False],
     directions_dir: str | os.PathLike[str] | None = ...,
+    hosts: Sequence[str] = ...,
+    frame_ancestors: Sequence[str] = ...,
+    max_body: int = ...,
 ) -> ServerHandle: ...
 def serve(
     runs_or_paths: RunsOrPaths,
@@ -159,6 +197,9 @@ def serve(
     open_browser: bool = False,
     block: bool = True,
     directions_dir: str | os.PathLike[str] | None = None,
+    hosts: Sequence[str] = (),
+    frame_ancestors: Sequence[str] = (),
+    max_body: int = MAX_BODY_BYTES,
 ) -> ServerHandle | None:
     """Serve runs to the web UI at ``http://host:port/``.
 
@@ -179,6 +220,15 @@ def serve(
     directions_dir : path, optional
         Where to keep the recipes of directions made from sample ids across restarts
         (see :func:`.app.create_app`); default: in memory.
+    hosts : list of str, optional
+        Host names besides loopback and ``host`` that requests may name in their Host header
+        when the server has no token (e.g. the name a proxy forwards); with a token, any host
+        is answered unless these are given.
+    frame_ancestors : list of str, optional
+        Origins besides the page itself and a notebook on this machine that may embed the page
+        (e.g. ``https://hub.example.org``).
+    max_body : int, default=1 MiB
+        Larger request bodies are refused (413).
 
     Returns
     -------
@@ -187,10 +237,14 @@ def serve(
     port = checked_port(port)
     runs = load_runs(runs_or_paths)
     secret = resolve_token(host, token, no_token)
-    # without a token on loopback, only loopback Host headers: a web page whose domain is
-    # rebound to 127.0.0.1 (DNS rebinding) must not read the runs
-    hosts = [*LOOPBACK_HOSTS, host] if secret is None and is_loopback(host) else None
-    app = create_app(runs, token=secret, allowed_hosts=hosts, directions_dir=directions_dir)
+    app = create_app(
+        runs,
+        token=secret,
+        allowed_hosts=allowed_hosts(host, secret, hosts),
+        directions_dir=directions_dir,
+        frame_ancestors=frame_ancestors,
+        max_body=max_body,
+    )
     sock = bind(host, port)
     url = server_url(host, sock.getsockname()[1], secret)
     config = uvicorn.Config(app, host=host, port=port, log_level="warning", ws="none", lifespan="off")

@@ -1,9 +1,10 @@
 """The parameters the routes share: typed path and query parameters, and the server's state.
 
 A route handler is a module-level function: the served runs (:class:`.registry.Registry`), the
-directions (:class:`.directions.Directions`) and the ``Cache-Control`` of cacheable answers
-come in as FastAPI dependencies read from ``app.state`` (set by :func:`.app.create_app`), so a
-test can also call a handler directly with its own registry:
+directions (:class:`.directions.Directions`), the histograms computed (a bounded
+:class:`.answers.Cache`: they are keyed by what a client asks, directions included) and the
+``Cache-Control`` of cacheable answers come in as FastAPI dependencies read from ``app.state``
+(set by :func:`.app.create_app`), so a test can also call a handler directly with its own registry:
 
 >>> gallery(registry, directions, "my-run", "fc", n=4)     # doctest: +SKIP
 """
@@ -14,6 +15,7 @@ from typing import Annotated, cast
 
 from fastapi import Depends, Path, Query, Request
 
+from .answers import Cache
 from .directions import Directions
 from .registry import Registry
 
@@ -26,12 +28,17 @@ def directions_of(request: Request) -> Directions:
     return cast(Directions, request.app.state.directions)
 
 
+def histograms_of(request: Request) -> Cache:
+    return cast(Cache, request.app.state.histograms)
+
+
 def cache_control_of(request: Request) -> str:
     return cast(str, request.app.state.cache_control)
 
 
 RegistryDep = Annotated[Registry, Depends(registry_of)]
 DirectionsDep = Annotated[Directions, Depends(directions_of)]
+HistogramsDep = Annotated[Cache, Depends(histograms_of)]
 CacheControl = Annotated[str, Depends(cache_control_of)]
 
 RunId = Annotated[str, Path(description="a run id from /api/runs")]
@@ -44,5 +51,6 @@ Quantile = Annotated[float, Query(ge=0.0, le=1.0, allow_inf_nan=False, descripti
 BasisParam = Annotated[
     str, Query(max_length=80, description="what to probe along: 'pca', 'ica' or 'dir:<id>' (a direction)")
 ]
-RunQuery = Annotated[str, Query(description="a run id from /api/runs")]
-LayerQuery = Annotated[str, Query(description="a layer name of that run")]
+RunQuery = Annotated[str, Query(min_length=1, description="a run id from /api/runs")]
+OtherRunQuery = Annotated[str | None, Query(min_length=1, description="the other run's id; default: run_a")]
+LayerQuery = Annotated[str, Query(min_length=1, description="a layer name of that run")]

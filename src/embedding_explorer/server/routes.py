@@ -31,6 +31,7 @@ from .params import (
     ComponentIndex,
     Count,
     DirectionsDep,
+    HistogramsDep,
     LayerName,
     Quantile,
     RegistryDep,
@@ -129,6 +130,7 @@ def quantile(
 def histogram(
     registry: RegistryDep,
     directions: DirectionsDep,
+    histograms: HistogramsDep,
     run: RunId,
     layer: LayerName,
     c: ComponentIndex,
@@ -138,7 +140,8 @@ def histogram(
 ) -> HistogramOut:
     served, b = basis_of(registry, directions, run, layer, basis)
     check_component(b, c)
-    hist = served.histogram(b.probe, (layer, b.key), c, bins, by_label)
+    key = (served.id, served.etag_key, layer, b.key, c, bins, by_label)
+    hist = histograms.get(key, lambda: b.probe.histogram(c, bins, by_label=by_label))
     split = None
     if hist.by_label is not None:
         split = {}
