@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
 import warnings
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -23,11 +24,13 @@ from torch.utils.data import DataLoader, TensorDataset
 import embedding_explorer as ee
 from embedding_explorer import cli
 from embedding_explorer.exceptions import (
+    DamagedRunError,
     DataOrderError,
     EmbeddingExplorerError,
     IncompleteRunError,
     LayerNotFoundError,
     LayerOutputError,
+    ManifestError,
     NonFiniteActivationError,
 )
 from embedding_explorer.pca import StreamingPCA
@@ -107,6 +110,20 @@ def bad_json_manifest(e: Env) -> Path:
     return folder
 
 
+def damaged_copy(e: Env, damage: Callable[[Path], object]) -> Path:
+    """A copy of the finished run with one thing broken by ``damage``."""
+    folder = e.inputs / "copy"
+    shutil.copytree(e.run.path, folder)
+    damage(folder)
+    return folder
+
+
+def without_name(folder: Path) -> None:
+    manifest = json.loads((folder / "manifest.json").read_text())
+    del manifest["name"]
+    (folder / "manifest.json").write_text(json.dumps(manifest))
+
+
 # ---- the Python API ----------------------------------------------------------------------------
 # (id, call, exception type, a pattern the message must contain: the argument, file or layer)
 API: list[tuple[str, Callable[[Env], Any], type[BaseException], str]] = [
@@ -167,6 +184,18 @@ API: list[tuple[str, Callable[[Env], Any], type[BaseException], str]] = [
         lambda e: explore(e, model=nn.Sequential(ComplexOut()), layers=["0"]),
         LayerOutputError,
         r"layer '0' outputs complex",
+    ),
+    (
+        "complex-reducer-output",
+        lambda e: explore(e, reduce={"fc1": ee.Reducer(lambda x: torch.complex(x, x))}),
+        LayerOutputError,
+        r"layer 'fc1' gives complex values",
+    ),
+    (
+        "compare-models-path",
+        lambda e: ee.compare_models(e.run, str(e.run.path)),
+        TypeError,
+        r"run_b must be a Run",
     ),
     ("name-traversal", lambda e: explore(e, out=None, name="../../x"), ValueError, r"name='\.\./\.\./x'"),
     ("name-separator", lambda e: explore(e, out=None, name="a/b"), ValueError, r"name='a/b'"),
@@ -359,6 +388,25 @@ API: list[tuple[str, Callable[[Env], Any], type[BaseException], str]] = [
     ("serve-port-negative", lambda e: ee.serve(e.run, port=-1, block=False), ValueError, r"port=-1"),
     ("open-run-missing", lambda e: ee.open_run(e.inputs / "nowhere"), FileNotFoundError, r"nowhere"),
     ("open-run-no-manifest", lambda e: ee.open_run(no_manifest(e)), IncompleteRunError, r"half"),
+    ("open-run-int", lambda e: ee.open_run(123), TypeError, r"path must be .*not int 123"),
+    (
+        "open-run-bad-json",
+        lambda e: ee.open_run(bad_json_manifest(e)),
+        ManifestError,
+        r"manifest\.json: not valid JSON",
+    ),
+    (
+        "open-run-no-name",
+        lambda e: ee.open_run(damaged_copy(e, without_name)),
+        ManifestError,
+        r"manifest\.json.*'name'",
+    ),
+    (
+        "open-run-no-samples",
+        lambda e: ee.open_run(damaged_copy(e, lambda f: (f / "samples.parquet").unlink())),
+        DamagedRunError,
+        r"samples\.parquet is missing",
+    ),
     ("layer-unknown", lambda e: e.run["fc9"], LayerNotFoundError, r"'fc9'"),
     (
         "layer-association-column",

@@ -142,21 +142,32 @@ def reduce_output(
                 "it must be (batch, features)"
             )
     else:
+        if x.is_complex():
+            raise LayerOutputError(_complex_message(layer))
         if not x.is_floating_point():  # integer maps or token ids: means need a float dtype
-            x = x.abs().float() if x.is_complex() else x.float()
+            x = x.float()
         x = _reduce_by_name(x, reducer.method, layer, attention_mask)
     if x.shape[0] != batch_size:
         raise LayerOutputError(
             f"layer {layer!r} gave {x.shape[0]} rows for a batch of {batch_size} samples; "
             "its output is not batch-first (use a callable reducer)"
         )
-    if x.is_complex() or not x.is_floating_point():
-        x = x.float() if not x.is_complex() else x.abs().float()
+    if x.is_complex():  # never drop the imaginary part silently
+        raise LayerOutputError(_complex_message(layer))
+    if not x.is_floating_point():
+        x = x.float()
     if _shares_memory(x, source):
         # a view of the module's own output: a later in-place op (ReLU(inplace=True) in a
         # ResNet) would change the captured values, so keep a copy
         x = x.clone()
     return x
+
+
+def _complex_message(layer: str) -> str:
+    return (
+        f"layer {layer!r} gives complex values; PCA needs real features: reduce them with a "
+        "callable that returns real ones, e.g. ee.Reducer(lambda x: torch.view_as_real(x).flatten(1))"
+    )
 
 
 def _shares_memory(a: torch.Tensor, b: torch.Tensor) -> bool:

@@ -108,4 +108,9 @@ def compare_models(run_a: Run, run_b: Run, *, debiased: bool = False) -> ModelCo
     EmbeddingExplorerError
         When the runs cover different samples (sample count or data content hash differ).
     """
+    from ..run import Run
+
+    for name, run in (("run_a", run_a), ("run_b", run_b)):
+        if not isinstance(run, Run):
+            raise TypeError(f"{name} must be a Run (ee.open_run(path)), not {type(run).__name__} {run!r}")
     return ModelComparison(run_a, run_b, debiased=debiased)
