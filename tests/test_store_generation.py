@@ -144,6 +144,7 @@ def test_reads_while_another_thread_replaces_the_run_never_mix(
         held.rendering(0)
 
 
+@pytest.mark.filterwarnings("ignore::ResourceWarning", "ignore::pytest.PytestUnraisableExceptionWarning")
 def test_reads_while_another_process_replaces_the_run_never_mix(
     tmp_path: Path, references: dict[str, ee.Run]
 ) -> None:
