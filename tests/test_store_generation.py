@@ -144,7 +144,6 @@ def test_reads_while_another_thread_replaces_the_run_never_mix(
         held.rendering(0)
 
 
-@pytest.mark.filterwarnings("ignore::ResourceWarning", "ignore::pytest.PytestUnraisableExceptionWarning")
 def test_reads_while_another_process_replaces_the_run_never_mix(
     tmp_path: Path, references: dict[str, ee.Run]
 ) -> None:
@@ -159,7 +158,23 @@ def test_reads_while_another_process_replaces_the_run_never_mix(
     )
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in sys.path if p)}
     writer = subprocess.Popen([sys.executable, "-c", script, str(out)], env=env)
-    mixed, replaced, opened, i = [], 0, 0, 0
+    try:
+        mixed, replaced, opened = read_during_replacements(writer, held, out, references)
+    finally:
+        writer.kill()
+        writer.wait()
+    assert writer.returncode == 0
+    assert mixed == []
+    assert replaced > 0 and opened > 0
+
+
+def read_during_replacements(
+    writer: subprocess.Popen[bytes], held: ee.Run, out: Path, references: dict[str, ee.Run]
+) -> tuple[list[str], int, int]:
+    """Read ``held`` and freshly opened runs while ``writer`` replaces the run at ``out``: the
+    reads that mixed two runs, the reads refused as replaced, and the opens that succeeded."""
+    mixed: list[str] = []
+    replaced = opened = i = 0
     while writer.poll() is None or i < 30:
         i += 1
         sample = i % 48
@@ -180,9 +195,7 @@ def test_reads_while_another_process_replaces_the_run_never_mix(
             opened += 1
         except (ee.RunReplacedError, FileNotFoundError, ee.IncompleteRunError):
             pass
-    assert writer.wait() == 0
-    assert mixed == []
-    assert replaced > 0 and opened > 0
+    return mixed, replaced, opened
 
 
 def test_run_at_an_object_store_url_replaced_in_place_is_refused(tmp_path: Path) -> None:
@@ -195,3 +208,31 @@ def test_run_at_an_object_store_url_replaced_in_place_is_refused(tmp_path: Path)
     with pytest.raises(ee.RunReplacedError, match=f"run at {url} was replaced"):
         held.rendering(1)
     assert ee.open_run(url).rendering(1) == b"B-1"
+
+
+def test_file_inventory_of_a_run_swapped_while_opening_is_replaced_not_damaged(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The inventory check compares the opened manifest with the files listed a moment later: a
+    swap between the two is a replacement (opened again), not damage (it failed once under load)."""
+    from embedding_explorer.store import reader as reader_module
+    from embedding_explorer.store.reader import RunReader
+
+    out = tmp_path / "r"
+    tagged_run(out, "A")
+    checks = {"n": 0}
+    real_check = reader_module.check_files
+
+    def swap_then_find_a_file_missing(location: object, manifest: dict[str, object]) -> None:
+        checks["n"] += 1
+        if checks["n"] == 1:
+            tagged_run(out, "B")
+            raise ee.DamagedRunError(f"the run at {out} is damaged: a file is missing")
+        real_check(location, manifest)
+
+    monkeypatch.setattr(reader_module, "check_files", swap_then_find_a_file_missing)
+    with pytest.raises(ee.RunReplacedError, match="was replaced"):
+        RunReader(out)
+    checks["n"] = 0
+    assert ee.open_run(out).name == "run-B"
+    assert checks["n"] >= 2  # refused once as replaced, then opened again

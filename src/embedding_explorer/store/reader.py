@@ -60,7 +60,11 @@ class RunReader:
         self.manifest, raw = load_manifest(self.location)
         self.generation = generation_of(self.manifest, raw)
         self.watch = GenerationWatch(self.location, self.generation, opened)
-        check_files(self.location, self.manifest)  # a missing or short file is an error, not zeros
+        try:
+            check_files(self.location, self.manifest)  # a missing or short file is an error, not zeros
+        except DamagedRunError:
+            self.watch.check()  # files of another generation (swapped meanwhile): replaced, not damaged
+            raise
         manifest_url = (self.location / MANIFEST).url
         try:
             self.root = (self.location / ARRAYS).zarr_group("r")
