@@ -76,3 +76,26 @@ def test_clash_renames() -> None:
         "class": "class_source2",
         "source_id": "source_id_source",
     }
+
+
+def test_a_joint_run_being_written_by_another_writer_is_refused_untouched(tmp_path: Path) -> None:
+    """The joint run takes the same one-writer lock as ``explore``: a second writer is refused
+    naming the holder (or gives up after ``wait`` seconds), and writes nothing."""
+    from embedding_explorer import RunLockedError
+    from embedding_explorer.store.lock import run_lock
+
+    rng = np.random.default_rng(6)
+    a = ee.explore(
+        None, torch.from_numpy(rng.normal(size=(20, 3))), ["input"], out=tmp_path / "a", progress=False
+    )
+    b = ee.explore(
+        None, torch.from_numpy(rng.normal(size=(10, 3))), ["input"], out=tmp_path / "b", progress=False
+    )
+    out = tmp_path / "j"
+    with run_lock(out):
+        with pytest.raises(RunLockedError, match=r"process \d+"):
+            joint_run(a, b, ["input"], out=out)
+        with pytest.raises(RunLockedError, match="after waiting 0.2 s"):
+            compare_datasets(a, b).joint(out, wait=0.2)
+        assert not out.exists()
+    assert joint_run(a, b, ["input"], out=out, n_components=2).n_samples == 30

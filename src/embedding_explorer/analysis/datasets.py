@@ -251,19 +251,21 @@ class DatasetComparison:
         *,
         n_components: int | None = None,
         recompute: bool = False,
+        wait: bool | float = False,
     ) -> Run:
         """PCA on the union of both data sets, saved as a new run (built by
         :func:`~embedding_explorer.build.joint.joint_run`).
 
         Labels are the data-set membership (the run names), so ``layer.association()`` says
         which joint components separate the two sets. Default ``out``: beside the reference run,
-        ``<reference folder>+<other folder>``.
+        ``<reference folder>+<other folder>``. ``wait`` as in :func:`~embedding_explorer.explore`:
+        another process writing the joint run holds its lock.
         """
         from ..build.joint import joint_run
 
         return joint_run(
             self.reference, self.other, self._layers, out=out, name=name,
-            n_components=n_components, recompute=recompute,
+            n_components=n_components, recompute=recompute, wait=wait,
         )  # fmt: skip
 
 

@@ -25,6 +25,7 @@ from ..fingerprint import options_key
 from ..pca import PCAResult, StreamingPCA
 from ..randomized import iter_rows
 from ..store.format import FORMAT_VERSION, MANIFEST, RENDERINGS, read_manifest
+from ..store.lock import Wait, run_lock
 from ..store.reader import RunReader
 from ..store.writer import RunWriter
 from .manifest import Manifest, layer_entry
@@ -48,6 +49,7 @@ def joint_run(
     name: str | None = None,
     n_components: int | None = None,
     recompute: bool = False,
+    wait: Wait = False,
 ) -> Run:
     """Exact PCA of both runs' stored activations stacked (reference rows first), saved as a run.
 
@@ -65,6 +67,9 @@ def joint_run(
         Default: the reference run's ``n_components`` option.
     recompute : bool, default=False
         A finished joint run at ``out`` made from the same two runs is otherwise reused.
+    wait : bool or float, default=False
+        Another process writing to ``out`` holds its lock (:mod:`.store.lock`): False raises
+        :class:`.RunLockedError` naming it, True waits for it, a number waits that many seconds.
 
     Returns
     -------
@@ -92,44 +97,50 @@ def joint_run(
     key = options_key(
         {"joint": sources, "layers": list(layers), "n_components": k, "name": name, "format": FORMAT_VERSION}
     )
-    if not recompute and (out_path / MANIFEST).exists():
-        try:
-            if read_manifest(out_path).get("key") == key:
-                return _open(out_path)
-        except (EmbeddingExplorerError, ValueError, KeyError):
-            pass
+    with run_lock(out_path, wait=wait):
+        if not recompute and (out_path / MANIFEST).exists():
+            try:
+                if read_manifest(out_path).get("key") == key:
+                    return _open(out_path)
+            except (EmbeddingExplorerError, ValueError, KeyError):
+                pass
 
-    writer = RunWriter(out_path, layers)
-    try:
-        pcas = {}
-        for layer in layers:  # a loop, not a comprehension: the warning's stacklevel counts frames
-            pcas[layer] = _fit_layer(writer, layer, reference, other, k, max_dense_dim)
-        n = reference.n_samples + other.n_samples
-        for layer, pca in pcas.items():
-            writer.write_pca(layer, pca)
-            write_scores(writer, layer, pca, n)
-        table = joint_samples(reference, other)
-        writer.write_samples(table)
-        kind = _copy_renderings(writer, reference, other)
-        manifest = Manifest(
-            name=name,
-            key=key,
-            model=reference.manifest["model"],
-            n_samples=n,
-            data_type="joint",
-            content_hash=_joint_hash(sources),
-            options={"name": name, "n_components": k, "layers": list(layers), "max_dense_dim": max_dense_dim},
-            extra={"joint": sources},
-            layers=[_layer_entry(reference, layer, pca, writer) for layer, pca in pcas.items()],
-            labels_present=True,
-            metadata_columns=[str(c) for c in table.columns if c not in ("sample_id", "label")],
-            rendering_kind=kind,
-            timings={"total_s": round(time.perf_counter() - started, 3)},
-        )
-        writer.commit(manifest.as_dict())
-    except BaseException:
-        writer.abort()
-        raise
+        writer = RunWriter(out_path, layers)
+        try:
+            pcas = {}
+            for layer in layers:  # a loop, not a comprehension: the warning's stacklevel counts frames
+                pcas[layer] = _fit_layer(writer, layer, reference, other, k, max_dense_dim)
+            n = reference.n_samples + other.n_samples
+            for layer, pca in pcas.items():
+                writer.write_pca(layer, pca)
+                write_scores(writer, layer, pca, n)
+            table = joint_samples(reference, other)
+            writer.write_samples(table)
+            kind = _copy_renderings(writer, reference, other)
+            manifest = Manifest(
+                name=name,
+                key=key,
+                model=reference.manifest["model"],
+                n_samples=n,
+                data_type="joint",
+                content_hash=_joint_hash(sources),
+                options={
+                    "name": name,
+                    "n_components": k,
+                    "layers": list(layers),
+                    "max_dense_dim": max_dense_dim,
+                },
+                extra={"joint": sources},
+                layers=[_layer_entry(reference, layer, pca, writer) for layer, pca in pcas.items()],
+                labels_present=True,
+                metadata_columns=[str(c) for c in table.columns if c not in ("sample_id", "label")],
+                rendering_kind=kind,
+                timings={"total_s": round(time.perf_counter() - started, 3)},
+            )
+            writer.commit(manifest.as_dict())
+        except BaseException:
+            writer.abort()
+            raise
     return _open(out_path)
 
 
