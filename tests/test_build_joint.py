@@ -95,7 +95,7 @@ def test_a_joint_run_being_written_by_another_writer_is_refused_untouched(tmp_pa
     with run_lock(out):
         with pytest.raises(RunLockedError, match=r"process \d+"):
             joint_run(a, b, ["input"], out=out)
-        with pytest.raises(RunLockedError, match="after waiting 0.2 s"):
+        with pytest.raises(RunLockedError, match=r"after waiting 0\.2 s"):
             compare_datasets(a, b).joint(out, wait=0.2)
         assert not out.exists()
     assert joint_run(a, b, ["input"], out=out, n_components=2).n_samples == 30

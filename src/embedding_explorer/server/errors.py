@@ -153,13 +153,25 @@ def with_error_answers(spec: dict[str, Any]) -> dict[str, Any]:
     answer = ErrorAnswer.model_json_schema(ref_template="#/components/schemas/{model}")
     schemas.update(answer.pop("$defs", {}))
     schemas["ErrorAnswer"] = answer
-    ref = {"$ref": "#/components/schemas/ErrorAnswer"}
+    content = {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorAnswer"}}}
     for path in spec.get("paths", {}).values():
         for operation in path.values():
             responses = operation.get("responses", {})
-            if "422" in responses:
-                responses["422"] = {
-                    "description": "Invalid request",
-                    "content": {"application/json": {"schema": ref}},
-                }
+            if "422" not in responses:
+                continue  # takes no parameters, reads no run
+            for status, description in ERROR_ANSWERS.items():
+                if status != "413" or "requestBody" in operation:
+                    responses[status] = {"description": description, "content": content}
+            responses["503"]["headers"] = {
+                "Retry-After": {"description": "seconds to wait", "schema": {"type": "integer"}}
+            }
     return spec
+
+
+ERROR_ANSWERS = {
+    "404": "Not found: a run, layer, column, sample, component or direction the request names",
+    "409": "A served run cannot be read (damaged, or removed while served): the file and how to rebuild it",
+    "413": "The request's body is larger than the server takes (1 MiB)",
+    "422": "Invalid request",
+    "503": "The run was replaced on disk while the request read it: ask again",
+}
