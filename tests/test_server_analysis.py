@@ -97,6 +97,6 @@ def test_analysis_handlers_answer_when_called_directly(
     registry = Registry(list(runs))
     table = analysis_routes.cka_table(registry, "a", "b")
     assert table.model_dump(mode="json") == client.get("/api/compare/cka?run_a=a&run_b=b").json()
-    assert registry.cache.get(("compare", "a", "b"), lambda: None) is not None
+    assert registry.cache.get(registry.key("compare", ["a", "b"]), lambda: None) is not None
     with pytest.raises(NotFoundError, match="no layer '7'"):
         analysis_routes.association_table(registry, "a", "7")

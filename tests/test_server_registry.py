@@ -139,3 +139,60 @@ def test_answers_while_a_writer_replaces_the_run_are_of_one_run(
     assert set(statuses) <= {200, 404, 503}, statuses
     assert client.get("/api/runs/run-a/samples/0/render").text == "B-0"  # the last commit, B
     np.testing.assert_array_equal(scores_of(client, "run-a"), references["B"]["fc1"].scores)
+
+
+def test_replacing_one_run_recomputes_its_analyses_and_keeps_the_others(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Cached analyses are keyed by the runs' generations: the replaced run's CKA is computed
+    again, the CKA of two runs that did not change is not."""
+    import embedding_explorer.server.analysis_routes as analysis_routes
+
+    runs = [tagged_run(tmp_path / folder, "A") for folder in "abc"]  # the same data: comparable
+    client = TestClient(create_app(runs))
+    ids = [r["id"] for r in client.get("/api/runs").json()]
+    computed: list[tuple[str, str]] = []
+    real = analysis_routes.compare_models
+
+    def counting(a: ee.Run, b: ee.Run) -> object:
+        computed.append((a.name, b.name))
+        return real(a, b)
+
+    monkeypatch.setattr(analysis_routes, "compare_models", counting)
+    cka = {pair: client.get("/api/compare/cka", params={"run_a": pair[0], "run_b": pair[1]}) for pair in
+           [(ids[0], ids[1]), (ids[1], ids[2])]}  # fmt: skip
+    assert all(answer.status_code == 200 for answer in cka.values()) and len(computed) == 2
+    tagged_run(tmp_path / "a", "A")  # the first served run made again: a new generation
+    assert client.get("/api/runs").status_code == 200  # ... seen, and opened again
+    again = client.get("/api/compare/cka", params={"run_a": ids[1], "run_b": ids[2]})
+    assert again.json() == cka[(ids[1], ids[2])].json() and len(computed) == 2
+    replaced = client.get("/api/compare/cka", params={"run_a": ids[0], "run_b": ids[1]})
+    assert replaced.status_code == 200 and len(computed) == 3
+
+
+def test_the_first_ica_fit_runs_in_the_analysis_threads(
+    references: dict[str, ee.Run], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A ``basis=ica`` request fits the layer's ICA through the analysis pool (``heavy``) before
+    its handler runs in the common pool; once fitted, it is not sent there again."""
+    import embedding_explorer.server.bases as bases
+
+    sent: list[object] = []
+    real = bases.heavy
+
+    async def recording(request: object, compute: object, *, ready: bool = False) -> object:
+        sent.append(compute)
+        return await real(request, compute, ready=ready)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(bases, "heavy", recording)
+    run = ee.open_run(references["A"].path)
+    client = TestClient(create_app([run]))
+    assert (
+        client.get("/api/runs/run-a/layers/fc1/gallery", params={"basis": "ica", "n": 2}).status_code == 200
+    )
+    assert len(sent) == 1 and getattr(sent[0], "__name__", "") == "ica"
+    assert run["fc1"].ica_ready()
+    assert client.get("/api/runs/run-a/layers/fc1/basis", params={"basis": "ica"}).status_code == 200
+    assert client.get("/api/runs/run-a/layers/fc1/gallery", params={"basis": "pca"}).status_code == 200
+    assert len(sent) == 1
+    assert client.get("/api/runs/run-a/layers/nope/gallery", params={"basis": "ica"}).status_code == 404

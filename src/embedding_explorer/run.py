@@ -173,6 +173,13 @@ class Layer(ScoreProbe):
                 self._ica_cache[key] = ica(self, n_components, seed=seed, max_samples=max_samples)
             return self._ica_cache[key]
 
+    def ica_ready(self, n_components: int | None = None, *, seed: int = 0, max_samples: int = 50_000) -> bool:
+        """Whether :meth:`ica` with these arguments is fitted already (it then answers at once)."""
+        from .analysis.ica import usable_components
+
+        key = (usable_components(self) if n_components is None else n_components, seed, max_samples)
+        return key in self._ica_cache
+
     def _subject(self) -> str:
         return f"layer {self.name!r}"
 

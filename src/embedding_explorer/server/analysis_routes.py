@@ -32,7 +32,7 @@ router = APIRouter(prefix="/api")
 
 def comparison(registry: Registry, run_a: str, run_b: str) -> ModelComparison:
     a, b = registry.get(run_a).run, registry.get(run_b).run
-    return registry.cache.get(("compare", run_a, run_b), lambda: compare_models(a, b))
+    return registry.cache.get(registry.key("compare", [run_a, run_b]), lambda: compare_models(a, b))
 
 
 @router.get("/runs/{run}/layers/{layer}/associations")
@@ -40,7 +40,7 @@ async def associations(request: Request, registry: RegistryDep, run: RunId, laye
     """Each label and metadata column against each component: eta squared or Pearson r."""
     served = registry.get(run)
     served.layer(layer)  # 404 first
-    ready = all(("assoc", run, layer, c) in registry.cache for c in served.columns)
+    ready = all(registry.key("assoc", [run], layer, c) in registry.cache for c in served.columns)
     return await heavy(request, lambda: association_table(registry, run, layer), ready=ready)
 
 
@@ -51,7 +51,7 @@ def association_table(registry: Registry, run: str, layer: str) -> Associations:
     for column in served.columns.values():
         try:
             table = registry.cache.get(
-                ("assoc", run, layer, column.name),
+                registry.key("assoc", [run], layer, column.name),
                 lambda c=column: association(lay, c.name, kind=c.kind),  # type: ignore[misc]
             )
         except EmbeddingExplorerError as e:
@@ -83,7 +83,11 @@ async def pc_correlation(
     the same samples)."""
     other = run_a if run_b is None else run_b
     registry.get(run_a).layer(layer_a), registry.get(other).layer(layer_b)  # 404s first
-    key = ("pcr", run_a, layer_a, layer_b) if run_a == other else ("compare", run_a, other)
+    key = (
+        registry.key("pcr", [run_a], layer_a, layer_b)
+        if run_a == other
+        else registry.key("compare", [run_a, other])
+    )
     ready = key in registry.cache
     return await heavy(request, lambda: correlation(registry, run_a, layer_a, other, layer_b), ready=ready)
 
@@ -91,7 +95,7 @@ async def pc_correlation(
 def correlation(registry: Registry, run_a: str, layer_a: str, run_b: str, layer_b: str) -> PCCorrelation:
     a, b = registry.get(run_a).layer(layer_a), registry.get(run_b).layer(layer_b)
     if run_a == run_b:
-        r = registry.cache.get(("pcr", run_a, layer_a, layer_b), lambda: a.pc_correlation(b))
+        r = registry.cache.get(registry.key("pcr", [run_a], layer_a, layer_b), lambda: a.pc_correlation(b))
     else:
         r = comparison(registry, run_a, run_b).pc_correlation(layer_a, layer_b)
     return PCCorrelation(
@@ -109,12 +113,14 @@ def correlation(registry: Registry, run_a: str, layer_a: str, run_b: str, layer_
 async def cka(request: Request, registry: RegistryDep, run_a: RunQuery, run_b: RunQuery) -> CKATable:
     """Linear CKA between every layer of one run and every layer of another."""
     registry.get(run_a), registry.get(run_b)  # 404s first
-    ready = ("cka", run_a, run_b) in registry.cache
+    ready = registry.key("cka", [run_a, run_b]) in registry.cache
     return await heavy(request, lambda: cka_table(registry, run_a, run_b), ready=ready)
 
 
 def cka_table(registry: Registry, run_a: str, run_b: str) -> CKATable:
-    table = registry.cache.get(("cka", run_a, run_b), lambda: comparison(registry, run_a, run_b).cka)
+    table = registry.cache.get(
+        registry.key("cka", [run_a, run_b]), lambda: comparison(registry, run_a, run_b).cka
+    )
     return CKATable(
         run_a=run_a,
         run_b=run_b,

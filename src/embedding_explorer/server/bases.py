@@ -14,11 +14,12 @@ from dataclasses import dataclass
 from typing import Literal
 
 import numpy as np
-from fastapi import HTTPException
+from fastapi import HTTPException, Request
 
+from ..exceptions import EmbeddingExplorerError
 from ..probe import ScoreProbe
 from ..run import Layer
-from .answers import finite_or_none
+from .answers import finite_or_none, heavy
 from .directions import Directions
 from .errors import NotFoundError
 from .registry import ServedRun
@@ -78,3 +79,19 @@ def check_component(basis: Basis, component: int) -> None:
             f"component={component} is out of range for {basis.key} of layer {basis.layer.name!r}, "
             f"which has {k} component{'s' if k != 1 else ''} (0..{k - 1})"
         )
+
+
+async def ica_fitted_first(request: Request) -> None:
+    """A router dependency: a ``basis=ica`` request for a layer whose ICA is not fitted yet fits
+    it in the analysis threads (:func:`.answers.heavy`) before the handler runs in the common
+    pool, so a slow first fit holds none of the threads that galleries and thumbnails need.
+    A run or layer that does not exist is left to the handler to answer (404)."""
+    run, layer = request.path_params.get("run"), request.path_params.get("layer")
+    if request.query_params.get("basis") != "ica" or run is None or layer is None:
+        return
+    try:
+        target = request.app.state.registry.get(run).layer(layer)
+    except (NotFoundError, EmbeddingExplorerError):
+        return
+    if not target.ica_ready():
+        await heavy(request, target.ica)

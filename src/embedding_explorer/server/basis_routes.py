@@ -11,15 +11,15 @@ loads a gallery.
 from __future__ import annotations
 
 import numpy as np
-from fastapi import APIRouter, HTTPException
+from fastapi import APIRouter, Depends, HTTPException
 
-from .bases import Basis, resolve_basis
+from .bases import Basis, ica_fitted_first, resolve_basis
 from .directions import check_group, content_id, label_codes, label_groups, label_id, labels_of
 from .params import BasisParam, DirectionsDep, LayerName, RegistryDep, RunId
 from .recipes import Recipe
 from .schemas import BasisInfo, DirectionIn, DirectionOut
 
-router = APIRouter(prefix="/api")
+router = APIRouter(prefix="/api", dependencies=[Depends(ica_fitted_first)])
 
 
 @router.get("/runs/{run}/layers/{layer}/basis")

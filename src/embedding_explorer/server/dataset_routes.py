@@ -45,7 +45,8 @@ def comparison(registry: Registry, run_a: str, run_b: str, layer: str) -> Datase
         raise HTTPException(422, f"run_a and run_b are both {run_a!r}: pick two data sets to compare")
     # one layer at a time: a layer that differs between the runs refuses only itself
     return registry.cache.get(
-        ("datasets", run_a, run_b, layer), lambda: compare_datasets(a.run, b.run, layers=[layer])
+        registry.key("datasets", [run_a, run_b], layer),
+        lambda: compare_datasets(a.run, b.run, layers=[layer]),
     )
 
 
@@ -62,7 +63,7 @@ async def computed(
 ) -> T:
     """``answer()`` in the analysis threads (:func:`.answers.heavy`) until the comparison of
     ``run_a`` and ``run_b`` on ``layer`` is cached."""
-    ready = ("datasets", run_a, run_b, layer) in registry.cache
+    ready = registry.key("datasets", [run_a, run_b], layer) in registry.cache
     return await heavy(request, answer, ready=ready)
 
 

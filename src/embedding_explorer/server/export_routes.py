@@ -13,11 +13,11 @@ from typing import Annotated, Literal
 from urllib.parse import quote
 
 import pandas as pd
-from fastapi import APIRouter, Path, Query, Response
+from fastapi import APIRouter, Depends, Path, Query, Response
 
 from .. import export
 from ..probe import ScoreProbe
-from .bases import resolve_basis
+from .bases import ica_fitted_first, resolve_basis
 from .params import BasisParam, DirectionsDep, LayerName, RegistryDep, RunId
 
 Table = Literal["scores", "extremes", "associations"]
@@ -25,7 +25,7 @@ Format = Literal["csv", "parquet"]
 MEDIA = {"csv": "text/csv; charset=utf-8", "parquet": "application/vnd.apache.parquet"}
 
 
-router = APIRouter(prefix="/api")
+router = APIRouter(prefix="/api", dependencies=[Depends(ica_fitted_first)])
 
 
 @router.get(

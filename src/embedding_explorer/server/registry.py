@@ -106,8 +106,9 @@ class ServedRun:
 
 
 class Registry:
-    """The served runs by id, and the analyses over them computed once (``cache``: they depend
-    only on the runs; a run replaced on disk is opened again, and the caches start afresh).
+    """The served runs by id, and the analyses over them computed once (``cache``, keyed by
+    :meth:`key`: the runs at the generations served, so a run replaced on disk and opened again
+    never meets an analysis of its old files, and the other runs' analyses are kept).
 
     ``on_reopen`` are called with a run's id after it was opened again (to drop what else the
     server derived from the old run, e.g. made directions)."""
@@ -137,6 +138,11 @@ class Registry:
             return served
         return self._reopen(run_id, served)
 
+    def key(self, kind: str, run_ids: Sequence[str], *rest: Any) -> tuple[Any, ...]:
+        """A ``cache`` key for an analysis of ``run_ids``: each run at the generation served now
+        (the old generation's entries are never read again and age out of the bounded cache)."""
+        return (kind, *((r, self.get(r).run.generation) for r in run_ids), *rest)
+
     def _reopen(self, run_id: str, served: ServedRun) -> ServedRun:
         """The run at ``served``'s location opened again (it was replaced), or a 404 when it is gone."""
         with self._reopen_lock:
@@ -152,7 +158,6 @@ class Registry:
                 ) from None
             fresh = ServedRun(run_id, run)
             self.runs[run_id] = fresh
-            self.cache = Cache()
             for callback in self.on_reopen:
                 callback(run_id)
             return fresh

@@ -16,11 +16,11 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 import numpy as np
-from fastapi import APIRouter, Header, HTTPException, Query, Response
+from fastapi import APIRouter, Depends, Header, HTTPException, Query, Response
 
 from .._version import __version__
 from .answers import BINARY, binary, data_url, etag, not_modified, refs
-from .bases import Basis, check_component, resolve_basis, variance_ratios
+from .bases import Basis, check_component, ica_fitted_first, resolve_basis, variance_ratios
 from .columns import json_value
 from .directions import Directions
 from .errors import NotFoundError
@@ -59,7 +59,7 @@ from .schemas import (
 MAX_IDS = 1000  # sample ids per batched renderings request
 IfNoneMatch = Annotated[str | None, Header(description="ETags the client holds")]
 
-router = APIRouter(prefix="/api")
+router = APIRouter(prefix="/api", dependencies=[Depends(ica_fitted_first)])
 
 
 def basis_of(
