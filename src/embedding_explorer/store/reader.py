@@ -8,8 +8,9 @@ inside the run (:mod:`.schema`).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import pandas as pd
@@ -115,32 +116,21 @@ class RunReader:
 
     def n_sample_rows(self) -> int:
         """The rows of the sample table, from its footer (nothing else is read)."""
-        location = inside(self.location, SAMPLES)
-        try:
-            if location.local is not None:
-                rows = pq.read_metadata(location.local).num_rows
-            else:
-                with location.open("rb") as f:
-                    rows = pq.read_metadata(f).num_rows
-        except FileNotFoundError:
-            self.check()
-            raise DamagedRunError(
-                f"{location.url} is missing: the run's sample table is gone; build the run again"
-            ) from None
-        except (OSError, ValueError) as error:
-            self.check()
-            raise DamagedRunError(f"{location.url} cannot be read ({error}); build the run again") from None
-        self.check()
-        return int(rows)
+        return int(self._read_samples(lambda source: pq.read_metadata(source).num_rows))
 
     def samples(self) -> pd.DataFrame:
+        return cast(pd.DataFrame, self._read_samples(lambda source: pq.read_table(source).to_pandas()))
+
+    def _read_samples(self, read: Callable[[Any], Any]) -> Any:
+        """``read`` applied to the sample table (a local path or an open file), at this reader's
+        generation; a missing or unreadable table is a :class:`DamagedRunError` naming it."""
         location = inside(self.location, SAMPLES)
         try:
             if location.local is not None:
-                table = pq.read_table(location.local).to_pandas()
+                value = read(location.local)
             else:
                 with location.open("rb") as f:
-                    table = pq.read_table(f).to_pandas()
+                    value = read(f)
         except FileNotFoundError:
             self.check()
             raise DamagedRunError(
@@ -150,7 +140,7 @@ class RunReader:
             self.check()
             raise DamagedRunError(f"{location.url} cannot be read ({error}); build the run again") from None
         self.check()
-        return table
+        return value
 
     def rendering(self, sample_id: int) -> bytes | None:
         """The packed rendering of one sample: one seek, or one ranged read of one object."""
