@@ -7,11 +7,11 @@ import numpy as np
 import pytest
 import torch
 from sklearn.neighbors import NearestNeighbors
+from tests.support import MLP
 from torch.utils.data import TensorDataset
 
 import embedding_explorer as ee
 from embedding_explorer.analysis import neighbors as nb
-from tests.support import MLP
 
 
 @pytest.fixture(scope="module")
@@ -23,8 +23,15 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> tuple[ee.Run, ee.Run]:
     for seed in (0, 1):
         torch.manual_seed(seed)
         made.append(
-            ee.explore(MLP(), TensorDataset(x), ["fc1", "fc2"], out=out / f"m{seed}", name=f"m{seed}",
-                       n_components=3, progress=False)  # fmt: skip
+            ee.explore(
+                MLP(),
+                TensorDataset(x),
+                ["fc1", "fc2"],
+                out=out / f"m{seed}",
+                name=f"m{seed}",
+                n_components=3,
+                progress=False,
+            )
         )
     return made[0], made[1]
 
@@ -90,10 +97,20 @@ def test_overlap_is_the_shared_share_by_hand(runs: tuple[ee.Run, ee.Run]) -> Non
         ({"sample_id": 150}, IndexError, r"sample_id=150 is out of range for run 'm0' \(0..149\)"),
         ({"sample_id": 0, "k": 150}, ValueError, r"k=150 must be at most 149"),
         ({"sample_id": 0, "k": 0}, ValueError, r"k=0 must be a positive integer"),
-        ({"sample_id": 0, "metric": "manhattan"}, ValueError, r"metric='manhattan' must be one of cosine, euclidean"),
-        ({"sample_id": 0, "space": "pixels"}, ValueError, r"space='pixels' must be one of activations, scores"),
+        (
+            {"sample_id": 0, "metric": "manhattan"},
+            ValueError,
+            r"metric='manhattan' must be one of cosine, euclidean",
+        ),
+        (
+            {"sample_id": 0, "space": "pixels"},
+            ValueError,
+            r"space='pixels' must be one of activations, scores",
+        ),
     ],
 )
-def test_bad_arguments_are_named(runs: tuple[ee.Run, ee.Run], kwargs: dict, error: type, message: str) -> None:
+def test_bad_arguments_are_named(
+    runs: tuple[ee.Run, ee.Run], kwargs: dict, error: type, message: str
+) -> None:
     with pytest.raises(error, match=message):
         runs[0]["fc1"].neighbors(**kwargs)

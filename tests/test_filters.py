@@ -9,11 +9,11 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
+from tests.support import MLP
 from torch.utils.data import TensorDataset
 
 import embedding_explorer as ee
 from embedding_explorer.filters import Filter, FilterError, as_filter
-from tests.support import MLP
 
 
 @pytest.fixture(scope="module")
@@ -55,7 +55,8 @@ def test_each_part_keeps_what_a_hand_loop_keeps(run: ee.Run) -> None:
     names = ["cat", "dog", "eel"]
     table = run.metadata
     fields = [
-        [f"text number {i}", names[labels[i]], *(str(table[c].iat[i]) for c in table.columns)] for i in range(90)
+        [f"text number {i}", names[labels[i]], *(str(table[c].iat[i]) for c in table.columns)]
+        for i in range(90)
     ]
     hand = np.array([all(any(t in f.lower() for f in row) for t in ("number", "42")) for row in fields])
     assert hand[42] and hand.sum() < 90
@@ -63,13 +64,21 @@ def test_each_part_keeps_what_a_hand_loop_keeps(run: ee.Run) -> None:
     assert (run.mask({"query": "eel"}) == (labels == 2)).all()  # label names
     both = Filter(labels=["dog"], flags={"correct": False}, query="plain")
     assert (run.mask(both) == ((labels == 1) & ~correct & ~striped)).all()  # parts combine by AND
-    assert (run.select(labels=["dog"], flags={"correct": False}) == np.flatnonzero((labels == 1) & ~correct)).all()
+    assert (
+        run.select(labels=["dog"], flags={"correct": False}) == np.flatnonzero((labels == 1) & ~correct)
+    ).all()
 
 
 def test_the_json_form_round_trips_and_empty_is_no_filter() -> None:
     f = Filter(labels=["a"], hide=["b"], ranges={"x": (0, None)}, flags={"ok": True}, query=" hi ")
     assert Filter.from_json(f.to_json()) == f
-    assert f.to_dict() == {"labels": ["a"], "hide": ["b"], "ranges": {"x": [0.0, None]}, "flags": {"ok": True}, "query": "hi"}
+    assert f.to_dict() == {
+        "labels": ["a"],
+        "hide": ["b"],
+        "ranges": {"x": [0.0, None]},
+        "flags": {"ok": True},
+        "query": "hi",
+    }
     assert as_filter({}) is None and as_filter(None) is None and as_filter('{"query": ""}') is None
     assert hash(Filter(query="a")) == hash(Filter.from_dict({"query": "a"}))
 
@@ -79,12 +88,18 @@ def test_the_json_form_round_trips_and_empty_is_no_filter() -> None:
     [
         ({"colour": 1}, r"filter\.colour is not a filter field"),
         ({"labels": "cat"}, r"filter\.labels='cat' must be a list"),
-        ({"labels": ["lion"]}, r"filter\.labels: run 'mlp' has no label 'lion'; its labels: 'cat', 'dog', 'eel'"),
+        (
+            {"labels": ["lion"]},
+            r"filter\.labels: run 'mlp' has no label 'lion'; its labels: 'cat', 'dog', 'eel'",
+        ),
         ({"ranges": {"brightness": [1, 0]}}, r"filter\.ranges\['brightness'\]: low=1.0 is above high=0.0"),
         ({"ranges": {"brightness": ["a", 1]}}, r"filter\.ranges\['brightness'\]: 'a' is not a number"),
         ({"ranges": {"nope": [0, 1]}}, r"filter\.ranges\['nope'\]: run 'mlp' has no column 'nope'"),
         ({"ranges": {"note": [0, 1]}}, r"filter\.ranges\['note'\]: column 'note' is not numeric"),
-        ({"flags": {"brightness": True}}, r"filter\.flags\['brightness'\]: column 'brightness' is not boolean"),
+        (
+            {"flags": {"brightness": True}},
+            r"filter\.flags\['brightness'\]: column 'brightness' is not boolean",
+        ),
         ({"flags": {"correct": 1}}, r"filter\.flags\['correct'\]=1 must be true or false"),
         ({"query": "x" * 201}, r"filter\.query is 201 characters long"),
     ],

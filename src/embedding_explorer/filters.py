@@ -238,7 +238,7 @@ def label_names(run: Run) -> pd.Series:
             raise FilterError(f"filter.labels: run {run.name!r} has no labels")
         return pd.Series([None if pd.isna(v) else run.label_name(v) for v in labels], dtype=object)
 
-    return derived(run, "label_names", compute)  # type: ignore[no-any-return]
+    return derived(run, "label_names", compute)
 
 
 def label_keys(run: Run, wanted: Sequence[str], name: str) -> set[str]:
@@ -279,7 +279,9 @@ def boolean_column(run: Run, name: str) -> np.ndarray:
     where = f"filter.flags[{name!r}]"
     series = metadata(run, name, where)
     if pd.api.types.is_bool_dtype(series) or series.dtype == object:
-        values = series.map(lambda v: -1 if v is None or v is pd.NA else (1 if v is True else 0 if v is False else 2))
+        values = series.map(
+            lambda v: -1 if v is None or v is pd.NA else (1 if v is True else 0 if v is False else 2)
+        )
         codes = values.to_numpy(dtype=np.int64)
     elif pd.api.types.is_numeric_dtype(series):
         numbers = series.to_numpy(dtype=np.float64, na_value=np.nan)
@@ -287,7 +289,9 @@ def boolean_column(run: Run, name: str) -> np.ndarray:
     else:
         codes = np.full(len(series), 2)
     if (codes == 2).any():
-        raise FilterError(f"{where}: column {name!r} is not boolean (it holds values other than true/false, 1/0)")
+        raise FilterError(
+            f"{where}: column {name!r} is not boolean (it holds values other than true/false, 1/0)"
+        )
     return codes
 
 
@@ -307,7 +311,9 @@ def search_text(run: Run) -> pd.Series:
             parts.append(label_names(run).fillna(""))
         table = run.metadata
         for name in table.columns:
-            parts.append(table[name].map(lambda v: "" if v is None or v is pd.NA else str(v)).reset_index(drop=True))
+            parts.append(
+                table[name].map(lambda v: "" if v is None or v is pd.NA else str(v)).reset_index(drop=True)
+            )
         if not parts:
             return pd.Series([""] * run.n_samples, dtype=object)
         joined = parts[0].astype(str)
@@ -315,4 +321,4 @@ def search_text(run: Run) -> pd.Series:
             joined = joined + "\n" + part.astype(str)
         return joined.str.lower()
 
-    return derived(run, "search_text", compute)  # type: ignore[no-any-return]
+    return derived(run, "search_text", compute)

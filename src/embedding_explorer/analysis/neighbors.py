@@ -89,7 +89,9 @@ def knn_overlap(a: Sequence[int] | np.ndarray, b: Sequence[int] | np.ndarray) ->
     """``|A ∩ B| / k``: the share of one neighbour list found in the other (same length k)."""
     a, b = np.asarray(a), np.asarray(b)
     if len(a) != len(b) or len(a) == 0:
-        raise ValueError(f"knn_overlap needs two neighbour lists of one length k >= 1; got {len(a)} and {len(b)}")
+        raise ValueError(
+            f"knn_overlap needs two neighbour lists of one length k >= 1; got {len(a)} and {len(b)}"
+        )
     return len(np.intersect1d(a, b)) / len(a)
 
 
