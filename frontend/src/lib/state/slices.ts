@@ -3,6 +3,7 @@
  * (see `params.ts`). `urlState.ts` joins them into the one flat `ViewState` the URL holds.
  */
 import { encodeSelection, tryDecodeSelection } from '../selection';
+import type { FilterState } from './filter';
 import { countParam, enumParam, indexParam, intParam, param, textParam, type Param } from './params';
 
 export const TABS = ['gallery', 'probe', 'scatter', 'meaning', 'layers', 'compare', 'datasets'] as const;
@@ -276,6 +277,7 @@ export interface Slices {
   layers: LayersState;
   compare: CompareState;
   datasets: DatasetsState;
+  filter: FilterState;
 }
 
 export type SliceName = keyof Slices;
