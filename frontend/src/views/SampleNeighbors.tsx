@@ -54,10 +54,10 @@ export function SampleNeighbors({ id, layer }: { id: number; layer: string }) {
       {near.error ? (
         <ErrorState error={near.error} title="Could not find the neighbours" onRetry={near.retry} compact />
       ) : items ? (
-        <div className={`thumb-grid ${run.rendering_kind === 'text/plain' ? 'is-text' : 'is-image size-sm'}`} data-testid="neighbors-grid">
+        <div className={`neighbors-grid${run.rendering_kind === 'text/plain' ? ' is-text' : ''}`} data-testid="neighbors-grid">
           {items.map((n) => (
             <figure key={n.id} className="neighbor" data-testid="neighbor" data-sample-id={n.id}>
-              <SampleThumb id={n.id} label={n.label} size="sm" />
+              <SampleThumb id={n.id} label={n.label} />
               <figcaption className="muted small mono">{formatScore(n.distance)}</figcaption>
             </figure>
           ))}
@@ -86,9 +86,17 @@ export function SampleNeighbors({ id, layer }: { id: number; layer: string }) {
       ) : hood.data ? (
         <table className="overlap-table" data-testid="neighbors-overlap">
           <thead>
+            {hood.data.other && (
+              <tr>
+                <th colSpan={2} />
+                <th scope="colgroup" colSpan={hood.data.other_layers.length} className="overlap-group">
+                  shared with {otherRun?.name ?? hood.data.other}
+                </th>
+              </tr>
+            )}
             <tr>
               <th scope="col">layer</th>
-              <th scope="col">shared with the layer before</th>
+              <th scope="col">vs the layer before</th>
               {hood.data.other && hood.data.other_layers.map((l) => (
                 <th key={l} scope="col" className="mono" title={`overlap with ${l} of ${otherRun?.name ?? hood.data?.other}`}>
                   {l}
