@@ -174,7 +174,7 @@ function SearchBox({ value, onChange }: { value: string; onChange: (v: string) =
     if (text === value) return;
     const t = window.setTimeout(() => onChange(text), SEARCH_DELAY_MS);
     return () => window.clearTimeout(t);
-  }, [text]); // eslint-disable-line react-hooks/exhaustive-deps
+  }, [text]); // only typing starts the wait (value and onChange follow the URL)
   return (
     <input
       type="search"
