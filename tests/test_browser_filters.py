@@ -135,6 +135,7 @@ def test_the_sample_view_lists_neighbours_and_their_overlap(ui: Page) -> None:
     assert rows.count() == 3  # input, conv, fc
     assert view.get_by_test_id("overlap-previous").first.text_content() == "—"
     view.get_by_test_id("neighbors-other").select_option(label="vs tiny-cnn-b")
+    assert ui.query()["nr"] == ["tiny-cnn-b"]  # the compared model is in the link
     view.get_by_test_id("overlap-other").nth(8).wait_for()
     assert view.get_by_test_id("overlap-other").count() == 9
     wait_images(page, view.get_by_test_id("neighbors-grid").locator("img"))

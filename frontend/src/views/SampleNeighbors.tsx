@@ -1,8 +1,7 @@
-import { useState } from 'react';
 import type { NeighborMetric, NeighborSpace, RunInfo } from '../api';
 import { ErrorState, Skeleton, Spinner } from '../components/common';
 import { SampleThumb } from '../components/SampleThumb';
-import { useApp } from '../context';
+import { useAppSlices } from '../context';
 import { useNeighborhood, useNeighbors } from '../hooks';
 import { formatPercent, formatScore } from '../lib/format';
 
@@ -21,10 +20,11 @@ export function sameSampleRuns(runs: RunInfo[], run: RunInfo): RunInfo[] {
  * and against another model over the same samples.
  */
 export function SampleNeighbors({ id, layer }: { id: number; layer: string }) {
-  const { run, runs } = useApp();
-  const [metric, setMetric] = useState<NeighborMetric>('cosine');
-  const [space, setSpace] = useState<NeighborSpace>('activations');
-  const [other, setOther] = useState<string | null>(null);
+  const { run, runs, state, update } = useAppSlices('neighbors');
+  const { nbMetric: metric, nbSpace: space, nbOther: other } = state;
+  const setMetric = (m: NeighborMetric) => update({ nbMetric: m }, { replace: true });
+  const setSpace = (s: NeighborSpace) => update({ nbSpace: s }, { replace: true });
+  const setOther = (r: string | null) => update({ nbOther: r }, { replace: true });
   const k = Math.min(K, run.n_samples - 1);
   const near = useNeighbors(run.id, id, layer, k, metric, space);
   const others = sameSampleRuns(runs, run);

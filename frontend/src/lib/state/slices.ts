@@ -4,6 +4,7 @@
  */
 import { encodeSelection, tryDecodeSelection } from '../selection';
 import type { FilterState } from './filter';
+import type { NeighborsState } from './neighbors';
 import { countParam, enumParam, indexParam, intParam, param, textParam, type Param } from './params';
 
 export const TABS = ['gallery', 'probe', 'scatter', 'meaning', 'layers', 'compare', 'datasets'] as const;
@@ -278,6 +279,7 @@ export interface Slices {
   compare: CompareState;
   datasets: DatasetsState;
   filter: FilterState;
+  neighbors: NeighborsState;
 }
 
 export type SliceName = keyof Slices;
