@@ -1,4 +1,4 @@
-import { useEffect, useMemo, useState } from 'react';
+import { useEffect, useMemo, useRef, useState } from 'react';
 import { ApiError } from '../api';
 import { useAppSlices } from '../context';
 import { useFilterParam, useSelection } from '../hooks';
@@ -169,12 +169,15 @@ export function FilterBar() {
 /** The search box: typing updates the URL after a pause; Escape clears it. */
 function SearchBox({ value, onChange }: { value: string; onChange: (v: string) => void }) {
   const [text, setText] = useState(value);
+  // the latest onChange: a label clicked while the wait runs must not be undone when it ends
+  const latest = useRef(onChange);
+  latest.current = onChange;
   useEffect(() => setText(value), [value]);
   useEffect(() => {
     if (text === value) return;
-    const t = window.setTimeout(() => onChange(text), SEARCH_DELAY_MS);
+    const t = window.setTimeout(() => latest.current(text), SEARCH_DELAY_MS);
     return () => window.clearTimeout(t);
-  }, [text]); // only typing starts the wait (value and onChange follow the URL)
+  }, [text]); // only typing starts the wait
   return (
     <input
       type="search"

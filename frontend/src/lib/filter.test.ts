@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { type SampleFilter, decodeFilter, filterChips, filterParam, isEmptyFilter, isolateLabel, labelShown, NO_FILTER, toggleHidden, withFlag, withRange } from './filter';
+import { type SampleFilter, decodeFilter, filterChips, isBooleanColumn, filterParam, isEmptyFilter, isolateLabel, labelShown, NO_FILTER, toggleHidden, withFlag, withRange } from './filter';
 
 describe('the sample filter', () => {
   it('round-trips through its URL text, canonical and without empty parts', () => {
@@ -36,5 +36,13 @@ describe('the sample filter', () => {
     expect(chips.map((c) => c.text)).toEqual(['hiding dog', 'b ≤ 0.5', 'misclassified only', '“x”']);
     const left = chips.reduce((g, c) => c.remove(g), f);
     expect(isEmptyFilter(left)).toBe(true);
+  });
+
+  it('reads True/False and 0/1 columns as yes/no columns', () => {
+    expect(isBooleanColumn(['False', 'True'])).toBe(true);
+    expect(isBooleanColumn(['0', '1'])).toBe(true);
+    expect(isBooleanColumn(['0', '1', '2'])).toBe(false);
+    expect(isBooleanColumn(['train', 'test'])).toBe(false);
+    expect(isBooleanColumn(null)).toBe(false);
   });
 });

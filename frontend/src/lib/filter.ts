@@ -125,7 +125,9 @@ export function filterChips(f: SampleFilter, format: (v: number) => string): Fil
   return chips;
 }
 
-/** Whether a categorical column holds booleans (its categories are only "False" and "True"). */
+const BOOLEAN_TEXTS = new Set(['True', 'False', 'true', 'false', '0', '1', '0.0', '1.0']);
+
+/** Whether a categorical column holds booleans (categories only True/False, or 0/1: what the server's `flags` take). */
 export function isBooleanColumn(categories: readonly string[] | null | undefined): boolean {
-  return !!categories && categories.length > 0 && categories.every((c) => c === 'True' || c === 'False' || c === 'true' || c === 'false');
+  return !!categories && categories.length > 0 && categories.every((c) => BOOLEAN_TEXTS.has(c));
 }
