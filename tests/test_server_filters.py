@@ -177,3 +177,19 @@ def test_bad_filters_answer_422_naming_the_field(client: TestClient, query: str,
         res = client.get(f"{url}?{query}")
         assert res.status_code == 422, (url, res.text)
         assert re.search(message, res.json()["detail"]), res.json()["detail"]
+
+
+def test_exports_keep_the_filtered_rows(client: TestClient, runs: dict[str, ee.Run]) -> None:
+    import io
+
+    kept = kept_by_hand(runs["ref"], SPEC)
+    scores = pd.read_csv(
+        io.BytesIO(client.get(f"/api/runs/ref/layers/2/export/scores.csv?filter={f(SPEC)}").content)
+    )
+    assert scores["sample_id"].tolist() == kept.tolist()
+    ends = pd.read_csv(
+        io.BytesIO(client.get(f"/api/runs/ref/layers/2/export/extremes.csv?n=3&filter={f(SPEC)}").content)
+    )
+    assert set(ends["sample_id"]) <= set(kept.tolist())
+    low, _ = runs["ref"]["2"].extremes(0, 3, filter=SPEC)
+    assert ends[(ends["component"] == "PC1") & (ends["end"] == "low")]["sample_id"].tolist() == low.tolist()

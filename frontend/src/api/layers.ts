@@ -17,8 +17,8 @@ export function getBasis(run: string, layer: string, basis: string, signal?: Abo
 }
 
 /** URL of a layer's table as a file (scores, extremes or associations; CSV or Parquet). */
-export function exportUrl(run: string, layer: string, table: 'scores' | 'extremes' | 'associations', format: 'csv' | 'parquet', basis = 'pca'): string {
-  return routeUrl('runs/{run}/layers/{layer}/export/{table}.{fmt}', { run, layer, table, fmt: format }, { basis: basisParam(basis) });
+export function exportUrl(run: string, layer: string, table: 'scores' | 'extremes' | 'associations', format: 'csv' | 'parquet', basis = 'pca', filter?: string): string {
+  return routeUrl('runs/{run}/layers/{layer}/export/{table}.{fmt}', { run, layer, table, fmt: format }, { basis: basisParam(basis), filter });
 }
 
 export function getQuantile(

@@ -387,7 +387,11 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Export Table */
+        /**
+         * Export Table
+         * @description A layer's table as a file; ``filter`` keeps the scores of, and the extremes among, the
+         *     samples it keeps (associations are over all samples).
+         */
         get: operations["export_table_api_runs__run__layers__layer__export__table___fmt__get"];
         put?: never;
         post?: never;
@@ -1734,6 +1738,8 @@ export interface operations {
                 n?: number;
                 /** @description what to probe along: 'pca', 'ica' or 'dir:<id>' (a direction) */
                 basis?: string;
+                /** @description JSON of the samples to keep, e.g. {"labels": ["Shirt"], "hide": [], "ranges": {"brightness": [0.2, null]}, "flags": {"correct": false}, "query": "sleeve"}; every field optional */
+                filter?: string | null;
             };
             header?: never;
             path: {
