@@ -110,6 +110,19 @@ def value(name: str, schema: dict[str, Any]) -> st.SearchStrategy[Any]:
             lambda v: ",".join(map(str, v))
         ),
         "format": st.sampled_from(["csv", "parquet", "xml"]),
+        "filter": st.sampled_from(
+            [
+                '{"labels": ["0"]}',
+                '{"hide": [1]}',
+                '{"query": "x"}',
+                '{"ranges": {"size": [0, null]}}',
+                '{"flags": {"site": true}}',
+                '{"labels": "0"}',
+                '{"ranges": {"size": [2, 1]}}',
+                "{",
+                "[]",
+            ]
+        ),
     }
     options = [s for s in schema.get("anyOf", [schema]) if s.get("type") != "null"]
     kind = options[0].get("type", "string") if options else "string"

@@ -190,7 +190,7 @@ def test_the_first_ica_fit_runs_in_the_analysis_threads(
     assert (
         client.get("/api/runs/run-a/layers/fc1/gallery", params={"basis": "ica", "n": 2}).status_code == 200
     )
-    assert len(sent) == 1 and getattr(sent[0], "__name__", "") == "ica"
+    assert len(sent) == 1
     assert run["fc1"].ica_ready()
     assert client.get("/api/runs/run-a/layers/fc1/basis", params={"basis": "ica"}).status_code == 200
     assert client.get("/api/runs/run-a/layers/fc1/gallery", params={"basis": "pca"}).status_code == 200

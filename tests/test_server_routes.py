@@ -185,7 +185,7 @@ def test_histograms_are_cached(client: TestClient) -> None:
     first = client.get(url, params={"bins": 7}).json()
     served = client.app.state.registry.get("tiny-cnn")  # type: ignore[attr-defined]
     cache = client.app.state.histograms  # type: ignore[attr-defined]
-    assert ("tiny-cnn", served.etag_key, "input", "pca", 3, 7, False) in cache
+    assert ("tiny-cnn", served.etag_key, "input", "pca", 3, 7, False, None) in cache  # None: no filter
     assert client.get(url, params={"bins": 7}).json() == first
 
 
@@ -442,6 +442,9 @@ def test_openapi_lists_the_routes(client: TestClient) -> None:
         "/api/compare/datasets",
         "/api/compare/datasets/histogram",
         "/api/compare/datasets/extremes",
+        "/api/runs/{run}/select",
+        "/api/runs/{run}/samples/{sample_id}/neighbors",
+        "/api/runs/{run}/samples/{sample_id}/neighborhood",
     }
     assert client.get("/docs").status_code == 200
 

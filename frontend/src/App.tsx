@@ -2,6 +2,7 @@ import { useCallback, useMemo, useRef, type KeyboardEvent } from 'react';
 import type { RunInfo } from './api';
 import { EmptyState, ErrorState, Skeleton } from './components/common';
 import { ErrorBoundary } from './components/ErrorBoundary';
+import { FilterBar } from './components/FilterBar';
 import { AppContext, type AppContextValue } from './context';
 import { useRuns, useTheme, useUrlState, type Theme } from './hooks';
 import { formatCount } from './lib/format';
@@ -26,6 +27,9 @@ const TAB_NAMES: Record<Tab, string> = {
   compare: 'Models',
   datasets: 'Data sets',
 };
+
+/** The views the shared sample filter applies to (the filter bar shows above them). */
+const FILTERED_TABS: readonly Tab[] = ['gallery', 'probe', 'scatter', 'datasets'];
 
 function ThemeToggle({ theme, toggle }: { theme: Theme; toggle: () => void }) {
   const next = theme === 'dark' ? 'light' : 'dark';
@@ -161,6 +165,7 @@ export function App() {
                 {n}
               </div>
             ))}
+            {FILTERED_TABS.includes(state.tab) && <FilterBar key={run.id} />}
             <ErrorBoundary resetKey={[state.tab, run.id, layer.name, state.basis, state.dirA, state.dirB].join('\u0000')}>
               {state.tab === 'gallery' && <GalleryView />}
               {state.tab === 'probe' && <ProbeView />}

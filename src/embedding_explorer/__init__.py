@@ -17,6 +17,8 @@ from .analysis import (
     compare_datasets,
     compare_models,
     extreme_makeup,
+    knn_overlap,
+    neighbor_overlap,
     pc_correlation,
 )
 from .analysis.directions import Direction
@@ -38,6 +40,7 @@ from .exceptions import (
 )
 from .explore import explore
 from .export import export_run
+from .filters import Filter, FilterError
 from .models import from_state_dict
 from .pca import PCAResult, StreamingPCA
 from .probe import ScoreProbe
@@ -64,6 +67,8 @@ __all__ = [
     "DatasetComparison",
     "Direction",
     "EmbeddingExplorerError",
+    "Filter",
+    "FilterError",
     "Histogram",
     "ICAConvergenceWarning",
     "ICAResult",
@@ -95,6 +100,8 @@ __all__ = [
     "export_run",
     "extreme_makeup",
     "from_state_dict",
+    "knn_overlap",
+    "neighbor_overlap",
     "open_run",
     "pc_correlation",
     "serve",

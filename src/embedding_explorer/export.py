@@ -27,6 +27,7 @@ from .exceptions import EmbeddingExplorerError
 from .probe import ScoreProbe
 
 if TYPE_CHECKING:
+    from .filters import FilterLike
     from .run import Layer, Run
 
 FORMATS = ("parquet", "csv")
@@ -49,9 +50,10 @@ def label_column(run: Run) -> pd.Series | None:
     return pd.Series(names[codes], name="label", dtype=object)  # code -1 (missing) -> None
 
 
-def scores_table(probe: ScoreProbe) -> pd.DataFrame:
+def scores_table(probe: ScoreProbe, *, filter: FilterLike | str = None) -> pd.DataFrame:
     """``sample_id``, ``label`` (when the run has labels), then one float32 column per component
-    (``PC1`` .. ``PCk`` for a layer; ``IC1`` .. for ICA; the direction's name for a direction)."""
+    (``PC1`` .. ``PCk`` for a layer; ``IC1`` .. for ICA; the direction's name for a direction).
+    With ``filter`` (:class:`~embedding_explorer.Filter`), the rows of the samples it keeps."""
     run = probe.run
     table = pd.DataFrame({"sample_id": np.arange(run.n_samples, dtype=np.int64)})
     labels = label_column(run)
@@ -60,17 +62,20 @@ def scores_table(probe: ScoreProbe) -> pd.DataFrame:
     scores = np.asarray(probe.scores, dtype=np.float32)
     for c, name in enumerate(probe.component_names):
         table[name] = scores[:, c]
-    return table
+    if filter is None:
+        return table
+    return table[run.mask(filter)].reset_index(drop=True)
 
 
-def extremes_table(probe: ScoreProbe, n: int = 8) -> pd.DataFrame:
+def extremes_table(probe: ScoreProbe, n: int = 8, *, filter: FilterLike | str = None) -> pd.DataFrame:
     """Both ends of every component: ``component``, ``end`` (``low``/``high``), ``rank`` (1 is the
-    most extreme), ``sample_id``, ``score`` (float32), ``label`` (when the run has labels)."""
+    most extreme), ``sample_id``, ``score`` (float32), ``label`` (when the run has labels); with
+    ``filter``, the ends among the samples it keeps."""
     n = positive_int(n, "n")
     labels = label_column(probe.run)
     parts = []
     for c, name in enumerate(probe.component_names):
-        for end, ids in zip(("low", "high"), probe.extremes(c, n), strict=True):
+        for end, ids in zip(("low", "high"), probe.extremes(c, n, filter=filter), strict=True):
             part = pd.DataFrame(
                 {
                     "component": name,

@@ -19,6 +19,7 @@ from .checks import positive_int, quantile
 from .exceptions import EmbeddingExplorerError
 
 if TYPE_CHECKING:
+    from .filters import FilterLike
     from .run import Run
 
 EXTREMES_CACHED = 64  # extremes kept per component, so repeated gallery requests are slices
@@ -92,14 +93,28 @@ class ScoreProbe:
             self._sorted_cache[component] = (order, scores[order].astype(np.float64))
         return self._sorted_cache[component]
 
-    def extremes(self, component: int, n: int = 8) -> tuple[np.ndarray, np.ndarray]:
-        """The ``n`` lowest sample ids (ascending score) and ``n`` highest (descending).
+    def _kept(self, filter: FilterLike | str) -> np.ndarray | None:
+        """The ids (ascending) that pass ``filter``, or None for no filter."""
+        if filter is None:
+            return None
+        mask = self.run.mask(filter)
+        return None if mask.all() else np.flatnonzero(mask)
+
+    def extremes(
+        self, component: int, n: int = 8, *, filter: FilterLike | str = None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """The ``n`` lowest sample ids (ascending score) and ``n`` highest (descending), among
+        the samples that pass ``filter`` (:class:`~embedding_explorer.Filter`; default all).
 
         Ties break by lower sample id at both ends. O(N) by partial selection (no full sort) on
-        the first call per component, then cached.
+        the first call per component, then cached (unfiltered).
         """
         n = positive_int(n, "n")
         scores = self._component(component)
+        kept = self._kept(filter)
+        if kept is not None:
+            values = scores[kept].astype(np.float64)
+            return kept[smallest(values, n)], kept[smallest(-values, n)]
         cached = self._extremes_cache.get(component)
         if cached is None or len(cached[0]) < min(n, len(scores)):
             # a few more than asked, so the next request (e.g. a larger n in the UI) is a slice
@@ -108,17 +123,33 @@ class ScoreProbe:
             cached = self._extremes_cache[component] = (smallest(values, m), smallest(-values, m))
         return cached[0][:n].copy(), cached[1][:n].copy()
 
-    def quantile(self, component: int, q: float) -> float:
-        """The ``q``-quantile of the scores on ``component`` (numpy's linear rule)."""
+    def quantile(self, component: int, q: float, *, filter: FilterLike | str = None) -> float:
+        """The ``q``-quantile of the scores on ``component`` (numpy's linear rule), among the
+        samples that pass ``filter`` (NaN when none does)."""
+        kept = self._kept(filter)
+        if kept is not None:
+            values = self._component(component)[kept].astype(np.float64)
+            return float(np.quantile(values, quantile(q))) if len(values) else float("nan")
         return float(np.quantile(self.sorted_scores(component)[1], quantile(q)))
 
-    def quantile_samples(self, component: int, q: float, n: int = 8) -> np.ndarray:
-        """The ``n`` sample ids whose scores are nearest the ``q``-quantile, in ascending score.
+    def quantile_samples(
+        self, component: int, q: float, n: int = 8, *, filter: FilterLike | str = None
+    ) -> np.ndarray:
+        """The ``n`` sample ids whose scores are nearest the ``q``-quantile, in ascending score,
+        among the samples that pass ``filter`` (the quantile is theirs too).
 
         Ties in distance break by lower sample id. After the first call per component (one
-        sort), each call costs O(n + ties) on the cached sorted scores.
+        sort), each unfiltered call costs O(n + ties) on the cached sorted scores.
         """
         n = positive_int(n, "n")
+        kept = self._kept(filter)
+        if kept is not None:
+            scores = self._component(component)[kept].astype(np.float64)
+            if not len(kept):
+                return kept
+            distance = np.abs(scores - np.quantile(scores, quantile(q)))
+            chosen = np.lexsort((kept, distance))[:n]
+            return kept[chosen[np.lexsort((kept[chosen], scores[chosen]))]]
         order, values = self.sorted_scores(component)
         target = self.quantile(component, q)
         total = len(values)
@@ -162,14 +193,22 @@ class ScoreProbe:
                 below[c] = np.count_nonzero(self.scores[:, c] < own[c])
         return 100.0 * below / max(self.run.n_samples - 1, 1)
 
-    def histogram(self, component: int, bins: int = 20, *, by_label: bool = False) -> Histogram:
-        """Histogram of the scores in quantile-based bins (equal counts, not equal widths).
+    def histogram(
+        self, component: int, bins: int = 20, *, by_label: bool = False, filter: FilterLike | str = None
+    ) -> Histogram:
+        """Histogram of the scores in quantile-based bins (equal counts, not equal widths), of
+        the samples that pass ``filter`` (default all).
 
         Quantile bins keep one outlier from squeezing every other sample into one bin. Repeated
         edges (many equal scores) are merged. ``by_label`` also counts each label per bin.
         """
         bins = positive_int(bins, "bins")
         scores = self._component(component).astype(np.float64)
+        kept = self._kept(filter)
+        if kept is not None:
+            if not len(kept):
+                raise EmbeddingExplorerError(f"no sample of run {self.run.name!r} passes the filter")
+            scores = scores[kept]
         edges = np.unique(np.quantile(scores, np.linspace(0.0, 1.0, bins + 1)))
         if len(edges) == 1:
             edges = np.array([edges[0], edges[0]])
@@ -180,6 +219,8 @@ class ScoreProbe:
             labels = self.run.labels
             if labels is None:
                 raise EmbeddingExplorerError(f"run {self.run.name!r} has no labels to split the histogram by")
+            if kept is not None:
+                labels = labels[kept]
             # factorize copes with missing and mixed-type labels (np.unique does not); samples
             # without a label are left out of the split
             codes, values = pd.factorize(pd.Series(labels), sort=False)

@@ -5,9 +5,10 @@ from __future__ import annotations
 import os
 import threading
 import time
+from collections import OrderedDict
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 import pandas as pd
@@ -19,6 +20,7 @@ from .exceptions import (
     LayerNotFoundError,
     RunReplacedError,
 )
+from .filters import Filter, FilterLike, as_filter
 from .locations import Location, StorageOptions, as_location
 from .probe import Histogram, ScoreProbe
 from .records import IMAGE, as_png
@@ -32,6 +34,7 @@ if TYPE_CHECKING:
     from .analysis.ica import ICAResult
 
 SAMPLE_COLUMNS = ("sample_id", "label")
+MASKS_KEPT = 32  # filters whose masks a run keeps (the UI asks for the same few again and again)
 __all__ = ["Histogram", "Layer", "Run", "open_run"]
 
 
@@ -140,6 +143,21 @@ class Layer(ScoreProbe):
 
         return pc_correlation(self, other)
 
+    def neighbors(
+        self,
+        sample_id: int,
+        k: int = 10,
+        metric: Literal["cosine", "euclidean"] = "cosine",
+        *,
+        space: Literal["activations", "scores"] = "activations",
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """``(ids, distances)`` of the ``k`` samples nearest ``sample_id`` in this layer, nearest
+        first, the sample itself excluded: exact, streamed over the stored activations in chunks
+        (``space="scores"``: over the PCA scores, fast). Ties by lower id."""
+        from .analysis.neighbors import neighbors
+
+        return neighbors(self, sample_id, k, metric, space=space)
+
     # other axes than the principal components (embedding_explorer.analysis) ----------------
     def direction(
         self,
@@ -205,6 +223,8 @@ class Run:
         self.name: str = self.manifest["name"]
         self.n_samples: int = int(self.manifest["data"]["n_samples"])
         self._samples: pd.DataFrame | None = None
+        self._masks: OrderedDict[str, np.ndarray] = OrderedDict()
+        self._masks_lock = threading.Lock()
         self._layers = {info["name"]: Layer(self, info) for info in self.manifest["layers"]}
 
     @property
@@ -278,6 +298,36 @@ class Run:
     def metadata(self) -> pd.DataFrame:
         """The metadata columns given to ``explore``, one row per sample."""
         return self.samples.drop(columns=[c for c in SAMPLE_COLUMNS if c in self.samples])
+
+    def mask(self, filter: FilterLike | str = None) -> np.ndarray:
+        """Boolean array (N,): which samples pass ``filter`` (a :class:`~embedding_explorer.Filter`,
+        its dict or JSON; None keeps all). Masks of recent filters are kept."""
+        f = as_filter(filter)
+        if f is None:
+            return np.ones(self.n_samples, dtype=bool)
+        key = f.to_json()
+        with self._masks_lock:
+            cached = self._masks.get(key)
+            if cached is not None:
+                self._masks.move_to_end(key)
+                return cached
+        mask = f.mask(self)
+        mask.setflags(write=False)
+        with self._masks_lock:
+            self._masks[key] = mask
+            while len(self._masks) > MASKS_KEPT:
+                self._masks.popitem(last=False)
+        return mask
+
+    def select(self, filter: FilterLike | str = None, **parts: Any) -> np.ndarray:
+        """Sample ids (ascending) that pass a filter: ``run.select(labels=["Shirt"],
+        ranges={"brightness": (0.5, None)}, flags={"correct": False}, query="sleeve")``, or
+        ``run.select(ee.Filter(...))`` / its dict. See :class:`~embedding_explorer.Filter`."""
+        if parts:
+            if filter is not None:
+                raise TypeError("pass a filter or its parts as keywords, not both")
+            filter = Filter(**parts)
+        return np.flatnonzero(self.mask(filter))
 
     @property
     def rendering_kind(self) -> str | None:

@@ -22,10 +22,10 @@ export function getDatasetShift(runA: string, runB: string, layer: string, signa
   return getRoute('compare/datasets', {}, { run_a: runA, run_b: runB, layer }, signal);
 }
 
-export function getDatasetHistogram(runA: string, runB: string, layer: string, component: number, bins = 40, signal?: AbortSignal): Promise<DatasetHistogram> {
-  return getRoute('compare/datasets/histogram', {}, { run_a: runA, run_b: runB, layer, component, bins }, signal);
+export function getDatasetHistogram(runA: string, runB: string, layer: string, component: number, bins = 40, signal?: AbortSignal, filter?: string): Promise<DatasetHistogram> {
+  return getRoute('compare/datasets/histogram', {}, { run_a: runA, run_b: runB, layer, component, bins, filter }, signal);
 }
 
-export function getDatasetExtremes(runA: string, runB: string, layer: string, component: number, n: number, signal?: AbortSignal): Promise<DatasetExtremes> {
-  return getRoute('compare/datasets/extremes', {}, { run_a: runA, run_b: runB, layer, component, n }, signal);
+export function getDatasetExtremes(runA: string, runB: string, layer: string, component: number, n: number, signal?: AbortSignal, filter?: string): Promise<DatasetExtremes> {
+  return getRoute('compare/datasets/extremes', {}, { run_a: runA, run_b: runB, layer, component, n, filter }, signal);
 }

@@ -7,8 +7,9 @@ import { decodeMatrix } from '../lib/binary';
 /** `basis` is "pca" (default), "ica" or "dir:<id>": what the components are. */
 const basisParam = (basis: string) => (basis === 'pca' ? undefined : basis);
 
-export function getGallery(run: string, layer: string, n: number, signal?: AbortSignal, basis = 'pca'): Promise<Gallery> {
-  return getRoute('runs/{run}/layers/{layer}/gallery', { run, layer }, { n, basis: basisParam(basis) }, signal);
+/** `filter`: the server's filter parameter (`filterParam` of lib/filter), undefined for none. */
+export function getGallery(run: string, layer: string, n: number, signal?: AbortSignal, basis = 'pca', filter?: string): Promise<Gallery> {
+  return getRoute('runs/{run}/layers/{layer}/gallery', { run, layer }, { n, basis: basisParam(basis), filter }, signal);
 }
 
 export function getBasis(run: string, layer: string, basis: string, signal?: AbortSignal): Promise<BasisInfo> {
@@ -16,8 +17,8 @@ export function getBasis(run: string, layer: string, basis: string, signal?: Abo
 }
 
 /** URL of a layer's table as a file (scores, extremes or associations; CSV or Parquet). */
-export function exportUrl(run: string, layer: string, table: 'scores' | 'extremes' | 'associations', format: 'csv' | 'parquet', basis = 'pca'): string {
-  return routeUrl('runs/{run}/layers/{layer}/export/{table}.{fmt}', { run, layer, table, fmt: format }, { basis: basisParam(basis) });
+export function exportUrl(run: string, layer: string, table: 'scores' | 'extremes' | 'associations', format: 'csv' | 'parquet', basis = 'pca', filter?: string): string {
+  return routeUrl('runs/{run}/layers/{layer}/export/{table}.{fmt}', { run, layer, table, fmt: format }, { basis: basisParam(basis), filter });
 }
 
 export function getQuantile(
@@ -28,8 +29,9 @@ export function getQuantile(
   n: number,
   signal?: AbortSignal,
   basis = 'pca',
+  filter?: string,
 ): Promise<QuantileSamples> {
-  return getRoute('runs/{run}/layers/{layer}/components/{c}/quantile', { run, layer, c: component }, { q, n, basis: basisParam(basis) }, signal);
+  return getRoute('runs/{run}/layers/{layer}/components/{c}/quantile', { run, layer, c: component }, { q, n, basis: basisParam(basis), filter }, signal);
 }
 
 export function getHistogram(
@@ -40,11 +42,12 @@ export function getHistogram(
   byLabel = true,
   signal?: AbortSignal,
   basis = 'pca',
+  filter?: string,
 ): Promise<Histogram> {
   return getRoute(
     'runs/{run}/layers/{layer}/components/{c}/histogram',
     { run, layer, c: component },
-    { bins, by_label: byLabel, basis: basisParam(basis) },
+    { bins, by_label: byLabel, basis: basisParam(basis), filter },
     signal,
   );
 }

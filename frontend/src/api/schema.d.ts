@@ -45,7 +45,10 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Gallery */
+        /**
+         * Gallery
+         * @description Each component's ``n`` lowest and highest samples (among those ``filter`` keeps).
+         */
         get: operations["gallery_api_runs__run__layers__layer__gallery_get"];
         put?: never;
         post?: never;
@@ -62,7 +65,10 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Quantile */
+        /**
+         * Quantile
+         * @description The ``n`` samples nearest the ``q``-quantile (of the samples ``filter`` keeps).
+         */
         get: operations["quantile_api_runs__run__layers__layer__components__c__quantile_get"];
         put?: never;
         post?: never;
@@ -79,7 +85,10 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Histogram */
+        /**
+         * Histogram
+         * @description Scores on component ``c`` in quantile bins (of the samples ``filter`` keeps).
+         */
         get: operations["histogram_api_runs__run__layers__layer__components__c__histogram_get"];
         put?: never;
         post?: never;
@@ -96,7 +105,11 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Scores */
+        /**
+         * Scores
+         * @description (N, K) float32 scores; with ``filter``, the rows of the samples it keeps, in id order
+         *     (their ids: ``/runs/{run}/select``).
+         */
         get: operations["scores_api_runs__run__layers__layer__scores_get"];
         put?: never;
         post?: never;
@@ -334,7 +347,8 @@ export interface paths {
         };
         /**
          * Histogram
-         * @description Both data sets' scores on one reference component, counted in the same bins.
+         * @description Both data sets' scores on one reference component, counted in the same bins (of the
+         *     samples of each that ``filter`` keeps).
          */
         get: operations["histogram_api_compare_datasets_histogram_get"];
         put?: never;
@@ -354,7 +368,8 @@ export interface paths {
         };
         /**
          * Extremes
-         * @description The lowest and highest samples of each data set on one reference component.
+         * @description The lowest and highest samples of each data set on one reference component (among the
+         *     samples of each that ``filter`` keeps).
          */
         get: operations["extremes_api_compare_datasets_extremes_get"];
         put?: never;
@@ -372,8 +387,74 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Export Table */
+        /**
+         * Export Table
+         * @description A layer's table as a file; ``filter`` keeps the scores of, and the extremes among, the
+         *     samples it keeps (associations are over all samples).
+         */
         get: operations["export_table_api_runs__run__layers__layer__export__table___fmt__get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/runs/{run}/select": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Select
+         * @description The ids (int32, ascending) of the samples ``filter`` keeps (all without a filter);
+         *     ``X-Count`` is their number, ``X-Total`` the run's.
+         */
+        get: operations["select_api_runs__run__select_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/runs/{run}/samples/{sample_id}/neighbors": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Sample Neighbors
+         * @description The ``k`` samples nearest ``sample_id`` in ``layer``, nearest first (itself excluded).
+         */
+        get: operations["sample_neighbors_api_runs__run__samples__sample_id__neighbors_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/runs/{run}/samples/{sample_id}/neighborhood": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Neighborhood
+         * @description The sample's ``k`` nearest in every layer, the k-NN overlap of each layer with the one
+         *     before, and with ``other``, the overlap of every layer pair of the two runs.
+         */
+        get: operations["neighborhood_api_runs__run__samples__sample_id__neighborhood_get"];
         put?: never;
         post?: never;
         delete?: never;
@@ -671,6 +752,74 @@ export interface components {
             /** Ratio B */
             ratio_b: number;
         };
+        /** Neighbor */
+        Neighbor: {
+            /** Id */
+            id: number;
+            /** Distance */
+            distance: number;
+            /** Label */
+            label: string | null;
+        };
+        /**
+         * Neighborhood
+         * @description How one sample's k nearest neighbours change from layer to layer, and against another run
+         *     over the same samples (``overlap``: rows this run's layers, columns the other's).
+         */
+        Neighborhood: {
+            /** Sample */
+            sample: number;
+            /** K */
+            k: number;
+            /**
+             * Metric
+             * @enum {string}
+             */
+            metric: "cosine" | "euclidean";
+            /**
+             * Space
+             * @enum {string}
+             */
+            space: "activations" | "scores";
+            /** Layers */
+            layers: components["schemas"]["NeighborhoodLayer"][];
+            /** Other */
+            other: string | null;
+            /** Other Layers */
+            other_layers: string[];
+            /** Overlap */
+            overlap: number[][];
+        };
+        /** NeighborhoodLayer */
+        NeighborhoodLayer: {
+            /** Layer */
+            layer: string;
+            /** Ids */
+            ids: number[];
+            /** Overlap Previous */
+            overlap_previous: number | null;
+        };
+        /** Neighbors */
+        Neighbors: {
+            /** Sample */
+            sample: number;
+            /** Layer */
+            layer: string;
+            /** K */
+            k: number;
+            /**
+             * Metric
+             * @enum {string}
+             */
+            metric: "cosine" | "euclidean";
+            /**
+             * Space
+             * @enum {string}
+             */
+            space: "activations" | "scores";
+            /** Neighbors */
+            neighbors: components["schemas"]["Neighbor"][];
+        };
         /** PCCorrelation */
         PCCorrelation: {
             /** Run A */
@@ -693,7 +842,7 @@ export interface components {
             /** Q */
             q: number;
             /** Value */
-            value: number;
+            value: number | null;
             /** Samples */
             samples: components["schemas"]["SampleRef"][];
         };
@@ -884,6 +1033,8 @@ export interface operations {
                 n?: number;
                 /** @description what to probe along: 'pca', 'ica' or 'dir:<id>' (a direction) */
                 basis?: string;
+                /** @description JSON of the samples to keep, e.g. {"labels": ["Shirt"], "hide": [], "ranges": {"brightness": [0.2, null]}, "flags": {"correct": false}, "query": "sleeve"}; every field optional */
+                filter?: string | null;
             };
             header?: never;
             path: {
@@ -954,6 +1105,8 @@ export interface operations {
                 n?: number;
                 /** @description what to probe along: 'pca', 'ica' or 'dir:<id>' (a direction) */
                 basis?: string;
+                /** @description JSON of the samples to keep, e.g. {"labels": ["Shirt"], "hide": [], "ranges": {"brightness": [0.2, null]}, "flags": {"correct": false}, "query": "sleeve"}; every field optional */
+                filter?: string | null;
             };
             header?: never;
             path: {
@@ -1025,6 +1178,8 @@ export interface operations {
                 by_label?: boolean;
                 /** @description what to probe along: 'pca', 'ica' or 'dir:<id>' (a direction) */
                 basis?: string;
+                /** @description JSON of the samples to keep, e.g. {"labels": ["Shirt"], "hide": [], "ranges": {"brightness": [0.2, null]}, "flags": {"correct": false}, "query": "sleeve"}; every field optional */
+                filter?: string | null;
             };
             header?: never;
             path: {
@@ -1095,6 +1250,8 @@ export interface operations {
                 components?: string | null;
                 /** @description what to probe along: 'pca', 'ica' or 'dir:<id>' (a direction) */
                 basis?: string;
+                /** @description JSON of the samples to keep, e.g. {"labels": ["Shirt"], "hide": [], "ranges": {"brightness": [0.2, null]}, "flags": {"correct": false}, "query": "sleeve"}; every field optional */
+                filter?: string | null;
             };
             header?: never;
             path: {
@@ -1976,6 +2133,8 @@ export interface operations {
                 component: number;
                 /** @description number of equal-width bins */
                 bins?: number;
+                /** @description JSON of the samples to keep, e.g. {"labels": ["Shirt"], "hide": [], "ranges": {"brightness": [0.2, null]}, "flags": {"correct": false}, "query": "sleeve"}; every field optional */
+                filter?: string | null;
             };
             header?: never;
             path?: never;
@@ -2045,6 +2204,8 @@ export interface operations {
                 component: number;
                 /** @description samples per end */
                 n?: number;
+                /** @description JSON of the samples to keep, e.g. {"labels": ["Shirt"], "hide": [], "ranges": {"brightness": [0.2, null]}, "flags": {"correct": false}, "query": "sleeve"}; every field optional */
+                filter?: string | null;
             };
             header?: never;
             path?: never;
@@ -2108,6 +2269,8 @@ export interface operations {
                 n?: number;
                 /** @description what to probe along: 'pca', 'ica' or 'dir:<id>' (a direction) */
                 basis?: string;
+                /** @description JSON of the samples to keep, e.g. {"labels": ["Shirt"], "hide": [], "ranges": {"brightness": [0.2, null]}, "flags": {"correct": false}, "query": "sleeve"}; every field optional */
+                filter?: string | null;
             };
             header?: never;
             path: {
@@ -2132,6 +2295,214 @@ export interface operations {
                 content: {
                     "text/csv; charset=utf-8": unknown;
                     "application/vnd.apache.parquet": unknown;
+                };
+            };
+            /** @description Not found: a run, layer, column, sample, component or direction the request names */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorAnswer"];
+                };
+            };
+            /** @description A served run cannot be read (damaged, or removed while served): the file and how to rebuild it */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorAnswer"];
+                };
+            };
+            /** @description Invalid request */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorAnswer"];
+                };
+            };
+            /** @description The run was replaced on disk while the request read it: ask again */
+            503: {
+                headers: {
+                    /** @description seconds to wait */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorAnswer"];
+                };
+            };
+        };
+    };
+    select_api_runs__run__select_get: {
+        parameters: {
+            query?: {
+                /** @description JSON of the samples to keep, e.g. {"labels": ["Shirt"], "hide": [], "ranges": {"brightness": [0.2, null]}, "flags": {"correct": false}, "query": "sleeve"}; every field optional */
+                filter?: string | null;
+            };
+            header?: never;
+            path: {
+                /** @description a run id from /api/runs */
+                run: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description little-endian array */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/octet-stream": unknown;
+                };
+            };
+            /** @description Not found: a run, layer, column, sample, component or direction the request names */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorAnswer"];
+                };
+            };
+            /** @description A served run cannot be read (damaged, or removed while served): the file and how to rebuild it */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorAnswer"];
+                };
+            };
+            /** @description Invalid request */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorAnswer"];
+                };
+            };
+            /** @description The run was replaced on disk while the request read it: ask again */
+            503: {
+                headers: {
+                    /** @description seconds to wait */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorAnswer"];
+                };
+            };
+        };
+    };
+    sample_neighbors_api_runs__run__samples__sample_id__neighbors_get: {
+        parameters: {
+            query: {
+                /** @description a layer name of the run */
+                layer: string;
+                /** @description neighbours per layer */
+                k?: number;
+                /** @description cosine (1 - cos) or euclidean */
+                metric?: "cosine" | "euclidean";
+                /** @description search the stored activations (exact) or the layer's PCA scores (fast) */
+                space?: "activations" | "scores";
+            };
+            header?: never;
+            path: {
+                /** @description a run id from /api/runs */
+                run: string;
+                /** @description sample id: its position in the data set */
+                sample_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Neighbors"];
+                };
+            };
+            /** @description Not found: a run, layer, column, sample, component or direction the request names */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorAnswer"];
+                };
+            };
+            /** @description A served run cannot be read (damaged, or removed while served): the file and how to rebuild it */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorAnswer"];
+                };
+            };
+            /** @description Invalid request */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorAnswer"];
+                };
+            };
+            /** @description The run was replaced on disk while the request read it: ask again */
+            503: {
+                headers: {
+                    /** @description seconds to wait */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorAnswer"];
+                };
+            };
+        };
+    };
+    neighborhood_api_runs__run__samples__sample_id__neighborhood_get: {
+        parameters: {
+            query?: {
+                /** @description neighbours per layer */
+                k?: number;
+                /** @description cosine (1 - cos) or euclidean */
+                metric?: "cosine" | "euclidean";
+                /** @description search the stored activations (exact) or the layer's PCA scores (fast) */
+                space?: "activations" | "scores";
+                /** @description another run over the same samples (another model) */
+                other?: string | null;
+            };
+            header?: never;
+            path: {
+                /** @description a run id from /api/runs */
+                run: string;
+                /** @description sample id: its position in the data set */
+                sample_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Neighborhood"];
                 };
             };
             /** @description Not found: a run, layer, column, sample, component or direction the request names */

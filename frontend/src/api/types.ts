@@ -34,6 +34,10 @@ export type PCCorrelation = Schemas['PCCorrelation'];
 export type CKATable = Schemas['CKATable'];
 export type MatchedPair = Schemas['MatchedPair'];
 export type MatchedComponents = Schemas['MatchedComponents'];
+export type Neighbors = Schemas['Neighbors'];
+export type Neighborhood = Schemas['Neighborhood'];
+export type NeighborMetric = Neighbors['metric'];
+export type NeighborSpace = Neighbors['space'];
 
 export type RenderingKind = RunInfo['rendering_kind'];
 export type BasisKind = Gallery['kind'];

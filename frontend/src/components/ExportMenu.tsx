@@ -1,5 +1,6 @@
 import { exportUrl } from '../api';
 import { useApp } from '../context';
+import { useFilterParam } from '../hooks';
 
 const TABLES = [
   { table: 'scores', text: 'Scores', hint: 'every sample: id, label, its score on each component' },
@@ -11,6 +12,7 @@ const TABLES = [
 export function ExportMenu({ basis = 'pca', basisName = 'PCA' }: { basis?: string | null; basisName?: string }) {
   const { run, layer } = useApp();
   const key = basis ?? 'pca';
+  const filter = useFilterParam();
   return (
     <details className="export-menu" data-testid="export-menu">
       <summary className="btn btn-small" title={`Download the tables of layer ${layer.name}`}>
@@ -19,12 +21,13 @@ export function ExportMenu({ basis = 'pca', basisName = 'PCA' }: { basis?: strin
       <div className="export-pop card" role="menu">
         <div className="muted small export-head">
           Layer <span className="mono">{layer.name}</span> of {run.name} · {key === 'pca' ? 'PCA' : basisName}
+          {filter && ' · the filtered samples'}
         </div>
         {TABLES.map((t) => (
           <div key={t.table} className="export-row" title={t.hint}>
             <span>{t.text}</span>
             {(['csv', 'parquet'] as const).map((f) => (
-              <a key={f} className="btn btn-small" href={exportUrl(run.id, layer.name, t.table, f, key)} download role="menuitem" data-testid={`export-${t.table}-${f}`}>
+              <a key={f} className="btn btn-small" href={exportUrl(run.id, layer.name, t.table, f, key, t.table === 'associations' ? undefined : filter)} download role="menuitem" data-testid={`export-${t.table}-${f}`}>
                 {f === 'csv' ? 'CSV' : 'Parquet'}
               </a>
             ))}

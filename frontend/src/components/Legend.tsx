@@ -8,8 +8,12 @@ export interface LegendItem {
   count?: number;
 }
 
-/** A categorical legend; long ones collapse to the first `limit` entries. */
-export function CategoricalLegend({ items, title, limit = 12, testId = 'legend' }: { items: LegendItem[]; title?: string; limit?: number; testId?: string }) {
+/**
+ * A categorical legend; long ones collapse to the first `limit` entries. With `onPick`, each
+ * entry is a button (the label legends: a click isolates that label in the shared filter) and
+ * `isOff` entries are drawn faded.
+ */
+export function CategoricalLegend({ items, title, limit = 12, testId = 'legend', onPick, isOff }: { items: LegendItem[]; title?: string; limit?: number; testId?: string; onPick?: (label: string) => void; isOff?: (label: string) => boolean }) {
   const [open, setOpen] = useState(false);
   const shown = open ? items : items.slice(0, limit);
   return (
@@ -17,11 +21,20 @@ export function CategoricalLegend({ items, title, limit = 12, testId = 'legend' 
       {title && <div className="legend-title">{title}</div>}
       <ul>
         {shown.map((it) => (
-          <li key={it.label}>
-            <span className="swatch" style={{ background: it.color }} aria-hidden="true" />
-            <span className="legend-label" title={it.label}>
-              {it.label}
-            </span>
+          <li key={it.label} className={isOff?.(it.label) ? 'is-off' : undefined}>
+            {onPick ? (
+              <button type="button" className="legend-pick" onClick={() => onPick(it.label)} title={`Show only ${it.label} (click again: all)`} data-testid="legend-entry" data-label={it.label}>
+                <span className="swatch" style={{ background: it.color }} aria-hidden="true" />
+                <span className="legend-label">{it.label}</span>
+              </button>
+            ) : (
+              <>
+                <span className="swatch" style={{ background: it.color }} aria-hidden="true" />
+                <span className="legend-label" title={it.label}>
+                  {it.label}
+                </span>
+              </>
+            )}
             {it.count !== undefined && <span className="legend-count">{formatCount(it.count)}</span>}
           </li>
         ))}

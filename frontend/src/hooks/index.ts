@@ -8,9 +8,13 @@
  *   urlState.ts    useUrlState: the view state in the query string
  *   theme.ts       useTheme, useCssVar
  *   sampleText.ts  useSampleText: text renderings fetched in batches
+ *   filter.ts      useFilterParam, useSelection: the shared sample filter
+ *   neighbors.ts   useNeighbors, useNeighborhood: a sample's nearest neighbours
  */
 export { useAsync, type AsyncState } from './async';
 export { useBasis, type ResolvedBasis } from './basis';
+export { useFilterParam, useSelection } from './filter';
+export { useNeighborhood, useNeighbors } from './neighbors';
 export { useQuantileSamples, useSliderQuantile, type QuantileRequest, type QuantileState } from './quantile';
 export * from './resources';
 export { useSampleText } from './sampleText';

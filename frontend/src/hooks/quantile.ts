@@ -12,6 +12,8 @@ export interface QuantileRequest {
   n: number;
   /** The server's basis parameter; null: nothing to load yet. */
   basis: string | null;
+  /** The server's filter parameter; undefined: every sample. */
+  filter?: string;
 }
 
 export interface QuantileState {
@@ -25,7 +27,7 @@ export interface QuantileState {
  * an answer to an older request is dropped, so the strip never jumps back to an old position.
  * The shown samples are cleared when the component, layer, run or basis change (not when q does).
  */
-export function useQuantileSamples({ run, layer, pc, q, n, basis }: QuantileRequest): QuantileState {
+export function useQuantileSamples({ run, layer, pc, q, n, basis, filter }: QuantileRequest): QuantileState {
   const [near, setNear] = useState<QuantileSamples | null>(null);
   const [nearError, setNearError] = useState<Error | null>(null);
   const [nearLoading, setNearLoading] = useState(false);
@@ -40,7 +42,7 @@ export function useQuantileSamples({ run, layer, pc, q, n, basis }: QuantileRequ
         const c = new AbortController();
         controller.current = c;
         setNearLoading(true);
-        getQuantile(args.run, args.layer, args.pc, args.q, args.n, c.signal, args.basis).then(
+        getQuantile(args.run, args.layer, args.pc, args.q, args.n, c.signal, args.basis, args.filter).then(
           (res) => {
             if (id !== seq.current) return; // a newer request was sent: ignore this stale answer
             setNear(res);
@@ -57,11 +59,11 @@ export function useQuantileSamples({ run, layer, pc, q, n, basis }: QuantileRequ
     [],
   );
   useEffect(() => {
-    fetchNear({ q, pc, layer, run, n, basis });
-  }, [fetchNear, q, pc, layer, run, n, basis]);
+    fetchNear({ q, pc, layer, run, n, basis, filter });
+  }, [fetchNear, q, pc, layer, run, n, basis, filter]);
   useEffect(() => {
     setNear(null);
-  }, [pc, layer, run, basis]);
+  }, [pc, layer, run, basis, filter]);
   useEffect(
     () => () => {
       fetchNear.cancel();

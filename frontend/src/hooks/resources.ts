@@ -29,13 +29,13 @@ export function useRuns() {
 }
 
 /** The extremes of every component of a layer along `basis` (null: not known yet). */
-export function useGallery(run: string, layer: string, n: number, basis: string | null, keepPrevious = false) {
-  return useAsync(basis ? (signal) => getGallery(run, layer, n, signal, basis) : null, [run, layer, n, basis], keepPrevious);
+export function useGallery(run: string, layer: string, n: number, basis: string | null, keepPrevious = false, filter?: string) {
+  return useAsync(basis ? (signal) => getGallery(run, layer, n, signal, basis, filter) : null, [run, layer, n, basis, filter], keepPrevious);
 }
 
 /** The score histogram of one component, by label when `byLabel`. */
-export function useHistogram(run: string, layer: string, component: number, bins: number, byLabel: boolean, basis: string | null) {
-  return useAsync(basis ? (signal) => getHistogram(run, layer, component, bins, byLabel, signal, basis) : null, [run, layer, component, byLabel, basis]);
+export function useHistogram(run: string, layer: string, component: number, bins: number, byLabel: boolean, basis: string | null, filter?: string) {
+  return useAsync(basis ? (signal) => getHistogram(run, layer, component, bins, byLabel, signal, basis, filter) : null, [run, layer, component, byLabel, basis, filter]);
 }
 
 /** What each label and metadata column says about each component; only for `enabled` (PCA). */
@@ -103,10 +103,10 @@ export function useDatasetShift(runA: string, runB: string, layer: string) {
   return useAsync((signal) => getDatasetShift(runA, runB, layer, signal), [runA, runB, layer]);
 }
 
-export function useDatasetHistogram(runA: string, runB: string, layer: string, component: number, bins: number) {
-  return useAsync((signal) => getDatasetHistogram(runA, runB, layer, component, bins, signal), [runA, runB, layer, component]);
+export function useDatasetHistogram(runA: string, runB: string, layer: string, component: number, bins: number, filter?: string) {
+  return useAsync((signal) => getDatasetHistogram(runA, runB, layer, component, bins, signal, filter), [runA, runB, layer, component, filter]);
 }
 
-export function useDatasetExtremes(runA: string, runB: string, layer: string, component: number, n: number) {
-  return useAsync((signal) => getDatasetExtremes(runA, runB, layer, component, n, signal), [runA, runB, layer, component]);
+export function useDatasetExtremes(runA: string, runB: string, layer: string, component: number, n: number, filter?: string) {
+  return useAsync((signal) => getDatasetExtremes(runA, runB, layer, component, n, signal, filter), [runA, runB, layer, component, filter]);
 }

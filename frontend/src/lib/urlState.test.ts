@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { APP_PARAMS, BASIS_PARAMS, COMPARE_PARAMS, DATASETS_PARAMS, DEFAULT_STATE, GALLERY_PARAMS, LAYERS_PARAMS, OWN_KEYS, PROBE_PARAMS, SCATTER_PARAMS, decodeState, encodeState, type ViewState } from './urlState';
+import { APP_PARAMS, BASIS_PARAMS, COMPARE_PARAMS, DATASETS_PARAMS, DEFAULT_STATE, FILTER_PARAMS, GALLERY_PARAMS, NEIGHBORS_PARAMS, LAYERS_PARAMS, OWN_KEYS, PROBE_PARAMS, SCATTER_PARAMS, decodeState, encodeState, type ViewState } from './urlState';
 
 describe('URL state', () => {
   it('leaves defaults out', () => {
@@ -39,6 +39,10 @@ describe('URL state', () => {
       dsLayer: 'fc',
       dsPc: 2,
       dsSort: 'w1',
+      filter: { labels: ['Coat'], hide: ['Bag'], ranges: { brightness: [0.1, null] }, flags: { correct: false }, query: 'sleeve' },
+      nbMetric: 'euclidean',
+      nbSpace: 'scores',
+      nbOther: 'fashion-cnn-untrained',
     };
     const search = encodeState(state);
     expect(search.startsWith('?')).toBe(true);
@@ -107,7 +111,7 @@ describe('URL state', () => {
   });
 
   it('gives every query parameter to exactly one view slice', () => {
-    const slices = [APP_PARAMS, BASIS_PARAMS, GALLERY_PARAMS, PROBE_PARAMS, SCATTER_PARAMS, LAYERS_PARAMS, COMPARE_PARAMS, DATASETS_PARAMS];
+    const slices = [APP_PARAMS, BASIS_PARAMS, GALLERY_PARAMS, PROBE_PARAMS, SCATTER_PARAMS, LAYERS_PARAMS, COMPARE_PARAMS, DATASETS_PARAMS, FILTER_PARAMS, NEIGHBORS_PARAMS];
     const keys = slices.flat().map((p) => p.key);
     expect([...keys].sort()).toEqual([...OWN_KEYS].sort());
     expect(new Set(keys).size).toBe(keys.length);
@@ -125,8 +129,16 @@ describe('URL state', () => {
       run: 'fashion-cnn', layer: 'conv.2', rows: ['input', 'fc'], tab: 'scatter', pc: 3, q: 0.37, axis: 'score', n: 12, x: 2, y: 0,
       color: 'split', sample: 417, selection: decodeState('?sel=0-2.2.3-1').selection, threshold: 0.45, node: { layer: 'conv.2', pc: 4 },
       heatA: 'input', heatB: 'fc', runA: 'a', runB: 'b', cellA: 'conv.2', cellB: 'fc', pair: 3, basis: 'dir', dirA: 'l:Coat', dirB: 'l:Bag',
-      dsA: 't', dsB: 's', dsLayer: 'fc', dsPc: 2, dsSort: 'w1',
+      dsA: 't', dsB: 's', dsLayer: 'fc', dsPc: 2, dsSort: 'w1', filter: DEFAULT_STATE.filter, nbMetric: 'cosine', nbSpace: 'activations', nbOther: null,
     });
     expect(encodeState(state, link)).toBe(link);
+  });
+
+  it('keeps the sample filter in f and leaves it out when empty', () => {
+    const state = decodeState('?f=' + encodeURIComponent('{"labels":["Coat"],"flags":{"correct":false}}'));
+    expect(state.filter.labels).toEqual(['Coat']);
+    expect(state.filter.flags).toEqual({ correct: false });
+    expect(decodeState(encodeState(state)).filter).toEqual(state.filter);
+    expect(encodeState({ ...state, filter: DEFAULT_STATE.filter })).toBe('');
   });
 });

@@ -5,6 +5,8 @@
  * (`state/slices.ts`); `ViewState` is their union, flat, as the URL is. Parameters we do not
  * own (notably `token`) are kept untouched by `encodeState`.
  */
+import { FILTER_DEFAULTS, FILTER_PARAMS, type FilterState } from './state/filter';
+import { NEIGHBORS_DEFAULTS, NEIGHBORS_PARAMS, type NeighborsState } from './state/neighbors';
 import type { Param } from './state/params';
 import {
   APP_DEFAULTS,
@@ -33,9 +35,11 @@ import {
   type ScatterState,
 } from './state/slices';
 
+export * from './state/filter';
+export * from './state/neighbors';
 export * from './state/slices';
 
-export type ViewState = AppState & BasisState & GalleryState & ProbeState & ScatterState & LayersState & CompareState & DatasetsState;
+export type ViewState = AppState & BasisState & GalleryState & ProbeState & ScatterState & LayersState & CompareState & DatasetsState & FilterState & NeighborsState;
 
 export const DEFAULT_STATE: ViewState = {
   ...APP_DEFAULTS,
@@ -46,14 +50,16 @@ export const DEFAULT_STATE: ViewState = {
   ...COMPARE_DEFAULTS,
   ...BASIS_DEFAULTS,
   ...DATASETS_DEFAULTS,
+  ...FILTER_DEFAULTS,
+  ...NEIGHBORS_DEFAULTS,
 };
 
 /** The query parameters this module owns, in the order `encodeState` writes them; every other parameter passes through. */
-export const OWN_KEYS = ['run', 'layer', 'row', 'tab', 'pc', 'q', 'axis', 'n', 'x', 'y', 'color', 'sample', 'sel', 'thr', 'node', 'ha', 'hb', 'ra', 'rb', 'ca', 'cb', 'pair', 'basis', 'da', 'db', 'dsa', 'dsb', 'dsl', 'dspc', 'dss'];
+export const OWN_KEYS = ['run', 'layer', 'row', 'tab', 'pc', 'q', 'axis', 'n', 'x', 'y', 'color', 'sample', 'sel', 'thr', 'node', 'ha', 'hb', 'ra', 'rb', 'ca', 'cb', 'pair', 'basis', 'da', 'db', 'dsa', 'dsb', 'dsl', 'dspc', 'dss', 'f', 'nm', 'ns', 'nr'];
 
 /** Every slice's parameters, in `OWN_KEYS` order (so links keep their parameter order). */
 export const PARAMS: Param<ViewState>[] = (
-  [APP_PARAMS, BASIS_PARAMS, GALLERY_PARAMS, PROBE_PARAMS, SCATTER_PARAMS, LAYERS_PARAMS, COMPARE_PARAMS, DATASETS_PARAMS] as Param<ViewState>[][]
+  [APP_PARAMS, BASIS_PARAMS, GALLERY_PARAMS, PROBE_PARAMS, SCATTER_PARAMS, LAYERS_PARAMS, COMPARE_PARAMS, DATASETS_PARAMS, FILTER_PARAMS, NEIGHBORS_PARAMS] as Param<ViewState>[][]
 )
   .flat()
   .sort((a, b) => OWN_KEYS.indexOf(a.key) - OWN_KEYS.indexOf(b.key));

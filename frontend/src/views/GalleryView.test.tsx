@@ -26,11 +26,18 @@ describe('GalleryView', () => {
   it('shows one column per component with both ends, and what PC 1 reads as', async () => {
     renderView(<GalleryView />);
     await waitFor(() => expect(screen.getAllByTestId('gallery-column')).toHaveLength(3));
-    expect(api.getGallery).toHaveBeenCalledWith('r1', 'conv', 8, expect.any(AbortSignal), 'pca');
+    expect(api.getGallery).toHaveBeenCalledWith('r1', 'conv', 8, expect.any(AbortSignal), 'pca', undefined);
     const headers = screen.getAllByTestId('component-header').map((h) => h.querySelector('.column-pc')?.textContent);
     expect(headers).toEqual(['PC 1', 'PC 2', 'PC 3']);
     expect(screen.getAllByTestId('gallery-high')[0].querySelectorAll('[data-sample-id]').length).toBe(2);
     await waitFor(() => expect(screen.getAllByTestId('component-summary')[0].textContent).toContain('separates cat from dog'));
+  });
+
+  it('asks for the extremes among the samples the shared filter keeps, and says when none is kept', async () => {
+    vi.mocked(api.getGallery).mockImplementation(async (_run, layer) => ({ ...gallery(layer), components: gallery(layer).components.map((c) => ({ ...c, low: [], high: [] })) }));
+    renderView(<GalleryView />, { state: { filter: { labels: ['cat'], hide: [], ranges: {}, flags: { correct: false }, query: '' } } });
+    await waitFor(() => expect(screen.getByTestId('filter-empty')).toBeTruthy());
+    expect(api.getGallery).toHaveBeenCalledWith('r1', 'conv', 8, expect.any(AbortSignal), 'pca', '{"labels":["cat"],"flags":{"correct":false}}');
   });
 
   it('shows a row per chosen layer', async () => {

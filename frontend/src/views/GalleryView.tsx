@@ -6,7 +6,7 @@ import { ExportMenu } from '../components/ExportMenu';
 import { PngButton } from '../components/PngButton';
 import { ThumbGrid } from '../components/SampleThumb';
 import { useApp, useAppSlices } from '../context';
-import { useAssociations, useBasis, useGallery } from '../hooks';
+import { useAssociations, useBasis, useFilterParam, useGallery } from '../hooks';
 import { componentMeaning, type ComponentMeaning } from '../lib/analysis';
 import { formatPercent, formatScore } from '../lib/format';
 import { formatSeparation } from '../lib/direction';
@@ -66,7 +66,8 @@ function GalleryRow({ layer, multi }: { layer: LayerInfo; multi: boolean }) {
   const n = state.n;
   const basis = useBasis(run, layer.name, state.basis, state.dirA, state.dirB);
   const key = basis.key;
-  const gallery = useGallery(run.id, layer.name, n, key, true);
+  const filter = useFilterParam();
+  const gallery = useGallery(run.id, layer.name, n, key, true, filter);
   // what each PC reads as (the label column, or the colour-by column); optional extra
   const assoc = useAssociations(run.id, layer.name, key === 'pca');
   const cum = cumulative(layer.explained_variance_ratio);
@@ -97,6 +98,10 @@ function GalleryRow({ layer, multi }: { layer: LayerInfo; multi: boolean }) {
         ) : (
           <ErrorState error={error} title={`Could not load the gallery of ${layer.name}`} onRetry={basis.error ? basis.retry : gallery.retry} />
         )
+      ) : filter && data && data.components.every((c) => c.low.length === 0) ? (
+        <EmptyState title="No sample passes the filter" testId="filter-empty">
+          Loosen or clear the filter above to see the samples at the ends of each component.
+        </EmptyState>
       ) : (
         <div className="gallery-scroller">
           <div className={`gallery-columns${isText ? ' is-text' : ''}`}>

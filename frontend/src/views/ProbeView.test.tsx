@@ -26,9 +26,9 @@ describe('ProbeView', () => {
   it('names the component, loads its histogram and the samples near the slider', async () => {
     renderView(<ProbeView />, { state: { pc: 1, q: 0.25 } });
     await waitFor(() => expect(screen.getByTestId('probe-name').textContent).toBe('PC 2'));
-    expect(api.getHistogram).toHaveBeenCalledWith('r1', 'conv', 1, 30, true, expect.any(AbortSignal), 'pca');
+    expect(api.getHistogram).toHaveBeenCalledWith('r1', 'conv', 1, 30, true, expect.any(AbortSignal), 'pca', undefined);
     await waitFor(() => expect(screen.getByTestId('probe-samples').dataset.q).toBe('0.25'));
-    expect(api.getQuantile).toHaveBeenCalledWith('r1', 'conv', 1, 0.25, 8, expect.any(AbortSignal), 'pca');
+    expect(api.getQuantile).toHaveBeenCalledWith('r1', 'conv', 1, 0.25, 8, expect.any(AbortSignal), 'pca', undefined);
     expect(screen.getByTestId('probe-q').textContent).toBe('25%');
     // the extremes: lowest, near, highest
     expect(screen.getByTestId('probe-samples').querySelectorAll('[data-sample-id="25"]').length).toBe(1);

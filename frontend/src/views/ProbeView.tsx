@@ -8,9 +8,10 @@ import { CategoricalLegend } from '../components/Legend';
 import { ThumbGrid } from '../components/SampleThumb';
 import { useSize } from '../components/useSize';
 import { useAppSlices } from '../context';
-import { useAssociations, useBasis, useGallery, useHistogram, useQuantileSamples, useSliderQuantile } from '../hooks';
+import { useAssociations, useBasis, useFilterParam, useGallery, useHistogram, useQuantileSamples, useSliderQuantile } from '../hooks';
 import { componentMeaning } from '../lib/analysis';
 import { formatPercent, formatScore, pcName } from '../lib/format';
+import { isolateLabel, labelShown } from '../lib/filter';
 import { labelCounts } from '../lib/labels';
 import { scoreAtQuantile, stepQuantile, type HistogramAxis } from '../lib/quantile';
 import { labelColor } from '../lib/runInfo';
@@ -20,18 +21,19 @@ const BINS = 30;
 
 /** Probe one component: its score histogram by label, a quantile slider and the samples there. */
 export function ProbeView() {
-  const { run, layer, labels, state, update } = useAppSlices('probe', 'gallery', 'basis', 'scatter');
+  const { run, layer, labels, state, update } = useAppSlices('probe', 'gallery', 'basis', 'scatter', 'filter');
   const basis = useBasis(run, layer.name, state.basis, state.dirA, state.dirB);
   const key = basis.key;
   const n = state.n;
   const axis: HistogramAxis = state.axis;
   const setAxis = (a: HistogramAxis) => update({ axis: a }, { replace: true });
 
-  const gallery = useGallery(run.id, layer.name, n, key, true);
+  const filter = useFilterParam();
+  const gallery = useGallery(run.id, layer.name, n, key, true, filter);
   const components = gallery.data && gallery.data.basis === key ? gallery.data.components : null;
   const count = components ? components.length : state.basis === 'dir' ? 1 : layer.n_components;
   const pc = Math.max(0, Math.min(state.pc, count - 1));
-  const hist = useHistogram(run.id, layer.name, pc, BINS, run.labels.present, key);
+  const hist = useHistogram(run.id, layer.name, pc, BINS, run.labels.present, key, filter);
   const extremes = components?.find((c) => c.index === pc) ?? null;
   const assoc = useAssociations(run.id, layer.name, key === 'pca');
   const meaning = key === 'pca' ? componentMeaning(assoc.data?.columns, pc, state.color) : null;
@@ -41,12 +43,12 @@ export function ProbeView() {
 
   // the slider: its value moves at once; the URL and the server follow, throttled
   const [q, moveTo] = useSliderQuantile(state.q, update);
-  const quantile = useQuantileSamples({ run: run.id, layer: layer.name, pc, q, n, basis: key });
+  const quantile = useQuantileSamples({ run: run.id, layer: layer.name, pc, q, n, basis: key, filter });
   const near = quantile.data;
 
   const [plotRef, size] = useSize<HTMLDivElement>();
   const markerScore =
-    near && Math.abs(near.q - q) < 1e-9 ? near.value : hist.data ? scoreAtQuantile(hist.data.edges, hist.data.counts, q) : NaN;
+    near && Math.abs(near.q - q) < 1e-9 ? near.value ?? NaN : hist.data ? scoreAtQuantile(hist.data.edges, hist.data.counts, q) : NaN;
 
   const legendItems = useMemo(() => {
     if (!hist.data?.by_label) return [];
@@ -165,7 +167,9 @@ export function ProbeView() {
               </div>
             </div>
           </div>
-          {legendItems.length > 0 && <CategoricalLegend items={legendItems} title="Label" />}
+          {legendItems.length > 0 && (
+            <CategoricalLegend items={legendItems} title="Label" onPick={(l) => update({ filter: isolateLabel(state.filter, l) }, { replace: true })} isOff={(l) => !labelShown(state.filter, l)} />
+          )}
         </div>
         <p className="hint" data-png-skip="1">Drag the slider, or focus it and use ← → (1 %), PageUp / PageDown (10 %), Home / End.</p>
       </section>

@@ -5,6 +5,7 @@ import { useApp } from '../context';
 import { useSample, useSampleText } from '../hooks';
 import { formatPercent, formatScore, pcName } from '../lib/format';
 import { labelColor } from '../lib/runInfo';
+import { SampleNeighbors } from './SampleNeighbors';
 
 function formatValue(v: unknown): string {
   if (v === null || v === undefined) return '—';
@@ -142,6 +143,7 @@ export function SampleView({ id }: { id: number }) {
                 })}
               </tbody>
             </table>
+            <SampleNeighbors id={id} layer={layerName} />
           </>
         )}
       </div>

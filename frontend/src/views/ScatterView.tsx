@@ -2,7 +2,7 @@ import { useMemo, useRef, useState } from 'react';
 import { ErrorState } from '../components/common';
 import { PngButton } from '../components/PngButton';
 import { useAppSlices } from '../context';
-import { useBasis, useColoring, useColumnValues, useScores } from '../hooks';
+import { useBasis, useColoring, useColumnValues, useFilterParam, useScores, useSelection } from '../hooks';
 import { colorColumn, LABEL_COLUMN } from '../lib/runInfo';
 import type { ScatterBasis } from './scatter/axes';
 import { ScatterControls, type MouseMode } from './scatter/ScatterControls';
@@ -24,6 +24,8 @@ export function ScatterView() {
   const all = useMemo(() => Array.from({ length: k }, (_, i) => i), [k]);
   const scores = useScores(run.id, layer.name, all, basis);
   const colors = useColoring(run.id, column);
+  const filter = useFilterParam();
+  const kept = useSelection(run.id, filter);
 
   const [mode, setMode] = useState<MouseMode>('panZoom');
   const frameRef = useRef<HTMLDivElement>(null);
@@ -70,6 +72,7 @@ export function ScatterView() {
               sample={state.sample}
               onSelect={(selection) => update({ selection })}
               onOpen={openSample}
+              kept={filter ? kept.data?.ids ?? null : null}
             />
           )}
           <p className="hint scatter-hint" data-testid="lasso-hint">

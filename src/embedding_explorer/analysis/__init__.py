@@ -8,6 +8,7 @@ from .cka import cka, cka_matrix
 from .compare import ModelComparison, compare_models
 from .correlation import pc_correlation
 from .datasets import DatasetComparison, compare_datasets
+from .neighbors import knn_overlap, neighbor_overlap
 
 __all__ = [
     "DatasetComparison",
@@ -18,5 +19,7 @@ __all__ = [
     "compare_datasets",
     "compare_models",
     "extreme_makeup",
+    "knn_overlap",
+    "neighbor_overlap",
     "pc_correlation",
 ]

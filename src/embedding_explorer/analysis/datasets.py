@@ -23,6 +23,7 @@ from ..exceptions import EmbeddingExplorerError, LayerNotFoundError
 from ..probe import ScoreProbe
 
 if TYPE_CHECKING:
+    from ..filters import FilterLike
     from ..run import Layer, Run
 
 FloatArray = np.ndarray[Any, np.dtype[np.float64]]
@@ -216,13 +217,19 @@ class DatasetComparison:
             self._probes[layer] = OtherScores(self, layer)
         return self._probes[layer]
 
-    def extremes(self, layer: str, component: int, n: int = 8) -> tuple[np.ndarray, np.ndarray]:
+    def extremes(
+        self, layer: str, component: int, n: int = 8, *, filter: FilterLike | str = None
+    ) -> tuple[np.ndarray, np.ndarray]:
         """The other set's ``n`` lowest sample ids (ascending score) and ``n`` highest
-        (descending) on a reference component; ties break by lower sample id."""
-        return self.probe(layer).extremes(component, n)
+        (descending) on a reference component, among its samples that pass ``filter``; ties
+        break by lower sample id."""
+        return self.probe(layer).extremes(component, n, filter=filter)
 
-    def histogram(self, layer: str, component: int, bins: int = 30) -> dict[str, np.ndarray]:
-        """Both sets' scores on a reference component, counted in the same bins.
+    def histogram(
+        self, layer: str, component: int, bins: int = 30, *, filter: FilterLike | str = None
+    ) -> dict[str, np.ndarray]:
+        """Both sets' scores on a reference component, counted in the same bins (with
+        ``filter``: the samples of each set that pass it).
 
         Returns ``{"edges": (bins + 1,), "reference": (bins,), "other": (bins,)}``: equal-width
         bins from the lowest to the highest score of either set (the last bin includes its
@@ -232,6 +239,10 @@ class DatasetComparison:
         bins = positive_int(bins, "bins")
         reference = ref.scores[:, component].astype(np.float64)
         other = self.other_scores(layer)[:, component].astype(np.float64)
+        if filter is not None:
+            reference, other = reference[self.reference.mask(filter)], other[self.other.mask(filter)]
+            if not len(reference) or not len(other):
+                raise EmbeddingExplorerError("no sample of one of the two data sets passes the filter")
         lo = min(float(reference.min()), float(other.min()))
         hi = max(float(reference.max()), float(other.max()))
         if hi <= lo:

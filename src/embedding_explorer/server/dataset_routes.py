@@ -18,11 +18,12 @@ from fastapi import APIRouter, HTTPException, Query, Request
 
 from ..analysis.datasets import DatasetComparison, compare_datasets
 from ..exceptions import EmbeddingExplorerError
+from ..filters import Filter
 from ..run import Run
 from .answers import finite, heavy, refs
 from .bases import variance_ratios
 from .errors import NotFoundError
-from .params import RegistryDep
+from .params import FilterDep, RegistryDep
 from .registry import Registry
 from .schemas import CapturedVariance, DatasetEnds, DatasetExtremes, DatasetHistogram, DatasetShift, ShiftRow
 
@@ -126,18 +127,26 @@ async def histogram(
     layer: LayerQuery,
     component: Component,
     bins: Bins = 30,
+    filter: FilterDep = None,
 ) -> DatasetHistogram:
-    """Both data sets' scores on one reference component, counted in the same bins."""
-    answer = partial(histogram_of, registry, run_a, run_b, layer, component, bins)
+    """Both data sets' scores on one reference component, counted in the same bins (of the
+    samples of each that ``filter`` keeps)."""
+    answer = partial(histogram_of, registry, run_a, run_b, layer, component, bins, filter)
     return await computed(request, registry, run_a, run_b, layer, answer)
 
 
 def histogram_of(
-    registry: Registry, run_a: str, run_b: str, layer: str, component: int, bins: int
+    registry: Registry,
+    run_a: str,
+    run_b: str,
+    layer: str,
+    component: int,
+    bins: int,
+    filter: Filter | None = None,
 ) -> DatasetHistogram:
     comp = comparison(registry, run_a, run_b, layer)
     check(registry, component, run_a, layer)
-    hist = comp.histogram(layer, component, bins=bins)
+    hist = comp.histogram(layer, component, bins=bins, filter=filter)
     return DatasetHistogram(
         component=component,
         edges=np.asarray(hist["edges"], dtype=float).tolist(),
@@ -155,21 +164,29 @@ async def extremes(
     layer: LayerQuery,
     component: Component,
     n: Count = 8,
+    filter: FilterDep = None,
 ) -> DatasetExtremes:
-    """The lowest and highest samples of each data set on one reference component."""
-    answer = partial(extremes_of, registry, run_a, run_b, layer, component, n)
+    """The lowest and highest samples of each data set on one reference component (among the
+    samples of each that ``filter`` keeps)."""
+    answer = partial(extremes_of, registry, run_a, run_b, layer, component, n, filter)
     return await computed(request, registry, run_a, run_b, layer, answer)
 
 
 def extremes_of(
-    registry: Registry, run_a: str, run_b: str, layer: str, component: int, n: int
+    registry: Registry,
+    run_a: str,
+    run_b: str,
+    layer: str,
+    component: int,
+    n: int,
+    filter: Filter | None = None,
 ) -> DatasetExtremes:
     comp = comparison(registry, run_a, run_b, layer)
     check(registry, component, run_a, layer)
     ref, other = registry.get(run_a), registry.get(run_b)
     lay = ref.layer(layer)
-    low, high = lay.extremes(component, n)
-    other_low, other_high = comp.extremes(layer, component, n)
+    low, high = lay.extremes(component, n, filter=filter)
+    other_low, other_high = comp.extremes(layer, component, n, filter=filter)
     other_scores = comp.other_scores(layer)[:, component]
     own = lay.scores[:, component]
     return DatasetExtremes(

@@ -16,9 +16,10 @@ import pandas as pd
 from fastapi import APIRouter, Depends, Path, Query, Response
 
 from .. import export
+from ..filters import Filter
 from ..probe import ScoreProbe
 from .bases import ica_fitted_first, resolve_basis
-from .params import BasisParam, DirectionsDep, LayerName, RegistryDep, RunId
+from .params import BasisParam, DirectionsDep, FilterDep, LayerName, RegistryDep, RunId
 
 Table = Literal["scores", "extremes", "associations"]
 Format = Literal["csv", "parquet"]
@@ -42,10 +43,13 @@ def export_table(
     fmt: Annotated[Format, Path(description="csv or parquet")],
     n: Annotated[int, Query(ge=1, le=200, description="samples per end (extremes)")] = 8,
     basis: BasisParam = "pca",
+    filter: FilterDep = None,
 ) -> Response:
+    """A layer's table as a file; ``filter`` keeps the scores of, and the extremes among, the
+    samples it keeps (associations are over all samples)."""
     served = registry.get(run)
     b = resolve_basis(served, served.layer(layer), basis, directions)
-    frame = build(table, b.probe, n)
+    frame = build(table, b.probe, n, filter)
     suffix = "" if b.key == "pca" else "-" + b.key.replace(":", "-")
     headers = {"Content-Disposition": attachment(f"{served.id}-{layer}{suffix}-{table}.{fmt}")}
     return Response(encode(frame, fmt), media_type=MEDIA[fmt], headers=headers)
@@ -61,12 +65,12 @@ def attachment(filename: str) -> str:
     return header if fallback == name else f"{header}; filename*=UTF-8''{quote(name, safe='')}"
 
 
-def build(table: Table, probe: ScoreProbe, n: int) -> pd.DataFrame:
+def build(table: Table, probe: ScoreProbe, n: int, filter: Filter | None = None) -> pd.DataFrame:
     """The tables ``ee.export_run`` writes, of a layer's PCA, its ICA or a direction."""
     if table == "scores":
-        return export.scores_table(probe)
+        return export.scores_table(probe, filter=filter)
     if table == "extremes":
-        return export.extremes_table(probe, n=n)
+        return export.extremes_table(probe, n=n, filter=filter)
     return export.association_table(probe)
 
 

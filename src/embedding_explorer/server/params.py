@@ -13,8 +13,9 @@ from __future__ import annotations
 
 from typing import Annotated, cast
 
-from fastapi import Depends, Path, Query, Request
+from fastapi import Depends, HTTPException, Path, Query, Request
 
+from ..filters import Filter, FilterError, as_filter
 from .answers import Cache
 from .directions import Directions
 from .registry import Registry
@@ -54,3 +55,23 @@ BasisParam = Annotated[
 RunQuery = Annotated[str, Query(min_length=1, description="a run id from /api/runs")]
 OtherRunQuery = Annotated[str | None, Query(min_length=1, description="the other run's id; default: run_a")]
 LayerQuery = Annotated[str, Query(min_length=1, description="a layer name of that run")]
+
+FILTER_HELP = (
+    'JSON of the samples to keep, e.g. {"labels": ["Shirt"], "hide": [], "ranges": {"brightness": '
+    '[0.2, null]}, "flags": {"correct": false}, "query": "sleeve"}; every field optional'
+)
+MAX_FILTER = 4000  # characters of a filter's JSON
+
+
+def filter_of(
+    filter: Annotated[str | None, Query(max_length=MAX_FILTER, description=FILTER_HELP)] = None,
+) -> Filter | None:
+    """The ``?filter=`` of a request, parsed and checked once (a 422 names the field at fault);
+    what it names is checked against the run when it is applied."""
+    try:
+        return as_filter(filter)
+    except FilterError as exc:
+        raise HTTPException(422, f"query parameter 'filter': {exc}") from None
+
+
+FilterDep = Annotated[Filter | None, Depends(filter_of)]

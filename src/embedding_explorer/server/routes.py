@@ -19,7 +19,7 @@ import numpy as np
 from fastapi import APIRouter, Depends, Header, HTTPException, Query, Response
 
 from .._version import __version__
-from .answers import BINARY, binary, data_url, etag, not_modified, refs
+from .answers import BINARY, binary, data_url, etag, finite, not_modified, refs
 from .bases import Basis, check_component, ica_fitted_first, resolve_basis, variance_ratios
 from .columns import json_value
 from .directions import Directions
@@ -31,6 +31,7 @@ from .params import (
     ComponentIndex,
     Count,
     DirectionsDep,
+    FilterDep,
     HistogramsDep,
     LayerName,
     Quantile,
@@ -87,11 +88,13 @@ def gallery(
     layer: LayerName,
     n: Count = 8,
     basis: BasisParam = "pca",
+    filter: FilterDep = None,
 ) -> Gallery:
+    """Each component's ``n`` lowest and highest samples (among those ``filter`` keeps)."""
     served, b = basis_of(registry, directions, run, layer, basis)
     components = []
     for c in range(b.n_components):
-        low, high = b.probe.extremes(c, n)
+        low, high = b.probe.extremes(c, n, filter=filter)
         components.append(
             ComponentGallery(
                 index=c,
@@ -119,11 +122,14 @@ def quantile(
     q: Quantile = 0.5,
     n: Count = 8,
     basis: BasisParam = "pca",
+    filter: FilterDep = None,
 ) -> QuantileSamples:
+    """The ``n`` samples nearest the ``q``-quantile (of the samples ``filter`` keeps)."""
     served, b = basis_of(registry, directions, run, layer, basis)
     check_component(b, c)
-    ids = b.probe.quantile_samples(c, q, n)
-    return QuantileSamples(q=q, value=b.probe.quantile(c, q), samples=sample_refs(served, b, c, ids))
+    ids = b.probe.quantile_samples(c, q, n, filter=filter)
+    value = finite(b.probe.quantile(c, q, filter=filter))
+    return QuantileSamples(q=q, value=value, samples=sample_refs(served, b, c, ids))
 
 
 @router.get("/runs/{run}/layers/{layer}/components/{c}/histogram")
@@ -137,11 +143,13 @@ def histogram(
     bins: Bins = 30,
     by_label: bool = False,
     basis: BasisParam = "pca",
+    filter: FilterDep = None,
 ) -> HistogramOut:
+    """Scores on component ``c`` in quantile bins (of the samples ``filter`` keeps)."""
     served, b = basis_of(registry, directions, run, layer, basis)
     check_component(b, c)
-    key = (served.id, served.etag_key, layer, b.key, c, bins, by_label)
-    hist = histograms.get(key, lambda: b.probe.histogram(c, bins, by_label=by_label))
+    key = (served.id, served.etag_key, layer, b.key, c, bins, by_label, filter)
+    hist = histograms.get(key, lambda: b.probe.histogram(c, bins, by_label=by_label, filter=filter))
     split = None
     if hist.by_label is not None:
         split = {}
@@ -161,13 +169,18 @@ def scores(
     layer: LayerName,
     components: Annotated[str | None, Query(description="comma-separated indices; default all")] = None,
     basis: BasisParam = "pca",
+    filter: FilterDep = None,
 ) -> Response:
-    _, b = basis_of(registry, directions, run, layer, basis)
+    """(N, K) float32 scores; with ``filter``, the rows of the samples it keeps, in id order
+    (their ids: ``/runs/{run}/select``)."""
+    served, b = basis_of(registry, directions, run, layer, basis)
     values = b.probe.scores
     columns = parse_components(components, b)
     block = values if columns == list(range(b.n_components)) else values[:, columns]
+    if filter is not None:
+        block = block[served.run.mask(filter)]
     body = np.ascontiguousarray(block, dtype="<f4").tobytes()
-    shape = f"{values.shape[0]},{len(columns)}"
+    shape = f"{block.shape[0]},{len(columns)}"
     return binary(body, {"X-Shape": shape, "X-Dtype": "float32"})
 
 

@@ -72,7 +72,7 @@ class Gallery(BaseModel):
 
 class QuantileSamples(BaseModel):
     q: float
-    value: float
+    value: float | None  # None when the filter keeps no sample
     samples: list[SampleRef]
 
 
@@ -253,3 +253,38 @@ class DatasetExtremes(BaseModel):
     component: int
     reference: DatasetEnds
     other: DatasetEnds
+
+
+class Neighbor(BaseModel):
+    id: int
+    distance: float
+    label: str | None
+
+
+class Neighbors(BaseModel):
+    sample: int
+    layer: str
+    k: int
+    metric: Literal["cosine", "euclidean"]
+    space: Literal["activations", "scores"]
+    neighbors: list[Neighbor]  # nearest first, the sample itself excluded
+
+
+class NeighborhoodLayer(BaseModel):
+    layer: str
+    ids: list[int]  # the k nearest, nearest first
+    overlap_previous: float | None  # |N ∩ N_previous layer| / k; None for the first layer
+
+
+class Neighborhood(BaseModel):
+    """How one sample's k nearest neighbours change from layer to layer, and against another run
+    over the same samples (``overlap``: rows this run's layers, columns the other's)."""
+
+    sample: int
+    k: int
+    metric: Literal["cosine", "euclidean"]
+    space: Literal["activations", "scores"]
+    layers: list[NeighborhoodLayer]
+    other: str | None
+    other_layers: list[str]
+    overlap: list[list[float]]

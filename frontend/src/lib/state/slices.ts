@@ -3,6 +3,8 @@
  * (see `params.ts`). `urlState.ts` joins them into the one flat `ViewState` the URL holds.
  */
 import { encodeSelection, tryDecodeSelection } from '../selection';
+import type { FilterState } from './filter';
+import type { NeighborsState } from './neighbors';
 import { countParam, enumParam, indexParam, intParam, param, textParam, type Param } from './params';
 
 export const TABS = ['gallery', 'probe', 'scatter', 'meaning', 'layers', 'compare', 'datasets'] as const;
@@ -276,6 +278,8 @@ export interface Slices {
   layers: LayersState;
   compare: CompareState;
   datasets: DatasetsState;
+  filter: FilterState;
+  neighbors: NeighborsState;
 }
 
 export type SliceName = keyof Slices;

@@ -3,7 +3,7 @@ import type { RunInfo, SampleRef, ShiftRow } from '../../api';
 import { ErrorState, Skeleton } from '../../components/common';
 import { PngButton } from '../../components/PngButton';
 import { RunThumb } from '../../components/RunThumb';
-import { useDatasetExtremes } from '../../hooks';
+import { useDatasetExtremes, useFilterParam } from '../../hooks';
 import { labelOrder } from '../../lib/runInfo';
 
 const N_PER_END = 6;
@@ -11,7 +11,7 @@ const N_PER_END = 6;
 /** The samples at both ends of the picked component, A's beside B's. */
 export function EndsCard({ runA, runB, layer, row }: { runA: RunInfo; runB: RunInfo; layer: string; row: ShiftRow }) {
   const ref = useRef<HTMLElement>(null);
-  const ends = useDatasetExtremes(runA.id, runB.id, layer, row.index, N_PER_END);
+  const ends = useDatasetExtremes(runA.id, runB.id, layer, row.index, N_PER_END, useFilterParam());
   const d = ends.data;
   return (
     <section className="card datasets-card" ref={ref} data-testid="datasets-ends">

@@ -3,7 +3,7 @@ import type { DatasetHistogram, RunInfo, ShiftRow } from '../../api';
 import { ErrorState, Skeleton } from '../../components/common';
 import { PngButton } from '../../components/PngButton';
 import { useSize } from '../../components/useSize';
-import { useDatasetHistogram } from '../../hooks';
+import { useDatasetHistogram, useFilterParam } from '../../hooks';
 import { niceTicks } from '../../lib/colors';
 import { describeShift, formatMean, shares } from '../../lib/datasets';
 import { formatPercent, formatScore, formatTick, tickStep } from '../../lib/format';
@@ -13,7 +13,7 @@ const BINS = 40;
 /** The picked component: both data sets' scores overlaid, with the shift in words. */
 export function HistogramCard({ runA, runB, layer, row }: { runA: RunInfo; runB: RunInfo; layer: string; row: ShiftRow }) {
   const ref = useRef<HTMLElement>(null);
-  const hist = useDatasetHistogram(runA.id, runB.id, layer, row.index, BINS);
+  const hist = useDatasetHistogram(runA.id, runB.id, layer, row.index, BINS, useFilterParam());
   const [box, size] = useSize<HTMLDivElement>();
   return (
     <section className="card datasets-card" ref={ref} data-testid="datasets-histogram-card">

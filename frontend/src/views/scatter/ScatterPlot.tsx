@@ -37,13 +37,15 @@ export interface ScatterPlotProps {
   onSelect: (selection: number[]) => void;
   /** A click on one point. */
   onOpen: (id: number) => void;
+  /** The ids the shared filter keeps (the others are hidden); null: every point. */
+  kept?: Int32Array | null;
 }
 
 /**
  * The WebGL scatter of all samples (regl-scatterplot): pan, zoom, hover, lasso, click to open.
  * It only renders its props; the selection and the opened sample come in and go out through them.
  */
-export function ScatterPlot({ frameRef, basis, scores, x, y, coloring, labelCodes, mode, theme, run, ratios, labels, selection, sample, onSelect, onOpen }: ScatterPlotProps) {
+export function ScatterPlot({ frameRef, basis, scores, x, y, coloring, labelCodes, mode, theme, run, ratios, labels, selection, sample, onSelect, onOpen, kept = null }: ScatterPlotProps) {
   const [boxRef, size] = useSize<HTMLDivElement>();
   const canvasRef = useRef<HTMLCanvasElement>(null);
   const plotRef = useRef<Scatterplot | null>(null);
@@ -185,6 +187,7 @@ export function ScatterPlot({ frameRef, basis, scores, x, y, coloring, labelCode
         if (plotRef.current !== sp) return;
         if (!wasDrawn) sp.zoomToOrigin();
         setDrawn(true);
+        setDrawCount((c) => c + 1);
         const { width, height } = sizeRef.current;
         setTicks({ x: ticksOf(scalesRef.current.x, width, true), y: ticksOf(scalesRef.current.y, height, false) });
       })
@@ -201,6 +204,16 @@ export function ScatterPlot({ frameRef, basis, scores, x, y, coloring, labelCode
     if (selection.length) sp.select(selection, { preventEvent: true });
     else sp.deselect({ preventEvent: true });
   }, [selKey, drawn]);
+
+  // the shared filter hides the points it does not keep (again after every draw)
+  const [drawCount, setDrawCount] = useState(0);
+  useEffect(() => {
+    const sp = plotRef.current;
+    if (!sp || !drawn) return;
+    drawQueue.current = drawQueue.current
+      .then(() => (kept ? sp.filter(Array.from(kept), { preventEvent: true }) : sp.unfilter({ preventEvent: true })))
+      .catch(() => undefined);
+  }, [kept, drawn, drawCount]);
 
   // the sample open in the sample view is marked with the reticle
   useEffect(() => {
@@ -223,7 +236,7 @@ export function ScatterPlot({ frameRef, basis, scores, x, y, coloring, labelCode
           {axisText(basis, y, ratios)}
         </span>
       </div>
-      <div className="scatter-canvas-box" ref={boxRef} data-testid="scatter-canvas" data-drawn={drawn ? 'true' : 'false'} data-points={points?.n ?? 0}>
+      <div className="scatter-canvas-box" ref={boxRef} data-testid="scatter-canvas" data-drawn={drawn ? 'true' : 'false'} data-points={points?.n ?? 0} data-shown={kept ? kept.length : points?.n ?? 0}>
         <canvas ref={canvasRef} aria-label={`Scatter of ${run.n_samples} samples, ${axisName(basis, x)} against ${axisName(basis, y)}`} role="img" />
         <svg className="scatter-ticks" width={size.width} height={size.height} aria-hidden="true">
           {ticks.x
