@@ -6,6 +6,7 @@ import {
   ckaColor,
   compareRuns,
   componentMeaning,
+  strongestMeaning,
   divergingColor,
   filterLinks,
   formatStatistic,
@@ -141,6 +142,16 @@ describe('summaries', () => {
     expect(componentMeaning(null, 0)).toBeNull();
     expect(strongestColumn([label, brightness], 0)?.name).toBe('label');
     expect(strongestColumn([label, brightness], 1)?.name).toBe('brightness');
+  });
+
+  it('finds the strongest column of any kind', () => {
+    // |r| = 0.712 beats eta² = 0.7149? no: 0.7149 > 0.712, the label wins PC 1
+    expect(strongestMeaning([label, brightness], 0)?.column).toBe('label');
+    // the label is undefined on PC 2: brightness, r = +0.90
+    expect(strongestMeaning([label, brightness], 1)).toMatchObject({ column: 'brightness', stat: 'r = +0.90' });
+    expect(strongestMeaning([{ ...brightness, values: [-0.95, 0] }, label], 0)).toMatchObject({ column: 'brightness', stat: 'r = −0.95' });
+    expect(strongestMeaning([], 0)).toBeNull();
+    expect(strongestMeaning([{ ...label, values: [null, null] }], 0)).toBeNull();
   });
 
   it('describes a matched pair', () => {

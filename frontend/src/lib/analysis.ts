@@ -201,3 +201,21 @@ export function argmaxCell(table: readonly (readonly (number | null)[])[]): [num
   );
   return best;
 }
+
+/**
+ * The column most strongly associated with component `pc` (largest η² or |r|, the two read on
+ * one 0..1 scale of strength), whichever it is: labels, a metadata column such as brightness.
+ * null when no column has a defined statistic for it.
+ */
+export function strongestMeaning(columns: readonly AssociationColumn[] | null | undefined, pc: number): ComponentMeaning | null {
+  let best: AssociationColumn | null = null;
+  let bestStrength = -1;
+  for (const c of columns ?? []) {
+    const s = strength(c.values[pc] ?? null);
+    if (Number.isFinite(s) && s > bestStrength) {
+      best = c;
+      bestStrength = s;
+    }
+  }
+  return best ? componentMeaning([best], pc) : null;
+}

@@ -2,7 +2,7 @@ import type { RunInfo } from '../api';
 import { VarianceBars } from '../components/VarianceBars';
 import type { UpdateState } from '../hooks';
 import { formatCount, formatPercent } from '../lib/format';
-import { cumulative, galleryRows } from '../lib/runInfo';
+import { cumulative, galleryRows, runChange } from '../lib/runInfo';
 import type { ViewState } from '../lib/urlState';
 
 interface Props {
@@ -13,11 +13,6 @@ interface Props {
   update: UpdateState;
 }
 
-/**
- * What switching runs resets: layer, rows, component, colour, sample and selection belong to the
- * old run, and so does a direction (its groups are the old run's labels or sample ids): back to PCA.
- */
-export const RUN_CHANGE = { layer: null, rows: [], pc: 0, q: 0.5, x: 0, y: 1, color: null, sample: null, selection: [], basis: 'pca', dirA: null, dirB: null } satisfies Partial<ViewState>;
 
 /** Runs and their layers: dimension, explained variance per component, cumulative share. */
 export function Sidebar({ runs, run, focused, state, update }: Props) {
@@ -35,7 +30,7 @@ export function Sidebar({ runs, run, focused, state, update }: Props) {
             type="button"
             className="run-head"
             aria-current={r.id === run.id ? 'true' : undefined}
-            onClick={() => r.id !== run.id && update({ run: r.id, ...RUN_CHANGE })}
+            onClick={() => r.id !== run.id && update(runChange(r, state))}
           >
             <span className="run-name">{r.name}</span>
             <span className="run-meta" title={r.model_class ?? undefined}>
