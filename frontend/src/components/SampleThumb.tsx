@@ -1,7 +1,6 @@
-import { useState } from 'react';
-import { renderUrl, type SampleRef } from '../api';
+import { type SampleRef } from '../api';
 import { useApp, useAppSlices } from '../context';
-import { useSampleText } from '../hooks';
+import { useRendering } from '../hooks';
 import { formatScore } from '../lib/format';
 import { labelColor } from '../lib/runInfo';
 
@@ -14,11 +13,16 @@ interface Props {
   size?: 'sm' | 'md';
 }
 
-function titleOf(id: number, label?: string | null, score?: number) {
+/** Characters of a text shown on hover (the lightbox shows all of it). */
+const HOVER_CHARS = 600;
+
+function titleOf(id: number, label?: string | null, score?: number, text?: string | null) {
   const parts = [`Sample ${id}`];
   if (label) parts.push(label);
   if (score !== undefined) parts.push(`score ${formatScore(score)}`);
-  return parts.join(' · ');
+  const head = parts.join(' · ');
+  if (!text) return head;
+  return `${head}\n\n${text.length > HOVER_CHARS ? `${text.slice(0, HOVER_CHARS)}…` : text}`;
 }
 
 /** One sample as a button: thumbnail or text snippet; opens the sample view. */
@@ -26,10 +30,11 @@ export function SampleThumb({ id, label, score, showLabel = true, size = 'md' }:
   const { run, labels, openSample, state } = useAppSlices('app');
   const open = state.sample === id ? ' is-open' : '';
   const kind = run.rendering_kind;
-  const text = useSampleText(run.id, id, kind === 'text/plain');
-  const [failed, setFailed] = useState(false);
+  // texts and thumbnails both come in batches (one request per render pass, not one per sample)
+  const rendering = useRendering(run.id, id, kind === 'text/plain' || kind === 'image/png');
+  const text = kind === 'text/plain' && rendering !== undefined ? rendering ?? '(text unavailable)' : null;
   const color = labelColor(labels, label ?? null);
-  const title = titleOf(id, label, score);
+  const title = titleOf(id, label, score, text);
 
   if (kind === 'text/plain') {
     const [first, ...rest] = (text ?? '').split('\n');
@@ -57,8 +62,10 @@ export function SampleThumb({ id, label, score, showLabel = true, size = 'md' }:
 
   return (
     <button type="button" className={`thumb thumb-image thumb-${size}${open}`} onClick={() => openSample(id)} title={title} data-testid="sample-thumb" data-sample-id={id}>
-      {kind === 'image/png' && !failed ? (
-        <img src={renderUrl(run.id, id)} alt={title} loading="lazy" decoding="async" onError={() => setFailed(true)} />
+      {kind === 'image/png' && rendering === undefined ? (
+        <span className="thumb-placeholder is-loading" aria-label="loading image" />
+      ) : kind === 'image/png' && rendering ? (
+        <img src={rendering} alt={title} decoding="async" />
       ) : (
         <span className="thumb-placeholder">#{id}</span>
       )}

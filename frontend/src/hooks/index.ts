@@ -7,12 +7,12 @@
  *   basis.ts       useBasis: PCA, ICA or a direction made on the server from two groups
  *   urlState.ts    useUrlState: the view state in the query string
  *   theme.ts       useTheme, useCssVar
- *   sampleText.ts  useSampleText: text renderings fetched in batches
+ *   sampleText.ts  useRendering, useSampleText: renderings (texts, thumbnails) fetched in batches
  */
 export { useAsync, type AsyncState } from './async';
 export { useBasis, type ResolvedBasis } from './basis';
 export { useQuantileSamples, useSliderQuantile, type QuantileRequest, type QuantileState } from './quantile';
 export * from './resources';
-export { useSampleText } from './sampleText';
+export { useRendering, useSampleText } from './sampleText';
 export { useCssVar, useTheme, type Theme } from './theme';
 export { useUrlState, type UpdateState } from './urlState';

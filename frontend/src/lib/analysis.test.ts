@@ -4,7 +4,6 @@ import {
   argmaxCell,
   chosenLayers,
   ckaColor,
-  compareRuns,
   componentMeaning,
   strongestMeaning,
   divergingColor,
@@ -164,14 +163,6 @@ describe('summaries', () => {
 });
 
 describe('comparing runs', () => {
-  it('defaults to the first two runs and never compares a run with itself', () => {
-    expect(compareRuns(['a'], null, null)).toBeNull();
-    expect(compareRuns(['a', 'b', 'c'], null, null)).toEqual(['a', 'b']);
-    expect(compareRuns(['a', 'b', 'c'], 'c', 'a')).toEqual(['c', 'a']);
-    expect(compareRuns(['a', 'b', 'c'], 'b', 'b')).toEqual(['b', 'a']);
-    expect(compareRuns(['a', 'b', 'c'], 'gone', 'c')).toEqual(['a', 'c']);
-  });
-
   it('finds the largest cell', () => {
     expect(argmaxCell([[0.1, null], [0.9, 0.3]])).toEqual([1, 0]);
     expect(argmaxCell([[null]])).toBeNull();
