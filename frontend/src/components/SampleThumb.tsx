@@ -10,6 +10,8 @@ interface Props {
   score?: number;
   /** Show the label's colour as a stripe (the gallery) */
   showLabel?: boolean;
+  /** The samples shown with this one, in order (the lightbox steps through them). */
+  list?: readonly number[];
   size?: 'sm' | 'md';
 }
 
@@ -26,7 +28,7 @@ function titleOf(id: number, label?: string | null, score?: number, text?: strin
 }
 
 /** One sample as a button: thumbnail or text snippet; opens the sample view. */
-export function SampleThumb({ id, label, score, showLabel = true, size = 'md' }: Props) {
+export function SampleThumb({ id, label, score, showLabel = true, size = 'md', list }: Props) {
   const { run, labels, openSample, state } = useAppSlices('app');
   const open = state.sample === id ? ' is-open' : '';
   const kind = run.rendering_kind;
@@ -39,7 +41,7 @@ export function SampleThumb({ id, label, score, showLabel = true, size = 'md' }:
   if (kind === 'text/plain') {
     const [first, ...rest] = (text ?? '').split('\n');
     return (
-      <button type="button" className={`thumb thumb-text${open}`} onClick={() => openSample(id)} title={title} data-testid="sample-thumb" data-sample-id={id}>
+      <button type="button" className={`thumb thumb-text${open}`} onClick={() => openSample(id, list)} title={title} data-testid="sample-thumb" data-sample-id={id}>
         {showLabel && label && <span className="thumb-stripe" style={{ background: color }} aria-hidden="true" />}
         {text === null ? (
           <span className="thumb-text-loading" aria-label="loading text">
@@ -61,7 +63,7 @@ export function SampleThumb({ id, label, score, showLabel = true, size = 'md' }:
   }
 
   return (
-    <button type="button" className={`thumb thumb-image thumb-${size}${open}`} onClick={() => openSample(id)} title={title} data-testid="sample-thumb" data-sample-id={id}>
+    <button type="button" className={`thumb thumb-image thumb-${size}${open}`} onClick={() => openSample(id, list)} title={title} data-testid="sample-thumb" data-sample-id={id}>
       {kind === 'image/png' && rendering === undefined ? (
         <span className="thumb-placeholder is-loading" aria-label="loading image" />
       ) : kind === 'image/png' && rendering ? (
@@ -77,10 +79,11 @@ export function SampleThumb({ id, label, score, showLabel = true, size = 'md' }:
 export function ThumbGrid({ samples, reverse = false, size = 'md', testId }: { samples: SampleRef[]; reverse?: boolean; size?: 'sm' | 'md'; testId?: string }) {
   const { run } = useApp();
   const list = reverse ? samples.slice().reverse() : samples;
+  const ids = list.map((s) => s.id);
   return (
     <div className={`thumb-grid ${run.rendering_kind === 'text/plain' ? 'is-text' : `is-image size-${size}`}`} data-testid={testId}>
       {list.map((s) => (
-        <SampleThumb key={s.id} id={s.id} label={s.label === null ? null : String(s.label)} score={s.score} size={size} />
+        <SampleThumb key={s.id} id={s.id} label={s.label === null ? null : String(s.label)} score={s.score} size={size} list={ids} />
       ))}
     </div>
   );

@@ -7,6 +7,7 @@
  *   basis.ts       useBasis: PCA, ICA or a direction made on the server from two groups
  *   urlState.ts    useUrlState: the view state in the query string
  *   theme.ts       useTheme, useCssVar
+ *   sidebar.ts     useSidebarOpen: the sidebar shown or hidden (kept across visits)
  *   sampleText.ts  useRendering, useSampleText: renderings (texts, thumbnails) fetched in batches
  */
 export { useAsync, type AsyncState } from './async';
@@ -14,5 +15,6 @@ export { useBasis, type ResolvedBasis } from './basis';
 export { useQuantileSamples, useSliderQuantile, type QuantileRequest, type QuantileState } from './quantile';
 export * from './resources';
 export { useRendering, useSampleText } from './sampleText';
+export { useSidebarOpen } from './sidebar';
 export { useCssVar, useTheme, type Theme } from './theme';
 export { useUrlState, type UpdateState } from './urlState';

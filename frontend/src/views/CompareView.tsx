@@ -296,7 +296,7 @@ function Ends({ run, low, high, eta2, testId, flippedNote }: { run: RunInfo; low
         <div className="pair-end-thumbs">
           {samples
             ? // the most extreme at the outer edge: low ends read right-to-left
-              (end === 'low' ? samples.slice().reverse() : samples).map((s) => <RunThumb key={s.id} run={run} sample={s} labels={labels} size="md" />)
+              (end === 'low' ? samples.slice().reverse() : samples).map((s) => <RunThumb key={s.id} run={run} sample={s} labels={labels} />)
             : Array.from({ length: N_PER_END }, (_, i) => <Skeleton key={i} className="sk-thumb pair-sk" />)}
         </div>
         <span className="pair-tally" data-testid="pair-tally" title={dom ? `${dom.count} of ${dom.total} samples at this end are ${dom.label}` : undefined}>

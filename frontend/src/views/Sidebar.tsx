@@ -23,7 +23,7 @@ export function Sidebar({ runs, run, focused, state, update }: Props) {
     update({ rows: next.length ? next : [focused], layer: next.length && !next.includes(focused) ? next[0] : focused, tab: 'gallery' });
   };
   return (
-    <nav className="sidebar" aria-label="Runs and layers">
+    <nav className="sidebar" id="sidebar" aria-label="Runs and layers">
       {runs.map((r) => (
         <section key={r.id} className={`run-block${r.id === run.id ? ' current' : ''}`}>
           <button
@@ -71,7 +71,7 @@ export function Sidebar({ runs, run, focused, state, update }: Props) {
                     <div className="layer-meta">
                       <span>D = {formatCount(l.dim)}</span>
                       <span>{l.n_components} PCs</span>
-                      <span title={`PCA method: ${l.pca_method}`}>{l.pca_method}</span>
+                      {pcaMethodText(l.pca_method) && <span title="Principal components from a randomized SVD: close to, not exactly, the exact ones">{pcaMethodText(l.pca_method)}</span>}
                     </div>
                     <VarianceBars
                       ratios={l.explained_variance_ratio}
@@ -98,6 +98,13 @@ export function Sidebar({ runs, run, focused, state, update }: Props) {
       </p>
     </nav>
   );
+}
+
+/** The PCA method in words where it is not the exact default (null: exact, nothing to say). */
+export function pcaMethodText(method: string): string | null {
+  if (method === 'covariance_eigh') return null;
+  if (method === 'randomized_svd') return 'approximate PCA';
+  return method.replace(/_/g, ' ');
 }
 
 /** `pkg.module.ClassName` -> `ClassName`; the full path shows on hover. */
