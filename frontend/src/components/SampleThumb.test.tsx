@@ -18,7 +18,7 @@ describe('thumbnails', () => {
   it('come in one batched request, with a neutral placeholder until then', async () => {
     let settle: (ids: number[]) => void = () => {};
     vi.mocked(api.getRenderings).mockImplementation(
-      (_run, ids) => new Promise((resolve) => (settle = (got) => resolve({ kind: 'image/png', items: got.map((id) => ({ id, data_url: `data:image/png;base64,${id}` })) }))),
+      () => new Promise((resolve) => (settle = (got) => resolve({ kind: 'image/png', items: got.map((id) => ({ id, data_url: `data:image/png;base64,${id}` })) }))),
     );
     const run = runInfo('batch-run');
     renderView(<ThumbGrid samples={refs([11, 12, 13, 14, 15, 16])} testId="grid" />, { runs: [run] });
