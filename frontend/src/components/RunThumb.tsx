@@ -8,7 +8,7 @@ import { labelColor } from '../lib/runInfo';
 export function RunThumb({ run, sample, labels }: { run: RunInfo; sample: SampleRef; labels: string[] }) {
   const { run: current, update, openSample } = useApp();
   const isText = run.rendering_kind === 'text/plain';
-  const rendering = useRendering(run.id, sample.id, isText || run.rendering_kind === 'image/png');
+  const rendering = useRendering(run.id, sample.id, (isText || run.rendering_kind === 'image/png') && sample.id < run.n_samples);
   const text = isText && rendering !== undefined ? rendering ?? '(text unavailable)' : null;
   const label = sample.label === null ? null : String(sample.label);
   const title = `${run.name} · sample ${sample.id}${label ? ` · ${label}` : ''} · score ${formatScore(sample.score)}${text ? `\n\n${text.slice(0, 600)}` : ''}`;

@@ -33,7 +33,8 @@ export function SampleThumb({ id, label, score, showLabel = true, size = 'md', l
   const open = state.sample === id ? ' is-open' : '';
   const kind = run.rendering_kind;
   // texts and thumbnails both come in batches (one request per render pass, not one per sample)
-  const rendering = useRendering(run.id, id, kind === 'text/plain' || kind === 'image/png');
+  // (an id past the run's end is a stale sample of the previous run for one render: not asked)
+  const rendering = useRendering(run.id, id, (kind === 'text/plain' || kind === 'image/png') && id < run.n_samples);
   const text = kind === 'text/plain' && rendering !== undefined ? rendering ?? '(text unavailable)' : null;
   const color = labelColor(labels, label ?? null);
   const title = titleOf(id, label, score, text);

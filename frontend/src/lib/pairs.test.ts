@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { runInfo } from '../test/app';
-import { compatiblePair, datasetPairProblem, modelPairProblem } from './pairs';
+import { compatiblePair, datasetPairProblem, modelPairProblem, replacedPairNotice } from './pairs';
 
 // two models over one data set (a, b), a's model over other data (shifted), a model-free run
 const a = runInfo('a', { data_fingerprint: 'd1', model_fingerprint: 'm1' });
@@ -30,5 +30,13 @@ describe('pairs the server accepts', () => {
     expect(compatiblePair(runs, 'texts', null, modelPairProblem)).toEqual(['a', 'b']); // texts has no partner
     expect(compatiblePair(runs, null, null, datasetPairProblem)).toEqual(['a', 'shifted']);
     expect(compatiblePair([a, texts], null, null, datasetPairProblem)).toBeNull();
+  });
+});
+
+describe('a replaced pair', () => {
+  it('is explained in plain words', () => {
+    expect(replacedPairNotice(runs, 'a', 'texts', ['a', 'b'], modelPairProblem)).toBe('“a” and “texts” cannot be compared here: other samples (40 vs 100).');
+    expect(replacedPairNotice(runs, 'a', 'b', ['a', 'b'], modelPairProblem)).toBeNull();
+    expect(replacedPairNotice(runs, 'a', null, ['a', 'b'], modelPairProblem)).toBeNull();
   });
 });

@@ -39,3 +39,16 @@ export function compatiblePair(runs: readonly RunInfo[], askedA: string | null, 
   }
   return null;
 }
+
+/**
+ * Why the asked pair was replaced, in a sentence ("“a” and “b” cannot be compared: another
+ * model."), or null when both were asked, exist, and are the pair shown.
+ */
+export function replacedPairNotice(runs: readonly RunInfo[], askedA: string | null, askedB: string | null, shown: readonly [string, string] | null, problem: PairProblem): string | null {
+  const a = runs.find((r) => r.id === askedA);
+  const b = runs.find((r) => r.id === askedB);
+  if (!a || !b || a.id === b.id) return null;
+  const why = problem(a, b);
+  if (why === null || (shown && shown[0] === a.id && shown[1] === b.id)) return null;
+  return `“${a.name}” and “${b.name}” cannot be compared here: ${why}.`;
+}

@@ -10,7 +10,7 @@ import { ckaColor, formatStatistic, signedPcName, textOn } from '../lib/analysis
 import { dominantLabel } from '../lib/labels';
 import { formatCount, formatPercent, pcName } from '../lib/format';
 import { labelOrder } from '../lib/runInfo';
-import { compatiblePair, modelPairProblem } from '../lib/pairs';
+import { compatiblePair, modelPairProblem, replacedPairNotice } from '../lib/pairs';
 
 const N_PER_END = 4;
 
@@ -46,8 +46,14 @@ export function CompareView() {
   const [idA, idB] = pick;
   const runA = runs.find((r) => r.id === idA)!;
   const runB = runs.find((r) => r.id === idB)!;
+  const notice = replacedPairNotice(runs, state.runA, state.runB, pick, modelPairProblem);
   return (
     <div className="view compare-view" data-testid="compare">
+      {notice && (
+        <div className="notice" role="status" data-testid="pair-notice">
+          {notice} Showing “{runA.name}” and “{runB.name}”.
+        </div>
+      )}
       <div className="toolbar">
         <CompareTitle />
         <div className="toolbar-spacer" />

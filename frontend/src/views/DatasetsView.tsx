@@ -5,7 +5,7 @@ import { RunPairPicker } from '../components/RunPairPicker';
 import { useAppSlices } from '../context';
 import { useDatasetShift } from '../hooks';
 import { datasetPair, sharedLayers, sortShiftRows } from '../lib/datasets';
-import { compatiblePair, datasetPairProblem } from '../lib/pairs';
+import { compatiblePair, datasetPairProblem, replacedPairNotice } from '../lib/pairs';
 import { formatCount } from '../lib/format';
 import { EndsCard } from './datasets/EndsCard';
 import { HistogramCard } from './datasets/HistogramCard';
@@ -44,12 +44,18 @@ export function DatasetsView() {
   const [idA, idB] = pair;
   const runA = runs.find((r) => r.id === idA)!;
   const runB = runs.find((r) => r.id === idB)!;
+  const notice = replacedPairNotice(runs, state.dsA, state.dsB, pair, datasetPairProblem);
   const layers = sharedLayers(runA, runB);
   const pairKey = `${idA}\u0000${idB}`;
   const differs = (l: string) => comparable !== null && comparable.pair === pairKey && !comparable.layers.includes(l);
   const layer = state.dsLayer && layers.includes(state.dsLayer) ? state.dsLayer : layers[layers.length - 1] ?? null;
   return (
     <div className="view datasets-view" data-testid="datasets">
+      {notice && (
+        <div className="notice" role="status" data-testid="pair-notice">
+          {notice} Showing “{runA.name}” and “{runB.name}”.
+        </div>
+      )}
       <div className="toolbar">
         <DatasetsTitle />
         <div className="toolbar-spacer" />
