@@ -106,7 +106,8 @@ def test_summary_names_the_separated_classes(layer: ee.Layer, labels: np.ndarray
     # the high end first, as the gallery shows it, and each end named: checked against the scores
     assert table["summary"].iloc[0] == "high: Coat · low: Sandal, Sneaker"
     pc1 = np.asarray(layer.scores)[:, 0]
-    assert pc1[labels == NAMES.index("Coat")].mean() > pc1.mean() > pc1[labels == NAMES.index("Sandal")].mean()
+    coat, sandal = (pc1[labels == NAMES.index(name)].mean() for name in ("Coat", "Sandal"))
+    assert coat > pc1.mean() > sandal
     assert list(table.columns) == ["eta2", *(f"mean[{n}]" for n in NAMES), "summary"]
 
 

@@ -121,7 +121,10 @@ def test_narrow_window_keeps_names_and_controls_whole(browser: Any, server_url: 
         page = ui.open("?layer=input&n=16")
         page.get_by_test_id("gallery-column").first.wait_for()
         name = page.locator(".run-summary-name")
-        assert name.evaluate("(el) => el.scrollWidth <= el.clientWidth || getComputedStyle(el).textOverflow === 'ellipsis'")
+        whole_or_ellipsis = (
+            "(el) => el.scrollWidth <= el.clientWidth || getComputedStyle(el).textOverflow === 'ellipsis'"
+        )
+        assert name.evaluate(whole_or_ellipsis)
         # at 16 samples per end the HIGH / LOW tags stay on one line
         tag = page.locator(".end-tag-high").first
         assert tag.evaluate("(el) => el.getBoundingClientRect().height < 22"), "the HIGH tag wraps"
@@ -222,7 +225,8 @@ def test_image_lightbox_and_no_jargon(ui: Page) -> None:
 
 def test_variance_bars_by_keyboard(ui: Page) -> None:
     page = ui.open()
-    bars = page.locator("[data-testid=layer-item][data-layer=fc] [data-testid=variance-bars] rect[role=button]")
+    fc = page.locator("[data-testid=layer-item][data-layer=fc]")
+    bars = fc.locator("[data-testid=variance-bars] rect[role=button]")
     bars.first.wait_for()
     assert bars.count() == 10
     assert [bars.nth(i).get_attribute("tabindex") for i in range(3)] == ["0", "-1", "-1"]

@@ -13,15 +13,18 @@ from fastapi import FastAPI
 from fastapi.responses import HTMLResponse
 
 STYLE = """
-body { font: 14px/1.5 system-ui, sans-serif; max-width: 60rem; margin: 2rem auto; padding: 0 1rem; color: #1d2330 }
+body { font: 14px/1.5 system-ui, sans-serif; max-width: 60rem; margin: 2rem auto; padding: 0 1rem;
+  color: #1d2330 }
 h1 { font-size: 1.4rem } code, .path { font-family: ui-monospace, monospace }
 .route { border-top: 1px solid #d8dce4; padding: .6rem 0 }
-.method { font: 600 12px ui-monospace, monospace; background: #e8edff; color: #2a44b8; padding: 1px 6px; border-radius: 4px }
+.method { font: 600 12px ui-monospace, monospace; background: #e8edff; color: #2a44b8;
+  padding: 1px 6px; border-radius: 4px }
 .path { font-weight: 600 } .doc { color: #4a5162; margin: .2rem 0 0; white-space: pre-line }
 .params { color: #4a5162; font-size: 13px } .params code { color: #1d2330 }
 @media (prefers-color-scheme: dark) {
   body { background: #12151b; color: #e3e6ec } .route { border-color: #2c323d }
-  .method { background: #26305a; color: #b9c6ff } .doc, .params { color: #a9b0bd } .params code { color: #e3e6ec }
+  .method { background: #26305a; color: #b9c6ff } .doc, .params { color: #a9b0bd }
+  .params code { color: #e3e6ec }
 }
 """
 
