@@ -60,7 +60,7 @@ def test_summary_states_high_and_low_and_the_strongest_column(ui: Page) -> None:
     summary = column.get_by_test_id("component-summary")
     summary.wait_for()
     text = summary.text_content()
-    assert re.match(r"(high: .+ · low: .+|no category stands out)", text), text
+    assert re.search(r"(by mean · high: .+ · low: .+|no category stands out)", text), text
     # the run's brightness metadata goes with input PC 1 more than the labels do
     strongest = column.get_by_test_id("component-strongest")
     strongest.wait_for()

@@ -131,7 +131,7 @@ function CkaHeatmap({ table, runA, runB, cellA, cellB, onPick }: { table: CKATab
   return (
     <div className="cka-body">
       <div className="cka-scroller">
-        <div className="cka-grid" style={{ gridTemplateColumns: `auto repeat(${cols}, minmax(58px, 1fr))` }} data-testid="cka-heatmap" role="grid" aria-label={`Linear CKA: layers of ${runA.name} (rows) by layers of ${runB.name} (columns)`}>
+        <div className="cka-grid" style={{ gridTemplateColumns: `auto repeat(${cols}, minmax(46px, 1fr))` }} data-testid="cka-heatmap" role="grid" aria-label={`Linear CKA: layers of ${runA.name} (rows) by layers of ${runB.name} (columns)`}>
           <div className="cka-corner">
             <span className="run-tag run-tag-a">A</span> {runA.name} ↓ &nbsp;
             <span className="run-tag run-tag-b">B</span> {runB.name} →

@@ -135,7 +135,7 @@ function EndSummary({ end, samples }: { end: 'high' | 'low'; samples: SampleRef[
     <div className={`end-summary end-${end}`}>
       <span className={`end-tag end-tag-${end}`}>{end === 'high' ? '▲ high' : '▼ low'}</span>
       {dom && labels.length > 0 && (
-        <span className="end-dominant" title={`${dom.count} of ${dom.total} samples at this end are ${dom.label}`}>
+        <span className="end-dominant" title={`${dom.count} of the ${dom.total} samples shown at this end are ${dom.label}`}>
           <span className="swatch" style={{ background: labelColor(labels, dom.label) }} aria-hidden="true" />
           <span className="end-dominant-text">{dom.text}</span>
         </span>
@@ -165,8 +165,19 @@ function GalleryColumn({ layer, component, separation, meaning, strongest }: { l
         <span className="visually-hidden">{title}</span>
       </button>
       {meaning && (
-        <div className="column-meaning" data-testid="component-summary" title={`${meaning.summary} (${meaning.column}: ${meaning.stat})`}>
-          <span className="column-meaning-text">{meaning.summary}</span>
+        <div
+          className="column-meaning"
+          data-testid="component-summary"
+          title={
+            meaning.statistic === 'eta2'
+              ? `${meaning.summary} (${meaning.column}: ${meaning.stat}). From each category's mean score over all samples; the HIGH and LOW tags count the samples shown, which can differ.`
+              : `${meaning.summary} (${meaning.column}: ${meaning.stat})`
+          }
+        >
+          <span className="column-meaning-text">
+            {meaning.statistic === 'eta2' && meaning.summary.startsWith('high:') && <span className="muted">by mean · </span>}
+            {meaning.summary}
+          </span>
           <span className="column-meaning-stat">{meaning.stat}</span>
         </div>
       )}
