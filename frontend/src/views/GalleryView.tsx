@@ -181,6 +181,8 @@ function GalleryColumn({ layer, component, separation, meaning, strongest }: { l
           <span className="column-meaning-stat">{meaning.stat}</span>
         </div>
       )}
+      {/* a blank line where the shown column is the strongest, so the thumbnails line up */}
+      {strongest && strongest.column === meaning?.column && <div className="column-strongest" aria-hidden="true">{'\u00a0'}</div>}
       {strongest && strongest.column !== meaning?.column && (
         <div className="column-strongest" data-testid="component-strongest" title={`Of all columns, ${strongest.column} goes most strongly with ${component.name}: ${strongest.summary}`}>
           strongest: <span className="column-strongest-name">{strongest.column}</span> <span className="column-meaning-stat">{strongest.stat}</span>
