@@ -100,10 +100,14 @@ def test_eta2_is_r2_of_one_way_anova_and_ols(layer: ee.Layer, labels: np.ndarray
         assert table["eta2"].iloc[c] == pytest.approx(f * dfb / (f * dfb + dfw), rel=1e-9)
 
 
-def test_summary_names_the_separated_classes(layer: ee.Layer) -> None:
+def test_summary_names_the_separated_classes(layer: ee.Layer, labels: np.ndarray) -> None:
     table = association(layer)
     assert table["eta2"].iloc[0] > 0.99
-    assert table["summary"].iloc[0] == "separates Sandal, Sneaker from Coat"
+    # the high end first, as the gallery shows it, and each end named: checked against the scores
+    assert table["summary"].iloc[0] == "high: Coat · low: Sandal, Sneaker"
+    pc1 = np.asarray(layer.scores)[:, 0]
+    coat, sandal = (pc1[labels == NAMES.index(name)].mean() for name in ("Coat", "Sandal"))
+    assert coat > pc1.mean() > sandal
     assert list(table.columns) == ["eta2", *(f"mean[{n}]" for n in NAMES), "summary"]
 
 
@@ -112,10 +116,10 @@ def test_summary_on_one_side_and_none() -> None:
 
     names = ["a", "b", "c"]
     assert _categorical_summary(np.array([3.0, 0.1, 0.0]), names, 0.0, 1.0, 0.5) == (
-        "separates a (high) from the rest"
+        "high: a · low: no class stands out"
     )
     assert _categorical_summary(np.array([0.0, -2.0, 0.0]), names, 0.0, 1.0, 0.5) == (
-        "separates b (low) from the rest"
+        "high: no class stands out · low: b"
     )
     assert _categorical_summary(np.array([0.1, -0.1, 0.0]), names, 0.0, 1.0, 0.5).startswith("no category")
 

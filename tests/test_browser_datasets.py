@@ -67,13 +67,17 @@ def test_datasets_tab_ranks_components_and_overlays_histograms(ui: Page) -> None
     assert page.get_by_test_id("datasets-layer").input_value() == "conv"
 
 
-def test_datasets_refused_pair_shows_why(ui: Page) -> None:
-    ui.expected_errors.append(re.compile(r"status of 422"))
+def test_datasets_refused_pair_is_replaced_and_says_why(ui: Page) -> None:
     page = ui.open("?tab=datasets&dsa=tiny-cnn&dsb=tiny-cnn-b")
-    error = page.get_by_test_id("error-state")
-    error.wait_for(timeout=60_000)
-    assert "HTTP 422" in error.text_content()
-    assert "model" in error.locator(".state-detail").text_content()
+    notice = page.get_by_test_id("pair-notice")
+    notice.wait_for()
+    text = notice.text_content()
+    assert "“tiny-cnn” and “tiny-cnn-b” cannot be compared here: another model." in text
+    assert not re.search(r"[0-9a-f]{12}|Try again", text)  # no hashes, nothing that cannot succeed
+    assert page.get_by_test_id("datasets-run-b").input_value() == "tiny-cnn-inverted"
+    option = page.locator("[data-testid=datasets-run-b] option[value=tiny-cnn-b]")
+    assert option.is_disabled() and option.text_content() == "tiny-cnn-b — another model"
+    page.get_by_test_id("datasets-histogram").wait_for(timeout=60_000)
     ui.shot("51-datasets-refused-light")
 
 

@@ -13,7 +13,7 @@ pytestmark = pytest.mark.browser
 
 
 def test_gallery_columns_ends_and_rows(ui: Page) -> None:
-    page = ui.open()
+    page = ui.open("?layer=input")
     columns = page.get_by_test_id("gallery-column")
     columns.first.wait_for()
     assert columns.count() == 10

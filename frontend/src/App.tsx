@@ -1,10 +1,11 @@
-import { useCallback, useMemo, useRef, type KeyboardEvent } from 'react';
+import { useCallback, useMemo, useRef, useState, type KeyboardEvent } from 'react';
 import type { RunInfo } from './api';
 import { EmptyState, ErrorState, Skeleton } from './components/common';
 import { ErrorBoundary } from './components/ErrorBoundary';
 import { FilterBar } from './components/FilterBar';
+import { Lightbox } from './components/Lightbox';
 import { AppContext, type AppContextValue } from './context';
-import { useRuns, useTheme, useUrlState, type Theme } from './hooks';
+import { useRuns, useSidebarOpen, useTheme, useUrlState, type Theme } from './hooks';
 import { formatCount } from './lib/format';
 import { findLayer, labelOrder } from './lib/runInfo';
 import { TABS, type Tab } from './lib/urlState';
@@ -36,6 +37,18 @@ function ThemeToggle({ theme, toggle }: { theme: Theme; toggle: () => void }) {
   return (
     <button type="button" className="btn btn-icon theme-toggle" onClick={toggle} aria-label={`Switch to ${next} theme`} title={`Switch to ${next} theme`} data-testid="theme-toggle">
       {theme === 'dark' ? '☀' : '☾'}
+    </button>
+  );
+}
+
+function SidebarToggle({ open, toggle }: { open: boolean; toggle: () => void }) {
+  const what = open ? 'Hide the runs and layers' : 'Show the runs and layers';
+  return (
+    <button type="button" className="btn btn-icon sidebar-toggle" onClick={toggle} aria-label={what} title={what} aria-expanded={open} aria-controls="sidebar" data-testid="sidebar-toggle">
+      <svg width="16" height="16" viewBox="0 0 16 16" aria-hidden="true">
+        <rect x="1.5" y="2.5" width="13" height="11" rx="1.5" fill="none" stroke="currentColor" />
+        <rect x="2" y="3" width="4.5" height="10" fill="currentColor" opacity={open ? 0.6 : 0.15} />
+      </svg>
     </button>
   );
 }
@@ -118,15 +131,34 @@ function LoadingShell() {
 export function App() {
   const [state, update] = useUrlState();
   const [theme, toggleTheme] = useTheme();
+  const [sidebarOpen, toggleSidebar] = useSidebarOpen();
   const runs = useRuns();
 
   const run: RunInfo | null = runs.data ? runs.data.find((r) => r.id === state.run) ?? runs.data[0] ?? null : null;
   const layer = run ? findLayer(run, state.layer) : null;
-  const openSample = useCallback((id: number) => update({ sample: id }), [update]);
+  // the samples the open one was shown among (a gallery end, the probe's row): the lightbox's steps
+  const [sampleList, setSampleList] = useState<readonly number[]>([]);
+  const [lightbox, setLightbox] = useState<{ ids: readonly number[]; index: number } | null>(null);
+  const openSample = useCallback(
+    (id: number, list?: readonly number[]) => {
+      if (list) setSampleList(list);
+      update({ sample: id });
+    },
+    [update],
+  );
+  const openLightbox = useCallback((id: number) => {
+    const i = sampleList.indexOf(id);
+    setLightbox(i >= 0 ? { ids: sampleList, index: i } : { ids: [id], index: 0 });
+  }, [sampleList]);
+  const closeLightbox = useCallback(() => {
+    if (lightbox) update({ sample: lightbox.ids[lightbox.index] }); // the sample view follows the steps
+    setLightbox(null);
+  }, [lightbox, update]);
+  const stepLightbox = useCallback((index: number) => setLightbox((lb) => (lb ? { ...lb, index } : lb)), []);
   const labels = useMemo(() => (run ? labelOrder(run) : []), [run]);
   const ctx: AppContextValue | null = useMemo(
-    () => (runs.data && run && layer ? { runs: runs.data, run, layer, labels, state, update, theme, openSample } : null),
-    [runs.data, run, layer, labels, state, update, theme, openSample],
+    () => (runs.data && run && layer ? { runs: runs.data, run, layer, labels, state, update, theme, openSample, openLightbox } : null),
+    [runs.data, run, layer, labels, state, update, theme, openSample, openLightbox],
   );
 
   let body;
@@ -158,7 +190,7 @@ export function App() {
     body = (
       <AppContext.Provider value={ctx}>
         <div className="app-body">
-          <Sidebar runs={runs.data} run={run} focused={layer.name} state={state} update={update} />
+          {sidebarOpen && <Sidebar runs={runs.data} run={run} focused={layer.name} state={state} update={update} />}
           <main className="main" id="main-panel" role="tabpanel" aria-labelledby={`tab-${state.tab}`}>
             {notices.map((n) => (
               <div key={n} className="notice" role="status">
@@ -181,6 +213,7 @@ export function App() {
               <SampleView key={state.sample} id={state.sample} />
             </ErrorBoundary>
           )}
+          {lightbox && <Lightbox run={run} ids={lightbox.ids} index={lightbox.index} onStep={stepLightbox} onClose={closeLightbox} />}
         </div>
       </AppContext.Provider>
     );
@@ -189,11 +222,14 @@ export function App() {
   return (
     <div className="app">
       <header className="topbar">
+        {ctx && <SidebarToggle open={sidebarOpen} toggle={toggleSidebar} />}
         <Brand />
         {run && (
           <div className="run-summary" data-testid="run-summary">
-            <span className="run-summary-name">{run.name}</span>
-            <span className="muted">
+            <span className="run-summary-name" title={run.name}>
+              {run.name}
+            </span>
+            <span className="run-summary-meta muted">
               {formatCount(run.n_samples)} samples · {run.layers.length} {run.layers.length === 1 ? 'layer' : 'layers'}
               {run.labels.present ? ` · ${labels.length} labels` : ''}
             </span>

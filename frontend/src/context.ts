@@ -13,7 +13,10 @@ export interface AppContextValue {
   state: ViewState;
   update: UpdateState;
   theme: Theme;
-  openSample: (id: number) => void;
+  /** Open a sample in the sample view; `list`: the samples it was shown among (the lightbox steps through them). */
+  openSample: (id: number, list?: readonly number[]) => void;
+  /** Show a sample large over the page, stepping through the list it was opened from. */
+  openLightbox: (id: number) => void;
 }
 
 export const AppContext = createContext<AppContextValue | null>(null);

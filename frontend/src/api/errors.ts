@@ -15,6 +15,11 @@ export class ApiError extends Error {
   }
 }
 
+/** A refusal (4xx, e.g. runs of two models) will not change on retry; a lost connection might. */
+export function isRefusal(error: Error): boolean {
+  return error instanceof ApiError && error.status >= 400 && error.status < 500;
+}
+
 export function isAbortError(err: unknown): boolean {
   return err instanceof DOMException && err.name === 'AbortError';
 }

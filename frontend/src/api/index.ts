@@ -6,12 +6,12 @@
  * shows as it is. JSON and binary answers for a run are immutable, so they are cached here.
  *
  *   types.ts       the schema's types under their UI names, and route typing helpers
- *   errors.ts      ApiError, detailText, isAbortError
+ *   errors.ts      ApiError, detailText, isAbortError, isRefusal
  *   http.ts        URLs, fetch + errors, the per-URL cache, abort-aware waits
  *   runs.ts, layers.ts, compare.ts, directions.ts   the endpoints
  */
 export * from './types';
-export { ApiError, detailText, isAbortError } from './errors';
+export { ApiError, detailText, isAbortError, isRefusal } from './errors';
 export { apiUrl, clearCache } from './http';
 export { getColumnValues, getRenderings, getRuns, getSample, renderUrl } from './runs';
 export { exportUrl, getAssociations, getBasis, getGallery, getHistogram, getQuantile, getScores } from './layers';

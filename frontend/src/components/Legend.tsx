@@ -16,9 +16,15 @@ export interface LegendItem {
 export function CategoricalLegend({ items, title, limit = 12, testId = 'legend', onPick, isOff }: { items: LegendItem[]; title?: string; limit?: number; testId?: string; onPick?: (label: string) => void; isOff?: (label: string) => boolean }) {
   const [open, setOpen] = useState(false);
   const shown = open ? items : items.slice(0, limit);
+  const colours = new Set(items.map((it) => it.color)).size;
   return (
     <div className="legend" data-testid={testId}>
       {title && <div className="legend-title">{title}</div>}
+      {colours < items.length && (
+        <p className="legend-note" data-testid="legend-shared-colours">
+          {items.length} categories share {colours} colours: one colour stands for several of them; hover a sample for its name.
+        </p>
+      )}
       <ul>
         {shown.map((it) => (
           <li key={it.label} className={isOff?.(it.label) ? 'is-off' : undefined}>

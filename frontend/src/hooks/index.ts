@@ -7,7 +7,8 @@
  *   basis.ts       useBasis: PCA, ICA or a direction made on the server from two groups
  *   urlState.ts    useUrlState: the view state in the query string
  *   theme.ts       useTheme, useCssVar
- *   sampleText.ts  useSampleText: text renderings fetched in batches
+ *   sidebar.ts     useSidebarOpen: the sidebar shown or hidden (kept across visits)
+ *   sampleText.ts  useRendering, useSampleText: renderings (texts, thumbnails) fetched in batches
  *   filter.ts      useFilterParam, useSelection: the shared sample filter
  *   neighbors.ts   useNeighbors, useNeighborhood: a sample's nearest neighbours
  */
@@ -17,6 +18,7 @@ export { useFilterParam, useSelection } from './filter';
 export { useNeighborhood, useNeighbors } from './neighbors';
 export { useQuantileSamples, useSliderQuantile, type QuantileRequest, type QuantileState } from './quantile';
 export * from './resources';
-export { useSampleText } from './sampleText';
+export { useRendering, useSampleText } from './sampleText';
+export { useSidebarOpen } from './sidebar';
 export { useCssVar, useTheme, type Theme } from './theme';
 export { useUrlState, type UpdateState } from './urlState';

@@ -4,8 +4,8 @@ import {
   argmaxCell,
   chosenLayers,
   ckaColor,
-  compareRuns,
   componentMeaning,
+  strongestMeaning,
   divergingColor,
   filterLinks,
   formatStatistic,
@@ -143,6 +143,16 @@ describe('summaries', () => {
     expect(strongestColumn([label, brightness], 1)?.name).toBe('brightness');
   });
 
+  it('finds the strongest column of any kind', () => {
+    // |r| = 0.712 beats eta² = 0.7149? no: 0.7149 > 0.712, the label wins PC 1
+    expect(strongestMeaning([label, brightness], 0)?.column).toBe('label');
+    // the label is undefined on PC 2: brightness, r = +0.90
+    expect(strongestMeaning([label, brightness], 1)).toMatchObject({ column: 'brightness', stat: 'r = +0.90' });
+    expect(strongestMeaning([{ ...brightness, values: [-0.95, 0] }, label], 0)).toMatchObject({ column: 'brightness', stat: 'r = −0.95' });
+    expect(strongestMeaning([], 0)).toBeNull();
+    expect(strongestMeaning([{ ...label, values: [null, null] }], 0)).toBeNull();
+  });
+
   it('describes a matched pair', () => {
     expect(signedPcName(0, -1)).toBe('−PC 1');
     expect(signedPcName(2, 1)).toBe('PC 3');
@@ -153,14 +163,6 @@ describe('summaries', () => {
 });
 
 describe('comparing runs', () => {
-  it('defaults to the first two runs and never compares a run with itself', () => {
-    expect(compareRuns(['a'], null, null)).toBeNull();
-    expect(compareRuns(['a', 'b', 'c'], null, null)).toEqual(['a', 'b']);
-    expect(compareRuns(['a', 'b', 'c'], 'c', 'a')).toEqual(['c', 'a']);
-    expect(compareRuns(['a', 'b', 'c'], 'b', 'b')).toEqual(['b', 'a']);
-    expect(compareRuns(['a', 'b', 'c'], 'gone', 'c')).toEqual(['a', 'c']);
-  });
-
   it('finds the largest cell', () => {
     expect(argmaxCell([[0.1, null], [0.9, 0.3]])).toEqual([1, 0]);
     expect(argmaxCell([[null]])).toBeNull();

@@ -175,18 +175,6 @@ export function pairText(p: MatchedPair): string {
   return `A: ${pcName(p.component_a)} (${formatPercent(p.ratio_a)}) ~ B: ${signedPcName(p.component_b, p.sign)} (${formatPercent(p.ratio_b)}) · |r| = ${p.r.toFixed(2)}`;
 }
 
-/**
- * The two runs to compare: the asked ones when they exist and differ, else the first two;
- * null with fewer than two runs.
- */
-export function compareRuns(ids: readonly string[], a: string | null, b: string | null): [string, string] | null {
-  if (ids.length < 2) return null;
-  const runA = a && ids.includes(a) ? a : ids[0];
-  let runB = b && ids.includes(b) && b !== runA ? b : null;
-  if (!runB) runB = ids.find((id) => id !== runA) ?? null;
-  return runB ? [runA, runB] : null;
-}
-
 /** The cell of a layers_a x layers_b table with the largest value (the default opened cell). */
 export function argmaxCell(table: readonly (readonly (number | null)[])[]): [number, number] | null {
   let best: [number, number] | null = null;
@@ -200,4 +188,22 @@ export function argmaxCell(table: readonly (readonly (number | null)[])[]): [num
     }),
   );
   return best;
+}
+
+/**
+ * The column most strongly associated with component `pc` (largest η² or |r|, the two read on
+ * one 0..1 scale of strength), whichever it is: labels, a metadata column such as brightness.
+ * null when no column has a defined statistic for it.
+ */
+export function strongestMeaning(columns: readonly AssociationColumn[] | null | undefined, pc: number): ComponentMeaning | null {
+  let best: AssociationColumn | null = null;
+  let bestStrength = -1;
+  for (const c of columns ?? []) {
+    const s = strength(c.values[pc] ?? null);
+    if (Number.isFinite(s) && s > bestStrength) {
+      best = c;
+      bestStrength = s;
+    }
+  }
+  return best ? componentMeaning([best], pc) : null;
 }

@@ -3,7 +3,7 @@ import type { RunInfo } from '../api';
 import { apiUrl, detailText } from '../api';
 import { MISSING_COLOR, categoricalColor } from './colors';
 import { formatPercent, formatScore, formatTick, tickStep } from './format';
-import { colorColumn, cumulative, galleryRows, labelColor, labelOrder } from './runInfo';
+import { colorColumn, cumulative, findLayer, galleryRows, labelColor, labelOrder, runChange } from './runInfo';
 import { linearScale, toNdc } from './scale';
 
 const run: RunInfo = {
@@ -45,8 +45,34 @@ describe('run helpers', () => {
   it('keeps gallery rows in the run order', () => {
     expect(galleryRows(run, ['fc', 'input'], null)).toEqual(['input', 'fc']);
     expect(galleryRows(run, [], 'fc')).toEqual(['fc']);
-    expect(galleryRows(run, ['gone'], null)).toEqual(['input']);
+    // nothing asked: the first learned layer, not the raw input
+    expect(galleryRows(run, ['gone'], null)).toEqual(['fc']);
+    expect(findLayer(run, null)?.name).toBe('fc');
+    expect(findLayer(run, 'input')?.name).toBe('input');
+    expect(findLayer({ ...run, layers: run.layers.slice(0, 1) }, null)?.name).toBe('input');
     expect(cumulative([0.5, 0.2, 0.1]).map((v) => +v.toFixed(6))).toEqual([0.5, 0.7, 0.8]);
+  });
+});
+
+describe('switching runs', () => {
+  const other: RunInfo = {
+    ...run,
+    id: 'o',
+    columns: run.columns.slice(0, 1),
+    layers: [run.layers[0], { ...run.layers[1], n_components: 2, explained_variance_ratio: [0.6, 0.3] }, { ...run.layers[1], name: 'head' }],
+  };
+  const here = { layer: 'fc', rows: ['input', 'fc'], pc: 1, x: 1, y: 2, color: 'brightness' };
+
+  it('keeps the layer, rows and component where the other run has them', () => {
+    const next = runChange(other, here);
+    expect(next).toMatchObject({ run: 'o', layer: 'fc', rows: ['input', 'fc'], pc: 1, x: 1, sample: null, selection: [], basis: 'pca' });
+    expect(next.y).toBe(1); // fc has 2 components there: axis 2 falls back to the default
+    expect(next.color).toBeNull(); // no brightness column there
+  });
+
+  it('falls back to the defaults where it does not', () => {
+    expect(runChange(other, { ...here, layer: 'conv', rows: ['conv'], pc: 7 })).toMatchObject({ layer: null, rows: [], pc: 0, x: 0, y: 1 });
+    expect(runChange(other, { ...here, pc: 5 }).pc).toBe(0);
   });
 });
 

@@ -66,6 +66,7 @@ export function gallery(layer: string, k = 3, basis = 'pca'): Gallery {
 export interface ViewHarness extends RenderResult {
   update: ReturnType<typeof vi.fn>;
   openSample: ReturnType<typeof vi.fn>;
+  openLightbox: ReturnType<typeof vi.fn>;
   ctx: AppContextValue;
 }
 
@@ -74,6 +75,7 @@ export function renderView(view: ReactNode, { state = {}, runs = [runInfo('r1')]
   const run = runs[0];
   const update = vi.fn();
   const openSample = vi.fn();
+  const openLightbox = vi.fn();
   const ctx: AppContextValue = {
     runs,
     run,
@@ -83,9 +85,10 @@ export function renderView(view: ReactNode, { state = {}, runs = [runInfo('r1')]
     update,
     theme: 'light',
     openSample,
+    openLightbox,
   };
   const result = render(<AppContext.Provider value={ctx}>{view}</AppContext.Provider>);
-  return { ...result, update, openSample, ctx };
+  return { ...result, update, openSample, openLightbox, ctx };
 }
 
 /** A promise and the functions that settle it, for answers that arrive when a test says so. */

@@ -1,14 +1,16 @@
 import { useRef } from 'react';
-import { type CKATable, type GalleryComponent, type MatchedPair, type RunInfo, type SampleRef } from '../api';
+import { isRefusal, type CKATable, type GalleryComponent, type MatchedPair, type RunInfo, type SampleRef } from '../api';
 import { EmptyState, ErrorState, Skeleton, Spinner } from '../components/common';
 import { PngButton } from '../components/PngButton';
 import { RunPairPicker } from '../components/RunPairPicker';
 import { RunThumb } from '../components/RunThumb';
 import { useAppSlices } from '../context';
-import { useCka, useGallery, useMatched } from '../hooks';
-import { ckaColor, compareRuns, signedPcName, textOn } from '../lib/analysis';
+import { useAssociations, useCka, useGallery, useMatched } from '../hooks';
+import { ckaColor, formatStatistic, signedPcName, textOn } from '../lib/analysis';
+import { dominantLabel } from '../lib/labels';
 import { formatCount, formatPercent, pcName } from '../lib/format';
 import { labelOrder } from '../lib/runInfo';
+import { compatiblePair, modelPairProblem, replacedPairNotice } from '../lib/pairs';
 
 const N_PER_END = 4;
 
@@ -16,7 +18,19 @@ const N_PER_END = 4;
 export function CompareView() {
   const { runs, state, update } = useAppSlices('compare');
   const ids = runs.map((r) => r.id);
-  const pick = compareRuns(ids, state.runA, state.runB);
+  // only pairs over the same samples can be compared; without any, say so instead of failing
+  const pick = compatiblePair(runs, state.runA, state.runB, modelPairProblem);
+  if (!pick && ids.length >= 2) {
+    return (
+      <div className="view compare-view" data-testid="compare">
+        <CompareTitle />
+        <EmptyState title="No two runs cover the same samples" testId="compare-no-pair">
+          Comparing models needs two runs over the same samples in the same order — e.g. a trained and an untrained model
+          explored on one data set. The served runs ({runs.map((r) => r.name).join(', ')}) each cover other samples.
+        </EmptyState>
+      </div>
+    );
+  }
   if (!pick) {
     return (
       <div className="view compare-view" data-testid="compare">
@@ -32,8 +46,14 @@ export function CompareView() {
   const [idA, idB] = pick;
   const runA = runs.find((r) => r.id === idA)!;
   const runB = runs.find((r) => r.id === idB)!;
+  const notice = replacedPairNotice(runs, state.runA, state.runB, pick, modelPairProblem);
   return (
     <div className="view compare-view" data-testid="compare">
+      {notice && (
+        <div className="notice" role="status" data-testid="pair-notice">
+          {notice} Showing “{runA.name}” and “{runB.name}”.
+        </div>
+      )}
       <div className="toolbar">
         <CompareTitle />
         <div className="toolbar-spacer" />
@@ -47,6 +67,7 @@ export function CompareView() {
           ariaB="Run B"
           swapTitle="Swap A and B"
           swapAria="Swap runs A and B"
+          problem={modelPairProblem}
         />
       </div>
       <CkaCard runA={runA} runB={runB} />
@@ -79,7 +100,7 @@ function CkaCard({ runA, runB }: { runA: RunInfo; runB: RunInfo }) {
           <PngButton target={cardRef} name={`${runA.id}-vs-${runB.id}-cka`} title="Download the CKA table as PNG" />
         </div>
         {cka.error ? (
-          <ErrorState error={cka.error} title={`Could not compare “${runA.name}” with “${runB.name}”`} onRetry={cka.retry} />
+          <ErrorState error={cka.error} title={`Could not compare “${runA.name}” with “${runB.name}”`} onRetry={isRefusal(cka.error) ? undefined : cka.retry} />
         ) : cka.data ? (
           <CkaHeatmap table={cka.data} runA={runA} runB={runB} cellA={cellA} cellB={cellB} onPick={(a, b) => update({ cellA: a, cellB: b, pair: null })} />
         ) : (
@@ -110,7 +131,7 @@ function CkaHeatmap({ table, runA, runB, cellA, cellB, onPick }: { table: CKATab
   return (
     <div className="cka-body">
       <div className="cka-scroller">
-        <div className="cka-grid" style={{ gridTemplateColumns: `auto repeat(${cols}, minmax(58px, 1fr))` }} data-testid="cka-heatmap" role="grid" aria-label={`Linear CKA: layers of ${runA.name} (rows) by layers of ${runB.name} (columns)`}>
+        <div className="cka-grid" style={{ gridTemplateColumns: `auto repeat(${cols}, minmax(46px, 1fr))` }} data-testid="cka-heatmap" role="grid" aria-label={`Linear CKA: layers of ${runA.name} (rows) by layers of ${runB.name} (columns)`}>
           <div className="cka-corner">
             <span className="run-tag run-tag-a">A</span> {runA.name} ↓ &nbsp;
             <span className="run-tag run-tag-b">B</span> {runB.name} →
@@ -169,7 +190,14 @@ function MatchedCard({ runA, runB, layerA, layerB }: { runA: RunInfo; runB: RunI
   const matched = useMatched(runA.id, layerA, runB.id, layerB);
   const galA = useGallery(runA.id, layerA, N_PER_END, 'pca');
   const galB = useGallery(runB.id, layerB, N_PER_END, 'pca');
+  // how much each component goes with the labels (η²), for the runs that have them
+  const assocA = useAssociations(runA.id, layerA, runA.labels.present);
+  const assocB = useAssociations(runB.id, layerB, runB.labels.present);
   const compOf = (g: typeof galA, pc: number) => g.data?.components.find((c) => c.index === pc) ?? null;
+  const eta2Of = (a: typeof assocA, pc: number) => {
+    const col = a.data?.columns.find((c) => c.name === 'label' && c.statistic === 'eta2');
+    return col ? col.values[pc] ?? null : undefined;
+  };
   const error = matched.error ?? galA.error ?? galB.error;
   const cardRef = useRef<HTMLElement>(null);
   return (
@@ -212,6 +240,8 @@ function MatchedCard({ runA, runB, layerA, layerB }: { runA: RunInfo; runB: RunI
               runB={runB}
               compA={compOf(galA, p.component_a)}
               compB={compOf(galB, p.component_b)}
+              eta2A={eta2Of(assocA, p.component_a)}
+              eta2B={eta2Of(assocB, p.component_b)}
               selected={state.pair === p.component_a}
               onSelect={() => update({ pair: state.pair === p.component_a ? null : p.component_a }, { replace: true })}
             />
@@ -222,7 +252,20 @@ function MatchedCard({ runA, runB, layerA, layerB }: { runA: RunInfo; runB: RunI
   );
 }
 
-function PairRow({ pair, runA, runB, compA, compB, selected, onSelect }: { pair: MatchedPair; runA: RunInfo; runB: RunInfo; compA: GalleryComponent | null; compB: GalleryComponent | null; selected: boolean; onSelect: () => void }) {
+interface PairRowProps {
+  pair: MatchedPair;
+  runA: RunInfo;
+  runB: RunInfo;
+  compA: GalleryComponent | null;
+  compB: GalleryComponent | null;
+  /** η² of each component with the labels: undefined where the run has none, null where undefined */
+  eta2A?: number | null;
+  eta2B?: number | null;
+  selected: boolean;
+  onSelect: () => void;
+}
+
+function PairRow({ pair, runA, runB, compA, compB, eta2A, eta2B, selected, onSelect }: PairRowProps) {
   const flipped = pair.sign < 0;
   // B's ends in the order that lines up with A's low … high
   const bLow = compB ? (flipped ? compB.high : compB.low) : null;
@@ -244,28 +287,42 @@ function PairRow({ pair, runA, runB, compA, compB, selected, onSelect }: { pair:
           |r| = {pair.r.toFixed(2)}
         </span>
       </button>
-      <Ends run={runA} low={compA?.low ?? null} high={compA?.high ?? null} testId="pair-thumbs-a" />
-      <Ends run={runB} low={bLow} high={bHigh} testId="pair-thumbs-b" flippedNote={flipped ? `−${pcName(pair.component_b)}: ${runB.name}'s high end is shown on the left` : undefined} />
+      <Ends run={runA} low={compA?.low ?? null} high={compA?.high ?? null} eta2={eta2A} testId="pair-thumbs-a" />
+      <Ends run={runB} low={bLow} high={bHigh} eta2={eta2B} testId="pair-thumbs-b" flippedNote={flipped ? `−${pcName(pair.component_b)}: ${runB.name}'s high end is shown on the left` : undefined} />
     </div>
   );
 }
 
-function Ends({ run, low, high, testId, flippedNote }: { run: RunInfo; low: SampleRef[] | null; high: SampleRef[] | null; testId: string; flippedNote?: string }) {
+function Ends({ run, low, high, eta2, testId, flippedNote }: { run: RunInfo; low: SampleRef[] | null; high: SampleRef[] | null; eta2?: number | null; testId: string; flippedNote?: string }) {
   const labels = labelOrder(run);
-  const cell = (samples: SampleRef[] | null, end: 'low' | 'high') => (
-    <div className={`pair-end pair-end-${end}`}>
-      {samples
-        ? // the most extreme at the outer edge: low ends read right-to-left
-          (end === 'low' ? samples.slice().reverse() : samples).map((s) => <RunThumb key={s.id} run={run} sample={s} labels={labels} />)
-        : Array.from({ length: N_PER_END }, (_, i) => <Skeleton key={i} className="sk-thumb pair-sk" />)}
-    </div>
-  );
+  const cell = (samples: SampleRef[] | null, end: 'low' | 'high') => {
+    const dom = samples && labels.length ? dominantLabel(samples.map((s) => (s.label === null ? null : String(s.label)))) : null;
+    return (
+      <div className={`pair-end pair-end-${end}`}>
+        <div className="pair-end-thumbs">
+          {samples
+            ? // the most extreme at the outer edge: low ends read right-to-left
+              (end === 'low' ? samples.slice().reverse() : samples).map((s) => <RunThumb key={s.id} run={run} sample={s} labels={labels} />)
+            : Array.from({ length: N_PER_END }, (_, i) => <Skeleton key={i} className="sk-thumb pair-sk" />)}
+        </div>
+        <span className="pair-tally" data-testid="pair-tally" title={dom ? `${dom.count} of ${dom.total} samples at this end are ${dom.label}` : undefined}>
+          {dom ? dom.text : '\u00a0'}
+        </span>
+      </div>
+    );
+  };
   return (
-    <div className="pair-ends" data-testid={testId} title={flippedNote}>
-      {cell(low, 'low')}
-      <span className="pair-axis" aria-hidden="true" />
-      {cell(high, 'high')}
+    <div className="pair-ends-box">
+      <div className="pair-ends" data-testid={testId} title={flippedNote}>
+        {cell(low, 'low')}
+        <span className="pair-axis" aria-hidden="true" />
+        {cell(high, 'high')}
+      </div>
+      {eta2 !== undefined && (
+        <span className="pair-eta2" data-testid="pair-eta2" title="How much of this component's variance the labels explain">
+          labels {formatStatistic('eta2', eta2)}
+        </span>
+      )}
     </div>
   );
 }
-

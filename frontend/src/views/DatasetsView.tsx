@@ -1,10 +1,11 @@
 import { useEffect, useState } from 'react';
-import { ApiError, type RunInfo } from '../api';
+import { isRefusal, type RunInfo } from '../api';
 import { EmptyState, ErrorState, Spinner } from '../components/common';
 import { RunPairPicker } from '../components/RunPairPicker';
 import { useAppSlices } from '../context';
 import { useDatasetShift } from '../hooks';
 import { datasetPair, sharedLayers, sortShiftRows } from '../lib/datasets';
+import { compatiblePair, datasetPairProblem, replacedPairNotice } from '../lib/pairs';
 import { formatCount } from '../lib/format';
 import { EndsCard } from './datasets/EndsCard';
 import { HistogramCard } from './datasets/HistogramCard';
@@ -15,7 +16,20 @@ export function DatasetsView() {
   const { runs, state, update } = useAppSlices('datasets');
   // the layers the server says compare, per pair (a layer reduced differently in the two runs does not)
   const [comparable, setComparable] = useState<{ pair: string; layers: string[] } | null>(null);
-  const pair = datasetPair(runs, state.dsA, state.dsB);
+  const asked = datasetPair(runs, state.dsA, state.dsB);
+  // only runs of one model can be compared; without any such pair, say so instead of failing
+  const pair = asked && datasetPairProblem(runs.find((r) => r.id === asked[0])!, runs.find((r) => r.id === asked[1])!) === null ? asked : compatiblePair(runs, asked?.[0] ?? null, null, datasetPairProblem);
+  if (!pair && runs.length >= 2) {
+    return (
+      <div className="view datasets-view" data-testid="datasets">
+        <DatasetsTitle />
+        <EmptyState title="No two runs come from the same model" testId="datasets-no-pair">
+          Comparing data sets needs one model explored on two data sets — e.g. its test set and a shifted copy. The served
+          runs ({runs.map((r) => r.name).join(', ')}) each come from another model.
+        </EmptyState>
+      </div>
+    );
+  }
   if (!pair) {
     return (
       <div className="view datasets-view" data-testid="datasets">
@@ -30,12 +44,18 @@ export function DatasetsView() {
   const [idA, idB] = pair;
   const runA = runs.find((r) => r.id === idA)!;
   const runB = runs.find((r) => r.id === idB)!;
+  const notice = replacedPairNotice(runs, state.dsA, state.dsB, pair, datasetPairProblem);
   const layers = sharedLayers(runA, runB);
   const pairKey = `${idA}\u0000${idB}`;
   const differs = (l: string) => comparable !== null && comparable.pair === pairKey && !comparable.layers.includes(l);
   const layer = state.dsLayer && layers.includes(state.dsLayer) ? state.dsLayer : layers[layers.length - 1] ?? null;
   return (
     <div className="view datasets-view" data-testid="datasets">
+      {notice && (
+        <div className="notice" role="status" data-testid="pair-notice">
+          {notice} Showing “{runA.name}” and “{runB.name}”.
+        </div>
+      )}
       <div className="toolbar">
         <DatasetsTitle />
         <div className="toolbar-spacer" />
@@ -52,6 +72,7 @@ export function DatasetsView() {
             swapAria="Swap the reference and the other run"
             titleA="The reference: its components are the axes"
             titleB="The other data set, read on A's components"
+            problem={datasetPairProblem}
           />
           <label className="field">
             <span>Layer</span>
@@ -76,11 +97,6 @@ export function DatasetsView() {
   );
 }
 
-/** A refusal (4xx: e.g. runs of two models) will not change on retry; a lost connection might. */
-function refused(error: Error): boolean {
-  return error instanceof ApiError && error.status >= 400 && error.status < 500;
-}
-
 function DatasetsTitle() {
   return (
     <div className="toolbar-title">
@@ -100,7 +116,7 @@ function ShiftBody({ runA, runB, layer, onLayers }: { runA: RunInfo; runB: RunIn
   if (shift.error) {
     return (
       <section className="card datasets-card">
-        <ErrorState error={shift.error} title={`Could not compare “${runA.name}” with “${runB.name}”`} onRetry={refused(shift.error) ? undefined : shift.retry} />
+        <ErrorState error={shift.error} title={`Could not compare “${runA.name}” with “${runB.name}”`} onRetry={isRefusal(shift.error) ? undefined : shift.retry} />
       </section>
     );
   }

@@ -17,7 +17,7 @@ beforeEach(() => {
     .mockReset()
     .mockImplementation(async (_run, layer) => ({
       layer,
-      columns: [{ name: 'label', kind: 'categorical', statistic: 'eta2', values: [0.9, 0.1, 0.05], summaries: ['separates cat from dog', '', ''] }],
+      columns: [{ name: 'label', kind: 'categorical', statistic: 'eta2', values: [0.9, 0.1, 0.05], summaries: ['high: dog · low: cat', '', ''] }],
       skipped: {},
     }));
 });
@@ -30,7 +30,24 @@ describe('GalleryView', () => {
     const headers = screen.getAllByTestId('component-header').map((h) => h.querySelector('.column-pc')?.textContent);
     expect(headers).toEqual(['PC 1', 'PC 2', 'PC 3']);
     expect(screen.getAllByTestId('gallery-high')[0].querySelectorAll('[data-sample-id]').length).toBe(2);
-    await waitFor(() => expect(screen.getAllByTestId('component-summary')[0].textContent).toContain('separates cat from dog'));
+    await waitFor(() => expect(screen.getAllByTestId('component-summary')[0].textContent).toContain('high: dog · low: cat'));
+  });
+
+  it('shows the strongest association of any column beside the label one', async () => {
+    vi.mocked(api.getAssociations).mockImplementation(async (_run, layer) => ({
+      layer,
+      columns: [
+        { name: 'label', kind: 'categorical', statistic: 'eta2', values: [0.9, 0.1, 0.05], summaries: ['high: dog · low: cat', '', ''] },
+        { name: 'brightness', kind: 'numeric', statistic: 'r', values: [0.2, -0.8, 0.01], summaries: ['', 'r = −0.80 with brightness', ''] },
+      ],
+      skipped: {},
+    }));
+    renderView(<GalleryView />);
+    await waitFor(() => expect(screen.getAllByTestId('component-strongest')).toHaveLength(1));
+    // PC 1: the label is the strongest (already shown); PC 2: brightness, |r| 0.8 > eta² 0.1
+    const pc2 = screen.getAllByTestId('gallery-column')[1];
+    expect(pc2.querySelector('[data-testid=component-strongest]')?.textContent).toBe('strongest: brightness r = −0.80');
+    expect(screen.getAllByTestId('gallery-column')[0].querySelector('[data-testid=component-strongest]')).toBeNull();
   });
 
   it('asks for the extremes among the samples the shared filter keeps, and says when none is kept', async () => {

@@ -7,7 +7,7 @@ import { PngButton } from '../components/PngButton';
 import { ThumbGrid } from '../components/SampleThumb';
 import { useApp, useAppSlices } from '../context';
 import { useAssociations, useBasis, useFilterParam, useGallery } from '../hooks';
-import { componentMeaning, type ComponentMeaning } from '../lib/analysis';
+import { componentMeaning, strongestMeaning, type ComponentMeaning } from '../lib/analysis';
 import { formatPercent, formatScore } from '../lib/format';
 import { formatSeparation } from '../lib/direction';
 import { dominantLabel } from '../lib/labels';
@@ -107,7 +107,7 @@ function GalleryRow({ layer, multi }: { layer: LayerInfo; multi: boolean }) {
           <div className={`gallery-columns${isText ? ' is-text' : ''}`}>
             {data
               ? data.components.map((c) => (
-                  <GalleryColumn key={c.index} layer={layer.name} component={c} separation={data.separation} n={n} meaning={key === 'pca' ? componentMeaning(assoc.data?.columns, c.index, state.color) : null} />
+                  <GalleryColumn key={c.index} layer={layer.name} component={c} separation={data.separation} n={n} meaning={key === 'pca' ? componentMeaning(assoc.data?.columns, c.index, state.color) : null} strongest={key === 'pca' ? strongestMeaning(assoc.data?.columns, c.index) : null} />
                 ))
               : Array.from({ length: skeletons }, (_, i) => <ColumnSkeleton key={i} n={n} isText={isText} />)}
           </div>
@@ -140,9 +140,9 @@ function EndSummary({ end, samples }: { end: 'high' | 'low'; samples: SampleRef[
     <div className={`end-summary end-${end}`}>
       <span className={`end-tag end-tag-${end}`}>{end === 'high' ? '▲ high' : '▼ low'}</span>
       {dom && labels.length > 0 && (
-        <span className="end-dominant" title={`${dom.count} of ${dom.total} samples at this end are ${dom.label}`}>
+        <span className="end-dominant" title={`${dom.count} of the ${dom.total} samples shown at this end are ${dom.label}`}>
           <span className="swatch" style={{ background: labelColor(labels, dom.label) }} aria-hidden="true" />
-          {dom.text}
+          <span className="end-dominant-text">{dom.text}</span>
         </span>
       )}
       <span className="end-range" title={range}>
@@ -152,7 +152,7 @@ function EndSummary({ end, samples }: { end: 'high' | 'low'; samples: SampleRef[
   );
 }
 
-function GalleryColumn({ layer, component, separation, meaning }: { layer: string; component: GalleryComponent; separation?: number | null; n: number; meaning: ComponentMeaning | null }) {
+function GalleryColumn({ layer, component, separation, meaning, strongest }: { layer: string; component: GalleryComponent; separation?: number | null; n: number; meaning: ComponentMeaning | null; strongest: ComponentMeaning | null }) {
   const { update } = useApp();
   const stat = componentStat(component, separation);
   const title = `${component.name} · ${stat}`;
@@ -170,9 +170,27 @@ function GalleryColumn({ layer, component, separation, meaning }: { layer: strin
         <span className="visually-hidden">{title}</span>
       </button>
       {meaning && (
-        <div className="column-meaning" data-testid="component-summary" title={`${meaning.summary} (${meaning.column}: ${meaning.stat})`}>
-          <span className="column-meaning-text">{meaning.summary}</span>
+        <div
+          className="column-meaning"
+          data-testid="component-summary"
+          title={
+            meaning.statistic === 'eta2'
+              ? `${meaning.summary} (${meaning.column}: ${meaning.stat}). From each category's mean score over all samples; the HIGH and LOW tags count the samples shown, which can differ.`
+              : `${meaning.summary} (${meaning.column}: ${meaning.stat})`
+          }
+        >
+          <span className="column-meaning-text">
+            {meaning.statistic === 'eta2' && meaning.summary.startsWith('high:') && <span className="muted">by mean · </span>}
+            {meaning.summary}
+          </span>
           <span className="column-meaning-stat">{meaning.stat}</span>
+        </div>
+      )}
+      {/* a blank line where the shown column is the strongest, so the thumbnails line up */}
+      {strongest && strongest.column === meaning?.column && <div className="column-strongest" aria-hidden="true">{'\u00a0'}</div>}
+      {strongest && strongest.column !== meaning?.column && (
+        <div className="column-strongest" data-testid="component-strongest" title={`Of all columns, ${strongest.column} goes most strongly with ${component.name}: ${strongest.summary}`}>
+          strongest: <span className="column-strongest-name">{strongest.column}</span> <span className="column-meaning-stat">{strongest.stat}</span>
         </div>
       )}
       <EndSummary end="high" samples={component.high} />

@@ -16,7 +16,7 @@ function formatValue(v: unknown): string {
 
 /** One sample: large, with its label, metadata, and score and percentile on each component. */
 export function SampleView({ id }: { id: number }) {
-  const { run, layer, labels, update, openSample } = useApp();
+  const { run, layer, labels, update, openSample, openLightbox } = useApp();
   const [layerName, setLayerName] = useState(layer.name);
   useEffect(() => setLayerName(layer.name), [layer.name]);
   const detail = useSample(run.id, id, layerName);
@@ -51,6 +51,11 @@ export function SampleView({ id }: { id: number }) {
           <button type="button" className="btn btn-icon" onClick={() => openSample(id + 1)} disabled={id >= run.n_samples - 1} aria-label="Next sample" title="Next sample (by id)">
             ›
           </button>
+          {run.rendering_kind !== null && (
+            <button type="button" className="btn btn-icon" onClick={() => openLightbox(id)} aria-label="Enlarge" title="Enlarge (then ← → step through the samples it was shown with, Esc closes)" data-testid="sample-enlarge">
+              ⤢
+            </button>
+          )}
           <button type="button" ref={closeRef} className="btn btn-icon" onClick={close} aria-label="Close sample view" data-testid="sample-close" title="Close (Esc)">
             ✕
           </button>
@@ -58,7 +63,9 @@ export function SampleView({ id }: { id: number }) {
       </header>
       <div className="sample-body">
         <div className="sample-render">
-          {run.rendering_kind === 'image/png' && !imgFailed && <img src={renderUrl(run.id, id)} alt={`Sample ${id}`} onError={() => setImgFailed(true)} />}
+          {run.rendering_kind === 'image/png' && !imgFailed && (
+            <img src={renderUrl(run.id, id)} alt={`Sample ${id}`} onError={() => setImgFailed(true)} onClick={() => openLightbox(id)} className="zoomable" title="Enlarge" />
+          )}
           {run.rendering_kind === 'text/plain' && (
             <div className="sample-text">
               {text === null ? (
@@ -86,8 +93,8 @@ export function SampleView({ id }: { id: number }) {
               <div className="kv-row">
               <dt>Label</dt>
               <dd data-testid="sample-label">
+                {/* the label's name only: its stored code ("2") is no news to the reader */}
                 {d.label !== null ? <LabelChip label={d.label} color={labelColor(labels, d.label)} /> : <span className="muted">none</span>}
-                {d.label_value !== null && String(d.label_value) !== d.label && <span className="muted small"> (value {String(d.label_value)})</span>}
               </dd>
               </div>
               {Object.entries(d.metadata).map(([k, v]) => (

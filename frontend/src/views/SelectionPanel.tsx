@@ -94,7 +94,7 @@ export function SelectionPanel({ ids }: { ids: number[] }) {
       )}
       <div className={`thumb-grid ${run.rendering_kind === 'text/plain' ? 'is-text' : 'is-image size-sm'} selection-thumbs`}>
         {ids.slice(0, shown).map((id) => (
-          <SampleThumb key={id} id={id} label={labelOf(id)} size="sm" />
+          <SampleThumb key={id} id={id} label={labelOf(id)} size="sm" list={ids} />
         ))}
       </div>
       {ids.length > shown && (

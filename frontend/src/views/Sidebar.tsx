@@ -2,7 +2,7 @@ import type { RunInfo } from '../api';
 import { VarianceBars } from '../components/VarianceBars';
 import type { UpdateState } from '../hooks';
 import { formatCount, formatPercent } from '../lib/format';
-import { cumulative, galleryRows } from '../lib/runInfo';
+import { cumulative, galleryRows, runChange } from '../lib/runInfo';
 import type { ViewState } from '../lib/urlState';
 
 interface Props {
@@ -13,11 +13,6 @@ interface Props {
   update: UpdateState;
 }
 
-/**
- * What switching runs resets: layer, rows, component, colour, sample and selection belong to the
- * old run, and so does a direction (its groups are the old run's labels or sample ids): back to PCA.
- */
-export const RUN_CHANGE = { layer: null, rows: [], pc: 0, q: 0.5, x: 0, y: 1, color: null, sample: null, selection: [], basis: 'pca', dirA: null, dirB: null } satisfies Partial<ViewState>;
 
 /** Runs and their layers: dimension, explained variance per component, cumulative share. */
 export function Sidebar({ runs, run, focused, state, update }: Props) {
@@ -28,14 +23,14 @@ export function Sidebar({ runs, run, focused, state, update }: Props) {
     update({ rows: next.length ? next : [focused], layer: next.length && !next.includes(focused) ? next[0] : focused, tab: 'gallery' });
   };
   return (
-    <nav className="sidebar" aria-label="Runs and layers">
+    <nav className="sidebar" id="sidebar" aria-label="Runs and layers">
       {runs.map((r) => (
         <section key={r.id} className={`run-block${r.id === run.id ? ' current' : ''}`}>
           <button
             type="button"
             className="run-head"
             aria-current={r.id === run.id ? 'true' : undefined}
-            onClick={() => r.id !== run.id && update({ run: r.id, ...RUN_CHANGE })}
+            onClick={() => r.id !== run.id && update(runChange(r, state))}
           >
             <span className="run-name">{r.name}</span>
             <span className="run-meta" title={r.model_class ?? undefined}>
@@ -76,7 +71,7 @@ export function Sidebar({ runs, run, focused, state, update }: Props) {
                     <div className="layer-meta">
                       <span>D = {formatCount(l.dim)}</span>
                       <span>{l.n_components} PCs</span>
-                      <span title={`PCA method: ${l.pca_method}`}>{l.pca_method}</span>
+                      {pcaMethodText(l.pca_method) && <span title="Principal components from a randomized SVD: close to, not exactly, the exact ones">{pcaMethodText(l.pca_method)}</span>}
                     </div>
                     <VarianceBars
                       ratios={l.explained_variance_ratio}
@@ -103,6 +98,13 @@ export function Sidebar({ runs, run, focused, state, update }: Props) {
       </p>
     </nav>
   );
+}
+
+/** The PCA method in words where it is not the exact default (null: exact, nothing to say). */
+export function pcaMethodText(method: string): string | null {
+  if (method === 'covariance_eigh') return null;
+  if (method === 'randomized_svd') return 'approximate PCA';
+  return method.replace(/_/g, ' ');
 }
 
 /** `pkg.module.ClassName` -> `ClassName`; the full path shows on hover. */

@@ -114,7 +114,8 @@ def association(
     DataFrame with one row per component, index ``PC1`` .. ``PCk``
         Categorical: ``eta2`` (between-group / total sum of squares of the scores), then
         ``mean[<category>]`` per category (label names for labels), then ``summary``
-        ("separates Sandal, Sneaker from Pullover, Coat": lowest means, then highest).
+        ("high: Coat, Pullover · low: Sandal, Sneaker": the categories whose mean is more than
+        ``summary_sd`` above or below the overall mean, the high end first, farthest first).
         Numeric: ``r`` (Pearson), ``n`` (samples used) and ``summary`` ("r = +0.71 with brightness").
 
     Raises
@@ -189,12 +190,10 @@ def _categorical_summary(
     order = np.argsort(z, kind="stable")
     low = [names[g] for g in order if z[g] < -threshold][:SUMMARY_MAX]
     high = [names[g] for g in order[::-1] if z[g] > threshold][:SUMMARY_MAX]
-    if low and high:
-        return f"separates {', '.join(low)} from {', '.join(high)}"
-    if low:
-        return f"separates {', '.join(low)} (low) from the rest"
-    if high:
-        return f"separates {', '.join(high)} (high) from the rest"
+    # high end first, as the gallery shows it; each end said explicitly
+    if low or high:
+        none = "no class stands out"
+        return f"high: {', '.join(high) or none} · low: {', '.join(low) or none}"
     return f"no category stands out (all means within ±{threshold:g} SD)"
 
 

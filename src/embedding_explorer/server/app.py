@@ -7,12 +7,14 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from fastapi import FastAPI
+from starlette.middleware.gzip import GZipMiddleware
 from starlette.middleware.trustedhost import TrustedHostMiddleware
 
 from .._version import __version__
 from ..run import Run
 from . import analysis_routes, basis_routes, dataset_routes, export_routes, routes, sample_routes
 from .answers import HEAVY_THREADS, IMMUTABLE, Cache
+from .apidocs import add_docs_page
 from .auth import TokenAuth
 from .directions import Directions
 from .errors import add_error_handlers, document_errors
@@ -22,6 +24,7 @@ from .static import NotBuiltPage, SpaFiles, ui_dir
 
 MAX_HISTOGRAMS = 4096  # histograms kept per server (by run, layer, basis, component, bins)
 MAX_HISTOGRAM_BYTES = 64 * 2**20  # ... and this much memory
+GZIP_MIN_BYTES = 1024  # smaller answers are sent as they are
 
 
 def create_app(
@@ -65,7 +68,9 @@ def create_app(
         Analyses (CKA, associations, data-set shift) computed at once, in their own threads, so
         cheap answers keep flowing while one is computed (:func:`.answers.heavy`).
 
-    Every answer carries ``X-Content-Type-Options: nosniff`` and a CSP ``frame-ancestors``.
+    Every answer carries ``X-Content-Type-Options: nosniff`` and a CSP ``frame-ancestors``;
+    answers of 1 KiB or more are gzipped for clients that accept it. ``/docs`` lists the routes
+    on a page that needs no internet (:mod:`.apidocs`).
     """
     runs = list(runs)
     wrong = [type(r).__name__ for r in runs if not isinstance(r, Run)]
@@ -73,7 +78,8 @@ def create_app(
         raise TypeError(f"create_app takes Run objects (ee.open_run(path)); got {', '.join(wrong)}")
     if heavy_threads < 1:
         raise ValueError(f"heavy_threads={heavy_threads} must be >= 1")
-    app = FastAPI(title="Embedding Explorer", version=__version__)
+    # /docs is our own offline page (Swagger UI would load from a CDN); no ReDoc either
+    app = FastAPI(title="Embedding Explorer", version=__version__, docs_url=None, redoc_url=None)
     app.state.heavy_threads = heavy_threads
     # what the route handlers get as dependencies (:mod:`.params`)
     app.state.registry = Registry(runs)
@@ -85,6 +91,7 @@ def create_app(
         app.include_router(module.router)
     add_error_handlers(app)
     document_errors(app)
+    add_docs_page(app)
     folder = ui_dir(static_dir)
     site = SpaFiles(folder) if folder is not None else NotBuiltPage()
     app.mount("/", site, name="ui")
@@ -93,5 +100,7 @@ def create_app(
     app.add_middleware(BodyLimit, max_body=max_body)
     if allowed_hosts is not None:
         app.add_middleware(TrustedHostMiddleware, allowed_hosts=list(allowed_hosts))
+    # the bundle (~560 KB), JSON and text answers compressed for clients that accept gzip
+    app.add_middleware(GZipMiddleware, minimum_size=GZIP_MIN_BYTES)
     app.add_middleware(SecurityHeaders, extra_frame_ancestors=list(frame_ancestors))  # outermost
     return app

@@ -120,7 +120,7 @@ class AssociationColumn(BaseModel):
     kind: Literal["categorical", "numeric"]
     statistic: Literal["eta2", "r"]  # eta squared (categorical) or Pearson r (numeric)
     values: list[float | None]  # one per component; None where undefined
-    summaries: list[str]  # one per component, e.g. "separates Sandal, Sneaker from Coat"
+    summaries: list[str]  # one per component, e.g. "high: Coat · low: Sandal, Sneaker"
 
 
 class Associations(BaseModel):
