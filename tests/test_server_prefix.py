@@ -15,6 +15,7 @@ import embedding_explorer as ee
 from embedding_explorer.cli import main
 from embedding_explorer.server import create_app, serve
 from embedding_explorer.server.auth import COOKIE
+from embedding_explorer.server.launch import server_url
 from embedding_explorer.server.prefix import normalize_root_path, route_path
 
 with warnings.catch_warnings():  # starlette asks for httpx2; httpx is what the project pins
@@ -118,6 +119,11 @@ def test_serve_under_a_prefix_with_the_port_bound(run: ee.Run) -> None:
         stripped = httpx.get(f"http://127.0.0.1:{handle.port}/api/runs", timeout=10)
         assert passed_on.status_code == stripped.status_code == 200
         assert passed_on.json() == stripped.json()
+
+
+def test_the_printed_url_carries_the_prefix() -> None:
+    assert server_url("127.0.0.1", 8031, None, PREFIX) == f"http://127.0.0.1:8031{PREFIX}/"
+    assert server_url("0.0.0.0", 80, "abc", "/x") == "http://127.0.0.1:80/x/?token=abc"
 
 
 def test_serve_refuses_a_bad_prefix_before_it_listens(run: ee.Run) -> None:
