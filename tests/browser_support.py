@@ -190,11 +190,11 @@ def missing_requirements() -> str | None:
 
 
 @contextlib.contextmanager
-def serving(runs: Sequence[ee.Run]) -> Iterator[Any]:
-    """The UI server on a free loopback port for the duration."""
+def serving(runs: Sequence[ee.Run], *, root_path: str = "") -> Iterator[Any]:
+    """The UI server on a free loopback port for the duration (under ``root_path`` when given)."""
     from embedding_explorer.server import serve
 
-    handle = serve(runs, host="127.0.0.1", port=0, block=False)
+    handle = serve(runs, host="127.0.0.1", port=0, block=False, root_path=root_path)
     try:
         yield handle
     finally:
@@ -275,3 +275,89 @@ def wait_images(page: Any, locator: Any) -> None:
     """Wait until every <img> under ``locator`` that is on screen has loaded (others are lazy)."""
     locator.first.wait_for()
     page.wait_for_function(IMAGES_LOADED, arg=locator.element_handles())
+
+
+# ---- a reverse proxy that serves the UI under a path prefix -------------------------------------
+HOP_BY_HOP = frozenset(
+    {"connection", "keep-alive", "proxy-authenticate", "proxy-authorization", "te", "trailer"}
+    | {"transfer-encoding", "upgrade", "host", "content-length"}
+)
+
+
+class ReverseProxy:
+    """A small real reverse proxy (Starlette + httpx under uvicorn): ``{prefix}/...`` is forwarded
+    to ``upstream/...`` with the prefix stripped, as jupyter-server-proxy and nginx do; any
+    other path answers 404 and is kept in ``escaped``."""
+
+    def __init__(self, upstream: str, prefix: str) -> None:
+        self.upstream = upstream.rstrip("/")
+        self.prefix = prefix.rstrip("/")
+        self.escaped: list[str] = []
+        self.forwarded: list[str] = []
+
+    def app(self) -> Any:
+        import httpx
+        from starlette.applications import Starlette
+        from starlette.background import BackgroundTask
+        from starlette.requests import Request
+        from starlette.responses import PlainTextResponse, Response, StreamingResponse
+        from starlette.routing import Route
+
+        async def forward(request: Request) -> Response:
+            path = request.url.path
+            if not path.startswith(self.prefix + "/"):
+                self.escaped.append(str(request.url))
+                return PlainTextResponse(f"{path} is outside {self.prefix}/", 404)
+            inner = path[len(self.prefix) :]
+            self.forwarded.append(inner)
+            headers = [(k, v) for k, v in request.headers.items() if k.lower() not in HOP_BY_HOP]
+            client = httpx.AsyncClient(timeout=60)  # one per request: closed with its answer
+            outgoing = client.build_request(
+                request.method,
+                self.upstream + inner,
+                params=request.url.query,
+                headers=headers,
+                content=await request.body(),
+            )
+            answer = await client.send(outgoing, stream=True)
+            kept = {k: v for k, v in answer.headers.items() if k.lower() not in HOP_BY_HOP}
+
+            async def close() -> None:
+                await answer.aclose()
+                await client.aclose()
+
+            return StreamingResponse(
+                answer.aiter_raw(), answer.status_code, headers=kept, background=BackgroundTask(close)
+            )
+
+        methods = ["GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS"]
+        return Starlette(routes=[Route("/{path:path}", forward, methods=methods)])
+
+
+@contextlib.contextmanager
+def reverse_proxy(upstream: str, prefix: str) -> Iterator[tuple[ReverseProxy, str]]:
+    """The proxy on a free loopback port for the duration: it and the prefix's public URL."""
+    import socket
+    import threading
+    import time
+
+    import uvicorn
+
+    proxy = ReverseProxy(upstream, prefix)
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    config = uvicorn.Config(proxy.app(), log_level="warning", ws="none", lifespan="off")
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not server.started:
+        if time.monotonic() > deadline or not thread.is_alive():
+            raise RuntimeError("the test's reverse proxy did not start")
+        time.sleep(0.01)
+    try:
+        yield proxy, f"http://127.0.0.1:{sock.getsockname()[1]}{proxy.prefix}/"
+    finally:
+        server.should_exit = True
+        thread.join(10)
+        sock.close()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sys
+import types
 from pathlib import Path
 
 import nbformat
@@ -20,6 +22,30 @@ def test_notebook_is_committed_without_outputs() -> None:
     for cell in nb.cells:
         if cell.cell_type == "code":
             assert cell.outputs == [] and cell.execution_count is None
+
+
+@pytest.mark.parametrize("colab", [False, True], ids=["local", "colab"])
+def test_the_first_cell_installs_the_package_only_on_colab(
+    colab: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The install cell as IPython runs it (its %pip magics transformed), with a shell that records
+    the magics: on Colab it installs the package and Animal-MNIST; anywhere else nothing."""
+    from IPython.core.inputtransformer2 import TransformerManager
+
+    nb = nbformat.read(NOTEBOOK, as_version=4)
+    cell = next(c for c in nb.cells if c.cell_type == "code")
+    magics: list[tuple[str, str]] = []
+    shell = types.SimpleNamespace(run_line_magic=lambda name, line: magics.append((name, line)))
+    if colab:
+        monkeypatch.setitem(sys.modules, "google.colab", types.ModuleType("google.colab"))
+    else:
+        monkeypatch.delitem(sys.modules, "google.colab", raising=False)
+    exec(TransformerManager().transform_cell(cell.source), {"get_ipython": lambda: shell})
+    expected = [
+        ("pip", "install --quiet embedding-explorer"),
+        ("pip", "install --quiet --no-deps animal-mnist"),
+    ]
+    assert magics == (expected if colab else [])
 
 
 def test_example_notebook_runs(tmp_path: Path) -> None:

@@ -179,8 +179,10 @@ def test_without_a_token_only_known_hosts_are_answered_off_loopback_too(
 
     def capture(runs: object, **kwargs: Any) -> object:
         made.update(kwargs)
-        raise KeyboardInterrupt  # stop before binding a port
+        raise KeyboardInterrupt  # stop before serving
 
+    bind = launch.bind  # serve binds first (the port goes into a root path); here on loopback
+    monkeypatch.setattr(launch, "bind", lambda host, port: bind("127.0.0.1", 0))
     monkeypatch.setattr(launch, "create_app", capture)
     with pytest.raises(KeyboardInterrupt):
         launch.serve(runs, host="192.0.2.7", no_token=True, hosts=["proxy.lan"])

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import sys
-import types
 import warnings
 from pathlib import Path
 
@@ -14,7 +12,7 @@ import pytest
 import torch
 
 import embedding_explorer as ee
-from embedding_explorer.server import create_app, serve, show
+from embedding_explorer.server import create_app, serve
 from embedding_explorer.server.auth import COOKIE, check_token
 from embedding_explorer.server.columns import factorize, metadata_column
 from embedding_explorer.server.launch import is_loopback, load_runs, resolve_token, server_url
@@ -275,30 +273,6 @@ def test_serve_refuses_a_taken_port(run: ee.Run) -> None:
             serve(run, port=port, block=False)
 
 
-def test_show_without_ipython_returns_the_handle(run: ee.Run, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setitem(sys.modules, "IPython", None)
-    monkeypatch.setitem(sys.modules, "IPython.display", None)
-    handle = show(run)
-    try:
-        assert handle.running
-    finally:
-        handle.stop()
-
-
-def test_show_displays_an_iframe(run: ee.Run, monkeypatch: pytest.MonkeyPatch) -> None:
-    shown: list[tuple[str, object]] = []
-    display = types.ModuleType("IPython.display")
-    display.IFrame = lambda url, width, height: (url, height)  # type: ignore[attr-defined]
-    display.display = shown.append  # type: ignore[attr-defined]
-    monkeypatch.setitem(sys.modules, "IPython", types.ModuleType("IPython"))
-    monkeypatch.setitem(sys.modules, "IPython.display", display)
-    handle = show(run, height=500)
-    try:
-        assert shown == [(handle.url, 500)]
-    finally:
-        handle.stop()
-
-
 def test_run_show_serves_the_run_in_the_background(tmp_path: Path) -> None:
     """``run.show()`` returns at once with a live server (no IPython display needed here)."""
     import torch
@@ -362,13 +336,3 @@ def test_a_tokenless_loopback_server_refuses_foreign_host_headers(tmp_path: Path
         assert httpx.get(url, headers={"Host": "evil.example"}, timeout=10).status_code == 400
     finally:
         handle.stop()
-
-
-def test_showing_the_same_runs_again_replaces_the_previous_server(tmp_path: Path) -> None:
-    run = ee.explore(None, torch.randn(10, 3), ["input"], out=tmp_path / "r", progress=False)
-    first = show([run])
-    second = show([run])
-    try:
-        assert not first.running and second.running
-    finally:
-        second.stop()

@@ -72,6 +72,7 @@ def _serve(args: argparse.Namespace) -> int:
         hosts=args.allow_host,
         frame_ancestors=args.frame_ancestor,
         max_body=args.max_body,
+        root_path=args.root_path,
     )
     return 0
 
@@ -154,6 +155,12 @@ def build_parser() -> argparse.ArgumentParser:
         default=2**20,
         metavar="BYTES",
         help="refuse larger request bodies with 413 (default: 1048576)",
+    )
+    serve.add_argument(
+        "--root-path",
+        default="",
+        metavar="PREFIX",
+        help="the path prefix a reverse proxy serves the UI under (e.g. /tools/explorer)",
     )
     serve.set_defaults(handler=_serve)
 

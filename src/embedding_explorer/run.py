@@ -361,11 +361,14 @@ class Run:
         values = cka_matrix(list(self), debiased=debiased)
         return pd.DataFrame(values, index=self.layers, columns=self.layers)
 
-    def show(self, *, height: int = 800) -> Any:
-        """Display the explorer UI for this run inline in Jupyter (returns the server handle).
+    def show(self, *, height: int = 800, mode: str | None = None) -> Any:
+        """Display the explorer UI for this run in the notebook (returns the server handle).
 
-        The web server sits above the run: this calls :func:`.server.show` through :mod:`.views`."""
-        return view("show")([self], height=height)
+        Wherever the kernel runs: Colab's output proxy, a Jupyter server's or JupyterHub's
+        jupyter-server-proxy, an IFrame of the local server, or the URL and the ``ssh -L`` to
+        forward it; ``mode="colab"|"proxy"|"local"|"url"`` overrides the detection. The web server
+        sits above the run: this calls :func:`.server.show` through :mod:`.views`."""
+        return view("show")([self], height=height, mode=mode)
 
     def report(self, path: str | Path, *, n: int = 8) -> Path:
         """Write a self-contained HTML report of this run (opens from disk, no server).

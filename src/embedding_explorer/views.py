@@ -25,7 +25,7 @@ from collections.abc import Callable
 from typing import Any
 
 VIEWS: dict[str, str] = {
-    "show": "embedding_explorer.server.launch:show",  # (runs, *, height) -> ServerHandle
+    "show": "embedding_explorer.server.notebook:show",  # (runs, *, height, mode) -> ServerHandle
     "report": "embedding_explorer.report:write_report",  # (run, path, *, n) -> Path
 }
 """The views a run offers, by name: where each entry point lives, as ``module:attribute``."""

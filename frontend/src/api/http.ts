@@ -7,9 +7,18 @@ import type { ApiPath, JsonOf, PathParamsOf, QueryOf } from './types';
 
 type Scalar = string | number | boolean | undefined;
 
-/** Absolute URL of an API path, relative to the page (so the UI also works behind a path prefix). */
-export function apiUrl(path: string, params?: Record<string, Scalar>): string {
-  const url = new URL(`api/${path}`, typeof window === 'undefined' ? 'http://localhost/' : window.location.href);
+/** The page's URL: every request is relative to it, never to the origin's root. */
+function pageUrl(): string {
+  return typeof window === 'undefined' ? 'http://localhost/' : window.location.href;
+}
+
+/**
+ * Absolute URL of an API path, relative to the page (`page`, default the current one), so the UI
+ * also works under a path prefix: behind jupyter-server-proxy (`/user/a/proxy/8031/`), Colab's
+ * proxy, or `serve --root-path`. The page's own query (`?token=`, the view's state) is dropped.
+ */
+export function apiUrl(path: string, params?: Record<string, Scalar>, page: string = pageUrl()): string {
+  const url = new URL(`api/${path}`, page);
   url.search = '';
   url.hash = '';
   if (params) {

@@ -135,4 +135,13 @@ describe('API client helpers', () => {
     const url = apiUrl('runs/a%20b/layers', { n: 8, skip: undefined });
     expect(url).toBe('http://localhost/api/runs/a%20b/layers?n=8');
   });
+
+  it('keeps API URLs under the path prefix the page is served at', () => {
+    const hub = 'https://hub.example.org/user/alice/proxy/8031/?token=abc&tab=probe#x';
+    expect(apiUrl('runs', { n: 2 }, hub)).toBe('https://hub.example.org/user/alice/proxy/8031/api/runs?n=2');
+    expect(apiUrl('runs/r/samples/3/render', undefined, 'http://127.0.0.1:9000/tools/explorer/')).toBe(
+      'http://127.0.0.1:9000/tools/explorer/api/runs/r/samples/3/render',
+    );
+    expect(apiUrl('runs', undefined, 'https://8031-abc.prod.colab.dev/')).toBe('https://8031-abc.prod.colab.dev/api/runs');
+  });
 });

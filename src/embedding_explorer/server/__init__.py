@@ -4,7 +4,8 @@ The modules, from the app down (imports flow downward only; the server sits abov
 the analyses, which never import it: ``run.show()`` reaches :func:`show` through
 :mod:`embedding_explorer.views`):
 
-- ``launch``: ``serve`` and ``show`` (uvicorn, tokens, Jupyter); ``app``: ``create_app``.
+- ``launch``: ``serve`` (uvicorn, tokens); ``notebook``: ``show`` (Colab, Jupyter's proxy, a
+  local IFrame or the URL to forward); ``prefix``: serving under a path prefix; ``app``: ``create_app``.
 - routes, one router each of module-level handlers: ``routes`` (runs, probing, samples),
   ``analysis_routes``, ``basis_routes`` (bases, directions), ``dataset_routes``, ``export_routes``.
 - shared by the routes: ``params`` (path and query parameters, the state as dependencies),
@@ -23,6 +24,7 @@ the analyses, which never import it: ``run.show()`` reaches :func:`show` through
 from __future__ import annotations
 
 from .app import create_app
-from .launch import ServerHandle, serve, show
+from .launch import ServerHandle, serve
+from .notebook import show
 
 __all__ = ["ServerHandle", "create_app", "serve", "show"]

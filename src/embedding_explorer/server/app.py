@@ -19,6 +19,7 @@ from .auth import TokenAuth
 from .directions import Directions
 from .errors import add_error_handlers, document_errors
 from .guards import MAX_BODY_BYTES, BodyLimit, SecurityHeaders
+from .prefix import RootPath, normalize_root_path
 from .registry import Registry
 from .static import NotBuiltPage, SpaFiles, ui_dir
 
@@ -37,6 +38,7 @@ def create_app(
     max_body: int = MAX_BODY_BYTES,
     frame_ancestors: Sequence[str] = (),
     heavy_threads: int = HEAVY_THREADS,
+    root_path: str = "",
 ) -> FastAPI:
     """The web application serving ``runs``: the ``/api`` routes and the UI.
 
@@ -67,12 +69,17 @@ def create_app(
     heavy_threads : int, default=2
         Analyses (CKA, associations, data-set shift) computed at once, in their own threads, so
         cheap answers keep flowing while one is computed (:func:`.answers.heavy`).
+    root_path : str, optional
+        The path prefix the browser reaches the app under behind a proxy (``/proxy/8031``), whether
+        the proxy strips it or passes it on (:mod:`.prefix`). The UI works under any prefix without
+        it; it places the docs' links, the token cookie and the redirect to ``prefix/``.
 
     Every answer carries ``X-Content-Type-Options: nosniff`` and a CSP ``frame-ancestors``;
     answers of 1 KiB or more are gzipped for clients that accept it. ``/docs`` lists the routes
     on a page that needs no internet (:mod:`.apidocs`).
     """
     runs = list(runs)
+    root_path = normalize_root_path(root_path)
     wrong = [type(r).__name__ for r in runs if not isinstance(r, Run)]
     if wrong:
         raise TypeError(f"create_app takes Run objects (ee.open_run(path)); got {', '.join(wrong)}")
@@ -102,5 +109,6 @@ def create_app(
         app.add_middleware(TrustedHostMiddleware, allowed_hosts=list(allowed_hosts))
     # the bundle (~560 KB), JSON and text answers compressed for clients that accept gzip
     app.add_middleware(GZipMiddleware, minimum_size=GZIP_MIN_BYTES)
-    app.add_middleware(SecurityHeaders, extra_frame_ancestors=list(frame_ancestors))  # outermost
+    app.add_middleware(SecurityHeaders, extra_frame_ancestors=list(frame_ancestors))
+    app.add_middleware(RootPath, root_path=root_path)  # outermost: every layer sees the prefix
     return app

@@ -2,7 +2,8 @@
 
 A request carries the token as ``?token=``, as ``Authorization: Bearer <token>``, or in the
 ``ee_token`` cookie. Opening the page with a valid ``?token=`` sets that cookie (HttpOnly,
-SameSite=Strict), so the page's own later requests carry it, as Jupyter does. Static assets
+SameSite=Strict, its path the app's prefix), so the page's own later requests carry it, as
+Jupyter does. Static assets
 (scripts, styles, icons) are public: they hold no data.
 """
 
@@ -16,6 +17,8 @@ from starlette.datastructures import MutableHeaders
 from starlette.requests import HTTPConnection
 from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from .prefix import public_prefix, route_path
 
 COOKIE = "ee_token"
 TOKEN_PATTERN = re.compile(r"[A-Za-z0-9._~-]{8,}")
@@ -57,7 +60,7 @@ class TokenAuth:
         self.is_public = is_public
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] not in ("http", "websocket") or self.is_public(scope["path"]):
+        if scope["type"] not in ("http", "websocket") or self.is_public(route_path(scope)):
             await self.app(scope, receive, send)
             return
         conn = HTTPConnection(scope)
@@ -76,12 +79,12 @@ class TokenAuth:
             response = JSONResponse({"detail": detail}, 401, headers={"WWW-Authenticate": "Bearer"})
             await response(scope, receive, send)
             return
-        if "query" in valid and not scope["path"].startswith("/api") and scope["type"] == "http":
-            send = self._setting_cookie(send)
+        if "query" in valid and not route_path(scope).startswith("/api") and scope["type"] == "http":
+            send = self._setting_cookie(send, public_prefix(scope))
         await self.app(scope, receive, send)
 
-    def _setting_cookie(self, send: Send) -> Send:
-        cookie = f"{COOKIE}={self.token}; Path=/; HttpOnly; SameSite=Strict"
+    def _setting_cookie(self, send: Send, path: str) -> Send:
+        cookie = f"{COOKIE}={self.token}; Path={path}; HttpOnly; SameSite=Strict"
 
         async def send_with_cookie(message: Message) -> None:
             if message["type"] == "http.response.start":

@@ -1,4 +1,5 @@
-"""Starting the server: from a shell (``serve``), in the background, or inside Jupyter (``show``).
+"""Starting the server: from a shell (``serve``) or in the background (``block=False``; a
+notebook's ``show`` in :mod:`.notebook` uses it).
 
 A server on a loopback host (127.0.0.1, ::1, localhost) needs no token: only this machine can
 reach it. On any other host it gets a token, generated and printed with the URL as Jupyter does
@@ -26,6 +27,7 @@ from ..run import Run, open_run
 from .app import create_app
 from .auth import check_token
 from .guards import MAX_BODY_BYTES
+from .prefix import normalize_root_path
 
 RunsOrPaths = Run | str | os.PathLike[str] | Sequence[Run | str | os.PathLike[str]]
 LOOPBACK_NAMES = frozenset({"localhost", "localhost.localdomain", "ip6-localhost"})
@@ -34,12 +36,13 @@ STARTUP_TIMEOUT_S = 30.0
 
 
 class ServerHandle:
-    """A server running in a background thread: its ``url`` and ``stop()``."""
+    """A server running in a background thread: its ``url``, ``port`` and ``stop()``."""
 
-    def __init__(self, server: uvicorn.Server, thread: threading.Thread, url: str) -> None:
+    def __init__(self, server: uvicorn.Server, thread: threading.Thread, url: str, port: int) -> None:
         self.server = server
         self.thread = thread
         self.url = url
+        self.port = port
 
     def __repr__(self) -> str:
         state = "running" if self.running else "stopped"
@@ -131,13 +134,14 @@ def machine_names() -> list[str]:
     return [host_header_name(n) for n in names if n]
 
 
-def server_url(host: str, port: int, token: str | None) -> str:
-    """The URL to open on this machine (a wildcard host is reached through loopback)."""
+def server_url(host: str, port: int, token: str | None, root_path: str = "") -> str:
+    """The URL to open on this machine (a wildcard host is reached through loopback), under the
+    prefix ``root_path`` (normalised) where one is given."""
     if host in WILDCARD_HOSTS:
         host = "127.0.0.1"
     if ":" in host and not host.startswith("["):
         host = f"[{host}]"
-    return f"http://{host}:{port}/" + (f"?token={token}" if token else "")
+    return f"http://{host}:{port}{root_path}/" + (f"?token={token}" if token else "")
 
 
 def bind(host: str, port: int) -> socket.socket:
@@ -171,6 +175,7 @@ def serve(
     hosts: Sequence[str] = ...,
     frame_ancestors: Sequence[str] = ...,
     max_body: int = ...,
+    root_path: str = ...,
 ) -> None: ...
 @overload
 def serve(
@@ -186,6 +191,7 @@ def serve(
     hosts: Sequence[str] = ...,
     frame_ancestors: Sequence[str] = ...,
     max_body: int = ...,
+    root_path: str = ...,
 ) -> ServerHandle: ...
 def serve(
     runs_or_paths: RunsOrPaths,
@@ -200,6 +206,7 @@ def serve(
     hosts: Sequence[str] = (),
     frame_ancestors: Sequence[str] = (),
     max_body: int = MAX_BODY_BYTES,
+    root_path: str = "",
 ) -> ServerHandle | None:
     """Serve runs to the web UI at ``http://host:port/``.
 
@@ -229,29 +236,41 @@ def serve(
         (e.g. ``https://hub.example.org``).
     max_body : int, default=1 MiB
         Larger request bodies are refused (413).
+    root_path : str, optional
+        The path prefix a reverse proxy serves the UI under (``/tools/explorer``), whether it
+        strips the prefix or passes it on; ``{port}`` in it becomes the port bound (port 0).
+        The printed URL carries it.
 
     Returns
     -------
     None, or a :class:`ServerHandle` with ``.url`` and ``.stop()`` when ``block=False``.
     """
     port = checked_port(port)
+    normalize_root_path(root_path.replace("{port}", "1"))  # a bad prefix fails before the runs load
     runs = load_runs(runs_or_paths)
     secret = resolve_token(host, token, no_token)
-    app = create_app(
-        runs,
-        token=secret,
-        allowed_hosts=allowed_hosts(host, secret, hosts),
-        directions_dir=directions_dir,
-        frame_ancestors=frame_ancestors,
-        max_body=max_body,
-    )
     sock = bind(host, port)
-    url = server_url(host, sock.getsockname()[1], secret)
+    bound = sock.getsockname()[1]
+    prefix = normalize_root_path(root_path.replace("{port}", str(bound)))
+    try:
+        app = create_app(
+            runs,
+            token=secret,
+            allowed_hosts=allowed_hosts(host, secret, hosts),
+            directions_dir=directions_dir,
+            frame_ancestors=frame_ancestors,
+            max_body=max_body,
+            root_path=prefix,
+        )
+    except BaseException:
+        sock.close()
+        raise
+    url = server_url(host, bound, secret, prefix)
     config = uvicorn.Config(app, host=host, port=port, log_level="warning", ws="none", lifespan="off")
     server = uvicorn.Server(config)
     print(f"Embedding Explorer: serving {len(runs)} run(s) at {url}", flush=True)
     if host in WILDCARD_HOSTS:
-        print(f"  from other machines: {server_url(socket.gethostname(), sock.getsockname()[1], secret)}")
+        print(f"  from other machines: {server_url(socket.gethostname(), bound, secret, prefix)}")
     if secret is None and not is_loopback(host):
         print(f"  without a token on {host}: anyone who can reach this port can see these runs")
     if open_browser:
@@ -267,30 +286,7 @@ def serve(
         server.should_exit = True
         sock.close()
         raise RuntimeError(f"the server at {url} did not start; see the log above")
-    return ServerHandle(server, thread, url)
-
-
-_shown: dict[tuple[str, ...], ServerHandle] = {}  # servers started by show(), by their runs
-
-
-def show(runs_or_paths: RunsOrPaths, *, height: int = 800) -> ServerHandle:
-    """Serve runs in the background on a free loopback port and show the UI in Jupyter.
-
-    Displays an IFrame when IPython is available; returns the server's handle at once.
-    Showing the same runs again (a re-executed notebook cell) stops the previous server.
-    """
-    runs = load_runs(runs_or_paths)
-    key = tuple(run.url for run in runs)
-    previous = _shown.pop(key, None)
-    if previous is not None:
-        previous.stop()
-    handle = _shown[key] = serve(runs, host="127.0.0.1", port=0, block=False)
-    try:
-        from IPython.display import IFrame, display
-    except ImportError:
-        return handle
-    display(IFrame(handle.url, width="100%", height=height))  # type: ignore[no-untyped-call]
-    return handle
+    return ServerHandle(server, thread, url, bound)
 
 
 def _wait_started(server: uvicorn.Server, thread: threading.Thread) -> bool:

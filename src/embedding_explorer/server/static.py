@@ -14,6 +14,8 @@ from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.staticfiles import StaticFiles
 from starlette.types import Receive, Scope, Send
 
+from .prefix import route_path
+
 PACKAGE_STATIC = Path(__file__).resolve().parent.parent / "static"
 INDEX = "index.html"
 # a missing file with one of these suffixes is a 404; any other path is a route of the app
@@ -53,7 +55,7 @@ def api_not_found(scope: Scope) -> JSONResponse:
         return JSONResponse(
             {"detail": "this server is read-only: use GET"}, 405, headers={"Allow": "GET, HEAD"}
         )
-    return JSONResponse({"detail": f"no API route {scope['path']}; /docs lists them"}, 404)
+    return JSONResponse({"detail": f"no API route {route_path(scope)}; /docs lists them"}, 404)
 
 
 class SpaFiles(StaticFiles):
@@ -75,7 +77,7 @@ class SpaFiles(StaticFiles):
         return full.is_relative_to(self.root) and full.is_file() and full.name != INDEX
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and is_api(scope["path"]):
+        if scope["type"] == "http" and is_api(route_path(scope)):
             await api_not_found(scope)(scope, receive, send)
             return
         await super().__call__(scope, receive, send)
@@ -99,7 +101,7 @@ class NotBuiltPage:
         if scope["type"] != "http":
             await send({"type": "websocket.close", "code": 1000})
             return
-        if is_api(scope["path"]) or scope["method"] not in ("GET", "HEAD"):
+        if is_api(route_path(scope)) or scope["method"] not in ("GET", "HEAD"):
             response: Response = api_not_found(scope)
         else:
             response = HTMLResponse(NOT_BUILT_PAGE)
