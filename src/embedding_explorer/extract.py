@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
-import hashlib
 import logging
 import math
 import sys
@@ -29,7 +28,7 @@ from . import resume
 from .batches import Batch, iter_batches
 from .capture import LayerCapture, LayerRef
 from .exceptions import EmbeddingExplorerError, NonFiniteActivationError
-from .fingerprint import ContentHasher
+from .fingerprint import ContentHasher, identity_digest
 from .pca import StreamingPCA
 from .reducers import Reducer
 from .render import Renderer
@@ -103,7 +102,9 @@ class Ledger:
         if digest is None:
             self._hash_complete = False
         elif self._hash_complete:
-            self._chain = hashlib.blake2b(self._chain + bytes.fromhex(digest), digest_size=16).digest()
+            chained = identity_digest()
+            chained.update(self._chain + bytes.fromhex(digest))
+            self._chain = chained.digest()
 
     def add_labels(self, labels: np.ndarray | None) -> None:
         if labels is None:
