@@ -117,8 +117,11 @@ class Ledger:
         acc = self.accumulators.get(layer)
         if acc is None:
             dim = int(rows.shape[1])
+            # float32 rows: products in float32 blocks merged in float64 (pca._update_float32)
             acc = self.accumulators[layer] = StreamingPCA(
-                self.n_components, covariance=dim <= self.max_dense_dim
+                self.n_components,
+                covariance=dim <= self.max_dense_dim,
+                products="float64" if x.dtype == torch.float64 else "float32",
             )
         # on a GPU the moments accumulate there; on the CPU from the host rows (float64
         # outputs keep their precision for the statistics; storage is float32 or float16)
