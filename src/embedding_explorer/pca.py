@@ -21,11 +21,13 @@ from typing import Any
 import numpy as np
 import torch
 from scipy.linalg import blas
+from threadpoolctl import threadpool_limits
 
 from .checks import positive_int
 from .exceptions import EmbeddingExplorerError, NonFiniteActivationError
 
 FloatArray = np.ndarray[Any, np.dtype[np.float64]]
+THREADED_EIGH_DIM = 2048  # covariances this wide are decomposed with all BLAS threads
 FLOAT32_BLOCK = 64  # rows per float32 product block (products="float32"): error vs speed, measured
 
 
@@ -221,7 +223,8 @@ class StreamingPCA:
 
         A block is centred on the batch mean rounded to float32 (``m32``); products about
         ``m32`` exceed those about the blocks' own mean by ``n s s^T`` (``s`` their mean), which
-        is subtracted exactly. What remains is float32 rounding inside a block, which averages
+        is subtracted exactly. The diagonal (each feature's variance, so the total variance) is
+        summed in float64. What remains is float32 rounding inside a block, which averages
         out over blocks: explained-variance ratios within 1e-10 of float64 scikit-learn at
         50,000 x 512 (``benchmarks/bench_moments.py``), about 1e-9 over 20,000 rows of a
         strongly anisotropic layer (tests/test_pca.py)."""
@@ -230,14 +233,17 @@ class StreamingPCA:
             self.mean_, self._m2 = np.zeros(d), np.zeros((d, d), order="F")
         mean_b = x.mean(axis=0, dtype=np.float64)
         m32 = mean_b.astype(np.float32)
-        sums = np.zeros(d)
+        sums, squares = np.zeros(d), np.diag(self._m2).copy()
         products = np.zeros((d, d), dtype=np.float32, order="F")  # upper triangle written by ssyrk
         for start in range(0, n_b, FLOAT32_BLOCK):
             block = np.array(x[start : start + FLOAT32_BLOCK], dtype=np.float32)
             block -= m32
-            sums += block.sum(axis=0, dtype=np.float64)
+            wide = block.astype(np.float64)  # float32 squares are exact in float64
+            sums += wide.sum(axis=0)
+            squares += np.einsum("ij,ij->j", wide, wide)
             products = blas.ssyrk(1.0, block.T, c=products, beta=0.0, trans=0, lower=0, overwrite_c=1)
             self._m2 += products
+        np.fill_diagonal(self._m2, squares)  # the variances (and so the total) as float64 sums
         m2 = blas.dsyr(-1.0 / n_b, sums, a=self._m2, lower=0, overwrite_a=1)  # n s s^T, s = sums / n
         n = n_a + n_b
         delta = mean_b - self.mean_
@@ -319,7 +325,10 @@ class StreamingPCA:
         m2 = _to_numpy(self._m2)
         upper = np.triu(m2)
         cov = (upper + np.triu(upper, 1).T) / (n - 1)
-        eigenvalues, eigenvectors = np.linalg.eigh(cov)
+        # one BLAS thread below THREADED_EIGH_DIM: more only spin and wait there, and on a busy
+        # machine two threads made a 512 x 512 eigh 8x slower (measured), not faster
+        with threadpool_limits(1 if d < THREADED_EIGH_DIM else None, user_api="blas"):
+            eigenvalues, eigenvectors = np.linalg.eigh(cov)
         order = np.argsort(eigenvalues)[::-1][:k]
         components = flip_signs(eigenvectors[:, order].T)
         explained = np.maximum(eigenvalues[order], 0.0)
