@@ -13,6 +13,7 @@ the same float32 activations held in memory. Best of ``--repeats``; never assert
 from __future__ import annotations
 
 import argparse
+import itertools
 import time
 
 import numpy as np
@@ -29,7 +30,7 @@ def activations(n: int, batch: int) -> list[np.ndarray]:
     torch.manual_seed(0)
     layers: list[torch.nn.Module] = []
     dims = [IN_DIM] + [WIDTH] * DEPTH
-    for a, b in zip(dims, dims[1:], strict=False):
+    for a, b in itertools.pairwise(dims):
         layers += [torch.nn.Linear(a, b), torch.nn.ReLU()]
     model = torch.nn.Sequential(*layers).eval()
     scales = torch.logspace(np.log10(3.0), -1, IN_DIM)
@@ -49,8 +50,13 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args()
     batches = activations(args.n, args.batch)
-    reference = PCA(n_components=WIDTH, svd_solver="covariance_eigh").fit(np.concatenate(batches).astype(np.float64))
-    print(f"{args.n:,} x {WIDTH} float32 activations in batches of {args.batch}, one BLAS thread, best of {args.repeats}")
+    reference = PCA(n_components=WIDTH, svd_solver="covariance_eigh").fit(
+        np.concatenate(batches).astype(np.float64)
+    )
+    print(
+        f"{args.n:,} x {WIDTH} float32 activations in batches of {args.batch}, one BLAS thread, "
+        f"best of {args.repeats}"
+    )
     for products in ("float64", "float32"):
         walls, cpus = [], []
         for _ in range(args.repeats):
@@ -65,7 +71,8 @@ def main() -> None:
         err = np.abs(result.explained_variance_ratio - reference.explained_variance_ratio_).max()
         rel = np.abs(result.explained_variance[:10] / reference.explained_variance_[:10] - 1).max()
         print(
-            f"  products={products}: {min(walls):5.2f} s wall, {min(cpus):5.2f} s CPU   max |ratio error| {err:.1e}"
+            f"  products={products}: {min(walls):5.2f} s wall, {min(cpus):5.2f} s CPU"
+            f"   max |ratio error| {err:.1e}"
             f"   max relative error of the top-10 variances {rel:.1e}"
         )
 

@@ -133,18 +133,27 @@ def test_overlapped_run_equals_the_sequential_one(
         model.apply(lambda m: m.reset_parameters() if isinstance(m, nn.Linear) else None)
         runs.append(
             ee.explore(
-                model, (images, labels), ["input", "2", "3"], out=tmp_path / f"run{overlap}",
-                batch_size=BATCH, progress=False, render="image",
+                model,
+                (images, labels),
+                ["input", "2", "3"],
+                out=tmp_path / f"run{overlap}",
+                batch_size=BATCH,
+                progress=False,
+                render="image",
             )
         )
     assert_same_run(*runs)
 
 
-def test_a_nan_found_in_the_background_names_layer_and_sample(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_nan_found_in_the_background_names_layer_and_sample(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setattr("embedding_explorer.extract.overlaps", lambda device: True)
     x, y = data()
     x[29, 2] = float("nan")
     out = tmp_path / "runs" / "bad"
     with pytest.raises(NonFiniteActivationError, match="layer 'fc1' produced NaN for sample 29"):
-        ee.explore(SlowDevice(threading.Event(), 0.0), (x, y), ["fc1"], out=out, batch_size=BATCH, progress=False)
+        ee.explore(
+            SlowDevice(threading.Event(), 0.0), (x, y), ["fc1"], out=out, batch_size=BATCH, progress=False
+        )
     assert leftovers(out) == []

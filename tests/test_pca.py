@@ -359,10 +359,14 @@ def test_float32_products_match_float64_sklearn(batch: int | None) -> None:
     reference = PCA(n_components=10, svd_solver="full").fit(x.astype(np.float64))
     # float32 rounding inside each 64-row block, averaged over blocks: measured 3e-10 (batch
     # 1000) to 1.2e-9 (one batch) on this strongly anisotropic layer; float64 products: 1e-16
-    np.testing.assert_allclose(result.explained_variance_ratio, reference.explained_variance_ratio_, rtol=0, atol=2e-9)
+    np.testing.assert_allclose(
+        result.explained_variance_ratio, reference.explained_variance_ratio_, rtol=0, atol=2e-9
+    )
     np.testing.assert_allclose(result.explained_variance, reference.explained_variance_, rtol=1e-7)
     np.testing.assert_allclose(result.mean, x.astype(np.float64).mean(axis=0), rtol=1e-12)
-    np.testing.assert_allclose(np.abs(result.components[:4] @ reference.components_[:4].T), np.eye(4), atol=1e-6)
+    np.testing.assert_allclose(
+        np.abs(result.components[:4] @ reference.components_[:4].T), np.eye(4), atol=1e-6
+    )
 
 
 def test_float32_products_survive_state_and_merge_like_one_pass() -> None:

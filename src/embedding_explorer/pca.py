@@ -117,9 +117,7 @@ class StreamingPCA:
     explained_variance_ratio_: FloatArray
     _m2: Any  # upper triangle of centred cross-products, or per-feature sums
 
-    def __init__(
-        self, n_components: int = 10, *, covariance: bool = True, products: str = "float64"
-    ) -> None:
+    def __init__(self, n_components: int = 10, *, covariance: bool = True, products: str = "float64") -> None:
         self.n_components = n_components
         self.covariance = covariance
         self.products = products
@@ -298,7 +296,9 @@ class StreamingPCA:
 
     @classmethod
     def from_state(cls, state: dict[str, Any]) -> StreamingPCA:
-        pca = cls(state["n_components"], covariance=state["covariance"], products=state.get("products", "float64"))
+        pca = cls(
+            state["n_components"], covariance=state["covariance"], products=state.get("products", "float64")
+        )
         pca.n_samples_seen_ = state["n_samples_seen"]
         pca.n_features_in_ = state["n_features"]
         pca.mean_, pca._m2 = _copy(state["mean"]), _copy(state["m2"])
