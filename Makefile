@@ -65,6 +65,8 @@ pytest: venv
 bench: venv
 	$(PY) benchmarks/bench_pca.py
 	$(PY) benchmarks/bench_extraction.py
+	$(PY) benchmarks/bench_resnet.py
+	$(PY) benchmarks/bench_moments.py
 	$(PY) benchmarks/bench_server.py
 	$(PY) benchmarks/bench_scale.py
 	$(PY) benchmarks/bench_dask.py

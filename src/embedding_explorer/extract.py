@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
-import hashlib
 import logging
 import math
+import os
 import sys
 import time
 from collections.abc import Iterator, Mapping, Sequence
@@ -29,7 +29,8 @@ from . import resume
 from .batches import Batch, iter_batches
 from .capture import LayerCapture, LayerRef
 from .exceptions import EmbeddingExplorerError, NonFiniteActivationError
-from .fingerprint import ContentHasher
+from .fingerprint import ContentHasher, identity_digest
+from .overlap import Background
 from .pca import StreamingPCA
 from .reducers import Reducer
 from .render import Renderer
@@ -103,7 +104,9 @@ class Ledger:
         if digest is None:
             self._hash_complete = False
         elif self._hash_complete:
-            self._chain = hashlib.blake2b(self._chain + bytes.fromhex(digest), digest_size=16).digest()
+            chained = identity_digest()
+            chained.update(self._chain + bytes.fromhex(digest))
+            self._chain = chained.digest()
 
     def add_labels(self, labels: np.ndarray | None) -> None:
         if labels is None:
@@ -112,16 +115,17 @@ class Ledger:
             self.batches_with_labels += 1
             self._labels.append(labels)
 
-    def accumulate(self, layer: str, x: torch.Tensor, rows: np.ndarray) -> None:
+    def accumulate(self, layer: str, x: torch.Tensor, rows: np.ndarray | None) -> None:
+        """Add a batch of a layer to its moments: ``x`` on a GPU or in float64, else ``rows``."""
         acc = self.accumulators.get(layer)
         if acc is None:
-            dim = int(rows.shape[1])
+            dim = int(x.shape[1])
             acc = self.accumulators[layer] = StreamingPCA(
                 self.n_components, covariance=dim <= self.max_dense_dim
             )
         # on a GPU the moments accumulate there; on the CPU from the host rows (float64
         # outputs keep their precision for the statistics; storage is float32 or float16)
-        acc.partial_fit(x if x.is_cuda or x.dtype == torch.float64 else rows)
+        acc.partial_fit(x if x.is_cuda or x.dtype == torch.float64 or rows is None else rows)
 
     def merge(self, layer: str, state: Mapping[str, Any]) -> None:
         """Add a shard's accumulator (shards merged in sample order give the same numbers)."""
@@ -228,20 +232,45 @@ def extract_stream(
         desc=f"extract {opts.name}",
         disable=not opts.progress,
     )
-    # numpy's BLAS stays on one thread while torch computes: two pools spinning on the same
-    # cores slow both down several times; the per-batch updates are small anyway
+    overlap = overlaps(device)
+    copied = device.type != "cpu"  # the model sees a copy of the inputs: they can be read later
+    seen = ledger.n_done  # samples that went through the model (the background may lag behind)
+
+    def prepare(batch: Batch) -> None:
+        """Hash and render the inputs (before the model may change them in place)."""
+        ledger.record_inputs(batch)
+        rendered = renderer.render(batch)
+        if rendered is not None:
+            writer.append_renderings(rendered)
+
+    def consume(item: tuple[Batch, int, dict[str, torch.Tensor], bool, bool]) -> None:
+        """Everything after the forward pass: checks, moments, writes (in batch order)."""
+        batch, offset, outputs, prepared, accumulated = item
+        if not prepared:
+            prepare(batch)
+        for layer, x in outputs.items():
+            rows = checked_rows(x, layer, offset, opts.storage_dtype)
+            if not accumulated:
+                ledger.accumulate(layer, x, rows)
+            writer.append_activations(layer, rows)
+        ledger.n_done += batch.size
+        bar.update(batch.size)
+
+    # one owner of the cores at a time: numpy's BLAS stays on one thread while torch computes
+    # (two pools spinning on the same cores slow both down several times); the background
+    # thread, where there is one, uses that one BLAS thread beside torch's own
     with (
         threadpool_limits(1, user_api="blas"),
         evaluating(model, device),
         LayerCapture(model, opts.refs, opts.reducers) as capture,
         torch.inference_mode(),
         bar,
+        Background(consume) if overlap else contextlib.nullcontext() as background,
     ):
         for batch in iter_batches(data, opts.batch_size, start=ledger.n_done):
-            ledger.record_inputs(batch)
-            rendered = renderer.render(batch)
-            if rendered is not None:
-                writer.append_renderings(rendered)
+            early = not (overlap and copied)
+            if early:
+                prepare(batch)
             outputs = capture.forward(batch, device)
             if ledger.rows_per_chunk is None:  # the first batch decides the layout
                 ledger.dims = {layer: int(x.shape[1]) for layer, x in outputs.items()}
@@ -250,16 +279,38 @@ def extract_stream(
                 every = checkpoint_rows(
                     ledger.dims, ledger.rows_per_chunk, opts.max_dense_dim, _itemsize(opts)
                 )
-            for layer, x in outputs.items():
-                rows = checked_rows(x, layer, ledger.n_done, opts.storage_dtype)
-                ledger.accumulate(layer, x, rows)
-                writer.append_activations(layer, rows)
-            ledger.n_done += batch.size
-            bar.update(batch.size)
-            if resume_key is not None and every and ledger.n_done - ledger.saved_at >= every:
+            if background is None:
+                consume((batch, seen, outputs, True, False))
+            else:
+                on_device = all(x.is_cuda for x in outputs.values())
+                if on_device:  # the moments accumulate on the GPU, then the rows come to the host
+                    for layer, x in outputs.items():
+                        check_finite(x, layer, seen)
+                        ledger.accumulate(layer, x, None)
+                    outputs = {layer: host_rows(x) for layer, x in outputs.items()}
+                background.submit((batch, seen, outputs, early, on_device))
+            seen += batch.size
+            if resume_key is not None and every and seen - ledger.saved_at >= every:
+                if background is not None:
+                    background.drain()  # the checkpoint holds whole batches only
                 ledger.checkpoint(writer, resume_key, renderer)
     writer.finish_activations()
     return time.perf_counter() - start
+
+
+def overlaps(device: torch.device) -> bool:
+    """Whether the CPU-side work of a batch runs in a background thread beside the next forward
+    pass: on an accelerator (the CPU would otherwise wait for it, then it for the CPU), or on the
+    CPU when torch's threads leave a core idle. Otherwise it would only take cores from torch."""
+    if device.type != "cpu":
+        return True
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    return torch.get_num_threads() < cores
+
+
+def host_rows(x: torch.Tensor) -> torch.Tensor:
+    """A layer's rows copied to the host, float32 (float64 stays)."""
+    return x.detach().cpu() if x.dtype == torch.float64 else x.detach().float().cpu()
 
 
 def checked_rows(x: torch.Tensor, layer: str, offset: int, storage_dtype: str) -> np.ndarray:

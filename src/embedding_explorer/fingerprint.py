@@ -12,6 +12,7 @@ from typing import Any
 
 import numpy as np
 import torch
+import xxhash
 from PIL import Image
 from torch import nn
 from torch.utils.data import BatchSampler, DataLoader, Dataset, IterableDataset, SequentialSampler
@@ -23,12 +24,19 @@ HASH_BLOCK_BYTES = 64 << 20  # a non-contiguous or non-CPU array is hashed in ro
 _CALLABLE_DEPTH = 3  # how deep functions reached through closures, defaults and globals are hashed
 
 
+def identity_digest() -> Any:
+    """A fresh 128-bit hash for identities (is this the same model, the same data?), not a
+    security boundary: xxHash's XXH3, about 10x faster than blake2b on the tensors hashed
+    during extraction. ``update`` takes bytes or any buffer; ``hexdigest`` gives 32 hex digits."""
+    return xxhash.xxh3_128()
+
+
 def model_fingerprint(model: nn.Module | None) -> dict[str, Any]:
     """Class name, parameter count and a hash of the module tree (``repr``: types and their
     settings, so swapping a ReLU for a Tanh counts) and of every parameter and buffer."""
     if model is None:
         return {"class": None, "fingerprint": "none", "n_parameters": 0}
-    digest = hashlib.blake2b(digest_size=16)
+    digest = identity_digest()
     digest.update(repr(model).encode())
     n_params = 0
     for name, tensor in model.state_dict(keep_vars=False).items():
@@ -54,7 +62,7 @@ def data_fingerprint(data: Any) -> str | None:
     """
     if isinstance(data, TextBatches):  # texts, labels and tokenizer: not the token tensors
         return data.content_fingerprint()
-    digest = hashlib.blake2b(digest_size=16)
+    digest = identity_digest()
     try:
         if isinstance(data, (torch.Tensor, np.ndarray)):
             _update_value(digest, data)
@@ -83,7 +91,7 @@ class ContentHasher:
     """A hash of every sample's input and label, fed batch by batch during extraction."""
 
     def __init__(self) -> None:
-        self._digest = hashlib.blake2b(digest_size=16)
+        self._digest = identity_digest()
         self._complete = True
 
     def update(self, raw_inputs: Any, labels: np.ndarray | None) -> None:
@@ -109,7 +117,7 @@ def array_hash(values: Any) -> str | None:
     """Hash of labels or metadata columns given as arrays (None stays None)."""
     if values is None:
         return None
-    digest = hashlib.blake2b(digest_size=16)
+    digest = identity_digest()
     _update_value(digest, values)
     return digest.hexdigest()
 
@@ -316,6 +324,7 @@ __all__ = [
     "array_hash",
     "callable_digest",
     "data_fingerprint",
+    "identity_digest",
     "model_fingerprint",
     "options_key",
 ]

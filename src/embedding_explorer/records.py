@@ -12,9 +12,8 @@ import zlib
 import numpy as np
 
 IMAGE = "image/png"
-# Thumbnails up to 64 x 64 px (render.MAX_RAW_PIXELS) are stored as raw pixels after this magic
-# (no PNG magic starts so): copying is ~40x cheaper than zlib during extraction, and a PNG is
-# made when one is read.
+# Image thumbnails are stored as raw pixels after this magic (no PNG magic starts so): copying is
+# ~40x cheaper than zlib during extraction, and a PNG is made when one is read.
 RAW_MAGIC = b"EERAW"
 TEXT = "text/plain"
 

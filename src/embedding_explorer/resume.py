@@ -89,7 +89,8 @@ def save(
     layers, arrays = {}, {}
     for i, (name, acc) in enumerate(checkpoint.accumulators.items()):
         state = acc.state()
-        layers[name] = {k: state[k] for k in ("n_components", "covariance", "n_samples_seen", "n_features")}
+        keys = ("n_components", "covariance", "products", "n_samples_seen", "n_features")
+        layers[name] = {k: state[k] for k in keys}
         arrays[f"{i}_mean"], arrays[f"{i}_m2"] = state["mean"], state["m2"]
     with (folder / f"state-{n}.npz").open_whole() as f:
         np.savez(f, **arrays)
@@ -191,6 +192,7 @@ def _accumulator(info: Mapping[str, Any], mean: np.ndarray, m2: np.ndarray) -> S
         {
             "n_components": info["n_components"],
             "covariance": info["covariance"],
+            "products": info.get("products", "float64"),
             "n_samples_seen": info["n_samples_seen"],
             "n_features": info["n_features"],
             "mean": mean,
