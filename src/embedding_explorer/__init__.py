@@ -30,10 +30,12 @@ from .exceptions import (
     LayerNotFoundError,
     LayerOutputError,
     ManifestError,
+    MissingExtraError,
     MultipleCallsError,
     NonFiniteActivationError,
     RunLockedError,
     RunReplacedError,
+    SpecError,
     ZeroVarianceWarning,
 )
 from .explore import explore
@@ -44,6 +46,7 @@ from .probe import ScoreProbe
 from .reducers import Reducer
 from .render import ImageRender
 from .run import Histogram, Layer, Run, open_run
+from .specs import LoadedData, LoadedModel, load_data, load_model
 from .text import TextBatches, text_batches
 
 _SERVER_NAMES = ("serve", "show")
@@ -72,7 +75,10 @@ __all__ = [
     "Layer",
     "LayerNotFoundError",
     "LayerOutputError",
+    "LoadedData",
+    "LoadedModel",
     "ManifestError",
+    "MissingExtraError",
     "ModelComparison",
     "MultipleCallsError",
     "NonFiniteActivationError",
@@ -82,6 +88,7 @@ __all__ = [
     "RunLockedError",
     "RunReplacedError",
     "ScoreProbe",
+    "SpecError",
     "StreamingPCA",
     "TextBatches",
     "ZeroVarianceWarning",
@@ -95,6 +102,8 @@ __all__ = [
     "export_run",
     "extreme_makeup",
     "from_state_dict",
+    "load_data",
+    "load_model",
     "open_run",
     "pc_correlation",
     "serve",

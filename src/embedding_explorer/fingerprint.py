@@ -54,6 +54,8 @@ def data_fingerprint(data: Any) -> str | None:
     """
     if isinstance(data, TextBatches):  # texts, labels and tokenizer: not the token tensors
         return data.content_fingerprint()
+    if isinstance(data, Dataset) and callable(getattr(data, "content_fingerprint", None)):
+        return str(data.content_fingerprint())  # type: ignore[attr-defined]  # e.g. image files: names, sizes, times, transform
     digest = hashlib.blake2b(digest_size=16)
     try:
         if isinstance(data, (torch.Tensor, np.ndarray)):

@@ -1,0 +1,183 @@
+"""Model specs: hf: and st: on the MiniLM package's own folder, timm: and torchvision: where they
+import, path/to/file.py:factory with --weights; each checked against a hand forward pass."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+import embedding_explorer as ee
+from embedding_explorer.specs.images import DefaultTransform
+from specs_support import build_net, mask_mean, minilm_dir, write_glosses_csv, write_image_folder, write_net
+
+
+def importable(name: str) -> bool:
+    """Whether ``name`` imports here (the CUDA-only torchvision wheel fails against a CPU torch)."""
+    try:
+        __import__(name)
+    except Exception:
+        return False
+    return True
+
+
+# ---- hf: and st: ---------------------------------------------------------------------------------
+def test_hf_spec_on_the_minilm_folder_equals_a_hand_forward_pass(tmp_path: Path) -> None:
+    from transformers import AutoModel, AutoTokenizer
+
+    folder = minilm_dir()
+    write_glosses_csv(tmp_path / "glosses.csv", 24)
+    run = ee.explore(
+        f"hf:{folder}",
+        ee.load_data(tmp_path / "glosses.csv", ee.load_model(f"hf:{folder}"), label_column="category"),
+        ["encoder.layer.2", "encoder.layer.5"],
+        out=tmp_path / "run",
+        progress=False,
+    )
+    texts = [run.rendering(i).decode() for i in range(run.n_samples)]  # type: ignore[union-attr]
+    tokenizer = AutoTokenizer.from_pretrained(folder)
+    model = AutoModel.from_pretrained(folder).eval()
+    encoded = tokenizer(texts, padding=True, truncation=True, max_length=128, return_tensors="pt")
+    with torch.no_grad():
+        hidden = model(**encoded, output_hidden_states=True).hidden_states
+    for index, layer in ((3, "encoder.layer.2"), (6, "encoder.layer.5")):
+        expected = mask_mean(hidden[index], encoded["attention_mask"])
+        np.testing.assert_allclose(np.asarray(run[layer].activations), expected, atol=2e-4)
+    assert run.label_names is not None and all(name.count(".") == 1 for name in run.label_names)
+    assert list(run.metadata.columns) == ["pos", "words"]
+
+
+def test_st_spec_pools_as_sentence_transformers_encodes(tmp_path: Path) -> None:
+    from sentence_transformers import SentenceTransformer
+
+    folder = minilm_dir()
+    chosen = write_glosses_csv(tmp_path / "glosses.csv", 24)
+    run = ee.explore(
+        f"st:{folder}",
+        tmp_path / "glosses.csv",
+        ["0.model.encoder.layer.1", "2"],
+        out=tmp_path / "run",
+        progress=False,
+    )
+    expected = SentenceTransformer(str(folder), device="cpu").encode([g.text for g in chosen], batch_size=8)
+    np.testing.assert_allclose(np.asarray(run["2"].activations), expected, atol=2e-4)
+    assert run.n_samples == 24 and run.labels is None  # the CSV's label column is "category"
+
+
+# ---- timm: and torchvision: ---------------------------------------------------------------------
+@pytest.mark.skipif(not importable("timm"), reason="timm does not import here (it needs torchvision)")
+def test_timm_spec_without_pretrained_weights_uses_the_data_config(tmp_path: Path) -> None:
+    import timm
+
+    write_image_folder(tmp_path / "images", 12)
+    loaded = ee.load_model("timm:resnet18", pretrained=False)
+    data = ee.load_data(tmp_path / "images", loaded)
+    run = ee.explore(loaded, data, ["layer3"], out=tmp_path / "run", progress=False)
+    config = timm.data.resolve_data_config({}, model=loaded.module)
+    transform = timm.data.create_transform(**config)
+    x = torch.stack([transform(data.data.original(i)) for i in range(run.n_samples)])
+    captured = {}
+    handle = loaded.module.layer3.register_forward_hook(lambda m, i, o: captured.setdefault("o", o))
+    with torch.no_grad():
+        loaded.module(x)
+    handle.remove()
+    np.testing.assert_allclose(np.asarray(run["layer3"].activations), captured["o"].mean((2, 3)), atol=1e-4)
+
+
+@pytest.mark.skipif(not importable("torchvision"), reason="torchvision does not import with this torch")
+def test_torchvision_spec_uses_the_default_weights_transforms(tmp_path: Path) -> None:
+    from torchvision.models import get_model_weights
+
+    loaded = ee.load_model("torchvision:resnet18", pretrained=False)
+    assert repr(loaded.image_transform) == repr(get_model_weights("resnet18").DEFAULT.transforms())
+
+
+def test_a_missing_library_names_the_extra(monkeypatch: pytest.MonkeyPatch) -> None:
+    for module, spec, extra in (
+        ("timm", "timm:resnet18", "timm"),
+        ("torchvision.models", "torchvision:resnet18", "vision"),
+        ("transformers", "hf:bert-base-uncased", "hf"),
+        ("sentence_transformers", "st:all-MiniLM-L6-v2", "hf"),
+    ):
+        monkeypatch.setitem(sys.modules, module, None)  # import raises ImportError
+        with pytest.raises(ee.MissingExtraError, match=rf"pip install 'embedding-explorer\[{extra}\]'"):
+            ee.load_model(spec)
+
+
+# ---- file.py:factory -----------------------------------------------------------------------------
+def test_file_factory_with_weights_equals_a_hand_forward_pass(tmp_path: Path) -> None:
+    paths = write_image_folder(tmp_path / "images", 20)
+    trained = build_net()
+    torch.manual_seed(7)
+    for p in trained.parameters():
+        torch.nn.init.normal_(p, std=0.3)
+    torch.save(trained.state_dict(), tmp_path / "w.pt")
+    spec = f"{write_net(tmp_path)}:build"
+    run = ee.explore(
+        ee.load_model(spec, weights=tmp_path / "w.pt"),
+        tmp_path / "images",
+        ["3", "6"],
+        out=tmp_path / "run",
+        progress=False,
+    )
+    from PIL import Image
+
+    x = torch.stack([DefaultTransform()(Image.open(p)) for p in paths])
+    assert x.shape == (20, 3, 224, 224)
+    with torch.no_grad():
+        hidden = trained[:4](x)
+        logits = trained[4:](hidden)
+    np.testing.assert_allclose(np.asarray(run["3"].activations), hidden.mean((2, 3)).numpy(), atol=1e-5)
+    np.testing.assert_allclose(np.asarray(run["6"].activations), logits.numpy(), atol=1e-5)
+
+
+def test_file_factory_uses_the_files_preprocess(tmp_path: Path) -> None:
+    write_image_folder(tmp_path / "images", 10)
+    (tmp_path / "small.py").write_text(
+        "import numpy as np, torch\nfrom torch import nn\n"
+        "def build():\n    torch.manual_seed(0)\n    return nn.Sequential(nn.Flatten(), nn.Linear(784, 6))\n"
+        "def preprocess(image):\n"
+        "    return torch.from_numpy(np.asarray(image.convert('L'), dtype=np.float32) / 255)[None]\n"
+    )
+    loaded = ee.load_model(f"{tmp_path / 'small.py'}:build")
+    data = ee.load_data(tmp_path / "images", loaded)
+    assert tuple(data.data[0][0].shape) == (1, 28, 28)
+    run = ee.explore(loaded, data, ["1"], out=tmp_path / "run", progress=False)
+    images = torch.stack([data.data[i][0] for i in range(10)]).flatten(1)
+    with torch.no_grad():
+        expected = loaded.module[1](images).numpy()
+    np.testing.assert_allclose(np.asarray(run["1"].activations), expected, atol=1e-5)
+
+
+@pytest.mark.parametrize(
+    ("spec", "message"),
+    [
+        ("keras:resnet", "unknown prefix 'keras:'"),
+        ("hf:", "names no model after 'hf:'"),
+        ("{tmp}/none.py:build", "no file"),
+        ("{tmp}/net.py:missing", "has no function 'missing'"),
+        ("{tmp}/net.py", "is not hf:, st:, timm:, torchvision: or path/to/file.py:factory"),
+        ("hf:./no/such/folder", "no model folder ./no/such/folder"),
+        ("", "must be a non-empty string"),
+    ],
+)
+def test_bad_model_specs_are_one_line_errors(tmp_path: Path, spec: str, message: str) -> None:
+    write_net(tmp_path)
+    with pytest.raises(ee.SpecError, match=message) as info:
+        ee.load_model(spec.format(tmp=tmp_path))
+    assert "\n" not in str(info.value)
+
+
+def test_bad_weights_are_refused_naming_the_file(tmp_path: Path) -> None:
+    spec = f"{write_net(tmp_path)}:build"
+    with pytest.raises(ee.SpecError, match=r"--weights .*nope.pt: no such file"):
+        ee.load_model(spec, weights=tmp_path / "nope.pt")
+    torch.save({"other": torch.zeros(2)}, tmp_path / "other.pt")
+    with pytest.raises(ee.SpecError, match=r"other.pt: .*does not fit Sequential"):
+        ee.load_model(spec, weights=tmp_path / "other.pt")
+    (tmp_path / "junk.pt").write_bytes(b"not a checkpoint")
+    with pytest.raises(ee.SpecError, match=r"junk.pt is not a state_dict torch can load safely"):
+        ee.load_model(spec, weights=tmp_path / "junk.pt")
