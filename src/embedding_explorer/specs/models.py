@@ -199,6 +199,11 @@ def _load_file(spec: str, pretrained: bool) -> LoadedModel:
     """``path/to/file.py:factory``: the file is run as a module and ``factory()`` called; a
     ``preprocess(image) -> tensor`` function in the same file is used for images."""
     path_text, sep, factory_name = spec.rpartition(":")
+    if not sep and Path(spec).suffix in (".pt", ".pth", ".bin", ".safetensors", ".ckpt"):
+        raise SpecError(
+            f"model spec {spec!r} is a path to weights, not a model: pass path/to/file.py:factory with "
+            f"weights={spec!r} (--weights), or ee.from_state_dict(MyNet, {spec!r})"
+        )
     if not sep or not path_text.endswith(".py") or not factory_name.isidentifier():
         raise SpecError(
             f"model spec {spec!r} is not hf:, st:, timm:, torchvision: or path/to/file.py:factory"
