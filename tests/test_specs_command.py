@@ -27,6 +27,8 @@ def files(tmp_path: Path) -> Path:
     write_image_folder(folder / "images", 20)
     write_glosses_csv(folder / "glosses.csv", 30)
     (folder / "empty").mkdir()
+    write_image_folder(folder / "broken", 4, classes=False)
+    (folder / "broken" / "0002.png").write_bytes(b"not a png")
     return folder
 
 
@@ -98,6 +100,10 @@ BAD = [
     (["--data", "{in}/nowhere"], "data '{in}/nowhere': no such file or folder"),
     (["--data", "{in}/empty"], "data folder '{in}/empty' has no samples"),
     (["--data", "{in}/glosses.csv", "--image-column", "path"], "--image-column 'path' is not a column of"),
+    (
+        ["--data", "{in}/broken"],
+        "image {in}/broken/0002.png (sample 2) cannot be read: cannot identify image file",
+    ),
     (["--layers", "layer9"], "the model has no module 'layer9'"),
     (["--layers", ","], "--layers names no layer"),
     (["--limit", "1"], "--limit 1: keep at least 2 samples"),
@@ -117,7 +123,14 @@ def test_bad_specs_are_one_line_errors_leaving_nothing(
         else:
             extra += [flag, value.format(**{"in": files})]
     out = tmp_path / "out"
-    argv = ["explore", *[a for pair in options.items() for a in pair], *extra, "--out", str(out / "run")]
+    argv = [
+        "explore",
+        *[a for pair in options.items() for a in pair],
+        *extra,
+        "--out",
+        str(out / "run"),
+        "--quiet",
+    ]
     assert cli.main(argv) == 2
     err = capsys.readouterr().err
     assert err.startswith("embedding-explorer: error: ") and err.count("\n") == 1, err

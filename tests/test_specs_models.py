@@ -67,6 +67,38 @@ def test_st_spec_pools_as_sentence_transformers_encodes(tmp_path: Path) -> None:
     assert run.n_samples == 24 and run.labels is None  # the CSV's label column is "category"
 
 
+def test_hf_spec_of_an_image_model_uses_its_image_processor(tmp_path: Path) -> None:
+    from transformers import ViTConfig, ViTImageProcessor, ViTModel
+
+    torch.manual_seed(0)
+    config = ViTConfig(
+        image_size=32,
+        patch_size=8,
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        intermediate_size=64,
+    )
+    ViTModel(config).save_pretrained(tmp_path / "vit")
+    ViTImageProcessor(size={"height": 32, "width": 32}).save_pretrained(tmp_path / "vit")
+    paths = write_image_folder(tmp_path / "images", 12)
+    layer = next(n for n, _ in ViTModel(config).named_modules() if n.endswith("layer.1") or n == "layers.1")
+    run = ee.explore(
+        f"hf:{tmp_path / 'vit'}", tmp_path / "images", [layer], out=tmp_path / "run", progress=False
+    )
+    from PIL import Image
+
+    processor = ViTImageProcessor.from_pretrained(tmp_path / "vit")
+    pixels = processor(images=[Image.open(p).convert("RGB") for p in paths], return_tensors="pt")[
+        "pixel_values"
+    ]
+    assert pixels.shape == (12, 3, 32, 32)
+    model = ViTModel.from_pretrained(tmp_path / "vit").eval()
+    with torch.no_grad():
+        hidden = model(pixel_values=pixels, output_hidden_states=True).hidden_states[2]
+    np.testing.assert_allclose(np.asarray(run[layer].activations), hidden.mean(1).numpy(), atol=1e-5)
+
+
 # ---- timm: and torchvision: ---------------------------------------------------------------------
 @pytest.mark.skipif(not importable("timm"), reason="timm does not import here (it needs torchvision)")
 def test_timm_spec_without_pretrained_weights_uses_the_data_config(tmp_path: Path) -> None:

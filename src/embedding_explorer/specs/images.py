@@ -119,7 +119,8 @@ class ImageFiles(Dataset[Any]):
                 image.load()
                 return image.convert("RGB") if image.mode not in ("RGB", "L") else image.copy()
         except (UnidentifiedImageError, OSError) as e:
-            raise SpecError(f"image {path} (sample {index}) cannot be read: {e}") from e
+            reason = str(e).replace(f"'{path}'", "").strip() or type(e).__name__
+            raise SpecError(f"image {path} (sample {index}) cannot be read: {reason}") from e
 
     def __getitem__(self, index: int) -> Any:
         x = self.transform(self.original(index))
