@@ -12,6 +12,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+from PIL import Image
 
 import embedding_explorer as ee
 from embedding_explorer import cli
@@ -65,6 +66,21 @@ def test_the_default_folder_is_runs_model_data(
     assert cli.main([*argv, "--limit", "10", "--quiet"]) == 0
     run = ee.open_run(tmp_path / "runs" / "net-images")
     assert run.n_samples == 10 and sorted(np.bincount(run.labels)) == [1] * 10  # type: ignore[arg-type]
+
+
+def test_the_same_command_reuses_the_run_and_an_edited_image_does_not(
+    files: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    argv = ["explore", "--model", f"{files}/net.py:build", "--data", str(files / "images"), "--layers", "6"]
+    argv += ["--out", str(tmp_path / "run"), "--quiet"]
+    assert cli.main(argv) == 0
+    first = ee.open_run(tmp_path / "run").generation
+    assert cli.main(argv) == 0
+    assert ee.open_run(tmp_path / "run").generation == first
+    edited = sorted((files / "images").rglob("*.png"))[3]
+    Image.open(edited).transpose(Image.Transpose.FLIP_LEFT_RIGHT).save(edited)
+    assert cli.main(argv) == 0
+    assert ee.open_run(tmp_path / "run").generation != first
 
 
 def test_serve_serves_the_built_run(

@@ -3,7 +3,10 @@ import, path/to/file.py:factory with --weights; each checked against a hand forw
 
 from __future__ import annotations
 
+import importlib.abc
+import importlib.machinery
 import sys
+import types
 from pathlib import Path
 
 import numpy as np
@@ -125,6 +128,83 @@ def test_torchvision_spec_uses_the_default_weights_transforms(tmp_path: Path) ->
 
     loaded = ee.load_model("torchvision:resnet18", pretrained=False)
     assert repr(loaded.image_transform) == repr(get_model_weights("resnet18").DEFAULT.transforms())
+
+
+def test_timm_and_torchvision_loaders_wire_the_library_as_documented(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The loaders' calls, with stand-ins for the two libraries (they do not import here: see the
+    README); the tests above run the real ones where they import."""
+    calls: list[tuple[str, object]] = []
+    net = build_net()
+
+    def create_model(name: str, pretrained: bool) -> torch.nn.Module:
+        calls.append(("create_model", (name, pretrained)))
+        if name != "resnet18":
+            raise RuntimeError(f"Unknown model ({name})")
+        return net
+
+    def resolve_data_config(args: dict[str, object], model: torch.nn.Module) -> dict[str, object]:
+        assert model is net
+        return {"input_size": (3, 64, 64)}
+
+    def create_transform(input_size: tuple[int, int, int]) -> DefaultTransform:
+        return DefaultTransform(input_size[1])
+
+    data = types.SimpleNamespace(resolve_data_config=resolve_data_config, create_transform=create_transform)
+    monkeypatch.setitem(sys.modules, "timm", types.SimpleNamespace(create_model=create_model, data=data))
+    loaded = ee.load_model("timm:resnet18", pretrained=False)
+    assert loaded.module is net and calls == [("create_model", ("resnet18", False))]
+    write_image_folder(tmp_path / "images", 4)
+    assert tuple(ee.load_data(tmp_path / "images", loaded).data[0][0].shape) == (3, 64, 64)
+    with pytest.raises(ee.SpecError, match=r"model spec 'timm:nonet': Unknown model \(nonet\)"):
+        ee.load_model("timm:nonet")
+
+    weights = types.SimpleNamespace(transforms=lambda: DefaultTransform(32))
+
+    def get_model_weights(name: str) -> object:
+        if name != "resnet18":
+            raise ValueError(f"Unknown model {name}")
+        return types.SimpleNamespace(DEFAULT=weights)
+
+    def get_model(name: str, weights: object) -> torch.nn.Module:
+        calls.append(("get_model", (name, weights)))
+        return net
+
+    models = types.SimpleNamespace(get_model_weights=get_model_weights, get_model=get_model)
+    monkeypatch.setitem(sys.modules, "torchvision.models", models)
+    loaded = ee.load_model("torchvision:resnet18")
+    assert calls[-1] == ("get_model", ("resnet18", weights)) and repr(loaded.image_transform) == repr(
+        DefaultTransform(32)
+    )
+    ee.load_model("torchvision:resnet18", pretrained=False)
+    assert calls[-1] == ("get_model", ("resnet18", None))
+    with pytest.raises(ee.SpecError, match=r"torchvision has no model 'nonet'"):
+        ee.load_model("torchvision:nonet")
+
+
+class _BrokenLoader(importlib.abc.Loader):
+    """Imports a module the way a torchvision wheel built for another torch does: it raises."""
+
+    def create_module(self, spec: importlib.machinery.ModuleSpec) -> None:
+        return None
+
+    def exec_module(self, module: types.ModuleType) -> None:
+        raise RuntimeError("operator torchvision::nms does not exist")
+
+
+class _BrokenFinder(importlib.abc.MetaPathFinder):
+    def find_spec(self, name: str, path: object = None, target: object = None) -> object:
+        return importlib.machinery.ModuleSpec(name, _BrokenLoader()) if name == "timm" else None
+
+
+def test_a_library_that_fails_to_import_is_named(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delitem(sys.modules, "timm", raising=False)
+    monkeypatch.setattr(sys, "meta_path", [_BrokenFinder(), *sys.meta_path])
+    with pytest.raises(
+        ee.MissingExtraError, match=r"timm is installed but fails to import \(operator torchvision"
+    ):
+        ee.load_model("timm:resnet18")
 
 
 def test_a_missing_library_names_the_extra(monkeypatch: pytest.MonkeyPatch) -> None:
