@@ -102,6 +102,20 @@ def test_hf_spec_of_an_image_model_uses_its_image_processor(tmp_path: Path) -> N
     np.testing.assert_allclose(np.asarray(run[layer].activations), hidden.mean(1).numpy(), atol=1e-5)
 
 
+def test_st_pooled_outputs_keep_their_key_under_any_reduce() -> None:
+    from embedding_explorer.reducers import Reducer
+    from embedding_explorer.specs.inputs import resolve
+
+    loaded = ee.load_model(f"st:{minilm_dir()}")
+    assert set(loaded.reduce) == {"1", "2"}  # Pooling, Normalize
+    layers = {"l0": "0.model.encoder.layer.0", "pooled": "1"}
+    _, _, reduce, _ = resolve(loaded, None, layers, None, {})
+    assert reduce == {"l0": None, "pooled": Reducer("auto", select="sentence_embedding")}
+    _, _, reduce, _ = resolve(loaded, None, ["0.model.encoder.layer.0", "2"], "max", {})
+    assert reduce == {"0.model.encoder.layer.0": "max", "2": Reducer("max", select="sentence_embedding")}
+    assert resolve(loaded, None, ["0.model.encoder.layer.0"], "max", {})[2] == "max"
+
+
 # ---- timm: and torchvision: ---------------------------------------------------------------------
 @pytest.mark.skipif(not importable("timm"), reason="timm does not import here (it needs torchvision)")
 def test_timm_spec_without_pretrained_weights_uses_the_data_config(tmp_path: Path) -> None:

@@ -6,7 +6,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from ..reducers import ReduceSpec
+from ..reducers import Reducer, ReduceSpec
 from .data import LoadedData, load_data
 from .models import LoadedModel, load_model
 
@@ -28,7 +28,7 @@ def resolve(
     A model spec is loaded with :func:`load_model`, a data spec with :func:`load_data` (default
     options) for that model. The data's metadata, renderings and label names fill the
     ``kwargs`` the caller left as None; the model's own reducers (sentence-transformers'
-    pooled outputs) apply to the captured layers when ``reduce`` is None.
+    pooled outputs) apply to the captured layers when ``reduce`` is None or one method name.
     """
     loaded_model = load_model(model) if isinstance(model, str) else model
     module = loaded_model.module if isinstance(loaded_model, LoadedModel) else loaded_model
@@ -40,13 +40,27 @@ def resolve(
             if kwargs.get(key) is None:
                 kwargs[key] = value
         data = data.data
-    if reduce is None and isinstance(loaded_model, LoadedModel) and loaded_model.reduce:
-        shown = _shown_names(layers)
-        reduce = {
-            name: loaded_model.reduce[path] for name, path in shown.items() if path in loaded_model.reduce
-        }
-        reduce = reduce or None
+    if (
+        isinstance(reduce, (str, type(None)))
+        and isinstance(loaded_model, LoadedModel)
+        and loaded_model.reduce
+    ):
+        reduce = _with_model_selects(reduce, _shown_names(layers), loaded_model.reduce)
     return module, data, reduce, kwargs
+
+
+def _with_model_selects(
+    method: str | None, shown: Mapping[str, str], selects: Mapping[str, Reducer]
+) -> ReduceSpec | dict[str, ReduceSpec]:
+    """``method`` for every layer, reading the model's own output key where it names one (the
+    ``sentence_embedding`` of a sentence-transformers pooling module)."""
+    picked = {name: selects[path] for name, path in shown.items() if path in selects}
+    if not picked:
+        return method
+    return {
+        name: Reducer(method or "auto", select=picked[name].select) if name in picked else method
+        for name in shown
+    }
 
 
 def _shown_names(layers: Sequence[str] | Mapping[str, str] | str) -> dict[str, str]:

@@ -26,6 +26,7 @@ from ..reducers import Reducer
 from .images import ImageTransform, default_transform, hf_transform
 
 PREFIXES = ("hf", "st", "timm", "torchvision")
+GENERIC_FOLDERS = ("model", "models", "checkpoint", "weights", "snapshot")
 
 
 @dataclass
@@ -57,7 +58,10 @@ class LoadedModel:
     def name(self) -> str:
         """A short name for runs: the last part of the spec (``resnet18``, ``all-MiniLM-L6-v2``)."""
         body = self.spec.split(":", 1)[1] if _prefix(self.spec) else self.spec
-        return Path(body.rstrip("/").split(":")[0]).stem or type(self.module).__name__
+        path = Path(body.rstrip("/").split(":")[0])
+        if path.name.lower() in GENERIC_FOLDERS and path.parent.name:
+            path = path.parent  # e.g. a package's own "model" folder
+        return path.stem or type(self.module).__name__
 
     def tokenizer(self) -> Any:
         """The model's tokenizer, for text data; a :class:`SpecError` when it has none."""
