@@ -187,3 +187,19 @@ def test_the_console_script_reports_a_bad_layer(files: Path, tmp_path: Path) -> 
     assert done.returncode == 2 and done.stdout == ""
     assert done.stderr.startswith("embedding-explorer: error: the model has no module 'conv9'")
     assert done.stderr.count("\n") == 1 and not (tmp_path / "run").exists()
+
+
+def test_a_hub_data_set_offline_is_one_line(files: Path, tmp_path: Path) -> None:
+    pytest.importorskip("datasets")
+    exe = Path(sys.executable).with_name("embedding-explorer")
+    argv = ["explore", "--model", f"{files}/net.py:build", "--data", "hf:nobody/nothing", "--layers", "3"]
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1"}
+    env["PYTHONPATH"] = str(Path(ee.__file__).parents[1])
+    done = subprocess.run(
+        [str(exe), *argv, "--out", str(tmp_path / "run")], capture_output=True, text=True, env=env
+    )
+    assert done.returncode == 2 and done.stderr.count("\n") == 1
+    assert done.stderr.startswith(
+        "embedding-explorer: error: data 'hf:nobody/nothing' cannot be loaded from the hub: "
+    )
+    assert not (tmp_path / "run").exists()
