@@ -307,3 +307,11 @@ def test_bad_weights_are_refused_naming_the_file(tmp_path: Path) -> None:
     (tmp_path / "junk.pt").write_bytes(b"not a checkpoint")
     with pytest.raises(ee.SpecError, match=r"junk.pt is not a state_dict torch can load safely"):
         ee.load_model(spec, weights=tmp_path / "junk.pt")
+
+
+def test_no_pretrained_is_refused_where_the_spec_cannot_honour_it(tmp_path: Path) -> None:
+    spec = f"{write_net(tmp_path)}:build"
+    with pytest.raises(ee.SpecError, match=r"--no-pretrained is for hf:, timm: and torchvision:"):
+        ee.load_model(spec, pretrained=False)
+    with pytest.raises(ee.SpecError, match=r"--no-pretrained is not available for st: models"):
+        ee.load_model("st:all-MiniLM-L6-v2", pretrained=False)

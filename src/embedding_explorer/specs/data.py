@@ -9,7 +9,7 @@ JSONL table, and a folder of images. Another kind (e.g. audio clips) plugs in wi
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -51,7 +51,6 @@ class LoadedData:
     label_names: list[str] | None = None
     metadata: pd.DataFrame | None = None
     render: RenderSpec = None
-    extra: dict[str, Any] = field(default_factory=dict)
 
     @property
     def name(self) -> str:

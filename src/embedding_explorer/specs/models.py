@@ -215,6 +215,11 @@ def _load_file(spec: str, pretrained: bool) -> LoadedModel:
     path = Path(path_text)
     if not path.is_file():
         raise SpecError(f"model spec {spec!r}: no file {path}")
+    if not pretrained:
+        raise SpecError(
+            f"model spec {spec!r}: --no-pretrained is for hf:, timm: and torchvision:; a factory "
+            "builds its own weights"
+        )
     name = "_ee_model_" + hashlib.blake2b(str(path.resolve()).encode(), digest_size=8).hexdigest()
     module_spec = importlib.util.spec_from_file_location(name, path)
     assert module_spec is not None and module_spec.loader is not None  # a .py file always has one
