@@ -294,8 +294,8 @@ API: list[tuple[str, Callable[[Env], Any], type[BaseException], str]] = [
     (
         "model-path",
         lambda e: explore(e, model="weights.pt"),
-        TypeError,
-        r"model='weights\.pt'.*from_state_dict",
+        EmbeddingExplorerError,
+        r"model spec 'weights\.pt' is a path to weights, not a model: .*from_state_dict",
     ),
     ("model-type", lambda e: explore(e, model=42), TypeError, r"model must be"),
     ("model-factory", lambda e: explore(e, model=lambda: 3), TypeError, r"factory returned int"),
@@ -314,7 +314,12 @@ API: list[tuple[str, Callable[[Env], Any], type[BaseException], str]] = [
         r"weights\.pt does not fit Linear: .*size mismatch for weight",
     ),
     ("data-one-sample", lambda e: explore(e, data=X[:1]), EmbeddingExplorerError, r"1 samples"),
-    ("data-string", lambda e: explore(e, data="images/"), TypeError, r"data must be .* not str"),
+    (
+        "data-string",
+        lambda e: explore(e, data="no/images/"),
+        EmbeddingExplorerError,
+        r"data 'no/images/': no such file or folder",
+    ),
     ("data-scalar", lambda e: explore(e, data=torch.tensor(3.0)), EmbeddingExplorerError, r"0-d"),
     (
         "data-shuffled",

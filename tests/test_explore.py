@@ -771,5 +771,5 @@ def test_model_from_a_state_dict_file(tmp_path: Path, xy) -> None:
         ee.from_state_dict(MLP, tmp_path / "w.pt"), xy, ["fc1"], out=tmp_path / "a", progress=False
     )
     np.testing.assert_allclose(run["fc1"].activations[:], model.fc1(xy[0]).detach().numpy(), rtol=1e-6)
-    with pytest.raises(TypeError, match=r"is a path; pass a function that builds the model"):
+    with pytest.raises(ee.SpecError, match=r"is a path to weights, not a model: .*ee.from_state_dict"):
         ee.explore(str(tmp_path / "w.pt"), xy, ["fc1"], out=tmp_path / "b", progress=False)

@@ -32,10 +32,12 @@ from .exceptions import (
     LayerNotFoundError,
     LayerOutputError,
     ManifestError,
+    MissingExtraError,
     MultipleCallsError,
     NonFiniteActivationError,
     RunLockedError,
     RunReplacedError,
+    SpecError,
     ZeroVarianceWarning,
 )
 from .explore import explore
@@ -47,6 +49,7 @@ from .probe import ScoreProbe
 from .reducers import Reducer
 from .render import ImageRender
 from .run import Histogram, Layer, Run, open_run
+from .specs import LoadedData, LoadedModel, load_data, load_model
 from .text import TextBatches, text_batches
 
 _SERVER_NAMES = ("serve", "show")
@@ -77,7 +80,10 @@ __all__ = [
     "Layer",
     "LayerNotFoundError",
     "LayerOutputError",
+    "LoadedData",
+    "LoadedModel",
     "ManifestError",
+    "MissingExtraError",
     "ModelComparison",
     "MultipleCallsError",
     "NonFiniteActivationError",
@@ -87,6 +93,7 @@ __all__ = [
     "RunLockedError",
     "RunReplacedError",
     "ScoreProbe",
+    "SpecError",
     "StreamingPCA",
     "TextBatches",
     "ZeroVarianceWarning",
@@ -101,6 +108,8 @@ __all__ = [
     "extreme_makeup",
     "from_state_dict",
     "knn_overlap",
+    "load_data",
+    "load_model",
     "neighbor_overlap",
     "open_run",
     "pc_correlation",

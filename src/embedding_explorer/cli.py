@@ -1,4 +1,4 @@
-"""The ``embedding-explorer`` command: inspect runs, serve the UI, build the demo."""
+"""The ``embedding-explorer`` command: explore specs, inspect runs, serve the UI, build the demo."""
 
 from __future__ import annotations
 
@@ -100,6 +100,39 @@ def _demo(args: argparse.Namespace) -> int:
     return 0
 
 
+def _explore(args: argparse.Namespace) -> int:
+    from .specs.command import explore_specs, split_layers
+
+    run = explore_specs(
+        args.model,
+        args.data,
+        split_layers(args.layers),
+        out=args.out,
+        text_column=args.text_column,
+        image_column=args.image_column,
+        label_column=args.label_column,
+        split=args.split,
+        limit=args.limit,
+        n_components=args.n_components,
+        batch_size=args.batch_size,
+        device=args.device,
+        dtype=args.dtype,
+        reduce=args.reduce,
+        pretrained=not args.no_pretrained,
+        weights=args.weights,
+        progress=not args.quiet,
+        wait=args.wait,
+    )
+    print(format_info(run))
+    print(f"\nsaved to {run.path}")
+    if not args.serve:
+        return 0
+    from .server import serve
+
+    serve([run], host=args.host, port=args.port, open_browser=not args.no_browser)
+    return 0
+
+
 def _export(args: argparse.Namespace) -> int:
     from .export import export_run
 
@@ -193,6 +226,8 @@ def build_parser() -> argparse.ArgumentParser:
     _add_server_options(demo)
     demo.set_defaults(handler=_demo)
 
+    _add_explore_parser(sub)
+
     export = sub.add_parser(
         "export", help="write each layer's scores, extremes, associations and variance as Parquet/CSV"
     )
@@ -208,6 +243,67 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("--n", type=int, default=8, help="thumbnails per end of each component (default: 8)")
     report.set_defaults(handler=_report)
     return parser
+
+
+def _add_explore_parser(sub: Any) -> None:
+    explore = sub.add_parser(
+        "explore",
+        help="explore a model (hf:, st:, timm:, torchvision:, file.py:factory) over a folder or table",
+        description="Load a model and a data set from their specs, capture the layers, fit exact PCA, "
+        "print the summary and (with --serve) open the UI. Example: embedding-explorer explore "
+        "--model timm:resnet18 --data photos/ --layers layer3 --serve",
+    )
+    explore.add_argument(
+        "--model",
+        required=True,
+        metavar="SPEC",
+        help="hf:<id or dir>, st:<id or dir>, timm:<name>, torchvision:<name> or path/to/file.py:factory",
+    )
+    explore.add_argument(
+        "--data",
+        required=True,
+        metavar="SPEC",
+        help="a folder of images (class subfolders = labels), a .csv/.parquet/.jsonl table, a "
+        "save_to_disk folder, or hf:<dataset id>",
+    )
+    explore.add_argument("--layers", required=True, metavar="L1,L2", help="module names, comma-separated")
+    explore.add_argument("--out", default=None, help="run folder (default: runs/<model>-<data>)")
+    explore.add_argument("--serve", action="store_true", help="serve the UI when the run is built")
+    explore.add_argument("--text-column", default=None, help="table column of texts (default: text)")
+    explore.add_argument(
+        "--image-column", default=None, help="table column of image paths or images (default: image)"
+    )
+    explore.add_argument(
+        "--labels", "--label-column", dest="label_column", default=None, help="label column (default: label)"
+    )
+    explore.add_argument("--split", default=None, help="split of a Hugging Face data set (default: train)")
+    explore.add_argument(
+        "--limit", type=int, default=None, help="keep N samples: stratified by label, else the first N"
+    )
+    explore.add_argument("--n-components", type=int, default=10, help="default: 10")
+    explore.add_argument("--batch-size", type=int, default=64, help="default: 64")
+    explore.add_argument("--device", default=None, help="cpu, cuda, cuda:1, mps (default: cpu)")
+    explore.add_argument("--dtype", default="float32", help="float32, bfloat16 or float16 (forward pass)")
+    explore.add_argument("--reduce", default=None, help="mean, first, last, max, flatten (default: by rank)")
+    explore.add_argument(
+        "--no-pretrained", action="store_true", help="random weights (timm:, torchvision:, hf:)"
+    )
+    explore.add_argument(
+        "--weights", default=None, metavar="FILE", help="a state_dict to load into the model"
+    )
+    explore.add_argument("--quiet", action="store_true", help="no progress bars")
+    explore.add_argument(
+        "--wait",
+        nargs="?",
+        type=float,
+        const=True,
+        default=False,
+        metavar="SECONDS",
+        help="another process writing --out holds its lock: wait for it (or that many seconds) "
+        "instead of stopping with an error naming it",
+    )
+    _add_server_options(explore)
+    explore.set_defaults(handler=_explore)
 
 
 def _add_server_options(parser: argparse.ArgumentParser) -> None:

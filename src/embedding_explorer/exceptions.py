@@ -59,3 +59,12 @@ class ICAConvergenceWarning(UserWarning):
 
 class RunLockedError(EmbeddingExplorerError):
     """Another process is writing the same run (``explore(..., wait=True)`` waits for it)."""
+
+
+class SpecError(EmbeddingExplorerError):
+    """A model or data spec (``hf:...``, ``photos/``, ``texts.csv``...) that cannot be loaded:
+    an unknown prefix, a missing file or folder, a folder with no samples, a missing column."""
+
+
+class MissingExtraError(SpecError, ImportError):
+    """A spec needs an optional dependency: the message names the pip extra that installs it."""

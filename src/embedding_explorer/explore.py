@@ -31,17 +31,20 @@ from .models import ModelSpec
 from .reducers import ReduceSpec
 from .render import RenderSpec
 from .run import Run
+from .specs.inputs import is_spec, resolve
 from .store.lock import run_lock
 from .store.writer import RunWriter
 
 if TYPE_CHECKING:
     from distributed import Client
 
+    from .specs import LoadedModel
+
 log = logging.getLogger(__name__)
 
 
 def explore(
-    model: ModelSpec,
+    model: ModelSpec | str | LoadedModel,
     data: Any,
     layers: Sequence[str] | Mapping[str, str] | str,
     *,
@@ -67,12 +70,17 @@ def explore(
 
     Parameters
     ----------
-    model : torch.nn.Module, a zero-argument function returning one, or None
+    model : torch.nn.Module, a zero-argument function returning one, a model spec, or None
         None captures only ``"input"`` (PCA in data space). With a function (e.g.
         ``ee.from_state_dict(MyNet, "weights.pt")``) each Dask worker builds its own copy; a
-        module is sent to them pickled.
-    data : Tensor, ndarray, Dataset, DataLoader (not shuffling) or iterable of batches
+        module is sent to them pickled. A spec string (``"timm:resnet18"``, ``"hf:<dir>"``,
+        ``"net.py:build"``...) or :func:`~embedding_explorer.load_model`'s result is loaded
+        and brings its preprocessing for ``data`` given as a spec.
+    data : Tensor, ndarray, Dataset, DataLoader (not shuffling), iterable of batches, or a data spec
         Batches are tensors, ``(x, y)`` pairs or dicts of keyword arguments (``model(**batch)``).
+        A folder of images, a table file or a saved data set (a str or Path), or
+        :func:`~embedding_explorer.load_data`'s result, also gives ``metadata``, ``render`` and
+        ``label_names`` where those are None.
     layers : str or list of str
         Names from ``model.named_modules()``; ``"input"`` is the model input; ``"name:i"`` keeps
         call ``i`` of a module that runs several times per forward pass. A dict
@@ -124,8 +132,12 @@ def explore(
     Run
     """
     started = time.perf_counter()
+    if is_spec(model, data):  # "timm:resnet18", "photos/", ee.load_model(...), ee.load_data(...)
+        given = {"metadata": metadata, "render": render, "label_names": label_names}
+        model, data, reduce, given = resolve(model, data, layers, reduce, given)
+        metadata, render, label_names = given["metadata"], given["render"], given["label_names"]
     plan = plan_explore(
-        model,
+        model,  # type: ignore[arg-type]  # a module or factory once specs are resolved
         data,
         layers,
         out=out,

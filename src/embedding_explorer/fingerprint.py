@@ -63,6 +63,10 @@ def data_fingerprint(data: Any) -> str | None:
     if isinstance(data, TextBatches):  # texts, labels and tokenizer: not the token tensors
         return data.content_fingerprint()
     digest = identity_digest()
+    if isinstance(data, Dataset) and callable(getattr(data, "content_fingerprint", None)):
+        # a data set that knows its identity (image files: names, sizes, times, transform)
+        digest.update(str(data.content_fingerprint()).encode())  # type: ignore[attr-defined]
+        return str(digest.hexdigest())
     try:
         if isinstance(data, (torch.Tensor, np.ndarray)):
             _update_value(digest, data)

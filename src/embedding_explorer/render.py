@@ -11,7 +11,7 @@ import hashlib
 import io
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 import torch
@@ -37,7 +37,21 @@ class ImageRender:
     max_size: int = 128
 
 
-RenderSpec = str | ImageRender | Sequence[str] | Callable[[Any], Any] | None
+@runtime_checkable
+class Originals(Protocol):
+    """A data set that shows sample ``i`` as ``original(i)`` (a PIL image or a text), by position:
+    thumbnails of the original files, not of the resized and normalised tensors the model sees.
+    Pass the data set itself as ``render=`` (e.g. the image folders of
+    :func:`embedding_explorer.load_data`)."""
+
+    def __len__(self) -> int: ...
+
+    def original(self, index: int) -> Image.Image | str: ...
+
+    def content_fingerprint(self) -> str: ...
+
+
+RenderSpec = str | ImageRender | Sequence[str] | Originals | Callable[[Any], Any] | None
 
 
 class Renderer:
@@ -51,8 +65,13 @@ class Renderer:
         self._image = spec if isinstance(spec, ImageRender) else ImageRender()
         self._range: tuple[float, float] | None = None
         self._texts: Sequence[str] | None = None
+        self._originals: Originals | None = None
         self._seen = 0
-        if spec is None or spec in ("image", "text", "none") or isinstance(spec, ImageRender):
+        if isinstance(spec, Originals):
+            if n_samples is not None and len(spec) != n_samples:
+                raise EmbeddingExplorerError(f"render has {len(spec)} samples for {n_samples} samples")
+            self._originals = spec
+        elif spec is None or spec in ("image", "text", "none") or isinstance(spec, ImageRender):
             pass
         elif isinstance(spec, str):
             raise ValueError(f"render={spec!r}: use 'image', 'text', 'none', a callable or a list of texts")
@@ -69,6 +88,8 @@ class Renderer:
         """A stable text form for fingerprints."""
         if isinstance(self.spec, ImageRender):
             return repr(self.spec)
+        if self._originals is not None:
+            return f"originals:{type(self._originals).__qualname__}:{self._originals.content_fingerprint()}"
         if self._texts is not None:  # the texts themselves: other texts are another run
             digest = hashlib.blake2b(digest_size=16)
             for text in self._texts:
@@ -89,6 +110,12 @@ class Renderer:
                     f"render has {len(self._texts)} texts but the data has more samples"
                 )
             return [str(t).encode() for t in self._texts[start : self._seen]]
+        if self._originals is not None:
+            if self._seen > len(self._originals):
+                raise EmbeddingExplorerError(
+                    f"render has {len(self._originals)} samples but the data has more"
+                )
+            return [self._from_value(self._originals.original(i)) for i in range(start, self._seen)]
         if self.spec == "none":
             return None
         x = batch.inputs
@@ -121,6 +148,8 @@ class Renderer:
         """Refuse a list of texts longer than the data (a shorter one fails while rendering)."""
         if self._texts is not None and len(self._texts) != n_samples:
             raise EmbeddingExplorerError(f"render has {len(self._texts)} texts for {n_samples} samples")
+        if self._originals is not None and len(self._originals) != n_samples:
+            raise EmbeddingExplorerError(f"render has {len(self._originals)} samples for {n_samples} samples")
 
     def _from_value(self, value: Any) -> bytes:
         if isinstance(value, str):

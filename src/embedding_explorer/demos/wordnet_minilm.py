@@ -10,16 +10,15 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from ..explore import explore
 from ..reducers import Reducer
 from ..run import Run
+from ..subsets import stratified_subset
 from ..text import text_batches
 
 WORDNET_DIR = Path("/usr/share/wordnet")  # Debian: wordnet-base
@@ -37,7 +36,6 @@ LEXNAMES: tuple[str, ...] = (
 """The 45 lexicographer files, indexed by ``lex_filenum`` (WordNet 3.0, ``lexnames(5)``)."""
 
 DEFAULT_SUBSET = 10_000
-SEED = 0
 RUN_NAME = "wordnet-minilm"
 _ADJ_MARKER = re.compile(r"\((?:a|p|ip)\)$")
 
@@ -105,39 +103,6 @@ def load_glosses(data_dir: str | Path | None = None) -> list[Gloss]:
     """Every synset of the four parts of speech (nouns, verbs, adjectives, adverbs), in file order."""
     folder = find_wordnet(data_dir)
     return [g for name in POS_FILES for g in parse_data_file(folder / name)]
-
-
-def stratified_subset(categories: Sequence[int], n: int, seed: int = SEED) -> np.ndarray:
-    """Indices of ``n`` samples, balanced over categories: each category gives all its samples
-    or the same quota, whichever is smaller (quota chosen so the total is ``n``; the remainder
-    goes one each to randomly chosen larger categories); drawn at random with ``seed`` and
-    returned in the original order."""
-    cats = np.asarray(categories)
-    if n >= len(cats):
-        return np.arange(len(cats))
-    values, counts = np.unique(cats, return_counts=True)
-    quota = _quota(counts, n)
-    takes = np.minimum(counts, quota)
-    rng = np.random.default_rng(seed)
-    larger = np.flatnonzero(counts > quota)
-    takes[rng.permutation(larger)[: n - int(takes.sum())]] += 1
-    chosen = [
-        rng.choice(np.flatnonzero(cats == value), size=int(take), replace=False)
-        for value, take in zip(values, takes, strict=True)
-    ]
-    return np.sort(np.concatenate(chosen))
-
-
-def _quota(counts: np.ndarray, n: int) -> int:
-    """The largest per-category cap whose capped total stays within ``n``."""
-    lo, hi = 0, int(counts.max())
-    while lo < hi:
-        mid = (lo + hi + 1) // 2
-        if np.minimum(counts, mid).sum() <= n:
-            lo = mid
-        else:
-            hi = mid - 1
-    return lo
 
 
 def load_minilm() -> Any:

@@ -1,0 +1,100 @@
+"""``embedding-explorer explore``: a model spec, a data spec and layer names in, a run out."""
+
+from __future__ import annotations
+
+import inspect
+import re
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from ..exceptions import SpecError
+from ..explore import explore
+from ..run import Run
+from .data import load_data
+from .inputs import resolve
+from .models import load_model
+
+DTYPES = ("float32", "bfloat16", "float16")
+
+
+def explore_specs(
+    model: str,
+    data: str,
+    layers: Sequence[str],
+    *,
+    out: str | Path | None = None,
+    text_column: str | None = None,
+    image_column: str | None = None,
+    label_column: str | None = None,
+    split: str | None = None,
+    limit: int | None = None,
+    n_components: int = 10,
+    batch_size: int = 64,
+    device: str | None = None,
+    dtype: str = "float32",
+    reduce: str | None = None,
+    pretrained: bool = True,
+    weights: str | None = None,
+    progress: bool = True,
+    wait: bool | float = False,
+) -> Run:
+    """What the command does: load both specs, explore ``layers``, return the run.
+
+    The run is named ``<model>-<data>`` (e.g. ``resnet18-scenes``) and saved under
+    ``runs/<name>`` unless ``out`` is given. Every check that can fail runs before anything is
+    written: a bad spec, column, layer or option leaves nothing on disk.
+    """
+    if not layers:
+        raise SpecError("--layers names no layer; e.g. --layers layer3 or --layers layer2,layer4")
+    extra = _dtype_argument(dtype)
+    loaded_model = load_model(model, pretrained=pretrained, weights=weights)
+    loaded_data = load_data(
+        data,
+        loaded_model,
+        text_column=text_column,
+        image_column=image_column,
+        label_column=label_column,
+        limit=limit,
+        split=split,
+        batch_size=batch_size,
+    )
+    name = _slug(f"{loaded_model.name}-{loaded_data.name}")
+    given: dict[str, Any] = {"metadata": None, "render": None, "label_names": None}
+    module, batches, reducers, kwargs = resolve(loaded_model, loaded_data, list(layers), reduce, given)
+    return explore(
+        module,
+        batches,
+        list(layers),
+        out=out if out is not None else Path("runs") / name,
+        name=name,
+        n_components=n_components,
+        batch_size=batch_size,
+        reduce=reducers,
+        device=device,
+        progress=progress,
+        wait=wait,
+        **kwargs,
+        **extra,
+    )
+
+
+def _dtype_argument(dtype: str) -> dict[str, Any]:
+    """``dtype=`` for ``explore`` where this version has it; float32 is its default anyway."""
+    if dtype not in DTYPES:
+        raise SpecError(f"--dtype {dtype!r}: use one of {', '.join(DTYPES)}")
+    if "dtype" in inspect.signature(explore).parameters:
+        return {"dtype": dtype}
+    if dtype != "float32":
+        raise SpecError(f"--dtype {dtype}: this version of explore runs models in float32 only")
+    return {}
+
+
+def _slug(text: str) -> str:
+    """A run name: letters, digits, '.', '_' and '-' only."""
+    return re.sub(r"[^A-Za-z0-9._-]+", "-", text).strip("-.") or "run"
+
+
+def split_layers(text: str) -> list[str]:
+    """``--layers a,b`` as ``["a", "b"]`` (blank entries dropped)."""
+    return [part.strip() for part in text.split(",") if part.strip()]

@@ -1,0 +1,147 @@
+"""Image files as a Dataset: decoded, preprocessed for the model, shown as the original image.
+
+The model sees each image through its own preprocessing (a transform from the model spec) or,
+when the spec knows none, :func:`default_transform`: the shorter side resized to 224 pixels,
+the centre 224 x 224 cropped, RGB scaled to [0, 1] and normalised with the ImageNet mean and
+standard deviation. Thumbnails come from the original file (see :class:`~..render.Originals`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import types
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from PIL import Image, UnidentifiedImageError
+from torch.utils.data import Dataset
+
+from ..exceptions import SpecError
+from ..fingerprint import callable_digest
+
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp")
+DEFAULT_SIZE = 224
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+
+ImageTransform = Callable[[Image.Image], torch.Tensor]
+
+
+class DefaultTransform:
+    """Resize the shorter side to ``size`` (bilinear), crop the centre ``size`` x ``size``, scale
+    RGB to [0, 1] and normalise with the ImageNet mean and std: ``(3, size, size)`` float32."""
+
+    def __init__(self, size: int = DEFAULT_SIZE) -> None:
+        self.size = size
+
+    def __call__(self, image: Image.Image) -> torch.Tensor:
+        image = image.convert("RGB")
+        width, height = image.size
+        scale = self.size / min(width, height)
+        resized = image.resize(
+            (max(self.size, round(width * scale)), max(self.size, round(height * scale))),
+            Image.Resampling.BILINEAR,
+        )
+        left = (resized.width - self.size) // 2
+        top = (resized.height - self.size) // 2
+        cropped = resized.crop((left, top, left + self.size, top + self.size))
+        pixels = np.asarray(cropped, dtype=np.float32) / np.float32(255.0)
+        mean, std = np.asarray(IMAGENET_MEAN, np.float32), np.asarray(IMAGENET_STD, np.float32)
+        return torch.from_numpy(np.ascontiguousarray(((pixels - mean) / std).transpose(2, 0, 1)))
+
+    def __repr__(self) -> str:
+        return f"DefaultTransform(size={self.size})"
+
+
+def default_transform(size: int = DEFAULT_SIZE) -> ImageTransform:
+    """The preprocessing used when the model spec knows none (see the module docstring)."""
+    return DefaultTransform(size)
+
+
+class HFTransform:
+    """A Hugging Face image processor as a PIL image -> ``(C, H, W)`` tensor transform."""
+
+    def __init__(self, processor: Any) -> None:
+        self.processor = processor
+
+    def __call__(self, image: Image.Image) -> torch.Tensor:
+        pixels = self.processor(images=image.convert("RGB"), return_tensors="pt")["pixel_values"]
+        return torch.as_tensor(pixels[0])
+
+    def __repr__(self) -> str:
+        return f"HFTransform({self.processor.to_json_string()})"
+
+
+def hf_transform(processor: Any) -> ImageTransform:
+    return HFTransform(processor)
+
+
+def find_images(folder: Path) -> list[Path]:
+    """Image files directly in ``folder`` and one level of subfolders, sorted by path."""
+    found = [
+        p
+        for p in (*folder.iterdir(), *(q for d in folder.iterdir() if d.is_dir() for q in d.iterdir()))
+        if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES and not p.name.startswith(".")
+    ]
+    return sorted(found)
+
+
+class ImageFiles(Dataset[Any]):
+    """Image files preprocessed by ``transform``: items are ``(image, label)``, or the image alone
+    when there are no labels; ``original(i)`` is the decoded file, for thumbnails.
+
+    ``classes`` names integer labels (``explore`` takes them as label names).
+    """
+
+    def __init__(
+        self,
+        paths: Sequence[Path],
+        transform: ImageTransform,
+        *,
+        labels: Sequence[int] | np.ndarray | None = None,
+        classes: Sequence[str] | None = None,
+    ) -> None:
+        self.paths = [Path(p) for p in paths]
+        self.transform = transform
+        self.labels = None if labels is None else np.asarray(labels, dtype=np.int64)
+        self.classes = list(classes) if classes is not None else None
+
+    def __len__(self) -> int:
+        return len(self.paths)
+
+    def original(self, index: int) -> Image.Image:
+        path = self.paths[index]
+        try:
+            with Image.open(path) as image:
+                image.load()
+                return image.convert("RGB") if image.mode not in ("RGB", "L") else image.copy()
+        except (UnidentifiedImageError, OSError) as e:
+            reason = str(e).replace(f"'{path}'", "").strip() or type(e).__name__
+            raise SpecError(f"image {path} (sample {index}) cannot be read: {reason}") from e
+
+    def __getitem__(self, index: int) -> Any:
+        x = self.transform(self.original(index))
+        if self.labels is None:
+            return x
+        return x, int(self.labels[index])
+
+    def content_fingerprint(self) -> str:
+        """The files (path, size, modification time), labels and the transform's settings."""
+        digest = hashlib.blake2b(digest_size=16)
+        digest.update(transform_identity(self.transform).encode())
+        for path in self.paths:
+            stat = path.stat()
+            digest.update(f"{path.resolve()}|{stat.st_size}|{stat.st_mtime_ns}\n".encode())
+        if self.labels is not None:
+            digest.update(self.labels.tobytes())
+        return digest.hexdigest()
+
+
+def transform_identity(transform: ImageTransform) -> str:
+    """A stable text form of a transform: its settings (``repr``), or a function's code."""
+    if isinstance(transform, types.FunctionType):
+        return callable_digest(transform)
+    return repr(transform)

