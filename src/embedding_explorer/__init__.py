@@ -37,6 +37,7 @@ from .exceptions import (
     ZeroVarianceWarning,
 )
 from .explore import explore
+from .layers import LayerInfo, list_layers
 from .export import export_run
 from .models import from_state_dict
 from .pca import PCAResult, StreamingPCA
@@ -71,6 +72,7 @@ __all__ = [
     "IncompleteRunError",
     "Layer",
     "LayerNotFoundError",
+    "LayerInfo",
     "LayerOutputError",
     "ManifestError",
     "ModelComparison",
@@ -95,6 +97,7 @@ __all__ = [
     "export_run",
     "extreme_makeup",
     "from_state_dict",
+    "list_layers",
     "open_run",
     "pc_correlation",
     "serve",

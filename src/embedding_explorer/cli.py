@@ -115,6 +115,36 @@ def _report(args: argparse.Namespace) -> int:
     return 0
 
 
+def load_model_spec(spec: str) -> Any:
+    """The model a ``--model`` spec names. Here ``path/to/file.py:factory`` (a function in that
+    file returning a module); the one place a shared model-spec parser plugs in."""
+    from .userfiles import module_from_factory
+
+    return module_from_factory(spec)
+
+
+def load_example(spec: str | None) -> Any:
+    """The example batch a ``--data`` spec names for ``layers``: a ``.npy`` or ``.pt`` tensor file
+    (its first rows run). The one place a shared data-spec parser plugs in."""
+    if spec is None:
+        return None
+    from .userfiles import tensor_from_file
+
+    return tensor_from_file(spec)
+
+
+def _layers(args: argparse.Namespace) -> int:
+    from .layers import format_layers, list_layers
+
+    model = load_model_spec(args.model)
+    example = load_example(args.data)
+    infos = list_layers(model, example, device=args.device, match=args.match)
+    print(format_layers(infos, tree=args.match is None))
+    if example is None:
+        print("\n(no --data: output shapes, calls and reductions need one batch of data)")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="embedding-explorer",
@@ -200,6 +230,19 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("-o", "--output", type=Path, default=Path("report.html"), help="default: report.html")
     report.add_argument("--n", type=int, default=8, help="thumbnails per end of each component (default: 8)")
     report.set_defaults(handler=_report)
+
+    layers = sub.add_parser(
+        "layers",
+        help="every named module of a model: type, output shape on one batch, calls, default reduction",
+        description="Which layers? Lists every module name that --layers / layers= accepts, with its "
+        "output on the first rows of --data and what the default reducer makes of it. Runs of identical "
+        "blocks are folded into one line unless --match is given.",
+    )
+    layers.add_argument("--model", required=True, metavar="SPEC", help="path/to/file.py:factory")
+    layers.add_argument("--data", metavar="SPEC", help="an example batch: a .npy or .pt tensor file")
+    layers.add_argument("--match", metavar="PATTERN", help="only names matching a glob or regex")
+    layers.add_argument("--device", default=None, help="default: the model's own device")
+    layers.set_defaults(handler=_layers)
     return parser
 
 

@@ -62,6 +62,7 @@ def explore(
     client: Client | None = None,
     storage_options: StorageOptions | None = None,
     wait: bool | float = False,
+    dtype: Literal["bfloat16", "float16", "float32"] | None = None,
 ) -> Run:
     """Capture ``layers`` of ``model`` over ``data``, run exact PCA per layer, save and open the run.
 
@@ -118,6 +119,11 @@ def explore(
         raises :class:`~embedding_explorer.RunLockedError` naming it; True waits until it is done
         (then its run is reused when it was made by the same call); a number waits up to that
         many seconds.
+    dtype : {"bfloat16", "float16", "float32"}, optional
+        The forward pass's dtype: floating inputs are cast to it, and a model whose weights are in
+        another dtype runs under ``torch.autocast`` (its weights are not changed; to save memory,
+        load the model in that dtype). Statistics still accumulate in float64. Default: the
+        model's own dtype.
 
     Returns
     -------
@@ -144,6 +150,7 @@ def explore(
         storage_dtype=storage_dtype,
         client=client,
         storage_options=storage_options,
+        dtype=dtype,
     )
     with run_lock(plan.out, wait=wait):
         finished = plan.finished_run()

@@ -27,10 +27,11 @@ from tqdm.auto import tqdm
 
 from . import resume
 from .batches import Batch, iter_batches
-from .capture import LayerCapture, LayerRef
+from .capture import LayerCapture, LayerRef, forward_dtype
 from .exceptions import EmbeddingExplorerError, NonFiniteActivationError
 from .fingerprint import ContentHasher
 from .pca import StreamingPCA
+from .placement import is_placed
 from .reducers import Reducer
 from .render import Renderer
 from .store.format import chunk_rows
@@ -56,6 +57,7 @@ class ExtractOptions:
     name: str = ""
     n_known: int | None = None
     aligned: bool = False  # batches are batch_size long except the last (indexable data)
+    dtype: str | None = None  # the forward pass's dtype (None: the model's own)
 
 
 class Ledger:
@@ -233,7 +235,7 @@ def extract_stream(
     with (
         threadpool_limits(1, user_api="blas"),
         evaluating(model, device),
-        LayerCapture(model, opts.refs, opts.reducers) as capture,
+        LayerCapture(model, opts.refs, opts.reducers, forward_dtype(opts.dtype)) as capture,
         torch.inference_mode(),
         bar,
     ):
@@ -300,12 +302,15 @@ def check_finite(x: torch.Tensor | np.ndarray, layer: str, offset: int) -> None:
 
 @contextlib.contextmanager
 def evaluating(model: nn.Module | None, device: torch.device) -> Iterator[None]:
-    """Eval mode (and the device) for the duration; every module's own flag restored after."""
+    """Eval mode (and the device) for the duration; every module's own flag restored after.
+
+    A model placed by accelerate or on ``meta`` (:mod:`.placement`) is never moved: its hooks
+    bring each module's weights to its execution device."""
     if model is None:
         yield
         return
     modes = {m: m.training for m in model.modules()}
-    original = next((p.device for p in model.parameters()), None)
+    original = None if is_placed(model) else next((p.device for p in model.parameters()), None)
     moved = original is not None and original != device
     if moved:
         model.to(device)
