@@ -124,7 +124,7 @@ class LayerCapture:
     _handles: list[torch.utils.hooks.RemovableHandle] = field(default_factory=list, init=False)
     _batch: Batch | None = field(default=None, init=False)
     _fired: dict[str, int] = field(default_factory=dict, init=False)  # calls per hooked module, this batch
-    _last: tuple[str, int] | None = field(default=None, init=False)  # the last hook call seen
+    _events: list[tuple[str, int]] = field(default_factory=list, init=False)  # hook calls, first pass
     _stop_at: tuple[str, int] | None = field(default=None, init=False)  # learned from the first batch
 
     @property
@@ -182,7 +182,8 @@ class LayerCapture:
                 return
             call_index = self._fired.get(module_name, 0)
             self._fired[module_name] = call_index + 1
-            self._last = (module_name, call_index)
+            if self._stop_at is None:
+                self._events.append((module_name, call_index))
             for slot in self._slots[module_name]:
                 call = slot.calls
                 slot.calls += 1
@@ -224,7 +225,7 @@ class LayerCapture:
                 with self._autocast(device):
                     self.model(*args, **kwargs)
                 if self._stop_at is None:  # a whole pass: later ones stop where this one's hooks ended
-                    self._stop_at = self._last
+                    self._stop_at = self._last_needed()
         except _StopForward:
             pass
         finally:
@@ -237,6 +238,19 @@ class LayerCapture:
             slot = next(s for s in self._slots[ref.module] if s.ref == ref)
             out[ref.name] = self._checked_value(slot)
         return out
+
+    def _last_needed(self) -> tuple[str, int] | None:
+        """The hook call of the first (whole) pass after which every layer has what it keeps:
+        call ``i`` of a ``"name:i"`` layer, the last call of the others (so a second call is seen)."""
+        needed = []
+        for slots in self._slots.values():
+            for slot in slots:
+                call = slot.ref.call if slot.ref.call is not None else slot.calls - 1
+                needed.append((slot.ref.module, call))
+        order = {event: i for i, event in enumerate(self._events)}
+        if not all(event in order for event in needed):
+            return None  # a layer did not run (or not that often): reported by _checked_value
+        return max(needed, key=order.__getitem__)
 
     @staticmethod
     def _checked_value(slot: _Slot) -> torch.Tensor:
