@@ -262,7 +262,9 @@ def test_early_stop_waits_for_the_call_a_layer_keeps(tmp_path: Path) -> None:
     ee.explore(model, x, ["relu:1"], out=tmp_path / "call1", batch_size=10, progress=False)
     assert counts == {"relu": 8, "fc2": 4}  # the last call: every module runs
     counts.update(relu=0, fc2=0)
-    ee.explore(model, x, {"in": "input", "first": "fc1"}, out=tmp_path / "input", batch_size=10, progress=False)
+    ee.explore(
+        model, x, {"in": "input", "first": "fc1"}, out=tmp_path / "input", batch_size=10, progress=False
+    )
     assert counts == {"relu": 2, "fc2": 1}  # "input" needs no hook: after the first batch, fc1 ends it
 
 

@@ -53,7 +53,11 @@ def test_without_an_example_types_only_and_match_filters() -> None:
     model = Stack()
     infos = ee.list_layers(model)
     assert all(i.shape is None and i.calls is None for i in infos)
-    assert [i.name for i in ee.list_layers(model, match="blocks.1*.0")] == ["blocks.1.0", "blocks.10.0", "blocks.11.0"]
+    assert [i.name for i in ee.list_layers(model, match="blocks.1*.0")] == [
+        "blocks.1.0",
+        "blocks.10.0",
+        "blocks.11.0",
+    ]
     assert [i.name for i in ee.list_layers(model, match=r"^blocks\.\d+$")][:2] == ["blocks.0", "blocks.1"]
 
 

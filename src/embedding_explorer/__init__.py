@@ -46,6 +46,7 @@ from .reducers import Reducer
 from .render import ImageRender
 from .run import Histogram, Layer, Run, open_run
 from .text import TextBatches, text_batches
+from .vectors import from_arrays, vectors_from_path
 
 _SERVER_NAMES = ("serve", "show")
 
@@ -96,6 +97,7 @@ __all__ = [
     "explore",
     "export_run",
     "extreme_makeup",
+    "from_arrays",
     "from_state_dict",
     "list_layers",
     "open_run",
@@ -103,4 +105,5 @@ __all__ = [
     "serve",
     "show",
     "text_batches",
+    "vectors_from_path",
 ]

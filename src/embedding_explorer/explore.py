@@ -25,7 +25,8 @@ from .build.finish import finish
 from .build.plan import MAX_DENSE_DIM, ExplorePlan, plan_explore
 from .build.results import Scorer
 from .exceptions import EmbeddingExplorerError
-from .extract import Ledger, extract_stream
+from .arrays import ArraySource, reduced_rows
+from .extract import Ledger, extract_stream, stream_rows
 from .locations import Location, StorageOptions
 from .models import ModelSpec
 from .reducers import ReduceSpec
@@ -157,11 +158,11 @@ def explore(
         if finished is not None:
             log.info("reusing the finished run at %s", finished)
             return Run(finished)
-        _build(plan, started)
+        build_run(plan, started)
     return Run(plan.out)
 
 
-def _build(plan: ExplorePlan, started: float) -> None:
+def build_run(plan: ExplorePlan, started: float) -> None:
     """Extract, finish and commit the run (under its lock); a stop leaves it resumable."""
     writer, ledger, checkpoint = _start(plan)
     resumed_at = checkpoint.n_done if checkpoint is not None else 0
@@ -217,6 +218,13 @@ def _extract(
         writer.layout(ledger.dims, int(ledger.rows_per_chunk or 0))
         writer.restore(checkpoint.n_done, checkpoint.render_bytes, checkpoint.render_sizes)
     opts = plan.extract_options()
+    if isinstance(plan.data, ArraySource):  # ee.from_arrays: rows read, not computed
+        start, source = time.perf_counter(), plan.data
+        batches = source.batches(plan.batch_size, start=ledger.n_done)
+        stream_rows(
+            batches, lambda batch: reduced_rows(batch, plan.reducers), opts, writer, ledger, plan.resume_key
+        )
+        return time.perf_counter() - start, None
     if plan.client is None:
         seconds = extract_stream(plan.model, plan.data, opts, writer, plan.device, ledger, plan.resume_key)
         return seconds, None

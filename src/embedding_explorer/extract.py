@@ -15,7 +15,7 @@ import logging
 import math
 import sys
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -218,6 +218,29 @@ def extract_stream(
 ) -> float:
     """Run the model over the data (from ``ledger.n_done`` on); returns the seconds it took."""
     start = time.perf_counter()
+    with (
+        evaluating(model, device),
+        LayerCapture(model, opts.refs, opts.reducers, forward_dtype(opts.dtype)) as capture,
+        torch.inference_mode(),
+    ):
+        batches = iter_batches(data, opts.batch_size, start=ledger.n_done)
+        stream_rows(batches, lambda batch: capture.forward(batch, device), opts, writer, ledger, resume_key)
+    return time.perf_counter() - start
+
+
+def stream_rows(
+    batches: Iterable[Batch],
+    rows_of: Callable[[Batch], Mapping[str, torch.Tensor]],
+    opts: ExtractOptions,
+    writer: RunWriter,
+    ledger: Ledger,
+    resume_key: str | None,
+) -> None:
+    """For each batch: record its inputs and labels, render it, store the rows ``rows_of`` gives
+    for it (``{layer: (batch, D) tensor}``), accumulate their moments, checkpoint every so often.
+
+    :func:`extract_stream` gets the rows from a model's hooks; ``ee.from_arrays`` reads them from
+    arrays the user already has (:mod:`embedding_explorer.arrays`)."""
     renderer = opts.renderer
     every = None
     if ledger.rows_per_chunk is not None:  # resumed: the writer has the layout already
@@ -232,19 +255,13 @@ def extract_stream(
     )
     # numpy's BLAS stays on one thread while torch computes: two pools spinning on the same
     # cores slow both down several times; the per-batch updates are small anyway
-    with (
-        threadpool_limits(1, user_api="blas"),
-        evaluating(model, device),
-        LayerCapture(model, opts.refs, opts.reducers, forward_dtype(opts.dtype)) as capture,
-        torch.inference_mode(),
-        bar,
-    ):
-        for batch in iter_batches(data, opts.batch_size, start=ledger.n_done):
+    with threadpool_limits(1, user_api="blas"), bar:
+        for batch in batches:
             ledger.record_inputs(batch)
             rendered = renderer.render(batch)
             if rendered is not None:
                 writer.append_renderings(rendered)
-            outputs = capture.forward(batch, device)
+            outputs = rows_of(batch)
             if ledger.rows_per_chunk is None:  # the first batch decides the layout
                 ledger.dims = {layer: int(x.shape[1]) for layer, x in outputs.items()}
                 ledger.rows_per_chunk = rows_per_chunk(ledger.dims, opts.batch_size if opts.aligned else None)
@@ -261,7 +278,6 @@ def extract_stream(
             if resume_key is not None and every and ledger.n_done - ledger.saved_at >= every:
                 ledger.checkpoint(writer, resume_key, renderer)
     writer.finish_activations()
-    return time.perf_counter() - start
 
 
 def checked_rows(x: torch.Tensor, layer: str, offset: int, storage_dtype: str) -> np.ndarray:
