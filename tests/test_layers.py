@@ -88,7 +88,7 @@ def test_the_tree_folds_repeated_blocks_and_keeps_both_ends() -> None:
 
 
 def test_a_model_that_is_not_a_module_and_an_empty_example_are_refused() -> None:
-    with pytest.raises(TypeError, match="model must be a torch.nn.Module, not str"):
+    with pytest.raises(TypeError, match=r"model must be a torch\.nn\.Module, not str"):
         ee.list_layers("resnet18")  # type: ignore[arg-type]
     with pytest.raises(EmbeddingExplorerError, match="example has no samples"):
         ee.list_layers(Stack(), [])

@@ -37,8 +37,8 @@ from .exceptions import (
     ZeroVarianceWarning,
 )
 from .explore import explore
-from .layers import LayerInfo, list_layers
 from .export import export_run
+from .layers import LayerInfo, list_layers
 from .models import from_state_dict
 from .pca import PCAResult, StreamingPCA
 from .probe import ScoreProbe
@@ -72,8 +72,8 @@ __all__ = [
     "ImageRender",
     "IncompleteRunError",
     "Layer",
-    "LayerNotFoundError",
     "LayerInfo",
+    "LayerNotFoundError",
     "LayerOutputError",
     "ManifestError",
     "ModelComparison",

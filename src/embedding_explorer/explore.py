@@ -21,11 +21,11 @@ import pandas as pd
 import torch
 
 from . import resume
+from .arrays import ArraySource, reduced_rows
 from .build.finish import finish
 from .build.plan import MAX_DENSE_DIM, ExplorePlan, plan_explore
 from .build.results import Scorer
 from .exceptions import EmbeddingExplorerError
-from .arrays import ArraySource, reduced_rows
 from .extract import Ledger, extract_stream, stream_rows
 from .locations import Location, StorageOptions
 from .models import ModelSpec

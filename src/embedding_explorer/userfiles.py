@@ -41,9 +41,9 @@ def module_from_factory(spec: str) -> nn.Module:
         raise
     build = getattr(module, factory, None)
     if not callable(build):
-        found = sorted(k for k, v in vars(module).items() if callable(v) and not k.startswith("_"))
+        found = ", ".join(sorted(k for k, v in vars(module).items() if callable(v) and not k.startswith("_")))
         raise EmbeddingExplorerError(
-            f"model spec {spec!r}: {path} has no function {factory!r}; it defines {', '.join(found) or 'none'}"
+            f"model spec {spec!r}: {path} has no function {factory!r}; it defines {found or 'none'}"
         )
     model = build()
     if not isinstance(model, nn.Module):

@@ -230,9 +230,10 @@ class ParquetVectors:
         values = self._file.read_row_group(group, columns=[self.column]).column(0).combine_chunks()
         lengths = pc.list_value_length(values).to_numpy(zero_copy_only=False)
         if len(lengths) and (lengths != lengths[0]).any():
-            row = int(self._starts[group] + np.flatnonzero(lengths != lengths[0])[0])
+            at = int(np.flatnonzero(lengths != lengths[0])[0])
+            row = int(self._starts[group]) + at
             raise EmbeddingExplorerError(
-                f"column {self.column!r} of {self.path.name}: row {row} has {lengths[row - self._starts[group]]} "
+                f"column {self.column!r} of {self.path.name}: row {row} has {lengths[at]} "
                 f"values, earlier rows {lengths[0]}; vectors must have one length"
             )
         if values.null_count:

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import pandas as pd
@@ -61,7 +61,8 @@ def plan_arrays(
     n = source.n_samples
     if n < 2:
         raise EmbeddingExplorerError(f"the arrays have {n} rows; PCA needs at least 2")
-    renderer = Renderer("image" if images is not None else ("none" if render is None else render), n)
+    shown = "image" if images is not None else ("none" if render is None else render)
+    renderer = Renderer(cast(RenderSpec, shown), n)  # a 1-D array of texts is taken as a list
     labels_given = _as_label_array(labels, n)
     table = _metadata_table(metadata, n)
     _check_storable(labels_given, table)
