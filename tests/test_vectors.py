@@ -212,3 +212,29 @@ def test_ragged_parquet_vectors_name_the_row(tmp_path: Path) -> None:
     pq.write_table(pa.table({"emb": [[1.0, 2.0], [3.0, 4.0], [5.0]]}), tmp_path / "r.parquet")
     with pytest.raises(EmbeddingExplorerError, match="row 2 has 1 values, earlier rows 2"):
         ee.vectors_from_path(tmp_path / "r.parquet")
+
+
+def test_vectors_command_builds_and_summarises(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from embedding_explorer.cli import main
+
+    rows = _rows(60, 5)
+    pq.write_table(
+        pa.table({"emb": pa.array(list(rows), type=pa.list_(pa.float32())), "label": np.arange(60) % 3}),
+        tmp_path / "api.parquet",
+    )
+    out = tmp_path / "run"
+    argv = ["vectors", str(tmp_path / "api.parquet"), "--vector-column", "emb", "--out", str(out), "--quiet"]
+    assert main(argv) == 0
+    printed = capsys.readouterr().out
+    assert printed.startswith("api: 60 samples") and "emb" in printed
+    run = ee.open_run(out)
+    sk = PCA(5, svd_solver="full").fit(rows.astype(np.float64))
+    np.testing.assert_allclose(run["emb"].explained_variance_ratio, sk.explained_variance_ratio_, rtol=1e-9)
+    np.testing.assert_array_equal(run.labels, np.arange(60) % 3)
+    assert (
+        main(["vectors", str(tmp_path / "api.parquet"), "--vector-column", "x", "--out", str(tmp_path / "b")])
+        == 2
+    )
+    err = capsys.readouterr().err
+    assert "--vector-column 'x' is not in api.parquet" in err and len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "b").exists()

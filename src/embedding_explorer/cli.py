@@ -145,6 +145,41 @@ def _layers(args: argparse.Namespace) -> int:
     return 0
 
 
+def add_vector_column(parser: argparse.ArgumentParser) -> None:
+    """``--vector-column``, shared by ``vectors`` and (with ``--vectors PATH``) ``explore``."""
+    parser.add_argument(
+        "--vector-column",
+        metavar="NAME[,NAME]",
+        help="the Parquet list column(s) (or .npz/.npy array names) that hold vectors; default: all",
+    )
+
+
+def run_vectors(args: argparse.Namespace) -> Run:
+    """The run ``--vectors`` builds (``ee.from_arrays``): what ``explore --vectors`` calls."""
+    from .vectors import vectors_from_path
+
+    found = vectors_from_path(args.vectors, args.vector_column)
+    name = args.name or Path(args.vectors).stem or "vectors"
+    out = args.out or str(Path("runs") / name)
+    return found.explore(
+        out=out,
+        name=name,
+        n_components=args.n_components,
+        batch_size=args.batch_size,
+        progress=not args.quiet,
+    )
+
+
+def _vectors(args: argparse.Namespace) -> int:
+    run = run_vectors(args)
+    print(format_info(run))
+    if args.serve:
+        from .server import serve
+
+        serve([run], host=args.host, port=args.port, open_browser=not args.no_browser)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="embedding-explorer",
@@ -243,6 +278,30 @@ def build_parser() -> argparse.ArgumentParser:
     layers.add_argument("--match", metavar="PATTERN", help="only names matching a glob or regex")
     layers.add_argument("--device", default=None, help="default: the model's own device")
     layers.set_defaults(handler=_layers)
+
+    vectors = sub.add_parser(
+        "vectors",
+        help="a run from activations you already have (Parquet, .npz, a folder of .npy): PCA, scores, UI",
+        description="Exact PCA per layer over vectors captured elsewhere (TransformerLens or nnsight caches, "
+        "SAE features, an embedding API's output), read in row blocks. A 'label'/'labels' column gives "
+        "the labels; other scalar columns are kept as metadata.",
+    )
+    vectors.add_argument(
+        "vectors", metavar="PATH", help="a .parquet file, an .npz file or a folder of .npy files"
+    )
+    vectors.add_argument(
+        "--vector-column",
+        metavar="NAME[,NAME]",
+        help="the Parquet list column(s) (or .npz/.npy array names) that hold vectors; default: all",
+    )
+    vectors.add_argument("--out", default=None, help="run folder (default: runs/<name>)")
+    vectors.add_argument("--name", default=None, help="run name (default: the file's name)")
+    vectors.add_argument("--n-components", type=int, default=10, help="default: 10")
+    vectors.add_argument("--batch-size", type=int, default=4096, help="rows read at a time (default: 4096)")
+    vectors.add_argument("--serve", action="store_true", help="open the UI on the run")
+    vectors.add_argument("--quiet", action="store_true", help="no progress bars")
+    _add_server_options(vectors)
+    vectors.set_defaults(handler=_vectors)
     return parser
 
 
