@@ -27,6 +27,7 @@ from .build.plan import MAX_DENSE_DIM, ExplorePlan, plan_explore
 from .build.results import Scorer
 from .exceptions import EmbeddingExplorerError
 from .extract import Ledger, extract_stream, stream_rows
+from .extras import require
 from .locations import Location, StorageOptions
 from .models import ModelSpec
 from .reducers import ReduceSpec
@@ -228,6 +229,7 @@ def _extract(
     if plan.client is None:
         seconds = extract_stream(plan.model, plan.data, opts, writer, plan.device, ledger, plan.resume_key)
         return seconds, None
+    require("distributed", "dask", "explore(client=...)")
     from .distributed import Cluster
 
     cluster = Cluster(plan.client, plan.spec, plan.model, plan.data, opts, writer, plan.device)
