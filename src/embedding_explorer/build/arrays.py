@@ -22,7 +22,7 @@ from ..locations import StorageOptions, as_location
 from ..pca import n_components_for
 from ..reducers import ReduceSpec, reducers_for
 from ..render import Renderer, RenderSpec
-from ..store.format import FORMAT_VERSION, STORAGE_DTYPES
+from ..store.format import FORMAT_VERSION, STORAGE_DTYPES, chunk_rows
 from .plan import MAX_DENSE_DIM, ExplorePlan, _as_label_array, _check_storable, _metadata_table
 
 NO_MODEL = {"class": None, "fingerprint": "arrays", "n_parameters": 0}
@@ -84,6 +84,8 @@ def plan_arrays(
     if storage_dtype != "float32":
         options["storage_dtype"] = storage_dtype
     key = options_key({"model": NO_MODEL, "data": data_fp, "options": options, "format": FORMAT_VERSION})
+    # batches no taller than a chunk of the widest layer: the writer holds one chunk per layer
+    batch_size = max(1, min(batch_size, chunk_rows(max(_width(a) for a in source.arrays.values()))))
     resume_key = options_key({"key": key, "batch_size": batch_size, "checkpoint": resume.VERSION})
     return ExplorePlan(
         spec=None,
@@ -113,6 +115,12 @@ def plan_arrays(
         key=key,
         resume_key=resume_key,
     )
+
+
+def _width(array: Any) -> int:
+    """A layer's width after the default reduction: D of (N, D) and (N, T, D), C of (N, C, H, W)."""
+    shape = tuple(array.shape)
+    return int(shape[-1] if len(shape) == 3 else shape[1] if len(shape) >= 2 else 1)
 
 
 def _is_image_array(render: Any) -> bool:
