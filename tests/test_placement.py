@@ -126,3 +126,13 @@ def test_a_bad_dtype_is_refused_naming_it(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match=r"dtype='int8': use one of 'float32', 'bfloat16', 'float16'"):
         ee.explore(Recorder(), torch.randn(4, 6), ["fc"], out=tmp_path / "r", dtype="int8")  # type: ignore[arg-type]
     assert not (tmp_path / "r").exists()
+
+
+def test_dtype_with_a_dask_client_is_refused_naming_both(tmp_path: Path) -> None:
+    with pytest.raises(
+        ValueError, match=r"dtype='bfloat16' runs in this process only; leave it out with client="
+    ):
+        ee.explore(
+            Recorder(), torch.randn(8, 6), ["fc"], out=tmp_path / "r", dtype="bfloat16", client=object()
+        )  # type: ignore[arg-type]
+    assert not (tmp_path / "r").exists()
