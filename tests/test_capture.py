@@ -148,10 +148,9 @@ def test_hooks_removed_after_explore(explore_quiet, run_dir, xy_dataset) -> None
 
 class Exploding(MLP):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        out = super().forward(x)
-        if self.calls == 2:
+        if self.calls == 1:  # counted by super().forward: the second batch
             raise RuntimeError("boom in batch 2")
-        return out
+        return super().forward(x)
 
 
 def test_hooks_removed_after_explore_fails(explore_quiet, run_dir, xy_dataset) -> None:
@@ -232,3 +231,43 @@ def test_in_place_ops_after_a_hooked_layer_do_not_change_what_was_captured(tmp_p
     with torch.no_grad():
         expected = conv[0](images).flatten(1).numpy()
     np.testing.assert_allclose(run["0"].activations[:], expected, rtol=1e-6, atol=1e-6)
+
+
+def _count_calls(modules: dict[str, nn.Module]) -> dict[str, int]:
+    """Calls of each named module, counted by forward hooks of the test's own."""
+    counts = dict.fromkeys(modules, 0)
+    for name, module in modules.items():
+        module.register_forward_hook(lambda *_, name=name: counts.__setitem__(name, counts[name] + 1))
+    return counts
+
+
+def test_the_forward_pass_stops_after_the_last_hooked_layer(tmp_path: Path) -> None:
+    model = MLP()
+    counts = _count_calls({"fc1": model.fc1, "act": model.act, "fc2": model.fc2})
+    x = torch.randn(100, 8)
+    run = ee.explore(model, x, ["fc1"], out=tmp_path / "early", batch_size=10, progress=False)
+    # the first batch runs whole (so a module that runs twice is seen); the nine after stop at fc1
+    assert counts == {"fc1": 10, "act": 1, "fc2": 1}
+    np.testing.assert_allclose(run["fc1"].activations[:], model.fc1(x).detach().numpy(), rtol=1e-6)
+
+
+def test_early_stop_waits_for_the_call_a_layer_keeps(tmp_path: Path) -> None:
+    model = SharedReluBlock()
+    counts = _count_calls({"relu": model.relu, "fc2": model.fc2})
+    x = torch.randn(40, 6)
+    run = ee.explore(model, x, ["relu:0"], out=tmp_path / "call0", batch_size=10, progress=False)
+    assert counts == {"relu": 2 + 3, "fc2": 1}  # batches 2-4 stop after relu's first call
+    np.testing.assert_allclose(run["relu:0"].activations[:], model.relu(model.fc1(x)).detach().numpy())
+    counts.update(relu=0, fc2=0)
+    ee.explore(model, x, ["relu:1"], out=tmp_path / "call1", batch_size=10, progress=False)
+    assert counts == {"relu": 8, "fc2": 4}  # the last call: every module runs
+    counts.update(relu=0, fc2=0)
+    ee.explore(
+        model, x, {"in": "input", "first": "fc1"}, out=tmp_path / "input", batch_size=10, progress=False
+    )
+    assert counts == {"relu": 2, "fc2": 1}  # "input" needs no hook: after the first batch, fc1 ends it
+
+
+def test_a_shared_module_named_without_a_call_is_still_refused(tmp_path: Path) -> None:
+    with pytest.raises(MultipleCallsError, match="called 2 times"):
+        ee.explore(SharedReluBlock(), torch.randn(40, 6), ["relu"], out=tmp_path / "r", batch_size=10)

@@ -43,6 +43,7 @@ from .exceptions import (
 from .explore import explore
 from .export import export_run
 from .filters import Filter, FilterError
+from .layers import LayerInfo, list_layers
 from .models import from_state_dict
 from .pca import PCAResult, StreamingPCA
 from .probe import ScoreProbe
@@ -51,6 +52,7 @@ from .render import ImageRender
 from .run import Histogram, Layer, Run, open_run
 from .specs import LoadedData, LoadedModel, load_data, load_model
 from .text import TextBatches, text_batches
+from .vectors import from_arrays, vectors_from_path
 
 _SERVER_NAMES = ("serve", "show")
 
@@ -78,6 +80,7 @@ __all__ = [
     "ImageRender",
     "IncompleteRunError",
     "Layer",
+    "LayerInfo",
     "LayerNotFoundError",
     "LayerOutputError",
     "LoadedData",
@@ -106,8 +109,10 @@ __all__ = [
     "explore",
     "export_run",
     "extreme_makeup",
+    "from_arrays",
     "from_state_dict",
     "knn_overlap",
+    "list_layers",
     "load_data",
     "load_model",
     "neighbor_overlap",
@@ -116,4 +121,5 @@ __all__ = [
     "serve",
     "show",
     "text_batches",
+    "vectors_from_path",
 ]

@@ -32,6 +32,7 @@ class Batch:
     size: int
     labels: np.ndarray | None
     attention_mask: torch.Tensor | None
+    shown: Any = None  # what renderings are made of when not the inputs (ee.from_arrays' images)
 
     def model_args(
         self, device: torch.device, dtype: torch.dtype | None = None

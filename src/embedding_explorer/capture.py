@@ -4,12 +4,17 @@ Layers are named as in ``model.named_modules()``; ``"input"`` is the model input
 module that runs more than once per forward pass (a shared ReLU) is refused unless the name
 picks one call with a suffix, e.g. ``"layer1.0.relu:1"`` for its second call.
 
+The forward pass stops as soon as the last hooked layer has fired: the first batch runs whole
+(so a module that runs several times is seen), and later batches stop after the call of the
+module that fired last in it; the layers after it never run.
+
 Dict batches are keyword arguments (``model(**batch)``), except for a model whose forward takes
 one features dict (sentence-transformers: ``forward(input, **kwargs)``), which gets the dict.
 """
 
 from __future__ import annotations
 
+import contextlib
 import difflib
 import inspect
 from collections.abc import Mapping, Sequence
@@ -25,6 +30,16 @@ from .exceptions import LayerNotFoundError, LayerOutputError, MultipleCallsError
 from .reducers import Reducer, reduce_output, select_tensor
 
 INPUT_LAYER = "input"
+FORWARD_DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
+
+
+def forward_dtype(name: str | None) -> torch.dtype | None:
+    """The torch dtype of ``explore(dtype=...)``; None keeps the model's own."""
+    if name is None:
+        return None
+    if name not in FORWARD_DTYPES:
+        raise ValueError(f"dtype={name!r}: use one of {', '.join(map(repr, FORWARD_DTYPES))} (or None)")
+    return FORWARD_DTYPES[name]
 
 
 @dataclass(frozen=True)
@@ -96,22 +111,39 @@ class _Slot:
 class LayerCapture:
     """Context manager: hooks on the named modules, always removed on exit.
 
-    Call :meth:`forward` per batch; it returns ``{layer: (batch, D) tensor}``.
+    Call :meth:`forward` per batch; it returns ``{layer: (batch, D) tensor}``. ``dtype`` runs the
+    forward pass in that floating dtype: inputs are cast to it, and a model whose weights are in
+    another dtype runs under ``torch.autocast`` (its weights are never changed).
     """
 
     model: nn.Module | None
     refs: Sequence[LayerRef]
     reducers: Mapping[str, Reducer]
+    dtype: torch.dtype | None = None
     _slots: dict[str, list[_Slot]] = field(default_factory=dict, init=False)
     _handles: list[torch.utils.hooks.RemovableHandle] = field(default_factory=list, init=False)
     _batch: Batch | None = field(default=None, init=False)
+    _fired: dict[str, int] = field(default_factory=dict, init=False)  # calls per hooked module, this batch
+    _events: list[tuple[str, int]] = field(default_factory=list, init=False)  # hook calls, first pass
+    _stop_at: tuple[str, int] | None = field(default=None, init=False)  # learned from the first batch
 
     @property
     def _dtype(self) -> torch.dtype | None:
-        """The floating dtype of the model's parameters (inputs of another float dtype are cast)."""
+        """The dtype floating inputs are cast to: ``dtype``, else the model's parameters' own."""
         if self.model is None:
             return None
+        if self.dtype is not None:
+            return self.dtype
         return next((p.dtype for p in self.model.parameters() if p.is_floating_point()), None)
+
+    def _autocast(self, device: torch.device) -> contextlib.AbstractContextManager[Any]:
+        """Autocast to ``dtype`` when the model's weights are in another floating dtype."""
+        if self.model is None or self.dtype is None:
+            return contextlib.nullcontext()
+        weights = {p.dtype for p in self.model.parameters() if p.is_floating_point()}
+        if weights <= {self.dtype}:
+            return contextlib.nullcontext()
+        return torch.autocast(device.type, dtype=self.dtype)
 
     def __enter__(self) -> LayerCapture:
         modules = dict(self.model.named_modules()) if self.model is not None else {}
@@ -148,6 +180,10 @@ class LayerCapture:
             batch = self._batch
             if batch is None:  # the model ran outside our forward (e.g. inside a reducer)
                 return
+            call_index = self._fired.get(module_name, 0)
+            self._fired[module_name] = call_index + 1
+            if self._stop_at is None:
+                self._events.append((module_name, call_index))
             for slot in self._slots[module_name]:
                 call = slot.calls
                 slot.calls += 1
@@ -158,6 +194,8 @@ class LayerCapture:
                     slot.value = reduce_output(
                         output, slot.reducer, slot.ref.name, batch.size, batch.attention_mask
                     )
+            if self._stop_at == (module_name, call_index):
+                raise _StopForward
 
         return hook
 
@@ -178,12 +216,18 @@ class LayerCapture:
             if ref.module == INPUT_LAYER
         }
         self._batch = batch
+        self._fired.clear()
         try:
             if self.model is not None and self._slots:
                 args, kwargs = batch.model_args(device, self._dtype)
                 if kwargs and takes_features_dict(self.model, kwargs):
                     args, kwargs = (kwargs,), {}
-                self.model(*args, **kwargs)
+                with self._autocast(device):
+                    self.model(*args, **kwargs)
+                if self._stop_at is None:  # a whole pass: later ones stop where this one's hooks ended
+                    self._stop_at = self._last_needed()
+        except _StopForward:
+            pass
         finally:
             self._batch = None
         out: dict[str, torch.Tensor] = {}
@@ -194,6 +238,19 @@ class LayerCapture:
             slot = next(s for s in self._slots[ref.module] if s.ref == ref)
             out[ref.name] = self._checked_value(slot)
         return out
+
+    def _last_needed(self) -> tuple[str, int] | None:
+        """The hook call of the first (whole) pass after which every layer has what it keeps:
+        call ``i`` of a ``"name:i"`` layer, the last call of the others (so a second call is seen)."""
+        needed = []
+        for slots in self._slots.values():
+            for slot in slots:
+                call = slot.ref.call if slot.ref.call is not None else slot.calls - 1
+                needed.append((slot.ref.module, call))
+        order = {event: i for i, event in enumerate(self._events)}
+        if not all(event in order for event in needed):
+            return None  # a layer did not run (or not that often): reported by _checked_value
+        return max(needed, key=order.__getitem__)
 
     @staticmethod
     def _checked_value(slot: _Slot) -> torch.Tensor:
@@ -215,6 +272,11 @@ class LayerCapture:
         if slot.value is None:  # pragma: no cover - guarded by the checks above
             raise LayerOutputError(f"layer {ref.name!r} captured nothing")
         return slot.value
+
+
+class _StopForward(BaseException):
+    """Raised by the hook of the last hooked layer to end the forward pass there (a
+    BaseException, so a model's own ``except Exception`` does not swallow it)."""
 
 
 FEATURES_PARAMS = ("input", "features")

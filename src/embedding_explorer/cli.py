@@ -103,6 +103,19 @@ def _demo(args: argparse.Namespace) -> int:
 def _explore(args: argparse.Namespace) -> int:
     from .specs.command import explore_specs, split_layers
 
+    specs = {"--model": args.model, "--data": args.data, "--layers": args.layers}
+    if args.vectors is not None:
+        given = [flag for flag, value in specs.items() if value is not None]
+        if given:
+            raise EmbeddingExplorerError(
+                f"--vectors builds a run from stored vectors: drop {', '.join(given)}"
+            )
+        return _summarise(run_vectors(args), args)
+    missing = [flag for flag, value in specs.items() if value is None]
+    if missing:
+        raise EmbeddingExplorerError(
+            f"explore needs {', '.join(missing)} (or --vectors PATH for activations you already have)"
+        )
     run = explore_specs(
         args.model,
         args.data,
@@ -114,7 +127,7 @@ def _explore(args: argparse.Namespace) -> int:
         split=args.split,
         limit=args.limit,
         n_components=args.n_components,
-        batch_size=args.batch_size,
+        batch_size=args.batch_size or 64,
         device=args.device,
         dtype=args.dtype,
         reduce=args.reduce,
@@ -122,14 +135,19 @@ def _explore(args: argparse.Namespace) -> int:
         weights=args.weights,
         progress=not args.quiet,
         wait=args.wait,
+        name=args.name,
     )
+    return _summarise(run, args)
+
+
+def _summarise(run: Run, args: argparse.Namespace) -> int:
+    """Print the run's summary and where it is; serve it with ``--serve``."""
     print(format_info(run))
     print(f"\nsaved to {run.path}")
-    if not args.serve:
-        return 0
-    from .server import serve
+    if args.serve:
+        from .server import serve
 
-    serve([run], host=args.host, port=args.port, open_browser=not args.no_browser)
+        serve([run], host=args.host, port=args.port, open_browser=not args.no_browser)
     return 0
 
 
@@ -147,6 +165,67 @@ def _report(args: argparse.Namespace) -> int:
     path = run.report(args.output, n=args.n)
     print(f"wrote {path} ({path.stat().st_size / 1e6:.1f} MB): open it in a browser")
     return 0
+
+
+def load_example(args: argparse.Namespace, model: Any) -> Any:
+    """The example data a ``--data`` spec names for ``layers``: a ``.npy`` or ``.pt`` tensor
+    file, or any data spec ``explore`` takes (read for ``model``: its tokenizer or image
+    preprocessing); only its first batch runs."""
+    spec = args.data
+    if spec is None:
+        return None
+    if Path(spec).suffix in (".npy", ".pt", ".pth"):
+        from .userfiles import tensor_from_file
+
+        return tensor_from_file(spec)
+    from .specs import load_data
+
+    return load_data(
+        spec, model, text_column=args.text_column, image_column=args.image_column, batch_size=2
+    ).data
+
+
+def _layers(args: argparse.Namespace) -> int:
+    from .layers import format_layers, list_layers
+    from .specs import load_model
+
+    model = load_model(args.model, pretrained=not args.no_pretrained, weights=args.weights)
+    example = load_example(args, model)
+    infos = list_layers(model.module, example, device=args.device, match=args.match)
+    print(format_layers(infos, tree=args.match is None))
+    if example is None:
+        print("\n(no --data: output shapes, calls and reductions need one batch of data)")
+    return 0
+
+
+def add_vector_column(parser: argparse.ArgumentParser) -> None:
+    """``--vector-column``, shared by ``vectors`` and (with ``--vectors PATH``) ``explore``."""
+    parser.add_argument(
+        "--vector-column",
+        metavar="NAME[,NAME]",
+        help="the Parquet list column(s) (or .npz/.npy array names) that hold vectors; default: all",
+    )
+
+
+def run_vectors(args: argparse.Namespace) -> Run:
+    """The run ``--vectors`` builds (``ee.from_arrays``): what ``explore --vectors`` calls."""
+    from .vectors import vectors_from_path
+
+    found = vectors_from_path(args.vectors, args.vector_column)
+    name = args.name or Path(args.vectors).stem or "vectors"
+    out = args.out or str(Path("runs") / name)
+    return found.explore(
+        out=out,
+        name=name,
+        n_components=args.n_components,
+        batch_size=args.batch_size or 4096,
+        progress=not args.quiet,
+        wait=getattr(args, "wait", False),
+    )
+
+
+def _vectors(args: argparse.Namespace) -> int:
+    return _summarise(run_vectors(args), args)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -242,6 +321,54 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("-o", "--output", type=Path, default=Path("report.html"), help="default: report.html")
     report.add_argument("--n", type=int, default=8, help="thumbnails per end of each component (default: 8)")
     report.set_defaults(handler=_report)
+
+    layers = sub.add_parser(
+        "layers",
+        help="every named module of a model: type, output shape on one batch, calls, default reduction",
+        description="Which layers? Lists every module name that --layers / layers= accepts, with its "
+        "output on the first rows of --data and what the default reducer makes of it. Runs of identical "
+        "blocks are folded into one line unless --match is given.",
+    )
+    layers.add_argument(
+        "--model",
+        required=True,
+        metavar="SPEC",
+        help="hf:<id or dir>, st:<id or dir>, timm:<name>, torchvision:<name> or path/to/file.py:factory",
+    )
+    layers.add_argument(
+        "--data",
+        metavar="SPEC",
+        help="example data: a .npy or .pt tensor file, or any data spec explore takes (its first batch)",
+    )
+    layers.add_argument("--text-column", default=None, help="table column of texts (default: text)")
+    layers.add_argument("--image-column", default=None, help="table column of image paths (default: image)")
+    layers.add_argument(
+        "--no-pretrained", action="store_true", help="random weights (timm:, torchvision:, hf:)"
+    )
+    layers.add_argument("--weights", default=None, metavar="FILE", help="a state_dict to load into the model")
+    layers.add_argument("--match", metavar="PATTERN", help="only names matching a glob or regex")
+    layers.add_argument("--device", default=None, help="default: the model's own device")
+    layers.set_defaults(handler=_layers)
+
+    vectors = sub.add_parser(
+        "vectors",
+        help="a run from activations you already have (Parquet, .npz, a folder of .npy): PCA, scores, UI",
+        description="Exact PCA per layer over vectors captured elsewhere (TransformerLens or nnsight caches, "
+        "SAE features, an embedding API's output), read in row blocks. A 'label'/'labels' column gives "
+        "the labels; other scalar columns are kept as metadata.",
+    )
+    vectors.add_argument(
+        "vectors", metavar="PATH", help="a .parquet file, an .npz file or a folder of .npy files"
+    )
+    add_vector_column(vectors)
+    vectors.add_argument("--out", default=None, help="run folder (default: runs/<name>)")
+    vectors.add_argument("--name", default=None, help="run name (default: the file's name)")
+    vectors.add_argument("--n-components", type=int, default=10, help="default: 10")
+    vectors.add_argument("--batch-size", type=int, default=4096, help="rows read at a time (default: 4096)")
+    vectors.add_argument("--serve", action="store_true", help="open the UI on the run")
+    vectors.add_argument("--quiet", action="store_true", help="no progress bars")
+    _add_server_options(vectors)
+    vectors.set_defaults(handler=_vectors)
     return parser
 
 
@@ -255,18 +382,26 @@ def _add_explore_parser(sub: Any) -> None:
     )
     explore.add_argument(
         "--model",
-        required=True,
         metavar="SPEC",
         help="hf:<id or dir>, st:<id or dir>, timm:<name>, torchvision:<name> or path/to/file.py:factory",
     )
     explore.add_argument(
         "--data",
-        required=True,
         metavar="SPEC",
         help="a folder of images (class subfolders = labels), a .csv/.parquet/.jsonl table, a "
         "save_to_disk folder, or hf:<dataset id>",
     )
-    explore.add_argument("--layers", required=True, metavar="L1,L2", help="module names, comma-separated")
+    explore.add_argument("--layers", metavar="L1,L2", help="module names, comma-separated")
+    explore.add_argument(
+        "--vectors",
+        metavar="PATH",
+        help="instead of --model/--data/--layers: activations you already have (a .parquet file, an "
+        ".npz file or a folder of .npy files), one layer per vector column or array",
+    )
+    add_vector_column(explore)
+    explore.add_argument(
+        "--name", default=None, help="run name (default: <model>-<data>, or the file's name)"
+    )
     explore.add_argument("--out", default=None, help="run folder (default: runs/<model>-<data>)")
     explore.add_argument("--serve", action="store_true", help="serve the UI when the run is built")
     explore.add_argument("--text-column", default=None, help="table column of texts (default: text)")
@@ -281,7 +416,9 @@ def _add_explore_parser(sub: Any) -> None:
         "--limit", type=int, default=None, help="keep N samples: stratified by label, else the first N"
     )
     explore.add_argument("--n-components", type=int, default=10, help="default: 10")
-    explore.add_argument("--batch-size", type=int, default=64, help="default: 64")
+    explore.add_argument(
+        "--batch-size", type=int, default=None, help="default: 64 (4096 rows read at a time with --vectors)"
+    )
     explore.add_argument("--device", default=None, help="cpu, cuda, cuda:1, mps (default: cpu)")
     explore.add_argument("--dtype", default="float32", help="float32, bfloat16 or float16 (forward pass)")
     explore.add_argument("--reduce", default=None, help="mean, first, last, max, flatten (default: by rank)")

@@ -21,11 +21,13 @@ import pandas as pd
 import torch
 
 from . import resume
+from .arrays import ArraySource, reduced_rows
 from .build.finish import finish
 from .build.plan import MAX_DENSE_DIM, ExplorePlan, plan_explore
 from .build.results import Scorer
 from .exceptions import EmbeddingExplorerError
-from .extract import Ledger, extract_stream
+from .extract import Ledger, extract_stream, stream_rows
+from .extras import require
 from .locations import Location, StorageOptions
 from .models import ModelSpec
 from .reducers import ReduceSpec
@@ -65,6 +67,7 @@ def explore(
     client: Client | None = None,
     storage_options: StorageOptions | None = None,
     wait: bool | float = False,
+    dtype: Literal["bfloat16", "float16", "float32"] | None = None,
 ) -> Run:
     """Capture ``layers`` of ``model`` over ``data``, run exact PCA per layer, save and open the run.
 
@@ -126,6 +129,11 @@ def explore(
         raises :class:`~embedding_explorer.RunLockedError` naming it; True waits until it is done
         (then its run is reused when it was made by the same call); a number waits up to that
         many seconds.
+    dtype : {"bfloat16", "float16", "float32"}, optional
+        The forward pass's dtype: floating inputs are cast to it, and a model whose weights are in
+        another dtype runs under ``torch.autocast`` (its weights are not changed; to save memory,
+        load the model in that dtype). Statistics still accumulate in float64. Default: the
+        model's own dtype.
 
     Returns
     -------
@@ -156,17 +164,18 @@ def explore(
         storage_dtype=storage_dtype,
         client=client,
         storage_options=storage_options,
+        dtype=dtype,
     )
     with run_lock(plan.out, wait=wait):
         finished = plan.finished_run()
         if finished is not None:
             log.info("reusing the finished run at %s", finished)
             return Run(finished)
-        _build(plan, started)
+        build_run(plan, started)
     return Run(plan.out)
 
 
-def _build(plan: ExplorePlan, started: float) -> None:
+def build_run(plan: ExplorePlan, started: float) -> None:
     """Extract, finish and commit the run (under its lock); a stop leaves it resumable."""
     writer, ledger, checkpoint = _start(plan)
     resumed_at = checkpoint.n_done if checkpoint is not None else 0
@@ -222,9 +231,17 @@ def _extract(
         writer.layout(ledger.dims, int(ledger.rows_per_chunk or 0))
         writer.restore(checkpoint.n_done, checkpoint.render_bytes, checkpoint.render_sizes)
     opts = plan.extract_options()
+    if isinstance(plan.data, ArraySource):  # ee.from_arrays: rows read, not computed
+        start, source = time.perf_counter(), plan.data
+        batches = source.batches(plan.batch_size, start=ledger.n_done)
+        stream_rows(
+            batches, lambda batch: reduced_rows(batch, plan.reducers), opts, writer, ledger, plan.resume_key
+        )
+        return time.perf_counter() - start, None
     if plan.client is None:
         seconds = extract_stream(plan.model, plan.data, opts, writer, plan.device, ledger, plan.resume_key)
         return seconds, None
+    require("distributed", "dask", "explore(client=...)")
     from .distributed import Cluster
 
     cluster = Cluster(plan.client, plan.spec, plan.model, plan.data, opts, writer, plan.device)

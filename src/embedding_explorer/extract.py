@@ -15,7 +15,7 @@ import math
 import os
 import sys
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -27,11 +27,12 @@ from tqdm.auto import tqdm
 
 from . import resume
 from .batches import Batch, iter_batches
-from .capture import LayerCapture, LayerRef
+from .capture import LayerCapture, LayerRef, forward_dtype
 from .exceptions import EmbeddingExplorerError, NonFiniteActivationError
 from .fingerprint import ContentHasher, identity_digest
 from .overlap import Background
 from .pca import StreamingPCA
+from .placement import is_placed
 from .reducers import Reducer
 from .render import Renderer
 from .store.format import chunk_rows
@@ -57,6 +58,7 @@ class ExtractOptions:
     name: str = ""
     n_known: int | None = None
     aligned: bool = False  # batches are batch_size long except the last (indexable data)
+    dtype: str | None = None  # the forward pass's dtype (None: the model's own)
 
 
 class Ledger:
@@ -220,6 +222,43 @@ def extract_stream(
 ) -> float:
     """Run the model over the data (from ``ledger.n_done`` on); returns the seconds it took."""
     start = time.perf_counter()
+    with (
+        evaluating(model, device),
+        LayerCapture(model, opts.refs, opts.reducers, forward_dtype(opts.dtype)) as capture,
+        torch.inference_mode(),
+    ):
+        batches = iter_batches(data, opts.batch_size, start=ledger.n_done)
+        stream_rows(
+            batches,
+            lambda batch: capture.forward(batch, device),
+            opts,
+            writer,
+            ledger,
+            resume_key,
+            overlap=overlaps(device),
+            copied=device.type != "cpu",  # the model sees a copy of the inputs: they can be read later
+        )
+    return time.perf_counter() - start
+
+
+def stream_rows(
+    batches: Iterable[Batch],
+    rows_of: Callable[[Batch], Mapping[str, torch.Tensor]],
+    opts: ExtractOptions,
+    writer: RunWriter,
+    ledger: Ledger,
+    resume_key: str | None,
+    *,
+    overlap: bool = False,
+    copied: bool = False,
+) -> None:
+    """For each batch: record its inputs and labels, render it, store the rows ``rows_of`` gives
+    for it (``{layer: (batch, D) tensor}``), accumulate their moments, checkpoint every so often.
+
+    :func:`extract_stream` gets the rows from a model's hooks; ``ee.from_arrays`` reads them from
+    arrays the user already has (:mod:`embedding_explorer.arrays`). With ``overlap`` the work
+    after ``rows_of`` (checks, moments, writes; and hashing and rendering too when the inputs
+    were ``copied`` to a device) runs in a background thread beside the next ``rows_of``."""
     renderer = opts.renderer
     every = None
     if ledger.rows_per_chunk is not None:  # resumed: the writer has the layout already
@@ -232,8 +271,6 @@ def extract_stream(
         desc=f"extract {opts.name}",
         disable=not opts.progress,
     )
-    overlap = overlaps(device)
-    copied = device.type != "cpu"  # the model sees a copy of the inputs: they can be read later
     seen = ledger.n_done  # samples that went through the model (the background may lag behind)
 
     def prepare(batch: Batch) -> None:
@@ -243,7 +280,7 @@ def extract_stream(
         if rendered is not None:
             writer.append_renderings(rendered)
 
-    def consume(item: tuple[Batch, int, dict[str, torch.Tensor], bool, bool]) -> None:
+    def consume(item: tuple[Batch, int, Mapping[str, torch.Tensor], bool, bool]) -> None:
         """Everything after the forward pass: checks, moments, writes (in batch order)."""
         batch, offset, outputs, prepared, accumulated = item
         if not prepared:
@@ -261,17 +298,14 @@ def extract_stream(
     # thread, where there is one, uses that one BLAS thread beside torch's own
     with (
         threadpool_limits(1, user_api="blas"),
-        evaluating(model, device),
-        LayerCapture(model, opts.refs, opts.reducers) as capture,
-        torch.inference_mode(),
         bar,
         Background(consume) if overlap else contextlib.nullcontext() as background,
     ):
-        for batch in iter_batches(data, opts.batch_size, start=ledger.n_done):
+        for batch in batches:
             early = not (overlap and copied)
             if early:
                 prepare(batch)
-            outputs = capture.forward(batch, device)
+            outputs = rows_of(batch)
             if ledger.rows_per_chunk is None:  # the first batch decides the layout
                 ledger.dims = {layer: int(x.shape[1]) for layer, x in outputs.items()}
                 ledger.rows_per_chunk = rows_per_chunk(ledger.dims, opts.batch_size if opts.aligned else None)
@@ -295,7 +329,6 @@ def extract_stream(
                     background.drain()  # the checkpoint holds whole batches only
                 ledger.checkpoint(writer, resume_key, renderer)
     writer.finish_activations()
-    return time.perf_counter() - start
 
 
 def overlaps(device: torch.device) -> bool:
@@ -351,12 +384,15 @@ def check_finite(x: torch.Tensor | np.ndarray, layer: str, offset: int) -> None:
 
 @contextlib.contextmanager
 def evaluating(model: nn.Module | None, device: torch.device) -> Iterator[None]:
-    """Eval mode (and the device) for the duration; every module's own flag restored after."""
+    """Eval mode (and the device) for the duration; every module's own flag restored after.
+
+    A model placed by accelerate or on ``meta`` (:mod:`.placement`) is never moved: its hooks
+    bring each module's weights to its execution device."""
     if model is None:
         yield
         return
     modes = {m: m.training for m in model.modules()}
-    original = next((p.device for p in model.parameters()), None)
+    original = None if is_placed(model) else next((p.device for p in model.parameters()), None)
     moved = original is not None and original != device
     if moved:
         model.to(device)

@@ -17,6 +17,7 @@ from PIL import Image
 from torch import nn
 from torch.utils.data import BatchSampler, DataLoader, Dataset, IterableDataset, SequentialSampler
 
+from .placement import checkpoint_identity, is_placed, structure_digest
 from .text import TextBatches
 
 SAMPLED_ITEMS = 256  # items of a map-style Dataset hashed for its quick fingerprint
@@ -36,6 +37,8 @@ def model_fingerprint(model: nn.Module | None) -> dict[str, Any]:
     settings, so swapping a ReLU for a Tanh counts) and of every parameter and buffer."""
     if model is None:
         return {"class": None, "fingerprint": "none", "n_parameters": 0}
+    if is_placed(model):
+        return placed_model_fingerprint(model)
     digest = identity_digest()
     digest.update(repr(model).encode())
     n_params = 0
@@ -50,6 +53,28 @@ def model_fingerprint(model: nn.Module | None) -> dict[str, Any]:
         "class": f"{cls.__module__}.{cls.__qualname__}",
         "fingerprint": digest.hexdigest(),
         "n_parameters": int(n_params),
+    }
+
+
+def placed_model_fingerprint(model: nn.Module) -> dict[str, Any]:
+    """The fingerprint of a model placed by accelerate or on ``meta`` (:mod:`.placement`), made
+    without reading a weight: its structure (names, dtypes, shapes) and its checkpoint's identity.
+
+    ``weights`` says so in the manifest; a model that names no checkpoint (``config._name_or_path``)
+    cannot be told apart from one with other weights, so its runs are marked ``reusable: False``.
+    """
+    identity = checkpoint_identity(model)
+    digest = identity_digest()
+    digest.update(structure_digest(model).encode())
+    digest.update(json.dumps(identity, sort_keys=True).encode())
+    cls = type(model)
+    return {
+        "class": f"{cls.__module__}.{cls.__qualname__}",
+        "fingerprint": digest.hexdigest(),
+        "n_parameters": int(sum(p.numel() for p in model.parameters())),
+        "weights": "not read (placed or offloaded): names, shapes, dtypes and the checkpoint's identity",
+        "checkpoint": identity,
+        "reusable": identity is not None,
     }
 
 
@@ -331,4 +356,5 @@ __all__ = [
     "identity_digest",
     "model_fingerprint",
     "options_key",
+    "placed_model_fingerprint",
 ]

@@ -118,7 +118,7 @@ class Renderer:
             return [self._from_value(self._originals.original(i)) for i in range(start, self._seen)]
         if self.spec == "none":
             return None
-        x = batch.inputs
+        x = batch.inputs if batch.shown is None else batch.shown
         if callable(self.spec) and not isinstance(self.spec, ImageRender):
             return [self._from_value(self.spec(_sample(x, i))) for i in range(batch.size)]
         wants_image = self.spec in ("image",) or isinstance(self.spec, ImageRender)

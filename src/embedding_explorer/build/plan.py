@@ -23,7 +23,7 @@ from torch import nn
 
 from .. import resume
 from ..batches import check_data, count_samples, indexable, loader_batch_size
-from ..capture import INPUT_LAYER, LayerRef, resolve_layers
+from ..capture import INPUT_LAYER, LayerRef, forward_dtype, resolve_layers
 from ..checks import positive_int, run_name
 from ..exceptions import EmbeddingExplorerError
 from ..extract import ExtractOptions
@@ -31,6 +31,7 @@ from ..fingerprint import array_hash, data_fingerprint, model_fingerprint, optio
 from ..locations import Location, StorageOptions, as_location
 from ..models import ModelSpec, build_model
 from ..pca import n_components_for
+from ..placement import execution_device
 from ..reducers import Reducer, ReduceSpec, reducers_for
 from ..render import Renderer, RenderSpec
 from ..store.format import FORMAT_VERSION, MANIFEST, STORAGE_DTYPES, read_manifest
@@ -63,6 +64,7 @@ class ExplorePlan:
     n_components: int
     max_dense_dim: int
     storage_dtype: str
+    dtype: str | None = None  # the forward pass's dtype (None: the model's own)
     batch_size: int  # the size batches come in (a DataLoader's own)
     aligned: bool  # batches are batch_size long except the last (indexable data)
     n_known: int | None  # the number of samples, when known without iterating
@@ -94,10 +96,13 @@ class ExplorePlan:
             name=self.name,
             n_known=self.n_known,
             aligned=self.aligned,
+            dtype=self.dtype,
         )
 
     def finished_run(self) -> Location | None:
         """The finished run at ``out`` when it was made by the same call (and may be reused)."""
+        if not self.model_info.get("reusable", True):  # a placed model naming no checkpoint
+            return None
         if self.recompute or self.data_fingerprint is None or not (self.out / MANIFEST).exists():
             return None
         with contextlib.suppress(EmbeddingExplorerError, ValueError, KeyError):
@@ -127,6 +132,7 @@ def plan_explore(
     storage_dtype: str = "float32",
     client: Client | None = None,
     storage_options: StorageOptions | None = None,
+    dtype: str | None = None,
 ) -> ExplorePlan:
     """Check the arguments of :func:`~embedding_explorer.explore` (same names, same meaning)
     and compute its keys; raises what ``explore`` raises for a bad argument."""
@@ -141,6 +147,9 @@ def plan_explore(
     n_components_for(n_components, 2, 1)  # validates the type and sign early
     if storage_dtype not in STORAGE_DTYPES:
         raise ValueError(f"storage_dtype={storage_dtype!r}: use 'float32' or 'float16'")
+    forward_dtype(dtype)
+    if dtype is not None and client is not None:
+        raise ValueError(f"dtype={dtype!r} runs in this process only; leave it out with client=")
     check_data(data)
     n_known = count_samples(data)
     if n_known is not None and n_known < 2:
@@ -174,12 +183,14 @@ def plan_explore(
     }
     if storage_dtype != "float32":  # so float32 runs keep the keys they had
         options["storage_dtype"] = storage_dtype
+    if dtype is not None:
+        options["dtype"] = dtype
     key = options_key({"model": model_info, "data": data_fp, "options": options, "format": FORMAT_VERSION})
     batches = loader_batch_size(data, batch_size)
     # a stopped run resumes only with the same batches; a one-pass iterable always starts over
     resume_key = (
         None
-        if data_fp is None
+        if data_fp is None or not model_info.get("reusable", True)
         else options_key({"key": key, "batch_size": batches, "checkpoint": resume.VERSION})
     )
     return ExplorePlan(
@@ -197,6 +208,7 @@ def plan_explore(
         n_components=int(n_components),
         max_dense_dim=max_dense_dim,
         storage_dtype=storage_dtype,
+        dtype=dtype,
         batch_size=batches,
         aligned=indexable(data),
         n_known=n_known,
@@ -266,10 +278,7 @@ def _default_name(model: nn.Module | None) -> str:
 def _resolve_device(model: nn.Module | None, device: torch.device | None) -> torch.device:
     if device is not None:
         return device
-    if model is not None:
-        for tensor in (*model.parameters(), *model.buffers()):
-            return tensor.device
-    return torch.device("cpu")
+    return torch.device("cpu") if model is None else execution_device(model)
 
 
 def _checked_device(device: str | torch.device | None, *, here: bool) -> torch.device | None:

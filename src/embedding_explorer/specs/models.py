@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import importlib
 import importlib.util
+import inspect
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -232,7 +233,9 @@ def _load_file(spec: str, pretrained: bool) -> LoadedModel:
         raise SpecError(f"model spec {spec!r}: running {path} failed: {first_line(e)}") from e
     factory = getattr(source, factory_name, None)
     if not callable(factory):
-        raise SpecError(f"model spec {spec!r}: {path} has no function {factory_name!r}")
+        defined = [k for k, v in vars(source).items() if inspect.isfunction(v) and v.__module__ == name]
+        listed = ", ".join(defined) or "none"
+        raise SpecError(f"model spec {spec!r}: {path} has no function {factory_name!r}; it defines {listed}")
     try:
         model = factory()
     except Exception as e:

@@ -1,0 +1,132 @@
+"""The plan of ``ee.from_arrays``: the same :class:`~.plan.ExplorePlan` as ``explore``'s, for
+activations that already exist (no model, no forward pass), so extraction, finishing, the lock,
+checkpoints and the run's format are those of every other run."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any, cast
+
+import numpy as np
+import pandas as pd
+import torch
+
+from .. import resume
+from ..arrays import ArraySource
+from ..capture import LayerRef
+from ..checks import positive_int, run_name
+from ..exceptions import EmbeddingExplorerError
+from ..fingerprint import array_hash, options_key
+from ..locations import StorageOptions, as_location
+from ..pca import n_components_for
+from ..reducers import ReduceSpec, reducers_for
+from ..render import Renderer, RenderSpec
+from ..store.format import FORMAT_VERSION, STORAGE_DTYPES, chunk_rows
+from .plan import MAX_DENSE_DIM, ExplorePlan, _as_label_array, _check_storable, _metadata_table
+
+NO_MODEL = {"class": None, "fingerprint": "arrays", "n_parameters": 0}
+
+
+def plan_arrays(
+    arrays: Mapping[str, Any],
+    *,
+    out: str | Path | None = None,
+    name: str | None = None,
+    n_components: int = 10,
+    batch_size: int = 4096,
+    labels: Sequence[Any] | np.ndarray | None = None,
+    metadata: pd.DataFrame | Mapping[str, Sequence[Any]] | None = None,
+    reduce: ReduceSpec | Mapping[str, ReduceSpec] = None,
+    render: RenderSpec | np.ndarray | torch.Tensor = None,
+    progress: bool = True,
+    label_names: Sequence[str] | None = None,
+    recompute: bool = False,
+    max_dense_dim: int = MAX_DENSE_DIM,
+    storage_dtype: str = "float32",
+    storage_options: StorageOptions | None = None,
+) -> ExplorePlan:
+    """Check the arguments of ``ee.from_arrays`` and compute the run's keys."""
+    images = render if _is_image_array(render) else None
+    source = ArraySource(arrays, images)
+    names = list(source.arrays)
+    reducers = reducers_for(names, reduce)
+    positive_int(batch_size, "batch_size")
+    positive_int(max_dense_dim, "max_dense_dim")
+    if name is not None:
+        run_name(name)
+    n_components_for(n_components, 2, 1)
+    if storage_dtype not in STORAGE_DTYPES:
+        raise ValueError(f"storage_dtype={storage_dtype!r}: use 'float32' or 'float16'")
+    n = source.n_samples
+    if n < 2:
+        raise EmbeddingExplorerError(f"the arrays have {n} rows; PCA needs at least 2")
+    shown = "image" if images is not None else ("none" if render is None else render)
+    renderer = Renderer(cast(RenderSpec, shown), n)  # a 1-D array of texts is taken as a list
+    labels_given = _as_label_array(labels, n)
+    table = _metadata_table(metadata, n)
+    _check_storable(labels_given, table)
+    name = name or "arrays"
+    out_path = as_location(out if out is not None else Path("runs") / name, storage_options)
+    data_fp = source.fingerprint()
+    options: dict[str, Any] = {
+        "name": name,
+        "n_components": int(n_components),
+        "layers": [[layer, layer, None] for layer in names],
+        "reduce": {k: r.describe() for k, r in reducers.items()},
+        "render": renderer.describe(),
+        "labels": array_hash(labels_given),
+        "metadata": array_hash(table),
+        "label_names": list(label_names) if label_names is not None else None,
+        "max_dense_dim": max_dense_dim,
+        "source": "arrays",
+    }
+    if storage_dtype != "float32":
+        options["storage_dtype"] = storage_dtype
+    key = options_key({"model": NO_MODEL, "data": data_fp, "options": options, "format": FORMAT_VERSION})
+    # batches no taller than a chunk of the widest layer: the writer holds one chunk per layer
+    batch_size = max(1, min(batch_size, chunk_rows(max(_width(a) for a in source.arrays.values()))))
+    resume_key = options_key({"key": key, "batch_size": batch_size, "checkpoint": resume.VERSION})
+    return ExplorePlan(
+        spec=None,
+        model=None,
+        data=source,
+        refs=tuple(LayerRef(layer, layer) for layer in names),
+        reducers=reducers,
+        renderer=renderer,
+        labels=labels_given,
+        metadata=table,
+        label_names=options["label_names"],
+        name=name,
+        out=out_path,
+        n_components=int(n_components),
+        max_dense_dim=max_dense_dim,
+        storage_dtype=storage_dtype,
+        batch_size=batch_size,
+        aligned=True,
+        n_known=n,
+        device=torch.device("cpu"),
+        progress=progress,
+        recompute=recompute,
+        client=None,
+        model_info=NO_MODEL,
+        data_fingerprint=data_fp,
+        options=options,
+        key=key,
+        resume_key=resume_key,
+    )
+
+
+def _width(array: Any) -> int:
+    """A layer's width after the default reduction: D of (N, D) and (N, T, D), C of (N, C, H, W)."""
+    shape = tuple(array.shape)
+    return int(shape[-1] if len(shape) == 3 else shape[1] if len(shape) >= 2 else 1)
+
+
+def _is_image_array(render: Any) -> bool:
+    """``render`` given as images (N, C, H, W), (N, H, W) rather than texts or a mode."""
+    shape = getattr(render, "shape", None)
+    return shape is not None and len(shape) in (3, 4) and not isinstance(render, (str, list))
+
+
+__all__ = ["plan_arrays"]
