@@ -105,6 +105,7 @@ class LayerCapture:
     _slots: dict[str, list[_Slot]] = field(default_factory=dict, init=False)
     _handles: list[torch.utils.hooks.RemovableHandle] = field(default_factory=list, init=False)
     _batch: Batch | None = field(default=None, init=False)
+    last_output: Any = field(default=None, init=False)  # the model's output for the last batch
 
     @property
     def _dtype(self) -> torch.dtype | None:
@@ -183,7 +184,9 @@ class LayerCapture:
                 args, kwargs = batch.model_args(device, self._dtype)
                 if kwargs and takes_features_dict(self.model, kwargs):
                     args, kwargs = (kwargs,), {}
-                self.model(*args, **kwargs)
+                self.last_output = self.model(*args, **kwargs)
+            else:
+                self.last_output = None
         finally:
             self._batch = None
         out: dict[str, torch.Tensor] = {}

@@ -29,6 +29,7 @@ from .extract import Ledger, extract_stream
 from .locations import Location, StorageOptions
 from .models import ModelSpec
 from .reducers import ReduceSpec
+from .outputs import OutputsSpec
 from .render import RenderSpec
 from .run import Run
 from .store.lock import run_lock
@@ -62,6 +63,8 @@ def explore(
     client: Client | None = None,
     storage_options: StorageOptions | None = None,
     wait: bool | float = False,
+    input_stats: bool = True,
+    outputs: OutputsSpec = "auto",
 ) -> Run:
     """Capture ``layers`` of ``model`` over ``data``, run exact PCA per layer, save and open the run.
 
@@ -118,6 +121,16 @@ def explore(
         raises :class:`~embedding_explorer.RunLockedError` naming it; True waits until it is done
         (then its run is reused when it was made by the same call); a number waits up to that
         many seconds.
+    input_stats : bool, default=True
+        Record low-level statistics of each input as metadata columns: ``brightness``,
+        ``contrast``, ``edge_density`` for images (and ``saturation``, ``red_green``,
+        ``blue_yellow`` for colour ones) as rendered; ``n_tokens``, ``n_words`` for texts
+        (defined in :mod:`embedding_explorer.inputstats`). Not recorded with ``client=``.
+    outputs : "auto", "classification", None or callable, default="auto"
+        Record what the model predicted as columns ``predicted``, ``confidence``, ``entropy``
+        and, with labels, ``loss`` and ``correct``: "auto" when the model outputs ``(B, C)``
+        class scores, "classification" insists, a callable maps the output to the scores
+        (see :mod:`embedding_explorer.outputs`). Not recorded with ``client=``.
 
     Returns
     -------
@@ -144,6 +157,8 @@ def explore(
         storage_dtype=storage_dtype,
         client=client,
         storage_options=storage_options,
+        input_stats=input_stats,
+        outputs=outputs,
     )
     with run_lock(plan.out, wait=wait):
         finished = plan.finished_run()

@@ -30,8 +30,11 @@ from .batches import Batch, iter_batches
 from .capture import LayerCapture, LayerRef
 from .exceptions import EmbeddingExplorerError, NonFiniteActivationError
 from .fingerprint import ContentHasher
+from .inputstats import image_statistics, text_statistics
+from .outputs import OutputsSpec, class_scores, output_columns
 from .pca import StreamingPCA
 from .reducers import Reducer
+from .records import TEXT
 from .render import Renderer
 from .store.format import chunk_rows
 from .store.writer import RunWriter
@@ -56,6 +59,9 @@ class ExtractOptions:
     name: str = ""
     n_known: int | None = None
     aligned: bool = False  # batches are batch_size long except the last (indexable data)
+    input_stats: bool = False  # record inputstats columns
+    outputs: OutputsSpec = None  # record the model's class scores (see outputs)
+    labels: np.ndarray | None = None  # labels given to explore (for the loss)
 
 
 class Ledger:
@@ -76,6 +82,9 @@ class Ledger:
         self.batches_without_labels = 0
         self._chain = b""
         self._hash_complete = True
+        self.column_names: list[str] | None = None  # per-sample columns recorded (inputstats, outputs)
+        self._columns: list[np.ndarray] = []  # one (batch, len(column_names)) float64 block per batch
+        self._columns_saved = 0
 
     @classmethod
     def resumed(cls, checkpoint: resume.Checkpoint, n_components: int, max_dense_dim: int) -> Ledger:
@@ -90,6 +99,9 @@ class Ledger:
         ledger.batches_with_labels = checkpoint.batches_with_labels
         ledger.batches_without_labels = checkpoint.batches_without_labels
         ledger._chain = bytes.fromhex(checkpoint.content_hash or "")
+        if checkpoint.columns is not None:
+            ledger.column_names = list(checkpoint.column_names)
+            ledger._columns, ledger._columns_saved = [checkpoint.columns], 1
         ledger._hash_complete = checkpoint.content_hash is not None
         return ledger
 
@@ -111,6 +123,28 @@ class Ledger:
         else:
             self.batches_with_labels += 1
             self._labels.append(labels)
+
+    def add_columns(self, columns: Mapping[str, np.ndarray], size: int) -> None:
+        """Record one batch's per-sample columns (the same names for every batch)."""
+        names = sorted(columns)
+        if self.column_names is None:
+            self.column_names = names
+        if names != self.column_names:
+            raise EmbeddingExplorerError(
+                f"the samples from {self.n_done} on record the columns {names}, those before "
+                f"{self.column_names}; every batch must give the same inputs and outputs"
+            )
+        block = np.empty((size, len(names)), dtype=np.float64)
+        for i, name in enumerate(names):
+            block[:, i] = columns[name]
+        self._columns.append(block)
+
+    def columns(self) -> dict[str, np.ndarray]:
+        """The recorded per-sample columns, each of length ``n_done``."""
+        if not self.column_names or not self._columns:
+            return {}
+        table = np.concatenate(self._columns)
+        return {name: table[:, i] for i, name in enumerate(self.column_names)}
 
     def accumulate(self, layer: str, x: torch.Tensor, rows: np.ndarray) -> None:
         acc = self.accumulators.get(layer)
@@ -145,6 +179,7 @@ class Ledger:
         """Save where extraction stands; rows and renderings are made durable first."""
         render_bytes, sizes = writer.flush()
         new_labels = self._labels[self._labels_saved :]
+        new_columns = self._columns[self._columns_saved :]
         self.segment += 1
         resume.save(
             resume.folder_of(writer.out),
@@ -160,11 +195,14 @@ class Ledger:
                 batches_with_labels=self.batches_with_labels,
                 batches_without_labels=self.batches_without_labels,
                 accumulators=self.accumulators,
+                column_names=list(self.column_names or []),
             ),
             np.concatenate(new_labels) if new_labels else None,
             sizes if render_bytes or len(sizes) else None,
+            np.concatenate(new_columns) if new_columns else None,
         )
         self._labels_saved = len(self._labels)
+        self._columns_saved = len(self._columns)
         self.saved_at = self.n_done
         release_freed_memory()
 
@@ -243,6 +281,10 @@ def extract_stream(
             if rendered is not None:
                 writer.append_renderings(rendered)
             outputs = capture.forward(batch, device)
+            if opts.input_stats or opts.outputs is not None:
+                columns = sample_columns(batch, renderer, rendered, capture.last_output, opts, ledger.n_done)
+                if columns:
+                    ledger.add_columns(columns, batch.size)
             if ledger.rows_per_chunk is None:  # the first batch decides the layout
                 ledger.dims = {layer: int(x.shape[1]) for layer, x in outputs.items()}
                 ledger.rows_per_chunk = rows_per_chunk(ledger.dims, opts.batch_size if opts.aligned else None)
@@ -260,6 +302,34 @@ def extract_stream(
                 ledger.checkpoint(writer, resume_key, renderer)
     writer.finish_activations()
     return time.perf_counter() - start
+
+
+def sample_columns(
+    batch: Batch,
+    renderer: Renderer,
+    rendered: Sequence[bytes] | None,
+    output: Any,
+    opts: ExtractOptions,
+    offset: int,
+) -> dict[str, np.ndarray]:
+    """The per-sample columns one batch records: input statistics of its renderings (images as
+    rendered, or texts) and the model's outputs (see :mod:`inputstats`, :mod:`outputs`)."""
+    columns: dict[str, np.ndarray] = {}
+    if opts.input_stats:
+        if renderer.last_pixels is not None:
+            columns.update(image_statistics(renderer.last_pixels))
+        elif rendered is not None and renderer.kind == TEXT:
+            ids = batch.inputs.get("input_ids") if isinstance(batch.inputs, Mapping) else None
+            length = int(ids.shape[1]) if isinstance(ids, torch.Tensor) and ids.ndim == 2 else None
+            texts = [item.decode(errors="replace") for item in rendered]
+            columns.update(text_statistics(texts, batch.attention_mask, length))
+    scores = class_scores(output, opts.outputs) if output is not None else None
+    if scores is not None:
+        labels = batch.labels
+        if opts.labels is not None:
+            labels = opts.labels[offset : offset + batch.size]
+        columns.update(output_columns(scores, None if labels is None else np.asarray(labels)))
+    return columns
 
 
 def checked_rows(x: torch.Tensor, layer: str, offset: int, storage_dtype: str) -> np.ndarray:

@@ -54,6 +54,7 @@ class Renderer:
         self._range: tuple[float, float] | None = None
         self._texts: Sequence[str] | None = None
         self._seen = 0
+        self.last_pixels: np.ndarray | None = None  # the last batch's images as rendered, uint8
         if spec is None or spec in ("image", "text", "none") or isinstance(spec, ImageRender):
             pass
         elif isinstance(spec, str):
@@ -85,6 +86,7 @@ class Renderer:
     def render(self, batch: Batch) -> list[bytes] | None:
         """Per-sample renderings of ``batch``, or None when samples are not rendered."""
         start, self._seen = self._seen, self._seen + batch.size
+        self.last_pixels = None
         if self._texts is not None:
             if self._seen > len(self._texts):
                 raise EmbeddingExplorerError(
@@ -141,6 +143,7 @@ class Renderer:
         arr = self._unnormalise(arr)
         batch = np.clip(np.rint(arr * 255.0), 0, 255).astype(np.uint8)
         batch = batch[:, 0] if batch.shape[1] == 1 else np.moveaxis(batch[:, :3], 1, -1)
+        self.last_pixels = batch
         height, width = batch.shape[1:3]
         if height * width <= MAX_RAW_PIXELS:
             header = raw_header(batch[0])

@@ -273,6 +273,20 @@ class Run:
         return self.samples.drop(columns=[c for c in SAMPLE_COLUMNS if c in self.samples])
 
     @property
+    def input_statistics(self) -> list[str]:
+        """The metadata columns that are input statistics recorded by ``explore`` (see
+        :mod:`embedding_explorer.inputstats`); empty for runs made without them."""
+        recorded = self.manifest.get("recorded") or {}
+        return [str(c) for c in recorded.get("input_statistics", []) if c in self.samples]
+
+    @property
+    def output_columns(self) -> list[str]:
+        """The metadata columns that record the model's outputs (``predicted``, ``confidence``,
+        ``entropy``, ``loss``, ``correct``; see :mod:`embedding_explorer.outputs`)."""
+        recorded = self.manifest.get("recorded") or {}
+        return [str(c) for c in recorded.get("outputs", []) if c in self.samples]
+
+    @property
     def rendering_kind(self) -> str | None:
         """``"image/png"``, ``"text/plain"``, or None when samples have no rendering."""
         kind = self.manifest["rendering"]["kind"]

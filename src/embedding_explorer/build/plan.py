@@ -27,9 +27,10 @@ from ..capture import INPUT_LAYER, LayerRef, resolve_layers
 from ..checks import positive_int, run_name
 from ..exceptions import EmbeddingExplorerError
 from ..extract import ExtractOptions
-from ..fingerprint import array_hash, data_fingerprint, model_fingerprint, options_key
+from ..fingerprint import array_hash, callable_digest, data_fingerprint, model_fingerprint, options_key
 from ..locations import Location, StorageOptions, as_location
 from ..models import ModelSpec, build_model
+from ..outputs import OutputsSpec, check_outputs
 from ..pca import n_components_for
 from ..reducers import Reducer, ReduceSpec, reducers_for
 from ..render import Renderer, RenderSpec
@@ -75,6 +76,8 @@ class ExplorePlan:
     options: Mapping[str, Any]  # the options the key covers
     key: str  # a finished run at ``out`` with this key is reused
     resume_key: str | None  # a checkpoint with this key is resumed; None: never (one-pass data)
+    input_stats: bool = True  # record inputstats columns
+    outputs: OutputsSpec = "auto"  # record the model's class scores (see outputs)
 
     @property
     def names(self) -> list[str]:
@@ -94,6 +97,9 @@ class ExplorePlan:
             name=self.name,
             n_known=self.n_known,
             aligned=self.aligned,
+            input_stats=self.input_stats,
+            outputs=self.outputs,
+            labels=self.labels,
         )
 
     def finished_run(self) -> Location | None:
@@ -127,6 +133,8 @@ def plan_explore(
     storage_dtype: str = "float32",
     client: Client | None = None,
     storage_options: StorageOptions | None = None,
+    input_stats: bool = True,
+    outputs: OutputsSpec = "auto",
 ) -> ExplorePlan:
     """Check the arguments of :func:`~embedding_explorer.explore` (same names, same meaning)
     and compute its keys; raises what ``explore`` raises for a bad argument."""
@@ -141,6 +149,9 @@ def plan_explore(
     n_components_for(n_components, 2, 1)  # validates the type and sign early
     if storage_dtype not in STORAGE_DTYPES:
         raise ValueError(f"storage_dtype={storage_dtype!r}: use 'float32' or 'float16'")
+    if not isinstance(input_stats, bool):
+        raise TypeError(f"input_stats={input_stats!r}: use True or False")
+    check_outputs(outputs)
     check_data(data)
     n_known = count_samples(data)
     if n_known is not None and n_known < 2:
@@ -171,6 +182,8 @@ def plan_explore(
         "metadata": array_hash(table),
         "label_names": names_of_labels,
         "max_dense_dim": max_dense_dim,
+        "input_stats": input_stats,
+        "outputs": _describe_outputs(outputs),
     }
     if storage_dtype != "float32":  # so float32 runs keep the keys they had
         options["storage_dtype"] = storage_dtype
@@ -209,7 +222,17 @@ def plan_explore(
         options=options,
         key=key,
         resume_key=resume_key,
+        input_stats=input_stats,
+        outputs=outputs,
     )
+
+
+def _describe_outputs(spec: OutputsSpec) -> str | None:
+    """A stable text form of ``outputs=`` for the run's key."""
+    if callable(spec):
+        name = getattr(spec, "__qualname__", type(spec).__qualname__)
+        return f"callable:{name}:{callable_digest(spec)}"
+    return spec
 
 
 def _with_input_default(reducers: dict[str, Reducer], refs: Sequence[LayerRef]) -> dict[str, Reducer]:
