@@ -318,6 +318,15 @@ class Run:
         values = cka_matrix(list(self), debiased=debiased)
         return pd.DataFrame(values, index=self.layers, columns=self.layers)
 
+    def insights(self, *, compare: Sequence[Run] | Run = ()) -> pd.DataFrame:
+        """Findings, strongest first: input statistics dominating a layer's component, where the
+        classes separate, errors at one end of a component, and against ``compare`` (runs of
+        the same model over other data, or of other models over the same samples) data-set
+        shifts and CKA. See :mod:`embedding_explorer.analysis.insights`."""
+        from .analysis.insights import insights
+
+        return insights(self, compare=compare)
+
     def show(self, *, height: int = 800) -> Any:
         """Display the explorer UI for this run inline in Jupyter (returns the server handle).
 

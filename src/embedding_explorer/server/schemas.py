@@ -210,6 +210,7 @@ class ShiftRow(BaseModel):
     index: int
     name: str
     explained_variance_ratio: float  # in the reference
+    w1_total_sd: float | None  # Wasserstein-1 over the reference layer's total SD (the default ranking)
     smd: float | None  # standardised mean difference (other - reference) / pooled std
     ks: float | None  # two-sample Kolmogorov-Smirnov statistic
     ks_pvalue: float | None
@@ -253,3 +254,25 @@ class DatasetExtremes(BaseModel):
     component: int
     reference: DatasetEnds
     other: DatasetEnds
+
+
+class Insight(BaseModel):
+    """One finding of ``run.insights()``: its sentence, figures and the view that shows it."""
+
+    kind: str
+    layer: str | None
+    component: int | None
+    column: str | None
+    strength: float  # 0..1, findings come strongest first
+    sentence: str
+    statistic: float | None  # the figure the finding's threshold is on
+    other: str | None  # the compared run, for data-set and model comparisons
+    target: dict[str, str | int | float]  # the UI's URL query parameters of the view that shows it
+
+
+class Insights(BaseModel):
+    """A run's findings, strongest first."""
+
+    run: str
+    compare: list[str]
+    insights: list[Insight]
