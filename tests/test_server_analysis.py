@@ -100,3 +100,20 @@ def test_analysis_handlers_answer_when_called_directly(
     assert registry.cache.get(("compare", "a", "b"), lambda: None) is not None
     with pytest.raises(NotFoundError, match="no layer '7'"):
         analysis_routes.association_table(registry, "a", "7")
+
+
+def test_insights_route_is_the_library_with_run_ids(client: TestClient, runs: tuple[ee.Run, ee.Run, ee.Run]) -> None:
+    a, b, c = runs
+    body = client.get("/api/runs/a/insights").json()
+    assert body["compare"] == ["b", "c"]  # by default every served run that can be compared
+    expected = a.insights(compare=[b, c])
+    assert [i["sentence"] for i in body["insights"]] == expected["sentence"].tolist()
+    assert [i["strength"] for i in body["insights"]] == pytest.approx(expected["strength"].tolist())
+    kinds = {i["kind"] for i in body["insights"]}
+    assert {"class_emergence", "model_comparison", "dataset_shift"} <= kinds
+    shift = next(i for i in body["insights"] if i["kind"] == "dataset_shift")
+    assert shift["target"]["tab"] == "datasets" and shift["target"]["dsb"] == "c" and shift["other"] == "c"
+    only = client.get("/api/runs/a/insights", params={"compare": ["b"]}).json()
+    assert only["compare"] == ["b"] and "dataset_shift" not in {i["kind"] for i in only["insights"]}
+    assert client.get("/api/runs/nope/insights").status_code == 404
+    assert client.get("/api/runs/a/insights", params={"compare": ["nope"]}).status_code == 404

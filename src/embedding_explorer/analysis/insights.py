@@ -80,7 +80,7 @@ def insights(run: Run, *, compare: Sequence[Run] | Run = ()) -> pd.DataFrame:
     Returns
     -------
     DataFrame with columns
-        ``kind``, ``layer``, ``component`` (0-based index, or None), ``column`` (the metadata
+        ``kind``, ``layer``, ``component`` (0-based index, nullable ``Int64``: missing for a whole-layer finding), ``column`` (the metadata
         column involved, or None), ``strength`` (0..1), ``sentence``, ``run``, ``other`` (the
         compared run's name, or None), ``statistic`` (the figure the threshold is on) and
         ``target`` (a dict of the UI's URL query parameters of the view that shows it).
@@ -94,8 +94,7 @@ def insights(run: Run, *, compare: Sequence[Run] | Run = ()) -> pd.DataFrame:
     for other in others:
         rows += comparison_findings(run, other)
     table = pd.DataFrame(rows, columns=list(COLUMNS))
-    if table.empty:
-        return table
+    table["component"] = table["component"].astype("Int64")
     table = table.sort_values("strength", ascending=False, kind="stable").reset_index(drop=True)
     return table
 
@@ -237,6 +236,20 @@ def error_findings(run: Run, layers: Sequence[Layer]) -> list[dict[str, Any]]:
         target = {"tab": "probe", "layer": name, "pc": c, "q": 0.0 if end == "low" else 1.0, "color": "correct"}
         rows.append(_row("errors", run, name, c, "correct", (share - TAIL) / (1 - TAIL), sentence, share, target))
     return rows
+
+
+def comparable(run: Run, other: Run) -> bool:
+    """Whether ``other`` can be compared with ``run``: the same model over other data, or
+    another model over the same samples (another run, not the same one)."""
+    if run.url == other.url:
+        return False
+    for check in (check_same_model, check_same_samples):
+        try:
+            check(run, other)
+            return True
+        except EmbeddingExplorerError:
+            continue
+    return False
 
 
 def comparison_findings(run: Run, other: Run) -> list[dict[str, Any]]:

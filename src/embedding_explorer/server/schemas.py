@@ -22,6 +22,9 @@ class ColumnInfo(BaseModel):
     name: str
     kind: Literal["categorical", "numeric"]
     categories: list[str] | None
+    # where the column comes from: the labels, metadata given to explore, an input statistic
+    # recorded by explore (embedding_explorer.inputstats) or the model's outputs (.outputs)
+    source: Literal["label", "metadata", "input_statistic", "output"] = "metadata"
 
 
 class LayerInfo(BaseModel):
