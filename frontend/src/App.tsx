@@ -10,6 +10,7 @@ import { TABS, type Tab } from './lib/urlState';
 import { CompareView } from './views/CompareView';
 import { DatasetsView } from './views/DatasetsView';
 import { GalleryView } from './views/GalleryView';
+import { InsightsView } from './views/InsightsView';
 import { LayersView } from './views/LayersView';
 import { MeaningView } from './views/MeaningView';
 import { ProbeView } from './views/ProbeView';
@@ -18,6 +19,7 @@ import { ScatterView } from './views/ScatterView';
 import { Sidebar } from './views/Sidebar';
 
 const TAB_NAMES: Record<Tab, string> = {
+  insights: 'Insights',
   gallery: 'Gallery',
   probe: 'Probe',
   scatter: 'Scatter',
@@ -162,6 +164,7 @@ export function App() {
               </div>
             ))}
             <ErrorBoundary resetKey={[state.tab, run.id, layer.name, state.basis, state.dirA, state.dirB].join('\u0000')}>
+              {state.tab === 'insights' && <InsightsView />}
               {state.tab === 'gallery' && <GalleryView />}
               {state.tab === 'probe' && <ProbeView />}
               {state.tab === 'scatter' && <ScatterView />}

@@ -34,6 +34,8 @@ export type PCCorrelation = Schemas['PCCorrelation'];
 export type CKATable = Schemas['CKATable'];
 export type MatchedPair = Schemas['MatchedPair'];
 export type MatchedComponents = Schemas['MatchedComponents'];
+export type Insight = Schemas['Insight'];
+export type Insights = Schemas['Insights'];
 
 export type RenderingKind = RunInfo['rendering_kind'];
 export type BasisKind = Gallery['kind'];
