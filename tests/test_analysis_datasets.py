@@ -12,9 +12,9 @@ from sklearn.decomposition import PCA
 from torch import nn
 
 import embedding_explorer as ee
-from embedding_explorer.outputs import OUTPUT_COLUMNS
 from embedding_explorer import EmbeddingExplorerError, LayerNotFoundError
 from embedding_explorer.analysis import DatasetComparison, compare_datasets
+from embedding_explorer.outputs import OUTPUT_COLUMNS
 
 D = 6
 SHIFT = 3.0  # the other set is shifted by this much along the reference's PC2
@@ -105,7 +105,8 @@ def test_shift_matches_scipy(cmp: DatasetComparison, layer: str) -> None:
     k = cmp.reference[layer].n_components
     assert list(table.index) == [f"PC{c + 1}" for c in range(k)]
     assert list(table.columns) == [
-        "w1_total_sd", "smd", "ks", "ks_pvalue", "wasserstein", "mean_reference", "mean_other", "std_reference", "std_other"
+        "w1_total_sd", "smd", "ks", "ks_pvalue", "wasserstein",
+        "mean_reference", "mean_other", "std_reference", "std_other",
     ]  # fmt: skip
     ref_scores = cmp.reference[layer].scores.astype(np.float64)
     other_scores = cmp.other_scores(layer).astype(np.float64)

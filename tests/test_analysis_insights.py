@@ -49,7 +49,8 @@ def test_a_planted_brightness_axis_is_found(tmp_path: Path) -> None:
     r = np.corrcoef(run["conv"].scores[:, 0], run.metadata["brightness"])[0, 1]
     assert top.statistic == pytest.approx(r) and abs(r) > 0.9
     assert top.strength == pytest.approx(r * r)
-    assert top.sentence.startswith(f"conv PC1 ({run['conv'].explained_variance_ratio[0]:.0%} of variance) follows brightness, r = {r:+.2f}")
+    share = run["conv"].explained_variance_ratio[0]
+    assert top.sentence.startswith(f"conv PC1 ({share:.0%} of variance) follows brightness, r = {r:+.2f}")
     assert top.target == {"run": run.name, "tab": "probe", "layer": "conv", "pc": 0, "color": "brightness"}
     assert (table.strength.diff().dropna() <= 0).all()  # strongest first
     assert (table[table.kind == "input_statistic"].statistic.abs() >= MIN_R).all()
@@ -112,9 +113,16 @@ def test_a_planted_shift_is_ranked_by_variance(tmp_path: Path) -> None:
     found = insights(ref, compare=[other])
     found = found[found.kind == "dataset_shift"].iloc[0]
     assert found.component == 0 and found.other == "moved"
-    assert found.sentence.startswith(f"moved moves 0 PC1 (")
+    assert found.sentence.startswith("moved moves 0 PC1 (")
     assert f"by {shift.smd:+.1f} SD (KS {shift.ks:.2f})" in found.sentence
-    assert found.target == {"run": "clean", "tab": "datasets", "dsa": "clean", "dsb": "moved", "dsl": "0", "dspc": 0}
+    assert found.target == {
+        "run": "clean",
+        "tab": "datasets",
+        "dsa": "clean",
+        "dsb": "moved",
+        "dsl": "0",
+        "dspc": 0,
+    }
 
 
 def test_untrained_vs_trained_cka_falls(tmp_path: Path) -> None:

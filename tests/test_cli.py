@@ -142,9 +142,16 @@ def test_export_and_report_errors_exit_2_with_one_line(
     assert message in err and err.startswith("embedding-explorer: error: ") and err.count("\n") == 1
 
 
-def test_insights_prints_the_findings(small_run: ee.Run, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_insights_prints_the_findings(
+    small_run: ee.Run, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     other = ee.explore(
-        small_run_model(), torch.randn(60, 1, 4, 4), ["1", "3"], out=tmp_path / "other", name="other", progress=False
+        small_run_model(),
+        torch.randn(60, 1, 4, 4),
+        ["1", "3"],
+        out=tmp_path / "other",
+        name="other",
+        progress=False,
     )
     assert cli.main(["insights", str(small_run.path)]) == 0
     text = capsys.readouterr().out

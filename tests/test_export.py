@@ -12,7 +12,6 @@ import torch
 from torch import nn
 
 import embedding_explorer as ee
-from embedding_explorer.outputs import OUTPUT_COLUMNS
 from embedding_explorer import EmbeddingExplorerError
 from embedding_explorer.export import (
     association_table,
@@ -20,6 +19,7 @@ from embedding_explorer.export import (
     file_stems,
     scores_table,
 )
+from embedding_explorer.outputs import OUTPUT_COLUMNS
 
 N = 90
 NAMES = ["ant", "bee", "cow"]

@@ -99,10 +99,22 @@ def test_explore_records_them_on_the_images_as_rendered(tmp_path: Path) -> None:
     x = _images()
     normalised = (x - 0.5) / 0.25  # what the model sees; renderings undo it
     run = ee.explore(
-        None, normalised, ["input"], out=tmp_path / "r", progress=False, batch_size=16,
+        None,
+        normalised,
+        ["input"],
+        out=tmp_path / "r",
+        progress=False,
+        batch_size=16,
         render=ee.ImageRender(mean=0.5, std=0.25),
     )
-    assert run.input_statistics == ["brightness", "contrast", "edge_density", "saturation", "red_green", "blue_yellow"]
+    assert run.input_statistics == [
+        "brightness",
+        "contrast",
+        "edge_density",
+        "saturation",
+        "red_green",
+        "blue_yellow",
+    ]
     for i in (0, 17, 39):
         record = run.rendering(i)
         assert record is not None
@@ -121,6 +133,8 @@ def test_input_stats_false_records_none(tmp_path: Path) -> None:
 
 def test_a_metadata_column_of_the_same_name_wins(tmp_path: Path) -> None:
     given = np.arange(40.0)
-    run = ee.explore(None, _images(), ["input"], out=tmp_path / "r", progress=False, metadata={"brightness": given})
+    run = ee.explore(
+        None, _images(), ["input"], out=tmp_path / "r", progress=False, metadata={"brightness": given}
+    )
     assert np.array_equal(run.metadata["brightness"], given)
     assert "brightness" not in run.input_statistics and "contrast" in run.input_statistics

@@ -66,7 +66,12 @@ def test_labels_given_and_a_callable_head(tmp_path: Path) -> None:
 
     head = Head()
     run = ee.explore(
-        head, x, ["body.0"], out=tmp_path / "r", progress=False, labels=y.numpy(),
+        head,
+        x,
+        ["body.0"],
+        out=tmp_path / "r",
+        progress=False,
+        labels=y.numpy(),
         outputs=lambda out: out["logits"],
     )
     with torch.no_grad():
@@ -87,7 +92,14 @@ def test_no_labels_no_loss_and_none_records_nothing(tmp_path: Path) -> None:
 def test_classification_insists(tmp_path: Path) -> None:
     x, _ = _data()
     with pytest.raises(EmbeddingExplorerError, match=r"outputs='classification'.*\(60, 1\)"):
-        ee.explore(nn.Sequential(nn.Linear(6, 1)), x, ["0"], out=tmp_path / "r", progress=False, outputs="classification")
+        ee.explore(
+            nn.Sequential(nn.Linear(6, 1)),
+            x,
+            ["0"],
+            out=tmp_path / "r",
+            progress=False,
+            outputs="classification",
+        )
     assert not (tmp_path / "r").exists()
     with pytest.raises(ValueError, match="outputs='probabilities'"):
         ee.explore(_model(), x, ["0"], out=tmp_path / "r", progress=False, outputs="probabilities")

@@ -102,7 +102,9 @@ def test_analysis_handlers_answer_when_called_directly(
         analysis_routes.association_table(registry, "a", "7")
 
 
-def test_insights_route_is_the_library_with_run_ids(client: TestClient, runs: tuple[ee.Run, ee.Run, ee.Run]) -> None:
+def test_insights_route_is_the_library_with_run_ids(
+    client: TestClient, runs: tuple[ee.Run, ee.Run, ee.Run]
+) -> None:
     a, b, c = runs
     body = client.get("/api/runs/a/insights").json()
     assert body["compare"] == ["b", "c"]  # by default every served run that can be compared

@@ -220,8 +220,12 @@ def build_parser() -> argparse.ArgumentParser:
     found = sub.add_parser("insights", help="print a run's findings, strongest first (run.insights())")
     found.add_argument("run_dir", help="a run folder or fsspec URL")
     found.add_argument(
-        "--compare", action="append", default=[], metavar="RUN",
-        help="a run of the same model over other data, or of another model over the same samples (repeatable)",
+        "--compare",
+        action="append",
+        default=[],
+        metavar="RUN",
+        help="a run of the same model over other data, or of another model over the same samples "
+        "(repeatable)",
     )
     found.add_argument("--json", action="store_true", help="print the findings as JSON records")
     found.set_defaults(handler=_insights)

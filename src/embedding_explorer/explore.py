@@ -28,8 +28,8 @@ from .exceptions import EmbeddingExplorerError
 from .extract import Ledger, extract_stream
 from .locations import Location, StorageOptions
 from .models import ModelSpec
-from .reducers import ReduceSpec
 from .outputs import OutputsSpec
+from .reducers import ReduceSpec
 from .render import RenderSpec
 from .run import Run
 from .store.lock import run_lock

@@ -33,8 +33,8 @@ from .fingerprint import ContentHasher
 from .inputstats import image_statistics, text_statistics
 from .outputs import OutputsSpec, class_scores, output_columns
 from .pca import StreamingPCA
-from .reducers import Reducer
 from .records import TEXT
+from .reducers import Reducer
 from .render import Renderer
 from .store.format import chunk_rows
 from .store.writer import RunWriter

@@ -89,7 +89,9 @@ def _edges(luma: np.ndarray) -> np.ndarray:
     return edge.reshape(len(luma), -1).mean(axis=1)
 
 
-def text_statistics(texts: Sequence[str], attention_mask: torch.Tensor | None, n_tokens: int | None) -> dict[str, np.ndarray]:
+def text_statistics(
+    texts: Sequence[str], attention_mask: torch.Tensor | None, n_tokens: int | None
+) -> dict[str, np.ndarray]:
     """``n_words`` of each text and ``n_tokens`` from the batch's attention mask (or, without
     one, the sequence length ``n_tokens``; the column is left out when neither is known)."""
     out = {"n_words": np.array([len(str(t).split()) for t in texts], dtype=np.float64)}

@@ -136,7 +136,8 @@ def insights_section(run: Run, index: dict[str, int]) -> str:
             + "</li>"
             for row in table.itertuples(index=False)
         )
-    return f'<section class="insights" id="insights"><h2><span class="name">Insights</span></h2><ol>{items}</ol></section>'
+    head = '<h2><span class="name">Insights</span></h2>'
+    return f'<section class="insights" id="insights">{head}<ol>{items}</ol></section>'
 
 
 def created(run: Run) -> str:

@@ -64,7 +64,18 @@ ERROR_RATIO = 3.0
 ERROR_ALPHA = 0.01
 MIN_SHIFT = 0.1
 MAX_CKA = 0.5
-COLUMNS = ("kind", "layer", "component", "column", "strength", "sentence", "run", "other", "statistic", "target")
+COLUMNS = (
+    "kind",
+    "layer",
+    "component",
+    "column",
+    "strength",
+    "sentence",
+    "run",
+    "other",
+    "statistic",
+    "target",
+)
 
 
 def insights(run: Run, *, compare: Sequence[Run] | Run = ()) -> pd.DataFrame:
@@ -80,7 +91,8 @@ def insights(run: Run, *, compare: Sequence[Run] | Run = ()) -> pd.DataFrame:
     Returns
     -------
     DataFrame with columns
-        ``kind``, ``layer``, ``component`` (0-based index, nullable ``Int64``: missing for a whole-layer finding), ``column`` (the metadata
+        ``kind``, ``layer``, ``component`` (0-based index, nullable ``Int64``: missing for a
+        whole-layer finding), ``column`` (the metadata
         column involved, or None), ``strength`` (0..1), ``sentence``, ``run``, ``other`` (the
         compared run's name, or None), ``statistic`` (the figure the threshold is on) and
         ``target`` (a dict of the UI's URL query parameters of the view that shows it).
@@ -107,9 +119,18 @@ def _pc(c: int) -> str:
     return f"PC{c + 1}"
 
 
-def _row(kind: str, run: Run, layer: str | None, component: int | None, column: str | None,
-         strength: float, sentence: str, statistic: float, target: dict[str, Any],
-         other: str | None = None) -> dict[str, Any]:
+def _row(
+    kind: str,
+    run: Run,
+    layer: str | None,
+    component: int | None,
+    column: str | None,
+    strength: float,
+    sentence: str,
+    statistic: float,
+    target: dict[str, Any],
+    other: str | None = None,
+) -> dict[str, Any]:
     return {
         "kind": kind,
         "layer": layer,
@@ -145,14 +166,17 @@ def input_statistic_findings(run: Run, layers: Iterable[Layer]) -> list[dict[str
             what = (
                 "the layer's main axis is a low-level input feature"
                 if c == 0
-                else f"{rc * rc:.0%} of this component's variance goes linearly with a low-level input feature"
+                else f"{rc * rc:.0%} of this component's variance goes linearly with a low-level "
+                "input feature"
             )
             sentence = (
                 f"{layer.name} {_pc(c)} ({shares[c]:.0%} of variance) follows {columns[best]}, "
                 f"r = {rc:+.2f}: {what}"
             )
             target = {"tab": "probe", "layer": layer.name, "pc": c, "color": columns[best]}
-            rows.append(_row("input_statistic", run, layer.name, c, columns[best], rc * rc, sentence, rc, target))
+            rows.append(
+                _row("input_statistic", run, layer.name, c, columns[best], rc * rc, sentence, rc, target)
+            )
     return rows
 
 
@@ -181,8 +205,7 @@ def class_findings(run: Run, layers: Sequence[Layer]) -> list[dict[str, Any]]:
     start = next((i for i in range(len(eta)) if all(e >= MIN_ETA2 for e in eta[i:])), None)
     if start is not None:
         sentence = (
-            f"classes separate from {names[start]} on: eta2 of the best component "
-            f"{trail} ({names[-1]})"
+            f"classes separate from {names[start]} on: eta2 of the best component {trail} ({names[-1]})"
         )
         at = start
     elif eta[peak] >= MIN_ETA2:
@@ -198,7 +221,9 @@ def class_findings(run: Run, layers: Sequence[Layer]) -> list[dict[str, Any]]:
         )
         at = peak
     target = {"tab": "probe", "layer": names[at], "pc": best[at][0], "color": "label"}
-    return [_row("class_emergence", run, names[at], best[at][0], "label", eta[peak], sentence, eta[at], target)]
+    return [
+        _row("class_emergence", run, names[at], best[at][0], "label", eta[peak], sentence, eta[at], target)
+    ]
 
 
 def error_findings(run: Run, layers: Sequence[Layer]) -> list[dict[str, Any]]:
@@ -209,7 +234,7 @@ def error_findings(run: Run, layers: Sequence[Layer]) -> list[dict[str, Any]]:
     n, n_wrong = len(wrong), int(wrong.sum())
     if n_wrong < MIN_ERRORS or n_wrong == n:
         return []
-    tail = max(1, int(round(TAIL * n)))
+    tail = max(1, round(TAIL * n))
     rate = n_wrong / n
     tests = sum(2 * _top(layer) for layer in layers)
     found = []
@@ -233,8 +258,16 @@ def error_findings(run: Run, layers: Sequence[Layer]) -> list[dict[str, Any]]:
             f"({hits} of {n_wrong}) in its {'lowest' if end == 'low' else 'highest'} {TAIL:.0%} "
             f"(chance: {TAIL:.0%}; binomial p = {min(1.0, p * tests):.1g} corrected)"
         )
-        target = {"tab": "probe", "layer": name, "pc": c, "q": 0.0 if end == "low" else 1.0, "color": "correct"}
-        rows.append(_row("errors", run, name, c, "correct", (share - TAIL) / (1 - TAIL), sentence, share, target))
+        target = {
+            "tab": "probe",
+            "layer": name,
+            "pc": c,
+            "q": 0.0 if end == "low" else 1.0,
+            "color": "correct",
+        }
+        rows.append(
+            _row("errors", run, name, c, "correct", (share - TAIL) / (1 - TAIL), sentence, share, target)
+        )
     return rows
 
 
@@ -292,8 +325,18 @@ def shift_findings(run: Run, other: Run) -> list[dict[str, Any]]:
         )
         target = {"tab": "datasets", "dsa": run.name, "dsb": other.name, "dsl": layer, "dspc": c}
         rows.append(
-            _row("dataset_shift", run, layer, c, None, float(top["ks"]), sentence, float(top["w1_total_sd"]),
-                 target, other=other.name)
+            _row(
+                "dataset_shift",
+                run,
+                layer,
+                c,
+                None,
+                float(top["ks"]),
+                sentence,
+                float(top["w1_total_sd"]),
+                target,
+                other=other.name,
+            )
         )
     return rows
 
@@ -321,6 +364,16 @@ def cka_findings(run: Run, other: Run) -> list[dict[str, Any]]:
         at = low
     target = {"tab": "compare", "ra": run.name, "rb": other.name, "ca": shared[at], "cb": shared[at]}
     return [
-        _row("model_comparison", run, shared[at], None, None, 1 - values[low], sentence, values[at], target,
-             other=other.name)
+        _row(
+            "model_comparison",
+            run,
+            shared[at],
+            None,
+            None,
+            1 - values[low],
+            sentence,
+            values[at],
+            target,
+            other=other.name,
+        )
     ]

@@ -181,7 +181,9 @@ async def run_insights(
         others = [o for o in others if comparable(served.run, registry.get(o).run)]
     key = ("insights", run, *others)
     return await heavy(
-        request, lambda: registry.cache.get(key, lambda: insight_table(registry, run, others)), ready=key in registry.cache
+        request,
+        lambda: registry.cache.get(key, lambda: insight_table(registry, run, others)),
+        ready=key in registry.cache,
     )
 
 

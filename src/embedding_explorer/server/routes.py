@@ -288,7 +288,9 @@ def run_info(served: ServedRun) -> RunInfo:
             values=coding.values if coding is not None else [],
         ),
         columns=[
-            ColumnInfo(name=c.name, kind=c.kind, categories=c.categories, source=column_source(served.run, c.name))
+            ColumnInfo(
+                name=c.name, kind=c.kind, categories=c.categories, source=column_source(served.run, c.name)
+            )
             for c in served.columns.values()
         ],
         layers=layers,
