@@ -147,7 +147,7 @@ def test_insights_prints_the_findings(
 ) -> None:
     other = ee.explore(
         small_run_model(),
-        torch.randn(60, 1, 4, 4),
+        torch.randn(60, 1, 4, 4) + 2,  # shifted data: a data-set shift to find
         ["1", "3"],
         out=tmp_path / "other",
         name="other",

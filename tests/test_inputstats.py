@@ -12,6 +12,7 @@ from PIL import Image
 
 import embedding_explorer as ee
 from embedding_explorer.inputstats import EDGE_THRESHOLD, image_statistics, text_statistics
+from support import TinyTransformer, token_batches
 
 
 def _hand(pixels: np.ndarray) -> dict[str, float]:
@@ -138,3 +139,14 @@ def test_a_metadata_column_of_the_same_name_wins(tmp_path: Path) -> None:
     )
     assert np.array_equal(run.metadata["brightness"], given)
     assert "brightness" not in run.input_statistics and "contrast" in run.input_statistics
+
+
+def test_text_runs_record_tokens_and_words(tmp_path: Path) -> None:
+    batches = token_batches()
+    texts = [" ".join(["word"] * (i % 7 + 1)) for i in range(30)]
+    run = ee.explore(TinyTransformer(), batches, ["block"], out=tmp_path / "r", progress=False, render=texts)
+    assert run.input_statistics == ["n_tokens", "n_words"]
+    tokens = torch.cat([b["attention_mask"].sum(dim=1) for b in batches]).numpy()
+    np.testing.assert_array_equal(run.metadata["n_tokens"], tokens)
+    np.testing.assert_array_equal(run.metadata["n_words"], [len(t.split()) for t in texts])
+    assert run.output_columns == ["predicted", "confidence", "entropy"]  # the 2-class head, no labels

@@ -112,10 +112,11 @@ def test_insights_route_is_the_library_with_run_ids(
     assert [i["sentence"] for i in body["insights"]] == expected["sentence"].tolist()
     assert [i["strength"] for i in body["insights"]] == pytest.approx(expected["strength"].tolist())
     kinds = {i["kind"] for i in body["insights"]}
-    assert {"class_emergence", "model_comparison", "dataset_shift"} <= kinds
-    shift = next(i for i in body["insights"] if i["kind"] == "dataset_shift")
-    assert shift["target"]["tab"] == "datasets" and shift["target"]["dsb"] == "c" and shift["other"] == "c"
+    assert {"class_emergence", "model_comparison"} <= kinds  # c: a subset of the same data, no shift
+    cka = next(i for i in body["insights"] if i["kind"] == "model_comparison")
+    assert cka["other"] == "b" and {cka["target"][k] for k in ("ra", "rb")} == {"a", "b"}
     only = client.get("/api/runs/a/insights", params={"compare": ["b"]}).json()
-    assert only["compare"] == ["b"] and "dataset_shift" not in {i["kind"] for i in only["insights"]}
+    assert only["compare"] == ["b"]
+    assert [i["sentence"] for i in only["insights"]] == a.insights(compare=[b])["sentence"].tolist()
     assert client.get("/api/runs/nope/insights").status_code == 404
     assert client.get("/api/runs/a/insights", params={"compare": ["nope"]}).status_code == 404

@@ -15,7 +15,7 @@ import pandas as pd
 
 from ..exceptions import EmbeddingExplorerError
 from ..extract import Ledger
-from ..inputstats import ALL_STATS
+from ..inputstats import ALL_STATS, TEXT_STATS
 from ..outputs import OUTPUT_COLUMNS, finish_columns
 from ..pca import PCAResult
 from ..store.writer import RunWriter
@@ -118,7 +118,7 @@ def finish(
         labels_present=labels is not None,
         label_names=plan.label_names,
         metadata_columns=[] if plan.metadata is None else [str(c) for c in plan.metadata.columns],
-        extra={"recorded": recorded},
+        recorded=recorded,
         rendering_kind=plan.renderer.kind if rendered == n else None,
         timings={
             "extract_s": round(extract_s, 3),
@@ -143,7 +143,7 @@ def recorded_columns(
     if raw and any(len(v) != n for v in raw.values()):  # pragma: no cover - guarded per batch
         log.warning("recorded columns cover fewer than %d samples; left out", n)
         raw = {}
-    stats = {k: v for k, v in raw.items() if k in ALL_STATS}
+    stats = {k: v.astype(np.int64) if k in TEXT_STATS else v for k, v in raw.items() if k in ALL_STATS}
     outputs = finish_columns(raw, labels) if "predicted" in raw else {}
     given = set() if metadata is None else {str(c) for c in metadata.columns}
     extra = {k: v for k, v in {**stats, **outputs}.items() if k not in given}
