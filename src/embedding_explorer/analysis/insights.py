@@ -48,6 +48,7 @@ from scipy import stats
 from ..capture import INPUT_LAYER
 from ..exceptions import EmbeddingExplorerError
 from .associations import eta_squared
+from .cka import cka
 from .correlation import check_same_samples, correlate
 from .datasets import check_same_model, compare_datasets
 
@@ -342,14 +343,21 @@ def shift_findings(run: Run, other: Run) -> list[dict[str, Any]]:
 
 
 def cka_findings(run: Run, other: Run) -> list[dict[str, Any]]:
-    """``model_comparison``: where linear CKA between same-named layers falls below 0.5."""
-    from .compare import compare_models
+    """``model_comparison``: where linear CKA between same-named layers falls below 0.5.
 
-    shared = [name for name in run.layers if name in other.layers]
+    Only the same-named pairs are computed (one streamed pass each); a pair too wide for CKA
+    (:data:`~.cka.MAX_FEATURES`) is left out of the sequence."""
+    shared, values = [], []
+    for name in (n for n in run.layers if n in other.layers):
+        try:
+            value = cka(run.layer(name), other.layer(name))
+        except EmbeddingExplorerError:  # too wide: the layers before and after still tell
+            continue
+        if math.isfinite(value):
+            shared.append(name)
+            values.append(value)
     if not shared:
         return []
-    matrix = compare_models(run, other).cka
-    values = [float(matrix.loc[name, name]) for name in shared]
     trail = " -> ".join(f"{v:.2f}" for v in values)
     start = next((i for i in range(len(values)) if all(v < MAX_CKA for v in values[i:])), None)
     low = int(np.nanargmin(values))
