@@ -104,3 +104,6 @@ def test_classification_insists(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="outputs='probabilities'"):
         ee.explore(_model(), x, ["0"], out=tmp_path / "r", progress=False, outputs="probabilities")
     assert class_scores(torch.zeros(3, 1), "auto") is None
+    assert class_scores(torch.zeros(3, 4), "auto", batch_size=4) is None  # not one row per sample
+    with pytest.raises(EmbeddingExplorerError, match=r"one row per sample; the model's output is \(3, 4\)"):
+        class_scores(torch.zeros(3, 4), "classification", batch_size=4)

@@ -323,7 +323,7 @@ def sample_columns(
             length = int(ids.shape[1]) if isinstance(ids, torch.Tensor) and ids.ndim == 2 else None
             texts = [item.decode(errors="replace") for item in rendered]
             columns.update(text_statistics(texts, batch.attention_mask, length))
-    scores = class_scores(output, opts.outputs) if output is not None else None
+    scores = class_scores(output, opts.outputs, batch.size) if output is not None else None
     if scores is not None:
         labels = batch.labels
         if opts.labels is not None:

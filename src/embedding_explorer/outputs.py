@@ -41,8 +41,9 @@ def check_outputs(spec: OutputsSpec) -> None:
     raise ValueError(f"outputs={spec!r}: use 'auto', 'classification', None or a callable")
 
 
-def class_scores(output: Any, spec: OutputsSpec) -> torch.Tensor | None:
-    """The ``(B, C)`` class scores in the model's ``output``, or None (nothing to record)."""
+def class_scores(output: Any, spec: OutputsSpec, batch_size: int | None = None) -> torch.Tensor | None:
+    """The ``(B, C)`` class scores in the model's ``output`` (``B == batch_size`` when given),
+    or None (nothing to record)."""
     if spec is None:
         return None
     value = spec(output) if callable(spec) else output
@@ -53,6 +54,7 @@ def class_scores(output: Any, spec: OutputsSpec) -> torch.Tensor | None:
         and value.ndim == 2
         and value.shape[1] >= 2
         and value.is_floating_point()
+        and (batch_size is None or value.shape[0] == batch_size)
     )
     if ok:
         return value
@@ -61,7 +63,8 @@ def class_scores(output: Any, spec: OutputsSpec) -> torch.Tensor | None:
     shape = tuple(value.shape) if isinstance(value, torch.Tensor) else type(value).__name__
     raise EmbeddingExplorerError(
         f"outputs={'a callable' if callable(spec) else repr(spec)} needs (batch, classes) class scores "
-        f"with at least 2 classes; the model's output is {shape}: pass outputs=None, or a callable "
+        f"with at least 2 classes, one row per sample; the model's output is {shape}: pass outputs=None, "
+        "or a callable "
         "that picks the scores"
     )
 
