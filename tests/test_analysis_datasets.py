@@ -14,6 +14,7 @@ from torch import nn
 import embedding_explorer as ee
 from embedding_explorer import EmbeddingExplorerError, LayerNotFoundError
 from embedding_explorer.analysis import DatasetComparison, compare_datasets
+from embedding_explorer.outputs import OUTPUT_COLUMNS
 
 D = 6
 SHIFT = 3.0  # the other set is shifted by this much along the reference's PC2
@@ -104,7 +105,8 @@ def test_shift_matches_scipy(cmp: DatasetComparison, layer: str) -> None:
     k = cmp.reference[layer].n_components
     assert list(table.index) == [f"PC{c + 1}" for c in range(k)]
     assert list(table.columns) == [
-        "smd", "ks", "ks_pvalue", "wasserstein", "mean_reference", "mean_other", "std_reference", "std_other"
+        "w1_total_sd", "smd", "ks", "ks_pvalue", "wasserstein",
+        "mean_reference", "mean_other", "std_reference", "std_other",
     ]  # fmt: skip
     ref_scores = cmp.reference[layer].scores.astype(np.float64)
     other_scores = cmp.other_scores(layer).astype(np.float64)
@@ -123,9 +125,13 @@ def test_shift_matches_scipy(cmp: DatasetComparison, layer: str) -> None:
 
 
 def test_ranked_finds_the_shifted_component(cmp: DatasetComparison, ref: ee.Run) -> None:
-    ranked = cmp.ranked("input")
+    ranked = cmp.ranked("input", by="smd")
     assert ranked.index[0] == "PC2"
     assert list(ranked["smd"].abs()) == sorted(ranked["smd"].abs(), reverse=True)
+    default = cmp.ranked("input")  # variance-aware: W1 over the layer's total SD
+    assert list(default["w1_total_sd"]) == sorted(default["w1_total_sd"], reverse=True)
+    with pytest.raises(ValueError, match="by='p'"):
+        cmp.ranked("input", by="p")  # type: ignore[arg-type]
     # the mean moved by SHIFT along PC2: smd is that over the pooled standard deviation
     row = ranked.loc["PC2"]
     assert row["mean_other"] - row["mean_reference"] == pytest.approx(SHIFT, abs=0.35)
@@ -200,7 +206,7 @@ def test_two_model_free_runs_compare(tmp_path: Path, x_ref: np.ndarray, x_other:
     a = ee.explore(None, torch.from_numpy(x_ref), ["input"], out=tmp_path / "a", progress=False)
     b = ee.explore(None, torch.from_numpy(x_other), ["input"], out=tmp_path / "b", progress=False)
     cmp = compare_datasets(a, b)
-    assert cmp.ranked("input").index[0] == "PC2"
+    assert cmp.ranked("input", by="smd").index[0] == "PC2"
     # both runs are called "input": the joint run tells them apart by their folders
     joint = cmp.joint()
     assert a.name == b.name == "input" and joint.name == "input + input"
@@ -273,7 +279,8 @@ def test_joint_samples_and_membership(joint: ee.Run) -> None:
     ]
     np.testing.assert_array_equal(samples["source_id"], np.r_[np.arange(600), np.arange(500)])
     assert samples["m"][599] == 599.0 and samples["m"][600:].isna().all()  # only the reference had "m"
-    assert joint.metadata.columns.tolist() == ["class", "source_id", "m"]
+    given = [c for c in joint.metadata.columns if c not in OUTPUT_COLUMNS]  # not the model's outputs
+    assert given == ["class", "source_id", "m"]
 
 
 def test_joint_association_finds_the_separating_component(joint: ee.Run, ref: ee.Run) -> None:

@@ -34,11 +34,9 @@ def test_datasets_tab_ranks_components_and_overlays_histograms(ui: Page) -> None
     rows = page.get_by_test_id("shift-row")
     rows.first.wait_for(timeout=60_000)
     assert rows.count() == 10
-    smd = [
-        abs(float(t.replace("−", "-")))
-        for t in page.locator("[data-testid=shift-row] .smd-cell .num").all_text_contents()
-    ]
-    assert smd == sorted(smd, reverse=True) and smd[0] > 0
+    # ranked by the variance-aware shift (W1 over the layer's total SD) by default
+    shift = [float(t) for t in page.get_by_test_id("shift-total").all_text_contents()]
+    assert shift == sorted(shift, reverse=True) and shift[0] > 0
     assert re.search(
         r"capture \d+\.\d% of B's variance", page.get_by_test_id("captured-variance").text_content()
     )
@@ -107,8 +105,14 @@ def test_datasets_components_rank_by_any_measure(ui: Page) -> None:
         rows = sorted(shift, key=lambda r: (-abs(r[key]) if r[key] is not None else np.inf, r["index"]))
         return [r["index"] for r in rows]
 
+    assert shown() == ranked("w1_total_sd")
+    assert page.locator("th[aria-sort=descending]").text_content().startswith("Shift")
+    page.get_by_test_id("shift-sort-smd").click()
+    assert ui.query()["dss"] == ["smd"]
+    page.wait_for_function(
+        "() => document.querySelector('th[aria-sort=descending]')?.textContent.startsWith('SMD')"
+    )
     assert shown() == ranked("smd")
-    assert page.locator("th[aria-sort=descending]").text_content().startswith("SMD")
     page.get_by_test_id("shift-sort-w1").click()
     assert ui.query()["dss"] == ["w1"]
     page.wait_for_function(

@@ -23,11 +23,12 @@ def test_manifest_as_dict_is_what_readers_expect(tmp_path: Path) -> None:
     value = manifest.as_dict()
     assert list(value) == [
         "format", "format_version", "name", "key", "generation", "created", "model", "data", "options",
-        "joint", "layers", "labels", "metadata_columns", "rendering", "versions", "timings",
+        "joint", "layers", "labels", "metadata_columns", "recorded", "rendering", "versions", "timings",
     ]  # fmt: skip
     assert (value["format"], value["format_version"]) == (FORMAT, FORMAT_VERSION)
     assert value["data"] == {"n_samples": 5, "type": "ndarray", "fingerprint": None, "content_hash": None}
     assert value["labels"] == {"present": False, "names": None} and value["rendering"] == {"kind": None}
+    assert value["recorded"] == {"input_statistics": [], "outputs": []}
     assert value["versions"] == versions()
     (tmp_path / "r").mkdir()
     write_json_atomic(tmp_path / "r" / MANIFEST, value)

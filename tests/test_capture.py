@@ -245,26 +245,41 @@ def test_the_forward_pass_stops_after_the_last_hooked_layer(tmp_path: Path) -> N
     model = MLP()
     counts = _count_calls({"fc1": model.fc1, "act": model.act, "fc2": model.fc2})
     x = torch.randn(100, 8)
-    run = ee.explore(model, x, ["fc1"], out=tmp_path / "early", batch_size=10, progress=False)
+    run = ee.explore(model, x, ["fc1"], out=tmp_path / "early", batch_size=10, outputs=None, progress=False)
     # the first batch runs whole (so a module that runs twice is seen); the nine after stop at fc1
     assert counts == {"fc1": 10, "act": 1, "fc2": 1}
     np.testing.assert_allclose(run["fc1"].activations[:], model.fc1(x).detach().numpy(), rtol=1e-6)
+
+
+def test_recorded_outputs_keep_every_forward_pass_whole(tmp_path: Path) -> None:
+    """The model's class scores are recorded (``outputs="auto"`` finds them on the first batch):
+    then no pass stops early, and every sample gets its prediction."""
+    model = MLP()
+    counts = _count_calls({"fc1": model.fc1, "act": model.act, "fc2": model.fc2})
+    x = torch.randn(100, 8)
+    run = ee.explore(model, x, ["fc1"], out=tmp_path / "whole", batch_size=10, progress=False)
+    assert counts == {"fc1": 10, "act": 10, "fc2": 10}
+    with torch.no_grad():
+        np.testing.assert_array_equal(run.samples["predicted"].to_numpy(), model(x).argmax(1).numpy())
 
 
 def test_early_stop_waits_for_the_call_a_layer_keeps(tmp_path: Path) -> None:
     model = SharedReluBlock()
     counts = _count_calls({"relu": model.relu, "fc2": model.fc2})
     x = torch.randn(40, 6)
-    run = ee.explore(model, x, ["relu:0"], out=tmp_path / "call0", batch_size=10, progress=False)
+    run = ee.explore(
+        model, x, ["relu:0"], out=tmp_path / "call0", batch_size=10, outputs=None, progress=False
+    )
     assert counts == {"relu": 2 + 3, "fc2": 1}  # batches 2-4 stop after relu's first call
     np.testing.assert_allclose(run["relu:0"].activations[:], model.relu(model.fc1(x)).detach().numpy())
     counts.update(relu=0, fc2=0)
-    ee.explore(model, x, ["relu:1"], out=tmp_path / "call1", batch_size=10, progress=False)
+    ee.explore(model, x, ["relu:1"], out=tmp_path / "call1", batch_size=10, outputs=None, progress=False)
     assert counts == {"relu": 8, "fc2": 4}  # the last call: every module runs
     counts.update(relu=0, fc2=0)
     ee.explore(
-        model, x, {"in": "input", "first": "fc1"}, out=tmp_path / "input", batch_size=10, progress=False
-    )
+        model, x, {"in": "input", "first": "fc1"}, out=tmp_path / "input", batch_size=10, outputs=None,
+        progress=False,
+    )  # fmt: skip
     assert counts == {"relu": 2, "fc2": 1}  # "input" needs no hook: after the first batch, fc1 ends it
 
 

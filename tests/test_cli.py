@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 import json
 import subprocess
 import sys
@@ -16,10 +17,14 @@ import embedding_explorer as ee
 from embedding_explorer import cli
 
 
+def small_run_model() -> nn.Module:
+    torch.manual_seed(0)
+    return nn.Sequential(nn.Flatten(), nn.Linear(16, 8), nn.ReLU(), nn.Linear(8, 3))
+
+
 @pytest.fixture(scope="module")
 def small_run(tmp_path_factory: pytest.TempPathFactory) -> ee.Run:
-    torch.manual_seed(0)
-    model = nn.Sequential(nn.Flatten(), nn.Linear(16, 8), nn.ReLU(), nn.Linear(8, 3))
+    model = small_run_model()
     x = torch.randn(120, 1, 4, 4)
     y = torch.arange(120) % 3
     out = tmp_path_factory.mktemp("runs") / "small"
@@ -111,6 +116,10 @@ def test_report_writes_one_html_file(
     text = out.read_text()
     components = sum(layer.n_components for layer in small_run)
     assert text.startswith("<!DOCTYPE html>") and text.count('class="component"') == components
+    # the findings come first, each sentence as run.insights() words it
+    assert text.index('id="insights"') < text.index('class="layer"')
+    for sentence in small_run.insights()["sentence"]:
+        assert html.escape(sentence) in text
 
 
 @pytest.mark.parametrize(
@@ -131,3 +140,26 @@ def test_export_and_report_errors_exit_2_with_one_line(
     assert cli.main([a.format(**fields) for a in args]) == 2
     err = capsys.readouterr().err
     assert message in err and err.startswith("embedding-explorer: error: ") and err.count("\n") == 1
+
+
+def test_insights_prints_the_findings(
+    small_run: ee.Run, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    other = ee.explore(
+        small_run_model(),
+        torch.randn(60, 1, 4, 4) + 2,  # shifted data: a data-set shift to find
+        ["1", "3"],
+        out=tmp_path / "other",
+        name="other",
+        progress=False,
+    )
+    assert cli.main(["insights", str(small_run.path)]) == 0
+    text = capsys.readouterr().out
+    table = small_run.insights()
+    assert text.startswith("strength  kind")
+    for sentence in table["sentence"]:
+        assert sentence in text
+    assert cli.main(["insights", str(small_run.path), "--compare", str(other.path), "--json"]) == 0
+    records = json.loads(capsys.readouterr().out)
+    assert [r["sentence"] for r in records] == small_run.insights(compare=other)["sentence"].tolist()
+    assert any(r["kind"] == "dataset_shift" and r["other"] == "other" for r in records)

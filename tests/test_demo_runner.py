@@ -47,7 +47,9 @@ def test_demo_builds_trained_and_untrained_runs(demo_runs: list[ee.Run]) -> None
         assert run.label_names == list(CLASSES)
         assert run.rendering_kind == "image/png"
         assert run["input"].dim == 784
-        assert list(run.metadata.columns) == ["brightness", "ink"]
+        assert run.input_statistics == ["brightness", "contrast", "edge_density"]  # grey images
+        assert run.output_columns == ["predicted", "confidence", "entropy", "loss", "correct"]
+        assert list(run.metadata.columns) == ["ink", *run.input_statistics, *run.output_columns]
         assert run["fc2"].dim == 10
         for layer in run:
             ratio = layer.explained_variance_ratio
@@ -150,3 +152,17 @@ def test_animals_separate_from_garments_in_the_joint_run(demo_runs: list[ee.Run]
     summary = runner.describe_demo(demo_runs)
     assert shifts.INVERTED in summary and "smd" in summary and "accuracy" in summary
     assert "the CNN calls them" in summary and shifts.JOINT in summary
+
+
+def test_the_demo_shows_insights(demo_runs: list[ee.Run]) -> None:
+    """The trained CNN's findings name brightness in block1, the inverted images' shift and the
+    untrained CNN's CKA; the recorded outputs agree with the model's accuracy."""
+    trained, untrained, inverted = demo_runs[:3]
+    table = trained.insights(compare=[untrained, inverted])
+    kinds = set(table["kind"])
+    assert {"input_statistic", "class_emergence", "dataset_shift", "model_comparison"} <= kinds
+    block1 = table[(table.kind == "input_statistic") & (table.layer == "block1")]
+    assert not block1.empty and block1.iloc[0].column in ("brightness", "contrast", "edge_density")
+    assert 0.5 < trained.metadata["correct"].mean() <= 1.0  # one epoch on 2k images
+    text = runner.describe_demo(demo_runs)
+    assert f"Insights for {trained.name}" in text and table["sentence"].iloc[0] in text

@@ -251,7 +251,7 @@ def test_changed_metadata_column_name_recomputes(explore_quiet, xy) -> None:
     explore_quiet(model, xy[0], ["fc1"], metadata={"a": range(120)})
     run = explore_quiet(model, xy[0], ["fc1"], metadata={"b": range(120)})  # same values, new name
     assert model.calls == 2
-    assert list(run.metadata.columns) == ["b"]
+    assert list(run.metadata.columns) == ["b", *run.output_columns]  # then what the model predicted
 
 
 def test_changed_texts_recompute(explore_quiet, tokens) -> None:
@@ -550,8 +550,9 @@ def test_metadata_round_trips(explore_quiet, xy) -> None:
         index=np.arange(120) + 1000,  # the index is not data
     )
     run = explore_quiet(MLP(), TensorDataset(x, y), ["fc1"], metadata=meta)
-    assert list(run.samples.columns) == ["sample_id", "label", "colour", "size", "flag", "7"]
-    assert list(run.metadata.columns) == ["colour", "size", "flag", "7"]
+    recorded = run.output_columns  # the MLP's class scores, recorded after the metadata
+    assert list(run.samples.columns) == ["sample_id", "label", "colour", "size", "flag", "7", *recorded]
+    assert list(run.metadata.columns) == ["colour", "size", "flag", "7", *recorded]
     np.testing.assert_array_equal(run.samples["sample_id"], np.arange(120))
     np.testing.assert_array_equal(run.samples["label"], y.numpy())
     for column in ("colour", "size", "flag"):

@@ -100,3 +100,23 @@ def test_analysis_handlers_answer_when_called_directly(
     assert registry.cache.get(registry.key("compare", ["a", "b"]), lambda: None) is not None
     with pytest.raises(NotFoundError, match="no layer '7'"):
         analysis_routes.association_table(registry, "a", "7")
+
+
+def test_insights_route_is_the_library_with_run_ids(
+    client: TestClient, runs: tuple[ee.Run, ee.Run, ee.Run]
+) -> None:
+    a, b, c = runs
+    body = client.get("/api/runs/a/insights").json()
+    assert body["compare"] == ["b", "c"]  # by default every served run that can be compared
+    expected = a.insights(compare=[b, c])
+    assert [i["sentence"] for i in body["insights"]] == expected["sentence"].tolist()
+    assert [i["strength"] for i in body["insights"]] == pytest.approx(expected["strength"].tolist())
+    kinds = {i["kind"] for i in body["insights"]}
+    assert {"class_emergence", "model_comparison"} <= kinds  # c: a subset of the same data, no shift
+    cka = next(i for i in body["insights"] if i["kind"] == "model_comparison")
+    assert cka["other"] == "b" and {cka["target"][k] for k in ("ra", "rb")} == {"a", "b"}
+    only = client.get("/api/runs/a/insights", params={"compare": ["b"]}).json()
+    assert only["compare"] == ["b"]
+    assert [i["sentence"] for i in only["insights"]] == a.insights(compare=[b])["sentence"].tolist()
+    assert client.get("/api/runs/nope/insights").status_code == 404
+    assert client.get("/api/runs/a/insights", params={"compare": ["nope"]}).status_code == 404

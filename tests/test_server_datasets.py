@@ -76,10 +76,18 @@ def test_shift_table_is_the_ranked_comparison(client: TestClient, runs: dict[str
     assert [c["name"].replace(" ", "") for c in body["components"]] == list(ranked.index)
     assert [c["index"] for c in body["components"]] == [int(name[2:]) - 1 for name in ranked.index]
     for row, (_, expected) in zip(body["components"], ranked.iterrows(), strict=True):
-        for column in ("smd", "ks", "ks_pvalue", "wasserstein", "mean_reference", "mean_other"):
+        for column in (
+            "w1_total_sd",
+            "smd",
+            "ks",
+            "ks_pvalue",
+            "wasserstein",
+            "mean_reference",
+            "mean_other",
+        ):
             assert row[column] == pytest.approx(expected[column], rel=1e-9, abs=1e-12)
-    smd = [abs(c["smd"]) for c in body["components"]]
-    assert smd == sorted(smd, reverse=True)
+    shift = [c["w1_total_sd"] for c in body["components"]]  # the variance-aware ranking
+    assert shift == sorted(shift, reverse=True)
     # the statistics themselves, by hand: the shifted set projected on the reference's components
     ref_layer = runs["ref"]["fc"]
     other = ref_layer.project(runs["shifted"]["fc"].activations[...])

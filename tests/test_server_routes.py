@@ -112,17 +112,31 @@ def test_runs_lists_every_run_under_unique_ids(client: TestClient, image_run: ee
         np.testing.assert_allclose(layer["explained_variance_ratio"], lay.explained_variance_ratio)
     assert runs[1]["rendering_kind"] == "text/plain"
     assert runs[1]["labels"] == {"present": False, "names": None, "values": []}
-    assert runs[1]["columns"] == []
+    words = [
+        {"name": "n_words", "kind": "categorical", "categories": ["3", "5"], "source": "input_statistic"}
+    ]
+    assert runs[1]["columns"] == words  # the texts' recorded word counts
     assert runs[2]["rendering_kind"] is None
 
 
 def test_columns_label_first_then_metadata_by_kind(client: TestClient) -> None:
     columns = client.get("/api/runs").json()[0]["columns"]
-    assert columns == [
-        {"name": "label", "kind": "categorical", "categories": LABEL_NAMES},
-        {"name": "brightness", "kind": "numeric", "categories": None},
-        {"name": "split", "kind": "categorical", "categories": ["train", "val"]},
-        {"name": "fold", "kind": "categorical", "categories": ["0", "1", "2", "3"]},
+    assert columns[:4] == [
+        {"name": "label", "kind": "categorical", "categories": LABEL_NAMES, "source": "label"},
+        {"name": "brightness", "kind": "numeric", "categories": None, "source": "metadata"},  # given: it wins
+        {"name": "split", "kind": "categorical", "categories": ["train", "val"], "source": "metadata"},
+        {"name": "fold", "kind": "categorical", "categories": ["0", "1", "2", "3"], "source": "metadata"},
+    ]
+    # then what explore recorded: the images' other statistics and the 8-class head's outputs
+    recorded = [(c["name"], c["source"]) for c in columns[4:]]
+    assert recorded == [
+        ("contrast", "input_statistic"),
+        ("edge_density", "input_statistic"),
+        ("predicted", "output"),
+        ("confidence", "output"),
+        ("entropy", "output"),
+        ("loss", "output"),  # labels 0..4 are class indices of the 8 scores
+        ("correct", "output"),
     ]
 
 
@@ -249,7 +263,7 @@ def test_sample_detail_with_layer(client: TestClient, image_run: ee.Run) -> None
 
 def test_sample_detail_without_labels(client: TestClient) -> None:
     body = client.get(f"{TXT}/samples/0").json()
-    assert (body["label"], body["label_value"], body["metadata"]) == (None, None, {})
+    assert (body["label"], body["label_value"], body["metadata"]) == (None, None, {"n_words": 3})
 
 
 def test_render_png_with_etag_and_304(client: TestClient, image_run: ee.Run) -> None:
@@ -433,6 +447,7 @@ def test_openapi_lists_the_routes(client: TestClient) -> None:
         "/api/runs/{run}/samples/{sample_id}/render",
         "/api/runs/{run}/renderings",
         "/api/runs/{run}/layers/{layer}/associations",
+        "/api/runs/{run}/insights",
         "/api/pc-correlation",
         "/api/compare/cka",
         "/api/compare/matched",

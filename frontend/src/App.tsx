@@ -12,6 +12,7 @@ import { TABS, type Tab } from './lib/urlState';
 import { CompareView } from './views/CompareView';
 import { DatasetsView } from './views/DatasetsView';
 import { GalleryView } from './views/GalleryView';
+import { InsightsView } from './views/InsightsView';
 import { LayersView } from './views/LayersView';
 import { MeaningView } from './views/MeaningView';
 import { ProbeView } from './views/ProbeView';
@@ -20,6 +21,7 @@ import { ScatterView } from './views/ScatterView';
 import { Sidebar } from './views/Sidebar';
 
 const TAB_NAMES: Record<Tab, string> = {
+  insights: 'Insights',
   gallery: 'Gallery',
   probe: 'Probe',
   scatter: 'Scatter',
@@ -199,6 +201,7 @@ export function App() {
             ))}
             {FILTERED_TABS.includes(state.tab) && <FilterBar key={run.id} />}
             <ErrorBoundary resetKey={[state.tab, run.id, layer.name, state.basis, state.dirA, state.dirB].join('\u0000')}>
+              {state.tab === 'insights' && <InsightsView />}
               {state.tab === 'gallery' && <GalleryView />}
               {state.tab === 'probe' && <ProbeView />}
               {state.tab === 'scatter' && <ScatterView />}

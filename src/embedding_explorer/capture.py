@@ -17,7 +17,7 @@ from __future__ import annotations
 import contextlib
 import difflib
 import inspect
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Any
@@ -114,12 +114,19 @@ class LayerCapture:
     Call :meth:`forward` per batch; it returns ``{layer: (batch, D) tensor}``. ``dtype`` runs the
     forward pass in that floating dtype: inputs are cast to it, and a model whose weights are in
     another dtype runs under ``torch.autocast`` (its weights are never changed).
+
+    The first batch runs the whole model; later ones stop as soon as the last hooked layer has
+    fired, unless ``keep_output`` says, given the first batch's output, that the model's output
+    is needed (``explore(outputs=...)`` records it): then every pass runs whole. The model's
+    output of a whole pass is :attr:`last_output` (None after a pass that stopped early).
     """
 
     model: nn.Module | None
     refs: Sequence[LayerRef]
     reducers: Mapping[str, Reducer]
     dtype: torch.dtype | None = None
+    keep_output: Callable[[Any], bool] | None = None
+    last_output: Any = field(default=None, init=False)  # the model's output for the last batch
     _slots: dict[str, list[_Slot]] = field(default_factory=dict, init=False)
     _handles: list[torch.utils.hooks.RemovableHandle] = field(default_factory=list, init=False)
     _batch: Batch | None = field(default=None, init=False)
@@ -222,12 +229,16 @@ class LayerCapture:
                 args, kwargs = batch.model_args(device, self._dtype)
                 if kwargs and takes_features_dict(self.model, kwargs):
                     args, kwargs = (kwargs,), {}
+                self.last_output = None
                 with self._autocast(device):
-                    self.model(*args, **kwargs)
+                    self.last_output = self.model(*args, **kwargs)
                 if self._stop_at is None:  # a whole pass: later ones stop where this one's hooks ended
-                    self._stop_at = self._last_needed()
+                    keep = self.keep_output is not None and self.keep_output(self.last_output)
+                    self._stop_at = _WHOLE_PASSES if keep else self._last_needed()
+            else:
+                self.last_output = None
         except _StopForward:
-            pass
+            self.last_output = None
         finally:
             self._batch = None
         out: dict[str, torch.Tensor] = {}
@@ -272,6 +283,9 @@ class LayerCapture:
         if slot.value is None:  # pragma: no cover - guarded by the checks above
             raise LayerOutputError(f"layer {ref.name!r} captured nothing")
         return slot.value
+
+
+_WHOLE_PASSES = ("", -1)  # a stop point no hook call matches: every pass runs the whole model
 
 
 class _StopForward(BaseException):

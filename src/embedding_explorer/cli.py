@@ -52,6 +52,28 @@ def format_info(run: Run) -> str:
     return "\n".join(lines)
 
 
+def format_insights(table: Any) -> str:
+    """The findings as a table of strength, kind and sentence (one line each)."""
+    if table.empty:
+        return "no findings above the documented thresholds (see embedding_explorer.analysis.insights)"
+    width = max(len(str(k)) for k in table["kind"])
+    lines = [f"strength  {'kind':<{width}}  finding"]
+    for row in table.itertuples(index=False):
+        lines.append(f"  {row.strength:6.2f}  {row.kind:<{width}}  {row.sentence}")
+    return "\n".join(lines)
+
+
+def _insights(args: argparse.Namespace) -> int:
+    run = open_run(args.run_dir)
+    table = run.insights(compare=[open_run(path) for path in args.compare])
+    if args.json:
+        records = table.astype(object).where(table.notna(), None).to_dict(orient="records")
+        print(json.dumps(records, indent=2, default=str))
+    else:
+        print(format_insights(table))
+    return 0
+
+
 def _info(args: argparse.Namespace) -> int:
     run = open_run(args.run_dir)
     print(json.dumps(run_summary(run), indent=2) if args.json else format_info(run))
@@ -315,6 +337,19 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("--format", choices=["parquet", "csv", "both"], default="both", help="default: both")
     export.add_argument("--n", type=int, default=8, help="samples per end of each component (default: 8)")
     export.set_defaults(handler=_export)
+
+    found = sub.add_parser("insights", help="print a run's findings, strongest first (run.insights())")
+    found.add_argument("run_dir", help="a run folder or fsspec URL")
+    found.add_argument(
+        "--compare",
+        action="append",
+        default=[],
+        metavar="RUN",
+        help="a run of the same model over other data, or of another model over the same samples "
+        "(repeatable)",
+    )
+    found.add_argument("--json", action="store_true", help="print the findings as JSON records")
+    found.set_defaults(handler=_insights)
 
     report = sub.add_parser("report", help="write a self-contained HTML report of a run (no server needed)")
     report.add_argument("run_dir", help="a run folder or fsspec URL")

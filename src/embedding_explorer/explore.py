@@ -30,6 +30,7 @@ from .extract import Ledger, extract_stream, stream_rows
 from .extras import require
 from .locations import Location, StorageOptions
 from .models import ModelSpec
+from .outputs import OutputsSpec
 from .reducers import ReduceSpec
 from .render import RenderSpec
 from .run import Run
@@ -68,6 +69,8 @@ def explore(
     storage_options: StorageOptions | None = None,
     wait: bool | float = False,
     dtype: Literal["bfloat16", "float16", "float32"] | None = None,
+    input_stats: bool = True,
+    outputs: OutputsSpec = "auto",
 ) -> Run:
     """Capture ``layers`` of ``model`` over ``data``, run exact PCA per layer, save and open the run.
 
@@ -134,6 +137,16 @@ def explore(
         another dtype runs under ``torch.autocast`` (its weights are not changed; to save memory,
         load the model in that dtype). Statistics still accumulate in float64. Default: the
         model's own dtype.
+    input_stats : bool, default=True
+        Record low-level statistics of each input as metadata columns: ``brightness``,
+        ``contrast``, ``edge_density`` for images (and ``saturation``, ``red_green``,
+        ``blue_yellow`` for colour ones) as rendered; ``n_tokens``, ``n_words`` for texts
+        (defined in :mod:`embedding_explorer.inputstats`). Not recorded with ``client=``.
+    outputs : "auto", "classification", None or callable, default="auto"
+        Record what the model predicted as columns ``predicted``, ``confidence``, ``entropy``
+        and, with labels, ``loss`` and ``correct``: "auto" when the model outputs ``(B, C)``
+        class scores, "classification" insists, a callable maps the output to the scores
+        (see :mod:`embedding_explorer.outputs`). Not recorded with ``client=``.
 
     Returns
     -------
@@ -165,6 +178,8 @@ def explore(
         client=client,
         storage_options=storage_options,
         dtype=dtype,
+        input_stats=input_stats,
+        outputs=outputs,
     )
     with run_lock(plan.out, wait=wait):
         finished = plan.finished_run()

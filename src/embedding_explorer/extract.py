@@ -30,9 +30,12 @@ from .batches import Batch, iter_batches
 from .capture import LayerCapture, LayerRef, forward_dtype
 from .exceptions import EmbeddingExplorerError, NonFiniteActivationError
 from .fingerprint import ContentHasher, identity_digest
+from .inputstats import image_statistics, original_image_statistics, text_statistics
+from .outputs import OutputsSpec, class_scores, output_columns
 from .overlap import Background
 from .pca import StreamingPCA
 from .placement import is_placed
+from .records import TEXT
 from .reducers import Reducer
 from .render import Renderer
 from .store.format import chunk_rows
@@ -59,6 +62,9 @@ class ExtractOptions:
     n_known: int | None = None
     aligned: bool = False  # batches are batch_size long except the last (indexable data)
     dtype: str | None = None  # the forward pass's dtype (None: the model's own)
+    input_stats: bool = False  # record inputstats columns
+    outputs: OutputsSpec = None  # record the model's class scores (see outputs)
+    labels: np.ndarray | None = None  # labels given to explore (for the loss)
 
 
 class Ledger:
@@ -79,6 +85,9 @@ class Ledger:
         self.batches_without_labels = 0
         self._chain = b""
         self._hash_complete = True
+        self.column_names: list[str] | None = None  # per-sample columns recorded (inputstats, outputs)
+        self._columns: list[np.ndarray] = []  # one (batch, len(column_names)) float64 block per batch
+        self._columns_saved = 0
 
     @classmethod
     def resumed(cls, checkpoint: resume.Checkpoint, n_components: int, max_dense_dim: int) -> Ledger:
@@ -93,6 +102,9 @@ class Ledger:
         ledger.batches_with_labels = checkpoint.batches_with_labels
         ledger.batches_without_labels = checkpoint.batches_without_labels
         ledger._chain = bytes.fromhex(checkpoint.content_hash or "")
+        if checkpoint.columns is not None:
+            ledger.column_names = list(checkpoint.column_names)
+            ledger._columns, ledger._columns_saved = [checkpoint.columns], 1
         ledger._hash_complete = checkpoint.content_hash is not None
         return ledger
 
@@ -116,6 +128,28 @@ class Ledger:
         else:
             self.batches_with_labels += 1
             self._labels.append(labels)
+
+    def add_columns(self, columns: Mapping[str, np.ndarray], size: int) -> None:
+        """Record one batch's per-sample columns (the same names for every batch)."""
+        names = sorted(columns)
+        if self.column_names is None:
+            self.column_names = names
+        if names != self.column_names:
+            raise EmbeddingExplorerError(
+                f"the samples from {self.n_done} on record the columns {names}, those before "
+                f"{self.column_names}; every batch must give the same inputs and outputs"
+            )
+        block = np.empty((size, len(names)), dtype=np.float64)
+        for i, name in enumerate(names):
+            block[:, i] = columns[name]
+        self._columns.append(block)
+
+    def columns(self) -> dict[str, np.ndarray]:
+        """The recorded per-sample columns, each of length ``n_done``."""
+        if not self.column_names or not self._columns:
+            return {}
+        table = np.concatenate(self._columns)
+        return {name: table[:, i] for i, name in enumerate(self.column_names)}
 
     def accumulate(self, layer: str, x: torch.Tensor, rows: np.ndarray | None) -> None:
         """Add a batch of a layer to its moments: ``x`` on a GPU or in float64, else ``rows``."""
@@ -151,6 +185,7 @@ class Ledger:
         """Save where extraction stands; rows and renderings are made durable first."""
         render_bytes, sizes = writer.flush()
         new_labels = self._labels[self._labels_saved :]
+        new_columns = self._columns[self._columns_saved :]
         self.segment += 1
         resume.save(
             resume.folder_of(writer.out),
@@ -166,11 +201,14 @@ class Ledger:
                 batches_with_labels=self.batches_with_labels,
                 batches_without_labels=self.batches_without_labels,
                 accumulators=self.accumulators,
+                column_names=list(self.column_names or []),
             ),
             np.concatenate(new_labels) if new_labels else None,
             sizes if render_bytes or len(sizes) else None,
+            np.concatenate(new_columns) if new_columns else None,
         )
         self._labels_saved = len(self._labels)
+        self._columns_saved = len(self._columns)
         self.saved_at = self.n_done
         release_freed_memory()
 
@@ -224,7 +262,9 @@ def extract_stream(
     start = time.perf_counter()
     with (
         evaluating(model, device),
-        LayerCapture(model, opts.refs, opts.reducers, forward_dtype(opts.dtype)) as capture,
+        LayerCapture(
+            model, opts.refs, opts.reducers, forward_dtype(opts.dtype), keep_output=outputs_recorded(opts)
+        ) as capture,
         torch.inference_mode(),
     ):
         batches = iter_batches(data, opts.batch_size, start=ledger.n_done)
@@ -235,10 +275,19 @@ def extract_stream(
             writer,
             ledger,
             resume_key,
+            model_output=(lambda: capture.last_output) if opts.outputs is not None else None,
             overlap=overlaps(device),
             copied=device.type != "cpu",  # the model sees a copy of the inputs: they can be read later
         )
     return time.perf_counter() - start
+
+
+Consumed = tuple[
+    Batch, int, Mapping[str, torch.Tensor], "dict[str, np.ndarray] | None", bool, "dict[str, np.ndarray]"
+]
+"""What the consumer of a batch gets: the batch, its first sample's offset, the layers' rows, its
+input statistics (None: not prepared yet), whether the moments were accumulated already (on the
+device), and the model-output columns."""
 
 
 def stream_rows(
@@ -249,6 +298,7 @@ def stream_rows(
     ledger: Ledger,
     resume_key: str | None,
     *,
+    model_output: Callable[[], Any] | None = None,
     overlap: bool = False,
     copied: bool = False,
 ) -> None:
@@ -256,7 +306,9 @@ def stream_rows(
     for it (``{layer: (batch, D) tensor}``), accumulate their moments, checkpoint every so often.
 
     :func:`extract_stream` gets the rows from a model's hooks; ``ee.from_arrays`` reads them from
-    arrays the user already has (:mod:`embedding_explorer.arrays`). With ``overlap`` the work
+    arrays the user already has (:mod:`embedding_explorer.arrays`). ``model_output()`` is the
+    model's output for the batch just run (its class scores are recorded, :mod:`.outputs`); the
+    renderings' input statistics are recorded with ``opts.input_stats``. With ``overlap`` the work
     after ``rows_of`` (checks, moments, writes; and hashing and rendering too when the inputs
     were ``copied`` to a device) runs in a background thread beside the next ``rows_of``."""
     renderer = opts.renderer
@@ -273,23 +325,28 @@ def stream_rows(
     )
     seen = ledger.n_done  # samples that went through the model (the background may lag behind)
 
-    def prepare(batch: Batch) -> None:
-        """Hash and render the inputs (before the model may change them in place)."""
+    def prepare(batch: Batch) -> dict[str, np.ndarray]:
+        """Hash and render the inputs (before the model may change them in place); the input
+        statistics of the renderings."""
         ledger.record_inputs(batch)
         rendered = renderer.render(batch)
         if rendered is not None:
             writer.append_renderings(rendered)
+        return input_columns(batch, renderer, rendered) if opts.input_stats else {}
 
-    def consume(item: tuple[Batch, int, Mapping[str, torch.Tensor], bool, bool]) -> None:
+    def consume(item: Consumed) -> None:
         """Everything after the forward pass: checks, moments, writes (in batch order)."""
-        batch, offset, outputs, prepared, accumulated = item
-        if not prepared:
-            prepare(batch)
+        batch, offset, outputs, prepared, accumulated, recorded = item
+        if prepared is None:
+            prepared = prepare(batch)
         for layer, x in outputs.items():
             rows = checked_rows(x, layer, offset, opts.storage_dtype)
             if not accumulated:
                 ledger.accumulate(layer, x, rows)
             writer.append_activations(layer, rows)
+        columns = {**prepared, **recorded}
+        if columns:
+            ledger.add_columns(columns, batch.size)
         ledger.n_done += batch.size
         bar.update(batch.size)
 
@@ -303,9 +360,9 @@ def stream_rows(
     ):
         for batch in batches:
             early = not (overlap and copied)
-            if early:
-                prepare(batch)
+            prepared = prepare(batch) if early else None
             outputs = rows_of(batch)
+            recorded = model_output_columns(batch, model_output(), opts, seen) if model_output else {}
             if ledger.rows_per_chunk is None:  # the first batch decides the layout
                 ledger.dims = {layer: int(x.shape[1]) for layer, x in outputs.items()}
                 ledger.rows_per_chunk = rows_per_chunk(ledger.dims, opts.batch_size if opts.aligned else None)
@@ -314,7 +371,7 @@ def stream_rows(
                     ledger.dims, ledger.rows_per_chunk, opts.max_dense_dim, _itemsize(opts)
                 )
             if background is None:
-                consume((batch, seen, outputs, True, False))
+                consume((batch, seen, outputs, prepared, False, recorded))
             else:
                 on_device = all(x.is_cuda for x in outputs.values())
                 if on_device:  # the moments accumulate on the GPU, then the rows come to the host
@@ -322,7 +379,7 @@ def stream_rows(
                         check_finite(x, layer, seen)
                         ledger.accumulate(layer, x, None)
                     outputs = {layer: host_rows(x) for layer, x in outputs.items()}
-                background.submit((batch, seen, outputs, early, on_device))
+                background.submit((batch, seen, outputs, prepared, on_device, recorded))
             seen += batch.size
             if resume_key is not None and every and seen - ledger.saved_at >= every:
                 if background is not None:
@@ -344,6 +401,46 @@ def overlaps(device: torch.device) -> bool:
 def host_rows(x: torch.Tensor) -> torch.Tensor:
     """A layer's rows copied to the host, float32 (float64 stays)."""
     return x.detach().cpu() if x.dtype == torch.float64 else x.detach().float().cpu()
+
+
+def outputs_recorded(opts: ExtractOptions) -> Callable[[Any], bool] | None:
+    """Given the first batch's model output, whether the run records it: then every forward pass
+    runs the whole model (no early stop after the last hooked layer)."""
+    spec = opts.outputs
+    if spec is None:
+        return None
+    return lambda output: spec != "auto" or class_scores(output, spec) is not None
+
+
+def input_columns(
+    batch: Batch, renderer: Renderer, rendered: Sequence[bytes] | None
+) -> dict[str, np.ndarray]:
+    """The input statistics of one batch's renderings: images as rendered, or texts (see
+    :mod:`.inputstats`); none where the batch has no such rendering."""
+    if renderer.last_pixels is not None:
+        return image_statistics(renderer.last_pixels)
+    if renderer.last_images:
+        return original_image_statistics(renderer.last_images, renderer.max_size)
+    if rendered is not None and renderer.kind == TEXT:
+        ids = batch.inputs.get("input_ids") if isinstance(batch.inputs, Mapping) else None
+        length = int(ids.shape[1]) if isinstance(ids, torch.Tensor) and ids.ndim == 2 else None
+        texts = [item.decode(errors="replace") for item in rendered]
+        return text_statistics(texts, batch.attention_mask, length)
+    return {}
+
+
+def model_output_columns(
+    batch: Batch, output: Any, opts: ExtractOptions, offset: int
+) -> dict[str, np.ndarray]:
+    """The model's class-score columns for one batch (see :mod:`.outputs`); none when the model's
+    output is not recorded (or the pass stopped early: no class scores were asked for)."""
+    scores = class_scores(output, opts.outputs, batch.size) if output is not None else None
+    if scores is None:
+        return {}
+    labels = batch.labels
+    if opts.labels is not None:
+        labels = opts.labels[offset : offset + batch.size]
+    return output_columns(scores, None if labels is None else np.asarray(labels))
 
 
 def checked_rows(x: torch.Tensor, layer: str, offset: int, storage_dtype: str) -> np.ndarray:

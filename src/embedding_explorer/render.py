@@ -67,6 +67,8 @@ class Renderer:
         self._texts: Sequence[str] | None = None
         self._originals: Originals | None = None
         self._seen = 0
+        self.last_pixels: np.ndarray | None = None  # the last batch's images as rendered, uint8
+        self.last_images: list[Image.Image] = []  # ... or its original image files (any sizes)
         if isinstance(spec, Originals):
             if n_samples is not None and len(spec) != n_samples:
                 raise EmbeddingExplorerError(f"render has {len(spec)} samples for {n_samples} samples")
@@ -101,9 +103,15 @@ class Renderer:
             return f"callable:{name}:{callable_digest(self.spec)}"  # code, defaults, closure
         return str(self.spec)
 
+    @property
+    def max_size(self) -> int:
+        """The largest side of a thumbnail, in pixels."""
+        return self._image.max_size
+
     def render(self, batch: Batch) -> list[bytes] | None:
         """Per-sample renderings of ``batch``, or None when samples are not rendered."""
         start, self._seen = self._seen, self._seen + batch.size
+        self.last_pixels, self.last_images = None, []
         if self._texts is not None:
             if self._seen > len(self._texts):
                 raise EmbeddingExplorerError(
@@ -115,7 +123,9 @@ class Renderer:
                 raise EmbeddingExplorerError(
                     f"render has {len(self._originals)} samples but the data has more"
                 )
-            return [self._from_value(self._originals.original(i)) for i in range(start, self._seen)]
+            originals = [self._originals.original(i) for i in range(start, self._seen)]
+            self.last_images = [image for image in originals if isinstance(image, Image.Image)]
+            return [self._from_value(image) for image in originals]
         if self.spec == "none":
             return None
         x = batch.inputs if batch.shown is None else batch.shown
@@ -168,6 +178,7 @@ class Renderer:
         arr = self._unnormalise(arr)
         batch = np.clip(np.rint(arr * 255.0), 0, 255).astype(np.uint8)
         batch = batch[:, 0] if batch.shape[1] == 1 else np.moveaxis(batch[:, :3], 1, -1)
+        self.last_pixels = batch  # at full size: the input statistics' pixels
         if max(batch.shape[1:3]) > self._image.max_size:
             batch = np.stack([_shrunk(pixels, self._image.max_size) for pixels in batch])
         # stored raw: PNG encoding (zlib, ~1 ms for 112 x 112 RGB) would cost a quarter of a

@@ -62,6 +62,7 @@ def render_report(run: Run, *, n: int = 8) -> str:
     n = positive_int(n, "n")
     samples = Samples(run)
     sections = [layer_section(layer, i, n, samples) for i, layer in enumerate(run)]
+    index = {layer.name: i for i, layer in enumerate(run)}
     nav = "".join(
         f'<a href="#layer-{i}">{esc(layer.name)}<span>{100 * float(np.sum(ratio)):.0f}%</span></a>'
         for i, (layer, ratio) in enumerate((layer, layer.explained_variance_ratio) for layer in run)
@@ -84,6 +85,7 @@ def render_report(run: Run, *, n: int = 8) -> str:
 <nav>{nav}</nav>
 </header>
 <main>
+{insights_section(run, index)}
 {"".join(sections)}
 </main>
 <footer>Made by embedding-explorer {esc(__version__)} on {datetime.now().astimezone():%Y-%m-%d %H:%M}.
@@ -115,6 +117,27 @@ def facts(run: Run) -> str:
         label_text,
     ]
     return " ".join(item for item in items if item)
+
+
+def insights_section(run: Run, index: dict[str, int]) -> str:
+    """The run's findings (``run.insights()``), strongest first, each linking to its layer."""
+    table = run.insights()
+    if table.empty:
+        items = '<li class="none">No finding passed the documented thresholds.</li>'
+    else:
+        items = "".join(
+            f'<li><span class="strength" title="strength (0..1)">{row.strength:.2f}</span>'
+            f'<span class="kind">{esc(str(row.kind).replace("_", " "))}</span> '
+            + (
+                f'<a href="#layer-{index[row.layer]}">{esc(row.sentence)}</a>'
+                if row.layer in index
+                else esc(row.sentence)
+            )
+            + "</li>"
+            for row in table.itertuples(index=False)
+        )
+    head = '<h2><span class="name">Insights</span></h2>'
+    return f'<section class="insights" id="insights">{head}<ol>{items}</ol></section>'
 
 
 def created(run: Run) -> str:

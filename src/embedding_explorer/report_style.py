@@ -48,6 +48,12 @@ nav a span { color: var(--faint); margin-left: 6px; }
 nav a:hover { border-color: var(--accent); color: var(--accent-text); }
 main { padding: 8px 32px 24px; max-width: 1480px; }
 section.layer { margin: 22px 0 34px; }
+section.insights ol { list-style: none; margin: 8px 0 0; padding: 0; }
+section.insights li {
+  display: flex; gap: 10px; align-items: baseline; padding: 5px 0; border-bottom: 1px solid var(--border);
+}
+section.insights .strength { font-family: var(--mono); color: var(--muted); min-width: 3em; }
+section.insights .kind { font-size: 12px; color: var(--muted); min-width: 9em; }
 h2 {
   display: flex; align-items: baseline; gap: 14px; flex-wrap: wrap; margin: 0 0 12px; font-size: 18px;
   padding-bottom: 6px; border-bottom: 2px solid var(--border);

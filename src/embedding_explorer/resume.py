@@ -68,6 +68,8 @@ class Checkpoint:
     accumulators: dict[str, StreamingPCA] = field(default_factory=dict)
     labels: np.ndarray | None = None
     render_sizes: np.ndarray | None = None
+    column_names: list[str] = field(default_factory=list)  # per-sample columns recorded (extract.Ledger)
+    columns: np.ndarray | None = None  # (n_done, len(column_names)) float64
 
 
 def save(
@@ -75,6 +77,7 @@ def save(
     checkpoint: Checkpoint,
     labels: np.ndarray | None,
     render_sizes: np.ndarray | None,
+    columns: np.ndarray | None = None,
 ) -> None:
     """Save the new segment's labels and sizes, the accumulators, then the checkpoint itself
     (in ``folder``, see :func:`folder_of`)."""
@@ -86,6 +89,9 @@ def save(
     if render_sizes is not None:
         with (folder / f"sizes-{n}.npy").open_whole() as f:
             np.save(f, np.asarray(render_sizes, dtype=np.int64))
+    if columns is not None:
+        with (folder / f"columns-{n}.npy").open_whole() as f:
+            np.save(f, np.asarray(columns, dtype=np.float64))
     layers, arrays = {}, {}
     for i, (name, acc) in enumerate(checkpoint.accumulators.items()):
         state = acc.state()
@@ -106,6 +112,7 @@ def save(
         "batches_with_labels": checkpoint.batches_with_labels,
         "batches_without_labels": checkpoint.batches_without_labels,
         "layers": layers,
+        "column_names": list(checkpoint.column_names),
     }
     write_json_atomic(folder / CHECKPOINT, meta)
     for old in folder.names():
@@ -144,6 +151,8 @@ def load(folder: Location, key: str) -> Checkpoint | None:
             accumulators=accumulators,
             labels=_segments(folder, "labels", n, reading),
             render_sizes=_segments(folder, "sizes", n, reading),
+            column_names=[str(c) for c in meta.get("column_names", [])],
+            columns=_segments(folder, "columns", n, reading),
         )
         reading[0] = folder / CHECKPOINT
         _check_counts(checkpoint)
@@ -175,6 +184,8 @@ def _check_counts(checkpoint: Checkpoint) -> None:
     if checkpoint.batches_with_labels and (checkpoint.labels is None or len(checkpoint.labels) != n):
         got = 0 if checkpoint.labels is None else len(checkpoint.labels)
         raise ValueError(f"the labels saved cover {got} samples, not {n}")
+    if checkpoint.column_names and (checkpoint.columns is None or len(checkpoint.columns) != n):
+        raise ValueError(f"the recorded columns saved do not cover {n} samples")
     sizes = checkpoint.render_sizes
     if checkpoint.render_bytes and (sizes is None or int(sizes.sum()) != checkpoint.render_bytes):
         raise ValueError(f"the rendering sizes saved do not add up to {checkpoint.render_bytes} bytes")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import os
 import threading
 import time
@@ -330,6 +331,20 @@ class Run:
         return np.flatnonzero(self.mask(filter))
 
     @property
+    def input_statistics(self) -> list[str]:
+        """The metadata columns that are input statistics recorded by ``explore`` (see
+        :mod:`embedding_explorer.inputstats`); empty for runs made without them."""
+        recorded = self.manifest.get("recorded") or {}
+        return [str(c) for c in recorded.get("input_statistics", []) if c in self.samples]
+
+    @property
+    def output_columns(self) -> list[str]:
+        """The metadata columns that record the model's outputs (``predicted``, ``confidence``,
+        ``entropy``, ``loss``, ``correct``; see :mod:`embedding_explorer.outputs`)."""
+        recorded = self.manifest.get("recorded") or {}
+        return [str(c) for c in recorded.get("outputs", []) if c in self.samples]
+
+    @property
     def rendering_kind(self) -> str | None:
         """``"image/png"``, ``"text/plain"``, or None when samples have no rendering."""
         kind = self.manifest["rendering"]["kind"]
@@ -360,6 +375,19 @@ class Run:
 
         values = cka_matrix(list(self), debiased=debiased)
         return pd.DataFrame(values, index=self.layers, columns=self.layers)
+
+    def insights(self, *, compare: Sequence[Run] | Run = ()) -> pd.DataFrame:
+        """Findings, strongest first: input statistics dominating a layer's component, where the
+        classes separate, errors at one end of a component, and against ``compare`` (runs of
+        the same model over other data, or of other models over the same samples) data-set
+        shifts and CKA. See :mod:`embedding_explorer.analysis.insights`.
+
+        Reached by name, not imported: the insights use the data-set comparison, whose
+        ``joint()`` builds a run (``build.joint``), which would put the builders in the
+        documented run <-> analysis circle (tests/test_imports.py)."""
+        module = importlib.import_module("embedding_explorer.analysis.insights")
+        table: pd.DataFrame = module.insights(self, compare=compare)
+        return table
 
     def show(self, *, height: int = 800, mode: str | None = None) -> Any:
         """Display the explorer UI for this run in the notebook (returns the server handle).

@@ -1,6 +1,6 @@
 /** Two layers, two runs (models over the same samples) or two data sets (one model). */
 import { getRoute } from './http';
-import type { CKATable, DatasetExtremes, DatasetHistogram, DatasetShift, MatchedComponents, PCCorrelation } from './types';
+import type { CKATable, DatasetExtremes, DatasetHistogram, DatasetShift, Insights, MatchedComponents, PCCorrelation } from './types';
 
 /** Correlations between the components of two layers (of one run, or of two runs over the same samples). */
 export function getPcCorrelation(runA: string, layerA: string, layerB: string, runB?: string, signal?: AbortSignal): Promise<PCCorrelation> {
@@ -28,4 +28,9 @@ export function getDatasetHistogram(runA: string, runB: string, layer: string, c
 
 export function getDatasetExtremes(runA: string, runB: string, layer: string, component: number, n: number, signal?: AbortSignal, filter?: string): Promise<DatasetExtremes> {
   return getRoute('compare/datasets/extremes', {}, { run_a: runA, run_b: runB, layer, component, n, filter }, signal);
+}
+
+/** The run's findings, strongest first, against every served run that can be compared with it. */
+export function getInsights(run: string, signal?: AbortSignal): Promise<Insights> {
+  return getRoute('runs/{run}/insights', { run }, undefined, signal);
 }

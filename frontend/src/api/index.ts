@@ -15,6 +15,6 @@ export { ApiError, detailText, isAbortError, isRefusal } from './errors';
 export { apiUrl, clearCache } from './http';
 export { getColumnValues, getRenderings, getRuns, getSample, renderUrl } from './runs';
 export { exportUrl, getAssociations, getBasis, getGallery, getHistogram, getQuantile, getScores } from './layers';
-export { getCka, getDatasetExtremes, getDatasetHistogram, getDatasetShift, getMatched, getPcCorrelation } from './compare';
+export { getCka, getInsights, getDatasetExtremes, getDatasetHistogram, getDatasetShift, getMatched, getPcCorrelation } from './compare';
 export { postDirection } from './directions';
 export { getNeighborhood, getNeighbors, getSelection, type Selection } from './samples';

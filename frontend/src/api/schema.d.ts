@@ -268,6 +268,28 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/runs/{run}/insights": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Run Insights
+         * @description The run's findings, strongest first (``run.insights()``), each with a sentence, its
+         *     figures and the view that shows it; against ``compare`` (default: every other served run
+         *     of the same model over other data, or of another model over the same samples).
+         */
+        get: operations["run_insights_api_runs__run__insights_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/runs/{run}/layers/{layer}/basis": {
         parameters: {
             query?: never;
@@ -326,7 +348,8 @@ export interface paths {
         };
         /**
          * Shift
-         * @description How far the other data set moved along each reference component, largest |smd| first,
+         * @description How far the other data set moved along each reference component, largest variance-aware
+         *     shift (W1 over the layer's total SD) first,
          *     and how much of its variance the reference's top components capture.
          */
         get: operations["shift_api_compare_datasets_get"];
@@ -558,6 +581,12 @@ export interface components {
             kind: "categorical" | "numeric";
             /** Categories */
             categories: string[] | null;
+            /**
+             * Source
+             * @default metadata
+             * @enum {string}
+             */
+            source: "label" | "metadata" | "input_statistic" | "output";
         };
         /** ComponentGallery */
         ComponentGallery: {
@@ -699,6 +728,44 @@ export interface components {
             id: number;
             /** Data Url */
             data_url: string;
+        };
+        /**
+         * Insight
+         * @description One finding of ``run.insights()``: its sentence, figures and the view that shows it.
+         */
+        Insight: {
+            /** Kind */
+            kind: string;
+            /** Layer */
+            layer: string | null;
+            /** Component */
+            component: number | null;
+            /** Column */
+            column: string | null;
+            /** Strength */
+            strength: number;
+            /** Sentence */
+            sentence: string;
+            /** Statistic */
+            statistic: number | null;
+            /** Other */
+            other: string | null;
+            /** Target */
+            target: {
+                [key: string]: string | number;
+            };
+        };
+        /**
+         * Insights
+         * @description A run's findings, strongest first.
+         */
+        Insights: {
+            /** Run */
+            run: string;
+            /** Compare */
+            compare: string[];
+            /** Insights */
+            insights: components["schemas"]["Insight"][];
         };
         /** LabelsInfo */
         LabelsInfo: {
@@ -921,6 +988,8 @@ export interface components {
             name: string;
             /** Explained Variance Ratio */
             explained_variance_ratio: number;
+            /** W1 Total Sd */
+            w1_total_sd: number | null;
             /** Smd */
             smd: number | null;
             /** Ks */
@@ -1808,6 +1877,70 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["MatchedComponents"];
+                };
+            };
+            /** @description Not found: a run, layer, column, sample, component or direction the request names */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorAnswer"];
+                };
+            };
+            /** @description A served run cannot be read (damaged, or removed while served): the file and how to rebuild it */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorAnswer"];
+                };
+            };
+            /** @description Invalid request */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorAnswer"];
+                };
+            };
+            /** @description The run was replaced on disk while the request read it: ask again */
+            503: {
+                headers: {
+                    /** @description seconds to wait */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorAnswer"];
+                };
+            };
+        };
+    };
+    run_insights_api_runs__run__insights_get: {
+        parameters: {
+            query?: {
+                /** @description runs to compare with (repeatable); default: every served run that can be compared */
+                compare?: string[] | null;
+            };
+            header?: never;
+            path: {
+                /** @description a run id from /api/runs */
+                run: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Insights"];
                 };
             };
             /** @description Not found: a run, layer, column, sample, component or direction the request names */

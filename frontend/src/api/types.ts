@@ -38,6 +38,8 @@ export type Neighbors = Schemas['Neighbors'];
 export type Neighborhood = Schemas['Neighborhood'];
 export type NeighborMetric = Neighbors['metric'];
 export type NeighborSpace = Neighbors['space'];
+export type Insight = Schemas['Insight'];
+export type Insights = Schemas['Insights'];
 
 export type RenderingKind = RunInfo['rendering_kind'];
 export type BasisKind = Gallery['kind'];

@@ -17,9 +17,9 @@ beforeEach(() => {
 
 const withCorrect = runInfo('r1', {
   columns: [
-    { name: 'label', kind: 'categorical', categories: ['0', '1'] },
-    { name: 'brightness', kind: 'numeric', categories: null },
-    { name: 'correct', kind: 'categorical', categories: ['False', 'True'] },
+    { name: 'label', kind: 'categorical', categories: ['0', '1'], source: 'label' },
+    { name: 'brightness', kind: 'numeric', categories: null, source: 'input_statistic' },
+    { name: 'correct', kind: 'categorical', categories: ['False', 'True'], source: 'output' },
   ],
 });
 

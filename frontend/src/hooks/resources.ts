@@ -13,6 +13,7 @@ import {
   getDatasetShift,
   getGallery,
   getHistogram,
+  getInsights,
   getMatched,
   getPcCorrelation,
   getRuns,
@@ -109,4 +110,9 @@ export function useDatasetHistogram(runA: string, runB: string, layer: string, c
 
 export function useDatasetExtremes(runA: string, runB: string, layer: string, component: number, n: number, filter?: string) {
   return useAsync((signal) => getDatasetExtremes(runA, runB, layer, component, n, signal, filter), [runA, runB, layer, component, filter]);
+}
+
+/** The run's findings (input statistics, classes, errors, data-set shifts, CKA), strongest first. */
+export function useInsights(run: string) {
+  return useAsync((signal) => getInsights(run, signal), [run]);
 }

@@ -75,6 +75,7 @@ describe('ranking the components by a measure', () => {
     index,
     name: `PC ${index + 1}`,
     explained_variance_ratio: 0.1,
+    w1_total_sd: wasserstein === null ? null : wasserstein / 10,
     smd,
     ks,
     ks_pvalue: null,
@@ -87,12 +88,14 @@ describe('ranking the components by a measure', () => {
   // PC 1 carries the brightness change: by far the largest W₁, a modest SMD; PC 4 has tiny
   // variance, so a small move is a large SMD
   const rows = [row(3, -2.4, 0.5, 0.02), row(0, 0.9, 0.35, 6.1), row(1, 0.9, 0.6, 0.4), row(2, null, null, null), row(4, 0.1, 0.05, 0.3)];
-  const order = (by: 'smd' | 'ks' | 'w1') => sortShiftRows(rows, by).map((r) => r.index);
+  const order = (by: 'shift' | 'smd' | 'ks' | 'w1') => sortShiftRows(rows, by).map((r) => r.index);
 
   it('ranks by |SMD|, the KS statistic or W₁, largest first', () => {
     expect(order('smd')).toEqual([3, 0, 1, 4, 2]); // |−2.4| first; the 0.9 tie in component order
     expect(order('ks')).toEqual([1, 3, 0, 4, 2]);
     expect(order('w1')).toEqual([0, 1, 4, 3, 2]);
+    expect(order('shift')).toEqual([0, 1, 4, 3, 2]); // W₁ over the layer's total SD: the default
+    expect(shiftSize(row(0, 1, 0.3, 2), 'shift')).toBe(0.2);
   });
 
   it('puts rows it cannot measure last and leaves the input alone', () => {

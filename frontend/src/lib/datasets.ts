@@ -66,9 +66,9 @@ export function describeShift(smd: number | null, ks: number | null = null): str
   return `B sits ${size} ${smd > 0 ? 'higher' : 'lower'} than A (${smd >= 0 ? '+' : '−'}${a.toFixed(2)} SD)`;
 }
 
-/** How large a row's shift is by one measure: |SMD|, the KS statistic, or W₁ (null: not measured). */
+/** How large a row's shift is by one measure: W₁ over the layer's total SD, |SMD|, KS, or W₁ (null: not measured). */
 export function shiftSize(row: ShiftRow, by: ShiftSort): number | null {
-  const v = by === 'smd' ? row.smd : by === 'ks' ? row.ks : row.wasserstein;
+  const v = by === 'shift' ? row.w1_total_sd : by === 'smd' ? row.smd : by === 'ks' ? row.ks : row.wasserstein;
   return v === null || !Number.isFinite(v) ? null : Math.abs(v);
 }
 

@@ -17,8 +17,8 @@ const run: RunInfo = {
   rendering_kind: 'image/png',
   labels: { present: true, names: ['T-shirt', 'Trouser', 'Pullover'], values: [0, 1, 2] },
   columns: [
-    { name: 'label', kind: 'categorical', categories: ['T-shirt', 'Trouser', 'Pullover'] },
-    { name: 'brightness', kind: 'numeric', categories: null },
+    { name: 'label', kind: 'categorical', categories: ['T-shirt', 'Trouser', 'Pullover'], source: 'label' },
+    { name: 'brightness', kind: 'numeric', categories: null, source: 'input_statistic' },
   ],
   layers: [
     { name: 'input', dim: 784, n_components: 3, explained_variance_ratio: [0.5, 0.2, 0.1], total_variance: 1, pca_method: 'exact' },

@@ -59,11 +59,11 @@ describe('URL state', () => {
     expect(encodeState(DEFAULT_STATE, '?token=abc12345')).toBe('?token=abc12345');
   });
 
-  it('keeps the Data sets ranking measure, |SMD| by default', () => {
+  it('keeps the Data sets ranking measure, the variance-aware shift by default', () => {
     expect(encodeState({ ...DEFAULT_STATE, dsSort: 'ks' })).toBe('?dss=ks');
     expect(decodeState('?dss=ks').dsSort).toBe('ks');
-    expect(decodeState('?dss=bogus').dsSort).toBe('smd');
-    expect(encodeState({ ...DEFAULT_STATE, dsSort: 'smd' })).toBe('');
+    expect(decodeState('?dss=bogus').dsSort).toBe('shift');
+    expect(encodeState({ ...DEFAULT_STATE, dsSort: 'shift' })).toBe('');
   });
 
   it('falls back to defaults on bad values', () => {

@@ -43,8 +43,8 @@ export function runInfo(id: string, overrides: Partial<RunInfo> = {}): RunInfo {
     rendering_kind: 'image/png',
     labels: { present: true, names: ['cat', 'dog'], values: [0, 1] },
     columns: [
-      { name: 'label', kind: 'categorical', categories: ['0', '1'] },
-      { name: 'brightness', kind: 'numeric', categories: null },
+      { name: 'label', kind: 'categorical', categories: ['0', '1'], source: 'label' },
+      { name: 'brightness', kind: 'numeric', categories: null, source: 'input_statistic' },
     ],
     layers: [layerInfo('conv'), layerInfo('fc')],
     ...overrides,

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 import pandas as pd
@@ -29,6 +29,7 @@ if TYPE_CHECKING:
 FloatArray = np.ndarray[Any, np.dtype[np.float64]]
 
 SHIFT_COLUMNS = (
+    "w1_total_sd",
     "smd",
     "ks",
     "ks_pvalue",
@@ -38,6 +39,8 @@ SHIFT_COLUMNS = (
     "std_reference",
     "std_other",
 )
+SHIFT_MEASURES = ("w1_total_sd", "smd", "ks", "wasserstein")
+ShiftMeasure = Literal["w1_total_sd", "smd", "ks", "wasserstein"]
 # what must agree for two runs' layers to be the same layer of the same model
 _LAYER_IDENTITY = ("module", "call", "reduce", "dim")
 
@@ -165,13 +168,21 @@ class DatasetComparison:
             (NaN where both sets' scores are constant);
             ``ks``, ``ks_pvalue``: :func:`scipy.stats.ks_2samp` (two-sided);
             ``wasserstein``: :func:`scipy.stats.wasserstein_distance`, in score units;
-            ``mean_reference``, ``mean_other``, ``std_reference``, ``std_other`` (N-1 denominator).
+            ``mean_reference``, ``mean_other``, ``std_reference``, ``std_other`` (N-1 denominator);
+            ``w1_total_sd``: the variance-aware shift, ``wasserstein`` over the reference layer's
+            total standard deviation ``sqrt(total_variance)`` (the square root of the summed
+            variances of all its features). A component holding little of the layer's variance
+            cannot score high on it however far it moves in its own SDs (|smd| can).
         All computed in float64 on the scores.
         """
         ref, _ = self._pair(layer)
         if layer not in self._shifts:
             reference, other = ref.scores, self.other_scores(layer)
-            rows = [_shift_row(reference[:, c], other[:, c]) for c in range(ref.n_components)]
+            total_sd = float(np.sqrt(max(ref.total_variance, 0.0)))
+            rows = []
+            for c in range(ref.n_components):
+                row = _shift_row(reference[:, c], other[:, c])
+                rows.append([row[3] / total_sd if total_sd > 0 else float("nan"), *row])
             self._shifts[layer] = pd.DataFrame(
                 rows,
                 index=pd.Index([f"PC{c + 1}" for c in range(ref.n_components)], name="component"),
@@ -179,10 +190,15 @@ class DatasetComparison:
             )
         return self._shifts[layer].copy()
 
-    def ranked(self, layer: str) -> pd.DataFrame:
-        """:meth:`shift` sorted by ``|smd|``, largest first (ties keep component order)."""
+    def ranked(self, layer: str, by: ShiftMeasure = "w1_total_sd") -> pd.DataFrame:
+        """:meth:`shift` sorted by one measure, largest first (ties keep component order).
+
+        ``by``: ``"w1_total_sd"`` (default: variance-aware, W1 over the layer's total SD),
+        ``"smd"`` (by ``|smd|``), ``"ks"`` or ``"wasserstein"``."""
+        if by not in SHIFT_MEASURES:
+            raise ValueError(f"by={by!r}: use one of {', '.join(SHIFT_MEASURES)}")
         table = self.shift(layer)
-        order = np.argsort(-np.nan_to_num(table["smd"].abs().to_numpy(), nan=-1.0), kind="stable")
+        order = np.argsort(-np.nan_to_num(table[by].abs().to_numpy(), nan=-1.0), kind="stable")
         return table.iloc[order]
 
     def captured_variance(self, layer: str) -> pd.DataFrame:

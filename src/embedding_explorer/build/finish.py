@@ -7,15 +7,23 @@ checks the counts against the plan, and commits the run.
 
 from __future__ import annotations
 
+import logging
 import time
+
+import numpy as np
+import pandas as pd
 
 from ..exceptions import EmbeddingExplorerError
 from ..extract import Ledger
+from ..inputstats import ALL_STATS, TEXT_STATS
+from ..outputs import OUTPUT_COLUMNS, finish_columns
 from ..pca import PCAResult
 from ..store.writer import RunWriter
 from .manifest import Manifest, layer_entry
 from .plan import ExplorePlan
 from .results import Scorer, finish_pca, sample_table, write_scores
+
+log = logging.getLogger(__name__)
 
 
 def finish(
@@ -77,7 +85,8 @@ def finish(
     for layer, pca in pcas.items():
         (scorer or write_scores)(writer, layer, pca, n)
     t_end = time.perf_counter()
-    writer.write_samples(sample_table(n, labels, plan.metadata))
+    metadata, recorded = recorded_columns(ledger, labels, plan.metadata, n)
+    writer.write_samples(sample_table(n, labels, metadata))
     rendered = writer.finish_renderings()
     manifest = Manifest(
         name=plan.name,
@@ -109,6 +118,7 @@ def finish(
         labels_present=labels is not None,
         label_names=plan.label_names,
         metadata_columns=[] if plan.metadata is None else [str(c) for c in plan.metadata.columns],
+        recorded=recorded,
         rendering_kind=plan.renderer.kind if rendered == n else None,
         timings={
             "extract_s": round(extract_s, 3),
@@ -121,3 +131,27 @@ def finish(
     )
     writer.commit(manifest.as_dict())  # the checkpoints stay until the run is in place
     return manifest
+
+
+def recorded_columns(
+    ledger: Ledger, labels: np.ndarray | None, metadata: pd.DataFrame | None, n: int
+) -> tuple[pd.DataFrame | None, dict[str, list[str]]]:
+    """The metadata with the columns extraction recorded appended (input statistics, the model's
+    outputs), and their names by source (the manifest's ``recorded`` entry). A metadata column
+    of the same name wins over a recorded one."""
+    raw = ledger.columns()
+    if raw and any(len(v) != n for v in raw.values()):  # pragma: no cover - guarded per batch
+        log.warning("recorded columns cover fewer than %d samples; left out", n)
+        raw = {}
+    stats = {k: v.astype(np.int64) if k in TEXT_STATS else v for k, v in raw.items() if k in ALL_STATS}
+    outputs = finish_columns(raw, labels) if "predicted" in raw else {}
+    given = set() if metadata is None else {str(c) for c in metadata.columns}
+    extra = {k: v for k, v in {**stats, **outputs}.items() if k not in given}
+    recorded = {
+        "input_statistics": [k for k in ALL_STATS if k in extra],
+        "outputs": [k for k in OUTPUT_COLUMNS if k in extra],
+    }
+    if not extra:
+        return metadata, recorded
+    frame = pd.DataFrame({k: extra[k] for k in recorded["input_statistics"] + recorded["outputs"]})
+    return (frame if metadata is None else pd.concat([metadata, frame], axis=1)), recorded

@@ -134,6 +134,10 @@ def joint_run(
                 layers=[_layer_entry(reference, layer, pca, writer) for layer, pca in pcas.items()],
                 labels_present=True,
                 metadata_columns=[str(c) for c in table.columns if c not in ("sample_id", "label")],
+                recorded={  # the sources' recorded columns that the joint table kept under their names
+                    "input_statistics": _recorded(reference.input_statistics, other.input_statistics, table),
+                    "outputs": _recorded(reference.output_columns, other.output_columns, table),
+                },
                 rendering_kind=kind,
                 timings={"total_s": round(time.perf_counter() - started, 3)},
             )
@@ -278,3 +282,8 @@ def _copy_renderings(writer: RunWriter, reference: Run, other: Run) -> str | Non
                 writer.append_renderings([block[a:b] for a, b in itertools.pairwise(ends)])
     writer.finish_renderings()
     return kind
+
+
+def _recorded(a: Sequence[str], b: Sequence[str], table: pd.DataFrame) -> list[str]:
+    """Recorded columns of either source run that the joint sample table holds, in order."""
+    return [c for c in dict.fromkeys([*a, *b]) if c in table.columns]

@@ -64,6 +64,9 @@ class Manifest:
     labels_present : bool
     label_names : list of str or None
     metadata_columns : list of str
+    recorded : dict
+        The sample-table columns ``explore`` recorded itself, by source: ``"input_statistics"``
+        (:mod:`~embedding_explorer.inputstats`) and ``"outputs"`` (:mod:`~embedding_explorer.outputs`).
     rendering_kind : str or None
         ``records.IMAGE``, ``records.TEXT``, or None when samples have no rendering.
     timings : dict
@@ -89,6 +92,9 @@ class Manifest:
     labels_present: bool
     label_names: Sequence[str] | None = None
     metadata_columns: Sequence[str] = ()
+    recorded: Mapping[str, Sequence[str]] = field(
+        default_factory=lambda: {"input_statistics": [], "outputs": []}
+    )
     rendering_kind: str | None = None
     timings: Mapping[str, Any] = field(default_factory=dict)
     extra: Mapping[str, Any] = field(default_factory=dict)
@@ -120,6 +126,7 @@ class Manifest:
                 "names": None if self.label_names is None else list(self.label_names),
             },
             "metadata_columns": [str(c) for c in self.metadata_columns],
+            "recorded": {k: [str(c) for c in v] for k, v in self.recorded.items()},
             "rendering": {"kind": self.rendering_kind},
             "versions": dict(self.versions),
             "timings": dict(self.timings),

@@ -27,9 +27,10 @@ from ..capture import INPUT_LAYER, LayerRef, forward_dtype, resolve_layers
 from ..checks import positive_int, run_name
 from ..exceptions import EmbeddingExplorerError
 from ..extract import ExtractOptions
-from ..fingerprint import array_hash, data_fingerprint, model_fingerprint, options_key
+from ..fingerprint import array_hash, callable_digest, data_fingerprint, model_fingerprint, options_key
 from ..locations import Location, StorageOptions, as_location
 from ..models import ModelSpec, build_model
+from ..outputs import OutputsSpec, check_outputs
 from ..pca import n_components_for
 from ..placement import execution_device
 from ..reducers import Reducer, ReduceSpec, reducers_for
@@ -77,6 +78,8 @@ class ExplorePlan:
     options: Mapping[str, Any]  # the options the key covers
     key: str  # a finished run at ``out`` with this key is reused
     resume_key: str | None  # a checkpoint with this key is resumed; None: never (one-pass data)
+    input_stats: bool = True  # record inputstats columns
+    outputs: OutputsSpec = "auto"  # record the model's class scores (see outputs)
 
     @property
     def names(self) -> list[str]:
@@ -97,6 +100,9 @@ class ExplorePlan:
             n_known=self.n_known,
             aligned=self.aligned,
             dtype=self.dtype,
+            input_stats=self.input_stats,
+            outputs=self.outputs,
+            labels=self.labels,
         )
 
     def finished_run(self) -> Location | None:
@@ -133,6 +139,8 @@ def plan_explore(
     client: Client | None = None,
     storage_options: StorageOptions | None = None,
     dtype: str | None = None,
+    input_stats: bool = True,
+    outputs: OutputsSpec = "auto",
 ) -> ExplorePlan:
     """Check the arguments of :func:`~embedding_explorer.explore` (same names, same meaning)
     and compute its keys; raises what ``explore`` raises for a bad argument."""
@@ -150,6 +158,9 @@ def plan_explore(
     forward_dtype(dtype)
     if dtype is not None and client is not None:
         raise ValueError(f"dtype={dtype!r} runs in this process only; leave it out with client=")
+    if not isinstance(input_stats, bool):
+        raise TypeError(f"input_stats={input_stats!r}: use True or False")
+    check_outputs(outputs)
     check_data(data)
     n_known = count_samples(data)
     if n_known is not None and n_known < 2:
@@ -180,6 +191,8 @@ def plan_explore(
         "metadata": array_hash(table),
         "label_names": names_of_labels,
         "max_dense_dim": max_dense_dim,
+        "input_stats": input_stats,
+        "outputs": _describe_outputs(outputs),
     }
     if storage_dtype != "float32":  # so float32 runs keep the keys they had
         options["storage_dtype"] = storage_dtype
@@ -221,7 +234,17 @@ def plan_explore(
         options=options,
         key=key,
         resume_key=resume_key,
+        input_stats=input_stats,
+        outputs=outputs,
     )
+
+
+def _describe_outputs(spec: OutputsSpec) -> str | None:
+    """A stable text form of ``outputs=`` for the run's key."""
+    if callable(spec):
+        name = getattr(spec, "__qualname__", type(spec).__qualname__)
+        return f"callable:{name}:{callable_digest(spec)}"
+    return spec
 
 
 def _with_input_default(reducers: dict[str, Reducer], refs: Sequence[LayerRef]) -> dict[str, Reducer]:

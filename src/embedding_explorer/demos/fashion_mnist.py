@@ -292,12 +292,8 @@ class FashionMNIST(Dataset[tuple[torch.Tensor, int]]):
 
 
 def image_metadata(images: np.ndarray) -> pd.DataFrame:
-    """Simple pixel statistics per image, so the UI can show which components track them
-    (the seed's finding: early layers' top components follow brightness)."""
+    """The share of each image the garment covers (``ink``), beside the input statistics that
+    ``explore`` records itself (``brightness``, ``contrast``, ``edge_density``; the seed's
+    finding: early layers' top components follow brightness)."""
     pixels = images.reshape(len(images), -1).astype(np.float64) / 255.0
-    return pd.DataFrame(
-        {
-            "brightness": pixels.mean(axis=1),  # mean pixel value, 0..1
-            "ink": (pixels > 0.1).mean(axis=1),  # share of the image the garment covers
-        }
-    )
+    return pd.DataFrame({"ink": (pixels > 0.1).mean(axis=1)})

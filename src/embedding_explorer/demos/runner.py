@@ -99,4 +99,17 @@ def describe_demo(runs: Sequence[Run], top: int = 3) -> str:
     others = [run for run in runs if run.name in compared]
     if reference is not None and others:
         parts.append(describe_datasets(reference, others))
+    if reference is not None:
+        parts.append(describe_insights(reference, [run for run in runs if run is not reference]))
     return "\n\n".join(parts)
+
+
+def describe_insights(reference: Run, runs: Sequence[Run], top: int = 6) -> str:
+    """The reference run's strongest findings (``run.insights()``) against the runs that can be
+    compared with it (the untrained CNN, the inverted images)."""
+    from ..analysis.insights import comparable
+
+    table = reference.insights(compare=[run for run in runs if comparable(reference, run)])
+    lines = [f"Insights for {reference.name} (strongest first; all in the UI's Insights tab)"]
+    lines += [f"  {row.strength:4.2f}  {row.sentence}" for row in table.head(top).itertuples(index=False)]
+    return "\n".join(lines)

@@ -61,7 +61,8 @@ def explore_images(
     progress: bool = True,
 ) -> Run:
     """The demo layers of ``model`` over uint8 images, normalised as the CNN was trained, with the
-    same thumbnails and pixel metadata (brightness, ink) as the reference run."""
+    same thumbnails and pixel metadata (ink; brightness and the other input statistics are
+    recorded by explore) as the reference run."""
     return explore(
         model,
         (normalize_images(images), torch.from_numpy(labels)),

@@ -8,12 +8,14 @@ answers need. Library errors (runs over different samples) become 422 (:mod:`.er
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Request
+import pandas as pd
+from fastapi import APIRouter, Query, Request
 
 from ..analysis import association, compare_models
 from ..analysis.compare import ModelComparison
+from ..analysis.insights import comparable, insights
 from ..exceptions import EmbeddingExplorerError
 from .answers import finite, heavy, matrix
 from .params import LayerName, LayerQuery, OtherRunQuery, RegistryDep, RunId, RunQuery
@@ -22,12 +24,20 @@ from .schemas import (
     AssociationColumn,
     Associations,
     CKATable,
+    Insight,
+    Insights,
     MatchedComponents,
     MatchedPair,
     PCCorrelation,
 )
 
 router = APIRouter(prefix="/api")
+CompareQuery = Annotated[
+    list[str] | None,
+    Query(description="runs to compare with (repeatable); default: every served run that can be compared"),
+]
+# the target parameters that name a run: the UI knows runs by their served ids
+_RUN_PARAMS = ("run", "dsa", "dsb", "ra", "rb")
 
 
 def comparison(registry: Registry, run_a: str, run_b: str) -> ModelComparison:
@@ -160,3 +170,50 @@ def matched_table(
         for row in frame.itertuples()
     ]
     return MatchedComponents(run_a=run_a, layer_a=layer_a, run_b=run_b, layer_b=layer_b, pairs=pairs)
+
+
+@router.get("/runs/{run}/insights")
+async def run_insights(
+    request: Request, registry: RegistryDep, run: RunId, compare: CompareQuery = None
+) -> Insights:
+    """The run's findings, strongest first (``run.insights()``), each with a sentence, its
+    figures and the view that shows it; against ``compare`` (default: every other served run
+    of the same model over other data, or of another model over the same samples)."""
+    served = registry.get(run)  # 404 first
+    others = list(compare) if compare is not None else [s.id for s in registry if s.id != run]
+    for other in others:
+        registry.get(other)
+    if compare is None:
+        others = [o for o in others if comparable(served.run, registry.get(o).run)]
+    key = ("insights", run, *others)
+    return await heavy(
+        request,
+        lambda: registry.cache.get(key, lambda: insight_table(registry, run, others)),
+        ready=key in registry.cache,
+    )
+
+
+def insight_table(registry: Registry, run: str, others: list[str]) -> Insights:
+    served = registry.get(run)
+    runs = [registry.get(o).run for o in others]
+    ids = {served.run.name: run, **{r.name: o for r, o in zip(runs, others, strict=True)}}
+    table = insights(served.run, compare=runs)
+    rows = []
+    for row in table.itertuples(index=False):
+        target: dict[str, Any] = {
+            k: ids.get(v, v) if k in _RUN_PARAMS else v for k, v in dict(row.target).items()
+        }
+        rows.append(
+            Insight(
+                kind=str(row.kind),
+                layer=None if row.layer is None else str(row.layer),
+                component=None if pd.isna(row.component) else int(row.component),
+                column=None if row.column is None else str(row.column),
+                strength=float(row.strength),
+                sentence=str(row.sentence),
+                statistic=finite(row.statistic),
+                other=None if row.other is None else ids.get(str(row.other), str(row.other)),
+                target=target,
+            )
+        )
+    return Insights(run=run, compare=others, insights=rows)

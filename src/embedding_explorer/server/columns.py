@@ -67,6 +67,17 @@ def run_columns(run: Run, labels: LabelCoding | None) -> list[Column]:
     return columns
 
 
+def column_source(run: Run, name: str) -> Literal["label", "metadata", "input_statistic", "output"]:
+    """Where a column comes from, so the UI can tag recorded ones ("input statistic")."""
+    if name == "label":
+        return "label"
+    if name in run.input_statistics:
+        return "input_statistic"
+    if name in run.output_columns:
+        return "output"
+    return "metadata"
+
+
 def metadata_column(name: str, series: pd.Series) -> Column | None:
     """A numeric column with more than 20 distinct values is numeric; any other is categorical.
 

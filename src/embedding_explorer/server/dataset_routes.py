@@ -72,7 +72,8 @@ async def computed(
 async def shift(
     request: Request, registry: RegistryDep, run_a: RunA, run_b: RunB, layer: LayerQuery
 ) -> DatasetShift:
-    """How far the other data set moved along each reference component, largest |smd| first,
+    """How far the other data set moved along each reference component, largest variance-aware
+    shift (W1 over the layer's total SD) first,
     and how much of its variance the reference's top components capture."""
     return await computed(
         request, registry, run_a, run_b, layer, lambda: shift_table(registry, run_a, run_b, layer)
@@ -90,6 +91,7 @@ def shift_table(registry: Registry, run_a: str, run_b: str, layer: str) -> Datas
             index=position[str(name)],
             name=f"PC {position[str(name)] + 1}",
             explained_variance_ratio=ratios[position[str(name)]],
+            w1_total_sd=finite(row.w1_total_sd),
             smd=finite(row.smd),
             ks=finite(row.ks),
             ks_pvalue=finite(row.ks_pvalue),

@@ -21,7 +21,7 @@ from fastapi import APIRouter, Depends, Header, HTTPException, Query, Response
 from .._version import __version__
 from .answers import BINARY, binary, data_url, etag, finite, not_modified, refs
 from .bases import Basis, check_component, ica_fitted_first, resolve_basis, variance_ratios
-from .columns import json_value
+from .columns import column_source, json_value
 from .directions import Directions
 from .errors import NotFoundError
 from .params import (
@@ -301,7 +301,10 @@ def run_info(served: ServedRun) -> RunInfo:
             values=coding.values if coding is not None else [],
         ),
         columns=[
-            ColumnInfo(name=c.name, kind=c.kind, categories=c.categories) for c in served.columns.values()
+            ColumnInfo(
+                name=c.name, kind=c.kind, categories=c.categories, source=column_source(served.run, c.name)
+            )
+            for c in served.columns.values()
         ],
         layers=layers,
     )

@@ -22,6 +22,9 @@ class ColumnInfo(BaseModel):
     name: str
     kind: Literal["categorical", "numeric"]
     categories: list[str] | None
+    # where the column comes from: the labels, metadata given to explore, an input statistic
+    # recorded by explore (embedding_explorer.inputstats) or the model's outputs (.outputs)
+    source: Literal["label", "metadata", "input_statistic", "output"] = "metadata"
 
 
 class LayerInfo(BaseModel):
@@ -210,6 +213,7 @@ class ShiftRow(BaseModel):
     index: int
     name: str
     explained_variance_ratio: float  # in the reference
+    w1_total_sd: float | None  # Wasserstein-1 over the reference layer's total SD (the default ranking)
     smd: float | None  # standardised mean difference (other - reference) / pooled std
     ks: float | None  # two-sample Kolmogorov-Smirnov statistic
     ks_pvalue: float | None
@@ -288,3 +292,25 @@ class Neighborhood(BaseModel):
     other: str | None
     other_layers: list[str]
     overlap: list[list[float]]
+
+
+class Insight(BaseModel):
+    """One finding of ``run.insights()``: its sentence, figures and the view that shows it."""
+
+    kind: str
+    layer: str | None
+    component: int | None
+    column: str | None
+    strength: float  # 0..1, findings come strongest first
+    sentence: str
+    statistic: float | None  # the figure the finding's threshold is on
+    other: str | None  # the compared run, for data-set and model comparisons
+    target: dict[str, str | int | float]  # the UI's URL query parameters of the view that shows it
+
+
+class Insights(BaseModel):
+    """A run's findings, strongest first."""
+
+    run: str
+    compare: list[str]
+    insights: list[Insight]

@@ -7,7 +7,7 @@ import type { FilterState } from './filter';
 import type { NeighborsState } from './neighbors';
 import { countParam, enumParam, indexParam, intParam, param, textParam, type Param } from './params';
 
-export const TABS = ['gallery', 'probe', 'scatter', 'meaning', 'layers', 'compare', 'datasets'] as const;
+export const TABS = ['insights', 'gallery', 'probe', 'scatter', 'meaning', 'layers', 'compare', 'datasets'] as const;
 export type Tab = (typeof TABS)[number];
 
 export const HIST_AXES = ['quantile', 'score'] as const;
@@ -17,8 +17,11 @@ export type HistAxis = (typeof HIST_AXES)[number];
 export const BASES = ['pca', 'ica', 'dir'] as const;
 export type BasisChoice = (typeof BASES)[number];
 
-/** The Data sets view ranks components by |SMD| (default), the KS statistic or the Wasserstein distance. */
-export const SHIFT_SORTS = ['smd', 'ks', 'w1'] as const;
+/**
+ * The Data sets view ranks components by the variance-aware shift (default: W₁ over the layer's
+ * total SD), |SMD|, the KS statistic or the Wasserstein distance in score units.
+ */
+export const SHIFT_SORTS = ['shift', 'smd', 'ks', 'w1'] as const;
 export type ShiftSort = (typeof SHIFT_SORTS)[number];
 
 export const N_MIN = 4;
@@ -256,7 +259,7 @@ export interface DatasetsState {
   dsSort: ShiftSort;
 }
 
-export const DATASETS_DEFAULTS: DatasetsState = { dsA: null, dsB: null, dsLayer: null, dsPc: null, dsSort: 'smd' };
+export const DATASETS_DEFAULTS: DatasetsState = { dsA: null, dsB: null, dsLayer: null, dsPc: null, dsSort: 'shift' };
 
 export const DATASETS_PARAMS: Param<DatasetsState>[] = [
   textParam('dsa', 'dsA'),

@@ -8,6 +8,11 @@ import { CapturedChart } from './CapturedChart';
 
 /** The rank measures: header text, what the active header says, and its tooltip. */
 const SORTS: Record<ShiftSort, { label: string; ranked: string; title: string }> = {
+  shift: {
+    label: 'Shift',
+    ranked: 'largest shift weighted by variance first',
+    title: "W₁ over the layer's total SD: how far B's scores moved, in units of the whole layer's spread (a component with little variance cannot rank first)",
+  },
   smd: {
     label: 'SMD',
     ranked: 'largest |SMD| first',
@@ -79,6 +84,7 @@ export function RankedCard({
             <th className="num" title="the component's share of A's variance: |SMD| can rank a component with little variance first">
               var.
             </th>
+            <SortHeader by="shift" sort={sort} onSort={onSort} />
             <SortHeader by="smd" sort={sort} onSort={onSort} />
             <SortHeader by="ks" sort={sort} onSort={onSort} />
             <SortHeader by="w1" sort={sort} onSort={onSort} />
@@ -95,6 +101,9 @@ export function RankedCard({
               </td>
               <td className="num muted" data-testid="shift-variance">
                 {formatPercent(r.explained_variance_ratio)}
+              </td>
+              <td className="num" data-testid="shift-total">
+                {r.w1_total_sd === null ? '–' : r.w1_total_sd.toFixed(2)}
               </td>
               <td className="smd-cell">
                 <span className="smd-track" aria-hidden="true">

@@ -1,0 +1,387 @@
+"""Findings, ranked: what a run's statistics say without anyone hunting for it.
+
+:func:`insights` reads a finished run (and the runs compared with it) and returns one row per
+finding, strongest first, each a sentence with its figures, a strength in [0, 1] and a link
+(``target``: URL query parameters of the UI view that shows it). Five kinds, each with the
+statistic it rests on and its documented threshold; a sentence never claims more than that
+statistic says (a correlation is "follows", not "causes").
+
+``input_statistic``
+    A learned layer's top component (one of the first ``MAX_COMPONENTS`` holding at least
+    ``MIN_SHARE`` = 5% of the layer's variance) follows a low-level input statistic
+    (:mod:`~embedding_explorer.inputstats`) with Pearson ``|r| >= MIN_R`` = 0.5. One finding per
+    component, its strongest statistic. Strength: ``r^2``, the share of the component's variance
+    the statistic explains linearly. ``"input"`` layers (the data itself) are skipped.
+``class_emergence``
+    With labels: per layer, ``eta2`` of the component (among the first ``MAX_COMPONENTS``) that
+    the classes explain best. Classes "separate from L on" when every layer from ``L`` on has
+    ``eta2 >= MIN_ETA2`` = 0.5; otherwise the best layer is named. Strength: the largest eta2.
+``errors``
+    With the recorded ``correct`` column and at least ``MIN_ERRORS`` = 10 misclassified samples:
+    the share of misclassified samples among the lowest and the highest ``TAIL`` = 5% of each
+    component's scores. Reported when that share is at least ``ERROR_RATIO`` = 3 times the 5%
+    expected by chance and the one-sided binomial test (errors in the tail against the overall
+    error rate) has ``p < 0.01`` after Bonferroni correction over every tail tested. Strength:
+    ``(share - TAIL) / (1 - TAIL)``.
+``dataset_shift``
+    For a run of the same model over other data: per layer, the reference component with the
+    largest variance-aware shift, the Wasserstein-1 distance between the two score distributions
+    over the reference layer's total standard deviation (``w1_total_sd``, see
+    :meth:`~embedding_explorer.analysis.datasets.DatasetComparison.shift`). Reported when
+    ``w1_total_sd >= MIN_SHIFT`` = 0.1. Strength: the component's KS statistic.
+``model_comparison``
+    For a run of another model over the same samples: linear CKA between same-named layers, in
+    layer order. "Falls below 0.5 from L on" when every layer from ``L`` on has
+    ``CKA < MAX_CKA`` = 0.5. Strength: ``1 - `` the lowest CKA.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Sequence
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from ..capture import INPUT_LAYER
+from ..exceptions import EmbeddingExplorerError
+from .associations import eta_squared
+from .cka import cka
+from .correlation import check_same_samples, correlate
+from .datasets import check_same_model, compare_datasets
+
+if TYPE_CHECKING:
+    from ..run import Layer, Run
+
+MAX_COMPONENTS = 5
+MIN_SHARE = 0.05
+MIN_R = 0.5
+MIN_ETA2 = 0.5
+MIN_ERRORS = 10
+TAIL = 0.05
+ERROR_RATIO = 3.0
+ERROR_ALPHA = 0.01
+MIN_SHIFT = 0.1
+MAX_CKA = 0.5
+COLUMNS = (
+    "kind",
+    "layer",
+    "component",
+    "column",
+    "strength",
+    "sentence",
+    "run",
+    "other",
+    "statistic",
+    "target",
+)
+
+
+def insights(run: Run, *, compare: Sequence[Run] | Run = ()) -> pd.DataFrame:
+    """The findings of ``run`` (and of ``run`` against each run in ``compare``), strongest first.
+
+    Parameters
+    ----------
+    run : Run
+    compare : Run or sequence of Run
+        Runs of the same model over other data (data-set shifts) or of other models over the
+        same samples (model comparison); a run that is neither is refused, naming it.
+
+    Returns
+    -------
+    DataFrame with columns
+        ``kind``, ``layer``, ``component`` (0-based index, nullable ``Int64``: missing for a
+        whole-layer finding), ``column`` (the metadata
+        column involved, or None), ``strength`` (0..1), ``sentence``, ``run``, ``other`` (the
+        compared run's name, or None), ``statistic`` (the figure the threshold is on) and
+        ``target`` (a dict of the UI's URL query parameters of the view that shows it).
+    """
+    others = [compare] if not isinstance(compare, Sequence) else list(compare)
+    rows: list[dict[str, Any]] = []
+    learned = [layer for layer in run if layer.info.get("module") != INPUT_LAYER]
+    rows += input_statistic_findings(run, learned)
+    rows += class_findings(run, list(run))
+    rows += error_findings(run, list(run))
+    for other in others:
+        rows += comparison_findings(run, other)
+    table = pd.DataFrame(rows, columns=list(COLUMNS))
+    table["component"] = table["component"].astype("Int64")
+    table = table.sort_values("strength", ascending=False, kind="stable").reset_index(drop=True)
+    return table
+
+
+def _top(layer: Layer) -> int:
+    return min(MAX_COMPONENTS, layer.n_components)
+
+
+def _pc(c: int) -> str:
+    return f"PC{c + 1}"
+
+
+def _row(
+    kind: str,
+    run: Run,
+    layer: str | None,
+    component: int | None,
+    column: str | None,
+    strength: float,
+    sentence: str,
+    statistic: float,
+    target: dict[str, Any],
+    other: str | None = None,
+) -> dict[str, Any]:
+    return {
+        "kind": kind,
+        "layer": layer,
+        "component": component,
+        "column": column,
+        "strength": float(min(1.0, max(0.0, strength))),
+        "sentence": sentence,
+        "run": run.name,
+        "other": other,
+        "statistic": float(statistic),
+        "target": {"run": run.name, **target},
+    }
+
+
+def input_statistic_findings(run: Run, layers: Iterable[Layer]) -> list[dict[str, Any]]:
+    """``input_statistic`` findings (see the module docstring)."""
+    columns = [c for c in run.input_statistics if run.metadata[c].nunique() > 1]
+    if not columns:
+        return []
+    values = run.metadata[columns].to_numpy(dtype=np.float64)
+    rows = []
+    for layer in layers:
+        k = _top(layer)
+        shares = layer.explained_variance_ratio[:k]
+        r = correlate(np.asarray(layer.scores[:, :k], dtype=np.float64), values)  # (k, columns)
+        for c in range(k):
+            if shares[c] < MIN_SHARE or not np.isfinite(r[c]).any():
+                continue
+            best = int(np.nanargmax(np.abs(r[c])))
+            rc = float(r[c, best])
+            if abs(rc) < MIN_R:
+                continue
+            what = (
+                "the layer's main axis is a low-level input feature"
+                if c == 0
+                else f"{rc * rc:.0%} of this component's variance goes linearly with a low-level "
+                "input feature"
+            )
+            sentence = (
+                f"{layer.name} {_pc(c)} ({shares[c]:.0%} of variance) follows {columns[best]}, "
+                f"r = {rc:+.2f}: {what}"
+            )
+            target = {"tab": "probe", "layer": layer.name, "pc": c, "color": columns[best]}
+            rows.append(
+                _row("input_statistic", run, layer.name, c, columns[best], rc * rc, sentence, rc, target)
+            )
+    return rows
+
+
+def best_eta2(layer: Layer, codes: np.ndarray, n_groups: int) -> tuple[int, float]:
+    """The component (among the first ``MAX_COMPONENTS``) the groups explain best, and its eta2."""
+    scores = np.asarray(layer.scores[:, : _top(layer)], dtype=np.float64)
+    keep = codes >= 0
+    eta2 = np.nan_to_num(eta_squared(scores[keep], codes[keep], n_groups)[0], nan=0.0)
+    best = int(np.argmax(eta2))
+    return best, float(eta2[best])
+
+
+def class_findings(run: Run, layers: Sequence[Layer]) -> list[dict[str, Any]]:
+    """``class_emergence``: where the classes separate along one component, layer by layer."""
+    labels = run.labels
+    if labels is None or not layers:
+        return []
+    codes, uniques = pd.factorize(pd.Series(labels))
+    if len(uniques) < 2:
+        return []
+    best = [best_eta2(layer, np.asarray(codes), len(uniques)) for layer in layers]
+    eta = [e for _, e in best]
+    names = [layer.name for layer in layers]
+    peak = int(np.argmax(eta))
+    trail = " -> ".join(f"{e:.2f}" for e in eta)
+    start = next((i for i in range(len(eta)) if all(e >= MIN_ETA2 for e in eta[i:])), None)
+    if start is not None:
+        sentence = (
+            f"classes separate from {names[start]} on: eta2 of the best component {trail} ({names[-1]})"
+        )
+        at = start
+    elif eta[peak] >= MIN_ETA2:
+        sentence = (
+            f"classes separate best at {names[peak]} ({_pc(best[peak][0])}, eta2 {eta[peak]:.2f}) but less "
+            f"after it: eta2 of the best component {trail} ({names[-1]})"
+        )
+        at = peak
+    else:
+        sentence = (
+            f"no single top component separates the classes: the best eta2 is {eta[peak]:.2f} "
+            f"({names[peak]} {_pc(best[peak][0])}), below {MIN_ETA2}; eta2 per layer {trail}"
+        )
+        at = peak
+    target = {"tab": "probe", "layer": names[at], "pc": best[at][0], "color": "label"}
+    return [
+        _row("class_emergence", run, names[at], best[at][0], "label", eta[peak], sentence, eta[at], target)
+    ]
+
+
+def error_findings(run: Run, layers: Sequence[Layer]) -> list[dict[str, Any]]:
+    """``errors``: misclassified samples crowding one end of a component."""
+    if "correct" not in run.output_columns:
+        return []
+    wrong = ~run.metadata["correct"].to_numpy(dtype=bool)
+    n, n_wrong = len(wrong), int(wrong.sum())
+    if n_wrong < MIN_ERRORS or n_wrong == n:
+        return []
+    tail = max(1, round(TAIL * n))
+    rate = n_wrong / n
+    tests = sum(2 * _top(layer) for layer in layers)
+    found = []
+    for layer in layers:
+        scores = np.asarray(layer.scores[:, : _top(layer)], dtype=np.float64)
+        order = np.argsort(scores, axis=0, kind="stable")
+        for c in range(scores.shape[1]):
+            for end, ids in (("low", order[:tail, c]), ("high", order[::-1][:tail, c])):
+                hits = int(wrong[ids].sum())
+                share = hits / n_wrong
+                if share < ERROR_RATIO * TAIL:
+                    continue
+                p = stats.binomtest(hits, tail, rate, alternative="greater").pvalue
+                if p * tests >= ERROR_ALPHA:
+                    continue
+                found.append((share, layer.name, c, end, hits, float(p)))
+    rows = []
+    for share, name, c, end, hits, p in found:
+        sentence = (
+            f"errors concentrate at the {end} end of {name} {_pc(c)}: {share:.0%} of misclassified samples "
+            f"({hits} of {n_wrong}) in its {'lowest' if end == 'low' else 'highest'} {TAIL:.0%} "
+            f"(chance: {TAIL:.0%}; binomial p = {min(1.0, p * tests):.1g} corrected)"
+        )
+        target = {
+            "tab": "probe",
+            "layer": name,
+            "pc": c,
+            "q": 0.0 if end == "low" else 1.0,
+            "color": "correct",
+        }
+        rows.append(
+            _row("errors", run, name, c, "correct", (share - TAIL) / (1 - TAIL), sentence, share, target)
+        )
+    return rows
+
+
+def comparable(run: Run, other: Run) -> bool:
+    """Whether ``other`` can be compared with ``run``: the same model over other data, or
+    another model over the same samples (another run, not the same one)."""
+    if run.url == other.url:
+        return False
+    for check in (check_same_model, check_same_samples):
+        try:
+            check(run, other)
+            return True
+        except EmbeddingExplorerError:
+            continue
+    return False
+
+
+def comparison_findings(run: Run, other: Run) -> list[dict[str, Any]]:
+    """Data-set shifts (same model, other data) or model comparison (same samples, other model)."""
+    try:
+        check_same_model(run, other)
+        same_model = True
+    except EmbeddingExplorerError:
+        same_model = False
+    if same_model and run.url != other.url:
+        return shift_findings(run, other)
+    try:
+        check_same_samples(run, other)
+    except EmbeddingExplorerError as error:
+        raise EmbeddingExplorerError(
+            f"run {other.name!r} is neither the same model over other data nor another model over the "
+            f"same samples as {run.name!r}: {error}"
+        ) from error
+    return cka_findings(run, other)
+
+
+def shift_findings(run: Run, other: Run) -> list[dict[str, Any]]:
+    """``dataset_shift``: per shared layer, the largest variance-aware shift (``w1_total_sd``)."""
+    comparison = compare_datasets(run, other)
+    rows = []
+    for layer in comparison.layers:
+        table = comparison.ranked(layer, by="w1_total_sd")
+        if table.empty:
+            continue
+        top = table.iloc[0]
+        c = int(str(table.index[0])[2:]) - 1
+        if not top["w1_total_sd"] >= MIN_SHIFT:
+            continue
+        share = float(run.layer(layer).explained_variance_ratio[c])
+        smd = top["smd"]
+        moved = f"by {smd:+.1f} SD" if math.isfinite(smd) else "its spread"
+        sentence = (
+            f"{other.name} moves {layer} {_pc(c)} ({share:.0%} of variance) {moved} (KS {top['ks']:.2f}), "
+            f"the largest shift weighted by variance: W1 = {top['w1_total_sd']:.2f} of the layer's total SD"
+        )
+        target = {"tab": "datasets", "dsa": run.name, "dsb": other.name, "dsl": layer, "dspc": c}
+        rows.append(
+            _row(
+                "dataset_shift",
+                run,
+                layer,
+                c,
+                None,
+                float(top["ks"]),
+                sentence,
+                float(top["w1_total_sd"]),
+                target,
+                other=other.name,
+            )
+        )
+    return rows
+
+
+def cka_findings(run: Run, other: Run) -> list[dict[str, Any]]:
+    """``model_comparison``: where linear CKA between same-named layers falls below 0.5.
+
+    Only the same-named pairs are computed (one streamed pass each); a pair too wide for CKA
+    (:data:`~.cka.MAX_FEATURES`) is left out of the sequence."""
+    shared, values = [], []
+    for name in (n for n in run.layers if n in other.layers):
+        try:
+            value = cka(run.layer(name), other.layer(name))
+        except EmbeddingExplorerError:  # too wide: the layers before and after still tell
+            continue
+        if math.isfinite(value):
+            shared.append(name)
+            values.append(value)
+    if not shared:
+        return []
+    trail = " -> ".join(f"{v:.2f}" for v in values)
+    start = next((i for i in range(len(values)) if all(v < MAX_CKA for v in values[i:])), None)
+    low = int(np.nanargmin(values))
+    if start is not None:
+        sentence = f"{run.name} vs {other.name}: CKA falls below {MAX_CKA} from {shared[start]} on ({trail})"
+        at = start
+    else:
+        sentence = (
+            f"{run.name} vs {other.name}: CKA stays at or above {MAX_CKA} where it ends "
+            f"(lowest {values[low]:.2f} at {shared[low]}; {trail})"
+        )
+        at = low
+    target = {"tab": "compare", "ra": run.name, "rb": other.name, "ca": shared[at], "cb": shared[at]}
+    return [
+        _row(
+            "model_comparison",
+            run,
+            shared[at],
+            None,
+            None,
+            1 - values[low],
+            sentence,
+            values[at],
+            target,
+            other=other.name,
+        )
+    ]

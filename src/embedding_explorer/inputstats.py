@@ -1,0 +1,117 @@
+"""Low-level statistics of each input, recorded as metadata columns of every run.
+
+A model that leans on brightness or colour where it should see shapes is the first thing to
+check (the original description's examples: brightness, orange vs blue, saturation in a
+ResNet's first layer). These columns make that check one association away: each one is a
+per-sample number computed on the sample *as rendered* (the 8-bit thumbnail pixels before any
+downsizing, i.e. after undoing the data's normalisation, see :mod:`render`), or on its text.
+
+Images (``P`` = the pixels scaled to [0, 1]; grey images have ``L = P``; colour images
+``L = 0.299 R + 0.587 G + 0.114 B``, ITU-R BT.601 luma):
+
+``brightness``
+    mean of ``L`` over the pixels, in [0, 1].
+``contrast``
+    RMS contrast: the standard deviation of ``L`` over the pixels (population, ddof=0), in [0, 0.5].
+``edge_density``
+    share of pixels on an edge: with forward differences ``gx = L[i, j+1] - L[i, j]`` and
+    ``gy = L[i+1, j] - L[i, j]`` over the ``(H-1) x (W-1)`` pixels that have both, the fraction
+    with ``sqrt(gx^2 + gy^2) > EDGE_THRESHOLD`` (0.1, a tenth of the full range), in [0, 1].
+
+Colour images only:
+
+``saturation``
+    mean HSV saturation ``(max(R,G,B) - min(R,G,B)) / max(R,G,B)`` (0 where the pixel is
+    black), in [0, 1].
+``red_green``
+    mean of ``R - G``: positive for reddish images, negative for greenish ones, in [-1, 1].
+``blue_yellow``
+    mean of ``B - (R + G) / 2``: positive for bluish images, negative for yellow/orange ones,
+    in [-1, 1].
+
+Texts:
+
+``n_tokens``
+    the number of tokens the model saw (the attention mask's sum; the sequence length without one).
+``n_words``
+    the number of whitespace-separated words of the sample's text.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import torch
+from PIL import Image
+
+EDGE_THRESHOLD = 0.1
+GREY_STATS = ("brightness", "contrast", "edge_density")
+COLOUR_STATS = (*GREY_STATS, "saturation", "red_green", "blue_yellow")
+TEXT_STATS = ("n_tokens", "n_words")
+ALL_STATS = (*COLOUR_STATS, *TEXT_STATS)
+LUMA = np.array([0.299, 0.587, 0.114])
+
+
+def image_statistics(pixels: np.ndarray) -> dict[str, np.ndarray]:
+    """The statistics of a batch of rendered images, one float64 value per image each.
+
+    Parameters
+    ----------
+    pixels : ndarray of shape (B, H, W) or (B, H, W, 3), uint8
+        Images as rendered: grey or RGB, 0..255.
+
+    Returns
+    -------
+    dict
+        ``GREY_STATS`` for grey images, ``COLOUR_STATS`` for colour ones.
+    """
+    p = pixels.astype(np.float64) / 255.0
+    colour = p.ndim == 4
+    luma = p @ LUMA if colour else p
+    flat = luma.reshape(len(luma), -1)
+    out = {"brightness": flat.mean(axis=1), "contrast": flat.std(axis=1), "edge_density": _edges(luma)}
+    if colour:
+        r, g, b = p[..., 0], p[..., 1], p[..., 2]
+        high, low = p.max(axis=-1), p.min(axis=-1)
+        saturation = np.divide(high - low, high, out=np.zeros_like(high), where=high > 0)
+        out["saturation"] = saturation.reshape(len(p), -1).mean(axis=1)
+        out["red_green"] = (r - g).reshape(len(p), -1).mean(axis=1)
+        out["blue_yellow"] = (b - (r + g) / 2).reshape(len(p), -1).mean(axis=1)
+    return out
+
+
+def _edges(luma: np.ndarray) -> np.ndarray:
+    if luma.shape[1] < 2 or luma.shape[2] < 2:
+        return np.zeros(len(luma))
+    gx = luma[:, :-1, 1:] - luma[:, :-1, :-1]
+    gy = luma[:, 1:, :-1] - luma[:, :-1, :-1]
+    edge = np.sqrt(gx * gx + gy * gy) > EDGE_THRESHOLD
+    return edge.reshape(len(luma), -1).mean(axis=1)
+
+
+def text_statistics(
+    texts: Sequence[str], attention_mask: torch.Tensor | None, n_tokens: int | None
+) -> dict[str, np.ndarray]:
+    """``n_words`` of each text and ``n_tokens`` from the batch's attention mask (or, without
+    one, the sequence length ``n_tokens``; the column is left out when neither is known)."""
+    out = {"n_words": np.array([len(str(t).split()) for t in texts], dtype=np.float64)}
+    if attention_mask is not None:
+        mask = attention_mask.detach().cpu()
+        out["n_tokens"] = mask.reshape(len(mask), -1).sum(dim=1).double().numpy()
+    elif n_tokens is not None:
+        out["n_tokens"] = np.full(len(texts), float(n_tokens))
+    return out
+
+
+def original_image_statistics(images: Sequence[Image.Image], max_size: int) -> dict[str, np.ndarray]:
+    """:func:`image_statistics` of images of any sizes (an image folder's files), each as its
+    thumbnail shows it (at most ``max_size`` pixels a side): grey when every image of the batch
+    is grey, else RGB (a grey image then has no saturation and no colour opposition)."""
+    grey = all(image.mode in ("1", "L", "I", "I;16", "F") for image in images)
+    columns: list[dict[str, np.ndarray]] = []
+    for image in images:
+        shown = image.convert("L" if grey else "RGB")
+        shown.thumbnail((max_size, max_size))
+        columns.append(image_statistics(np.asarray(shown, dtype=np.uint8)[None]))
+    return {name: np.concatenate([c[name] for c in columns]) for name in columns[0]} if columns else {}

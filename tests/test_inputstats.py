@@ -1,0 +1,152 @@
+"""Input statistics: each definition against a hand loop over the pixels, and as run columns."""
+
+from __future__ import annotations
+
+import io
+import math
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image
+
+import embedding_explorer as ee
+from embedding_explorer.inputstats import EDGE_THRESHOLD, image_statistics, text_statistics
+from support import TinyTransformer, token_batches
+
+
+def _hand(pixels: np.ndarray) -> dict[str, float]:
+    """Every statistic of one image by plain loops (the module docstring's definitions)."""
+    h, w = pixels.shape[:2]
+    colour = pixels.ndim == 3
+    lum = [[0.0] * w for _ in range(h)]
+    out: dict[str, float] = {}
+    sat = rg = by = 0.0
+    for i in range(h):
+        for j in range(w):
+            if colour:
+                r, g, b = (float(v) / 255 for v in pixels[i, j])
+                lum[i][j] = 0.299 * r + 0.587 * g + 0.114 * b
+                hi, lo = max(r, g, b), min(r, g, b)
+                sat += (hi - lo) / hi if hi > 0 else 0.0
+                rg += r - g
+                by += b - (r + g) / 2
+            else:
+                lum[i][j] = float(pixels[i, j]) / 255
+    values = [v for row in lum for v in row]
+    mean = sum(values) / len(values)
+    out["brightness"] = mean
+    out["contrast"] = math.sqrt(sum((v - mean) ** 2 for v in values) / len(values))
+    edges = 0
+    for i in range(h - 1):
+        for j in range(w - 1):
+            gx, gy = lum[i][j + 1] - lum[i][j], lum[i + 1][j] - lum[i][j]
+            edges += math.hypot(gx, gy) > EDGE_THRESHOLD
+    out["edge_density"] = edges / ((h - 1) * (w - 1))
+    if colour:
+        out.update(saturation=sat / (h * w), red_green=rg / (h * w), blue_yellow=by / (h * w))
+    return out
+
+
+def test_colour_statistics_match_a_hand_loop() -> None:
+    rng = np.random.default_rng(0)
+    pixels = rng.integers(0, 256, size=(3, 9, 11, 3), dtype=np.uint8)
+    pixels[1, :, :5] = 0  # black pixels: saturation 0 there
+    stats = image_statistics(pixels)
+    assert sorted(stats) == sorted(
+        ["brightness", "contrast", "edge_density", "saturation", "red_green", "blue_yellow"]
+    )
+    for b in range(3):
+        for name, value in _hand(pixels[b]).items():
+            assert math.isclose(stats[name][b], value, abs_tol=1e-12), name
+
+
+def test_grey_statistics_and_known_values() -> None:
+    half = np.zeros((1, 8, 8), np.uint8)
+    half[0, :, 4:] = 255  # left black, right white: mean 0.5, std 0.5, one edge column
+    stats = image_statistics(half)
+    assert sorted(stats) == ["brightness", "contrast", "edge_density"]
+    assert stats["brightness"][0] == 0.5 and stats["contrast"][0] == 0.5
+    assert math.isclose(stats["edge_density"][0], 7 / 49)  # column 3 of 7 x 7, all 7 rows
+    rng = np.random.default_rng(1)
+    grey = rng.integers(0, 256, size=(2, 10, 8), dtype=np.uint8)
+    for b, expected in enumerate(map(_hand, grey)):
+        for name, value in expected.items():
+            assert math.isclose(image_statistics(grey)[name][b], value, abs_tol=1e-12)
+
+
+def test_opponent_colours_have_the_documented_signs() -> None:
+    orange = np.broadcast_to(np.array([255, 128, 0], np.uint8), (1, 8, 8, 3))
+    blue = np.broadcast_to(np.array([0, 0, 255], np.uint8), (1, 8, 8, 3))
+    o, b = image_statistics(orange), image_statistics(blue)
+    assert o["red_green"][0] > 0 and o["blue_yellow"][0] < 0 and b["blue_yellow"][0] == 1.0
+    assert o["saturation"][0] == 1.0 and o["edge_density"][0] == 0.0
+
+
+def test_text_statistics() -> None:
+    mask = torch.tensor([[1, 1, 1, 0], [1, 1, 1, 1]])
+    stats = text_statistics(["a cat sat", " two  words "], mask, 4)
+    assert stats["n_words"].tolist() == [3, 2] and stats["n_tokens"].tolist() == [3, 4]
+    assert text_statistics(["x"], None, 7)["n_tokens"].tolist() == [7]
+    assert "n_tokens" not in text_statistics(["x"], None, None)
+
+
+def _images(n: int = 40) -> torch.Tensor:
+    g = torch.Generator().manual_seed(0)
+    return torch.rand(n, 3, 12, 12, generator=g) * torch.linspace(0.2, 1.0, n)[:, None, None, None]
+
+
+def test_explore_records_them_on_the_images_as_rendered(tmp_path: Path) -> None:
+    x = _images()
+    normalised = (x - 0.5) / 0.25  # what the model sees; renderings undo it
+    run = ee.explore(
+        None,
+        normalised,
+        ["input"],
+        out=tmp_path / "r",
+        progress=False,
+        batch_size=16,
+        render=ee.ImageRender(mean=0.5, std=0.25),
+    )
+    assert run.input_statistics == [
+        "brightness",
+        "contrast",
+        "edge_density",
+        "saturation",
+        "red_green",
+        "blue_yellow",
+    ]
+    for i in (0, 17, 39):
+        record = run.rendering(i)
+        assert record is not None
+        pixels = np.asarray(Image.open(io.BytesIO(record)))
+        for name, value in _hand(pixels).items():
+            assert math.isclose(run.metadata[name].iat[i], value, abs_tol=1e-12), (i, name)
+    assert np.corrcoef(run.metadata["brightness"], np.arange(40))[0, 1] > 0.95  # planted ramp
+    reopened = ee.open_run(run.path)
+    assert reopened.input_statistics == run.input_statistics
+
+
+def test_input_stats_false_records_none(tmp_path: Path) -> None:
+    run = ee.explore(None, _images(), ["input"], out=tmp_path / "r", progress=False, input_stats=False)
+    assert run.input_statistics == [] and "brightness" not in run.metadata
+
+
+def test_a_metadata_column_of_the_same_name_wins(tmp_path: Path) -> None:
+    given = np.arange(40.0)
+    run = ee.explore(
+        None, _images(), ["input"], out=tmp_path / "r", progress=False, metadata={"brightness": given}
+    )
+    assert np.array_equal(run.metadata["brightness"], given)
+    assert "brightness" not in run.input_statistics and "contrast" in run.input_statistics
+
+
+def test_text_runs_record_tokens_and_words(tmp_path: Path) -> None:
+    batches = token_batches()
+    texts = [" ".join(["word"] * (i % 7 + 1)) for i in range(30)]
+    run = ee.explore(TinyTransformer(), batches, ["block"], out=tmp_path / "r", progress=False, render=texts)
+    assert run.input_statistics == ["n_tokens", "n_words"]
+    tokens = torch.cat([b["attention_mask"].sum(dim=1) for b in batches]).numpy()
+    np.testing.assert_array_equal(run.metadata["n_tokens"], tokens)
+    np.testing.assert_array_equal(run.metadata["n_words"], [len(t.split()) for t in texts])
+    assert run.output_columns == ["predicted", "confidence", "entropy"]  # the 2-class head, no labels
