@@ -156,7 +156,12 @@ class LayerCapture:
                 elif slot.ref.call is None or slot.ref.call == call:
                     _check_real_output(output, slot)
                     slot.value = reduce_output(
-                        output, slot.reducer, slot.ref.name, batch.size, batch.attention_mask
+                        output,
+                        slot.reducer,
+                        slot.ref.name,
+                        batch.size,
+                        batch.attention_mask,
+                        batch.tokens.keep if batch.tokens is not None else None,
                     )
 
         return hook

@@ -17,6 +17,7 @@ from torch import nn
 from torch.utils.data import BatchSampler, DataLoader, Dataset, IterableDataset, SequentialSampler
 
 from .text import TextBatches
+from .tokens import TokenBatches
 
 SAMPLED_ITEMS = 256  # items of a map-style Dataset hashed for its quick fingerprint
 HASH_BLOCK_BYTES = 64 << 20  # a non-contiguous or non-CPU array is hashed in row blocks of this size
@@ -52,7 +53,7 @@ def data_fingerprint(data: Any) -> str | None:
     length, type and up to ``SAMPLED_ITEMS`` evenly spaced items: an edit elsewhere in a large
     data set is not seen (pass ``recompute=True`` after such an edit).
     """
-    if isinstance(data, TextBatches):  # texts, labels and tokenizer: not the token tensors
+    if isinstance(data, (TextBatches, TokenBatches)):  # texts, labels and tokenizer: not the tensors
         return data.content_fingerprint()
     digest = hashlib.blake2b(digest_size=16)
     try:

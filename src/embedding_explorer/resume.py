@@ -8,6 +8,7 @@ A checkpoint lives beside the rows written so far: in the staging folder of a lo
     state-<n>.npz       every layer's merged accumulator after segment n (float64)
     labels-<n>.npy      the labels of the samples of segment n
     sizes-<n>.npy       the rendering sizes (bytes) of the samples of segment n
+    tokens-<n>.npy      per-token runs: text_id, position, token_id of the samples of segment n
 
 Segments are the samples between two checkpoints: labels and rendering sizes are saved once
 each, so checkpoints cost O(D^2) per layer plus the new samples, never O(N) again. A checkpoint
@@ -68,6 +69,7 @@ class Checkpoint:
     accumulators: dict[str, StreamingPCA] = field(default_factory=dict)
     labels: np.ndarray | None = None
     render_sizes: np.ndarray | None = None
+    tokens: np.ndarray | None = None  # (n_done, 3) in a per-token run
 
 
 def save(
@@ -75,6 +77,7 @@ def save(
     checkpoint: Checkpoint,
     labels: np.ndarray | None,
     render_sizes: np.ndarray | None,
+    tokens: np.ndarray | None = None,
 ) -> None:
     """Save the new segment's labels and sizes, the accumulators, then the checkpoint itself
     (in ``folder``, see :func:`folder_of`)."""
@@ -86,6 +89,9 @@ def save(
     if render_sizes is not None:
         with (folder / f"sizes-{n}.npy").open_whole() as f:
             np.save(f, np.asarray(render_sizes, dtype=np.int64))
+    if tokens is not None:
+        with (folder / f"tokens-{n}.npy").open_whole() as f:
+            np.save(f, np.asarray(tokens, dtype=np.int64))
     layers, arrays = {}, {}
     for i, (name, acc) in enumerate(checkpoint.accumulators.items()):
         state = acc.state()
@@ -143,6 +149,7 @@ def load(folder: Location, key: str) -> Checkpoint | None:
             accumulators=accumulators,
             labels=_segments(folder, "labels", n, reading),
             render_sizes=_segments(folder, "sizes", n, reading),
+            tokens=_segments(folder, "tokens", n, reading),
         )
         reading[0] = folder / CHECKPOINT
         _check_counts(checkpoint)
@@ -174,6 +181,8 @@ def _check_counts(checkpoint: Checkpoint) -> None:
     if checkpoint.batches_with_labels and (checkpoint.labels is None or len(checkpoint.labels) != n):
         got = 0 if checkpoint.labels is None else len(checkpoint.labels)
         raise ValueError(f"the labels saved cover {got} samples, not {n}")
+    if checkpoint.tokens is not None and len(checkpoint.tokens) != n:
+        raise ValueError(f"the token columns saved cover {len(checkpoint.tokens)} samples, not {n}")
     sizes = checkpoint.render_sizes
     if checkpoint.render_bytes and (sizes is None or int(sizes.sum()) != checkpoint.render_bytes):
         raise ValueError(f"the rendering sizes saved do not add up to {checkpoint.render_bytes} bytes")

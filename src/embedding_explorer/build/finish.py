@@ -9,10 +9,14 @@ from __future__ import annotations
 
 import time
 
+import numpy as np
+import pandas as pd
+
 from ..exceptions import EmbeddingExplorerError
 from ..extract import Ledger
 from ..pca import PCAResult
 from ..store.writer import RunWriter
+from ..tokens import TokenBatches, token_table
 from .manifest import Manifest, layer_entry
 from .plan import ExplorePlan
 from .results import Scorer, finish_pca, sample_table, write_scores
@@ -56,10 +60,14 @@ def finish(
         raise EmbeddingExplorerError(f"data has {n} samples; PCA needs at least 2")
     extracted_labels = ledger.labels()
     labels = plan.labels if plan.labels is not None else extracted_labels
+    metadata = plan.metadata
+    tokens = plan.tokens
+    if tokens is not None:  # per-token run: token columns, the text's label and metadata per token
+        metadata, labels = per_token_table(tokens, ledger, plan.labels, extracted_labels, plan.metadata)
     if labels is not None and len(labels) != n:
         raise EmbeddingExplorerError(f"labels has {len(labels)} entries for {n} samples")
-    if plan.metadata is not None and len(plan.metadata) != n:
-        raise EmbeddingExplorerError(f"metadata has {len(plan.metadata)} rows for {n} samples")
+    if metadata is not None and len(metadata) != n:
+        raise EmbeddingExplorerError(f"metadata has {len(metadata)} rows for {n} samples")
     plan.renderer.check_count(n)
     t_pca = time.perf_counter()
     pcas: dict[str, PCAResult] = {}
@@ -77,7 +85,7 @@ def finish(
     for layer, pca in pcas.items():
         (scorer or write_scores)(writer, layer, pca, n)
     t_end = time.perf_counter()
-    writer.write_samples(sample_table(n, labels, plan.metadata))
+    writer.write_samples(sample_table(n, labels, metadata))
     rendered = writer.finish_renderings()
     manifest = Manifest(
         name=plan.name,
@@ -108,7 +116,7 @@ def finish(
         ],
         labels_present=labels is not None,
         label_names=plan.label_names,
-        metadata_columns=[] if plan.metadata is None else [str(c) for c in plan.metadata.columns],
+        metadata_columns=[] if metadata is None else [str(c) for c in metadata.columns],
         rendering_kind=plan.renderer.kind if rendered == n else None,
         timings={
             "extract_s": round(extract_s, 3),
@@ -121,3 +129,24 @@ def finish(
     )
     writer.commit(manifest.as_dict())  # the checkpoints stay until the run is in place
     return manifest
+
+
+def per_token_table(
+    tokens: TokenBatches,
+    ledger: Ledger,
+    labels_per_text: np.ndarray | None,
+    extracted_labels: np.ndarray | None,
+    metadata_per_text: pd.DataFrame | None,
+) -> tuple[pd.DataFrame, np.ndarray | None]:
+    """The metadata and labels of a per-token run's samples: ``text_id``, ``position``,
+    ``token``, ``token_id``, then the text's own metadata; labels of each token's text."""
+    columns = ledger.tokens()
+    if columns is None:
+        columns = np.empty((0, 3), dtype=np.int64)
+    table = token_table(columns, tokens)
+    text_ids = table["text_id"].to_numpy()
+    labels = labels_per_text[text_ids] if labels_per_text is not None else extracted_labels
+    if metadata_per_text is not None:
+        own = metadata_per_text.iloc[text_ids].reset_index(drop=True)
+        table = pd.concat([table, own], axis=1)
+    return table, labels
