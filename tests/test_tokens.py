@@ -248,7 +248,8 @@ def test_a_stopped_per_token_run_resumes_to_the_same_run(
     resumed = ee.explore(bert, batches, ["encoder.layer.0"], out=out, **args)
     assert resumed.manifest["timings"]["resumed_at"] > 0
     np.testing.assert_array_equal(
-        np.asarray(resumed["encoder.layer.0"].activations[:]), np.asarray(whole["encoder.layer.0"].activations[:])
+        np.asarray(resumed["encoder.layer.0"].activations[:]),
+        np.asarray(whole["encoder.layer.0"].activations[:]),
     )
     assert resumed.samples.equals(whole.samples)
     assert [resumed.rendering(i) for i in range(resumed.n_samples)] == [
@@ -264,7 +265,9 @@ def test_two_models_over_the_same_texts_have_the_same_token_samples(
     untrained = BertModel(BertConfig.from_pretrained(bert.config._name_or_path)).eval()
     batches = ee.text_batches(TEXTS, tokenizer, batch_size=3)
     a = ee.explore(bert, batches, ["encoder.layer.3"], out=tmp_path / "a", reduce="tokens", progress=False)
-    b = ee.explore(untrained, batches, ["encoder.layer.3"], out=tmp_path / "b", reduce="tokens", progress=False)
+    b = ee.explore(
+        untrained, batches, ["encoder.layer.3"], out=tmp_path / "b", reduce="tokens", progress=False
+    )
     assert a.samples[["text_id", "position", "token"]].equals(b.samples[["text_id", "position", "token"]])
     cka = ee.cka(a["encoder.layer.3"], b["encoder.layer.3"])
     assert 0.0 <= float(cka) <= 1.0
@@ -282,12 +285,19 @@ def test_tokens_bad_inputs_name_the_problem(bert: Any, tokenizer: Any, tmp_path:
             progress=False,
         )
     with pytest.raises(EmbeddingExplorerError, match="needs data=ee.text_batches"):
-        ee.explore(bert, [{"input_ids": torch.ones(2, 3, dtype=torch.long)}], ["encoder.layer.0"], reduce="tokens")
+        ee.explore(
+            bert, [{"input_ids": torch.ones(2, 3, dtype=torch.long)}], ["encoder.layer.0"], reduce="tokens"
+        )
     with pytest.raises(EmbeddingExplorerError, match="labels has 2 entries for 7 texts"):
         ee.explore(bert, batches, ["encoder.layer.0"], reduce="tokens", labels=[1, 2], out=tmp_path / "y")
     with pytest.raises(EmbeddingExplorerError, match=r"metadata columns \['position'\] are reserved"):
         ee.explore(
-            bert, batches, ["encoder.layer.0"], reduce="tokens", metadata={"position": range(7)}, out=tmp_path / "z"
+            bert,
+            batches,
+            ["encoder.layer.0"],
+            reduce="tokens",
+            metadata={"position": range(7)},
+            out=tmp_path / "z",
         )
     with pytest.raises(ValueError, match="skip_special=True is for reduce 'tokens'"):
         ee.Reducer("mean", skip_special=True)

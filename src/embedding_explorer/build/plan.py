@@ -180,7 +180,9 @@ def plan_explore(
     if table is not None and n_texts is not None:
         clash = [c for c in table.columns if c in TOKEN_COLUMNS]
         if clash:
-            raise EmbeddingExplorerError(f"metadata columns {clash} are reserved in a per-token run; rename them")
+            raise EmbeddingExplorerError(
+                f"metadata columns {clash} are reserved in a per-token run; rename them"
+            )
     _check_storable(labels_given, table)
     names_of_labels = list(label_names) if label_names is not None else _dataset_classes(data)
     name = name or _default_name(built)

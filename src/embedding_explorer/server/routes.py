@@ -291,6 +291,7 @@ def run_info(served: ServedRun) -> RunInfo:
             ColumnInfo(name=c.name, kind=c.kind, categories=c.categories) for c in served.columns.values()
         ],
         layers=layers,
+        per_token={"text_id", "position", "token"} <= set(served.metadata_columns),
     )
 
 
