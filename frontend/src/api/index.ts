@@ -17,3 +17,4 @@ export { getColumnValues, getRenderings, getRuns, getSample, renderUrl } from '.
 export { exportUrl, getAssociations, getBasis, getGallery, getHistogram, getQuantile, getScores } from './layers';
 export { getCka, getDatasetExtremes, getDatasetHistogram, getDatasetShift, getMatched, getPcCorrelation } from './compare';
 export { postDirection } from './directions';
+export { getTokenContexts, getTokenStrip, type TokenContext, type TokenStrip } from './tokens';

@@ -4,6 +4,7 @@ import { useApp, useAppSlices } from '../context';
 import { useSampleText } from '../hooks';
 import { formatScore } from '../lib/format';
 import { labelColor } from '../lib/runInfo';
+import { TokenThumb } from './TokenThumb';
 
 interface Props {
   id: number;
@@ -31,6 +32,7 @@ export function SampleThumb({ id, label, score, showLabel = true, size = 'md' }:
   const color = labelColor(labels, label ?? null);
   const title = titleOf(id, label, score);
 
+  if (run.per_token) return <TokenThumb id={id} label={label} score={score} showLabel={showLabel} />;
   if (kind === 'text/plain') {
     const [first, ...rest] = (text ?? '').split('\n');
     return (

@@ -16,3 +16,4 @@ export * from './resources';
 export { useSampleText } from './sampleText';
 export { useCssVar, useTheme, type Theme } from './theme';
 export { useUrlState, type UpdateState } from './urlState';
+export { useTokenContexts, useTokenStrip, useTokenWindow } from './tokens';
