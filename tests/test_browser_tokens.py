@@ -44,7 +44,10 @@ def test_tokens_in_context_makeup_and_strip(ui: Page, token_run: ee.Run) -> None
     focus = column.get_by_test_id("gallery-high").get_by_test_id("token-focus").first
     focus.wait_for()
     samples = token_run.samples
-    high_ids = [int(t.get_attribute("data-sample-id")) for t in column.get_by_test_id("gallery-high").get_by_test_id("sample-thumb").all()]
+    high_ids = [
+        int(t.get_attribute("data-sample-id"))
+        for t in column.get_by_test_id("gallery-high").get_by_test_id("sample-thumb").all()
+    ]
     # the highlighted token is the sample's own token; the thumbnail's title holds the whole text
     first = column.get_by_test_id("gallery-high").get_by_test_id("sample-thumb").first
     assert focus.text_content().strip() == samples.token[high_ids[0]].removeprefix("##")

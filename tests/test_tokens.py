@@ -284,7 +284,7 @@ def test_tokens_bad_inputs_name_the_problem(bert: Any, tokenizer: Any, tmp_path:
             reduce={"a": "tokens", "b": "mean"},
             progress=False,
         )
-    with pytest.raises(EmbeddingExplorerError, match="needs data=ee.text_batches"):
+    with pytest.raises(EmbeddingExplorerError, match=r"needs data=ee\.text_batches"):
         ee.explore(
             bert, [{"input_ids": torch.ones(2, 3, dtype=torch.long)}], ["encoder.layer.0"], reduce="tokens"
         )

@@ -3,9 +3,9 @@
 Rank 2 ``(B, D)`` is kept. Rank 3 ``(B, T, D)`` token sequences: ``"mean"`` over tokens (honouring
 an attention mask), ``"first"`` or ``"last"`` (the last *unmasked* token). Rank 4 ``(B, C, H, W)``
 feature maps: ``"mean"`` or ``"max"`` over space, or ``"flatten"``. ``"tokens"`` keeps every
-real token of a ``(B, T, D)`` output as its own row (a per-token run, see :mod:`tokens`). Other ranks are flattened
-only when asked. Tuple, list, dict and ``ModelOutput`` outputs use their first tensor unless a
-:class:`Reducer` names an index or key.
+real token of a ``(B, T, D)`` output as its own row (a per-token run, see :mod:`tokens`). Other
+ranks are flattened only when asked. Tuple, list, dict and ``ModelOutput`` outputs use their
+first tensor unless a :class:`Reducer` names an index or key.
 """
 
 from __future__ import annotations

@@ -52,7 +52,7 @@ class TokenSelection:
 
     @property
     def size(self) -> int:
-        return int(len(self.rows))
+        return len(self.rows)
 
     def columns(self) -> np.ndarray:
         """``(n, 3)`` int64: text_id, position, token_id of each kept token (for the ledger)."""
