@@ -86,3 +86,22 @@ def test_associations_of_tokens_name_the_ends(client: TestClient, token_run: ee.
     assert by_name["token"]["statistic"] == "eta2"
     np.testing.assert_allclose(by_name["token"]["values"], table["eta2"].to_numpy())
     assert by_name["token"]["summaries"] == list(table["summary"])
+
+
+def test_directions_and_ica_over_tokens(client: TestClient, token_run: ee.Run) -> None:
+    """A direction from 'not' tokens to the others, and ICA, probe token samples like PCA does."""
+    layer = token_run["layer5"]
+    samples = token_run.samples
+    nots = np.flatnonzero(samples.token.to_numpy() == "not")
+    others = np.flatnonzero(samples.token.to_numpy() != "not")
+    direction = layer.direction(others, nots, name="not")
+    _, high = direction.extremes(0, 5)
+    assert set(samples.token[high]) == {"not"}  # the 'not' end of the direction is 'not' tokens
+    ica = layer.ica()
+    assert ica.scores.shape[0] == token_run.n_samples
+    strip = client.get(
+        f"/api/runs/{token_run.name}/layers/layer5/components/0/texts/5", params={"basis": "ica"}
+    )
+    assert strip.status_code == 200, strip.text
+    ids = strip.json()["sample_ids"]
+    np.testing.assert_allclose(strip.json()["scores"], np.asarray(ica.scores)[ids, 0], rtol=1e-5)

@@ -271,6 +271,10 @@ def test_two_models_over_the_same_texts_have_the_same_token_samples(
     assert a.samples[["text_id", "position", "token"]].equals(b.samples[["text_id", "position", "token"]])
     cka = ee.cka(a["encoder.layer.3"], b["encoder.layer.3"])
     assert 0.0 <= float(cka) <= 1.0
+    # the same texts through the same tokenizer: one content hash, so the runs pair up
+    assert a.manifest["data"]["content_hash"] == b.manifest["data"]["content_hash"]
+    comparison = ee.compare_models(a, b)
+    assert comparison.pc_correlation("encoder.layer.3", "encoder.layer.3").shape == (10, 10)
 
 
 def test_tokens_bad_inputs_name_the_problem(bert: Any, tokenizer: Any, tmp_path: Path) -> None:
