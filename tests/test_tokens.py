@@ -321,3 +321,15 @@ def test_token_batches_fingerprint_depends_on_special_tokens(tokenizer: Any) -> 
     keep = TokenBatches(batches, skip_special=False).content_fingerprint()
     skip = TokenBatches(batches, skip_special=True).content_fingerprint()
     assert keep != skip
+
+
+def test_a_tokenizer_without_padding_token_is_named(tokenizer: Any) -> None:
+    """GPT-2's tokenizer has no padding token: text_batches says how to give it one."""
+    import copy
+
+    no_pad = copy.deepcopy(tokenizer)
+    no_pad.pad_token = None
+    with pytest.raises(
+        EmbeddingExplorerError, match=r"has no padding token .* tokenizer.pad_token = tokenizer.eos_token"
+    ):
+        ee.text_batches(TEXTS, no_pad)

@@ -14,6 +14,7 @@ import numpy as np
 import torch
 
 from .checks import positive_int
+from .exceptions import EmbeddingExplorerError
 
 
 class TextBatches:
@@ -42,6 +43,12 @@ class TextBatches:
         if not callable(tokenizer):
             raise TypeError(
                 f"tokenizer must be callable (a Hugging Face tokenizer), not {type(tokenizer).__name__}"
+            )
+        if getattr(tokenizer, "pad_token", "") is None and len(self.texts) > 1:
+            raise EmbeddingExplorerError(
+                f"the tokenizer {getattr(tokenizer, 'name_or_path', type(tokenizer).__name__)!r} has no "
+                "padding token (GPT-2's has none), so texts cannot be batched; set "
+                "tokenizer.pad_token = tokenizer.eos_token (padding is masked out)"
             )
         self.tokenizer = tokenizer
         self.batch_size = batch_size
