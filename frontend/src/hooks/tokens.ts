@@ -91,7 +91,6 @@ export function useTokenContexts(run: string, ids: number[], window: number, ena
       mounted.current = false;
       keys.forEach((k) => waiters.get(k)?.delete(wake));
     };
-    // eslint-disable-next-line react-hooks/exhaustive-deps
   }, [run, window, idsKey, enabled]);
   return ids.map((id) => (enabled ? contexts.get(keyOf(run, window, id)) ?? null : null));
 }
