@@ -303,6 +303,12 @@ def test_tokens_bad_inputs_name_the_problem(bert: Any, tokenizer: Any, tmp_path:
             metadata={"position": range(7)},
             out=tmp_path / "z",
         )
+    with pytest.raises(
+        EmbeddingExplorerError, match="shows each token within its own text; leave render= out"
+    ):
+        ee.explore(
+            bert, batches, ["encoder.layer.0"], reduce="tokens", render=np.array(TEXTS), out=tmp_path / "w"
+        )
     with pytest.raises(ValueError, match="skip_special=True is for reduce 'tokens'"):
         ee.Reducer("mean", skip_special=True)
     assert not (tmp_path / "x").exists() and not (tmp_path / "y").exists()

@@ -158,7 +158,7 @@ def plan_explore(
                 "client= with reduce='tokens' is not supported: Dask shards split sample ids, and a "
                 "text's token count is known only once it is tokenized; run it in one process"
             )
-        if render not in (None, "text"):
+        if not (render is None or (isinstance(render, str) and render == "text")):
             raise EmbeddingExplorerError(
                 "reduce='tokens' shows each token within its own text; leave render= out"
             )
