@@ -72,7 +72,8 @@ def test_demo_without_serving_builds_and_summarises(
     except FileNotFoundError:  # pragma: no cover
         pytest.skip("Fashion-MNIST is not installed")
     monkeypatch.setattr(runner, "load_or_train_cnn", lambda **kw: (cnn.untrained_cnn(seed=1), 0.1))
-    argv = ["demo", "--no-serve", "--quiet", "--limit", "300", "--token-glosses", "40", "--out", str(tmp_path)]
+    argv = ["demo", "--no-serve", "--quiet", "--limit", "300", "--token-glosses", "40"]
+    argv += ["--out", str(tmp_path)]
     code = cli.main(argv)
     assert code == 0
     text = capsys.readouterr().out
