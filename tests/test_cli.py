@@ -77,10 +77,13 @@ def test_demo_without_serving_builds_and_summarises(
     except FileNotFoundError:  # pragma: no cover
         pytest.skip("Fashion-MNIST is not installed")
     monkeypatch.setattr(runner, "load_or_train_cnn", lambda **kw: (cnn.untrained_cnn(seed=1), 0.1))
-    code = cli.main(["demo", "--no-serve", "--quiet", "--limit", "300", "--out", str(tmp_path)])
+    argv = ["demo", "--no-serve", "--quiet", "--limit", "300", "--token-glosses", "40"]
+    argv += ["--out", str(tmp_path)]
+    code = cli.main(argv)
     assert code == 0
     text = capsys.readouterr().out
     assert runner.TRAINED in text and runner.UNTRAINED in text and "PC1" in text
+    assert "wordnet-minilm-tokens" in text and "tokens of 40 glosses" in text  # the per-token run
     assert ee.open_run(tmp_path / runner.TRAINED).n_samples == 300
 
 

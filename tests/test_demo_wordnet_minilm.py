@@ -159,7 +159,18 @@ def test_cli_demo_text_builds_and_reuses(
     if not HAVE_WORDNET:
         pytest.skip("WordNet is not installed (wordnet-base)")
     monkeypatch.setattr(wn, "load_minilm", lambda: minilm)
-    argv = ["demo", "--text", "--no-serve", "--quiet", "--glosses", "120", "--out", str(tmp_path)]
+    argv = [
+        "demo",
+        "--text",
+        "--reduce",
+        "mean",
+        "--no-serve",
+        "--quiet",
+        "--glosses",
+        "120",
+        "--out",
+        str(tmp_path),
+    ]
     assert cli.main(argv) == 0
     out = capsys.readouterr().out
     assert wn.RUN_NAME in out and "PC1" in out and "fashion" not in out

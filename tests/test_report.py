@@ -199,3 +199,19 @@ def test_report_opens_from_disk_in_chromium(image_run: ee.Run, report: Path) -> 
         page.screenshot(path=str(SHOTS / "report.png"), full_page=True)
     assert errors == []
     assert {url.split(":", 1)[0] for url in requests} <= {"file", "data"}
+
+
+def test_a_per_token_run_shows_tokens_in_their_text(tmp_path: Path) -> None:
+    """Each extreme token marked within a window of its text; each end's make-up names tokens."""
+    from support import TOKEN_TEXTS, make_token_run
+
+    run = make_token_run(tmp_path / "tokens", TOKEN_TEXTS[:12])
+    page = render_report(run, n=4)
+    samples = run.samples
+    low, high = run["layer5"].extremes(0, 4)
+    marked = re.findall(r"<mark>([^<]*)</mark>", page)
+    for sample_id in [*high, *low]:
+        assert samples.token[sample_id] in marked
+    tokens = list(samples.token[high])
+    top = max(tokens, key=tokens.count)
+    assert f"<b>{tokens.count(top)}/4</b> {top!r}".replace("'", "&#x27;") in page

@@ -79,7 +79,7 @@ class ArraySource:
             stop = min(i + batch_size, self.n_samples)
             inputs = {name: self.rows(name, i, stop) for name in self.arrays}
             shown = None if self.images is None else _as_tensor(self.images[i:stop])
-            yield Batch(inputs, stop - i, None, None, shown)
+            yield Batch(inputs, stop - i, None, None, shown=shown)
 
     def fingerprint(self) -> str:
         """Each array's shape and dtype and up to ``SAMPLED_ROWS`` evenly spaced rows (so a

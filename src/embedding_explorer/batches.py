@@ -20,19 +20,25 @@ from torch.utils.data import sampler as samplers
 from .checks import positive_int
 from .exceptions import DataOrderError, EmbeddingExplorerError
 from .text import TextBatches
+from .tokens import TOKENS_KEY, TokenBatches, TokenSelection
 
 LABEL_KEYS = ("labels", "label")
 
 
 @dataclass
 class Batch:
-    """One batch: what the model receives, and what we record about its samples."""
+    """One batch: what the model receives, and what we record about its samples.
+
+    In a per-token run (``tokens`` set) samples are the selected tokens: ``size`` counts them
+    and ``labels`` (one per text in the raw batch) are repeated on each token of a text.
+    """
 
     inputs: Any  # a tensor, a tuple of positional tensors, or a dict of keyword tensors
     size: int
     labels: np.ndarray | None
     attention_mask: torch.Tensor | None
     shown: Any = None  # what renderings are made of when not the inputs (ee.from_arrays' images)
+    tokens: TokenSelection | None = None
 
     def model_args(
         self, device: torch.device, dtype: torch.dtype | None = None
@@ -82,6 +88,8 @@ def count_samples(data: Any) -> int | None:
         return int(data.shape[0])
     if isinstance(data, TextBatches):
         return data.n_samples
+    if isinstance(data, TokenBatches):
+        return None  # tokens are counted as they are extracted
     pair = whole_pair(data)
     if pair is not None:
         return int(pair[0].shape[0])
@@ -257,15 +265,23 @@ def check_loader_order(loader: DataLoader[Any]) -> None:
 def parse_batch(raw: Any) -> Batch:
     """Split a raw batch into model inputs, labels and attention mask."""
     if isinstance(raw, Mapping):
-        inputs = {k: v for k, v in raw.items() if k not in LABEL_KEYS}
+        inputs = {k: v for k, v in raw.items() if k not in LABEL_KEYS and k != TOKENS_KEY}
         for key, value in inputs.items():
             if isinstance(value, torch.Tensor):
                 check_real(value, f"the batch key {key!r}")
         label_key = next((k for k in LABEL_KEYS if k in raw), None)
         labels = as_labels(raw[label_key]) if label_key else None
         mask = inputs.get("attention_mask")
-        size = _leading_size(inputs)
-        return Batch(inputs, size, labels, mask if isinstance(mask, torch.Tensor) else None)
+        mask = mask if isinstance(mask, torch.Tensor) else None
+        tokens = raw.get(TOKENS_KEY)
+        if isinstance(tokens, TokenSelection):  # samples are tokens; labels are per text
+            if labels is not None and len(labels) != tokens.keep.shape[0]:
+                raise EmbeddingExplorerError(
+                    f"a batch has {tokens.keep.shape[0]} texts but {len(labels)} labels"
+                )
+            per_token = labels[tokens.rows] if labels is not None else None
+            return Batch(inputs, tokens.size, per_token, mask, tokens=tokens)
+        return Batch(inputs, _leading_size(inputs), labels, mask)
     if isinstance(raw, (tuple, list)):
         if len(raw) == 1:
             return parse_batch(raw[0])

@@ -199,7 +199,12 @@ class LayerCapture:
                 elif slot.ref.call is None or slot.ref.call == call:
                     _check_real_output(output, slot)
                     slot.value = reduce_output(
-                        output, slot.reducer, slot.ref.name, batch.size, batch.attention_mask
+                        output,
+                        slot.reducer,
+                        slot.ref.name,
+                        batch.size,
+                        batch.attention_mask,
+                        batch.tokens.keep if batch.tokens is not None else None,
                     )
             if self._stop_at == (module_name, call_index):
                 raise _StopForward

@@ -14,6 +14,7 @@ from .exceptions import EmbeddingExplorerError
 from .run import Run, open_run
 
 DEMO_GLOSSES = 10_000  # the text demo's stratified subset (demos.wordnet_minilm.DEFAULT_SUBSET)
+DEMO_TOKEN_GLOSSES = 2_000  # the per-token run's glosses (demos.wordnet_tokens.DEFAULT_GLOSSES)
 
 
 def run_summary(run: Run) -> dict[str, Any]:
@@ -107,13 +108,23 @@ def _demo(args: argparse.Namespace) -> int:
         runs += build_demo_runs(
             Path(args.out), limit=args.limit, progress=not args.quiet, datasets=not args.no_datasets
         )
+    token_runs = []
     if not args.image:
         from .demos.wordnet_minilm import build_text_run
+        from .demos.wordnet_tokens import build_token_run, describe_token_run
 
         n = None if args.all_glosses else args.glosses
-        runs.append(build_text_run(Path(args.out), n=n, progress=not args.quiet))
-    print(describe_demo(runs))
-    print()
+        if args.reduce in (None, "mean"):
+            runs.append(build_text_run(Path(args.out), n=n, progress=not args.quiet))
+        if args.reduce in (None, "tokens"):
+            token_runs.append(build_token_run(Path(args.out), n=args.token_glosses, progress=not args.quiet))
+    if runs:
+        print(describe_demo(runs))
+        print()
+    for run in token_runs:
+        print(describe_token_run(run))
+        print()
+    runs += token_runs
     if args.no_serve:
         return 0
     from .server import serve
@@ -317,6 +328,14 @@ def build_parser() -> argparse.ArgumentParser:
         help="every WordNet gloss (about 118k) instead of a stratified subset of 10k",
     )
     demo.add_argument("--glosses", type=int, default=DEMO_GLOSSES, help=argparse.SUPPRESS)  # tests
+    demo.add_argument(
+        "--reduce",
+        choices=["mean", "tokens"],
+        default=None,
+        help="only the text run with one vector per gloss (mean) or the per-token run over 2,000 "
+        "glosses (tokens); default: both",
+    )
+    demo.add_argument("--token-glosses", type=int, default=DEMO_TOKEN_GLOSSES, help=argparse.SUPPRESS)
     demo.add_argument(
         "--no-datasets",
         action="store_true",

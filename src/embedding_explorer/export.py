@@ -107,8 +107,9 @@ def association_table(probe: ScoreProbe) -> pd.DataFrame:
         values = column_values(run, column)
         kind = resolve_kind(values, column)
         distinct = values.nunique(dropna=True)
-        if kind == "categorical" and (distinct > MAX_CATEGORIES or distinct == values.count()):
-            continue  # ids or file paths: every category would explain everything
+        many = distinct > MAX_CATEGORIES or distinct == values.count()
+        if kind == "categorical" and many and column != "token":
+            continue  # ids or file paths: every category would explain everything (tokens repeat)
         try:
             table = association(probe, column, kind=kind)  # type: ignore[arg-type]
         except EmbeddingExplorerError:  # a single value over the samples: nothing to say

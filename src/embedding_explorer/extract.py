@@ -81,6 +81,8 @@ class Ledger:
         self.rows_per_chunk: int | None = None
         self._labels: list[np.ndarray] = []
         self._labels_saved = 0  # parts of _labels already in a checkpoint
+        self._tokens: list[np.ndarray] = []  # per-token runs: (n, 3) text_id, position, token_id
+        self._tokens_saved = 0
         self.batches_with_labels = 0
         self.batches_without_labels = 0
         self._chain = b""
@@ -99,6 +101,8 @@ class Ledger:
         ledger.rows_per_chunk = checkpoint.rows_per_chunk
         if checkpoint.labels is not None:
             ledger._labels, ledger._labels_saved = [checkpoint.labels], 1
+        if checkpoint.tokens is not None:
+            ledger._tokens, ledger._tokens_saved = [checkpoint.tokens], 1
         ledger.batches_with_labels = checkpoint.batches_with_labels
         ledger.batches_without_labels = checkpoint.batches_without_labels
         ledger._chain = bytes.fromhex(checkpoint.content_hash or "")
@@ -113,6 +117,8 @@ class Ledger:
         """Hash the batch's inputs and labels (before the model runs: it may change them)."""
         self.add_digest(batch_digest(batch))
         self.add_labels(batch.labels)
+        if batch.tokens is not None:
+            self._tokens.append(batch.tokens.columns())
 
     def add_digest(self, digest: str | None) -> None:
         if digest is None:
@@ -177,6 +183,10 @@ class Ledger:
             raise EmbeddingExplorerError("some batches carry labels and others do not")
         return np.concatenate(self._labels) if self._labels else None
 
+    def tokens(self) -> np.ndarray | None:
+        """``(n, 3)`` int64 text_id, position, token_id of every token sample (per-token runs)."""
+        return np.concatenate(self._tokens) if self._tokens else None
+
     def content_hash(self) -> str | None:
         return self._chain.hex() if self._hash_complete and self._chain else None
 
@@ -186,6 +196,7 @@ class Ledger:
         render_bytes, sizes = writer.flush()
         new_labels = self._labels[self._labels_saved :]
         new_columns = self._columns[self._columns_saved :]
+        new_tokens = self._tokens[self._tokens_saved :]
         self.segment += 1
         resume.save(
             resume.folder_of(writer.out),
@@ -206,9 +217,11 @@ class Ledger:
             np.concatenate(new_labels) if new_labels else None,
             sizes if render_bytes or len(sizes) else None,
             np.concatenate(new_columns) if new_columns else None,
+            np.concatenate(new_tokens) if new_tokens else None,
         )
         self._labels_saved = len(self._labels)
         self._columns_saved = len(self._columns)
+        self._tokens_saved = len(self._tokens)
         self.saved_at = self.n_done
         release_freed_memory()
 
@@ -424,6 +437,9 @@ def input_columns(
     if rendered is not None and renderer.kind == TEXT:
         ids = batch.inputs.get("input_ids") if isinstance(batch.inputs, Mapping) else None
         length = int(ids.shape[1]) if isinstance(ids, torch.Tensor) and ids.ndim == 2 else None
+        if batch.tokens is not None:  # a per-token run: each token gets its text's statistics
+            per_text = text_statistics(list(batch.tokens.texts), batch.attention_mask, length)
+            return {name: values[batch.tokens.rows] for name, values in per_text.items()}
         texts = [item.decode(errors="replace") for item in rendered]
         return text_statistics(texts, batch.attention_mask, length)
     return {}

@@ -19,6 +19,7 @@ from torch.utils.data import BatchSampler, DataLoader, Dataset, IterableDataset,
 
 from .placement import checkpoint_identity, is_placed, structure_digest
 from .text import TextBatches
+from .tokens import TokenBatches
 
 SAMPLED_ITEMS = 256  # items of a map-style Dataset hashed for its quick fingerprint
 HASH_BLOCK_BYTES = 64 << 20  # a non-contiguous or non-CPU array is hashed in row blocks of this size
@@ -85,7 +86,7 @@ def data_fingerprint(data: Any) -> str | None:
     length, type and up to ``SAMPLED_ITEMS`` evenly spaced items: an edit elsewhere in a large
     data set is not seen (pass ``recompute=True`` after such an edit).
     """
-    if isinstance(data, TextBatches):  # texts, labels and tokenizer: not the token tensors
+    if isinstance(data, (TextBatches, TokenBatches)):  # texts, labels and tokenizer: not the tensors
         return data.content_fingerprint()
     digest = identity_digest()
     if isinstance(data, Dataset) and callable(getattr(data, "content_fingerprint", None)):

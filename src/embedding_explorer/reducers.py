@@ -2,9 +2,10 @@
 
 Rank 2 ``(B, D)`` is kept. Rank 3 ``(B, T, D)`` token sequences: ``"mean"`` over tokens (honouring
 an attention mask), ``"first"`` or ``"last"`` (the last *unmasked* token). Rank 4 ``(B, C, H, W)``
-feature maps: ``"mean"`` or ``"max"`` over space, or ``"flatten"``. Other ranks are flattened
-only when asked. Tuple, list, dict and ``ModelOutput`` outputs use their first tensor unless a
-:class:`Reducer` names an index or key.
+feature maps: ``"mean"`` or ``"max"`` over space, or ``"flatten"``. ``"tokens"`` keeps every
+real token of a ``(B, T, D)`` output as its own row (a per-token run, see :mod:`tokens`). Other
+ranks are flattened only when asked. Tuple, list, dict and ``ModelOutput`` outputs use their
+first tensor unless a :class:`Reducer` names an index or key.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ import torch
 from .exceptions import LayerOutputError
 from .fingerprint import callable_digest
 
-METHODS = ("auto", "mean", "first", "last", "max", "flatten")
+METHODS = ("auto", "mean", "first", "last", "max", "flatten", "tokens")
 
 ReduceFn = Callable[[torch.Tensor], torch.Tensor]
 
@@ -29,20 +30,26 @@ class Reducer:
 
     Parameters
     ----------
-    method : {"auto", "mean", "first", "last", "max", "flatten"} or callable
-        ``"auto"`` keeps rank 2, means tokens of rank 3 and space of rank 4. A callable receives
-        the selected output tensor (batch first) and returns a ``(B, D)`` tensor.
+    method : {"auto", "mean", "first", "last", "max", "flatten", "tokens"} or callable
+        ``"auto"`` keeps rank 2, means tokens of rank 3 and space of rank 4. ``"tokens"`` makes
+        every real (non-padding) token its own sample. A callable receives the selected output
+        tensor (batch first) and returns a ``(B, D)`` tensor.
     select : int or str, optional
         Which element of a tuple/list (index) or dict/ModelOutput (key) output to use.
         Default: the first tensor.
+    skip_special : bool, default=False
+        With ``"tokens"``: leave special tokens ([CLS], [SEP], <bos>...) out of the samples.
     """
 
     method: str | ReduceFn = "auto"
     select: int | str | None = None
+    skip_special: bool = False
 
     def __post_init__(self) -> None:
         if isinstance(self.method, str) and self.method not in METHODS:
             raise ValueError(f"reduce method {self.method!r} is not one of {', '.join(METHODS)}")
+        if self.skip_special and self.method != "tokens":
+            raise ValueError(f"skip_special=True is for reduce 'tokens', not {self.describe()!r}")
 
     def describe(self) -> str:
         """A stable text form, for the manifest and run fingerprints."""
@@ -52,6 +59,8 @@ class Reducer:
             name += f"#{callable_digest(fn)[:16]}"  # code, defaults, closure: two lambdas differ
         else:
             name = self.method
+            if self.skip_special:
+                name += "(skip_special)"
         return name if self.select is None else f"{name}[{self.select!r}]"
 
 
@@ -127,8 +136,12 @@ def reduce_output(
     layer: str,
     batch_size: int,
     attention_mask: torch.Tensor | None = None,
+    keep: torch.Tensor | None = None,
 ) -> torch.Tensor:
-    """Reduce a module output to a ``(batch_size, D)`` tensor (same device and dtype)."""
+    """Reduce a module output to a ``(batch_size, D)`` tensor (same device and dtype).
+
+    For ``"tokens"``, ``keep`` is the batch's ``(B, T)`` choice of token samples and
+    ``batch_size`` the number of them."""
     x = source = select_tensor(output, reducer.select, layer)
     if callable(reducer.method):
         x = reducer.method(x)
@@ -146,7 +159,10 @@ def reduce_output(
             raise LayerOutputError(_complex_message(layer))
         if not x.is_floating_point():  # integer maps or token ids: means need a float dtype
             x = x.float()
-        x = _reduce_by_name(x, reducer.method, layer, attention_mask)
+        if reducer.method == "tokens":
+            x = _token_rows(x, layer, keep)
+        else:
+            x = _reduce_by_name(x, reducer.method, layer, attention_mask)
     if x.shape[0] != batch_size:
         raise LayerOutputError(
             f"layer {layer!r} gave {x.shape[0]} rows for a batch of {batch_size} samples; "
@@ -161,6 +177,21 @@ def reduce_output(
         # ResNet) would change the captured values, so keep a copy
         x = x.clone()
     return x
+
+
+def _token_rows(x: torch.Tensor, layer: str, keep: torch.Tensor | None) -> torch.Tensor:
+    """The rows of the kept tokens of a ``(B, T, D)`` output, in row-major (text, position) order."""
+    if keep is None:
+        raise LayerOutputError(
+            f"layer {layer!r} reduces by 'tokens' but the batch has no token selection; "
+            "pass data=ee.text_batches(texts, tokenizer)"
+        )
+    if x.ndim != 3 or tuple(x.shape[:2]) != tuple(keep.shape):
+        raise LayerOutputError(
+            f"layer {layer!r} output has shape {tuple(x.shape)}; reduce 'tokens' needs "
+            f"(batch, tokens, features) with (batch, tokens) = {tuple(keep.shape)}"
+        )
+    return x[keep.to(device=x.device)]
 
 
 def _complex_message(layer: str) -> str:

@@ -112,6 +112,12 @@ class Renderer:
         """Per-sample renderings of ``batch``, or None when samples are not rendered."""
         start, self._seen = self._seen, self._seen + batch.size
         self.last_pixels, self.last_images = None, []
+        if batch.tokens is not None and self.spec in (None, "text"):
+            # a per-token run: each token is shown with its whole text (the token itself and
+            # its neighbours come from the sample table's text_id, position and token columns)
+            self.kind = TEXT
+            encoded = [str(t).encode() for t in batch.tokens.texts]
+            return [encoded[row] for row in batch.tokens.rows]
         if self._texts is not None:
             if self._seen > len(self._texts):
                 raise EmbeddingExplorerError(

@@ -34,6 +34,7 @@ if TYPE_CHECKING:
 SNIPPET_CHARS = 180
 """Texts longer than this are cut in the gallery (the whole text is the tooltip)."""
 TOOLTIP_CHARS = 1000
+TOKEN_WINDOW = 6  # tokens shown each side of a token sample (per-token runs)
 PIXELATED_UP_TO = 48
 """Thumbnails this small (pixels per side) are enlarged without smoothing; larger ones smoothly."""
 
@@ -300,6 +301,11 @@ class Samples:
         self.labels = None if labels is None else labels.to_numpy()
         self._images: dict[int, str] = {}
         self.layout = {IMAGE: "images", TEXT: "texts"}.get(self.kind or "", "ids")
+        table = run.samples
+        per_token = {"text_id", "token"} <= set(table.columns)
+        # a per-token run: each token is shown in a window of its text, ends by their tokens
+        self.text_ids = table["text_id"].to_numpy() if per_token else None
+        self.tokens = [str(t) for t in table["token"]] if per_token else None
 
     def label(self, sample_id: int) -> str | None:
         if self.labels is None:
@@ -308,7 +314,13 @@ class Samples:
         return None if pd.isna(value) else str(value)
 
     def makeup(self, ids: np.ndarray) -> str:
-        """The dominant labels among ``ids``: ``7/8 Sandal · 1 Sneaker``."""
+        """The dominant labels among ``ids``: ``7/8 Sandal · 1 Sneaker``; in a per-token run the
+        dominant tokens: ``9/16 'not' · 3 'no'``."""
+        if self.tokens is not None:
+            counts = Counter(self.tokens[int(i)] for i in ids).most_common(2)
+            first = f"<b>{counts[0][1]}/{len(ids)}</b> {esc(repr(counts[0][0]))}"
+            rest = f" · {counts[1][1]} {esc(repr(counts[1][0]))}" if len(counts) > 1 else ""
+            return f'<span class="makeup">{first}{rest}</span>'
         if self.labels is None:
             return ""
         counts = Counter(self.label(int(i)) or "missing" for i in ids).most_common(2)
@@ -331,12 +343,35 @@ class Samples:
         if record is not None and self.kind == TEXT:
             text = record.decode("utf-8", errors="replace")
             snippet = text if len(text) <= SNIPPET_CHARS else text[: SNIPPET_CHARS - 1].rstrip() + "…"
+            shown = esc(snippet) if self.tokens is None else self.token_window(sample_id)
             full = text[:TOOLTIP_CHARS]
             return (
                 f'<figure class="snippet" title="{esc(tip)}&#10;&#10;{esc(full)}">{caption}'
-                f'<span class="text">{esc(snippet)}</span></figure>'
+                f'<span class="text">{shown}</span></figure>'
             )
         return f'<figure class="chip" title="{esc(tip)}"><span>#{sample_id}</span>{caption}</figure>'
+
+    def token_window(self, sample_id: int, window: int = TOKEN_WINDOW) -> str:
+        """A token sample within ``window`` tokens of its text each side, the token in <mark>."""
+        text_ids, tokens = self.text_ids, self.tokens
+        if text_ids is None or tokens is None:
+            return ""
+        text_id = text_ids[sample_id]
+        first = int(np.searchsorted(text_ids, text_id, "left"))
+        stop = int(np.searchsorted(text_ids, text_id, "right"))
+        lo, hi = max(first, sample_id - window), min(stop, sample_id + window + 1)
+        own_spaces = any(t[:1].isspace() for t in tokens[lo:hi])
+        parts = ["…" if lo > first else ""]
+        for i in range(lo, hi):
+            token = tokens[i]
+            if own_spaces or (token.startswith("##") and len(token) > 2):
+                token, gap = (token if own_spaces else token[2:]), ""
+            else:
+                gap = " " if i > lo else ""
+            shown = f"<mark>{esc(token)}</mark>" if i == sample_id else esc(token)
+            parts.append(gap + shown)
+        parts.append("…" if hi < stop else "")
+        return "".join(parts)
 
     def style(self) -> str:
         """One CSS rule per embedded thumbnail."""

@@ -8,6 +8,7 @@ A checkpoint lives beside the rows written so far: in the staging folder of a lo
     state-<n>.npz       every layer's merged accumulator after segment n (float64)
     labels-<n>.npy      the labels of the samples of segment n
     sizes-<n>.npy       the rendering sizes (bytes) of the samples of segment n
+    tokens-<n>.npy      per-token runs: text_id, position, token_id of the samples of segment n
 
 Segments are the samples between two checkpoints: labels and rendering sizes are saved once
 each, so checkpoints cost O(D^2) per layer plus the new samples, never O(N) again. A checkpoint
@@ -70,6 +71,7 @@ class Checkpoint:
     render_sizes: np.ndarray | None = None
     column_names: list[str] = field(default_factory=list)  # per-sample columns recorded (extract.Ledger)
     columns: np.ndarray | None = None  # (n_done, len(column_names)) float64
+    tokens: np.ndarray | None = None  # (n_done, 3) in a per-token run
 
 
 def save(
@@ -78,6 +80,7 @@ def save(
     labels: np.ndarray | None,
     render_sizes: np.ndarray | None,
     columns: np.ndarray | None = None,
+    tokens: np.ndarray | None = None,
 ) -> None:
     """Save the new segment's labels and sizes, the accumulators, then the checkpoint itself
     (in ``folder``, see :func:`folder_of`)."""
@@ -92,6 +95,9 @@ def save(
     if columns is not None:
         with (folder / f"columns-{n}.npy").open_whole() as f:
             np.save(f, np.asarray(columns, dtype=np.float64))
+    if tokens is not None:
+        with (folder / f"tokens-{n}.npy").open_whole() as f:
+            np.save(f, np.asarray(tokens, dtype=np.int64))
     layers, arrays = {}, {}
     for i, (name, acc) in enumerate(checkpoint.accumulators.items()):
         state = acc.state()
@@ -153,6 +159,7 @@ def load(folder: Location, key: str) -> Checkpoint | None:
             render_sizes=_segments(folder, "sizes", n, reading),
             column_names=[str(c) for c in meta.get("column_names", [])],
             columns=_segments(folder, "columns", n, reading),
+            tokens=_segments(folder, "tokens", n, reading),
         )
         reading[0] = folder / CHECKPOINT
         _check_counts(checkpoint)
@@ -186,6 +193,8 @@ def _check_counts(checkpoint: Checkpoint) -> None:
         raise ValueError(f"the labels saved cover {got} samples, not {n}")
     if checkpoint.column_names and (checkpoint.columns is None or len(checkpoint.columns) != n):
         raise ValueError(f"the recorded columns saved do not cover {n} samples")
+    if checkpoint.tokens is not None and len(checkpoint.tokens) != n:
+        raise ValueError(f"the token columns saved cover {len(checkpoint.tokens)} samples, not {n}")
     sizes = checkpoint.render_sizes
     if checkpoint.render_bytes and (sizes is None or int(sizes.sum()) != checkpoint.render_bytes):
         raise ValueError(f"the rendering sizes saved do not add up to {checkpoint.render_bytes} bytes")

@@ -14,6 +14,7 @@ import numpy as np
 import torch
 
 from .checks import positive_int
+from .exceptions import EmbeddingExplorerError
 
 
 class TextBatches:
@@ -43,6 +44,12 @@ class TextBatches:
             raise TypeError(
                 f"tokenizer must be callable (a Hugging Face tokenizer), not {type(tokenizer).__name__}"
             )
+        if getattr(tokenizer, "pad_token", "") is None and len(self.texts) > 1:
+            raise EmbeddingExplorerError(
+                f"the tokenizer {getattr(tokenizer, 'name_or_path', type(tokenizer).__name__)!r} has no "
+                "padding token (GPT-2's has none), so texts cannot be batched; set "
+                "tokenizer.pad_token = tokenizer.eos_token (padding is masked out)"
+            )
         self.tokenizer = tokenizer
         self.batch_size = batch_size
         self.max_length = max_length
@@ -66,17 +73,25 @@ class TextBatches:
 
     def __iter__(self) -> Iterator[dict[str, Any]]:
         for start in range(0, len(self.texts), self.batch_size):
-            encoded = self.tokenizer(
-                self.texts[start : start + self.batch_size],
-                padding=True,
-                truncation=True,
-                max_length=self.max_length,
-                return_tensors="pt",
-            )
-            batch: dict[str, Any] = dict(encoded)
-            if self.labels is not None:
-                batch["labels"] = self.labels[start : start + self.batch_size]
-            yield batch
+            yield self.encode(start)
+
+    def encode(self, start: int, *, special_tokens_mask: bool = False) -> dict[str, Any]:
+        """The batch of texts ``start .. start + batch_size``: the tokenizer's tensors, plus
+        ``labels`` when there are labels and, when asked, the tokenizer's ``special_tokens_mask``
+        (1 for [CLS], [SEP], <bos>...; per-token runs take it out before the model runs)."""
+        extra = {"return_special_tokens_mask": True} if special_tokens_mask else {}
+        encoded = self.tokenizer(
+            self.texts[start : start + self.batch_size],
+            padding=True,
+            truncation=True,
+            max_length=self.max_length,
+            return_tensors="pt",
+            **extra,
+        )
+        batch: dict[str, Any] = dict(encoded)
+        if self.labels is not None:
+            batch["labels"] = self.labels[start : start + self.batch_size]
+        return batch
 
     def content_fingerprint(self) -> str:
         """A hash of the texts, labels, batching and the tokenizer's identity (class, name or path,

@@ -18,3 +18,4 @@ export { exportUrl, getAssociations, getBasis, getGallery, getHistogram, getQuan
 export { getCka, getInsights, getDatasetExtremes, getDatasetHistogram, getDatasetShift, getMatched, getPcCorrelation } from './compare';
 export { postDirection } from './directions';
 export { getNeighborhood, getNeighbors, getSelection, type Selection } from './samples';
+export { getTokenContexts, getTokenStrip, type TokenContext, type TokenStrip } from './tokens';

@@ -486,6 +486,46 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/runs/{run}/tokens": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Token Contexts
+         * @description Each token sample with ``window`` tokens of its text on each side, and the whole text.
+         */
+        get: operations["token_contexts_api_runs__run__tokens_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/runs/{run}/layers/{layer}/components/{c}/texts/{text_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Token Strip
+         * @description Component ``c``'s score at every token of text ``text_id`` (and the colour scale).
+         */
+        get: operations["token_strip_api_runs__run__layers__layer__components__c__texts__text_id__get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
 }
 export type webhooks = Record<string, never>;
 export interface components {
@@ -946,6 +986,11 @@ export interface components {
             columns: components["schemas"]["ColumnInfo"][];
             /** Layers */
             layers: components["schemas"]["LayerInfo"][];
+            /**
+             * Per Token
+             * @default false
+             */
+            per_token: boolean;
         };
         /** SampleDetail */
         SampleDetail: {
@@ -1013,6 +1058,86 @@ export interface components {
             id: number;
             /** Text */
             text: string;
+        };
+        /**
+         * TokenContext
+         * @description One token sample within a window of its text.
+         */
+        TokenContext: {
+            /**
+             * Id
+             * @description the token's sample id
+             */
+            id: number;
+            /** Text Id */
+            text_id: number;
+            /**
+             * Position
+             * @description the token's position among its text's tokens
+             */
+            position: number;
+            /**
+             * Tokens
+             * @description the window of tokens, the sample's own at `focus`
+             */
+            tokens: string[];
+            /**
+             * Focus
+             * @description index of the sample's token within `tokens`
+             */
+            focus: number;
+            /**
+             * More Before
+             * @description the text has tokens before the window
+             */
+            more_before: boolean;
+            /**
+             * More After
+             * @description the text has tokens after the window
+             */
+            more_after: boolean;
+            /**
+             * Text
+             * @description the whole text
+             */
+            text: string;
+        };
+        /** TokenContexts */
+        TokenContexts: {
+            /** Items */
+            items: components["schemas"]["TokenContext"][];
+        };
+        /**
+         * TokenStrip
+         * @description A component's score at every token of one text, for a coloured strip.
+         */
+        TokenStrip: {
+            /** Layer */
+            layer: string;
+            /** Basis */
+            basis: string;
+            /** Component */
+            component: number;
+            /** Text Id */
+            text_id: number;
+            /** Text */
+            text: string;
+            /** Sample Ids */
+            sample_ids: number[];
+            /** Tokens */
+            tokens: string[];
+            /** Scores */
+            scores: (number | null)[];
+            /**
+             * Low
+             * @description the component's 1st percentile over all tokens (colour scale)
+             */
+            low: number;
+            /**
+             * High
+             * @description the component's 99th percentile over all tokens (colour scale)
+             */
+            high: number;
         };
         /**
          * ErrorItem
@@ -2636,6 +2761,142 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["Neighborhood"];
+                };
+            };
+            /** @description Not found: a run, layer, column, sample, component or direction the request names */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorAnswer"];
+                };
+            };
+            /** @description A served run cannot be read (damaged, or removed while served): the file and how to rebuild it */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorAnswer"];
+                };
+            };
+            /** @description Invalid request */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorAnswer"];
+                };
+            };
+            /** @description The run was replaced on disk while the request read it: ask again */
+            503: {
+                headers: {
+                    /** @description seconds to wait */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorAnswer"];
+                };
+            };
+        };
+    };
+    token_contexts_api_runs__run__tokens_get: {
+        parameters: {
+            query: {
+                /** @description comma-separated sample ids (tokens) */
+                ids: string;
+                /** @description tokens shown on each side of the token */
+                window?: number;
+            };
+            header?: never;
+            path: {
+                /** @description a run id from /api/runs */
+                run: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["TokenContexts"];
+                };
+            };
+            /** @description Not found: a run, layer, column, sample, component or direction the request names */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorAnswer"];
+                };
+            };
+            /** @description A served run cannot be read (damaged, or removed while served): the file and how to rebuild it */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorAnswer"];
+                };
+            };
+            /** @description Invalid request */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorAnswer"];
+                };
+            };
+            /** @description The run was replaced on disk while the request read it: ask again */
+            503: {
+                headers: {
+                    /** @description seconds to wait */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorAnswer"];
+                };
+            };
+        };
+    };
+    token_strip_api_runs__run__layers__layer__components__c__texts__text_id__get: {
+        parameters: {
+            query?: {
+                /** @description what to probe along: 'pca', 'ica' or 'dir:<id>' (a direction) */
+                basis?: string;
+            };
+            header?: never;
+            path: {
+                /** @description a run id from /api/runs */
+                run: string;
+                /** @description a layer name of the run */
+                layer: string;
+                /** @description component index, 0-based */
+                c: number;
+                /** @description the text's index in the data */
+                text_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["TokenStrip"];
                 };
             };
             /** @description Not found: a run, layer, column, sample, component or direction the request names */

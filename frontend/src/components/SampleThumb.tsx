@@ -3,6 +3,7 @@ import { useApp, useAppSlices } from '../context';
 import { useRendering } from '../hooks';
 import { formatScore } from '../lib/format';
 import { labelColor } from '../lib/runInfo';
+import { TokenThumb } from './TokenThumb';
 
 interface Props {
   id: number;
@@ -39,6 +40,7 @@ export function SampleThumb({ id, label, score, showLabel = true, size = 'md', l
   const color = labelColor(labels, label ?? null);
   const title = titleOf(id, label, score, text);
 
+  if (run.per_token) return <TokenThumb id={id} label={label} score={score} showLabel={showLabel} />;
   if (kind === 'text/plain') {
     const [first, ...rest] = (text ?? '').split('\n');
     return (

@@ -22,3 +22,4 @@ export { useRendering, useSampleText } from './sampleText';
 export { useSidebarOpen } from './sidebar';
 export { useCssVar, useTheme, type Theme } from './theme';
 export { useUrlState, type UpdateState } from './urlState';
+export { useTokenContexts, useTokenStrip, useTokenWindow } from './tokens';

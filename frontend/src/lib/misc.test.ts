@@ -10,6 +10,7 @@ const run: RunInfo = {
   id: 'r',
   name: 'r',
   n_samples: 10,
+  per_token: false,
   version: 'v1',
   model_class: 'Net',
   model_fingerprint: null,

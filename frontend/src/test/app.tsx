@@ -37,6 +37,7 @@ export function runInfo(id: string, overrides: Partial<RunInfo> = {}): RunInfo {
     version: 'v1',
     name: id,
     n_samples: 100,
+    per_token: false,
     model_class: 'Net',
     model_fingerprint: 'm1',
     data_fingerprint: `d-${id}`,

@@ -5,6 +5,7 @@ import { EmptyState, ErrorState, Skeleton, Spinner } from '../components/common'
 import { ExportMenu } from '../components/ExportMenu';
 import { PngButton } from '../components/PngButton';
 import { ThumbGrid } from '../components/SampleThumb';
+import { TokenMakeupNote, TokenWindowControl } from '../components/TokenThumb';
 import { useApp, useAppSlices } from '../context';
 import { useAssociations, useBasis, useFilterParam, useGallery } from '../hooks';
 import { componentMeaning, strongestMeaning, type ComponentMeaning } from '../lib/analysis';
@@ -50,6 +51,7 @@ export function GalleryView() {
         <div className="toolbar-spacer" />
         <BasisBar basis={focused} />
         <NControl />
+        {run.per_token && <TokenWindowControl />}
         <ExportMenu basis={focused.key} basisName={focused.choice === 'ica' ? 'ICA' : focused.direction?.name ?? 'direction'} />
       </div>
       {rows.length === 0 && <EmptyState title="This run has no layers" />}
@@ -132,7 +134,7 @@ export function componentStat(c: GalleryComponent, separation?: number | null): 
 }
 
 function EndSummary({ end, samples }: { end: 'high' | 'low'; samples: SampleRef[] }) {
-  const { labels } = useApp();
+  const { labels, run } = useApp();
   const dom = dominantLabel(samples.map((s) => (s.label === null ? null : String(s.label))));
   const scores = samples.map((s) => s.score);
   const range = scores.length ? `scores ${formatScore(scores[0])} … ${formatScore(scores[scores.length - 1])} (most extreme first)` : '';
@@ -145,6 +147,7 @@ function EndSummary({ end, samples }: { end: 'high' | 'low'; samples: SampleRef[
           <span className="end-dominant-text">{dom.text}</span>
         </span>
       )}
+      {run.per_token && <TokenMakeupNote ids={samples.map((s) => s.id)} />}
       <span className="end-range" title={range}>
         {scores.length ? formatScore(scores[0]) : ''}
       </span>

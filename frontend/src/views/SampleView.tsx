@@ -1,6 +1,7 @@
 import { useEffect, useRef, useState } from 'react';
 import { renderUrl } from '../api';
 import { ErrorState, LabelChip, Skeleton } from '../components/common';
+import { TokenStrip } from '../components/TokenStrip';
 import { useApp } from '../context';
 import { useSample, useSampleText } from '../hooks';
 import { formatPercent, formatScore, pcName } from '../lib/format';
@@ -104,6 +105,9 @@ export function SampleView({ id }: { id: number }) {
                 </div>
               ))}
             </dl>
+            {run.per_token && typeof d.metadata.text_id === 'number' && (
+              <TokenStrip key={`${layerName}-${d.metadata.text_id}`} layer={layerName} textId={d.metadata.text_id} sampleId={id} nComponents={lay.n_components} />
+            )}
             <div className="sample-scores-head">
               <h3>Scores</h3>
               <select value={layerName} onChange={(e) => setLayerName(e.target.value)} aria-label="Layer of the scores">

@@ -11,6 +11,11 @@ Which columns are categorical (``kind="auto"``):
 
 Float columns and integer columns with more distinct values are numeric. ``kind`` forces either.
 Samples with a missing value (NaN, None) in the column are left out.
+
+A categorical column with more than ``MAX_MEAN_COLUMNS`` categories (the ``token`` column of a
+per-token run: thousands of distinct tokens) gives eta squared and the categories with the lowest
+and highest mean score at each end (among those with at least ``MIN_END_COUNT`` samples), not one
+mean column per category.
 """
 
 from __future__ import annotations
@@ -36,6 +41,12 @@ SUMMARY_SD = 0.5
 """Categories whose mean score lies beyond this many standard deviations are named in a summary."""
 SUMMARY_MAX = 3
 """At most this many categories named on each side of a summary."""
+MAX_MEAN_COLUMNS = 50
+"""A categorical column with more categories gives its ends (``low``, ``high``), not every mean."""
+MIN_END_COUNT = 5
+"""Categories with fewer samples are not named at an end (their means are too noisy)."""
+END_SIZE = 5
+"""Categories named at each end of a column with many categories."""
 
 
 def column_values(run: Run, column: str) -> pd.Series:
@@ -145,6 +156,8 @@ def association(
         scores, codes = scores[keep], codes[keep]
     eta2, means, overall, sd = eta_squared(scores, codes, len(names))
     k = scores.shape[1]
+    if len(names) > MAX_MEAN_COLUMNS:
+        return _many_categories(eta2, means, np.bincount(codes, minlength=len(names)), names)
     columns: dict[str, Any] = {"eta2": eta2}
     columns.update({f"mean[{name}]": means[g] for g, name in enumerate(names)})
     columns["summary"] = [
@@ -152,6 +165,34 @@ def association(
     ]
     table = pd.DataFrame(columns, index=_component_names(k))
     return table
+
+
+def _many_categories(
+    eta2: np.ndarray, means: np.ndarray, counts: np.ndarray, names: list[str]
+) -> pd.DataFrame:
+    """eta squared and the ``END_SIZE`` categories of lowest and highest mean score per component,
+    among categories with at least ``MIN_END_COUNT`` samples (all of them when none has that many).
+
+    With thousands of categories eta squared reads high even for noise (each rare category
+    explains its own few samples), so the named ends say more than its value."""
+    frequent = counts >= min(MIN_END_COUNT, int(counts.max()))
+    candidates = np.flatnonzero(frequent)
+    k = means.shape[1]
+    low, high, summary = [], [], []
+    for c in range(k):
+        order = candidates[np.argsort(means[candidates, c], kind="stable")]
+        lows = [names[g] for g in order[:END_SIZE]]
+        highs = [names[g] for g in order[::-1][:END_SIZE]]
+        low.append(", ".join(repr(n) for n in lows))
+        high.append(", ".join(repr(n) for n in highs))
+        summary.append(
+            f"low: {', '.join(repr(n) for n in lows[:SUMMARY_MAX])}; "
+            f"high: {', '.join(repr(n) for n in highs[:SUMMARY_MAX])}"
+        )
+    return pd.DataFrame(
+        {"eta2": eta2, "n_categories": len(names), "low": low, "high": high, "summary": summary},
+        index=_component_names(k),
+    )
 
 
 def eta_squared(scores: np.ndarray, codes: np.ndarray, n_groups: int) -> tuple[FloatArray, ...]:

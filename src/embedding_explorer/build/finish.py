@@ -19,6 +19,7 @@ from ..inputstats import ALL_STATS, TEXT_STATS
 from ..outputs import OUTPUT_COLUMNS, finish_columns
 from ..pca import PCAResult
 from ..store.writer import RunWriter
+from ..tokens import TokenBatches, token_table
 from .manifest import Manifest, layer_entry
 from .plan import ExplorePlan
 from .results import Scorer, finish_pca, sample_table, write_scores
@@ -64,10 +65,14 @@ def finish(
         raise EmbeddingExplorerError(f"data has {n} samples; PCA needs at least 2")
     extracted_labels = ledger.labels()
     labels = plan.labels if plan.labels is not None else extracted_labels
+    metadata = plan.metadata
+    tokens = plan.tokens
+    if tokens is not None:  # per-token run: token columns, the text's label and metadata per token
+        metadata, labels = per_token_table(tokens, ledger, plan.labels, extracted_labels, plan.metadata)
     if labels is not None and len(labels) != n:
         raise EmbeddingExplorerError(f"labels has {len(labels)} entries for {n} samples")
-    if plan.metadata is not None and len(plan.metadata) != n:
-        raise EmbeddingExplorerError(f"metadata has {len(plan.metadata)} rows for {n} samples")
+    if metadata is not None and len(metadata) != n:
+        raise EmbeddingExplorerError(f"metadata has {len(metadata)} rows for {n} samples")
     plan.renderer.check_count(n)
     t_pca = time.perf_counter()
     pcas: dict[str, PCAResult] = {}
@@ -85,7 +90,8 @@ def finish(
     for layer, pca in pcas.items():
         (scorer or write_scores)(writer, layer, pca, n)
     t_end = time.perf_counter()
-    metadata, recorded = recorded_columns(ledger, labels, plan.metadata, n)
+    given_metadata = metadata  # the user's (and a per-token run's token columns)
+    metadata, recorded = recorded_columns(ledger, labels, metadata, n)
     writer.write_samples(sample_table(n, labels, metadata))
     rendered = writer.finish_renderings()
     manifest = Manifest(
@@ -117,7 +123,7 @@ def finish(
         ],
         labels_present=labels is not None,
         label_names=plan.label_names,
-        metadata_columns=[] if plan.metadata is None else [str(c) for c in plan.metadata.columns],
+        metadata_columns=[] if given_metadata is None else [str(c) for c in given_metadata.columns],
         recorded=recorded,
         rendering_kind=plan.renderer.kind if rendered == n else None,
         timings={
@@ -155,3 +161,24 @@ def recorded_columns(
         return metadata, recorded
     frame = pd.DataFrame({k: extra[k] for k in recorded["input_statistics"] + recorded["outputs"]})
     return (frame if metadata is None else pd.concat([metadata, frame], axis=1)), recorded
+
+
+def per_token_table(
+    tokens: TokenBatches,
+    ledger: Ledger,
+    labels_per_text: np.ndarray | None,
+    extracted_labels: np.ndarray | None,
+    metadata_per_text: pd.DataFrame | None,
+) -> tuple[pd.DataFrame, np.ndarray | None]:
+    """The metadata and labels of a per-token run's samples: ``text_id``, ``position``,
+    ``token``, ``token_id``, then the text's own metadata; labels of each token's text."""
+    columns = ledger.tokens()
+    if columns is None:
+        columns = np.empty((0, 3), dtype=np.int64)
+    table = token_table(columns, tokens)
+    text_ids = table["text_id"].to_numpy()
+    labels = labels_per_text[text_ids] if labels_per_text is not None else extracted_labels
+    if metadata_per_text is not None:
+        own = metadata_per_text.iloc[text_ids].reset_index(drop=True)
+        table = pd.concat([table, own], axis=1)
+    return table, labels

@@ -36,6 +36,7 @@ from ..placement import execution_device
 from ..reducers import Reducer, ReduceSpec, reducers_for
 from ..render import Renderer, RenderSpec
 from ..store.format import FORMAT_VERSION, MANIFEST, STORAGE_DTYPES, read_manifest
+from ..tokens import TOKEN_COLUMNS, TokenBatches, token_samples, tokens_choice
 
 if TYPE_CHECKING:
     from distributed import Client
@@ -58,7 +59,7 @@ class ExplorePlan:
     reducers: Mapping[str, Reducer]
     renderer: Renderer
     labels: np.ndarray | None = field(repr=False)  # given by the caller; None: from the batches
-    metadata: pd.DataFrame | None = field(repr=False)
+    metadata: pd.DataFrame | None = field(repr=False)  # per text in a per-token run
     label_names: list[str] | None
     name: str
     out: Location
@@ -80,6 +81,11 @@ class ExplorePlan:
     resume_key: str | None  # a checkpoint with this key is resumed; None: never (one-pass data)
     input_stats: bool = True  # record inputstats columns
     outputs: OutputsSpec = "auto"  # record the model's class scores (see outputs)
+
+    @property
+    def tokens(self) -> TokenBatches | None:
+        """The token batches of a per-token run (labels and metadata are then per text)."""
+        return self.data if isinstance(self.data, TokenBatches) else None
 
     @property
     def names(self) -> list[str]:
@@ -162,6 +168,22 @@ def plan_explore(
         raise TypeError(f"input_stats={input_stats!r}: use True or False")
     check_outputs(outputs)
     check_data(data)
+    skip_special = tokens_choice(
+        {k: (r.method if isinstance(r.method, str) else "", r.skip_special) for k, r in reducers.items()}
+    )
+    n_texts = None
+    if skip_special is not None:  # a per-token run: labels, metadata are per text
+        if client is not None:
+            raise EmbeddingExplorerError(
+                "client= with reduce='tokens' is not supported: Dask shards split sample ids, and a "
+                "text's token count is known only once it is tokenized; run it in one process"
+            )
+        if not (render is None or (isinstance(render, str) and render == "text")):
+            raise EmbeddingExplorerError(
+                "reduce='tokens' shows each token within its own text; leave render= out"
+            )
+        data = token_samples(data, skip_special)
+        n_texts = data.n_texts
     n_known = count_samples(data)
     if n_known is not None and n_known < 2:
         raise EmbeddingExplorerError(f"data has {n_known} samples; PCA needs at least 2")
@@ -172,8 +194,15 @@ def plan_explore(
             f"{type(data).__name__}"
         )
     renderer = Renderer(render, n_known)
-    labels_given = _as_label_array(labels, n_known)
-    table = _metadata_table(metadata, n_known)
+    per_row = n_known if n_texts is None else n_texts
+    labels_given = _as_label_array(labels, per_row, "texts" if n_texts is not None else "samples")
+    table = _metadata_table(metadata, per_row, "texts" if n_texts is not None else "samples")
+    if table is not None and n_texts is not None:
+        clash = [c for c in table.columns if c in TOKEN_COLUMNS]
+        if clash:
+            raise EmbeddingExplorerError(
+                f"metadata columns {clash} are reserved in a per-token run; rename them"
+            )
     _check_storable(labels_given, table)
     names_of_labels = list(label_names) if label_names is not None else _dataset_classes(data)
     name = name or _default_name(built)
@@ -255,7 +284,7 @@ def _with_input_default(reducers: dict[str, Reducer], refs: Sequence[LayerRef]) 
     return reducers
 
 
-def _as_label_array(labels: Any, n_known: int | None) -> np.ndarray | None:
+def _as_label_array(labels: Any, n_known: int | None, unit: str = "samples") -> np.ndarray | None:
     if labels is None:
         return None
     if isinstance(labels, torch.Tensor):
@@ -264,11 +293,11 @@ def _as_label_array(labels: Any, n_known: int | None) -> np.ndarray | None:
     if arr.ndim != 1:
         raise EmbeddingExplorerError(f"labels must be one value per sample; got shape {arr.shape}")
     if n_known is not None and len(arr) != n_known:
-        raise EmbeddingExplorerError(f"labels has {len(arr)} entries for {n_known} samples")
+        raise EmbeddingExplorerError(f"labels has {len(arr)} entries for {n_known} {unit}")
     return arr
 
 
-def _metadata_table(metadata: Any, n_known: int | None) -> pd.DataFrame | None:
+def _metadata_table(metadata: Any, n_known: int | None, unit: str = "samples") -> pd.DataFrame | None:
     if metadata is None:
         return None
     try:
@@ -281,7 +310,7 @@ def _metadata_table(metadata: Any, n_known: int | None) -> pd.DataFrame | None:
     if clash:
         raise EmbeddingExplorerError(f"metadata columns {clash} are reserved; rename them")
     if n_known is not None and len(table) != n_known:
-        raise EmbeddingExplorerError(f"metadata has {len(table)} rows for {n_known} samples")
+        raise EmbeddingExplorerError(f"metadata has {len(table)} rows for {n_known} {unit}")
     table.columns = [str(c) for c in table.columns]
     return table
 

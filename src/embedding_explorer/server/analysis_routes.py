@@ -58,20 +58,23 @@ def association_table(registry: Registry, run: str, layer: str) -> Associations:
     served = registry.get(run)
     lay = served.layer(layer)
     columns, skipped = [], {}
-    for column in served.columns.values():
+    kinds = [(c.name, c.kind) for c in served.columns.values()]
+    if "token" in served.metadata_columns and "token" not in served.columns:
+        kinds.append(("token", "categorical"))  # a per-token run: too many tokens to colour by
+    for name, kind in kinds:
         try:
             table = registry.cache.get(
-                registry.key("assoc", [run], layer, column.name),
-                lambda c=column: association(lay, c.name, kind=c.kind),  # type: ignore[misc]
+                registry.key("assoc", [run], layer, name),
+                lambda c=name, k=kind: association(lay, c, kind=k),  # type: ignore[misc]
             )
         except EmbeddingExplorerError as e:
-            skipped[column.name] = str(e)
+            skipped[name] = str(e)
             continue
-        statistic: Literal["eta2", "r"] = "eta2" if column.kind == "categorical" else "r"
+        statistic: Literal["eta2", "r"] = "eta2" if kind == "categorical" else "r"
         columns.append(
             AssociationColumn(
-                name=column.name,
-                kind=column.kind,
+                name=name,
+                kind=kind,
                 statistic=statistic,
                 values=[finite(v) for v in table[statistic].to_numpy(dtype=float)],
                 summaries=[str(s) for s in table["summary"]],

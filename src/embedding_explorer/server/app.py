@@ -12,7 +12,15 @@ from starlette.middleware.trustedhost import TrustedHostMiddleware
 
 from .._version import __version__
 from ..run import Run
-from . import analysis_routes, basis_routes, dataset_routes, export_routes, routes, sample_routes
+from . import (
+    analysis_routes,
+    basis_routes,
+    dataset_routes,
+    export_routes,
+    routes,
+    sample_routes,
+    token_routes,
+)
 from .answers import HEAVY_THREADS, IMMUTABLE, Cache
 from .apidocs import add_docs_page
 from .auth import TokenAuth
@@ -94,7 +102,15 @@ def create_app(
     app.state.registry.on_reopen.append(lambda run_id: app.state.directions.made.clear())
     app.state.histograms = Cache(max_entries=MAX_HISTOGRAMS, max_bytes=MAX_HISTOGRAM_BYTES)
     app.state.cache_control = ("private, " if token is not None else "public, ") + IMMUTABLE
-    for module in (routes, analysis_routes, basis_routes, dataset_routes, export_routes, sample_routes):
+    for module in (
+        routes,
+        analysis_routes,
+        basis_routes,
+        dataset_routes,
+        export_routes,
+        sample_routes,
+        token_routes,
+    ):
         app.include_router(module.router)
     add_error_handlers(app)
     document_errors(app)

@@ -307,6 +307,7 @@ def run_info(served: ServedRun) -> RunInfo:
             for c in served.columns.values()
         ],
         layers=layers,
+        per_token={"text_id", "position", "token"} <= set(served.metadata_columns),
     )
 
 

