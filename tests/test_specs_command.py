@@ -223,3 +223,30 @@ def test_wait_for_a_run_another_process_is_writing(
         assert not out.exists()
     assert cli.main([*argv, "--wait"]) == 0
     assert ee.open_run(out).n_samples == 20
+
+
+def test_reduce_tokens_makes_a_per_token_run_from_a_table_of_texts(
+    files: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``explore --reduce tokens``: every real token of every gloss a sample (padding never), each
+    with its text's label, ``text_id`` and ``position`` pointing back to the tokenizer's ids."""
+    from transformers import AutoTokenizer
+
+    model = minilm_dir()
+    argv = ["explore", "--model", f"hf:{model}", "--data", str(files / "glosses.csv"), "--layers",
+            "encoder.layer.1", "--label-column", "category", "--limit", "12", "--reduce", "tokens",
+            "--out", str(tmp_path / "tokens"), "--quiet"]  # fmt: skip
+    assert cli.main(argv) == 0
+    run = ee.open_run(tmp_path / "tokens")
+    table = run.samples
+    glosses = set((files / "glosses.csv").read_text(encoding="utf-8").splitlines())
+    tokenizer = AutoTokenizer.from_pretrained(model)
+    twelve = {int(t) for t in table["text_id"]}
+    assert len(twelve) == 12
+    for text_id in sorted(twelve)[:3]:
+        rows = table[table["text_id"] == text_id].sort_values("position")
+        text = (run.rendering(int(rows["sample_id"].iloc[0])) or b"").decode()
+        assert any(line.startswith(text) or text in line for line in glosses)  # the gloss itself
+        ids = tokenizer(text, truncation=True, max_length=128)["input_ids"]
+        assert rows["token_id"].tolist() == ids and rows["position"].tolist() == list(range(len(ids)))
+    assert run.n_samples == len(table) and table["label"].nunique() >= 2

@@ -39,6 +39,8 @@ def resolve(
         for key, value in data.explore_kwargs().items():
             if kwargs.get(key) is None:
                 kwargs[key] = value
+        if per_token(reduce) and data.kind == "texts":
+            kwargs["render"] = None  # each token is shown within its own text, from the tokens
         data = data.data
     if (
         isinstance(reduce, (str, type(None)))
@@ -47,6 +49,12 @@ def resolve(
     ):
         reduce = _with_model_selects(reduce, _shown_names(layers), loaded_model.reduce)
     return module, data, reduce, kwargs
+
+
+def per_token(reduce: ReduceSpec | Mapping[str, ReduceSpec]) -> bool:
+    """Whether ``reduce`` makes a per-token run (``"tokens"``, for one layer or all)."""
+    specs = list(reduce.values()) if isinstance(reduce, Mapping) else [reduce]
+    return any(spec == "tokens" or (isinstance(spec, Reducer) and spec.method == "tokens") for spec in specs)
 
 
 def _with_model_selects(
