@@ -50,7 +50,7 @@ def test_hf_spec_on_the_minilm_folder_equals_a_hand_forward_pass(tmp_path: Path)
         expected = mask_mean(hidden[index], encoded["attention_mask"])
         np.testing.assert_allclose(np.asarray(run[layer].activations), expected, atol=2e-4)
     assert run.label_names is not None and all(name.count(".") == 1 for name in run.label_names)
-    assert list(run.metadata.columns) == ["pos", "words"]
+    assert list(run.metadata.columns) == ["pos", "words", "n_tokens", "n_words"]  # + input statistics
 
 
 def test_st_spec_pools_as_sentence_transformers_encodes(tmp_path: Path) -> None:

@@ -18,10 +18,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import torch
 from torch import nn
 
-from ..exceptions import EmbeddingExplorerError, MissingExtraError, SpecError
+from ..exceptions import EmbeddingExplorerError, SpecError
+from ..extras import require
 from ..models import from_state_dict
 from ..reducers import Reducer
 from .images import ImageTransform, default_transform, hf_transform
@@ -123,17 +123,7 @@ def _prefix(spec: str) -> str | None:
 
 def _import(module: str, extra: str, spec: str) -> Any:
     """Import an optional library, or say which extra installs it."""
-    try:
-        return importlib.import_module(module)
-    except ImportError as e:
-        raise MissingExtraError(
-            f"model spec {spec!r} needs {module.split('.')[0]}: pip install 'embedding-explorer[{extra}]'"
-        ) from e
-    except Exception as e:  # e.g. a torchvision wheel built for another torch
-        raise MissingExtraError(
-            f"model spec {spec!r}: {module} is installed but fails to import ({first_line(e)}); "
-            f"reinstall it to match torch {torch.__version__}: pip install 'embedding-explorer[{extra}]'"
-        ) from e
+    return require(module, extra, f"model spec {spec!r}")
 
 
 def _load_hf(spec: str, source: str, pretrained: bool) -> LoadedModel:
