@@ -213,7 +213,7 @@ def test_image_lightbox_and_no_jargon(ui: Page) -> None:
     view = page.get_by_test_id("sample-view")
     view.get_by_test_id("sample-label").wait_for()
     assert "(value" not in view.text_content()
-    view.locator("img").click()
+    view.locator("img.zoomable").click()
     image = page.get_by_test_id("lightbox-img")
     image.wait_for()
     page.wait_for_function("() => document.querySelector('[data-testid=lightbox-img]').naturalWidth > 0")

@@ -460,6 +460,8 @@ def test_openapi_lists_the_routes(client: TestClient) -> None:
         "/api/runs/{run}/select",
         "/api/runs/{run}/samples/{sample_id}/neighbors",
         "/api/runs/{run}/samples/{sample_id}/neighborhood",
+        "/api/runs/{run}/tokens",
+        "/api/runs/{run}/layers/{layer}/components/{c}/texts/{text_id}",
     }
     assert client.get("/docs").status_code == 200
 
