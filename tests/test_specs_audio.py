@@ -19,43 +19,9 @@ from embedding_explorer import cli
 from embedding_explorer.clips import AUDIO, CLIP_RATE, CLIP_SECONDS, SPECTROGRAM_HEIGHT, SPECTROGRAM_WIDTH
 from embedding_explorer.server import create_app
 from embedding_explorer.specs.audio import DEFAULT_RATE, DEFAULT_SECONDS
-from specs_support import leftovers
+from specs_support import TONES, WAVE_NET, leftovers, write_audio_folder
 
 sf = pytest.importorskip("soundfile")
-
-# per class: a tone (Hz); files differ in amplitude, length, rate and channels
-TONES = {"high": 2000.0, "low": 300.0, "mid": 900.0}
-WAVE_NET = """
-import torch
-from torch import nn
-
-
-class Spectrum(nn.Module):
-    def forward(self, x):
-        return torch.fft.rfft(x.reshape(x.shape[0], -1, 400), dim=-1).abs().mean(1)
-
-
-def build():
-    torch.manual_seed(0)
-    return nn.Sequential(Spectrum(), nn.Linear(201, 16), nn.ReLU(), nn.Linear(16, 3))
-"""
-
-
-def write_audio_folder(folder: Path, per_class: int = 4) -> list[Path]:
-    """Sine waves in class folders: 16 kHz mono WAV, 22.05 kHz stereo FLAC, 0.5 to 1.5 s long."""
-    paths = []
-    for name, hz in TONES.items():
-        (folder / name).mkdir(parents=True)
-        for i in range(per_class):
-            rate, suffix = (DEFAULT_RATE, ".wav") if i % 2 == 0 else (22_050, ".flac")
-            seconds = 0.5 + 0.33 * i
-            t = np.arange(int(rate * seconds)) / rate
-            tone = (0.2 + 0.15 * i) * np.sin(2 * np.pi * hz * t)
-            data = tone if i % 2 == 0 else np.stack([tone, 0.5 * tone], axis=1)
-            path = folder / name / f"{i:02d}{suffix}"
-            sf.write(str(path), data, rate)
-            paths.append(path)
-    return sorted(paths)
 
 
 def expected_waveform(path: Path) -> np.ndarray:
