@@ -24,16 +24,16 @@ from specs_support import TONES, WAVE_NET, leftovers, write_audio_folder
 sf = pytest.importorskip("soundfile")
 
 
-def expected_waveform(path: Path) -> np.ndarray:
+def expected_waveform(path: Path, rate: int = DEFAULT_RATE) -> np.ndarray:
     """The decoding the spec documents, computed independently: mono, 16 kHz, first second."""
     from scipy.signal import resample_poly
 
-    data, rate = sf.read(str(path), always_2d=True)
+    data, file_rate = sf.read(str(path), always_2d=True)
     mono = data.mean(axis=1)
-    if rate != DEFAULT_RATE:
-        g = np.gcd(rate, DEFAULT_RATE)
-        mono = resample_poly(mono, DEFAULT_RATE // g, rate // g)
-    out = np.zeros(int(DEFAULT_RATE * DEFAULT_SECONDS), np.float32)
+    if file_rate != rate:
+        g = np.gcd(file_rate, rate)
+        mono = resample_poly(mono, rate // g, file_rate // g)
+    out = np.zeros(int(rate * DEFAULT_SECONDS), np.float32)
     out[: min(len(mono), len(out))] = mono[: len(out)]
     return out
 
@@ -152,3 +152,30 @@ def test_an_unreadable_file_names_itself(files: Path, tmp_path: Path) -> None:
     with pytest.raises(ee.EmbeddingExplorerError, match=r"audio file .*01\.flac cannot be read"):
         ee.explore(f"{files}/net.py:build", folder, ["2"], out=tmp_path / "run", progress=False)
     assert not (tmp_path / "run").exists()
+
+
+def test_an_hf_audio_model_gets_its_feature_extractors_features(files: Path, tmp_path: Path) -> None:
+    """A small random wav2vec2 saved with its feature extractor (8 kHz, normalising): the data
+    are resampled to 8 kHz and normalised by the extractor, as a hand call of both computes."""
+    transformers = pytest.importorskip("transformers")
+    folder = tmp_path / "w2v"
+    config = transformers.Wav2Vec2Config(
+        hidden_size=16, num_hidden_layers=1, num_attention_heads=2, intermediate_size=32,
+        conv_dim=(8, 8), conv_stride=(5, 4), conv_kernel=(10, 4), num_conv_pos_embeddings=8,
+        num_conv_pos_embedding_groups=2, vocab_size=8,
+    )  # fmt: skip
+    torch.manual_seed(0)
+    transformers.Wav2Vec2Model(config).save_pretrained(folder)
+    extractor = transformers.Wav2Vec2FeatureExtractor(sampling_rate=8000, do_normalize=True)
+    extractor.save_pretrained(folder)
+    layer = "encoder.layers.0"
+    run = ee.explore(f"hf:{folder}", files / "tones", [layer], out=tmp_path / "run", progress=False)
+    paths = sorted((files / "tones").glob("*/*"))
+    waves = [expected_waveform(p, 8000) for p in paths]
+    inputs = extractor(waves, sampling_rate=8000, return_tensors="pt")
+    model = transformers.Wav2Vec2Model.from_pretrained(folder).eval()
+    with torch.no_grad():
+        hidden = model(**inputs, output_hidden_states=True).hidden_states[1]
+    np.testing.assert_allclose(np.asarray(run[layer].activations), hidden.mean(1).numpy(), atol=1e-4)
+    data, rate = sf.read(io.BytesIO(run.rendering(0)))  # type: ignore[arg-type]
+    assert rate == CLIP_RATE and len(data) == CLIP_RATE * DEFAULT_SECONDS
