@@ -1,5 +1,6 @@
 """An audio run in Chromium: gallery thumbnails are spectrograms with a play button (an <audio>
-element on the clip, served as audio/wav); the sample view shows a larger spectrogram and a player."""
+element on the clip, served as audio/wav); the sample view and the lightbox show a larger
+spectrogram and a player."""
 
 from __future__ import annotations
 
@@ -66,4 +67,10 @@ def test_spectrogram_thumbnails_play_their_clips(ui: Page, audio_run: ee.Run) ->
     assert player.get_attribute("controls") is not None
     assert player.evaluate("(a) => a.src") == source  # the same clip
     ui.shot("41-audio-sample-light")
+    view.get_by_test_id("sample-enlarge").click()
+    lightbox = page.get_by_test_id("lightbox")
+    wait_images(page, lightbox.get_by_test_id("lightbox-img"))
+    assert lightbox.get_by_test_id("lightbox-img").evaluate("(img) => img.naturalWidth") == 128
+    assert lightbox.get_by_test_id("lightbox-audio").evaluate("(a) => a.src") == source
+    ui.shot("42-audio-lightbox-light")
     assert ui.unexpected_errors() == []
