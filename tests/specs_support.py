@@ -112,3 +112,40 @@ def mask_mean(hidden: torch.Tensor, mask: torch.Tensor) -> np.ndarray:
 def leftovers(folder: Path) -> list[str]:
     """Everything under ``folder`` (a failed command must leave it empty)."""
     return sorted(str(p.relative_to(folder)) for p in folder.rglob("*"))
+
+
+# ---- audio: a tone per class folder, a model over waveforms ---------------------------------------
+# per class: a tone (Hz); files differ in amplitude, length, rate and channels
+TONES = {"high": 2000.0, "low": 300.0, "mid": 900.0}
+WAVE_NET = """
+import torch
+from torch import nn
+
+
+class Spectrum(nn.Module):
+    def forward(self, x):
+        return torch.fft.rfft(x.reshape(x.shape[0], -1, 400), dim=-1).abs().mean(1)
+
+
+def build():
+    torch.manual_seed(0)
+    return nn.Sequential(Spectrum(), nn.Linear(201, 16), nn.ReLU(), nn.Linear(16, 3))
+"""
+
+
+def write_audio_folder(folder: Path, per_class: int = 4) -> list[Path]:
+    """Sine waves in class folders: 16 kHz mono WAV, 22.05 kHz stereo FLAC, 0.5 to 1.5 s long."""
+    soundfile = pytest.importorskip("soundfile")
+    paths = []
+    for name, hz in TONES.items():
+        (folder / name).mkdir(parents=True)
+        for i in range(per_class):
+            rate, suffix = (16_000, ".wav") if i % 2 == 0 else (22_050, ".flac")
+            seconds = 0.5 + 0.33 * i
+            t = np.arange(int(rate * seconds)) / rate
+            tone = (0.2 + 0.15 * i) * np.sin(2 * np.pi * hz * t)
+            data = tone if i % 2 == 0 else np.stack([tone, 0.5 * tone], axis=1)
+            path = folder / name / f"{i:02d}{suffix}"
+            soundfile.write(str(path), data, rate)
+            paths.append(path)
+    return sorted(paths)

@@ -18,6 +18,7 @@ import torch
 from PIL import Image
 
 from .batches import Batch
+from .clips import AUDIO, AudioClip
 from .exceptions import EmbeddingExplorerError
 from .fingerprint import callable_digest
 from .records import IMAGE, TEXT, raw_header
@@ -39,14 +40,15 @@ class ImageRender:
 
 @runtime_checkable
 class Originals(Protocol):
-    """A data set that shows sample ``i`` as ``original(i)`` (a PIL image or a text), by position:
-    thumbnails of the original files, not of the resized and normalised tensors the model sees.
+    """A data set that shows sample ``i`` as ``original(i)`` (a PIL image, a text or an
+    :class:`~.clips.AudioClip`), by position: thumbnails of the original files, not of the
+    resized and normalised tensors the model sees.
     Pass the data set itself as ``render=`` (e.g. the image folders of
     :func:`embedding_explorer.load_data`)."""
 
     def __len__(self) -> int: ...
 
-    def original(self, index: int) -> Image.Image | str: ...
+    def original(self, index: int) -> Image.Image | str | AudioClip: ...
 
     def content_fingerprint(self) -> str: ...
 
@@ -55,7 +57,8 @@ RenderSpec = str | ImageRender | Sequence[str] | Originals | Callable[[Any], Any
 
 
 class Renderer:
-    """Turns each batch into per-sample bytes of one kind (``IMAGE`` or ``TEXT``), or nothing."""
+    """Turns each batch into per-sample bytes of one kind (``IMAGE``, ``TEXT`` or ``AUDIO``), or
+    nothing."""
 
     def __init__(self, spec: RenderSpec, n_samples: int | None) -> None:
         if not callable(spec) and (isinstance(spec, np.ndarray) or hasattr(spec, "to_numpy")):
@@ -174,7 +177,12 @@ class Renderer:
         if isinstance(value, Image.Image):
             self.kind = self.kind or IMAGE
             return _png(value, self._image.max_size)
-        raise TypeError(f"a render callable must return a str or PIL.Image, not {type(value).__name__}")
+        if isinstance(value, AudioClip):
+            self.kind = self.kind or AUDIO
+            return value.wav
+        raise TypeError(
+            f"a render callable must return a str, PIL.Image or AudioClip, not {type(value).__name__}"
+        )
 
     def _images(self, x: torch.Tensor) -> list[bytes]:
         self.kind = IMAGE

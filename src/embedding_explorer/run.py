@@ -346,12 +346,12 @@ class Run:
 
     @property
     def rendering_kind(self) -> str | None:
-        """``"image/png"``, ``"text/plain"``, or None when samples have no rendering."""
+        """``"image/png"``, ``"text/plain"``, ``"audio/wav"``, or None when samples have no rendering."""
         kind = self.manifest["rendering"]["kind"]
         return str(kind) if kind else None
 
     def rendering(self, sample_id: int) -> bytes | None:
-        """The stored thumbnail (PNG bytes) or text (UTF-8) of one sample."""
+        """The stored thumbnail (PNG bytes), text (UTF-8) or audio clip (WAV bytes) of one sample."""
         if not 0 <= sample_id < self.n_samples:
             raise IndexError(f"sample_id={sample_id} is out of range (0..{self.n_samples - 1})")
         record = self._reader.rendering(sample_id)

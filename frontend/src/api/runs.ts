@@ -37,6 +37,11 @@ export function renderUrl(run: string, id: number): string {
   return routeUrl('runs/{run}/samples/{sample_id}/render', { run, sample_id: id }, undefined, { v: runVersions.get(run) });
 }
 
+/** An audio sample's spectrogram as a PNG (its clip is at `renderUrl`). */
+export function spectrogramUrl(run: string, id: number): string {
+  return routeUrl('runs/{run}/samples/{sample_id}/render', { run, sample_id: id }, { spectrogram: true }, { v: runVersions.get(run) });
+}
+
 export function getRenderings(run: string, ids: number[], signal?: AbortSignal): Promise<Renderings> {
   return getJson<Renderings>(routeUrl('runs/{run}/renderings', { run }, { ids: ids.join(',') }, { v: runVersions.get(run) }), signal);
 }

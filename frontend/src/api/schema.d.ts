@@ -953,13 +953,16 @@ export interface components {
             /** Samples */
             samples: components["schemas"]["SampleRef"][];
         };
-        /** Renderings */
+        /**
+         * Renderings
+         * @description Texts, or PNG data URLs: the thumbnails of images, the spectrograms of audio clips.
+         */
         Renderings: {
             /**
              * Kind
              * @enum {string}
              */
-            kind: "image/png" | "text/plain";
+            kind: "image/png" | "text/plain" | "audio/wav";
             /** Items */
             items: components["schemas"]["TextItem"][] | components["schemas"]["ImageItem"][];
         };
@@ -980,7 +983,7 @@ export interface components {
             /** Data Fingerprint */
             data_fingerprint: string | null;
             /** Rendering Kind */
-            rendering_kind: ("image/png" | "text/plain") | null;
+            rendering_kind: ("image/png" | "text/plain" | "audio/wav") | null;
             labels: components["schemas"]["LabelsInfo"];
             /** Columns */
             columns: components["schemas"]["ColumnInfo"][];
@@ -1638,7 +1641,10 @@ export interface operations {
     };
     render_api_runs__run__samples__sample_id__render_get: {
         parameters: {
-            query?: never;
+            query?: {
+                /** @description an audio sample's spectrogram (PNG) rather than its clip (WAV) */
+                spectrogram?: boolean;
+            };
             header?: {
                 /** @description ETags the client holds */
                 "if-none-match"?: string | null;
@@ -1661,6 +1667,7 @@ export interface operations {
                 content: {
                     "image/png": unknown;
                     "text/plain": unknown;
+                    "audio/wav": unknown;
                 };
             };
             /** @description cached */

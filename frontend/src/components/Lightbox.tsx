@@ -1,5 +1,5 @@
 import { useEffect, useRef } from 'react';
-import type { RunInfo } from '../api';
+import { renderUrl, spectrogramUrl, type RunInfo } from '../api';
 import { useRendering } from '../hooks';
 
 export interface LightboxProps {
@@ -12,7 +12,8 @@ export interface LightboxProps {
 }
 
 /**
- * One sample, large, over the page: the full text or the image scaled up. ← and → step through
+ * One sample, large, over the page: the full text, the image scaled up, or an audio clip's
+ * spectrogram with its player. ← and → step through
  * `ids` (Home and End jump to the ends), Esc closes. Keys are taken before the page's own.
  */
 export function Lightbox({ run, ids, index, onStep, onClose }: LightboxProps) {
@@ -46,6 +47,13 @@ export function Lightbox({ run, ids, index, onStep, onClose }: LightboxProps) {
       <div className="lightbox-text" data-testid="lightbox-text">
         <strong>{title}</strong>
         {rest.length > 0 && <p>{rest.join('\n')}</p>}
+      </div>
+    );
+  } else if (run.rendering_kind === 'audio/wav') {
+    body = (
+      <div className="lightbox-audio">
+        <img className="lightbox-img" src={spectrogramUrl(run.id, id)} alt={`Spectrogram of sample ${id}`} data-testid="lightbox-img" />
+        <audio controls src={renderUrl(run.id, id)} data-testid="lightbox-audio" />
       </div>
     );
   } else body = <img className="lightbox-img" src={rendering} alt={`Sample ${id}`} data-testid="lightbox-img" />;

@@ -43,4 +43,18 @@ describe('thumbnails', () => {
     thumb.click();
     expect(openSample).toHaveBeenCalledWith(4, [3, 4]);
   });
+
+  it('of audio show the spectrogram with a play button that does not open the sample', async () => {
+    vi.mocked(api.getRenderings).mockImplementation(async (_run, ids) => ({ kind: 'audio/wav', items: ids.map((id) => ({ id, data_url: `data:image/png;base64,${id}` })) }));
+    const run = runInfo('audio-run', { rendering_kind: 'audio/wav' });
+    const { openSample } = renderView(<ThumbGrid samples={refs([7, 8])} testId="grid" />, { runs: [run] });
+    await waitFor(() => expect(screen.getByTestId('grid').querySelectorAll('img')).toHaveLength(2));
+    expect(screen.getByTestId('grid').querySelector('img')?.getAttribute('src')).toBe('data:image/png;base64,7');
+    const audio = screen.getAllByTestId('thumb-audio')[1] as HTMLAudioElement;
+    expect(audio.getAttribute('src')).toBe(api.renderUrl('audio-run', 8));
+    const play = vi.spyOn(audio, 'play').mockResolvedValue();
+    screen.getAllByTestId('audio-play')[1].click();
+    expect(play).toHaveBeenCalledTimes(1);
+    expect(openSample).not.toHaveBeenCalled();
+  });
 });

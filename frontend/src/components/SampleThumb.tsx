@@ -1,8 +1,9 @@
-import { type SampleRef } from '../api';
+import { renderUrl, type SampleRef } from '../api';
 import { useApp, useAppSlices } from '../context';
 import { useRendering } from '../hooks';
 import { formatScore } from '../lib/format';
 import { labelColor } from '../lib/runInfo';
+import { AudioPlay } from './AudioPlay';
 import { TokenThumb } from './TokenThumb';
 
 interface Props {
@@ -35,7 +36,9 @@ export function SampleThumb({ id, label, score, showLabel = true, size = 'md', l
   const kind = run.rendering_kind;
   // texts and thumbnails both come in batches (one request per render pass, not one per sample)
   // (an id past the run's end is a stale sample of the previous run for one render: not asked)
-  const rendering = useRendering(run.id, id, (kind === 'text/plain' || kind === 'image/png') && id < run.n_samples);
+  // an audio sample's picture is its spectrogram (its clip plays from the play button)
+  const picture = kind === 'image/png' || kind === 'audio/wav';
+  const rendering = useRendering(run.id, id, (kind === 'text/plain' || picture) && id < run.n_samples);
   const text = kind === 'text/plain' && rendering !== undefined ? rendering ?? '(text unavailable)' : null;
   const color = labelColor(labels, label ?? null);
   const title = titleOf(id, label, score, text);
@@ -65,17 +68,24 @@ export function SampleThumb({ id, label, score, showLabel = true, size = 'md', l
     );
   }
 
-  return (
+  const thumb = (
     <button type="button" className={`thumb thumb-image thumb-${size}${open}`} onClick={() => openSample(id, list)} title={title} data-testid="sample-thumb" data-sample-id={id}>
-      {kind === 'image/png' && rendering === undefined ? (
+      {picture && rendering === undefined ? (
         <span className="thumb-placeholder is-loading" aria-label="loading image" />
-      ) : kind === 'image/png' && rendering ? (
+      ) : picture && rendering ? (
         <img src={rendering} alt={title} decoding="async" />
       ) : (
         <span className="thumb-placeholder">#{id}</span>
       )}
       {showLabel && label && <span className="thumb-dot" style={{ background: color }} aria-hidden="true" />}
     </button>
+  );
+  if (kind !== 'audio/wav') return thumb;
+  return (
+    <span className="thumb-audio" data-testid="audio-thumb">
+      {thumb}
+      <AudioPlay src={renderUrl(run.id, id)} label={`sample ${id}`} />
+    </span>
   );
 }
 

@@ -1,5 +1,5 @@
 import { useEffect, useRef, useState } from 'react';
-import { renderUrl } from '../api';
+import { renderUrl, spectrogramUrl } from '../api';
 import { ErrorState, LabelChip, Skeleton } from '../components/common';
 import { TokenStrip } from '../components/TokenStrip';
 import { useApp } from '../context';
@@ -66,6 +66,12 @@ export function SampleView({ id }: { id: number }) {
         <div className="sample-render">
           {run.rendering_kind === 'image/png' && !imgFailed && (
             <img src={renderUrl(run.id, id)} alt={`Sample ${id}`} onError={() => setImgFailed(true)} onClick={() => openLightbox(id)} className="zoomable" title="Enlarge" />
+          )}
+          {run.rendering_kind === 'audio/wav' && (
+            <div className="sample-audio">
+              <img src={spectrogramUrl(run.id, id)} alt={`Spectrogram of sample ${id}`} onClick={() => openLightbox(id)} className="zoomable" title="Enlarge" data-testid="sample-spectrogram" />
+              <audio controls src={renderUrl(run.id, id)} preload="none" data-testid="sample-audio" />
+            </div>
           )}
           {run.rendering_kind === 'text/plain' && (
             <div className="sample-text">

@@ -19,6 +19,7 @@ import numpy as np
 from fastapi import APIRouter, Depends, Header, HTTPException, Query, Response
 
 from .._version import __version__
+from ..clips import AUDIO, spectrogram_png
 from .answers import BINARY, binary, data_url, etag, finite, not_modified, refs
 from .bases import Basis, check_component, ica_fitted_first, resolve_basis, variance_ratios
 from .columns import column_source, json_value
@@ -226,23 +227,32 @@ def sample(
 @router.get(
     "/runs/{run}/samples/{sample_id}/render",
     response_class=Response,
-    responses={200: {"content": {"image/png": {}, "text/plain": {}}}, 304: {"description": "cached"}},
+    responses={
+        200: {"content": {"image/png": {}, "text/plain": {}, "audio/wav": {}}},
+        304: {"description": "cached"},
+    },
 )
 def render(
     registry: RegistryDep,
     cache_control: CacheControl,
     run: RunId,
     sample_id: SampleId,
+    spectrogram: Annotated[
+        bool, Query(description="an audio sample's spectrogram (PNG) rather than its clip (WAV)")
+    ] = False,
     if_none_match: IfNoneMatch = None,
 ) -> Response:
     served = registry.get(run)
     kind = rendering_kind(served)
     served.check_sample(sample_id)
-    headers = {"ETag": etag(served, str(sample_id)), "Cache-Control": cache_control}
+    key = f"{sample_id}{'s' if spectrogram else ''}"
+    headers = {"ETag": etag(served, key), "Cache-Control": cache_control}
     if not_modified(if_none_match, headers["ETag"]):
         return Response(status_code=304, headers=headers)
     data = stored_rendering(served, sample_id)
-    media = "image/png" if kind == "image/png" else "text/plain; charset=utf-8"
+    if spectrogram and kind == AUDIO:
+        return Response(spectrogram_png(data), media_type="image/png", headers=headers)
+    media = "text/plain; charset=utf-8" if kind == "text/plain" else kind
     return Response(data, media_type=media, headers=headers)
 
 
@@ -267,8 +277,10 @@ def renderings(
         pairs = zip(sample_ids, blobs, strict=True)
         texts = [TextItem(id=i, text=b.decode("utf-8", errors="replace")) for i, b in pairs]
         return Renderings(kind="text/plain", items=texts)
+    if kind == AUDIO:  # thumbnails of clips are their spectrograms
+        blobs = [spectrogram_png(b) for b in blobs]
     images = [ImageItem(id=i, data_url=data_url(b)) for i, b in zip(sample_ids, blobs, strict=True)]
-    return Renderings(kind="image/png", items=images)
+    return Renderings(kind="audio/wav" if kind == AUDIO else "image/png", items=images)
 
 
 def run_info(served: ServedRun) -> RunInfo:

@@ -44,7 +44,7 @@ class RunInfo(BaseModel):
     model_class: str | None
     model_fingerprint: str | None  # runs of one model share it (data-set comparison pairs them)
     data_fingerprint: str | None  # differs between data sets
-    rendering_kind: Literal["image/png", "text/plain"] | None
+    rendering_kind: Literal["image/png", "text/plain", "audio/wav"] | None
     labels: LabelsInfo
     columns: list[ColumnInfo]
     layers: list[LayerInfo]
@@ -108,7 +108,9 @@ class ImageItem(BaseModel):
 
 
 class Renderings(BaseModel):
-    kind: Literal["image/png", "text/plain"]
+    """Texts, or PNG data URLs: the thumbnails of images, the spectrograms of audio clips."""
+
+    kind: Literal["image/png", "text/plain", "audio/wav"]
     items: list[TextItem] | list[ImageItem]
 
 

@@ -8,6 +8,7 @@
 
 from __future__ import annotations
 
+from .audio import AudioFiles
 from .data import DATA_KINDS, DataKind, DataOptions, LoadedData, load_data, register_data_kind
 from .images import ImageFiles, default_transform
 from .models import PREFIXES, LoadedModel, load_model
@@ -15,6 +16,7 @@ from .models import PREFIXES, LoadedModel, load_model
 __all__ = [
     "DATA_KINDS",
     "PREFIXES",
+    "AudioFiles",
     "DataKind",
     "DataOptions",
     "ImageFiles",

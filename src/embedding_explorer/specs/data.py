@@ -2,8 +2,8 @@
 
 Which loader reads a spec is decided by a registry of :class:`DataKind` (first match wins):
 ``hf:<id>`` (a Hugging Face hub data set), a ``datasets.save_to_disk`` folder, a CSV / Parquet /
-JSONL table, and a folder of images. Another kind (e.g. audio clips) plugs in with
-:func:`register_data_kind`.
+JSONL table, a folder of images, and a folder of audio files (:mod:`.audio`). Another kind plugs
+in with :func:`register_data_kind`.
 """
 
 from __future__ import annotations
@@ -162,7 +162,7 @@ def _load_image_folder(spec: str, model: LoadedModel | None, options: DataOption
         )
     classes = sorted({p.parent.name for p in nested}) if nested else None
     labels = np.asarray([classes.index(p.parent.name) for p in paths]) if classes else None
-    keep = _subset(labels, len(paths), options.limit)
+    keep = subset(labels, len(paths), options.limit)
     paths = [paths[i] for i in keep]
     labels = labels[keep] if labels is not None else None
     dataset = ImageFiles(paths, _image_transform(model), labels=labels, classes=classes)
@@ -228,7 +228,7 @@ def from_table(
             )
     label_column = options.label_column or ("label" if "label" in columns else None)
     labels, names = _encode_labels(table[label_column], label_names) if label_column else (None, None)
-    keep = _subset(labels, len(table), options.limit)
+    keep = subset(labels, len(table), options.limit)
     labels = labels[keep] if labels is not None else None
     rows = table.iloc[keep].reset_index(drop=True)
     used = {text_column, image_column, label_column}
@@ -389,7 +389,7 @@ def _import_datasets(spec: str) -> Any:
 
 
 # ---- shared --------------------------------------------------------------------------------------
-def _subset(labels: np.ndarray | None, n: int, limit: int | None) -> np.ndarray:
+def subset(labels: np.ndarray | None, n: int, limit: int | None) -> np.ndarray:
     """Rows to keep: all, the first ``limit``, or a stratified subset of ``limit`` by label."""
     if limit is None or limit >= n:
         return np.arange(n)

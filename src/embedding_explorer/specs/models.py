@@ -44,6 +44,9 @@ class LoadedModel:
         PIL image -> ``(C, H, W)`` tensor, as the model's own preprocessing does it (timm data
         config, torchvision weights' transforms, the HF image processor); None when the spec
         does not know it (a data set of images then uses :func:`default_transform`).
+    feature_extractor : callable or None
+        Loads the model's audio feature extractor (HF ``AutoFeatureExtractor``: wav2vec2,
+        whisper...); None when the spec knows none (audio then goes in as raw waveforms).
     reduce : dict
         Reducers this kind of model needs for some layers (sentence-transformers' pooling
         modules return dicts: their ``sentence_embedding``).
@@ -54,6 +57,7 @@ class LoadedModel:
     image_transform: ImageTransform | None = None
     reduce: dict[str, Reducer] = field(default_factory=dict)
     _tokenizer: Callable[[], Any] | None = None
+    feature_extractor: Callable[[], Any] | None = None
 
     @property
     def name(self) -> str:
@@ -150,7 +154,14 @@ def _load_hf(spec: str, source: str, pretrained: bool) -> LoadedModel:
             transform = hf_transform(transformers.AutoImageProcessor.from_pretrained(source))
         except (OSError, ValueError):
             transform = None  # a text model: no image processor
-    return LoadedModel(module, spec, transform, _tokenizer=tokenizer)
+
+    def feature_extractor() -> Any:
+        try:
+            return transformers.AutoFeatureExtractor.from_pretrained(source)
+        except (OSError, ValueError) as e:
+            raise SpecError(f"model spec {spec!r} has no audio feature extractor: {first_line(e)}") from e
+
+    return LoadedModel(module, spec, transform, _tokenizer=tokenizer, feature_extractor=feature_extractor)
 
 
 def _load_st(spec: str, source: str, pretrained: bool) -> LoadedModel:

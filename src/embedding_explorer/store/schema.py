@@ -19,7 +19,7 @@ from ..locations import Location
 
 # a file name inside the run: no separator, not "." or "..", nothing absolute
 PLAIN_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]*")
-RENDERING_KINDS = ("image/png", "text/plain")
+RENDERING_KINDS = ("image/png", "text/plain", "audio/wav")
 
 
 def _where(url: str, field: str) -> str:
