@@ -309,3 +309,31 @@ def test_joint_is_reused_and_can_be_recomputed(cmp: DatasetComparison, joint: ee
 
 def test_exported_from_the_package() -> None:
     assert ee.compare_datasets is compare_datasets and ee.DatasetComparison is DatasetComparison
+
+
+def test_a_filtered_shift_uses_the_samples_the_filter_keeps_in_both_sets(tmp_path: Path) -> None:
+    """``shift``/``ranked`` with ``filter=``: the statistics of each set's kept samples (checked
+    with scipy on the masked scores); a filter keeping under 2 samples of a set is refused."""
+    rng = np.random.default_rng(7)
+    xa, xb = rng.normal(size=(80, 4)), rng.normal(size=(60, 4)) + np.array([0.0, 2.0, 0.0, 0.0])
+    size_a, size_b = rng.random(80), rng.random(60)
+    a = ee.explore(None, torch.from_numpy(xa), ["input"], out=tmp_path / "a", metadata={"size": size_a},
+                   progress=False)  # fmt: skip
+    b = ee.explore(None, torch.from_numpy(xb), ["input"], out=tmp_path / "b", metadata={"size": size_b},
+                   progress=False)  # fmt: skip
+    comparison = compare_datasets(a, b)
+    small = {"ranges": {"size": [None, 0.5]}}
+    table = comparison.shift("input", filter=small)
+    kept_a = a["input"].scores[size_a <= 0.5].astype(np.float64)
+    kept_b = comparison.other_scores("input")[size_b <= 0.5].astype(np.float64)
+    for c in range(a["input"].n_components):
+        assert table.iloc[c]["ks"] == pytest.approx(stats.ks_2samp(kept_a[:, c], kept_b[:, c]).statistic)
+        assert table.iloc[c]["wasserstein"] == pytest.approx(
+            stats.wasserstein_distance(kept_a[:, c], kept_b[:, c])
+        )
+    assert not table.equals(comparison.shift("input"))
+    assert list(comparison.ranked("input", filter=small).index) == list(
+        table.iloc[np.argsort(-table["w1_total_sd"].to_numpy(), kind="stable")].index
+    )
+    with pytest.raises(EmbeddingExplorerError, match="a shift needs at least 2 of each"):
+        comparison.shift("input", filter={"ranges": {"size": [2.0, None]}})

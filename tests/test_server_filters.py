@@ -18,6 +18,7 @@ import torch
 from torch import nn
 
 import embedding_explorer as ee
+from embedding_explorer.analysis import compare_datasets
 from embedding_explorer.server import create_app
 
 with warnings.catch_warnings():  # starlette asks for httpx2; httpx is what the project pins
@@ -144,6 +145,15 @@ def test_data_set_ends_and_histograms_filter_both_sets(client: TestClient, runs:
     hist = client.get(f"/api/compare/datasets/histogram?{q}&bins=5").json()
     assert sum(hist["reference"]) == len(runs["ref"].select(spec))
     assert sum(hist["other"]) == len(runs["shifted"].select(spec))
+    shift = client.get(f"/api/compare/datasets?run_a=ref&run_b=shifted&layer=2&filter={f(spec)}").json()
+    assert (shift["n_reference"], shift["n_other"]) == (
+        len(runs["ref"].select(spec)),
+        len(runs["shifted"].select(spec)),
+    )
+    by_hand = compare_datasets(runs["ref"], runs["shifted"], layers=["2"]).shift("2", filter=spec)
+    rows = {row["index"]: row for row in shift["components"]}
+    for c in range(len(by_hand)):
+        assert rows[c]["ks"] == pytest.approx(by_hand.iloc[c]["ks"])
 
 
 @pytest.mark.parametrize(

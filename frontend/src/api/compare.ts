@@ -18,8 +18,8 @@ export function getMatched(runA: string, layerA: string, runB: string, layerB: s
 }
 
 /** The other data set against the reference, on the reference's components of `layer`. */
-export function getDatasetShift(runA: string, runB: string, layer: string, signal?: AbortSignal): Promise<DatasetShift> {
-  return getRoute('compare/datasets', {}, { run_a: runA, run_b: runB, layer }, signal);
+export function getDatasetShift(runA: string, runB: string, layer: string, signal?: AbortSignal, filter?: string): Promise<DatasetShift> {
+  return getRoute('compare/datasets', {}, { run_a: runA, run_b: runB, layer, filter }, signal);
 }
 
 export function getDatasetHistogram(runA: string, runB: string, layer: string, component: number, bins = 40, signal?: AbortSignal, filter?: string): Promise<DatasetHistogram> {

@@ -349,8 +349,8 @@ export interface paths {
         /**
          * Shift
          * @description How far the other data set moved along each reference component, largest variance-aware
-         *     shift (W1 over the layer's total SD) first,
-         *     and how much of its variance the reference's top components capture.
+         *     shift (W1 over the layer's total SD) first (among the samples of each that ``filter``
+         *     keeps), and how much of its variance the reference's top components capture.
          */
         get: operations["shift_api_compare_datasets_get"];
         put?: never;
@@ -2329,6 +2329,8 @@ export interface operations {
                 run_b: string;
                 /** @description a layer both runs have */
                 layer: string;
+                /** @description JSON of the samples to keep, e.g. {"labels": ["Shirt"], "hide": [], "ranges": {"brightness": [0.2, null]}, "flags": {"correct": false}, "query": "sleeve"}; every field optional */
+                filter?: string | null;
             };
             header?: never;
             path?: never;

@@ -99,9 +99,9 @@ export function useMatched(runA: string, layerA: string, runB: string, layerB: s
   return useAsync((signal) => getMatched(runA, layerA, runB, layerB, signal), [runA, layerA, runB, layerB]);
 }
 
-/** Run B against reference run A on A's components of `layer`. */
-export function useDatasetShift(runA: string, runB: string, layer: string) {
-  return useAsync((signal) => getDatasetShift(runA, runB, layer, signal), [runA, runB, layer]);
+/** Run B against reference run A on A's components of `layer` (among the samples `filter` keeps). */
+export function useDatasetShift(runA: string, runB: string, layer: string, filter?: string) {
+  return useAsync((signal) => getDatasetShift(runA, runB, layer, signal, filter), [runA, runB, layer, filter]);
 }
 
 export function useDatasetHistogram(runA: string, runB: string, layer: string, component: number, bins: number, filter?: string) {

@@ -3,7 +3,7 @@ import { isRefusal, type RunInfo } from '../api';
 import { EmptyState, ErrorState, Spinner } from '../components/common';
 import { RunPairPicker } from '../components/RunPairPicker';
 import { useAppSlices } from '../context';
-import { useDatasetShift } from '../hooks';
+import { useDatasetShift, useFilterParam } from '../hooks';
 import { datasetPair, sharedLayers, sortShiftRows } from '../lib/datasets';
 import { compatiblePair, datasetPairProblem, replacedPairNotice } from '../lib/pairs';
 import { formatCount } from '../lib/format';
@@ -108,7 +108,7 @@ function DatasetsTitle() {
 
 function ShiftBody({ runA, runB, layer, onLayers }: { runA: RunInfo; runB: RunInfo; layer: string; onLayers: (layers: string[]) => void }) {
   const { state, update } = useAppSlices('datasets');
-  const shift = useDatasetShift(runA.id, runB.id, layer);
+  const shift = useDatasetShift(runA.id, runB.id, layer, useFilterParam());
   const comparedLayers = shift.data?.layers;
   useEffect(() => {
     if (comparedLayers) onLayers(comparedLayers);

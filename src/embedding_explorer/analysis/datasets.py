@@ -156,8 +156,10 @@ class DatasetComparison:
         return self._scores[layer]
 
     # ---- shift statistics --------------------------------------------------------------------
-    def shift(self, layer: str) -> pd.DataFrame:
-        """How the other set's scores differ from the reference's, per reference component.
+    def shift(self, layer: str, *, filter: FilterLike | str = None) -> pd.DataFrame:
+        """How the other set's scores differ from the reference's, per reference component
+        (among each set's samples that pass ``filter``: a :class:`~embedding_explorer.Filter`
+        applied to both runs, e.g. one class, or the misclassified samples).
 
         Returns
         -------
@@ -176,28 +178,46 @@ class DatasetComparison:
         All computed in float64 on the scores.
         """
         ref, _ = self._pair(layer)
+        if filter is not None:
+            return self._shift_table(layer, *self._kept(layer, filter))
         if layer not in self._shifts:
-            reference, other = ref.scores, self.other_scores(layer)
-            total_sd = float(np.sqrt(max(ref.total_variance, 0.0)))
-            rows = []
-            for c in range(ref.n_components):
-                row = _shift_row(reference[:, c], other[:, c])
-                rows.append([row[3] / total_sd if total_sd > 0 else float("nan"), *row])
-            self._shifts[layer] = pd.DataFrame(
-                rows,
-                index=pd.Index([f"PC{c + 1}" for c in range(ref.n_components)], name="component"),
-                columns=list(SHIFT_COLUMNS),
-            )
+            self._shifts[layer] = self._shift_table(layer, ref.scores, self.other_scores(layer))
         return self._shifts[layer].copy()
 
-    def ranked(self, layer: str, by: ShiftMeasure = "w1_total_sd") -> pd.DataFrame:
+    def _kept(self, layer: str, filter: FilterLike | str) -> tuple[np.ndarray, np.ndarray]:
+        """Both sets' scores on the reference components, of the samples ``filter`` keeps."""
+        reference = self._pair(layer)[0].scores[self.reference.mask(filter)]
+        other = self.other_scores(layer)[self.other.mask(filter)]
+        if len(reference) < 2 or len(other) < 2:
+            raise EmbeddingExplorerError(
+                f"the filter keeps {len(reference)} samples of {self.reference.name!r} and "
+                f"{len(other)} of {self.other.name!r}; a shift needs at least 2 of each"
+            )
+        return reference, other
+
+    def _shift_table(self, layer: str, reference: np.ndarray, other: np.ndarray) -> pd.DataFrame:
+        ref, _ = self._pair(layer)
+        total_sd = float(np.sqrt(max(ref.total_variance, 0.0)))
+        rows = []
+        for c in range(ref.n_components):
+            row = _shift_row(reference[:, c], other[:, c])
+            rows.append([row[3] / total_sd if total_sd > 0 else float("nan"), *row])
+        return pd.DataFrame(
+            rows,
+            index=pd.Index([f"PC{c + 1}" for c in range(ref.n_components)], name="component"),
+            columns=list(SHIFT_COLUMNS),
+        )
+
+    def ranked(
+        self, layer: str, by: ShiftMeasure = "w1_total_sd", *, filter: FilterLike | str = None
+    ) -> pd.DataFrame:
         """:meth:`shift` sorted by one measure, largest first (ties keep component order).
 
         ``by``: ``"w1_total_sd"`` (default: variance-aware, W1 over the layer's total SD),
-        ``"smd"`` (by ``|smd|``), ``"ks"`` or ``"wasserstein"``."""
+        ``"smd"`` (by ``|smd|``), ``"ks"`` or ``"wasserstein"``; ``filter`` as in :meth:`shift`."""
         if by not in SHIFT_MEASURES:
             raise ValueError(f"by={by!r}: use one of {', '.join(SHIFT_MEASURES)}")
-        table = self.shift(layer)
+        table = self.shift(layer, filter=filter)
         order = np.argsort(-np.nan_to_num(table[by].abs().to_numpy(), nan=-1.0), kind="stable")
         return table.iloc[order]
 

@@ -70,21 +70,28 @@ async def computed(
 
 @router.get("")
 async def shift(
-    request: Request, registry: RegistryDep, run_a: RunA, run_b: RunB, layer: LayerQuery
+    request: Request,
+    registry: RegistryDep,
+    run_a: RunA,
+    run_b: RunB,
+    layer: LayerQuery,
+    filter: FilterDep = None,
 ) -> DatasetShift:
     """How far the other data set moved along each reference component, largest variance-aware
-    shift (W1 over the layer's total SD) first,
-    and how much of its variance the reference's top components capture."""
+    shift (W1 over the layer's total SD) first (among the samples of each that ``filter``
+    keeps), and how much of its variance the reference's top components capture."""
     return await computed(
-        request, registry, run_a, run_b, layer, lambda: shift_table(registry, run_a, run_b, layer)
+        request, registry, run_a, run_b, layer, lambda: shift_table(registry, run_a, run_b, layer, filter)
     )
 
 
-def shift_table(registry: Registry, run_a: str, run_b: str, layer: str) -> DatasetShift:
+def shift_table(
+    registry: Registry, run_a: str, run_b: str, layer: str, filter: Filter | None = None
+) -> DatasetShift:
     comp = comparison(registry, run_a, run_b, layer)
     lay = registry.get(run_a).layer(layer)
     position = {str(name): i for i, name in enumerate(comp.shift(layer).index)}
-    ranked = comp.ranked(layer)
+    ranked = comp.ranked(layer, filter=filter)
     ratios = variance_ratios(lay)
     rows = [
         ShiftRow(
@@ -109,8 +116,8 @@ def shift_table(registry: Registry, run_a: str, run_b: str, layer: str) -> Datas
         run_b=run_b,
         layer=layer,
         layers=comparable_layers(registry.get(run_a).run, registry.get(run_b).run),
-        n_reference=registry.get(run_a).run.n_samples,
-        n_other=registry.get(run_b).run.n_samples,
+        n_reference=int(registry.get(run_a).run.mask(filter).sum()),
+        n_other=int(registry.get(run_b).run.mask(filter).sum()),
         components=rows,
         captured=CapturedVariance(
             k=[int(k) for k in captured.index],
