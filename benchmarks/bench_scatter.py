@@ -1,0 +1,143 @@
+"""Page to a drawn 1M-point scatter in headless Chromium: this UI against a baseline build.
+
+Builds a run of ``--samples`` samples once (a small random MLP over random inputs, two layers,
+cached in ``--out``), serves it on loopback twice from the same process (same data, same server
+code): once with the built UI of this checkout and once with ``--baseline``, another built UI
+(e.g. the main checkout's ``src/embedding_explorer/static`` before this change). Each repeat opens
+the Scatter view in a fresh Chromium page and times, inside the page (``performance.now()``, from
+the start of navigation), the moment the scatter says ``data-drawn=true`` for every point (set
+right after the first frame with the points is drawn); the polling of the test driver, delayed by
+slow software-WebGL frames, is left out. The two UIs alternate so that load on the machine hits both
+alike. Prints per-UI medians, the bytes of scores fetched, and their ratio. Never asserts.
+
+    PYTHONPATH=src .venv/bin/python benchmarks/bench_scatter.py --baseline /path/to/old/static
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+import uvicorn
+from torch import nn
+
+import embedding_explorer as ee
+from embedding_explorer.server.app import create_app
+from embedding_explorer.server.launch import bind
+
+ROOT = Path(__file__).resolve().parents[1]
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--disable-quic",
+    "--enable-unsafe-swiftshader",  # WebGL in headless Chromium without a GPU
+]
+RUN = "scatter-1m"
+# records when the scatter first says it is drawn (ms since navigation began)
+DRAWN_AT = """new MutationObserver((_, observer) => {
+  const box = document.querySelector('[data-testid=scatter-canvas][data-drawn=true]');
+  if (box && box.dataset.points === String(POINTS)) {
+    window.__drawnAt = performance.now();
+    observer.disconnect();
+  }
+}).observe(document, { subtree: true, attributes: true, childList: true });"""
+LAYER = "2"
+
+
+def build_run(samples: int, out: Path) -> ee.Run:
+    """A random MLP's hidden layers over ``samples`` random inputs, reused when already built."""
+    if (out / "manifest.json").exists():
+        return ee.open_run(out)
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(16, 32), nn.ReLU(), nn.Linear(32, 16), nn.ReLU())
+    x = torch.randn(samples, 16)
+    labels = torch.randint(0, 10, (samples,)).numpy()
+    layers = ["1", LAYER]
+    return ee.explore(model, x, layers, out=out, labels=labels, batch_size=16384, name=RUN, progress=False)
+
+
+class Server:
+    """The run served on loopback with one built UI, in a daemon thread."""
+
+    def __init__(self, run: ee.Run, static: Path) -> None:
+        sock = bind("127.0.0.1", 0)
+        self.url = f"http://127.0.0.1:{sock.getsockname()[1]}/"
+        app = create_app([run], static_dir=static)
+        config = uvicorn.Config(app, log_level="warning", ws="none", lifespan="off")
+        self.server = uvicorn.Server(config)
+        self.thread = threading.Thread(target=self.server.run, kwargs={"sockets": [sock]}, daemon=True)
+        self.thread.start()
+        while not self.server.started:
+            time.sleep(0.05)
+
+    def stop(self) -> None:
+        self.server.should_exit = True
+        self.thread.join(10)
+
+
+def page_to_drawn(browser: Any, url: str, points: int) -> tuple[float, int]:
+    """Seconds from navigation to the drawn scatter of ``points`` points, and the score bytes fetched."""
+    context = browser.new_context(viewport={"width": 1400, "height": 900})
+    page = context.new_page()
+    page.add_init_script(DRAWN_AT.replace("POINTS", str(points)))
+    fetched: list[int] = []
+    page.on(
+        "response",
+        lambda r: fetched.append(int(r.headers.get("content-length", "0"))) if "/scores" in r.url else None,
+    )
+    page.goto(f"{url}?run={RUN}&layer={LAYER}&tab=scatter")
+    page.wait_for_function("() => window.__drawnAt !== undefined", timeout=120_000)
+    seconds = float(page.evaluate("() => window.__drawnAt")) / 1000
+    context.close()
+    return seconds, sum(fetched)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--samples", type=int, default=1_000_000)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--out", type=Path, default=ROOT / "runs" / "bench-scatter")
+    parser.add_argument("--static", type=Path, default=ROOT / "src" / "embedding_explorer" / "static")
+    parser.add_argument("--baseline", type=Path, help="another built UI to compare with (its static folder)")
+    args = parser.parse_args()
+    from playwright.sync_api import sync_playwright
+
+    start = time.perf_counter()
+    run = build_run(args.samples, args.out)
+    print(f"run of {run.n_samples:,} samples ready in {time.perf_counter() - start:.1f} s")
+    uis = {"this": args.static} | ({"baseline": args.baseline} if args.baseline else {})
+    servers = {name: Server(run, static) for name, static in uis.items()}
+    times: dict[str, list[float]] = {name: [] for name in uis}
+    wire: dict[str, int] = {}
+    try:
+        with sync_playwright() as p:
+            browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+            for _ in range(args.repeats):
+                for name, server in reversed(servers.items()):
+                    seconds, wire[name] = page_to_drawn(browser, server.url, run.n_samples)
+                    times[name].append(seconds)
+            browser.close()
+    finally:
+        for server in servers.values():
+            server.stop()
+    print(f"page to drawn, {run.n_samples:,} points, {args.repeats} loads each")
+    print(f"{'UI':<10}{'median s':>10}{'min s':>8}{'max s':>8}{'scores MB':>11}")
+    for name, ts in times.items():
+        median, low, high = statistics.median(ts), min(ts), max(ts)
+        print(f"{name:<10}{median:>10.2f}{low:>8.2f}{high:>8.2f}{wire[name] / 1e6:>11.1f}")
+    if "baseline" in times:
+        ratio = statistics.median(times["baseline"]) / statistics.median(times["this"])
+        print(f"baseline / this: {ratio:.2f}x faster")
+
+
+if __name__ == "__main__":
+    main()
