@@ -1,34 +1,35 @@
 """Page to a drawn 1M-point scatter in headless Chromium: this UI against a baseline build.
 
 Builds a run of ``--samples`` samples once (a small random MLP over random inputs, two layers,
-cached in ``--out``), serves it on loopback twice from the same process (same data, same server
-code): once with the built UI of this checkout and once with ``--baseline``, another built UI
-(e.g. the main checkout's ``src/embedding_explorer/static`` before this change). Each repeat opens
+cached in ``--out``) and serves it on loopback from two server processes: this checkout's package
+(server and built UI) and ``--baseline``, another checkout's ``src`` folder (e.g. the main
+checkout before this change, its UI built). Each repeat opens
 the Scatter view in a fresh Chromium page and times, inside the page (``performance.now()``, from
 the start of navigation), the moment the scatter says ``data-drawn=true`` for every point (set
 right after the first frame with the points is drawn); the polling of the test driver, delayed by
 slow software-WebGL frames, is left out. The two UIs alternate so that load on the machine hits both
 alike. Prints per-UI medians, the bytes of scores fetched, and their ratio. Never asserts.
 
-    PYTHONPATH=src .venv/bin/python benchmarks/bench_scatter.py --baseline /path/to/old/static
+    PYTHONPATH=src .venv/bin/python benchmarks/bench_scatter.py --baseline /path/to/old/checkout/src
 """
 
 from __future__ import annotations
 
 import argparse
+import os
+import socket
 import statistics
-import threading
+import subprocess
+import sys
 import time
 from pathlib import Path
 from typing import Any
 
+import httpx
 import torch
-import uvicorn
 from torch import nn
 
 import embedding_explorer as ee
-from embedding_explorer.server.app import create_app
-from embedding_explorer.server.launch import bind
 
 ROOT = Path(__file__).resolve().parents[1]
 CHROMIUM = Path("/usr/bin/chromium")
@@ -66,22 +67,32 @@ def build_run(samples: int, out: Path) -> ee.Run:
 
 
 class Server:
-    """The run served on loopback with one built UI, in a daemon thread."""
+    """The run served on loopback by the package in ``src`` (its server and built UI), in a subprocess."""
 
-    def __init__(self, run: ee.Run, static: Path) -> None:
-        sock = bind("127.0.0.1", 0)
-        self.url = f"http://127.0.0.1:{sock.getsockname()[1]}/"
-        app = create_app([run], static_dir=static)
-        config = uvicorn.Config(app, log_level="warning", ws="none", lifespan="off")
-        self.server = uvicorn.Server(config)
-        self.thread = threading.Thread(target=self.server.run, kwargs={"sockets": [sock]}, daemon=True)
-        self.thread.start()
-        while not self.server.started:
-            time.sleep(0.05)
+    def __init__(self, src: Path, run: Path) -> None:
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            port = sock.getsockname()[1]
+        self.url = f"http://127.0.0.1:{port}/"
+        code = (
+            "import embedding_explorer as ee; from embedding_explorer.server import serve; "
+            f"serve([ee.open_run({str(run)!r})], port={port})"
+        )
+        env = {**os.environ, "PYTHONPATH": str(src)}
+        self.process = subprocess.Popen([sys.executable, "-c", code], env=env, stdout=subprocess.DEVNULL)
+        deadline = time.monotonic() + 120
+        while True:
+            try:
+                httpx.get(f"{self.url}api/runs", timeout=5).raise_for_status()
+                return
+            except httpx.HTTPError:
+                if self.process.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError(f"the server of {src} did not start") from None
+                time.sleep(0.2)
 
     def stop(self) -> None:
-        self.server.should_exit = True
-        self.thread.join(10)
+        self.process.terminate()
+        self.process.wait(10)
 
 
 def page_to_drawn(browser: Any, url: str, points: int) -> tuple[float, int]:
@@ -106,16 +117,15 @@ def main() -> None:
     parser.add_argument("--samples", type=int, default=1_000_000)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--out", type=Path, default=ROOT / "runs" / "bench-scatter")
-    parser.add_argument("--static", type=Path, default=ROOT / "src" / "embedding_explorer" / "static")
-    parser.add_argument("--baseline", type=Path, help="another built UI to compare with (its static folder)")
+    parser.add_argument("--baseline", type=Path, help="another checkout's src folder to compare with")
     args = parser.parse_args()
     from playwright.sync_api import sync_playwright
 
     start = time.perf_counter()
     run = build_run(args.samples, args.out)
     print(f"run of {run.n_samples:,} samples ready in {time.perf_counter() - start:.1f} s")
-    uis = {"this": args.static} | ({"baseline": args.baseline} if args.baseline else {})
-    servers = {name: Server(run, static) for name, static in uis.items()}
+    uis = {"this": ROOT / "src"} | ({"baseline": args.baseline} if args.baseline else {})
+    servers = {name: Server(src, args.out) for name, src in uis.items()}
     times: dict[str, list[float]] = {name: [] for name in uis}
     wire: dict[str, int] = {}
     try:
