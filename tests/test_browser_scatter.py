@@ -193,3 +193,52 @@ def test_large_scatter_fetches_two_components_and_lassoes_after_the_lazy_index(
         assert page_.unexpected_errors() == []
     finally:
         page_.close()
+
+
+def lasso_middle(page: Any, bb: dict[str, float]) -> None:
+    """A rectangle-ish lasso over the middle 40% of the scatter, in the Lasso mode."""
+    x0, y0 = bb["x"] + bb["width"] * 0.3, bb["y"] + bb["height"] * 0.3
+    x1, y1 = bb["x"] + bb["width"] * 0.7, bb["y"] + bb["height"] * 0.7
+    page.mouse.move(x0, y0)
+    page.mouse.down()
+    for x, y in [(x1, y0), (x1, y1), (x0, y1), (x0 + 10, y0 + 20)]:
+        page.mouse.move(x, y, steps=12)
+        page.wait_for_timeout(20)
+    page.mouse.up()
+
+
+def test_a_lasso_before_the_index_is_built_keeps_the_selection_then_one_after_selects(
+    browser: Any, large_run_url: str
+) -> None:
+    page_ = Page(browser, large_run_url)
+    page = page_.page
+    held: list[Any] = []
+    page.route("**/spatialIndex.worker*", lambda route: held.append(route))  # held until released
+    try:
+        page.goto(f"{large_run_url}?run=large&layer=0&tab=scatter&sel=0-1d")
+        page.wait_for_function(
+            "() => document.querySelector('[data-testid=scatter-canvas]')?.dataset.drawn === 'true'"
+        )
+        page.get_by_test_id("selection-gallery").wait_for()
+        before = page.get_by_test_id("selection-count").text_content()
+        box = page.get_by_test_id("scatter-canvas")
+        assert box.get_attribute("data-indexed") == "false" and len(held) == 1
+        bb = box.bounding_box()
+        assert bb is not None
+        page.get_by_test_id("mode-lasso").click()
+        # with no index the lasso finds nothing: the selection stays as it was (not emptied)
+        lasso_middle(page, bb)
+        page.wait_for_timeout(300)
+        assert page_.query()["sel"] == ["0-1d"]
+        assert page.get_by_test_id("selection-count").text_content() == before
+        held[0].continue_()
+        page.wait_for_function(
+            "() => document.querySelector('[data-testid=scatter-canvas]')?.dataset.indexed === 'true'"
+        )
+        lasso_middle(page, bb)
+        page.wait_for_function("() => !location.search.includes('sel=0-1d')")
+        count = int(page.get_by_test_id("selection-count").text_content().replace(",", ""))
+        assert 0 < count < LAZY_SAMPLES
+        assert page_.unexpected_errors() == []
+    finally:
+        page_.close()
