@@ -68,6 +68,7 @@ bench: venv
 	$(PY) benchmarks/bench_resnet.py
 	$(PY) benchmarks/bench_moments.py
 	$(PY) benchmarks/bench_server.py
+	$(PY) benchmarks/bench_scatter.py
 	$(PY) benchmarks/bench_scale.py
 	$(PY) benchmarks/bench_dask.py
 

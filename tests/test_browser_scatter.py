@@ -1,14 +1,21 @@
 """The scatter in Chromium: axes, hover tooltips, colouring by a numeric column, lasso selections
-(the selection panel), and the view restored by reload and history."""
+(the selection panel), the view restored by reload and history, and a large run (only the two
+shown components fetched; hover and lasso once the spatial index built off the first draw is in)."""
 
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 import numpy as np
 import pytest
+import torch
+from torch import nn
 
-from browser_support import N_SAMPLES, Page, wait_images
+import embedding_explorer as ee
+from browser_support import N_SAMPLES, Page, serving, wait_images
 
 pytestmark = pytest.mark.browser
 
@@ -119,3 +126,119 @@ def test_scatter_hover_and_colour_by_numeric(ui: Page) -> None:
     page.get_by_test_id("clear-selection").click()
     page.get_by_test_id("selection-gallery").wait_for(state="detached")
     assert "sel" not in ui.query()
+
+
+# above the count whose spatial index the page builds in a worker, after the first draw
+LAZY_SAMPLES = 120_000
+
+
+@pytest.fixture(scope="module")
+def large_run_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A run of 120,000 samples (a random linear layer over random inputs), served alone."""
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(8, 6), nn.ReLU())
+    x = torch.randn(LAZY_SAMPLES, 8)
+    labels = torch.randint(0, 3, (LAZY_SAMPLES,)).numpy()
+    folder = tmp_path_factory.mktemp("browser-large")
+    run = ee.explore(model, x, ["0"], out=folder / "large", labels=labels, name="large", progress=False)
+    with serving([run]) as handle:
+        yield handle.url
+
+
+def test_large_scatter_fetches_two_components_and_lassoes_after_the_lazy_index(
+    browser: Any, large_run_url: str
+) -> None:
+    page_ = Page(browser, large_run_url)
+    page = page_.page
+    scores_urls: list[str] = []
+    page.on("request", lambda r: scores_urls.append(r.url) if "/scores" in r.url else None)
+    try:
+        page.goto(f"{large_run_url}?run=large&layer=0&tab=scatter&x=2&y=0")
+        box = page.get_by_test_id("scatter-canvas")
+        page.wait_for_function(
+            "(n) => { const b = document.querySelector('[data-testid=scatter-canvas]');"
+            " return b?.dataset.drawn === 'true' && b.dataset.points === String(n); }",
+            arg=LAZY_SAMPLES,
+        )
+        # only the two components shown crossed the wire
+        assert [parse_qs(urlsplit(u).query)["components"] for u in scores_urls] == [["2,0"]]
+        # the index built in the worker is swapped in, then hover and lasso find points
+        page.wait_for_function(
+            "() => document.querySelector('[data-testid=scatter-canvas]')?.dataset.indexed === 'true'"
+        )
+        bb = box.bounding_box()
+        assert bb is not None
+        found = False
+        for fy in np.linspace(0.3, 0.7, 9):
+            for fx in np.linspace(0.3, 0.7, 21):
+                page.mouse.move(bb["x"] + bb["width"] * fx, bb["y"] + bb["height"] * fy)
+                if page.get_by_test_id("scatter-tooltip").count():
+                    found = True
+                    break
+            if found:
+                break
+        assert found, "no tooltip while sweeping the middle of the scatter"
+        page.get_by_test_id("mode-lasso").click()
+        x0, y0 = bb["x"] + bb["width"] * 0.3, bb["y"] + bb["height"] * 0.3
+        x1, y1 = bb["x"] + bb["width"] * 0.7, bb["y"] + bb["height"] * 0.7
+        page.mouse.move(x0, y0)
+        page.mouse.down()
+        for x, y in [(x1, y0), (x1, y1), (x0, y1), (x0 + 10, y0 + 20)]:
+            page.mouse.move(x, y, steps=12)
+            page.wait_for_timeout(20)
+        page.mouse.up()
+        page.get_by_test_id("selection-gallery").wait_for(timeout=60_000)
+        count = int(page.get_by_test_id("selection-count").text_content().replace(",", ""))
+        assert 0 < count < LAZY_SAMPLES
+        assert page_.unexpected_errors() == []
+    finally:
+        page_.close()
+
+
+def lasso_middle(page: Any, bb: dict[str, float]) -> None:
+    """A rectangle-ish lasso over the middle 40% of the scatter, in the Lasso mode."""
+    x0, y0 = bb["x"] + bb["width"] * 0.3, bb["y"] + bb["height"] * 0.3
+    x1, y1 = bb["x"] + bb["width"] * 0.7, bb["y"] + bb["height"] * 0.7
+    page.mouse.move(x0, y0)
+    page.mouse.down()
+    for x, y in [(x1, y0), (x1, y1), (x0, y1), (x0 + 10, y0 + 20)]:
+        page.mouse.move(x, y, steps=12)
+        page.wait_for_timeout(20)
+    page.mouse.up()
+
+
+def test_a_lasso_before_the_index_is_built_keeps_the_selection_then_one_after_selects(
+    browser: Any, large_run_url: str
+) -> None:
+    page_ = Page(browser, large_run_url)
+    page = page_.page
+    held: list[Any] = []
+    page.route("**/spatialIndex.worker*", lambda route: held.append(route))  # held until released
+    try:
+        page.goto(f"{large_run_url}?run=large&layer=0&tab=scatter&sel=0-1d")
+        page.wait_for_function(
+            "() => document.querySelector('[data-testid=scatter-canvas]')?.dataset.drawn === 'true'"
+        )
+        page.get_by_test_id("selection-gallery").wait_for()
+        before = page.get_by_test_id("selection-count").text_content()
+        box = page.get_by_test_id("scatter-canvas")
+        assert box.get_attribute("data-indexed") == "false" and len(held) == 1
+        bb = box.bounding_box()
+        assert bb is not None
+        page.get_by_test_id("mode-lasso").click()
+        # with no index the lasso finds nothing: the selection stays as it was (not emptied)
+        lasso_middle(page, bb)
+        page.wait_for_timeout(300)
+        assert page_.query()["sel"] == ["0-1d"]
+        assert page.get_by_test_id("selection-count").text_content() == before
+        held[0].continue_()
+        page.wait_for_function(
+            "() => document.querySelector('[data-testid=scatter-canvas]')?.dataset.indexed === 'true'"
+        )
+        lasso_middle(page, bb)
+        page.wait_for_function("() => !location.search.includes('sel=0-1d')")
+        count = int(page.get_by_test_id("selection-count").text_content().replace(",", ""))
+        assert 0 < count < LAZY_SAMPLES
+        assert page_.unexpected_errors() == []
+    finally:
+        page_.close()

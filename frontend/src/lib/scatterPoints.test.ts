@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { MISSING_COLOR } from './colors';
-import { scatterPoints } from './scatterPoints';
+import { columnOf, scatterPoints, shownComponents } from './scatterPoints';
 
 const scores = { rows: 3, cols: 2, data: new Float32Array([0, 10, 1, 20, 2, 30]), components: [0, 1] };
 
@@ -27,5 +27,19 @@ describe('scatterPoints', () => {
     const p = scatterPoints(scores, 0, 1, { column: { kind: 'numeric', categories: null }, values: new Float32Array([0, 5, 10]) });
     expect(p.zType).toBe('continuous');
     expect(Array.from(p.z)).toEqual([0, 0.5, 1]);
+  });
+});
+
+describe('shownComponents', () => {
+  it('asks for the two shown components only, once when both axes show one', () => {
+    expect(shownComponents(3, 0)).toEqual([3, 0]);
+    expect(shownComponents(2, 2)).toEqual([2]);
+  });
+
+  it('finds a component among the fetched columns, -1 when it was not fetched', () => {
+    const two = { rows: 1, cols: 2, data: new Float32Array([5, 6]), components: [4, 1] };
+    expect(columnOf(two, 1)).toBe(1);
+    expect(columnOf(two, 4)).toBe(0);
+    expect(columnOf(two, 0)).toBe(-1);
   });
 });

@@ -21,6 +21,16 @@ export interface ScatterPoints {
   n: number;
 }
 
+/** The components the scatter asks the server for: the two shown (one when both axes show it). */
+export function shownComponents(x: number, y: number): number[] {
+  return x === y ? [x] : [x, y];
+}
+
+/** The column of component `c` in `scores` (fetched for some components only); -1 when absent. */
+export function columnOf(scores: ScoreMatrix, c: number): number {
+  return scores.components.indexOf(c);
+}
+
 /** Columns `x` and `y` of `scores` as points, coloured by `coloring` when it has one value per point. */
 export function scatterPoints(scores: ScoreMatrix, x: number, y: number, coloring: ScatterColoring | null): ScatterPoints {
   const xs = matrixColumn(scores, x);

@@ -4,6 +4,7 @@ import { PngButton } from '../components/PngButton';
 import { useAppSlices } from '../context';
 import { useBasis, useColoring, useColumnValues, useFilterParam, useScores, useSelection } from '../hooks';
 import { colorColumn, LABEL_COLUMN } from '../lib/runInfo';
+import { shownComponents } from '../lib/scatterPoints';
 import type { ScatterBasis } from './scatter/axes';
 import { ScatterControls, type MouseMode } from './scatter/ScatterControls';
 import { ScatterLegend } from './scatter/ScatterLegend';
@@ -21,8 +22,9 @@ export function ScatterView() {
   const basis: ScatterBasis = state.basis === 'ica' ? 'ica' : 'pca';
   const resolved = useBasis(run, layer.name, basis, null, null);
 
-  const all = useMemo(() => Array.from({ length: k }, (_, i) => i), [k]);
-  const scores = useScores(run.id, layer.name, all, basis);
+  // only the two components shown cross the wire (8 bytes a point, not 4k)
+  const shown = useMemo(() => shownComponents(x, y), [x, y]);
+  const scores = useScores(run.id, layer.name, shown, basis);
   const colors = useColoring(run.id, column);
   const filter = useFilterParam();
   const kept = useSelection(run.id, filter);

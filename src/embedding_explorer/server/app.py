@@ -34,6 +34,9 @@ from .static import NotBuiltPage, SpaFiles, ui_dir
 MAX_HISTOGRAMS = 4096  # histograms kept per server (by run, layer, basis, component, bins)
 MAX_HISTOGRAM_BYTES = 64 * 2**20  # ... and this much memory
 GZIP_MIN_BYTES = 1024  # smaller answers are sent as they are
+# zlib's default level, not Starlette's 9: a 1M-sample int32 label column takes 2.8 s at 9 and
+# 0.14 s at 6 for 7% more bytes (float32 scores barely compress at any level)
+GZIP_LEVEL = 6
 
 
 def create_app(
@@ -124,7 +127,7 @@ def create_app(
     if allowed_hosts is not None:
         app.add_middleware(TrustedHostMiddleware, allowed_hosts=list(allowed_hosts))
     # the bundle (~560 KB), JSON and text answers compressed for clients that accept gzip
-    app.add_middleware(GZipMiddleware, minimum_size=GZIP_MIN_BYTES)
+    app.add_middleware(GZipMiddleware, minimum_size=GZIP_MIN_BYTES, compresslevel=GZIP_LEVEL)
     app.add_middleware(SecurityHeaders, extra_frame_ancestors=list(frame_ancestors))
     app.add_middleware(RootPath, root_path=root_path)  # outermost: every layer sees the prefix
     return app

@@ -1,4 +1,5 @@
 import { useEffect, useMemo, useRef, useState, type RefObject } from 'react';
+import { flushSync } from 'react-dom';
 import createScatterplot from 'regl-scatterplot';
 import type { RunInfo, ScoreMatrix } from '../../api';
 import { ErrorState, Spinner } from '../../components/common';
@@ -8,7 +9,8 @@ import { categoricalColor, MISSING_COLOR } from '../../lib/colors';
 import { formatScore } from '../../lib/format';
 import { canvasExporters } from '../../lib/png';
 import { linearScale, type LinearScale } from '../../lib/scale';
-import { scatterPoints } from '../../lib/scatterPoints';
+import { columnOf, scatterPoints } from '../../lib/scatterPoints';
+import { buildSpatialIndex, emptySpatialIndex, spatialIndexOf } from '../../lib/spatialIndex';
 import { axisName, axisText, pointSizeFor, ticksOf, type Coloring, type ScatterBasis, type Tick } from './axes';
 import { ScatterTooltip } from './ScatterTooltip';
 
@@ -17,6 +19,7 @@ type Scatterplot = ReturnType<typeof createScatterplot>;
 export interface ScatterPlotProps {
   frameRef: RefObject<HTMLDivElement | null>;
   basis: ScatterBasis;
+  /** Scores on (at least) components `x` and `y`; others (a previous axis pair) are not drawn. */
   scores: ScoreMatrix | null;
   x: number;
   y: number;
@@ -39,6 +42,34 @@ export interface ScatterPlotProps {
   onOpen: (id: number) => void;
   /** The ids the shared filter keeps (the others are hidden); null: every point. */
   kept?: Int32Array | null;
+}
+
+/** The spatial index of one set of positions: being built in a worker, or built (undefined data: failed). */
+interface PointIndex {
+  scores: ScoreMatrix;
+  xi: number;
+  yi: number;
+  settled: boolean;
+  data: ArrayBuffer | undefined;
+  ready: Promise<void>;
+}
+
+/** Below this many points the index is built at once on the main thread (tens of milliseconds). */
+const LAZY_INDEX_POINTS = 100_000;
+
+function pointIndex(scores: ScoreMatrix, xi: number, yi: number, x: Float32Array, y: Float32Array): PointIndex {
+  if (x.length < LAZY_INDEX_POINTS) return { scores, xi, yi, settled: true, data: buildSpatialIndex(x, y), ready: Promise.resolve() };
+  const entry: PointIndex = { scores, xi, yi, settled: false, data: undefined, ready: Promise.resolve() };
+  entry.ready = spatialIndexOf(x, y).then(
+    (data) => {
+      entry.data = data;
+      entry.settled = true;
+    },
+    () => {
+      entry.settled = true; // regl-scatterplot builds its own in the swap's draw
+    },
+  );
+  return entry;
 }
 
 /**
@@ -111,14 +142,21 @@ export function ScatterPlot({ frameRef, basis, scores, x, y, coloring, labelCode
     sp.subscribe('lassoEnd', () => {
       lassoEndedAt.current = performance.now();
     });
+    const keepSelection = () => {
+      const keep = selectionRef.current;
+      if (keep.length) sp.select(keep, { preventEvent: true });
+      else sp.deselect({ preventEvent: true });
+    };
     sp.subscribe('select', ({ points }: { points: number[] }) => {
       const wasLasso = lassoing.current;
       lassoing.current = false;
+      if (wasLasso && !indexedRef.current) {
+        keepSelection(); // a lasso before the index is built found nothing: not an empty selection
+        return;
+      }
       if (!wasLasso && points.length === 1) {
         // a click on one point opens it; the lasso selection stays as it was
-        const keep = selectionRef.current;
-        if (keep.length) sp.select(keep, { preventEvent: true });
-        else sp.deselect({ preventEvent: true });
+        keepSelection();
         // a lasso closed where it began ends in a "click": that is no click on a point
         if (performance.now() - lassoEndedAt.current > 400) handlers.current.onOpen(points[0]);
         return;
@@ -128,12 +166,19 @@ export function ScatterPlot({ frameRef, basis, scores, x, y, coloring, labelCode
       handlers.current.onSelect(selection);
     });
     sp.subscribe('deselect', () => {
+      if (lassoing.current && !indexedRef.current) {
+        lassoing.current = false;
+        keepSelection();
+        return;
+      }
       if (!selectionRef.current.length) return;
       selectionRef.current = [];
       handlers.current.onSelect([]);
     });
     return () => {
       plotRef.current = null;
+      indexedRef.current = false;
+      setIndexed(false);
       setDrawn(false);
       sp.destroy();
     };
@@ -156,8 +201,19 @@ export function ScatterPlot({ frameRef, basis, scores, x, y, coloring, labelCode
     plotRef.current?.set({ reticleColor: theme === 'dark' ? [1, 1, 1, 0.45] : [0.1, 0.12, 0.2, 0.4] } as Parameters<Scatterplot['set']>[0]);
   }, [bg, theme, drawn]);
 
-  // the points: positions from the scores, colour values from the column
-  const points = useMemo(() => (scores ? scatterPoints(scores, x, y, coloring) : null), [scores, x, y, coloring]);
+  // the points: positions from the scores' columns of x and y, colour values from the column
+  const xi = scores ? columnOf(scores, x) : -1;
+  const yi = scores ? columnOf(scores, y) : -1;
+  const points = useMemo(() => (scores && xi >= 0 && yi >= 0 ? scatterPoints(scores, xi, yi, coloring) : null), [scores, xi, yi, coloring]);
+  // their spatial index (hover, lasso), built in a worker once per positions (a new colouring
+  // keeps it). The first draw does not wait for it: it goes out with an empty index, and a redraw
+  // swaps the real one in when it is built (regl-scatterplot would build it inside draw())
+  const indexRef = useRef<PointIndex | null>(null);
+  if (points && scores && (indexRef.current?.scores !== scores || indexRef.current.xi !== xi || indexRef.current.yi !== yi)) {
+    indexRef.current = pointIndex(scores, xi, yi, points.x, points.y);
+  }
+  const [indexed, setIndexed] = useState(false);
+  const indexedRef = useRef(false);
 
   // draws are serialised: regl-scatterplot refuses a draw while the previous one is running
   const drawQueue = useRef<Promise<void>>(Promise.resolve());
@@ -165,7 +221,8 @@ export function ScatterPlot({ frameRef, basis, scores, x, y, coloring, labelCode
   latestPoints.current = points;
   useEffect(() => {
     const sp = plotRef.current;
-    if (!sp || !points) return;
+    const entry = indexRef.current;
+    if (!sp || !points || !entry) return;
     drawQueue.current = drawQueue.current
       .then(async () => {
         if (latestPoints.current !== points || plotRef.current !== sp) return; // superseded
@@ -180,16 +237,42 @@ export function ScatterPlot({ frameRef, basis, scores, x, y, coloring, labelCode
           pointSize: pointSizeFor(points.n),
         } as Parameters<Scatterplot['set']>[0]);
         const wasDrawn = sp.get('isPointsDrawn');
+        // the first draw starts at the origin: set before it, not after (a second 1M-point frame)
+        if (!wasDrawn) sp.zoomToOrigin();
+        const built = entry.settled;
         await sp.draw(
           { x: points.x, y: points.y, valueA: points.z },
-          { zDataType: points.zType, transition: wasDrawn, transitionDuration: 350, select: selectionRef.current },
+          { zDataType: points.zType, transition: wasDrawn, transitionDuration: 350, select: selectionRef.current, spatialIndex: built ? entry.data : emptySpatialIndex() },
         );
         if (plotRef.current !== sp) return;
-        if (!wasDrawn) sp.zoomToOrigin();
-        setDrawn(true);
-        setDrawCount((c) => c + 1);
+        indexedRef.current = built;
         const { width, height } = sizeRef.current;
-        setTicks({ x: ticksOf(scalesRef.current.x, width, true), y: ticksOf(scalesRef.current.y, height, false) });
+        // committed now, not after the next frame (at a million points a frame takes a while)
+        flushSync(() => {
+          setIndexed(built);
+          setDrawn(true);
+          setDrawCount((c) => c + 1);
+          setTicks({ x: ticksOf(scalesRef.current.x, width, true), y: ticksOf(scalesRef.current.y, height, false) });
+        });
+        if (built) return;
+        // the same points again, with their index once it is built (the queue does not wait for it)
+        void entry.ready.then(() => {
+          drawQueue.current = drawQueue.current
+            .then(async () => {
+              if (latestPoints.current !== points || plotRef.current !== sp) return; // a later draw swaps it in
+              await sp.draw(
+                { x: points.x, y: points.y, valueA: points.z },
+                { zDataType: points.zType, preventFilterReset: true, select: selectionRef.current, spatialIndex: entry.data },
+              );
+              if (plotRef.current !== sp) return;
+              indexedRef.current = true;
+              setIndexed(true);
+              setDrawCount((c) => c + 1);
+            })
+            .catch((err: unknown) => {
+              if (plotRef.current === sp) setGlError(err instanceof Error ? err : new Error(String(err)));
+            });
+        });
       })
       .catch((err: unknown) => {
         if (plotRef.current === sp) setGlError(err instanceof Error ? err : new Error(String(err)));
@@ -222,7 +305,7 @@ export function ScatterPlot({ frameRef, basis, scores, x, y, coloring, labelCode
     sp.hover(sample ?? -1, { preventEvent: true });
   }, [sample, drawn]);
 
-  const hoverRow = hover && scores && hover.id < scores.rows ? hover.id : null;
+  const hoverRow = hover && scores && points && hover.id < scores.rows ? hover.id : null;
   const labelOf = (id: number): string | null => {
     if (!labelCodes) return null;
     const c = labelCodes[id];
@@ -236,7 +319,7 @@ export function ScatterPlot({ frameRef, basis, scores, x, y, coloring, labelCode
           {axisText(basis, y, ratios)}
         </span>
       </div>
-      <div className="scatter-canvas-box" ref={boxRef} data-testid="scatter-canvas" data-drawn={drawn ? 'true' : 'false'} data-points={points?.n ?? 0} data-shown={kept ? kept.length : points?.n ?? 0}>
+      <div className="scatter-canvas-box" ref={boxRef} data-testid="scatter-canvas" data-drawn={drawn ? 'true' : 'false'} data-indexed={indexed ? 'true' : 'false'} data-points={points?.n ?? 0} data-shown={kept ? kept.length : points?.n ?? 0}>
         <canvas ref={canvasRef} aria-label={`Scatter of ${run.n_samples} samples, ${axisName(basis, x)} against ${axisName(basis, y)}`} role="img" />
         <svg className="scatter-ticks" width={size.width} height={size.height} aria-hidden="true">
           {ticks.x
@@ -279,8 +362,8 @@ export function ScatterPlot({ frameRef, basis, scores, x, y, coloring, labelCode
               const l = labelOf(hoverRow);
               return l ? categoricalColor(labels.indexOf(l)) : MISSING_COLOR;
             })()}
-            xText={`${axisName(basis, x)} ${formatScore(scores.data[hoverRow * scores.cols + x])}`}
-            yText={`${axisName(basis, y)} ${formatScore(scores.data[hoverRow * scores.cols + y])}`}
+            xText={`${axisName(basis, x)} ${formatScore(scores.data[hoverRow * scores.cols + xi])}`}
+            yText={`${axisName(basis, y)} ${formatScore(scores.data[hoverRow * scores.cols + yi])}`}
           />
         )}
       </div>
