@@ -100,6 +100,6 @@ describe('the Data sets view picker', () => {
     fireEvent.click(screen.getByRole('button', { name: 'Swap the reference and the other run' }));
     expect(update).toHaveBeenLastCalledWith({ dsA: 'b', dsB: 'a', dsPc: null });
     expect(screen.getByTestId('datasets-loading')).toBeTruthy();
-    expect(api.getDatasetShift).toHaveBeenCalledWith('a', 'b', 'fc', expect.any(AbortSignal));
+    expect(api.getDatasetShift).toHaveBeenCalledWith('a', 'b', 'fc', expect.any(AbortSignal), undefined);
   });
 });
