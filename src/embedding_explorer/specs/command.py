@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import inspect
 import re
 from collections.abc import Sequence
 from pathlib import Path
@@ -81,14 +80,10 @@ def explore_specs(
 
 
 def _dtype_argument(dtype: str) -> dict[str, Any]:
-    """``dtype=`` for ``explore`` where this version has it; float32 is its default anyway."""
+    """``dtype=`` for ``explore``: None for float32 (the run's key stays that of a default run)."""
     if dtype not in DTYPES:
         raise SpecError(f"--dtype {dtype!r}: use one of {', '.join(DTYPES)}")
-    if "dtype" in inspect.signature(explore).parameters:
-        return {"dtype": dtype}
-    if dtype != "float32":
-        raise SpecError(f"--dtype {dtype}: this version of explore runs models in float32 only")
-    return {}
+    return {"dtype": None if dtype == "float32" else dtype}
 
 
 def _slug(text: str) -> str:
