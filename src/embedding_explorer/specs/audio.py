@@ -24,7 +24,7 @@ from torch.utils.data import Dataset
 from ..clips import AudioClip, clip_of
 from ..exceptions import SpecError
 from ..extras import require
-from .data import DataKind, DataOptions, LoadedData, register_data_kind, subset
+from .data import DataKind, DataOptions, LoadedData, class_folders, register_data_kind
 from .models import LoadedModel
 
 AUDIO_SUFFIXES = (".wav", ".flac", ".ogg")
@@ -120,19 +120,7 @@ def _load_audio_folder(spec: str, model: LoadedModel | None, options: DataOption
     """Class subfolders become labels (sorted names); a folder with audio both in and outside
     class folders is refused."""
     folder = Path(spec)
-    paths = find_audio(folder)
-    nested = [p for p in paths if p.parent != folder]
-    if nested and len(nested) != len(paths):
-        loose = next(p for p in paths if p.parent == folder)
-        raise SpecError(
-            f"data folder {spec!r} has class subfolders and audio files outside them (e.g. {loose.name}); "
-            "move them into a class folder"
-        )
-    classes = sorted({p.parent.name for p in nested}) if nested else None
-    labels = np.asarray([classes.index(p.parent.name) for p in paths]) if classes else None
-    keep = subset(labels, len(paths), options.limit)
-    paths = [paths[i] for i in keep]
-    labels = labels[keep] if labels is not None else None
+    paths, labels, classes = class_folders(spec, find_audio(folder), "audio files", options.limit)
     extractor = None
     if model is not None and model.feature_extractor is not None:
         extractor = model.feature_extractor()

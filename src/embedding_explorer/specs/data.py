@@ -148,23 +148,31 @@ def _is_image_folder(spec: str) -> bool:
     return path.is_dir() and bool(find_images(path))
 
 
-def _load_image_folder(spec: str, model: LoadedModel | None, options: DataOptions) -> LoadedData:
-    """Class subfolders become labels (sorted names); images directly in the folder have none.
-    A folder with both is refused: its loose images would have no class."""
+def class_folders(
+    spec: str, paths: list[Path], what: str, limit: int | None
+) -> tuple[list[Path], np.ndarray | None, list[str] | None]:
+    """The files of a data folder, their labels and class names: class subfolders become labels
+    (sorted names), files directly in the folder have none; a folder with both is refused (its
+    loose files would have no class). ``limit`` keeps a stratified subset (:func:`subset`)."""
     folder = Path(spec)
-    paths = find_images(folder)
     nested = [p for p in paths if p.parent != folder]
     if nested and len(nested) != len(paths):
         loose = next(p for p in paths if p.parent == folder)
         raise SpecError(
-            f"data folder {spec!r} has class subfolders and images outside them (e.g. {loose.name}); "
+            f"data folder {spec!r} has class subfolders and {what} outside them (e.g. {loose.name}); "
             "move them into a class folder"
         )
     classes = sorted({p.parent.name for p in nested}) if nested else None
     labels = np.asarray([classes.index(p.parent.name) for p in paths]) if classes else None
-    keep = subset(labels, len(paths), options.limit)
-    paths = [paths[i] for i in keep]
-    labels = labels[keep] if labels is not None else None
+    keep = subset(labels, len(paths), limit)
+    return [paths[i] for i in keep], (labels[keep] if labels is not None else None), classes
+
+
+def _load_image_folder(spec: str, model: LoadedModel | None, options: DataOptions) -> LoadedData:
+    """Class subfolders become labels (sorted names); images directly in the folder have none.
+    A folder with both is refused: its loose images would have no class."""
+    folder = Path(spec)
+    paths, labels, classes = class_folders(spec, find_images(folder), "images", options.limit)
     dataset = ImageFiles(paths, _image_transform(model), labels=labels, classes=classes)
     table = pd.DataFrame({"file": [str(p.relative_to(folder)) for p in paths]})
     return LoadedData(dataset, spec, "images", len(paths), classes, table, dataset)
