@@ -135,6 +135,23 @@ def test_no_convergence_is_reported_naming_the_layer(
     assert layer.ica(2).converged  # the mixture of two sources converges
 
 
+def test_without_warn_no_convergence_is_logged_not_warned(
+    layer: ee.Layer, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A server fits with ``warn=False``: the same message goes to the log, and no warning (which
+    the server would otherwise have to catch with process-wide warning filters)."""
+    import warnings
+
+    from embedding_explorer.analysis import ica as ica_module
+
+    monkeypatch.setattr(ica_module, "MAX_ITER", 2)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        result = layer.ica(3, seed=11, warn=False)
+    assert not result.converged
+    assert "FastICA did not converge on layer 'input' within 2 " in caplog.text
+
+
 def test_a_component_of_rounding_noise_is_left_out(tmp_path: Path) -> None:
     """Rank-2 data with k=3: PC3's variance is float rounding (about 1e-16 of PC1's), not zero,
     so an exact ``> 0`` check let FastICA whiten the noise into a third "source"."""

@@ -179,9 +179,13 @@ class Layer(ScoreProbe):
 
         return label_direction(self, label_a, label_b, name=name)
 
-    def ica(self, n_components: int | None = None, *, seed: int = 0, max_samples: int = 50_000) -> ICAResult:
+    def ica(
+        self, n_components: int | None = None, *, seed: int = 0, max_samples: int = 50_000, warn: bool = True
+    ) -> ICAResult:
         """FastICA on the top ``n_components`` PCA scores (default: all with variance); cached on
-        the layer. Concurrent calls with the same arguments fit once (the others wait for it)."""
+        the layer. Concurrent calls with the same arguments fit once (the others wait for it).
+        A fit that stops at its iteration limit warns (``ICAConvergenceWarning``), or with
+        ``warn=False`` (a server) is logged."""
         from .analysis.ica import ica, usable_components
 
         key = (usable_components(self) if n_components is None else n_components, seed, max_samples)
@@ -189,7 +193,7 @@ class Layer(ScoreProbe):
             lock = self._ica_locks.setdefault(key, threading.Lock())
         with lock:
             if key not in self._ica_cache:
-                self._ica_cache[key] = ica(self, n_components, seed=seed, max_samples=max_samples)
+                self._ica_cache[key] = ica(self, n_components, seed=seed, max_samples=max_samples, warn=warn)
             return self._ica_cache[key]
 
     def ica_ready(self, n_components: int | None = None, *, seed: int = 0, max_samples: int = 50_000) -> bool:

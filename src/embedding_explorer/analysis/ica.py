@@ -10,6 +10,7 @@ into the run directory.
 
 from __future__ import annotations
 
+import logging
 import warnings
 from typing import TYPE_CHECKING, Any
 
@@ -25,6 +26,7 @@ if TYPE_CHECKING:
 
 RELATIVE_VARIANCE = 1e-10
 """A principal component with at most this share of the first's variance counts as without variance."""
+log = logging.getLogger(__name__)
 MAX_ITER = 1000
 """FastICA iterations (scikit-learn's default, 200, often stops short on PCA scores)."""
 
@@ -105,7 +107,12 @@ class ICAResult(ScoreProbe):
 
 
 def ica(
-    layer: Layer, n_components: int | None = None, *, seed: int = 0, max_samples: int = 50_000
+    layer: Layer,
+    n_components: int | None = None,
+    *,
+    seed: int = 0,
+    max_samples: int = 50_000,
+    warn: bool = True,
 ) -> ICAResult:
     """FastICA on the top ``n_components`` PCA scores of ``layer``.
 
@@ -149,13 +156,15 @@ def ica(
         model.fit(pcs[fit_rows])
     converged = int(model.n_iter_) < MAX_ITER
     if not converged:
-        warnings.warn(
+        message = (
             f"FastICA did not converge on layer {layer.name!r} within {MAX_ITER} iterations "
             f"(n_components={m}, seed={seed}): its top components may be close to Gaussian, so "
-            "independent components are not well defined; try fewer components",
-            ICAConvergenceWarning,
-            stacklevel=3,
+            "independent components are not well defined; try fewer components"
         )
+        if warn:
+            warnings.warn(message, ICAConvergenceWarning, stacklevel=3)
+        else:  # a server: the fit is still the answer, and its kurtosis says how independent
+            log.warning("%s", message)
     sources = model.transform(pcs)
     excess = kurtosis(sources, axis=0, fisher=True)
     order = np.argsort(-np.abs(excess), kind="stable")

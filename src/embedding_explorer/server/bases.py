@@ -10,24 +10,19 @@ after the server dropped the made direction from its cache.
 
 from __future__ import annotations
 
-import logging
-import warnings
 from dataclasses import dataclass
 from typing import Literal
 
 import numpy as np
 from fastapi import HTTPException, Request
 
-from ..analysis.ica import ICAResult
-from ..exceptions import EmbeddingExplorerError, ICAConvergenceWarning
+from ..exceptions import EmbeddingExplorerError
 from ..probe import ScoreProbe
 from ..run import Layer
 from .answers import finite_or_none, heavy
 from .directions import Directions
 from .errors import NotFoundError
 from .registry import ServedRun
-
-log = logging.getLogger(__name__)
 
 BasisKind = Literal["pca", "ica", "direction"]
 
@@ -59,7 +54,7 @@ def resolve_basis(served: ServedRun, layer: Layer, basis: str, directions: Direc
         names = [f"PC {i + 1}" for i in range(layer.n_components)]
         return Basis("pca", "pca", layer, layer, names, ratios, None, None)
     if basis == "ica":
-        ica = fitted_ica(layer)
+        ica = layer.ica(warn=False)
         m = int(ica.scores.shape[1])
         kurt = [float(k) for k in np.asarray(ica.kurtosis, dtype=float)]
         return Basis("ica", "ica", layer, ica, [f"IC {i + 1}" for i in range(m)], None, kurt, None)
@@ -99,15 +94,4 @@ async def ica_fitted_first(request: Request) -> None:
     except (NotFoundError, EmbeddingExplorerError):
         return
     if not target.ica_ready():
-        await heavy(request, lambda: fitted_ica(target))
-
-
-def fitted_ica(layer: Layer) -> ICAResult:
-    """The layer's ICA (fitted once, cached on the layer). FastICA stopping at its iteration
-    limit is logged, not raised: the answer is still the fit, and the UI shows its kurtosis."""
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always", ICAConvergenceWarning)
-        ica = layer.ica()
-    for warning in caught:
-        log.warning("%s", warning.message)
-    return ica
+        await heavy(request, lambda: target.ica(warn=False))
