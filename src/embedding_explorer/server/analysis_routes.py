@@ -50,7 +50,8 @@ async def associations(request: Request, registry: RegistryDep, run: RunId, laye
     """Each label and metadata column against each component: eta squared or Pearson r."""
     served = registry.get(run)
     served.layer(layer)  # 404 first
-    ready = all(registry.key("assoc", [run], layer, c) in registry.cache for c in served.columns)
+    base = registry.key("assoc", [run], layer)  # one generation check, not one per column
+    ready = all((*base, c) in registry.cache for c in served.columns)
     return await heavy(request, lambda: association_table(registry, run, layer), ready=ready)
 
 
@@ -61,10 +62,11 @@ def association_table(registry: Registry, run: str, layer: str) -> Associations:
     kinds = [(c.name, c.kind) for c in served.columns.values()]
     if "token" in served.metadata_columns and "token" not in served.columns:
         kinds.append(("token", "categorical"))  # a per-token run: too many tokens to colour by
+    base = registry.key("assoc", [run], layer)
     for name, kind in kinds:
         try:
             table = registry.cache.get(
-                registry.key("assoc", [run], layer, name),
+                (*base, name),
                 lambda c=name, k=kind: association(lay, c, kind=k),  # type: ignore[misc]
             )
         except EmbeddingExplorerError as e:
