@@ -237,3 +237,17 @@ def make_token_run(out: Path, texts: list[str] | None = None) -> ee.Run:
         metadata={"negated": [" not " in t for t in texts]},
         progress=False,
     )
+
+
+def small_input_run(out: Path) -> ee.Run:
+    """24 samples of 4 random features, PCA in input space, two labels: the server tests' run."""
+    data = torch.randn(24, 4, generator=torch.Generator().manual_seed(0))
+    return ee.explore(None, data, ["input"], out=out, name="small", labels=np.arange(24) % 2, progress=False)
+
+
+def stand_in_ui(folder: Path, index_html: str) -> Path:
+    """A stand-in for the built UI in ``folder``: ``index_html`` and one asset, ``assets/app.js``."""
+    (folder / "assets").mkdir()
+    (folder / "index.html").write_text(index_html)
+    (folder / "assets" / "app.js").write_text("console.log('app')")
+    return folder

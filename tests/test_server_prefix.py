@@ -7,9 +7,7 @@ import warnings
 from pathlib import Path
 
 import httpx
-import numpy as np
 import pytest
-import torch
 
 import embedding_explorer as ee
 from embedding_explorer.cli import main
@@ -17,6 +15,7 @@ from embedding_explorer.server import create_app, serve
 from embedding_explorer.server.auth import COOKIE
 from embedding_explorer.server.launch import server_url
 from embedding_explorer.server.prefix import normalize_root_path, route_path
+from support import small_input_run, stand_in_ui
 
 with warnings.catch_warnings():  # starlette asks for httpx2; httpx is what the project pins
     from starlette.exceptions import StarletteDeprecationWarning
@@ -31,16 +30,12 @@ INDEX_HTML = "<!doctype html><title>app</title><script src='./assets/app.js'></s
 
 @pytest.fixture(scope="module")
 def run(tmp_path_factory: pytest.TempPathFactory) -> ee.Run:
-    data = torch.randn(24, 4, generator=torch.Generator().manual_seed(0))
-    out = tmp_path_factory.mktemp("runs") / "small"
-    return ee.explore(None, data, ["input"], out=out, name="small", labels=np.arange(24) % 2, progress=False)
+    return small_input_run(tmp_path_factory.mktemp("runs") / "small")
 
 
 @pytest.fixture
 def ui(tmp_path: Path) -> Path:
-    (tmp_path / "assets").mkdir()
-    (tmp_path / "index.html").write_text(INDEX_HTML)
-    (tmp_path / "assets" / "app.js").write_text("console.log('app')")
+    stand_in_ui(tmp_path, INDEX_HTML)
     return tmp_path
 
 

@@ -17,6 +17,7 @@ from embedding_explorer.server.auth import COOKIE, check_token
 from embedding_explorer.server.columns import factorize, metadata_column
 from embedding_explorer.server.launch import is_loopback, load_runs, resolve_token, server_url
 from embedding_explorer.server.registry import slug, unique_ids
+from support import small_input_run, stand_in_ui
 
 with warnings.catch_warnings():  # starlette asks for httpx2; httpx is what the project pins
     from starlette.exceptions import StarletteDeprecationWarning
@@ -30,17 +31,13 @@ INDEX_HTML = "<!doctype html><title>app</title><div id=root></div>"
 
 @pytest.fixture(scope="module")
 def run(tmp_path_factory: pytest.TempPathFactory) -> ee.Run:
-    data = torch.randn(24, 4, generator=torch.Generator().manual_seed(0))
-    out = tmp_path_factory.mktemp("runs") / "small"
-    return ee.explore(None, data, ["input"], out=out, name="small", labels=np.arange(24) % 2, progress=False)
+    return small_input_run(tmp_path_factory.mktemp("runs") / "small")
 
 
 @pytest.fixture
 def ui(tmp_path: Path) -> Path:
     """A stand-in for the built UI: an index page and one asset."""
-    (tmp_path / "assets").mkdir()
-    (tmp_path / "index.html").write_text(INDEX_HTML)
-    (tmp_path / "assets" / "app.js").write_text("console.log('app')")
+    stand_in_ui(tmp_path, INDEX_HTML)
     (tmp_path / "favicon.svg").write_text("<svg/>")
     return tmp_path
 
