@@ -22,21 +22,13 @@ import statistics
 from pathlib import Path
 from typing import Any
 
+from chromium import launch
+
 import embedding_explorer as ee
 from embedding_explorer.demos.cnn import DEMO_LAYERS, untrained_cnn
 from embedding_explorer.demos.fashion_mnist import MEAN, STD, FashionMNIST, image_metadata
 from embedding_explorer.render import ImageRender
 from embedding_explorer.server import serve
-
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-    "--disable-quic",
-]
 
 # drawn: the columns are there and every thumbnail on screen has loaded (or none is pending)
 PAINTED = """() => {
@@ -102,15 +94,13 @@ def main() -> None:
     parser.add_argument("--height", type=int, default=900)
     parser.add_argument("--query", default="?layer=block1", help="the view opened")
     args = parser.parse_args()
-    if not CHROMIUM.exists():
-        raise SystemExit(f"{CHROMIUM} is missing (install Debian's chromium)")
     from playwright.sync_api import sync_playwright
 
     run = demo_like_run(args.out, args.samples)
     handle = serve([run], host="127.0.0.1", port=0, block=False)
     try:
         with sync_playwright() as p:
-            browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+            browser = launch(p)
             url = handle.url + args.query
             first_paint(browser, url, args.width, args.height)  # warm the server's caches
             results = [first_paint(browser, url, args.width, args.height) for _ in range(args.repeats)]

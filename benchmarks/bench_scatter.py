@@ -27,21 +27,12 @@ from typing import Any
 
 import httpx
 import torch
+from chromium import launch
 from torch import nn
 
 import embedding_explorer as ee
 
 ROOT = Path(__file__).resolve().parents[1]
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-    "--disable-quic",
-    "--enable-unsafe-swiftshader",  # WebGL in headless Chromium without a GPU
-]
 RUN = "scatter-1m"
 # records when the scatter first says it is drawn (ms since navigation began)
 DRAWN_AT = """new MutationObserver((_, observer) => {
@@ -130,7 +121,7 @@ def main() -> None:
     wire: dict[str, int] = {}
     try:
         with sync_playwright() as p:
-            browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+            browser = launch(p)
             for _ in range(args.repeats):
                 for name, server in reversed(servers.items()):
                     seconds, wire[name] = page_to_drawn(browser, server.url, run.n_samples)

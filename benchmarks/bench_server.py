@@ -19,21 +19,13 @@ from pathlib import Path
 
 import httpx
 import torch
+from chromium import launch
 from torch import nn
 
 import embedding_explorer as ee
 from embedding_explorer.server import serve
 
 LAYERS = ["input", "1", "3", "5", "6"]
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-    "--disable-quic",
-    "--enable-unsafe-swiftshader",  # WebGL in headless Chromium without a GPU
-]
 
 
 def build_run(samples: int, out: Path) -> ee.Run:
@@ -78,7 +70,7 @@ def page_load(url: str, points: int) -> float | None:
     if not Path("/usr/bin/chromium").exists():
         return None
     with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
+        browser = launch(p)
         page = browser.new_page(viewport={"width": 1400, "height": 900})
         start = time.perf_counter()
         page.goto(url)
