@@ -88,17 +88,7 @@ def test_scatter_hover_and_colour_by_numeric(ui: Page) -> None:
     )
     box = page.get_by_test_id("scatter-canvas").bounding_box()
     assert box is not None
-    # sweep the mouse until it passes over a point
-    found = False
-    for fy in np.linspace(0.3, 0.7, 9):
-        for fx in np.linspace(0.3, 0.7, 21):
-            page.mouse.move(box["x"] + box["width"] * fx, box["y"] + box["height"] * fy)
-            if page.get_by_test_id("scatter-tooltip").count():
-                found = True
-                break
-        if found:
-            break
-    assert found, "no tooltip while sweeping the middle of the scatter"
+    assert hover_until_tooltip(page, box), "no tooltip while sweeping the middle of the scatter"
     tip = page.get_by_test_id("scatter-tooltip")
     assert re.search(r"Sample \d+", tip.text_content())
     wait_images(page, tip.locator("img"))
@@ -168,16 +158,7 @@ def test_large_scatter_fetches_two_components_and_lassoes_after_the_lazy_index(
         )
         bb = box.bounding_box()
         assert bb is not None
-        found = False
-        for fy in np.linspace(0.3, 0.7, 9):
-            for fx in np.linspace(0.3, 0.7, 21):
-                page.mouse.move(bb["x"] + bb["width"] * fx, bb["y"] + bb["height"] * fy)
-                if page.get_by_test_id("scatter-tooltip").count():
-                    found = True
-                    break
-            if found:
-                break
-        assert found, "no tooltip while sweeping the middle of the scatter"
+        assert hover_until_tooltip(page, bb), "no tooltip while sweeping the middle of the scatter"
         page.get_by_test_id("mode-lasso").click()
         x0, y0 = bb["x"] + bb["width"] * 0.3, bb["y"] + bb["height"] * 0.3
         x1, y1 = bb["x"] + bb["width"] * 0.7, bb["y"] + bb["height"] * 0.7
@@ -242,3 +223,14 @@ def test_a_lasso_before_the_index_is_built_keeps_the_selection_then_one_after_se
         assert page_.unexpected_errors() == []
     finally:
         page_.close()
+
+
+def hover_until_tooltip(page: Any, box: dict[str, float]) -> bool:
+    """Sweep the mouse over the middle of the scatter's ``box`` until it passes over a point
+    (the tooltip shows); whether it did."""
+    for fy in np.linspace(0.3, 0.7, 9):
+        for fx in np.linspace(0.3, 0.7, 21):
+            page.mouse.move(box["x"] + box["width"] * fx, box["y"] + box["height"] * fy)
+            if page.get_by_test_id("scatter-tooltip").count():
+                return True
+    return False
