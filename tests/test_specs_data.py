@@ -68,6 +68,14 @@ def test_a_flat_folder_has_no_labels_and_reads_any_image_type(tmp_path: Path) ->
     assert run.labels is None and run.n_samples == 8
     sizes = [Image.open(io.BytesIO(as_png(run.rendering(i)))).size for i in (6, 7)]  # type: ignore[arg-type]
     assert sizes == [(128, 85), (50, 90)]  # big.webp as a 128-pixel thumbnail, tall.JPG as it is
+    # input statistics of the thumbnails as stored (a mixed folder: every image as RGB)
+    for i in range(8):
+        shown = np.asarray(Image.open(io.BytesIO(as_png(run.rendering(i)))).convert("RGB"))  # type: ignore[arg-type]
+        luma = shown.astype(np.float64) @ [0.299, 0.587, 0.114] / 255
+        assert run.metadata["brightness"].iat[i] == pytest.approx(luma.mean(), abs=1e-12)
+        assert run.metadata["saturation"].iat[i] == pytest.approx(
+            np.mean(np.divide(np.ptp(shown, axis=-1), shown.max(axis=-1), out=np.zeros(shown.shape[:2]),
+                              where=shown.max(axis=-1) > 0)), abs=1e-12)  # fmt: skip
 
 
 def test_limit_is_stratified_by_label_else_the_first_n(tmp_path: Path) -> None:

@@ -433,7 +433,7 @@ def input_columns(
     if renderer.last_pixels is not None:
         return image_statistics(renderer.last_pixels)
     if renderer.last_images:
-        return original_image_statistics(renderer.last_images, renderer.max_size)
+        return original_image_statistics(renderer.last_images)
     if rendered is not None and renderer.kind == TEXT:
         ids = batch.inputs.get("input_ids") if isinstance(batch.inputs, Mapping) else None
         length = int(ids.shape[1]) if isinstance(ids, torch.Tensor) and ids.ndim == 2 else None

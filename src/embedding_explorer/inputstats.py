@@ -126,14 +126,13 @@ def text_statistics(
     return out
 
 
-def original_image_statistics(images: Sequence[Image.Image], max_size: int) -> dict[str, np.ndarray]:
-    """:func:`image_statistics` of images of any sizes (an image folder's files), each as its
-    thumbnail shows it (at most ``max_size`` pixels a side): grey when every image of the batch
-    is grey, else RGB (a grey image then has no saturation and no colour opposition)."""
+def original_image_statistics(images: Sequence[Image.Image]) -> dict[str, np.ndarray]:
+    """:func:`image_statistics` of images of any sizes (an image folder's thumbnails, as the
+    renderer shrank them): grey when every image of the batch is grey, else RGB (a grey image
+    then has no saturation and no colour opposition)."""
     grey = all(image.mode in ("1", "L", "I", "I;16", "F") for image in images)
     columns: list[dict[str, np.ndarray]] = []
     for image in images:
         shown = image.convert("L" if grey else "RGB")
-        shown.thumbnail((max_size, max_size))
         columns.append(image_statistics(np.asarray(shown, dtype=np.uint8)[None]))
     return {name: np.concatenate([c[name] for c in columns]) for name in columns[0]} if columns else {}

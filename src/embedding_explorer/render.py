@@ -71,7 +71,7 @@ class Renderer:
         self._originals: Originals | None = None
         self._seen = 0
         self.last_pixels: np.ndarray | None = None  # the last batch's images as rendered, uint8
-        self.last_images: list[Image.Image] = []  # ... or its original image files (any sizes)
+        self.last_images: list[Image.Image] = []  # ... or its image files' thumbnails (any sizes)
         if isinstance(spec, Originals):
             if n_samples is not None and len(spec) != n_samples:
                 raise EmbeddingExplorerError(f"render has {len(spec)} samples for {n_samples} samples")
@@ -133,8 +133,10 @@ class Renderer:
                     f"render has {len(self._originals)} samples but the data has more"
                 )
             originals = [self._originals.original(i) for i in range(start, self._seen)]
-            self.last_images = [image for image in originals if isinstance(image, Image.Image)]
-            return [self._from_value(image) for image in originals]
+            # images shrunk once: encoded as the thumbnails, and their input statistics' pixels
+            shown = [thumbnail(v, self.max_size) if isinstance(v, Image.Image) else v for v in originals]
+            self.last_images = [image for image in shown if isinstance(image, Image.Image)]
+            return [self._from_value(value) for value in shown]
         if self.spec == "none":
             return None
         x = batch.inputs if batch.shown is None else batch.shown
@@ -246,10 +248,16 @@ def _shrunk(pixels: np.ndarray, max_size: int) -> np.ndarray:
     return np.asarray(image)
 
 
-def _png(image: Image.Image, max_size: int) -> bytes:
+def thumbnail(image: Image.Image, max_size: int) -> Image.Image:
+    """``image`` as the UI shows it: at most ``max_size`` pixels a side (Lanczos), else itself."""
     if max(image.size) > max_size:
         image = image.copy()
         image.thumbnail((max_size, max_size), Image.Resampling.LANCZOS)
+    return image
+
+
+def _png(image: Image.Image, max_size: int) -> bytes:
+    image = thumbnail(image, max_size)
     buf = io.BytesIO()
     image.save(buf, format="PNG", optimize=False)
     return buf.getvalue()
