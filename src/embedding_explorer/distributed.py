@@ -9,6 +9,10 @@ have met the samples, checkpointing after each (a stopped cluster run resumes to
 finishes the PCA; workers compute the scores of their shards chunk by chunk.
 
 Batches restart at each shard, so shards are whole batches: their rows equal a single process's.
+In a per-token run a shard is a range of batches of texts, split by the tokenizer's counts (run
+on the driver, no model), so its token range seldom starts or ends on a chunk boundary: its
+worker writes the chunks it alone covers and stages the rows of the chunks it shares with a
+neighbour, which the driver writes as it merges the shards in order (:class:`~.shards.Span`).
 Each call writes a fresh token into the staging folder and every shard carries it: a shard left
 running by a failed call finds another token (or none) and writes nothing more. This module is
 the driver (:class:`Cluster`); what the workers run is :mod:`.shards`.
@@ -39,9 +43,10 @@ from .fingerprint import model_fingerprint
 from .locations import Location, as_location, is_local
 from .models import ModelSpec
 from .pca import PCAResult
-from .shards import CALL_FILE, SHARD_PREFIX, ModelSource, ShardTask, extract_shard, score_shard
+from .shards import CALL_FILE, SHARD_PREFIX, ModelSource, ShardTask, Span, extract_shard, score_shard
 from .store.format import ARRAYS
 from .store.writer import RunWriter
+from .tokens import TokenBatches
 
 if TYPE_CHECKING:
     from distributed import Client, Future
@@ -86,16 +91,28 @@ class Cluster:
         """Run every shard not yet done; merge in order into ``ledger``. Returns seconds."""
         started = time.perf_counter()
         opts, renderer = self.opts, self.opts.renderer
+        counts = None
+        if isinstance(self.data, TokenBatches):  # a per-token run: N from the tokenizer alone
+            counts = self.data.token_counts()
+            self.n_samples = int(counts.sum())
+            if self.n_samples < 2:
+                raise EmbeddingExplorerError(f"data has {self.n_samples} samples; PCA needs at least 2")
         workers = max(1, len(self.client.scheduler_info().get("workers", {})))
         per_shard = math.ceil(self.n_samples / (SHARDS_PER_WORKER * workers))
+        batch = opts.batch_size if opts.aligned else None
         if ledger.rows_per_chunk is None:
             ledger.dims = self._probe()
-            ledger.rows_per_chunk = _capped_rows(
-                rows_per_chunk(ledger.dims, opts.batch_size), per_shard, opts
-            )
+            ledger.rows_per_chunk = _capped_rows(rows_per_chunk(ledger.dims, batch), per_shard, batch)
         rows = ledger.rows_per_chunk
         self.writer.layout(ledger.dims, rows, n_rows=self.n_samples)
         self.shard_rows = rows * max(1, per_shard // rows)
+        if counts is None:
+            spans = [
+                Span.of(start, min(start + self.shard_rows, self.n_samples), rows, self.n_samples)
+                for start in range(ledger.n_done, self.n_samples, self.shard_rows)
+            ]
+        else:
+            spans = token_spans(counts, ledger.n_done, per_shard, rows)
         self._location(CALL_FILE).write_json(self.token)
         paths = {layer: _absolute(self.writer.activation_path(layer)) for layer in ledger.dims}
         task = ShardTask(
@@ -117,13 +134,10 @@ class Cluster:
             [self.model_ref, self.data, task, renderer], broadcast=True, hash=False
         )
         state = renderer.state()
-        futures: list[Future[dict[str, Any]] | None] = []
-        for start in range(ledger.n_done, self.n_samples, self.shard_rows):
-            stop = min(start + self.shard_rows, self.n_samples)
-            shard_renderer = {**state, "seen": start}
-            futures.append(
-                self.client.submit(extract_shard, *shared, shard_renderer, start, stop, pure=False)
-            )
+        futures: list[Future[dict[str, Any]] | None] = [
+            self.client.submit(extract_shard, *shared, {**state, "seen": span.start}, span, pure=False)
+            for span in spans
+        ]
         bar = tqdm(
             total=self.n_samples,
             initial=ledger.n_done,
@@ -190,13 +204,30 @@ class Cluster:
             ledger.add_digest(digest)
         for labels in result["labels"]:
             ledger.add_labels(labels)
+        if result["tokens"] is not None:
+            ledger.add_tokens(result["tokens"])
         for layer, state in result["states"].items():
             ledger.merge(layer, state)
+        if result["edges"]:
+            self._write_edges(result["edge_file"], result["edges"], ledger.dims)
         if result["render_sizes"] is not None:
             self._copy_renderings(result["render_file"], result["render_sizes"])
         renderer = self.opts.renderer
         renderer.restore({**renderer.state(), "seen": result["stop"], "kind": result["render_kind"]})
         ledger.n_done = result["stop"]
+
+    def _write_edges(
+        self, name: str, pieces: list[tuple[str, int, int, int]], dims: Mapping[str, int]
+    ) -> None:
+        """Write a shard's staged rows: those of the chunks it shares with its neighbours (the
+        driver alone writes these chunks, shard after shard, so no two writers meet)."""
+        source = self._location(name)
+        dtype = np.dtype(self.opts.storage_dtype)
+        for layer, first, n_rows, begin in pieces:
+            blob = source.read_bytes(begin, begin + n_rows * dims[layer] * dtype.itemsize)
+            rows = np.frombuffer(blob, dtype=dtype).reshape(n_rows, dims[layer])
+            self.writer.put_activations(layer, first, rows)
+        source.remove()
 
     def _copy_renderings(self, name: str, sizes: np.ndarray) -> None:
         """Append a shard's renderings from its file, a bounded piece at a time."""
@@ -240,13 +271,34 @@ class Cluster:
                 (staging / name).remove()
 
 
-def _capped_rows(rows: int, per_shard: int, opts: ExtractOptions) -> int:
+def _capped_rows(rows: int, per_shard: int, batch: int | None) -> int:
     """Chunk height on a cluster: at most a shard's share (so a narrow layer's large chunks still
-    make several shards per worker), in whole batches."""
+    make several shards per worker), in whole batches of ``batch`` samples when batches are
+    regular."""
     if rows <= per_shard:
         return rows
-    batch = opts.batch_size
     return max(1, per_shard) if batch is None else batch * max(1, math.ceil(per_shard / batch))
+
+
+def token_spans(counts: np.ndarray, done: int, per_shard: int, rows: int) -> list[Span]:
+    """Shards of a per-token run from sample ``done`` on: runs of whole batches of texts of at
+    least ``per_shard`` tokens each (the last may have fewer), given each batch's token count.
+
+    A shard's first batch is the first that starts at its first sample, so a batch of no tokens
+    (only empty texts, special tokens skipped) goes with the shard after a boundary: a resumed
+    run finds the batch it stopped before from the samples done alone."""
+    starts = np.concatenate([[0], np.cumsum(counts)])
+    n_samples = int(starts[-1])
+    first = int(np.searchsorted(starts, done, side="left"))
+    if first > len(counts) or int(starts[first]) != done:
+        raise RuntimeError(f"{done} samples done is not the end of a batch of texts")
+    spans = []
+    while first < len(counts):
+        stop = int(np.searchsorted(starts, starts[first] + max(per_shard, 1), side="left"))
+        stop = min(max(stop, first + 1), len(counts))
+        spans.append(Span.of(int(starts[first]), int(starts[stop]), rows, n_samples, (first, stop)))
+        first = stop
+    return spans
 
 
 def _absolute(url: str) -> str:

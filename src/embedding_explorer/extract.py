@@ -118,7 +118,7 @@ class Ledger:
         self.add_digest(batch_digest(batch))
         self.add_labels(batch.labels)
         if batch.tokens is not None:
-            self._tokens.append(batch.tokens.columns())
+            self.add_tokens(batch.tokens.columns())
 
     def add_digest(self, digest: str | None) -> None:
         if digest is None:
@@ -134,6 +134,11 @@ class Ledger:
         else:
             self.batches_with_labels += 1
             self._labels.append(labels)
+
+    def add_tokens(self, columns: np.ndarray) -> None:
+        """Record the next token samples' ``(n, 3)`` text_id, position, token_id (a batch's,
+        or a Dask shard's, merged in order)."""
+        self._tokens.append(columns)
 
     def add_columns(self, columns: Mapping[str, np.ndarray], size: int) -> None:
         """Record one batch's per-sample columns (the same names for every batch)."""

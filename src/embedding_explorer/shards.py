@@ -1,10 +1,12 @@
 """What a Dask worker runs for :mod:`.distributed`: one shard's extraction, one shard's scores.
 
-A shard is a range of sample ids ``[start, stop)`` of whole Zarr chunks. Its worker builds the
-model once per thread (:class:`ModelSource`), writes its slice of every layer's activations and
-its renderings (a file of its own in the staging folder), and returns its accumulators, labels,
-rendering sizes and per-batch hashes for the driver to merge in order. Every write first checks
-that the call that started the shard is still the current one (:class:`CallGuard`).
+A shard is a range of sample ids ``[start, stop)`` of whole batches (:class:`Span`). Its worker
+builds the model once per thread (:class:`ModelSource`), writes the rows of the chunks it alone
+covers into every layer's activations, stages the rows of chunks it shares with a neighbour
+and its renderings (files of its own in the staging folder), and returns its accumulators,
+labels, token columns, rendering sizes and per-batch hashes for the driver to merge in order.
+Every write first checks that the call that started the shard is still the current one
+(:class:`CallGuard`).
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ import copy
 import math
 import threading
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -22,14 +24,15 @@ import numpy as np
 import torch
 from torch import nn
 
-from .batches import iter_batches
+from .batches import Batch, iter_batches, parse_batch
 from .capture import LayerCapture, LayerRef
 from .extract import Ledger, batch_digest, checked_rows
-from .locations import StorageOptions, as_location, open_zarr_array
+from .locations import Location, StorageOptions, as_location, open_zarr_array
 from .models import ModelSpec, build_model
 from .pca import PCAResult
 from .reducers import Reducer
 from .store.writer import RowWriter
+from .tokens import TokenBatches
 
 CALL_FILE = "dask-call.txt"  # the current call's token, in the staging folder
 SHARD_PREFIX = "dask-"  # the call file and the shards' rendering files
@@ -81,6 +84,31 @@ class ShardTask:
     token: str
 
 
+@dataclass(frozen=True)
+class Span:
+    """One shard: samples ``[start, stop)``, of which the worker writes rows ``[direct_start,
+    direct_stop)`` (the chunks no other shard touches) into the store and stages the others
+    for the driver. ``batches``: in a per-token run, the batches of texts that give the samples
+    (a shard's token range is known only from the tokenizer's counts, and seldom whole chunks)."""
+
+    start: int
+    stop: int
+    direct_start: int
+    direct_stop: int
+    batches: tuple[int, int] | None = None
+
+    @classmethod
+    def of(
+        cls, start: int, stop: int, rows: int, n_samples: int, batches: tuple[int, int] | None = None
+    ) -> Span:
+        """The span of samples ``[start, stop)`` in chunks of ``rows``: whole chunks, and the
+        last rows of the data, are written directly; the rows before the shard's first chunk
+        boundary and after its last are staged (another shard has rows in those chunks)."""
+        first = min(-(-start // rows) * rows, stop)
+        last = stop if stop == n_samples else max((stop // rows) * rows, first)
+        return cls(start, stop, first, last, batches)
+
+
 class CallGuard:
     """A shard's check that its call is still the current one at its run's place: the staging
     folder's call file holds the same token. Checked before every write, and between batches
@@ -112,10 +140,9 @@ def extract_shard(
     task: ShardTask,
     renderer: Any,
     renderer_state: Mapping[str, Any],
-    start: int,
-    stop: int,
+    span: Span,
 ) -> dict[str, Any]:
-    """On a worker: samples ``[start, stop)`` through the model, rows into the store."""
+    """On a worker: the samples of ``span`` through the model, rows into the store."""
     guard = CallGuard(task.staging, task.storage_options, task.token)
     guard.check()
     model = model_ref.build(task.device)
@@ -126,27 +153,30 @@ def extract_shard(
     for layer, path in task.paths.items():
         array = open_zarr_array(path, task.storage_options, "r+")
         writers[layer] = ShardWriter(array, guard)
-        writers[layer].n_written = start  # whole chunks from the shard's first one
+        writers[layer].n_written = span.direct_start  # whole chunks from the shard's first one
+    edges = EdgeRows(span)
     digests: list[str | None] = []
     labels: list[np.ndarray | None] = []
-    render_name = f"{SHARD_PREFIX}{task.token}.{start}.renderings"
+    tokens: list[np.ndarray] = []
+    staging = as_location(task.staging, task.storage_options)
+    render_name = f"{SHARD_PREFIX}{task.token}.{span.start}.renderings"
     render_sizes: list[int] | None = None
     device = torch.device(task.device)
-    done = start
+    done = span.start
     render_file = None
     try:
         with LayerCapture(model, task.refs, task.reducers) as capture, torch.inference_mode():
-            for batch in iter_batches(data, task.batch_size, start, stop):
+            for batch in shard_batches(data, task.batch_size, span):
                 guard.check(force=False)
                 digests.append(batch_digest(batch))
                 labels.append(batch.labels)
+                if batch.tokens is not None:
+                    tokens.append(batch.tokens.columns())
                 rendered = renderer.render(batch)
                 if rendered is not None:
                     if render_file is None:
                         guard.check()
-                        render_file = (as_location(task.staging, task.storage_options) / render_name).open(
-                            "wb"
-                        )
+                        render_file = (staging / render_name).open("wb")
                         render_sizes = []
                     assert render_sizes is not None
                     render_file.write(b"".join(rendered))
@@ -154,25 +184,78 @@ def extract_shard(
                 for layer, x in capture.forward(batch, device).items():
                     rows = checked_rows(x, layer, done, task.storage_dtype)
                     ledger.accumulate(layer, x, rows)
-                    writers[layer].append(np.ascontiguousarray(rows, dtype=task.storage_dtype))
+                    direct = edges.split(layer, done, np.ascontiguousarray(rows, dtype=task.storage_dtype))
+                    if len(direct):
+                        writers[layer].append(direct)
                 done += batch.size
     finally:
         if render_file is not None:
             render_file.close()
     for writer in writers.values():
         writer.close()
-    if done != stop:
-        raise RuntimeError(f"shard {start}..{stop} yielded {done - start} samples")
+    if done != span.stop:
+        raise RuntimeError(f"shard {span.start}..{span.stop} yielded {done - span.start} samples")
+    guard.check()
+    edge_name = f"{SHARD_PREFIX}{task.token}.{span.start}.rows"
     return {
-        "start": start,
-        "stop": stop,
+        "start": span.start,
+        "stop": span.stop,
         "states": {layer: acc.state() for layer, acc in ledger.accumulators.items()},
         "labels": labels,
+        "tokens": np.concatenate(tokens) if tokens else None,
         "digests": digests,
         "render_file": render_name,
         "render_sizes": None if render_sizes is None else np.asarray(render_sizes, dtype=np.int64),
         "render_kind": renderer.kind,
+        "edge_file": edge_name,
+        "edges": edges.save(staging / edge_name),
     }
+
+
+def shard_batches(data: Any, batch_size: int, span: Span) -> Iterator[Batch]:
+    """The batches of one shard: its batches of texts in a per-token run, else its samples."""
+    if span.batches is None:
+        return iter_batches(data, batch_size, span.start, span.stop)
+    if not isinstance(data, TokenBatches):
+        raise TypeError(f"a shard of batches of texts needs token batches, not {type(data).__name__}")
+    return (parse_batch(raw) for raw in data.batches(*span.batches))
+
+
+class EdgeRows:
+    """A shard's rows outside its direct range (:class:`Span`): another shard has rows in their
+    chunks, so the driver writes them. At most a chunk per layer on each side is kept, then
+    staged in one file of raw rows."""
+
+    def __init__(self, span: Span) -> None:
+        self.span = span
+        self._parts: dict[tuple[str, int], list[np.ndarray]] = {}  # (layer, first row): rows
+
+    def split(self, layer: str, offset: int, rows: np.ndarray) -> np.ndarray:
+        """Keep the rows of samples ``offset ..`` outside the direct range; return the others."""
+        n = len(rows)
+        head = min(max(self.span.direct_start - offset, 0), n)
+        tail = min(max(self.span.direct_stop - offset, head), n)
+        if head:
+            self._parts.setdefault((layer, self.span.start), []).append(rows[:head])
+        if tail < n:
+            self._parts.setdefault((layer, self.span.direct_stop), []).append(rows[tail:])
+        return rows[head:tail]
+
+    def save(self, target: Location) -> list[tuple[str, int, int, int]]:
+        """Write the kept rows to ``target`` (nothing when there are none); returns each piece as
+        (layer, first row, rows, first byte)."""
+        pieces: list[tuple[str, int, int, int]] = []
+        if not self._parts:
+            return pieces
+        offset = 0
+        with target.open("wb") as f:
+            for (layer, first), parts in self._parts.items():
+                block = np.concatenate(parts)
+                f.write(block.tobytes())
+                pieces.append((layer, first, len(block), offset))
+                offset += block.nbytes
+        self._parts.clear()
+        return pieces
 
 
 class ShardWriter(RowWriter):

@@ -110,28 +110,47 @@ class TokenBatches:
     def tokenizer(self) -> Any:
         return self.source.tokenizer
 
+    @property
+    def n_batches(self) -> int:
+        """The number of batches of texts (the last may be shorter)."""
+        return -(-len(self.source) // self.source.batch_size)
+
     def __iter__(self) -> Iterator[dict[str, Any]]:
+        return self.batches()
+
+    def batches(self, first: int = 0, stop: int | None = None) -> Iterator[dict[str, Any]]:
+        """Batches ``first .. stop`` (indices of batches of texts), each with its selection; a
+        Dask shard runs a range of them, padded exactly as in one pass over all of them."""
+        stop = self.n_batches if stop is None else stop
+        for index in range(first, stop):
+            yield self._batch(index * self.source.batch_size)
+
+    def token_counts(self) -> np.ndarray:
+        """The number of token samples in each batch of texts, from the tokenizer alone (no
+        model): what a Dask driver splits the run by, before any token reaches a worker."""
+        return np.array([batch[TOKENS_KEY].size for batch in self.batches()], dtype=np.int64)
+
+    def _batch(self, start: int) -> dict[str, Any]:
         texts = self.source.texts
-        for start in range(0, len(texts), self.source.batch_size):
-            batch = self.source.encode(start, special_tokens_mask=self.skip_special)
-            ids = batch.get("input_ids")
-            if not isinstance(ids, torch.Tensor) or ids.ndim != 2:
-                raise EmbeddingExplorerError(
-                    "reduce='tokens' needs the tokenizer to give input_ids of shape (batch, tokens)"
-                )
-            special = batch.pop("special_tokens_mask", None)
-            if self.skip_special and special is None:
-                special = torch.isin(ids, torch.tensor(self._special_ids, dtype=ids.dtype))
-            mask = batch.get("attention_mask")
-            batch[TOKENS_KEY] = select_tokens(
-                ids,
-                mask if isinstance(mask, torch.Tensor) else None,
-                special if isinstance(special, torch.Tensor) else None,
-                first_text=start,
-                skip_special=self.skip_special,
-                texts=texts[start : start + self.source.batch_size],
+        batch = self.source.encode(start, special_tokens_mask=self.skip_special)
+        ids = batch.get("input_ids")
+        if not isinstance(ids, torch.Tensor) or ids.ndim != 2:
+            raise EmbeddingExplorerError(
+                "reduce='tokens' needs the tokenizer to give input_ids of shape (batch, tokens)"
             )
-            yield batch
+        special = batch.pop("special_tokens_mask", None)
+        if self.skip_special and special is None:
+            special = torch.isin(ids, torch.tensor(self._special_ids, dtype=ids.dtype))
+        mask = batch.get("attention_mask")
+        batch[TOKENS_KEY] = select_tokens(
+            ids,
+            mask if isinstance(mask, torch.Tensor) else None,
+            special if isinstance(special, torch.Tensor) else None,
+            first_text=start,
+            skip_special=self.skip_special,
+            texts=texts[start : start + self.source.batch_size],
+        )
+        return batch
 
     def content_fingerprint(self) -> str:
         """The texts' fingerprint and the choice of special tokens."""

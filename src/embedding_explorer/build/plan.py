@@ -173,11 +173,6 @@ def plan_explore(
     )
     n_texts = None
     if skip_special is not None:  # a per-token run: labels, metadata are per text
-        if client is not None:
-            raise EmbeddingExplorerError(
-                "client= with reduce='tokens' is not supported: Dask shards split sample ids, and a "
-                "text's token count is known only once it is tokenized; run it in one process"
-            )
         if not (render is None or (isinstance(render, str) and render == "text")):
             raise EmbeddingExplorerError(
                 "reduce='tokens' shows each token within its own text; leave render= out"
@@ -187,10 +182,11 @@ def plan_explore(
     n_known = count_samples(data)
     if n_known is not None and n_known < 2:
         raise EmbeddingExplorerError(f"data has {n_known} samples; PCA needs at least 2")
-    if client is not None and not indexable(data):
+    if client is not None and not (indexable(data) or n_texts is not None):
         raise EmbeddingExplorerError(
             f"client= splits the data into shards of sample ids, so data must be indexable (a Tensor, "
-            f"an ndarray, an (X, y) pair, a map-style Dataset or a DataLoader over one), not "
+            f"an ndarray, an (X, y) pair, a map-style Dataset or a DataLoader over one; or text batches "
+            f"with reduce='tokens'), not "
             f"{type(data).__name__}"
         )
     renderer = Renderer(render, n_known)

@@ -182,6 +182,12 @@ class RunWriter:
             writer = self._writers[layer]
         writer.append(np.ascontiguousarray(rows, dtype=self.storage_dtype))
 
+    def put_activations(self, layer: str, start: int, rows: np.ndarray) -> None:
+        """Write ``rows`` at samples ``start ..`` of a laid-out layer, in place: a Dask shard's
+        rows in the chunks it shares with a neighbour, which only the driver writes."""
+        array = self._writers[layer].array.with_config(WRITE_ALL_CHUNKS)
+        array[start : start + len(rows)] = np.ascontiguousarray(rows, dtype=self.storage_dtype)
+
     def finish_activations(self) -> None:
         for writer in self._writers.values():
             writer.close()
