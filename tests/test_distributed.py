@@ -390,6 +390,22 @@ def test_a_per_token_run_on_two_workers_equals_one_process(
         assert max(sum(a < c + rows and b > c for a, b in shards) for c in range(0, run.n_samples, rows)) >= 3
 
 
+def test_token_shards_are_whole_batches_and_empty_batches_start_a_shard() -> None:
+    from embedding_explorer.distributed import token_spans
+    from embedding_explorer.shards import Span
+
+    counts = np.array([5, 0, 3, 4, 0, 0, 6])  # token samples per batch of texts; starts 0 5 5 8 12 12 12
+    spans = token_spans(counts, 0, per_shard=4, rows=4)
+    assert spans == [
+        Span(0, 5, 0, 4, (0, 1)),  # rows 4.. share a chunk with the next shard: staged
+        Span(5, 12, 8, 12, (1, 4)),  # the empty batch 1 goes with the shard it starts
+        Span(12, 18, 12, 18, (4, 7)),  # the last rows are the end of the data: written directly
+    ]
+    assert token_spans(counts, 12, per_shard=4, rows=4) == spans[2:]  # resumed after two shards
+    with pytest.raises(RuntimeError, match="7 samples done is not the end of a batch"):
+        token_spans(counts, 7, per_shard=4, rows=4)
+
+
 def test_a_stopped_per_token_cluster_run_resumes(
     client: Any,
     minilm_tokenizer: Any,

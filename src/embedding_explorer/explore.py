@@ -121,8 +121,9 @@ def explore(
         (randomized SVD reads the stored rows back); scores are computed from the stored rows.
         A value beyond float16's range is an error naming the layer and the sample.
     client : distributed.Client, optional
-        Run on a Dask cluster: workers extract shards of sample ids, write their slices of the
-        store and return mergeable accumulators (see :mod:`embedding_explorer.distributed`).
+        Run on a Dask cluster: workers extract shards of sample ids (in a per-token run, of
+        whole batches of texts), write their slices of the store and return mergeable
+        accumulators (see :mod:`embedding_explorer.distributed`).
     storage_options : dict, optional
         fsspec options for an ``out`` URL (credentials, endpoint...), sent to Dask workers too.
         Often unneeded: fsspec also reads the usual environment variables and config files.
