@@ -350,7 +350,9 @@ def assert_equal_token_runs(run: ee.Run, single: ee.Run) -> None:
     pd.testing.assert_frame_equal(run.samples[columns], single.samples[columns])
 
 
-@pytest.mark.parametrize("skip_special, wide_chunks", [(True, False), (False, True)])
+@pytest.mark.parametrize(
+    "skip_special, wide_chunks, storage_dtype", [(True, False, "float32"), (False, True, "float16")]
+)
 def test_a_per_token_run_on_two_workers_equals_one_process(
     client: Any,
     minilm_tokenizer: Any,
@@ -359,6 +361,7 @@ def test_a_per_token_run_on_two_workers_equals_one_process(
     monkeypatch: pytest.MonkeyPatch,
     skip_special: bool,
     wide_chunks: bool,
+    storage_dtype: str,
 ) -> None:
     from embedding_explorer import distributed as dist
 
@@ -373,8 +376,10 @@ def test_a_per_token_run_on_two_workers_equals_one_process(
 
     monkeypatch.setattr(dist.Cluster, "_merge", record_merge)
     batches, kwargs = token_args(minilm_tokenizer, skip_special)
+    kwargs["storage_dtype"] = storage_dtype
     run = ee.explore(make_tiny_bert, batches, TOKEN_LAYERS, out=tmp_path / "d", client=client, **kwargs)
     single = ee.explore(make_tiny_bert(), batches, TOKEN_LAYERS, out=tmp_path / "s", **kwargs)
+    assert run["l0"].activations.dtype == np.dtype(storage_dtype)
     assert_equal_token_runs(run, single)
     # independently: every token the tokenizer gives (less [CLS] and [SEP] when skipped) is a sample
     specials = 2 if skip_special else 0
