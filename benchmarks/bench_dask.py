@@ -218,7 +218,7 @@ def main() -> None:
             make_model,
             make_data(args.samples),
             LAYERS,
-            f"{args.samples:,} samples, wide MLP (~19 MFLOP/sample), layers {LAYERS}",
+            f"wide MLP (~19 MFLOP/sample), layers {LAYERS}",
         )
     )
     default_threads = torch.get_num_threads()
