@@ -48,6 +48,21 @@ def xy3000() -> tuple[torch.Tensor, torch.Tensor]:
     return torch.randn(3000, 8, generator=g), torch.randint(0, 5, (3000,), generator=g)
 
 
+def assert_equal_records(run: ee.Run, single: ee.Run, expected: list[str]) -> None:
+    """The columns explore records itself (input statistics, the model's outputs) equal one
+    process's: the manifest's ``recorded`` entry and the sample table's columns (to float
+    rounding). ``expected``: columns the run must have recorded."""
+    assert run.manifest["recorded"] == single.manifest["recorded"]
+    names = [*single.input_statistics, *single.output_columns]
+    assert set(expected) <= set(names) and names == [*run.input_statistics, *run.output_columns]
+    pd.testing.assert_frame_equal(run.samples[names], single.samples[names], check_exact=False, rtol=1e-12)
+
+
+IMAGE_STATS = ["brightness", "contrast", "edge_density"]
+TEXT_STATS = ["n_tokens", "n_words"]
+OUTPUTS = ["predicted", "confidence", "entropy", "loss", "correct"]
+
+
 def test_factory_model_on_two_workers_equals_one_process(
     client: Any, tmp_path: Path, small_chunks: None, xy3000: Any
 ) -> None:
@@ -59,6 +74,12 @@ def test_factory_model_on_two_workers_equals_one_process(
     single = ee.explore(make_mlp(), xy3000, layers, out=tmp_path / "s", render=texts, progress=False)
     assert run.manifest["options"]["distributed"] is True
     assert_equal_runs(run, single)
+    assert_equal_records(run, single, ["n_words", *OUTPUTS])  # texts rendered; fc2 scores 5 classes
+    # the outputs, independently: fc2's class scores for every sample
+    logits = make_mlp()(xy3000[0]).detach().double()
+    np.testing.assert_array_equal(run.samples["predicted"], logits.argmax(dim=1).numpy())
+    loss = torch.nn.functional.cross_entropy(logits, xy3000[1], reduction="none").numpy()
+    np.testing.assert_allclose(run.samples["loss"], loss, rtol=1e-6)
     # and exact against an independent computation
     acts = run["fc1"].activations[:].astype(np.float64)
     np.testing.assert_allclose(acts, make_mlp().fc1(xy3000[0]).detach().numpy(), rtol=1e-6, atol=1e-6)
@@ -77,6 +98,12 @@ def test_module_and_dataloader_with_images(client: Any, tmp_path: Path, small_ch
     single = ee.explore(model, loader, ["conv1", "fc"], out=tmp_path / "s", progress=False)
     assert run.rendering_kind == "image/png"
     assert_equal_runs(run, single)
+    assert_equal_records(run, single, [*IMAGE_STATS, *OUTPUTS])
+    # brightness, independently: the mean of each image as rendered (its values scaled from the
+    # first batch's 0.5th..99.5th percentiles to [0, 1], in float32, and rounded to bytes)
+    lo, hi = (float(v) for v in np.percentile(x[:50].numpy(), [0.5, 99.5]))
+    shown = np.clip(np.rint((x.numpy() - lo) / (hi - lo) * 255.0), 0, 255).astype(np.float64) / 255
+    np.testing.assert_allclose(run.samples["brightness"], shown.mean(axis=(1, 2, 3)), atol=1e-12)
 
 
 def test_float16_storage_on_workers(client: Any, tmp_path: Path, small_chunks: None, xy3000: Any) -> None:
@@ -140,7 +167,9 @@ def test_a_stopped_cluster_run_resumes(
     monkeypatch.setattr("embedding_explorer.store.format.CHUNK_BYTES", 1)
     run = ee.explore(make_mlp, xy3000, ["fc1"], out=tmp_path / "d", client=client, progress=False)
     assert run.manifest["timings"]["resumed_at"] == 3 * 256  # three shards of one chunk were merged
-    assert_equal_runs(run, ee.explore(make_mlp(), xy3000, ["fc1"], out=tmp_path / "s", progress=False))
+    single = ee.explore(make_mlp(), xy3000, ["fc1"], out=tmp_path / "s", progress=False)
+    assert_equal_runs(run, single)
+    assert_equal_records(run, single, OUTPUTS)  # the merged shards' columns were checkpointed
 
 
 def test_wide_layers_finish_on_the_driver_with_randomized_svd(
@@ -348,6 +377,7 @@ def assert_equal_token_runs(run: ee.Run, single: ee.Run) -> None:
         )
     columns = ["text_id", "position", "token", "token_id", "label", "negated"]
     pd.testing.assert_frame_equal(run.samples[columns], single.samples[columns])
+    assert_equal_records(run, single, TEXT_STATS)  # each token has its text's statistics
 
 
 @pytest.mark.parametrize(
@@ -396,19 +426,19 @@ def test_a_per_token_run_on_two_workers_equals_one_process(
 
 
 def test_token_shards_are_whole_batches_and_empty_batches_start_a_shard() -> None:
-    from embedding_explorer.distributed import token_spans
+    from embedding_explorer.distributed import batch_spans
     from embedding_explorer.shards import Span
 
     counts = np.array([5, 0, 3, 4, 0, 0, 6])  # token samples per batch of texts; starts 0 5 5 8 12 12 12
-    spans = token_spans(counts, 0, per_shard=4, rows=4)
+    spans = batch_spans(counts, 0, per_shard=4, rows=4)
     assert spans == [
         Span(0, 5, 0, 4, (0, 1)),  # rows 4.. share a chunk with the next shard: staged
         Span(5, 12, 8, 12, (1, 4)),  # the empty batch 1 goes with the shard it starts
         Span(12, 18, 12, 18, (4, 7)),  # the last rows are the end of the data: written directly
     ]
-    assert token_spans(counts, 12, per_shard=4, rows=4) == spans[2:]  # resumed after two shards
+    assert batch_spans(counts, 12, per_shard=4, rows=4) == spans[2:]  # resumed after two shards
     with pytest.raises(RuntimeError, match="7 samples done is not the end of a batch"):
-        token_spans(counts, 7, per_shard=4, rows=4)
+        batch_spans(counts, 7, per_shard=4, rows=4)
 
 
 def test_a_stopped_per_token_cluster_run_resumes(

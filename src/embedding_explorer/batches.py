@@ -171,20 +171,24 @@ def _sliced(data: Any, start: int, stop: int | None) -> Any:
 
 
 def _skipping(raws: Iterable[Any], start: int, stop: int | None) -> Iterator[Batch]:
-    """Batches of a stream from sample ``start`` on, parsing (not running) those before it."""
+    """Batches of a stream from sample ``start`` on, parsing (not running) those before it.
+
+    A batch of no samples (a per-token run's batch of empty texts, special tokens skipped) at
+    ``start`` itself is yielded: a run stopped there had not met it (checkpoints and Dask shards
+    end after a batch with samples), and its hash is part of the content hash."""
     seen = 0
     for raw in raws:
         if stop is not None and seen >= stop:
             return
         batch = parse_batch(raw)
-        seen += batch.size
-        if seen <= start:
+        before, seen = seen, seen + batch.size
+        if before < start:
+            if seen > start:
+                raise EmbeddingExplorerError(
+                    f"cannot start at sample {start}: a batch spans samples {before}..{seen - 1}; "
+                    "the data no longer comes in the same batches"
+                )
             continue
-        if seen - batch.size < start:
-            raise EmbeddingExplorerError(
-                f"cannot start at sample {start}: a batch spans samples {seen - batch.size}..{seen - 1}; "
-                "the data no longer comes in the same batches"
-            )
         yield batch
 
 

@@ -3,14 +3,15 @@
 The driver splits the samples into shards of whole Zarr chunks (so no two workers ever write the
 same chunk), and each worker builds the model (a pickled module, a factory or a TorchScript
 file) once per thread, runs its shard, writes its slice of the activations and its renderings
-(one file per shard in the staging folder) and returns its accumulators, labels, rendering
-sizes and per-batch hashes. The driver merges them in shard order, exactly as one process would
+(one file per shard in the staging folder) and returns its accumulators, labels, recorded
+columns (input statistics, model outputs), rendering sizes and per-batch hashes. The driver merges them in shard order, exactly as one process would
 have met the samples, checkpointing after each (a stopped cluster run resumes too), then
 finishes the PCA; workers compute the scores of their shards chunk by chunk.
 
 Batches restart at each shard, so shards are whole batches: their rows equal a single process's.
-In a per-token run a shard is a range of batches of texts, split by the tokenizer's counts (run
-on the driver, no model), so its token range seldom starts or ends on a chunk boundary: its
+Over text batches a shard is a range of batches of texts, split by their counts of samples
+(texts; in a per-token run the tokenizer's counts, run on the driver with no model), so its
+sample range seldom starts or ends on a chunk boundary: its
 worker writes the chunks it alone covers and stages the rows of the chunks it shares with a
 neighbour, which the driver writes as it merges the shards in order (:class:`~.shards.Span`).
 Each call writes a fresh token into the staging folder and every shard carries it: a shard left
@@ -46,6 +47,7 @@ from .pca import PCAResult
 from .shards import CALL_FILE, SHARD_PREFIX, ModelSource, ShardTask, Span, extract_shard, score_shard
 from .store.format import ARRAYS
 from .store.writer import RunWriter
+from .text import TextBatches
 from .tokens import TokenBatches
 
 if TYPE_CHECKING:
@@ -92,8 +94,8 @@ class Cluster:
         started = time.perf_counter()
         opts, renderer = self.opts, self.opts.renderer
         counts = None
-        if isinstance(self.data, TokenBatches):  # a per-token run: N from the tokenizer alone
-            counts = self.data.token_counts()
+        if isinstance(self.data, (TextBatches, TokenBatches)):  # per token, N from the tokenizer
+            counts = self.data.batch_counts()
             self.n_samples = int(counts.sum())
             if self.n_samples < 2:
                 raise EmbeddingExplorerError(f"data has {self.n_samples} samples; PCA needs at least 2")
@@ -112,7 +114,7 @@ class Cluster:
                 for start in range(ledger.n_done, self.n_samples, self.shard_rows)
             ]
         else:
-            spans = token_spans(counts, ledger.n_done, per_shard, rows)
+            spans = batch_spans(counts, ledger.n_done, per_shard, rows)
         self._location(CALL_FILE).write_json(self.token)
         paths = {layer: _absolute(self.writer.activation_path(layer)) for layer in ledger.dims}
         task = ShardTask(
@@ -127,6 +129,9 @@ class Cluster:
             storage_options=dict(self.writer.storage_options or {}),
             staging=self.staging,
             token=self.token,
+            input_stats=opts.input_stats,
+            outputs=opts.outputs,
+            labels=opts.labels,
         )
         # fresh keys per call: content-hashed ones would be shared with a failed call's
         # shards, whose cancellation releases them ("lost dependencies")
@@ -206,6 +211,9 @@ class Cluster:
             ledger.add_labels(labels)
         if result["tokens"] is not None:
             ledger.add_tokens(result["tokens"])
+        for columns, size in result["columns"]:
+            if columns:
+                ledger.add_columns(columns, size)
         for layer, state in result["states"].items():
             ledger.merge(layer, state)
         if result["edges"]:
@@ -280,9 +288,10 @@ def _capped_rows(rows: int, per_shard: int, batch: int | None) -> int:
     return max(1, per_shard) if batch is None else batch * max(1, math.ceil(per_shard / batch))
 
 
-def token_spans(counts: np.ndarray, done: int, per_shard: int, rows: int) -> list[Span]:
-    """Shards of a per-token run from sample ``done`` on: runs of whole batches of texts of at
-    least ``per_shard`` tokens each (the last may have fewer), given each batch's token count.
+def batch_spans(counts: np.ndarray, done: int, per_shard: int, rows: int) -> list[Span]:
+    """Shards of a run over text batches from sample ``done`` on: runs of whole batches of texts
+    of at least ``per_shard`` samples each (the last may have fewer), given each batch's count of
+    samples (texts, or tokens in a per-token run).
 
     A shard's first batch is the first that starts at its first sample, so a batch of no tokens
     (only empty texts, special tokens skipped) goes with the shard after a boundary: a resumed

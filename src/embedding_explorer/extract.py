@@ -281,7 +281,7 @@ def extract_stream(
     with (
         evaluating(model, device),
         LayerCapture(
-            model, opts.refs, opts.reducers, forward_dtype(opts.dtype), keep_output=outputs_recorded(opts)
+            model, opts.refs, opts.reducers, forward_dtype(opts.dtype), keep_output=outputs_recorded(opts.outputs)
         ) as capture,
         torch.inference_mode(),
     ):
@@ -380,7 +380,11 @@ def stream_rows(
             early = not (overlap and copied)
             prepared = prepare(batch) if early else None
             outputs = rows_of(batch)
-            recorded = model_output_columns(batch, model_output(), opts, seen) if model_output else {}
+            recorded = (
+                model_output_columns(batch, model_output(), opts.outputs, opts.labels, seen)
+                if model_output
+                else {}
+            )
             if ledger.rows_per_chunk is None:  # the first batch decides the layout
                 ledger.dims = {layer: int(x.shape[1]) for layer, x in outputs.items()}
                 ledger.rows_per_chunk = rows_per_chunk(ledger.dims, opts.batch_size if opts.aligned else None)
@@ -421,10 +425,9 @@ def host_rows(x: torch.Tensor) -> torch.Tensor:
     return x.detach().cpu() if x.dtype == torch.float64 else x.detach().float().cpu()
 
 
-def outputs_recorded(opts: ExtractOptions) -> Callable[[Any], bool] | None:
-    """Given the first batch's model output, whether the run records it: then every forward pass
-    runs the whole model (no early stop after the last hooked layer)."""
-    spec = opts.outputs
+def outputs_recorded(spec: OutputsSpec) -> Callable[[Any], bool] | None:
+    """Given the first batch's model output, whether the run records it (``outputs=spec``):
+    then every forward pass runs the whole model (no early stop after the last hooked layer)."""
     if spec is None:
         return None
     return lambda output: spec != "auto" or class_scores(output, spec) is not None
@@ -451,16 +454,18 @@ def input_columns(
 
 
 def model_output_columns(
-    batch: Batch, output: Any, opts: ExtractOptions, offset: int
+    batch: Batch, output: Any, spec: OutputsSpec, given: np.ndarray | None, offset: int
 ) -> dict[str, np.ndarray]:
-    """The model's class-score columns for one batch (see :mod:`.outputs`); none when the model's
-    output is not recorded (or the pass stopped early: no class scores were asked for)."""
-    scores = class_scores(output, opts.outputs, batch.size) if output is not None else None
+    """The model's class-score columns (``outputs=spec``) for one batch whose first sample is
+    ``offset`` (see :mod:`.outputs`); the loss is against the labels ``given`` to explore, else
+    the batch's own. None when the model's output is not recorded (or the pass stopped early:
+    no class scores were asked for)."""
+    scores = class_scores(output, spec, batch.size) if output is not None else None
     if scores is None:
         return {}
     labels = batch.labels
-    if opts.labels is not None:
-        labels = opts.labels[offset : offset + batch.size]
+    if given is not None:
+        labels = given[offset : offset + batch.size]
     return output_columns(scores, None if labels is None else np.asarray(labels))
 
 

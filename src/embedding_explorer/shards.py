@@ -4,7 +4,8 @@ A shard is a range of sample ids ``[start, stop)`` of whole batches (:class:`Spa
 builds the model once per thread (:class:`ModelSource`), writes the rows of the chunks it alone
 covers into every layer's activations, stages the rows of chunks it shares with a neighbour
 and its renderings (files of its own in the staging folder), and returns its accumulators,
-labels, token columns, rendering sizes and per-batch hashes for the driver to merge in order.
+labels, token columns, recorded columns (input statistics, model outputs), rendering sizes and
+per-batch hashes for the driver to merge in order, as one process records them.
 Every write first checks that the call that started the shard is still the current one
 (:class:`CallGuard`).
 """
@@ -26,12 +27,21 @@ from torch import nn
 
 from .batches import Batch, iter_batches, parse_batch
 from .capture import LayerCapture, LayerRef
-from .extract import Ledger, batch_digest, checked_rows
+from .extract import (
+    Ledger,
+    batch_digest,
+    checked_rows,
+    input_columns,
+    model_output_columns,
+    outputs_recorded,
+)
 from .locations import Location, StorageOptions, as_location, open_zarr_array
 from .models import ModelSpec, build_model
+from .outputs import OutputsSpec
 from .pca import PCAResult
 from .reducers import Reducer
 from .store.writer import RowWriter
+from .text import TextBatches
 from .tokens import TokenBatches
 
 CALL_FILE = "dask-call.txt"  # the current call's token, in the staging folder
@@ -68,8 +78,8 @@ class ModelSource:
 
 @dataclass(frozen=True, kw_only=True)
 class ShardTask:
-    """What every shard shares: layers, reducers, batching, storage, the call's token (sent once
-    per worker)."""
+    """What every shard shares: layers, reducers, batching, storage, the call's token, what it
+    records besides the rows (sent once per worker)."""
 
     refs: Sequence[LayerRef]
     reducers: Mapping[str, Reducer]
@@ -82,6 +92,9 @@ class ShardTask:
     storage_options: StorageOptions
     staging: str
     token: str
+    input_stats: bool = False  # record each batch's input statistics (inputstats)
+    outputs: OutputsSpec = None  # record the model's class scores (outputs)
+    labels: np.ndarray | None = None  # labels given to explore (the loss is against them)
 
 
 @dataclass(frozen=True)
@@ -158,6 +171,7 @@ def extract_shard(
     digests: list[str | None] = []
     labels: list[np.ndarray | None] = []
     tokens: list[np.ndarray] = []
+    columns: list[tuple[dict[str, np.ndarray], int]] = []  # per batch: recorded columns, samples
     staging = as_location(task.staging, task.storage_options)
     render_name = f"{SHARD_PREFIX}{task.token}.{span.start}.renderings"
     render_sizes: list[int] | None = None
@@ -165,7 +179,12 @@ def extract_shard(
     done = span.start
     render_file = None
     try:
-        with LayerCapture(model, task.refs, task.reducers) as capture, torch.inference_mode():
+        with (
+            LayerCapture(
+                model, task.refs, task.reducers, keep_output=outputs_recorded(task.outputs)
+            ) as capture,
+            torch.inference_mode(),
+        ):
             for batch in shard_batches(data, task.batch_size, span):
                 guard.check(force=False)
                 digests.append(batch_digest(batch))
@@ -181,7 +200,14 @@ def extract_shard(
                     assert render_sizes is not None
                     render_file.write(b"".join(rendered))
                     render_sizes.extend(len(item) for item in rendered)
-                for layer, x in capture.forward(batch, device).items():
+                stats = input_columns(batch, renderer, rendered) if task.input_stats else {}
+                outputs = capture.forward(batch, device)
+                if task.outputs is not None:
+                    stats.update(
+                        model_output_columns(batch, capture.last_output, task.outputs, task.labels, done)
+                    )
+                columns.append((stats, batch.size))
+                for layer, x in outputs.items():
                     rows = checked_rows(x, layer, done, task.storage_dtype)
                     ledger.accumulate(layer, x, rows)
                     direct = edges.split(layer, done, np.ascontiguousarray(rows, dtype=task.storage_dtype))
@@ -203,6 +229,7 @@ def extract_shard(
         "states": {layer: acc.state() for layer, acc in ledger.accumulators.items()},
         "labels": labels,
         "tokens": np.concatenate(tokens) if tokens else None,
+        "columns": columns,
         "digests": digests,
         "render_file": render_name,
         "render_sizes": None if render_sizes is None else np.asarray(render_sizes, dtype=np.int64),
@@ -213,11 +240,12 @@ def extract_shard(
 
 
 def shard_batches(data: Any, batch_size: int, span: Span) -> Iterator[Batch]:
-    """The batches of one shard: its batches of texts in a per-token run, else its samples."""
+    """The batches of one shard: its batches of texts (text batches, per text or per token),
+    else its samples."""
     if span.batches is None:
         return iter_batches(data, batch_size, span.start, span.stop)
-    if not isinstance(data, TokenBatches):
-        raise TypeError(f"a shard of batches of texts needs token batches, not {type(data).__name__}")
+    if not isinstance(data, (TextBatches, TokenBatches)):
+        raise TypeError(f"a shard of batches of texts needs text batches, not {type(data).__name__}")
     return (parse_batch(raw) for raw in data.batches(*span.batches))
 
 

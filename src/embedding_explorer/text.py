@@ -72,8 +72,24 @@ class TextBatches:
         return len(self.texts)
 
     def __iter__(self) -> Iterator[dict[str, Any]]:
-        for start in range(0, len(self.texts), self.batch_size):
-            yield self.encode(start)
+        return self.batches()
+
+    @property
+    def n_batches(self) -> int:
+        """The number of batches of texts (the last may be shorter)."""
+        return -(-len(self.texts) // self.batch_size)
+
+    def batches(self, first: int = 0, stop: int | None = None) -> Iterator[dict[str, Any]]:
+        """Batches ``first .. stop`` (indices of batches of texts); a Dask shard runs a range of
+        them, each padded exactly as in one pass over all of them."""
+        stop = self.n_batches if stop is None else stop
+        for index in range(first, stop):
+            yield self.encode(index * self.batch_size)
+
+    def batch_counts(self) -> np.ndarray:
+        """The number of samples (texts) in each batch: what a Dask driver splits the run by."""
+        starts = np.arange(0, len(self.texts), self.batch_size, dtype=np.int64)
+        return np.minimum(starts + self.batch_size, len(self.texts)) - starts
 
     def encode(self, start: int, *, special_tokens_mask: bool = False) -> dict[str, Any]:
         """The batch of texts ``start .. start + batch_size``: the tokenizer's tensors, plus

@@ -125,7 +125,7 @@ class TokenBatches:
         for index in range(first, stop):
             yield self._batch(index * self.source.batch_size)
 
-    def token_counts(self) -> np.ndarray:
+    def batch_counts(self) -> np.ndarray:
         """The number of token samples in each batch of texts, from the tokenizer alone (no
         model): what a Dask driver splits the run by, before any token reaches a worker."""
         return np.array([batch[TOKENS_KEY].size for batch in self.batches()], dtype=np.int64)

@@ -36,6 +36,7 @@ from ..placement import execution_device
 from ..reducers import Reducer, ReduceSpec, reducers_for
 from ..render import Renderer, RenderSpec
 from ..store.format import FORMAT_VERSION, MANIFEST, STORAGE_DTYPES, read_manifest
+from ..text import TextBatches
 from ..tokens import TOKEN_COLUMNS, TokenBatches, token_samples, tokens_choice
 
 if TYPE_CHECKING:
@@ -182,12 +183,11 @@ def plan_explore(
     n_known = count_samples(data)
     if n_known is not None and n_known < 2:
         raise EmbeddingExplorerError(f"data has {n_known} samples; PCA needs at least 2")
-    if client is not None and not (indexable(data) or n_texts is not None):
+    if client is not None and not (indexable(data) or isinstance(data, (TextBatches, TokenBatches))):
         raise EmbeddingExplorerError(
             f"client= splits the data into shards of sample ids, so data must be indexable (a Tensor, "
-            f"an ndarray, an (X, y) pair, a map-style Dataset or a DataLoader over one; or text batches "
-            f"with reduce='tokens'), not "
-            f"{type(data).__name__}"
+            f"an ndarray, an (X, y) pair, a map-style Dataset or a DataLoader over one; or "
+            f"ee.text_batches), not {type(data).__name__}"
         )
     renderer = Renderer(render, n_known)
     per_row = n_known if n_texts is None else n_texts
