@@ -234,6 +234,20 @@ def test_bad_batch_size(bad: object) -> None:
         next(iter_batches(X, bad))  # type: ignore[arg-type]
 
 
+def test_a_stream_resumed_at_a_batch_of_no_samples_yields_that_batch() -> None:
+    """A run stopped after sample 2 had not met the empty batch that follows (checkpoints end
+    after a batch with samples), so a resume from 2 yields it; an empty batch before that
+    point was met and is skipped."""
+    x = torch.arange(24.0).reshape(8, 3)
+    batches = [x[:1], x[:0], x[1:2], x[:0], x[2:5], x[5:]]  # samples: 1, 0, 1, 0, 3, 3
+    assert [b.size for b in iter_batches(batches, 4, start=2)] == [0, 3, 3]
+    assert [b.size for b in iter_batches(batches, 4, start=5)] == [3]
+    assert [b.size for b in iter_batches(batches, 4, start=1)] == [0, 1, 0, 3, 3]
+    assert [b.size for b in iter_batches(batches, 4, start=1, stop=2)] == [0, 1]
+    with pytest.raises(EmbeddingExplorerError, match="cannot start at sample 3: a batch spans samples 2..4"):
+        list(iter_batches(batches, 4, start=3))
+
+
 def test_input_tensor_needs_tensor_inputs() -> None:
     batch = parse_batch({"input_ids": torch.zeros(2, 3)})
     with pytest.raises(

@@ -18,7 +18,9 @@ from torch.utils.data import DataLoader, TensorDataset
 
 import embedding_explorer as ee
 from embedding_explorer import EmbeddingExplorerError, NonFiniteActivationError
+from embedding_explorer.capture import LayerCapture
 from embedding_explorer.store.writer import RunWriter
+from embedding_explorer.tokens import TokenBatches
 from support import MLP, TOKEN_TEXTS, SmallCNN, assert_equal_runs
 
 distributed = pytest.importorskip("distributed")
@@ -329,21 +331,36 @@ TOKEN_LAYERS = {"l0": "encoder.layer.0", "l1": "encoder.layer.1"}
 PER_TOKEN_TEXTS = TOKEN_TEXTS + [""] * 4 + TOKEN_TEXTS[:10]
 
 
-def make_tiny_bert() -> nn.Module:
-    """A randomly initialised 2-layer, 32-wide BERT over MiniLM's vocabulary (a picklable
-    factory: every worker builds the same weights)."""
-    from transformers import BertConfig, BertModel
+def tiny_bert_config() -> Any:
+    """A 2-layer, 32-wide BERT over MiniLM's vocabulary, with a 3-class head where there is one."""
+    from transformers import BertConfig
 
-    torch.manual_seed(11)
-    config = BertConfig(
+    return BertConfig(
         vocab_size=30522,
         hidden_size=32,
         num_hidden_layers=2,
         num_attention_heads=2,
         intermediate_size=64,
         max_position_embeddings=64,
+        num_labels=3,
     )
-    return BertModel(config).eval()
+
+
+def make_tiny_bert() -> nn.Module:
+    """A randomly initialised tiny BERT (a picklable factory: every worker builds the same
+    weights)."""
+    from transformers import BertModel
+
+    torch.manual_seed(11)
+    return BertModel(tiny_bert_config()).eval()
+
+
+def make_tiny_classifier() -> nn.Module:
+    """The tiny BERT with a randomly initialised 3-class head: logits, one row per text."""
+    from transformers import BertForSequenceClassification
+
+    torch.manual_seed(12)
+    return BertForSequenceClassification(tiny_bert_config()).eval()
 
 
 @pytest.fixture(scope="module")
@@ -511,3 +528,106 @@ def test_per_token_errors_on_a_cluster_name_the_problem(
             **{**kwargs, "labels": [1, 2]},
         )
     assert not (tmp_path / "e").exists()
+
+
+def test_a_per_text_run_over_text_batches_on_two_workers_equals_one_process(
+    client: Any, minilm_tokenizer: Any, tmp_path: Path, small_chunks: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from embedding_explorer import distributed as dist
+
+    shards: list[tuple[int, int]] = []
+    merge = dist.Cluster._merge
+
+    def record_merge(self: Any, ledger: Any, result: Any) -> None:
+        shards.append((result["start"], result["stop"]))
+        merge(self, ledger, result)
+
+    monkeypatch.setattr(dist.Cluster, "_merge", record_merge)
+    texts = TOKEN_TEXTS * 8  # 576 texts in batches of 5: shard boundaries fall inside chunks
+    labels = [i % 3 for i in range(len(texts))]
+    batches = ee.text_batches(texts, minilm_tokenizer, batch_size=5, labels=labels)
+    layers = {"l1": "bert.encoder.layer.1", "pooled": "bert.pooler"}
+    kwargs: dict[str, Any] = {"render": texts, "n_components": 5, "progress": False}
+    run = ee.explore(make_tiny_classifier, batches, layers, out=tmp_path / "d", client=client, **kwargs)
+    # one torch thread, as on each worker: the pooler's small GEMM rounds otherwise on two
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        single = ee.explore(make_tiny_classifier(), batches, layers, out=tmp_path / "s", **kwargs)
+    finally:
+        torch.set_num_threads(threads)
+    assert_equal_runs(run, single)
+    assert_equal_records(run, single, [*TEXT_STATS, *OUTPUTS])
+    rows = run.manifest["options"]["rows_per_chunk"]
+    assert [a for a, _ in shards[1:]] == [b for _, b in shards[:-1]] and shards[-1][1] == len(texts)
+    assert all(a % 5 == 0 for a, _ in shards) and any(a % rows for a, _ in shards[1:])
+    # independently: each text's token count, and the head's logits over one batch of texts
+    lengths = [len(minilm_tokenizer(t)["input_ids"]) for t in texts]
+    np.testing.assert_array_equal(run.samples["n_tokens"], lengths)
+    with torch.inference_mode():
+        logits = make_tiny_classifier()(**minilm_tokenizer(texts[:5], padding=True, return_tensors="pt")).logits
+    np.testing.assert_array_equal(run.samples["predicted"][:5], logits.argmax(dim=1).numpy())
+    np.testing.assert_allclose(
+        run.samples["confidence"][:5], logits.double().softmax(dim=1).max(dim=1).values.numpy(), rtol=1e-6
+    )
+
+
+@pytest.mark.parametrize("stopped_on, resumed_on", [("one", "one"), ("cluster", "one"), ("one", "cluster")])
+def test_a_run_stopped_before_a_batch_with_no_tokens_resumes_with_its_hash(
+    client: Any,
+    minilm_tokenizer: Any,
+    tmp_path: Path,
+    small_chunks: None,
+    monkeypatch: pytest.MonkeyPatch,
+    stopped_on: str,
+    resumed_on: str,
+) -> None:
+    """A run stopped right before the batch of empty texts (no token samples) resumes from the
+    samples done, meets that batch and hashes it, in one process or on the cluster, whichever
+    of them stopped."""
+    from embedding_explorer import distributed as dist
+    from embedding_explorer import extract
+    from embedding_explorer.shards import Span
+
+    batches, kwargs = token_args(minilm_tokenizer, True)
+    counts = TokenBatches(batches, skip_special=True).batch_counts()
+    empty = len(TOKEN_TEXTS) // 4  # the batch of four empty texts: no token samples
+    stop_at, n = int(counts[:empty].sum()), int(counts.sum())
+    assert counts[empty] == 0 and counts[empty - 1] > 0
+    out = tmp_path / "r"
+    if stopped_on == "one":
+        monkeypatch.setattr(extract, "checkpoint_rows", lambda *a: stop_at)  # one checkpoint there
+        forward = LayerCapture.forward
+
+        def stop_at_the_empty_batch(self: Any, batch: Any, device: Any) -> Any:
+            if batch.size == 0:
+                raise KeyboardInterrupt
+            return forward(self, batch, device)
+
+        monkeypatch.setattr(LayerCapture, "forward", stop_at_the_empty_batch)
+        with pytest.raises(KeyboardInterrupt):
+            ee.explore(make_tiny_bert, batches, TOKEN_LAYERS, out=out, **kwargs)
+        monkeypatch.setattr(LayerCapture, "forward", forward)
+    else:
+        spans, merge = dist.batch_spans, dist.Cluster._merge
+
+        def two_shards(counts: Any, done: int, per_shard: int, rows: int) -> list[Span]:
+            both = [Span.of(0, stop_at, rows, n, (0, empty)), Span.of(stop_at, n, rows, n, (empty, len(counts)))]
+            return [span for span in both if span.start >= done]
+
+        def stop_before_the_second(self: Any, ledger: Any, result: Any) -> None:
+            if result["start"] == stop_at:
+                raise KeyboardInterrupt
+            merge(self, ledger, result)
+
+        monkeypatch.setattr(dist, "batch_spans", two_shards)
+        monkeypatch.setattr(dist.Cluster, "_merge", stop_before_the_second)
+        with pytest.raises(KeyboardInterrupt):
+            ee.explore(make_tiny_bert, batches, TOKEN_LAYERS, out=out, client=client, **kwargs)
+        monkeypatch.setattr(dist, "batch_spans", spans)
+        monkeypatch.setattr(dist.Cluster, "_merge", merge)
+    on = client if resumed_on == "cluster" else None
+    run = ee.explore(make_tiny_bert, batches, TOKEN_LAYERS, out=out, client=on, **kwargs)
+    assert run.manifest["timings"]["resumed_at"] == stop_at
+    single = ee.explore(make_tiny_bert, batches, TOKEN_LAYERS, out=tmp_path / "s", **kwargs)
+    assert_equal_token_runs(run, single)  # the content hash included
