@@ -244,7 +244,7 @@ def test_a_stream_resumed_at_a_batch_of_no_samples_yields_that_batch() -> None:
     assert [b.size for b in iter_batches(batches, 4, start=5)] == [3]
     assert [b.size for b in iter_batches(batches, 4, start=1)] == [0, 1, 0, 3, 3]
     assert [b.size for b in iter_batches(batches, 4, start=1, stop=2)] == [0, 1]
-    with pytest.raises(EmbeddingExplorerError, match="cannot start at sample 3: a batch spans samples 2..4"):
+    with pytest.raises(EmbeddingExplorerError, match=r"start at sample 3: a batch spans samples 2\.\.4"):
         list(iter_batches(batches, 4, start=3))
 
 

@@ -565,7 +565,9 @@ def test_a_per_text_run_over_text_batches_on_two_workers_equals_one_process(
     lengths = [len(minilm_tokenizer(t)["input_ids"]) for t in texts]
     np.testing.assert_array_equal(run.samples["n_tokens"], lengths)
     with torch.inference_mode():
-        logits = make_tiny_classifier()(**minilm_tokenizer(texts[:5], padding=True, return_tensors="pt")).logits
+        logits = make_tiny_classifier()(
+            **minilm_tokenizer(texts[:5], padding=True, return_tensors="pt")
+        ).logits
     np.testing.assert_array_equal(run.samples["predicted"][:5], logits.argmax(dim=1).numpy())
     np.testing.assert_allclose(
         run.samples["confidence"][:5], logits.double().softmax(dim=1).max(dim=1).values.numpy(), rtol=1e-6
@@ -612,7 +614,10 @@ def test_a_run_stopped_before_a_batch_with_no_tokens_resumes_with_its_hash(
         spans, merge = dist.batch_spans, dist.Cluster._merge
 
         def two_shards(counts: Any, done: int, per_shard: int, rows: int) -> list[Span]:
-            both = [Span.of(0, stop_at, rows, n, (0, empty)), Span.of(stop_at, n, rows, n, (empty, len(counts)))]
+            both = [
+                Span.of(0, stop_at, rows, n, (0, empty)),
+                Span.of(stop_at, n, rows, n, (empty, len(counts))),
+            ]
             return [span for span in both if span.start >= done]
 
         def stop_before_the_second(self: Any, ledger: Any, result: Any) -> None:

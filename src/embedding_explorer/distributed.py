@@ -4,9 +4,10 @@ The driver splits the samples into shards of whole Zarr chunks (so no two worker
 same chunk), and each worker builds the model (a pickled module, a factory or a TorchScript
 file) once per thread, runs its shard, writes its slice of the activations and its renderings
 (one file per shard in the staging folder) and returns its accumulators, labels, recorded
-columns (input statistics, model outputs), rendering sizes and per-batch hashes. The driver merges them in shard order, exactly as one process would
-have met the samples, checkpointing after each (a stopped cluster run resumes too), then
-finishes the PCA; workers compute the scores of their shards chunk by chunk.
+columns (input statistics, model outputs), rendering sizes and per-batch hashes. The driver
+merges them in shard order, exactly as one process would have met the samples, checkpointing
+after each (a stopped cluster run resumes too), then finishes the PCA; workers compute the
+scores of their shards chunk by chunk.
 
 Batches restart at each shard, so shards are whole batches: their rows equal a single process's.
 Over text batches a shard is a range of batches of texts, split by their counts of samples

@@ -281,7 +281,11 @@ def extract_stream(
     with (
         evaluating(model, device),
         LayerCapture(
-            model, opts.refs, opts.reducers, forward_dtype(opts.dtype), keep_output=outputs_recorded(opts.outputs)
+            model,
+            opts.refs,
+            opts.reducers,
+            forward_dtype(opts.dtype),
+            keep_output=outputs_recorded(opts.outputs),
         ) as capture,
         torch.inference_mode(),
     ):
