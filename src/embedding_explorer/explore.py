@@ -121,9 +121,9 @@ def explore(
         (randomized SVD reads the stored rows back); scores are computed from the stored rows.
         A value beyond float16's range is an error naming the layer and the sample.
     client : distributed.Client, optional
-        Run on a Dask cluster: workers extract shards of sample ids (in a per-token run, of
+        Run on a Dask cluster: workers extract shards of sample ids (over text batches, of
         whole batches of texts), write their slices of the store and return mergeable
-        accumulators (see :mod:`embedding_explorer.distributed`).
+        accumulators and what they recorded (see :mod:`embedding_explorer.distributed`).
     storage_options : dict, optional
         fsspec options for an ``out`` URL (credentials, endpoint...), sent to Dask workers too.
         Often unneeded: fsspec also reads the usual environment variables and config files.
@@ -142,12 +142,12 @@ def explore(
         Record low-level statistics of each input as metadata columns: ``brightness``,
         ``contrast``, ``edge_density`` for images (and ``saturation``, ``red_green``,
         ``blue_yellow`` for colour ones) as rendered; ``n_tokens``, ``n_words`` for texts
-        (defined in :mod:`embedding_explorer.inputstats`). Not recorded with ``client=``.
+        (defined in :mod:`embedding_explorer.inputstats`).
     outputs : "auto", "classification", None or callable, default="auto"
         Record what the model predicted as columns ``predicted``, ``confidence``, ``entropy``
         and, with labels, ``loss`` and ``correct``: "auto" when the model outputs ``(B, C)``
         class scores, "classification" insists, a callable maps the output to the scores
-        (see :mod:`embedding_explorer.outputs`). Not recorded with ``client=``.
+        (see :mod:`embedding_explorer.outputs`).
 
     Returns
     -------
