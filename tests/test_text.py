@@ -161,3 +161,17 @@ def test_features_dict_model_gets_the_dict(explore_quiet) -> None:
     # the pooling module's output dict, key sentence_embedding: the mask-aware mean of the block
     np.testing.assert_allclose(run["pool"].activations[:], expected, rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose(run["body.block"].activations[:], expected, rtol=1e-5, atol=1e-6)
+
+
+def test_a_range_of_batches_is_those_batches_of_one_pass() -> None:
+    """What a Dask shard runs (batches ``first .. stop``) and splits the run by (texts per batch)."""
+    batches = ee.text_batches(TEXTS, WordTokenizer(), batch_size=3, labels=list(range(len(TEXTS))))
+    whole = list(batches)
+    assert batches.n_batches == len(whole) == 3
+    assert batches.batch_counts().tolist() == [len(b["input_ids"]) for b in whole] == [3, 3, 1]
+    part = list(batches.batches(1, 3))
+    assert len(part) == 2
+    for got, want in zip(part, whole[1:], strict=True):
+        assert got.keys() == want.keys()
+        for key in want:
+            np.testing.assert_array_equal(np.asarray(got[key]), np.asarray(want[key]))

@@ -339,3 +339,35 @@ def test_a_tokenizer_without_padding_token_is_named(tokenizer: Any) -> None:
         EmbeddingExplorerError, match=r"has no padding token .* tokenizer.pad_token = tokenizer.eos_token"
     ):
         ee.text_batches(TEXTS, no_pad)
+
+
+def test_a_sequence_classifier_per_token_records_no_outputs(tokenizer: Any, tmp_path: Path) -> None:
+    """A classifier's scores are one row per text, the samples tokens: no output columns, even
+    for a batch with as many tokens as texts (``"cat"``, ``"dog"``: one token each), which once
+    recorded outputs for that batch alone and failed."""
+    from transformers import BertConfig, BertForSequenceClassification
+
+    torch.manual_seed(0)
+    config = BertConfig(
+        vocab_size=len(tokenizer),
+        hidden_size=16,
+        num_hidden_layers=1,
+        num_attention_heads=2,
+        intermediate_size=32,
+        num_labels=3,
+    )
+    model = BertForSequenceClassification(config).eval()
+    texts = ["the cat sat on the mat", "a dog ran", "cat", "dog", "birds fly far away today"]
+    run = ee.explore(
+        model,
+        ee.text_batches(texts, tokenizer, batch_size=2),
+        {"l0": "bert.encoder.layer.0"},
+        out=tmp_path / "r",
+        reduce=ee.Reducer("tokens", skip_special=True),
+        progress=False,
+    )
+    lengths = [len(tokenizer(t)["input_ids"]) - 2 for t in texts]
+    assert lengths[2:4] == [1, 1] and run.n_samples == sum(lengths)
+    assert run.output_columns == [] and "predicted" not in run.samples
+    assert run.input_statistics == ["n_tokens", "n_words"]
+    np.testing.assert_array_equal(run.samples["n_words"], np.repeat([len(t.split()) for t in texts], lengths))

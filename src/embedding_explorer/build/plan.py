@@ -260,7 +260,9 @@ def plan_explore(
         key=key,
         resume_key=resume_key,
         input_stats=input_stats,
-        outputs=outputs,
+        # a per-token run's samples are tokens, a classifier's scores one row per text: none
+        # recorded (nor the whole model run for them), whatever the sizes of a batch
+        outputs=None if n_texts is not None and outputs == "auto" else outputs,
     )
 
 
