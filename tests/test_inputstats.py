@@ -7,10 +7,12 @@ import math
 from pathlib import Path
 
 import numpy as np
+import pytest
 import torch
 from PIL import Image
 
 import embedding_explorer as ee
+from embedding_explorer import inputstats
 from embedding_explorer.inputstats import EDGE_THRESHOLD, _edges, image_statistics, text_statistics
 from support import TinyTransformer, token_batches
 
@@ -194,3 +196,27 @@ def test_text_runs_record_tokens_and_words(tmp_path: Path) -> None:
     np.testing.assert_array_equal(run.metadata["n_tokens"], tokens)
     np.testing.assert_array_equal(run.metadata["n_words"], [len(t.split()) for t in texts])
     assert run.output_columns == ["predicted", "confidence", "entropy"]  # the 2-class head, no labels
+
+
+def test_threads_share_a_batch_with_the_same_values(monkeypatch: pytest.MonkeyPatch) -> None:
+    rng = np.random.default_rng(3)
+    for shape in [(37, 128, 128, 3), (41, 160, 160), (9, 8, 8, 3)]:
+        pixels = rng.integers(0, 256, size=shape, dtype=np.uint8)
+        one = image_statistics(pixels)
+        for workers in (2, 3):
+            parts: list[int] = []
+            single = inputstats._image_statistics
+
+            def counted(part: np.ndarray, single=single, parts=parts) -> dict[str, np.ndarray]:
+                parts.append(len(part))
+                return single(part)
+
+            monkeypatch.setattr(inputstats, "_image_statistics", counted)
+            shared = image_statistics(pixels, workers=workers)
+            monkeypatch.undo()
+            assert sorted(parts) == sorted(
+                len(p) for p in np.array_split(pixels, workers if shape[0] > 9 else 1)
+            )
+            assert shared.keys() == one.keys()
+            for name in one:
+                np.testing.assert_array_equal(shared[name], one[name], err_msg=f"{name}, {workers} threads")

@@ -41,6 +41,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import torch
@@ -52,15 +53,31 @@ COLOUR_STATS = (*GREY_STATS, "saturation", "red_green", "blue_yellow")
 TEXT_STATS = ("n_tokens", "n_words")
 ALL_STATS = (*COLOUR_STATS, *TEXT_STATS)
 LUMA_PER_MILLE = np.array([299, 587, 114], dtype=np.int32)  # LUMA * 1000: integer luma
+MIN_IMAGES_PER_WORKER = 4
+MIN_VALUES_PER_WORKER = 1 << 18  # below this a thread costs more than it saves
 
 
-def image_statistics(pixels: np.ndarray) -> dict[str, np.ndarray]:
+def _saturation_table() -> np.ndarray:
+    """``(high - low) / high`` for every pair of 8-bit channel extremes (0 where high is 0)."""
+    high = np.arange(256, dtype=np.float64)[:, None]
+    low = np.arange(256, dtype=np.float64)[None, :]
+    return np.divide(high - low, high, out=np.zeros((256, 256)), where=high > 0)
+
+
+_SATURATION = _saturation_table()  # [high, low]
+
+
+def image_statistics(pixels: np.ndarray, workers: int = 1) -> dict[str, np.ndarray]:
     """The statistics of a batch of rendered images, one float64 value per image each.
 
     Parameters
     ----------
     pixels : ndarray of shape (B, H, W) or (B, H, W, 3), uint8
         Images as rendered: grey or RGB, 0..255.
+    workers : int, default=1
+        Threads that share the batch (whole images each; numpy releases the GIL for the
+        arithmetic), for a caller that owns that many idle cores: between two forward passes
+        on the CPU, the cores torch computes on. Every image's values are the same either way.
 
     Returns
     -------
@@ -71,6 +88,18 @@ def image_statistics(pixels: np.ndarray) -> dict[str, np.ndarray]:
     squares, the channel differences): exact, and several times faster than float64 arrays of
     every pixel; only the per-pixel saturation ratio is floating point.
     """
+    pixels = np.asarray(pixels, dtype=np.uint8)
+    workers = min(workers, len(pixels) // MIN_IMAGES_PER_WORKER)
+    if workers <= 1 or pixels.size < MIN_VALUES_PER_WORKER * workers:
+        return _image_statistics(pixels)
+    parts = np.array_split(pixels, workers)
+    with ThreadPoolExecutor(workers, thread_name_prefix="ee-inputstats") as pool:
+        done = list(pool.map(_image_statistics, parts))
+    return {name: np.concatenate([part[name] for part in done]) for name in done[0]}
+
+
+def _image_statistics(pixels: np.ndarray) -> dict[str, np.ndarray]:
+    """:func:`image_statistics` on one thread."""
     pixels = np.asarray(pixels, dtype=np.uint8)
     colour = pixels.ndim == 4
     if colour:
@@ -99,11 +128,11 @@ def image_statistics(pixels: np.ndarray) -> dict[str, np.ndarray]:
         "edge_density": _edges(luma, (EDGE_THRESHOLD * scale) ** 2),
     }
     if colour:
-        red, green, blue = (c.reshape(len(pixels), -1).sum(axis=1, dtype=np.int64) for c in (r, g, b))
-        high = np.maximum(np.maximum(r, g), b)
-        low = np.minimum(np.minimum(r, g), b)
-        top = high.astype(np.float64)
-        saturation = np.divide(high - low, top, out=np.zeros_like(top), where=high > 0)
+        red, green, blue = (c.sum(axis=(1, 2), dtype=np.int64) for c in (r, g, b))
+        pair = np.maximum(np.maximum(r, g), b).astype(np.uint16)  # high << 8 | low: the
+        pair <<= 8  # saturation of each (high, low) pair is looked up, the same float64 values
+        pair |= np.minimum(np.minimum(r, g), b)  # as dividing every pixel (2x faster)
+        saturation = _SATURATION.ravel()[pair]
         out["saturation"] = saturation.reshape(len(pixels), -1).mean(axis=1)
         out["red_green"] = (red - green) / (255.0 * n)
         out["blue_yellow"] = (2 * blue - red - green) / (2 * 255.0 * n)
