@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 import torch
 
+from embedding_explorer import render
 from embedding_explorer.batches import Batch
 from embedding_explorer.render import ImageRender, Renderer
 
@@ -111,3 +112,22 @@ def test_later_batches_keep_the_first_batchs_range() -> None:
     scaled = (second.numpy() - lo) / (hi - lo)
     expected = np.moveaxis(np.clip(np.rint(scaled * 255.0), 0, 255).astype(np.uint8), 1, -1)
     np.testing.assert_array_equal(renderer.last_pixels, expected)
+
+
+@pytest.mark.parametrize("mean, std", [(None, None), ((0.485, 0.456, 0.406), (0.229, 0.224, 0.225))])
+def test_threads_share_a_large_batch_with_the_same_pixels(monkeypatch: pytest.MonkeyPatch, mean, std) -> None:
+    x = torch.randn(30, 3, 128, 96, generator=torch.Generator().manual_seed(9))
+    parts: list[int] = []
+    split = render.by_parts
+
+    def counted(work, batch, workers):  # type: ignore[no-untyped-def]
+        done = split(work, batch, workers)
+        parts.append(len(done))
+        return done
+
+    monkeypatch.setattr(torch, "get_num_threads", lambda: 3)
+    monkeypatch.setattr(render, "by_parts", counted)
+    renderer = Renderer(ImageRender(mean, std), None)
+    renderer.render(Batch(inputs=x, size=len(x), labels=None, attention_mask=None))
+    assert parts == [3]
+    np.testing.assert_array_equal(renderer.last_pixels, _numpy_pixels(x, mean, std))

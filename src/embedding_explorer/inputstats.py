@@ -41,11 +41,12 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import torch
 from PIL import Image
+
+from .threads import by_parts
 
 EDGE_THRESHOLD = 0.1
 GREY_STATS = ("brightness", "contrast", "edge_density")
@@ -53,8 +54,6 @@ COLOUR_STATS = (*GREY_STATS, "saturation", "red_green", "blue_yellow")
 TEXT_STATS = ("n_tokens", "n_words")
 ALL_STATS = (*COLOUR_STATS, *TEXT_STATS)
 LUMA_PER_MILLE = np.array([299, 587, 114], dtype=np.int32)  # LUMA * 1000: integer luma
-MIN_IMAGES_PER_WORKER = 4
-MIN_VALUES_PER_WORKER = 1 << 18  # below this a thread costs more than it saves
 
 
 def _saturation_table() -> np.ndarray:
@@ -75,9 +74,8 @@ def image_statistics(pixels: np.ndarray, workers: int = 1) -> dict[str, np.ndarr
     pixels : ndarray of shape (B, H, W) or (B, H, W, 3), uint8
         Images as rendered: grey or RGB, 0..255.
     workers : int, default=1
-        Threads that share the batch (whole images each; numpy releases the GIL for the
-        arithmetic), for a caller that owns that many idle cores: between two forward passes
-        on the CPU, the cores torch computes on. Every image's values are the same either way.
+        Threads that share the batch, whole images each (:mod:`.threads`), for a caller that
+        owns that many idle cores. Every image's values are the same either way.
 
     Returns
     -------
@@ -88,14 +86,8 @@ def image_statistics(pixels: np.ndarray, workers: int = 1) -> dict[str, np.ndarr
     squares, the channel differences): exact, and several times faster than float64 arrays of
     every pixel; only the per-pixel saturation ratio is floating point.
     """
-    pixels = np.asarray(pixels, dtype=np.uint8)
-    workers = min(workers, len(pixels) // MIN_IMAGES_PER_WORKER)
-    if workers <= 1 or pixels.size < MIN_VALUES_PER_WORKER * workers:
-        return _image_statistics(pixels)
-    parts = np.array_split(pixels, workers)
-    with ThreadPoolExecutor(workers, thread_name_prefix="ee-inputstats") as pool:
-        done = list(pool.map(_image_statistics, parts))
-    return {name: np.concatenate([part[name] for part in done]) for name in done[0]}
+    done = by_parts(_image_statistics, np.asarray(pixels, dtype=np.uint8), workers)
+    return done[0] if len(done) == 1 else {name: np.concatenate([d[name] for d in done]) for name in done[0]}
 
 
 def _image_statistics(pixels: np.ndarray) -> dict[str, np.ndarray]:

@@ -22,6 +22,7 @@ from .clips import AUDIO, AudioClip
 from .exceptions import EmbeddingExplorerError
 from .fingerprint import callable_digest
 from .records import IMAGE, TEXT, raw_header
+from .threads import by_parts
 
 
 @dataclass(frozen=True)
@@ -201,14 +202,21 @@ class Renderer:
         """A batch of images as 8-bit pixels, ``(B, H, W)`` grey or ``(B, H, W, 3)`` colour: the
         normalisation undone, scaled to 0..255, rounded half to even and clipped.
 
-        One array for the whole batch, each step in place after the first (a fresh array per
-        step cost more than the arithmetic), on one thread: torch's pool is the forward pass's,
-        and a two-thread pass over a batch measured 10x slower than one thread whenever another
-        process held a core. Each step rounds as before, so the pixels are the same to the byte
-        (``tests/test_render.py``)."""
+        Whole arrays, each step in place after the first (a fresh array per step cost more than
+        the arithmetic), shared by torch's threads between forward passes (:mod:`.threads`; not
+        torch's own pool: a two-thread torch pass over a batch measured 10x slower than one
+        thread whenever another process held a core). Each step rounds as before, so the pixels
+        are the same to the byte (``tests/test_render.py``)."""
         arr = x.detach().float().cpu().numpy()
         if arr.ndim == 3:
             arr = arr[:, None]
+        if self._image.mean is None and self._image.std is None and self._range is None:
+            self._range = _value_range(arr)
+        parts = by_parts(self._scaled, arr, torch.get_num_threads())
+        return parts[0] if len(parts) == 1 else np.concatenate(parts)
+
+    def _scaled(self, arr: np.ndarray) -> np.ndarray:
+        """:meth:`_pixels` of some images, the range known."""
         scaled = self._unnormalise(arr)
         scaled *= 255.0
         np.rint(scaled, out=scaled)
@@ -221,7 +229,7 @@ class Renderer:
 
     def _unnormalise(self, arr: np.ndarray) -> np.ndarray:
         """Images mapped to [0, 1] consistently across the data set, as a new array: float64
-        when ``mean``/``std`` are given, else float32."""
+        when ``mean``/``std`` are given, else float32 by the first batch's range."""
         spec = self._image
         if spec.mean is not None or spec.std is not None:
             channels = arr.shape[1]
@@ -232,19 +240,23 @@ class Renderer:
             out = arr * std[None, :, None, None]
             out += mean[None, :, None, None]
             return out
-        if self._range is None:
-            lo, hi = float(arr.min()), float(arr.max())
-            if lo >= 0 and hi <= 1:
-                self._range = (0.0, 1.0)
-            elif lo >= 0 and hi <= 255 and hi > 1:
-                self._range = (0.0, 255.0)
-            else:
-                lo, hi = (float(v) for v in np.percentile(arr, [0.5, 99.5]))
-                self._range = (lo, hi if hi > lo else lo + 1.0)
+        assert self._range is not None  # set from the first batch by _pixels
         lo, hi = self._range
         out = np.subtract(arr, lo)
         out /= hi - lo
         return out
+
+
+def _value_range(arr: np.ndarray) -> tuple[float, float]:
+    """The range that maps a data set's images to [0, 1], from its first batch: [0, 1] or
+    [0, 255] when the values lie there, else the 0.5 and 99.5 percentiles."""
+    lo, hi = float(arr.min()), float(arr.max())
+    if lo >= 0 and hi <= 1:
+        return (0.0, 1.0)
+    if lo >= 0 and hi <= 255 and hi > 1:
+        return (0.0, 255.0)
+    lo, hi = (float(v) for v in np.percentile(arr, [0.5, 99.5]))
+    return (lo, hi if hi > lo else lo + 1.0)
 
 
 def _sample(inputs: Any, i: int) -> Any:
