@@ -189,18 +189,22 @@ class Renderer:
 
     def _images(self, x: torch.Tensor) -> list[bytes]:
         self.kind = IMAGE
-        batch = self._pixels(x)
-        self.last_pixels = batch  # at full size: the input statistics' pixels
-        if max(batch.shape[1:3]) > self._image.max_size:
-            batch = np.stack([_shrunk(pixels, self._image.max_size) for pixels in batch])
+        pixels = self._pixels(x)
+        self.last_pixels = pixels  # at full size: the input statistics' pixels
+        if pixels.ndim == 4:  # channels interleaved for the records: stacking the planes is
+            # 4x faster than a copy of the moved axis
+            pixels = np.stack([pixels[..., 0], pixels[..., 1], pixels[..., 2]], axis=-1)
+        if max(pixels.shape[1:3]) > self._image.max_size:
+            pixels = np.stack([_shrunk(image, self._image.max_size) for image in pixels])
         # stored raw: PNG encoding (zlib, ~1 ms for 112 x 112 RGB) would cost a quarter of a
         # ResNet-18's forward pass per sample; a reader encodes the few it shows (records.as_png)
-        header = raw_header(batch[0])
-        return [header + pixels.tobytes() for pixels in batch]
+        header = raw_header(pixels[0])
+        return [header + image.tobytes() for image in pixels]
 
     def _pixels(self, x: torch.Tensor) -> np.ndarray:
         """A batch of images as 8-bit pixels, ``(B, H, W)`` grey or ``(B, H, W, 3)`` colour: the
-        normalisation undone, scaled to 0..255, rounded half to even and clipped.
+        normalisation undone, scaled to 0..255, rounded half to even and clipped. Colour comes
+        as a view of one plane per channel (the input statistics read each plane contiguously).
 
         Whole arrays, each step in place after the first (a fresh array per step cost more than
         the arithmetic), shared by torch's threads between forward passes (:mod:`.threads`; not
@@ -212,20 +216,17 @@ class Renderer:
             arr = arr[:, None]
         if self._image.mean is None and self._image.std is None and self._range is None:
             self._range = _value_range(arr)
-        parts = by_parts(self._scaled, arr, torch.get_num_threads())
-        return parts[0] if len(parts) == 1 else np.concatenate(parts)
+        parts = by_parts(self._planes, arr, torch.get_num_threads())
+        planes = parts[0] if len(parts) == 1 else np.concatenate(parts)
+        return planes if planes.ndim == 3 else np.moveaxis(planes, 1, -1)
 
-    def _scaled(self, arr: np.ndarray) -> np.ndarray:
-        """:meth:`_pixels` of some images, the range known."""
+    def _planes(self, arr: np.ndarray) -> np.ndarray:
+        """Some images' 8-bit pixels (the range known): ``(B, H, W)`` grey, ``(B, 3, H, W)`` colour."""
         scaled = self._unnormalise(arr)
         scaled *= 255.0
         np.rint(scaled, out=scaled)
         np.clip(scaled, 0, 255, out=scaled)
-        if scaled.shape[1] == 1:
-            return scaled[:, 0].astype(np.uint8)
-        planes = scaled[:, :3].astype(np.uint8)
-        # channels last by stacking the planes: 4x faster than a copy of the moved axis
-        return np.stack([planes[:, 0], planes[:, 1], planes[:, 2]], axis=-1)
+        return (scaled[:, 0] if scaled.shape[1] == 1 else scaled[:, :3]).astype(np.uint8)
 
     def _unnormalise(self, arr: np.ndarray) -> np.ndarray:
         """Images mapped to [0, 1] consistently across the data set, as a new array: float64
