@@ -1,7 +1,8 @@
 """Extraction overhead on a heavier model: a hand-written ResNet-18 at 112 x 112.
 
 ``ee.explore`` (layers layer1-4 and fc, image thumbnails) against the bare forward loop over the
-same DataLoader in the same process, alternating, best of ``--repeats``. Prints the ratio (goal:
+same DataLoader in the same process, alternating, best of ``--repeats`` (and the median of the
+paired ratios). ``--lean`` leaves out the input statistics and model outputs. Prints the ratio (goal:
 at most 1.05x). Random images (no weights or data set to download). ``--profile FILE`` also
 writes a cProfile of one ``ee.explore`` (read it with ``python -m pstats FILE``). Never asserts.
 
@@ -18,12 +19,14 @@ import time
 from pathlib import Path
 
 import torch
+from ab import load, ratios
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
 import embedding_explorer as ee
 
 LAYERS = ["layer1", "layer2", "layer3", "layer4", "fc"]
+LEAN = {"input_stats": False, "outputs": None}  # --lean: neither recorded (for reference)
 SIDE = 112
 
 
@@ -81,9 +84,11 @@ def bare(model: nn.Module, loader: DataLoader) -> float:  # type: ignore[type-ar
     return time.perf_counter() - start
 
 
-def ours(model: nn.Module, loader: DataLoader, out: Path) -> float:  # type: ignore[type-arg]
+def ours(model: nn.Module, loader: DataLoader, out: Path, lean: bool = False) -> float:  # type: ignore[type-arg]
+    """``ee.explore`` with its defaults (input statistics, model outputs), or without both (``lean``)."""
     start = time.perf_counter()
-    ee.explore(model, loader, LAYERS, out=out, recompute=True, progress=False, render="image")
+    extra = LEAN if lean else {}
+    ee.explore(model, loader, LAYERS, out=out, recompute=True, progress=False, render="image", **extra)
     return time.perf_counter() - start
 
 
@@ -92,6 +97,7 @@ def main() -> None:
     parser.add_argument("--samples", type=int, default=1536)
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--repeats", type=int, default=2)
+    parser.add_argument("--lean", action="store_true", help="input_stats=False, outputs=None")
     parser.add_argument("--profile", type=Path, default=None, help="write a cProfile of one ee.explore here")
     args = parser.parse_args()
     torch.manual_seed(0)
@@ -108,17 +114,18 @@ def main() -> None:
         times_bare, times_ours = [], []
         for i in range(args.repeats):
             times_bare.append(bare(model, loader))
-            times_ours.append(ours(model, loader, Path(tmp) / f"run{i}"))
+            times_ours.append(ours(model, loader, Path(tmp) / f"run{i}", args.lean))
         t = ee.open_run(Path(tmp) / "run0").manifest["timings"]
         if args.profile is not None:
             profiler = cProfile.Profile()
-            profiler.runcall(ours, model, loader, Path(tmp) / "profiled")
+            profiler.runcall(ours, model, loader, Path(tmp) / "profiled", args.lean)
             profiler.dump_stats(args.profile)
             pstats.Stats(profiler).sort_stats("tottime").print_stats(15)
     b, o = min(times_bare), min(times_ours)
     n = args.samples
     print(f"ResNet-18 at {SIDE}x{SIDE}, {n:,} images, batch {args.batch_size}, layers {', '.join(LAYERS)}")
     print(f"  (best of {args.repeats}, {torch.get_num_threads()} torch threads)")
+    print(f"  {ratios(times_bare, times_ours)}; {'lean' if args.lean else 'defaults'}, load {load()}")
     print(f"  bare forward loop  {b:6.2f} s  {n / b:8.0f} samples/s")
     print(f"  ee.explore         {o:6.2f} s  {n / o:8.0f} samples/s   ratio {o / b:.2f}x (goal <= 1.05x)")
     print(f"  of which: extract {t['extract_s']:.2f} s, PCA {t['pca_s']:.2f} s, scores {t['scores_s']:.2f} s")

@@ -7,11 +7,13 @@ import math
 from pathlib import Path
 
 import numpy as np
+import pytest
 import torch
 from PIL import Image
 
 import embedding_explorer as ee
-from embedding_explorer.inputstats import EDGE_THRESHOLD, image_statistics, text_statistics
+from embedding_explorer import inputstats
+from embedding_explorer.inputstats import EDGE_THRESHOLD, _edges, image_statistics, text_statistics
 from support import TinyTransformer, token_batches
 
 
@@ -73,6 +75,50 @@ def test_grey_statistics_and_known_values() -> None:
     for b, expected in enumerate(map(_hand, grey)):
         for name, value in expected.items():
             assert math.isclose(image_statistics(grey)[name][b], value, abs_tol=1e-12)
+
+
+def _float_statistics(pixels: np.ndarray) -> dict[str, np.ndarray]:
+    """The colour statistics of a batch by float64 array formulas (the definitions, vectorised)."""
+    p = pixels.astype(np.float64) / 255
+    lum = p @ np.array([0.299, 0.587, 0.114])
+    gx, gy = lum[:, :-1, 1:] - lum[:, :-1, :-1], lum[:, 1:, :-1] - lum[:, :-1, :-1]
+    hi, lo = p.max(axis=-1), p.min(axis=-1)
+    sat = np.where(hi > 0, (hi - lo) / np.where(hi > 0, hi, 1), 0.0)
+    r, g, b = p[..., 0], p[..., 1], p[..., 2]
+    return {
+        "brightness": lum.mean(axis=(1, 2)),
+        "contrast": lum.std(axis=(1, 2)),
+        "edge_density": (np.hypot(gx, gy) > EDGE_THRESHOLD).mean(axis=(1, 2)),
+        "saturation": sat.mean(axis=(1, 2)),
+        "red_green": (r - g).mean(axis=(1, 2)),
+        "blue_yellow": (b - (r + g) / 2).mean(axis=(1, 2)),
+    }
+
+
+def test_a_batch_of_large_colour_images_matches_float_formulas() -> None:
+    rng = np.random.default_rng(2)
+    pixels = rng.integers(0, 256, size=(6, 112, 96, 3), dtype=np.uint8)
+    pixels[0] = 0
+    pixels[1, ::2] //= 8  # dark stripes: many gradients near the threshold
+    stats = image_statistics(pixels)
+    for name, expected in _float_statistics(pixels).items():
+        np.testing.assert_allclose(stats[name], expected, rtol=0, atol=1e-12, err_msg=name)
+
+
+def test_edges_are_exact_at_the_threshold() -> None:
+    """Integer luma whose gradients sit on, just under and just over the threshold, and far
+    beyond it (where int32 squares would overflow uncapped), against Python integers."""
+    threshold = 25_500  # EDGE_THRESHOLD of the colour luma scale, 255 * 1000
+    steps = [(threshold, 0), (threshold + 1, 0), (15_300, 20_400), (15_300, 20_401), (255_000, 255_000)]
+    steps += [(-a, -b) for a, b in steps] + [(0, 0), (threshold - 1, 1)]
+    luma = np.zeros((len(steps), 2, 2), np.int32)
+    for i, (dx, dy) in enumerate(steps):
+        luma[i, 0, 0] = 255_000 if min(dx, dy) < 0 else 0
+        luma[i, 0, 1], luma[i, 1, 0] = luma[i, 0, 0] + dx, luma[i, 0, 0] + dy
+    got = _edges(luma, (EDGE_THRESHOLD * 255 * 1000) ** 2)
+    expected = [float(dx * dx + dy * dy > threshold * threshold) for dx, dy in steps]
+    assert got.tolist() == expected
+    assert expected[:5] == [0.0, 1.0, 0.0, 1.0, 1.0]
 
 
 def test_opponent_colours_have_the_documented_signs() -> None:
@@ -150,3 +196,27 @@ def test_text_runs_record_tokens_and_words(tmp_path: Path) -> None:
     np.testing.assert_array_equal(run.metadata["n_tokens"], tokens)
     np.testing.assert_array_equal(run.metadata["n_words"], [len(t.split()) for t in texts])
     assert run.output_columns == ["predicted", "confidence", "entropy"]  # the 2-class head, no labels
+
+
+def test_threads_share_a_batch_with_the_same_values(monkeypatch: pytest.MonkeyPatch) -> None:
+    rng = np.random.default_rng(3)
+    for shape in [(37, 128, 128, 3), (41, 160, 160), (9, 8, 8, 3)]:
+        pixels = rng.integers(0, 256, size=shape, dtype=np.uint8)
+        one = image_statistics(pixels)
+        for workers in (2, 3):
+            parts: list[int] = []
+            single = inputstats._image_statistics
+
+            def counted(part: np.ndarray, single=single, parts=parts) -> dict[str, np.ndarray]:
+                parts.append(len(part))
+                return single(part)
+
+            monkeypatch.setattr(inputstats, "_image_statistics", counted)
+            shared = image_statistics(pixels, workers=workers)
+            monkeypatch.undo()
+            assert sorted(parts) == sorted(
+                len(p) for p in np.array_split(pixels, workers if shape[0] > 9 else 1)
+            )
+            assert shared.keys() == one.keys()
+            for name in one:
+                np.testing.assert_array_equal(shared[name], one[name], err_msg=f"{name}, {workers} threads")

@@ -443,7 +443,8 @@ def input_columns(
     """The input statistics of one batch's renderings: images as rendered, or texts (see
     :mod:`.inputstats`); none where the batch has no such rendering."""
     if renderer.last_pixels is not None:
-        return image_statistics(renderer.last_pixels)
+        # on torch's threads: between two forward passes (or beside a GPU's) those cores are idle
+        return image_statistics(renderer.last_pixels, workers=torch.get_num_threads())
     if renderer.last_images:
         return original_image_statistics(renderer.last_images)
     if rendered is not None and renderer.kind == TEXT:

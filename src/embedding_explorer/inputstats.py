@@ -39,11 +39,14 @@ Texts:
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 import numpy as np
 import torch
 from PIL import Image
+
+from .threads import by_parts
 
 EDGE_THRESHOLD = 0.1
 GREY_STATS = ("brightness", "contrast", "edge_density")
@@ -53,13 +56,26 @@ ALL_STATS = (*COLOUR_STATS, *TEXT_STATS)
 LUMA_PER_MILLE = np.array([299, 587, 114], dtype=np.int32)  # LUMA * 1000: integer luma
 
 
-def image_statistics(pixels: np.ndarray) -> dict[str, np.ndarray]:
+def _saturation_table() -> np.ndarray:
+    """``(high - low) / high`` for every pair of 8-bit channel extremes (0 where high is 0)."""
+    high = np.arange(256, dtype=np.float64)[:, None]
+    low = np.arange(256, dtype=np.float64)[None, :]
+    return np.divide(high - low, high, out=np.zeros((256, 256)), where=high > 0)
+
+
+_SATURATION = _saturation_table()  # [high, low]
+
+
+def image_statistics(pixels: np.ndarray, workers: int = 1) -> dict[str, np.ndarray]:
     """The statistics of a batch of rendered images, one float64 value per image each.
 
     Parameters
     ----------
     pixels : ndarray of shape (B, H, W) or (B, H, W, 3), uint8
         Images as rendered: grey or RGB, 0..255.
+    workers : int, default=1
+        Threads that share the batch, whole images each (:mod:`.threads`), for a caller that
+        owns that many idle cores. Every image's values are the same either way.
 
     Returns
     -------
@@ -70,11 +86,25 @@ def image_statistics(pixels: np.ndarray) -> dict[str, np.ndarray]:
     squares, the channel differences): exact, and several times faster than float64 arrays of
     every pixel; only the per-pixel saturation ratio is floating point.
     """
+    done = by_parts(_image_statistics, np.asarray(pixels, dtype=np.uint8), workers)
+    return done[0] if len(done) == 1 else {name: np.concatenate([d[name] for d in done]) for name in done[0]}
+
+
+def _image_statistics(pixels: np.ndarray) -> dict[str, np.ndarray]:
+    """:func:`image_statistics` on one thread."""
     pixels = np.asarray(pixels, dtype=np.uint8)
     colour = pixels.ndim == 4
     if colour:
-        channels = pixels.astype(np.int32)
-        luma = channels @ LUMA_PER_MILLE  # L * 255 * 1000, exactly
+        # per-channel views and elementwise max/min: a reduction over the last axis of 3 is
+        # several times slower than two elementwise passes (measured: 35 ms vs 7 ms for 64 RGB
+        # images of 112 x 112)
+        r, g, b = (pixels[..., i] for i in range(3))
+        luma = r.astype(np.int32)
+        luma *= LUMA_PER_MILLE[0]
+        for weight, channel in zip(LUMA_PER_MILLE[1:], (g, b), strict=True):
+            term = channel.astype(np.int32)
+            term *= weight
+            luma += term  # L * 255 * 1000, exactly
         scale = 255.0 * 1000.0
     else:
         luma = pixels.astype(np.int32)
@@ -90,25 +120,38 @@ def image_statistics(pixels: np.ndarray) -> dict[str, np.ndarray]:
         "edge_density": _edges(luma, (EDGE_THRESHOLD * scale) ** 2),
     }
     if colour:
-        r, g, b = (channels[..., i].reshape(len(pixels), -1).sum(axis=1) for i in range(3))
-        high = pixels.max(axis=-1).astype(np.float64)
-        low = pixels.min(axis=-1)
-        saturation = np.divide(high - low, high, out=np.zeros_like(high), where=high > 0)
+        red, green, blue = (c.sum(axis=(1, 2), dtype=np.int64) for c in (r, g, b))
+        pair = np.maximum(np.maximum(r, g), b).astype(np.uint16)  # high << 8 | low: the
+        pair <<= 8  # saturation of each (high, low) pair is looked up, the same float64 values
+        pair |= np.minimum(np.minimum(r, g), b)  # as dividing every pixel (2x faster)
+        saturation = _SATURATION.ravel()[pair]
         out["saturation"] = saturation.reshape(len(pixels), -1).mean(axis=1)
-        out["red_green"] = (r - g) / (255.0 * n)
-        out["blue_yellow"] = (2 * b - r - g) / (2 * 255.0 * n)
+        out["red_green"] = (red - green) / (255.0 * n)
+        out["blue_yellow"] = (2 * blue - red - green) / (2 * 255.0 * n)
     return out
 
 
 def _edges(luma: np.ndarray, threshold_squared: float) -> np.ndarray:
     """Share of the ``(H-1) x (W-1)`` pixels whose forward-difference gradient is longer than the
-    threshold (compared squared, on the integer luma)."""
+    threshold (compared squared, on the integer luma).
+
+    In int32, exactly: a difference is capped at the least integer whose square exceeds the
+    threshold (a capped pixel is an edge either way), so the sum of two squares stays below
+    2^31; an integer sum exceeds the threshold iff it exceeds its floor. 5x faster than int64."""
     if luma.shape[1] < 2 or luma.shape[2] < 2:
         return np.zeros(len(luma))
-    gx = luma[:, :-1, 1:] - luma[:, :-1, :-1]
-    gy = luma[:, 1:, :-1] - luma[:, :-1, :-1]
-    gx, gy = gx.astype(np.int64), gy.astype(np.int64)
-    edge = gx * gx + gy * gy > threshold_squared
+    floor = math.floor(threshold_squared)
+    cap = math.isqrt(floor) + 1  # cap * cap > threshold_squared
+    dtype = np.int32 if 2 * cap * cap < 2**31 else np.int64
+    corner = luma[:, :-1, :-1]
+    gx = np.subtract(luma[:, :-1, 1:], corner, dtype=dtype)
+    gy = np.subtract(luma[:, 1:, :-1], corner, dtype=dtype)
+    for g in (gx, gy):
+        np.abs(g, out=g)
+        np.minimum(g, cap, out=g)
+        g *= g
+    gx += gy
+    edge = gx > floor
     return np.count_nonzero(edge.reshape(len(luma), -1), axis=1) / edge[0].size
 
 

@@ -22,6 +22,7 @@ from .clips import AUDIO, AudioClip
 from .exceptions import EmbeddingExplorerError
 from .fingerprint import callable_digest
 from .records import IMAGE, TEXT, raw_header
+from .threads import by_parts
 
 
 @dataclass(frozen=True)
@@ -188,22 +189,48 @@ class Renderer:
 
     def _images(self, x: torch.Tensor) -> list[bytes]:
         self.kind = IMAGE
+        pixels = self._pixels(x)
+        self.last_pixels = pixels  # at full size: the input statistics' pixels
+        if pixels.ndim == 4:  # channels interleaved for the records: stacking the planes is
+            # 4x faster than a copy of the moved axis
+            pixels = np.stack([pixels[..., 0], pixels[..., 1], pixels[..., 2]], axis=-1)
+        if max(pixels.shape[1:3]) > self._image.max_size:
+            pixels = np.stack([_shrunk(image, self._image.max_size) for image in pixels])
+        # stored raw: PNG encoding (zlib, ~1 ms for 112 x 112 RGB) would cost a quarter of a
+        # ResNet-18's forward pass per sample; a reader encodes the few it shows (records.as_png)
+        header = raw_header(pixels[0])
+        return [header + image.tobytes() for image in pixels]
+
+    def _pixels(self, x: torch.Tensor) -> np.ndarray:
+        """A batch of images as 8-bit pixels, ``(B, H, W)`` grey or ``(B, H, W, 3)`` colour: the
+        normalisation undone, scaled to 0..255, rounded half to even and clipped. Colour comes
+        as a view of one plane per channel (the input statistics read each plane contiguously).
+
+        Whole arrays, each step in place after the first (a fresh array per step cost more than
+        the arithmetic), shared by torch's threads between forward passes (:mod:`.threads`; not
+        torch's own pool: a two-thread torch pass over a batch measured 10x slower than one
+        thread whenever another process held a core). Each step rounds as before, so the pixels
+        are the same to the byte (``tests/test_render.py``)."""
         arr = x.detach().float().cpu().numpy()
         if arr.ndim == 3:
             arr = arr[:, None]
-        arr = self._unnormalise(arr)
-        batch = np.clip(np.rint(arr * 255.0), 0, 255).astype(np.uint8)
-        batch = batch[:, 0] if batch.shape[1] == 1 else np.moveaxis(batch[:, :3], 1, -1)
-        self.last_pixels = batch  # at full size: the input statistics' pixels
-        if max(batch.shape[1:3]) > self._image.max_size:
-            batch = np.stack([_shrunk(pixels, self._image.max_size) for pixels in batch])
-        # stored raw: PNG encoding (zlib, ~1 ms for 112 x 112 RGB) would cost a quarter of a
-        # ResNet-18's forward pass per sample; a reader encodes the few it shows (records.as_png)
-        header = raw_header(batch[0])
-        return [header + pixels.tobytes() for pixels in batch]
+        if self._image.mean is None and self._image.std is None and self._range is None:
+            self._range = _value_range(arr)
+        parts = by_parts(self._planes, arr, torch.get_num_threads())
+        planes = parts[0] if len(parts) == 1 else np.concatenate(parts)
+        return planes if planes.ndim == 3 else np.moveaxis(planes, 1, -1)
+
+    def _planes(self, arr: np.ndarray) -> np.ndarray:
+        """Some images' 8-bit pixels (the range known): ``(B, H, W)`` grey, ``(B, 3, H, W)`` colour."""
+        scaled = self._unnormalise(arr)
+        scaled *= 255.0
+        np.rint(scaled, out=scaled)
+        np.clip(scaled, 0, 255, out=scaled)
+        return (scaled[:, 0] if scaled.shape[1] == 1 else scaled[:, :3]).astype(np.uint8)
 
     def _unnormalise(self, arr: np.ndarray) -> np.ndarray:
-        """Map images to [0, 1] consistently across the data set."""
+        """Images mapped to [0, 1] consistently across the data set, as a new array: float64
+        when ``mean``/``std`` are given, else float32 by the first batch's range."""
         spec = self._image
         if spec.mean is not None or spec.std is not None:
             channels = arr.shape[1]
@@ -211,18 +238,26 @@ class Renderer:
                 np.asarray(spec.mean if spec.mean is not None else 0.0, float), (channels,)
             )
             std = np.broadcast_to(np.asarray(spec.std if spec.std is not None else 1.0, float), (channels,))
-            return arr * std[None, :, None, None] + mean[None, :, None, None]
-        if self._range is None:
-            lo, hi = float(arr.min()), float(arr.max())
-            if lo >= 0 and hi <= 1:
-                self._range = (0.0, 1.0)
-            elif lo >= 0 and hi <= 255 and hi > 1:
-                self._range = (0.0, 255.0)
-            else:
-                lo, hi = (float(v) for v in np.percentile(arr, [0.5, 99.5]))
-                self._range = (lo, hi if hi > lo else lo + 1.0)
+            out = arr * std[None, :, None, None]
+            out += mean[None, :, None, None]
+            return out
+        assert self._range is not None  # set from the first batch by _pixels
         lo, hi = self._range
-        return (arr - lo) / (hi - lo)
+        out = np.subtract(arr, lo)
+        out /= hi - lo
+        return out
+
+
+def _value_range(arr: np.ndarray) -> tuple[float, float]:
+    """The range that maps a data set's images to [0, 1], from its first batch: [0, 1] or
+    [0, 255] when the values lie there, else the 0.5 and 99.5 percentiles."""
+    lo, hi = float(arr.min()), float(arr.max())
+    if lo >= 0 and hi <= 1:
+        return (0.0, 1.0)
+    if lo >= 0 and hi <= 255 and hi > 1:
+        return (0.0, 255.0)
+    lo, hi = (float(v) for v in np.percentile(arr, [0.5, 99.5]))
+    return (lo, hi if hi > lo else lo + 1.0)
 
 
 def _sample(inputs: Any, i: int) -> Any:

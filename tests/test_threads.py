@@ -1,0 +1,37 @@
+"""A batch's work shared by threads: parts in order, whole samples, none for small batches."""
+
+from __future__ import annotations
+
+import threading
+
+import numpy as np
+
+from embedding_explorer.threads import MIN_VALUES_PER_PART, by_parts
+
+
+def test_parts_are_consecutive_whole_samples_in_order() -> None:
+    batch = np.arange(40 * MIN_VALUES_PER_PART // 8, dtype=np.int64).reshape(40, -1)  # 5 parts' worth
+    names: set[str] = set()
+
+    def work(part: np.ndarray) -> np.ndarray:
+        names.add(threading.current_thread().name)
+        return part[:, 0].copy()
+
+    done = by_parts(work, batch, workers=3)
+    assert [len(d) for d in done] == [14, 13, 13]
+    np.testing.assert_array_equal(np.concatenate(done), batch[:, 0])
+    assert all(name.startswith("ee-batch") for name in names)
+
+
+def test_small_batches_stay_on_the_calling_thread() -> None:
+    caller = threading.current_thread().name
+    seen: list[str] = []
+
+    def work(part: np.ndarray) -> int:
+        seen.append(threading.current_thread().name)
+        return len(part)
+
+    assert by_parts(work, np.zeros((64, 100)), workers=8) == [64]  # too few values
+    assert by_parts(work, np.zeros((7, MIN_VALUES_PER_PART)), workers=8) == [7]  # too few samples
+    assert by_parts(work, np.zeros((64, MIN_VALUES_PER_PART)), workers=1) == [64]  # one worker
+    assert seen == [caller] * 3
