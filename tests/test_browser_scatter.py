@@ -123,20 +123,25 @@ LAZY_SAMPLES = 120_000
 
 
 @pytest.fixture(scope="module")
-def large_run_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """A run of 120,000 samples (a random linear layer over random inputs), served alone."""
+def large_run(tmp_path_factory: pytest.TempPathFactory) -> ee.Run:
+    """A run of 120,000 samples (a random linear layer over random inputs)."""
     torch.manual_seed(0)
     model = nn.Sequential(nn.Linear(8, 6), nn.ReLU())
     x = torch.randn(LAZY_SAMPLES, 8)
     labels = torch.randint(0, 3, (LAZY_SAMPLES,)).numpy()
     folder = tmp_path_factory.mktemp("browser-large")
-    run = ee.explore(model, x, ["0"], out=folder / "large", labels=labels, name="large", progress=False)
-    with serving([run]) as handle:
+    return ee.explore(model, x, ["0"], out=folder / "large", labels=labels, name="large", progress=False)
+
+
+@pytest.fixture(scope="module")
+def large_run_url(large_run: ee.Run) -> Iterator[str]:
+    """``large_run`` served alone."""
+    with serving([large_run]) as handle:
         yield handle.url
 
 
 def test_large_scatter_fetches_two_components_and_lassoes_after_the_lazy_index(
-    browser: Any, large_run_url: str
+    browser: Any, large_run: ee.Run, large_run_url: str
 ) -> None:
     page_ = Page(browser, large_run_url)
     page = page_.page
@@ -150,8 +155,9 @@ def test_large_scatter_fetches_two_components_and_lassoes_after_the_lazy_index(
             " return b?.dataset.drawn === 'true' && b.dataset.points === String(n); }",
             arg=LAZY_SAMPLES,
         )
-        # only the two components shown crossed the wire
+        # only the two components shown crossed the wire, quantised to 16 bits
         assert [parse_qs(urlsplit(u).query)["components"] for u in scores_urls] == [["2,0"]]
+        assert parse_qs(urlsplit(scores_urls[0]).query)["dtype"] == ["uint16"]
         # the index built in the worker is swapped in, then hover and lasso find points
         page.wait_for_function(
             "() => document.querySelector('[data-testid=scatter-canvas]')?.dataset.indexed === 'true'"
@@ -159,6 +165,17 @@ def test_large_scatter_fetches_two_components_and_lassoes_after_the_lazy_index(
         bb = box.bounding_box()
         assert bb is not None
         assert hover_until_tooltip(page, bb), "no tooltip while sweeping the middle of the scatter"
+        # the tooltip's numbers are the hovered sample's exact scores (from its detail)
+        tip = page.get_by_test_id("scatter-tooltip")
+        page.wait_for_function(
+            "() => !document.querySelector('[data-testid=scatter-tooltip]')?.textContent.includes('…')"
+        )
+        sample = int(tip.locator("strong").text_content().removeprefix("Sample "))
+        numbers = tip.locator(".tooltip-meta .muted").text_content()
+        shown = [float(v) for v in re.findall(r"PC [13] (-?[\d.]+(?:e[-+]?\d+)?)", numbers)]
+        exact = large_run["0"].scores[sample, [2, 0]]
+        np.testing.assert_allclose(shown, exact, rtol=5e-3, atol=1e-4)
+        page.mouse.move(bb["x"] - 40, bb["y"] - 40)
         page.get_by_test_id("mode-lasso").click()
         x0, y0 = bb["x"] + bb["width"] * 0.3, bb["y"] + bb["height"] * 0.3
         x1, y1 = bb["x"] + bb["width"] * 0.7, bb["y"] + bb["height"] * 0.7

@@ -216,6 +216,37 @@ def test_scores_binary_is_float32_rows(
     np.testing.assert_array_equal(scores, image_run["fc"].scores[:, cols])
 
 
+def test_scores_as_uint16_codes_within_half_a_step_and_not_gzipped(
+    client: TestClient, image_run: ee.Run
+) -> None:
+    r = client.get(f"{IMG}/layers/fc/scores", params={"components": "3,1", "dtype": "uint16"})
+    assert (r.headers["x-dtype"], r.headers["x-shape"]) == ("uint16", f"{N_IMAGES},2")
+    assert "content-encoding" not in r.headers  # dense codes go as they are
+    exact = image_run["fc"].scores[:, [3, 1]].astype(np.float64)
+    lo0, hi0, lo1, hi1 = (float(v) for v in r.headers["x-bounds"].split(","))
+    assert (lo0, hi0, lo1, hi1) == (
+        exact[:, 0].min(),
+        exact[:, 0].max(),
+        exact[:, 1].min(),
+        exact[:, 1].max(),
+    )
+    codes = np.frombuffer(r.content, dtype="<u2").reshape(N_IMAGES, 2).astype(np.float64)
+    step = np.array([hi0 - lo0, hi1 - lo1]) / 65534
+    decoded = np.array([lo0, lo1]) + codes * step
+    assert np.all(np.abs(decoded - exact) <= step / 2 * (1 + 1e-9))
+
+
+def test_binary_arrays_gzipped_at_level_1_unless_dense(client: TestClient, image_run: ee.Run) -> None:
+    label = client.get(f"{IMG}/columns/label/values", headers={"Accept-Encoding": "gzip"})
+    assert label.headers["content-encoding"] == "gzip" and label.headers["vary"] == "Accept-Encoding"
+    assert np.frombuffer(label.content, "<i4").tolist() == image_run.labels.tolist()
+    plain = client.get(f"{IMG}/columns/label/values", headers={"Accept-Encoding": "identity"})
+    assert "content-encoding" not in plain.headers and plain.content == label.content
+    scores = client.get(f"{IMG}/layers/fc/scores", headers={"Accept-Encoding": "gzip"})
+    assert "content-encoding" not in scores.headers
+    assert scores.content == image_run["fc"].scores.astype("<f4").tobytes()
+
+
 def test_label_column_codes_index_its_categories(client: TestClient, image_run: ee.Run) -> None:
     r = client.get(f"{IMG}/columns/label/values")
     assert (r.headers["x-dtype"], r.headers["x-kind"]) == ("int32", "categorical")

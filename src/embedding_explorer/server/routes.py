@@ -13,7 +13,7 @@ through ``POST .../directions`` are probed by the very same code.
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import numpy as np
 from fastapi import APIRouter, Depends, Header, HTTPException, Query, Response
@@ -26,6 +26,7 @@ from .columns import column_source, json_value
 from .directions import Directions
 from .errors import NotFoundError
 from .params import (
+    AcceptEncoding,
     BasisParam,
     Bins,
     CacheControl,
@@ -40,6 +41,7 @@ from .params import (
     RunId,
     SampleId,
 )
+from .quantized import quantize
 from .registry import Registry, ServedRun
 from .schemas import (
     ColumnInfo,
@@ -60,6 +62,9 @@ from .schemas import (
 
 MAX_IDS = 1000  # sample ids per batched renderings request
 IfNoneMatch = Annotated[str | None, Header(description="ETags the client holds")]
+ScoresDtype = Annotated[
+    Literal["float32", "uint16"], Query(description="float32 (exact) or uint16 (quantised for drawing)")
+]
 
 router = APIRouter(prefix="/api", dependencies=[Depends(ica_fitted_first)])
 
@@ -171,26 +176,35 @@ def scores(
     components: Annotated[str | None, Query(description="comma-separated indices; default all")] = None,
     basis: BasisParam = "pca",
     filter: FilterDep = None,
+    dtype: ScoresDtype = "float32",
 ) -> Response:
     """(N, K) float32 scores; with ``filter``, the rows of the samples it keeps, in id order
-    (their ids: ``/runs/{run}/select``)."""
+    (their ids: ``/runs/{run}/select``). ``dtype=uint16``: each column quantised over its finite
+    range for drawing (half the bytes), ``X-Bounds: lo0,hi0,lo1,hi1,...``; code q stands for
+    lo + q (hi - lo) / 65534 within half a step, 65535 for a value that is not finite."""
     served, b = basis_of(registry, directions, run, layer, basis)
     values = b.probe.scores
     columns = parse_components(components, b)
     block = values if columns == list(range(b.n_components)) else values[:, columns]
     if filter is not None:
         block = block[served.run.mask(filter)]
-    body = np.ascontiguousarray(block, dtype="<f4").tobytes()
     shape = f"{block.shape[0]},{len(columns)}"
-    return binary(body, {"X-Shape": shape, "X-Dtype": "float32"})
+    if dtype == "uint16":
+        q = quantize(block)
+        headers = {"X-Shape": shape, "X-Dtype": "uint16", "X-Bounds": q.header()}
+        return binary(q.codes.tobytes(), headers, dense=True)
+    body = np.ascontiguousarray(block, dtype="<f4").tobytes()
+    return binary(body, {"X-Shape": shape, "X-Dtype": "float32"}, dense=True)
 
 
 @router.get("/runs/{run}/columns/{name:path}/values", response_class=Response, responses=BINARY)
-def column_values(registry: RegistryDep, run: RunId, name: str) -> Response:
+def column_values(
+    registry: RegistryDep, run: RunId, name: str, accept_encoding: AcceptEncoding = None
+) -> Response:
     column = registry.get(run).column(name)
     dtype = "int32" if column.kind == "categorical" else "float32"
     headers = {"X-Dtype": dtype, "X-Kind": column.kind, "X-Shape": str(len(column.values))}
-    return binary(column.values.tobytes(), headers)
+    return binary(column.values.tobytes(), headers, accept_encoding, dense=column.kind != "categorical")
 
 
 @router.get("/runs/{run}/samples/{sample_id}")

@@ -1,15 +1,15 @@
 import { useEffect, useMemo, useRef, useState, type RefObject } from 'react';
 import { flushSync } from 'react-dom';
 import createScatterplot from 'regl-scatterplot';
-import type { RunInfo, ScoreMatrix } from '../../api';
+import type { RunInfo, ScatterScores } from '../../api';
 import { ErrorState, Spinner } from '../../components/common';
 import { useSize } from '../../components/useSize';
-import { useCssVar, type Theme } from '../../hooks';
+import { useCssVar, useSampleScores, type Theme } from '../../hooks';
 import { categoricalColor, MISSING_COLOR } from '../../lib/colors';
 import { formatScore } from '../../lib/format';
 import { canvasExporters } from '../../lib/png';
 import { linearScale, type LinearScale } from '../../lib/scale';
-import { columnOf, scatterPoints } from '../../lib/scatterPoints';
+import { columnOf, pointRows, scatterPoints } from '../../lib/scatterPoints';
 import { buildSpatialIndex, emptySpatialIndex, spatialIndexOf } from '../../lib/spatialIndex';
 import { axisName, axisText, pointSizeFor, ticksOf, type Coloring, type ScatterBasis, type Tick } from './axes';
 import { ScatterTooltip } from './ScatterTooltip';
@@ -19,8 +19,10 @@ type Scatterplot = ReturnType<typeof createScatterplot>;
 export interface ScatterPlotProps {
   frameRef: RefObject<HTMLDivElement | null>;
   basis: ScatterBasis;
-  /** Scores on (at least) components `x` and `y`; others (a previous axis pair) are not drawn. */
-  scores: ScoreMatrix | null;
+  /** Scores on (at least) components `x` and `y`, quantised for drawing; others (a previous axis pair) are not drawn. */
+  scores: ScatterScores | null;
+  /** The layer drawn (the tooltip reads a hovered sample's exact scores from it). */
+  layer: string;
   x: number;
   y: number;
   coloring: Coloring | null;
@@ -44,31 +46,35 @@ export interface ScatterPlotProps {
   kept?: Int32Array | null;
 }
 
-/** The spatial index of one set of positions: being built in a worker, or built (undefined data: failed). */
+/** The spatial index of one set of positions: to build in a worker, being built, or built (undefined data: failed). */
 interface PointIndex {
-  scores: ScoreMatrix;
+  scores: ScatterScores;
   xi: number;
   yi: number;
   settled: boolean;
   data: ArrayBuffer | undefined;
-  ready: Promise<void>;
+  /** Starts the build (once) and resolves when it is settled. */
+  ready: () => Promise<void>;
 }
 
 /** Below this many points the index is built at once on the main thread (tens of milliseconds). */
 const LAZY_INDEX_POINTS = 100_000;
 
-function pointIndex(scores: ScoreMatrix, xi: number, yi: number, x: Float32Array, y: Float32Array): PointIndex {
-  if (x.length < LAZY_INDEX_POINTS) return { scores, xi, yi, settled: true, data: buildSpatialIndex(x, y), ready: Promise.resolve() };
-  const entry: PointIndex = { scores, xi, yi, settled: false, data: undefined, ready: Promise.resolve() };
-  entry.ready = spatialIndexOf(x, y).then(
-    (data) => {
-      entry.data = data;
-      entry.settled = true;
-    },
-    () => {
-      entry.settled = true; // regl-scatterplot builds its own in the swap's draw
-    },
-  );
+function pointIndex(scores: ScatterScores, xi: number, yi: number, x: Float32Array, y: Float32Array): PointIndex {
+  if (x.length < LAZY_INDEX_POINTS) return { scores, xi, yi, settled: true, data: buildSpatialIndex(x, y), ready: () => Promise.resolve() };
+  let building: Promise<void> | null = null;
+  const entry: PointIndex = { scores, xi, yi, settled: false, data: undefined, ready: () => building ?? (building = build()) };
+  // started after the first draw: on a busy machine the worker would take CPU from that frame
+  const build = () =>
+    spatialIndexOf(x, y).then(
+      (data) => {
+        entry.data = data;
+        entry.settled = true;
+      },
+      () => {
+        entry.settled = true; // regl-scatterplot builds its own in the swap's draw
+      },
+    );
   return entry;
 }
 
@@ -76,7 +82,7 @@ function pointIndex(scores: ScoreMatrix, xi: number, yi: number, x: Float32Array
  * The WebGL scatter of all samples (regl-scatterplot): pan, zoom, hover, lasso, click to open.
  * It only renders its props; the selection and the opened sample come in and go out through them.
  */
-export function ScatterPlot({ frameRef, basis, scores, x, y, coloring, labelCodes, mode, theme, run, ratios, labels, selection, sample, onSelect, onOpen, kept = null }: ScatterPlotProps) {
+export function ScatterPlot({ frameRef, basis, scores, layer, x, y, coloring, labelCodes, mode, theme, run, ratios, labels, selection, sample, onSelect, onOpen, kept = null }: ScatterPlotProps) {
   const [boxRef, size] = useSize<HTMLDivElement>();
   const canvasRef = useRef<HTMLCanvasElement>(null);
   const plotRef = useRef<Scatterplot | null>(null);
@@ -123,6 +129,7 @@ export function ScatterPlot({ frameRef, basis, scores, x, y, coloring, labelCode
       return;
     }
     plotRef.current = sp;
+    performance.mark?.('ee:scatter-plot');
     const canvas = canvasRef.current;
     canvasExporters.set(canvas, () => sp.export(undefined));
     const onView = () => {
@@ -206,8 +213,8 @@ export function ScatterPlot({ frameRef, basis, scores, x, y, coloring, labelCode
   const yi = scores ? columnOf(scores, y) : -1;
   const points = useMemo(() => (scores && xi >= 0 && yi >= 0 ? scatterPoints(scores, xi, yi, coloring) : null), [scores, xi, yi, coloring]);
   // their spatial index (hover, lasso), built in a worker once per positions (a new colouring
-  // keeps it). The first draw does not wait for it: it goes out with an empty index, and a redraw
-  // swaps the real one in when it is built (regl-scatterplot would build it inside draw())
+  // keeps it), started after their first draw. That draw goes out with an empty index, and a
+  // redraw swaps the real one in when it is built (regl-scatterplot would build it inside draw())
   const indexRef = useRef<PointIndex | null>(null);
   if (points && scores && (indexRef.current?.scores !== scores || indexRef.current.xi !== xi || indexRef.current.yi !== yi)) {
     indexRef.current = pointIndex(scores, xi, yi, points.x, points.y);
@@ -240,11 +247,12 @@ export function ScatterPlot({ frameRef, basis, scores, x, y, coloring, labelCode
         // the first draw starts at the origin: set before it, not after (a second 1M-point frame)
         if (!wasDrawn) sp.zoomToOrigin();
         const built = entry.settled;
-        await sp.draw(
-          { x: points.x, y: points.y, valueA: points.z },
-          { zDataType: points.zType, transition: wasDrawn, transitionDuration: 350, select: selectionRef.current, spatialIndex: built ? entry.data : emptySpatialIndex() },
-        );
+        if (!wasDrawn) performance.mark?.('ee:scatter-draw');
+        await sp.draw(pointRows(points), {
+          zDataType: points.zType, transition: wasDrawn, transitionDuration: 350, select: selectionRef.current, spatialIndex: built ? entry.data : emptySpatialIndex(),
+        });
         if (plotRef.current !== sp) return;
+        if (!wasDrawn) performance.mark?.('ee:scatter-drawn');
         indexedRef.current = built;
         const { width, height } = sizeRef.current;
         // committed now, not after the next frame (at a million points a frame takes a while)
@@ -256,14 +264,11 @@ export function ScatterPlot({ frameRef, basis, scores, x, y, coloring, labelCode
         });
         if (built) return;
         // the same points again, with their index once it is built (the queue does not wait for it)
-        void entry.ready.then(() => {
+        void entry.ready().then(() => {
           drawQueue.current = drawQueue.current
             .then(async () => {
               if (latestPoints.current !== points || plotRef.current !== sp) return; // a later draw swaps it in
-              await sp.draw(
-                { x: points.x, y: points.y, valueA: points.z },
-                { zDataType: points.zType, preventFilterReset: true, select: selectionRef.current, spatialIndex: entry.data },
-              );
+              await sp.draw(pointRows(points), { zDataType: points.zType, preventFilterReset: true, select: selectionRef.current, spatialIndex: entry.data });
               if (plotRef.current !== sp) return;
               indexedRef.current = true;
               setIndexed(true);
@@ -306,6 +311,9 @@ export function ScatterPlot({ frameRef, basis, scores, x, y, coloring, labelCode
   }, [sample, drawn]);
 
   const hoverRow = hover && scores && points && hover.id < scores.rows ? hover.id : null;
+  // the tooltip's numbers are the exact scores (the drawn positions are quantised)
+  const exact = useSampleScores(run.id, hoverRow, layer, basis);
+  const scoreText = (c: number) => `${axisName(basis, c)} ${exact && c < exact.length ? formatScore(exact[c]) : '…'}`;
   const labelOf = (id: number): string | null => {
     if (!labelCodes) return null;
     const c = labelCodes[id];
@@ -362,8 +370,8 @@ export function ScatterPlot({ frameRef, basis, scores, x, y, coloring, labelCode
               const l = labelOf(hoverRow);
               return l ? categoricalColor(labels.indexOf(l)) : MISSING_COLOR;
             })()}
-            xText={`${axisName(basis, x)} ${formatScore(scores.data[hoverRow * scores.cols + xi])}`}
-            yText={`${axisName(basis, y)} ${formatScore(scores.data[hoverRow * scores.cols + yi])}`}
+            xText={scoreText(x)}
+            yText={scoreText(y)}
           />
         )}
       </div>
