@@ -204,7 +204,7 @@ def column_values(
     column = registry.get(run).column(name)
     dtype = "int32" if column.kind == "categorical" else "float32"
     headers = {"X-Dtype": dtype, "X-Kind": column.kind, "X-Shape": str(len(column.values))}
-    return binary(column.values.tobytes(), headers, accept_encoding, dense=column.kind != "categorical")
+    return binary(column.values.tobytes(), headers, accept_encoding)
 
 
 @router.get("/runs/{run}/samples/{sample_id}")
