@@ -132,6 +132,11 @@ export function ScatterPlot({ frameRef, basis, scores, layer, x, y, coloring, la
     performance.mark?.('ee:scatter-plot');
     const canvas = canvasRef.current;
     canvasExporters.set(canvas, () => sp.export(undefined));
+    // one point drawn while the data is on its way: software WebGL (SwiftShader) compiles each
+    // pipeline at its first draw, and the first million-point frame then skips that (0.2 s)
+    if (!latestPoints.current) {
+      drawQueue.current = drawQueue.current.then(() => sp.draw([[0, 0, 0]], { zDataType: 'categorical' })).catch(() => undefined);
+    }
     const onView = () => {
       const { width, height } = sizeRef.current;
       setTicks({ x: ticksOf(scalesRef.current.x, width, true), y: ticksOf(scalesRef.current.y, height, false) });
@@ -184,6 +189,7 @@ export function ScatterPlot({ frameRef, basis, scores, layer, x, y, coloring, la
     });
     return () => {
       plotRef.current = null;
+      pointsDrawn.current = false;
       indexedRef.current = false;
       setIndexed(false);
       setDrawn(false);
@@ -224,6 +230,7 @@ export function ScatterPlot({ frameRef, basis, scores, layer, x, y, coloring, la
 
   // draws are serialised: regl-scatterplot refuses a draw while the previous one is running
   const drawQueue = useRef<Promise<void>>(Promise.resolve());
+  const pointsDrawn = useRef(false); // the points drawn once (the warm-up point does not count)
   const latestPoints = useRef(points);
   latestPoints.current = points;
   useEffect(() => {
@@ -243,7 +250,7 @@ export function ScatterPlot({ frameRef, basis, scores, layer, x, y, coloring, la
           colorBy: 'valueA',
           pointSize: pointSizeFor(points.n),
         } as Parameters<Scatterplot['set']>[0]);
-        const wasDrawn = sp.get('isPointsDrawn');
+        const wasDrawn = pointsDrawn.current;
         // the first draw starts at the origin: set before it, not after (a second 1M-point frame)
         if (!wasDrawn) sp.zoomToOrigin();
         const built = entry.settled;
@@ -253,6 +260,7 @@ export function ScatterPlot({ frameRef, basis, scores, layer, x, y, coloring, la
         });
         if (plotRef.current !== sp) return;
         if (!wasDrawn) performance.mark?.('ee:scatter-drawn');
+        pointsDrawn.current = true;
         indexedRef.current = built;
         const { width, height } = sizeRef.current;
         // committed now, not after the next frame (at a million points a frame takes a while)
