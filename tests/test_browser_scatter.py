@@ -242,6 +242,31 @@ def test_a_lasso_before_the_index_is_built_keeps_the_selection_then_one_after_se
         page_.close()
 
 
+def test_the_first_draw_waits_for_the_colours_on_their_way(browser: Any, large_run_url: str) -> None:
+    page_ = Page(browser, large_run_url)
+    page = page_.page
+    held: list[Any] = []
+    page.route("**/columns/label/values", lambda route: held.append(route))  # held until released
+    try:
+        with page.expect_response(lambda r: "/scores" in r.url) as scores:
+            page.goto(f"{large_run_url}?run=large&layer=0&tab=scatter")
+        scores.value.finished()
+        page.wait_for_function("() => performance.getEntriesByName('ee:scatter-scores').length > 0")
+        page.wait_for_timeout(500)
+        assert page.get_by_test_id("legend-entry").count() == 0
+        # the scores are in, the colours are not: nothing is drawn yet (no uncoloured frame)
+        assert page.get_by_test_id("scatter-canvas").get_attribute("data-drawn") == "false"
+        assert len(held) == 1
+        held[0].continue_()
+        page.wait_for_function(
+            "() => document.querySelector('[data-testid=scatter-canvas]')?.dataset.drawn === 'true'"
+        )
+        assert page.get_by_test_id("legend-entry").count() == 3  # the labels 0, 1, 2
+        assert page_.unexpected_errors() == []
+    finally:
+        page_.close()
+
+
 def hover_until_tooltip(page: Any, box: dict[str, float]) -> bool:
     """Sweep the mouse over the middle of the scatter's ``box`` until it passes over a point
     (the tooltip shows); whether it did."""

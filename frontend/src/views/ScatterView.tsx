@@ -65,6 +65,7 @@ export function ScatterView() {
               x={x}
               y={y}
               coloring={colors.data}
+              coloringPending={column !== null && colors.loading}
               labelCodes={labelValues.data}
               mode={mode}
               theme={theme}

@@ -26,6 +26,8 @@ export interface ScatterPlotProps {
   x: number;
   y: number;
   coloring: Coloring | null;
+  /** The colour column is on its way: the first draw waits for it (no uncoloured frame first). */
+  coloringPending?: boolean;
   labelCodes: Int32Array | Float32Array | null;
   mode: 'panZoom' | 'lasso';
   theme: Theme;
@@ -82,7 +84,7 @@ function pointIndex(scores: ScatterScores, xi: number, yi: number, x: Float32Arr
  * The WebGL scatter of all samples (regl-scatterplot): pan, zoom, hover, lasso, click to open.
  * It only renders its props; the selection and the opened sample come in and go out through them.
  */
-export function ScatterPlot({ frameRef, basis, scores, layer, x, y, coloring, labelCodes, mode, theme, run, ratios, labels, selection, sample, onSelect, onOpen, kept = null }: ScatterPlotProps) {
+export function ScatterPlot({ frameRef, basis, scores, layer, x, y, coloring, coloringPending = false, labelCodes, mode, theme, run, ratios, labels, selection, sample, onSelect, onOpen, kept = null }: ScatterPlotProps) {
   const [boxRef, size] = useSize<HTMLDivElement>();
   const canvasRef = useRef<HTMLCanvasElement>(null);
   const plotRef = useRef<Scatterplot | null>(null);
@@ -230,13 +232,15 @@ export function ScatterPlot({ frameRef, basis, scores, layer, x, y, coloring, la
 
   // draws are serialised: regl-scatterplot refuses a draw while the previous one is running
   const drawQueue = useRef<Promise<void>>(Promise.resolve());
+  // the first draw waits for the colours on their way (not a second, recoloured frame after it)
+  const waitForColours = coloringPending && !drawn;
   const pointsDrawn = useRef(false); // the points drawn once (the warm-up point does not count)
   const latestPoints = useRef(points);
   latestPoints.current = points;
   useEffect(() => {
     const sp = plotRef.current;
     const entry = indexRef.current;
-    if (!sp || !points || !entry) return;
+    if (!sp || !points || !entry || waitForColours) return;
     drawQueue.current = drawQueue.current
       .then(async () => {
         if (latestPoints.current !== points || plotRef.current !== sp) return; // superseded
@@ -290,7 +294,7 @@ export function ScatterPlot({ frameRef, basis, scores, layer, x, y, coloring, la
       .catch((err: unknown) => {
         if (plotRef.current === sp) setGlError(err instanceof Error ? err : new Error(String(err)));
       });
-  }, [points, ready]);
+  }, [points, ready, waitForColours]);
 
   // a selection from the URL (a pasted link, back/forward)
   const selKey = selection.join(',');
