@@ -18,6 +18,7 @@ from embedding_explorer.server.answers import (
     finite,
     finite_or_none,
     matrix,
+    narrow_codes,
     not_modified,
     refs,
 )
@@ -64,6 +65,15 @@ def test_binary_and_refs(run: ee.Run) -> None:
     served = Registry([run]).get("r")
     out = refs(served, np.array([3, 4]), np.array([0.5, -1.0], dtype=np.float32))
     assert [(r.id, r.score, r.label) for r in out] == [(3, 0.5, "b"), (4, -1.0, "a")]
+
+
+@pytest.mark.parametrize(
+    ("top", "dtype"), [(-1, "<i1"), (127, "<i1"), (128, "<i2"), (32767, "<i2"), (32768, "<i4")]
+)
+def test_category_codes_travel_in_the_narrowest_int_that_holds_them(top: int, dtype: str) -> None:
+    codes = np.array([-1, 0, top, 3], dtype=np.int32)
+    narrow = narrow_codes(codes)
+    assert narrow.dtype == np.dtype(dtype) and narrow.tolist() == codes.tolist()
 
 
 def test_the_cache_computes_each_key_once() -> None:

@@ -237,11 +237,11 @@ def test_scores_as_uint16_codes_within_half_a_step_and_not_gzipped(
 
 
 def test_binary_arrays_gzipped_at_level_1_unless_dense(client: TestClient, image_run: ee.Run) -> None:
-    label = client.get(f"{IMG}/columns/label/values", headers={"Accept-Encoding": "gzip"})
-    assert label.headers["content-encoding"] == "gzip" and label.headers["vary"] == "Accept-Encoding"
-    assert np.frombuffer(label.content, "<i4").tolist() == image_run.labels.tolist()
-    plain = client.get(f"{IMG}/columns/label/values", headers={"Accept-Encoding": "identity"})
-    assert "content-encoding" not in plain.headers and plain.content == label.content
+    ids = client.get(f"{IMG}/select", headers={"Accept-Encoding": "gzip"})  # 300 int32 ids
+    assert ids.headers["content-encoding"] == "gzip" and ids.headers["vary"] == "Accept-Encoding"
+    assert np.frombuffer(ids.content, "<i4").tolist() == list(range(N_IMAGES))
+    plain = client.get(f"{IMG}/select", headers={"Accept-Encoding": "identity"})
+    assert "content-encoding" not in plain.headers and plain.content == ids.content
     scores = client.get(f"{IMG}/layers/fc/scores", headers={"Accept-Encoding": "gzip"})
     assert "content-encoding" not in scores.headers
     assert scores.content == image_run["fc"].scores.astype("<f4").tobytes()
@@ -249,8 +249,8 @@ def test_binary_arrays_gzipped_at_level_1_unless_dense(client: TestClient, image
 
 def test_label_column_codes_index_its_categories(client: TestClient, image_run: ee.Run) -> None:
     r = client.get(f"{IMG}/columns/label/values")
-    assert (r.headers["x-dtype"], r.headers["x-kind"]) == ("int32", "categorical")
-    codes = np.frombuffer(r.content, dtype="<i4")
+    assert (r.headers["x-dtype"], r.headers["x-kind"]) == ("int8", "categorical")  # 5 labels
+    codes = np.frombuffer(r.content, dtype="<i1")
     assert codes.tolist() == image_run.labels.tolist()  # labels 0..4 are their own codes
 
 
@@ -265,7 +265,8 @@ def test_numeric_column_is_float32_with_nan(client: TestClient, image_run: ee.Ru
 
 def test_categorical_column_marks_missing_with_minus_one(client: TestClient, image_run: ee.Run) -> None:
     r = client.get(f"{IMG}/columns/split/values")
-    codes = np.frombuffer(r.content, dtype="<i4")
+    assert r.headers["x-dtype"] == "int8"
+    codes = np.frombuffer(r.content, dtype="<i1")
     categories = ["train", "val"]
     decoded = [categories[c] if c >= 0 else None for c in codes.tolist()]
     split = image_run.metadata["split"]

@@ -128,7 +128,11 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Column Values */
+        /**
+         * Column Values
+         * @description A per-sample column: float32 values (NaN missing), or category codes (-1 missing) as
+         *     int8, int16 or int32, the narrowest that holds them (``X-Dtype``).
+         */
         get: operations["column_values_api_runs__run__columns__name__values_get"];
         put?: never;
         post?: never;

@@ -71,6 +71,20 @@ describe('binary answers', () => {
     expect(() => parseDtype('float64')).toThrow(/X-Dtype/);
   });
 
+  it('widens int8 and int16 category codes to int32', () => {
+    const int8 = decodeColumn(new Int8Array([0, 126, -1, 3]).buffer, 'int8');
+    expect(int8).toBeInstanceOf(Int32Array);
+    expect(Array.from(int8)).toEqual([0, 126, -1, 3]);
+    const buf = new ArrayBuffer(6);
+    const view = new DataView(buf);
+    [-1, 300, 32767].forEach((v, i) => view.setInt16(i * 2, v, true));
+    const int16 = decodeColumn(buf, 'int16');
+    expect(int16).toBeInstanceOf(Int32Array);
+    expect(Array.from(int16)).toEqual([-1, 300, 32767]);
+    expect(() => decodeColumn(new ArrayBuffer(3), 'int16')).toThrow(/2-byte/);
+    expect([parseDtype('|i1'), parseDtype('<i2')]).toEqual(['int8', 'int16']);
+  });
+
   it('finds the finite extent', () => {
     expect(extent(new Float32Array([3, NaN, -1, Infinity, 2]))).toEqual([-1, 3]);
     expect(extent([])).toEqual([0, 0]);

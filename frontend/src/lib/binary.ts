@@ -95,18 +95,35 @@ export function codesToNdc(m: ScoreCodes, j: number, pad = 0.05): Normalized {
   return { ndc: out, domain };
 }
 
-export type ColumnDtype = 'int32' | 'float32';
+export type ColumnDtype = 'int8' | 'int16' | 'int32' | 'float32';
 
 export function parseDtype(header: string | null): ColumnDtype {
   const h = (header ?? '').trim().toLowerCase();
+  if (h === 'int8' || h === '|i1' || h === 'i1') return 'int8';
+  if (h === 'int16' || h === '<i2' || h === 'i2') return 'int16';
   if (h === 'int32' || h === '<i4' || h === 'i4') return 'int32';
   if (h === 'float32' || h === '<f4' || h === 'f4') return 'float32';
-  throw new RangeError(`unsupported X-Dtype ${JSON.stringify(header)}; expected int32 or float32`);
+  throw new RangeError(`unsupported X-Dtype ${JSON.stringify(header)}; expected int8, int16, int32 or float32`);
 }
 
-/** A per-sample column: int32 category codes (-1 = missing) or float32 values. */
+/** Little-endian int16 values widened to int32. */
+function readInt16(buffer: ArrayBuffer): Int32Array {
+  if (buffer.byteLength % 2 !== 0) throw new RangeError(`binary answer of ${buffer.byteLength} bytes is not a whole number of 2-byte values`);
+  if (LITTLE_ENDIAN) return Int32Array.from(new Int16Array(buffer));
+  const view = new DataView(buffer);
+  return Int32Array.from({ length: buffer.byteLength / 2 }, (_, i) => view.getInt16(i * 2, true));
+}
+
+/**
+ * A per-sample column: float32 values, or category codes (-1 = missing), which the server sends
+ * in the narrowest int type that holds them (a million labels: 1 MB as int8) and which are
+ * widened here to int32.
+ */
 export function decodeColumn(buffer: ArrayBuffer, dtypeHeader: string | null): Int32Array | Float32Array {
-  return parseDtype(dtypeHeader) === 'int32' ? readInt32(buffer) : readFloat32(buffer);
+  const dtype = parseDtype(dtypeHeader);
+  if (dtype === 'int8') return Int32Array.from(new Int8Array(buffer));
+  if (dtype === 'int16') return readInt16(buffer);
+  return dtype === 'int32' ? readInt32(buffer) : readFloat32(buffer);
 }
 
 /** Finite min and max of an array (NaN-safe); [0, 0] when nothing is finite. */

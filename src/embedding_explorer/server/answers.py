@@ -159,6 +159,14 @@ def binary(
     return Response(body, media_type="application/octet-stream", headers=headers)
 
 
+def narrow_codes(codes: np.ndarray) -> np.ndarray:
+    """Category codes (-1 for missing) in the narrowest little-endian int type that holds them:
+    int8 for up to 127 categories, then int16, then int32 (a million labels: 1 MB, not 4)."""
+    top = int(codes.max(initial=-1))
+    dtype = "<i1" if top <= np.iinfo(np.int8).max else "<i2" if top <= np.iinfo(np.int16).max else "<i4"
+    return np.asarray(codes).astype(dtype, copy=False)
+
+
 def etag(served: ServedRun, what: str) -> str:
     """A strong ETag for ``what`` of ``served``: it changes with the run's content."""
     digest = hashlib.blake2b(f"{served.etag_key}:{what}".encode(), digest_size=16).hexdigest()

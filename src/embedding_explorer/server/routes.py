@@ -20,7 +20,7 @@ from fastapi import APIRouter, Depends, Header, HTTPException, Query, Response
 
 from .._version import __version__
 from ..clips import AUDIO, spectrogram_png
-from .answers import BINARY, binary, data_url, etag, finite, not_modified, refs
+from .answers import BINARY, binary, data_url, etag, finite, narrow_codes, not_modified, refs
 from .bases import Basis, check_component, ica_fitted_first, resolve_basis, variance_ratios
 from .columns import column_source, json_value
 from .directions import Directions
@@ -201,10 +201,17 @@ def scores(
 def column_values(
     registry: RegistryDep, run: RunId, name: str, accept_encoding: AcceptEncoding = None
 ) -> Response:
+    """A per-sample column: float32 values (NaN missing), or category codes (-1 missing) as
+    int8, int16 or int32, the narrowest that holds them (``X-Dtype``)."""
     column = registry.get(run).column(name)
-    dtype = "int32" if column.kind == "categorical" else "float32"
-    headers = {"X-Dtype": dtype, "X-Kind": column.kind, "X-Shape": str(len(column.values))}
-    return binary(column.values.tobytes(), headers, accept_encoding)
+    values = (
+        narrow_codes(column.values)
+        if column.kind == "categorical"
+        else column.values.astype("<f4", copy=False)
+    )
+    dtype = {"i1": "int8", "i2": "int16", "i4": "int32", "f4": "float32"}[values.dtype.str[1:]]
+    headers = {"X-Dtype": dtype, "X-Kind": column.kind, "X-Shape": str(len(values))}
+    return binary(values.tobytes(), headers, accept_encoding)
 
 
 @router.get("/runs/{run}/samples/{sample_id}")

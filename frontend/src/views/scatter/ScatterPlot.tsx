@@ -59,6 +59,9 @@ interface PointIndex {
   ready: () => Promise<void>;
 }
 
+/** The one-point draw that compiles the pipelines waits this long for the data to show up first. */
+const WARM_UP_AFTER_MS = 50;
+
 /** Below this many points the index is built at once on the main thread (tens of milliseconds). */
 const LAZY_INDEX_POINTS = 100_000;
 
@@ -135,10 +138,13 @@ export function ScatterPlot({ frameRef, basis, scores, layer, x, y, coloring, co
     const canvas = canvasRef.current;
     canvasExporters.set(canvas, () => sp.export(undefined));
     // one point drawn while the data is on its way: software WebGL (SwiftShader) compiles each
-    // pipeline at its first draw, and the first million-point frame then skips that (0.2 s)
-    if (!latestPoints.current) {
+    // pipeline at its first draw, and the first million-point frame then skips that (0.2 s).
+    // Not when the data is already in (answers that came before the app: React shows them
+    // after this mount, hence the short wait), where the points' own draw would wait for it
+    const warmUp = window.setTimeout(() => {
+      if (latestPoints.current || plotRef.current !== sp) return;
       drawQueue.current = drawQueue.current.then(() => sp.draw([[0, 0, 0]], { zDataType: 'categorical' })).catch(() => undefined);
-    }
+    }, WARM_UP_AFTER_MS);
     const onView = () => {
       const { width, height } = sizeRef.current;
       setTicks({ x: ticksOf(scalesRef.current.x, width, true), y: ticksOf(scalesRef.current.y, height, false) });
@@ -190,6 +196,7 @@ export function ScatterPlot({ frameRef, basis, scores, layer, x, y, coloring, co
       handlers.current.onSelect([]);
     });
     return () => {
+      window.clearTimeout(warmUp);
       plotRef.current = null;
       pointsDrawn.current = false;
       indexedRef.current = false;
