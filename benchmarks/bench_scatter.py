@@ -8,7 +8,10 @@ the Scatter view in a fresh Chromium page and times, inside the page (``performa
 the start of navigation), the moment the scatter says ``data-drawn=true`` for every point (set
 right after the first frame with the points is drawn); the polling of the test driver, delayed by
 slow software-WebGL frames, is left out. The two UIs alternate so that load on the machine hits both
-alike. Prints per-UI medians, the bytes of scores fetched, and their ratio. Never asserts.
+alike. Prints per-UI median, min and max, the bytes of scores fetched, the ratio of the medians,
+the load average, and where the time went: the median of each step, in ms from navigation (the
+page's resource timings, and the ``ee:scatter-*`` performance marks of a UI that sets them).
+Never asserts.
 
     PYTHONPATH=src .venv/bin/python benchmarks/bench_scatter.py --baseline /path/to/old/checkout/src
 """
@@ -16,6 +19,7 @@ alike. Prints per-UI medians, the bytes of scores fetched, and their ratio. Neve
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import socket
 import statistics
@@ -43,6 +47,22 @@ DRAWN_AT = """new MutationObserver((_, observer) => {
   }
 }).observe(document, { subtree: true, attributes: true, childList: true });"""
 LAYER = "2"
+# each step of the load, in ms from navigation (NaN where the UI lacks it)
+STEPS_JS = """() => {
+  const mark = (name) => performance.getEntriesByName(name)[0]?.startTime ?? NaN;
+  const res = performance.getEntriesByType('resource');
+  const end = (part) => res.find((e) => e.name.includes(part))?.responseEnd ?? NaN;
+  const scripts = res.filter((e) => e.initiatorType === 'script' || e.name.endsWith('.js'));
+  return {
+    'code loaded': Math.max(...scripts.filter((e) => !e.name.includes('worker')).map((e) => e.responseEnd)),
+    'scores asked': res.find((e) => e.name.includes('/scores'))?.startTime ?? NaN,
+    'scores arrived': end('/scores'),
+    'colours arrived': end('/columns/label/values'),
+    'plot created': mark('ee:scatter-plot'),
+    'draw started': mark('ee:scatter-draw'),
+    'drawn': window.__drawnAt,
+  };
+}"""
 
 
 def build_run(samples: int, out: Path) -> ee.Run:
@@ -86,8 +106,9 @@ class Server:
         self.process.wait(10)
 
 
-def page_to_drawn(browser: Any, url: str, points: int) -> tuple[float, int]:
-    """Seconds from navigation to the drawn scatter of ``points`` points, and the score bytes fetched."""
+def page_to_drawn(browser: Any, url: str, points: int) -> tuple[float, int, dict[str, float]]:
+    """Seconds from navigation to the drawn scatter of ``points`` points, the score bytes fetched,
+    and the ms from navigation to each step (:data:`STEPS_JS`)."""
     context = browser.new_context(viewport={"width": 1400, "height": 900})
     page = context.new_page()
     page.add_init_script(DRAWN_AT.replace("POINTS", str(points)))
@@ -99,8 +120,9 @@ def page_to_drawn(browser: Any, url: str, points: int) -> tuple[float, int]:
     page.goto(f"{url}?run={RUN}&layer={LAYER}&tab=scatter")
     page.wait_for_function("() => window.__drawnAt !== undefined", timeout=120_000)
     seconds = float(page.evaluate("() => window.__drawnAt")) / 1000
+    steps = {name: float(ms) for name, ms in page.evaluate(STEPS_JS).items()}
     context.close()
-    return seconds, sum(fetched)
+    return seconds, sum(fetched), steps
 
 
 def main() -> None:
@@ -118,14 +140,18 @@ def main() -> None:
     uis = {"this": ROOT / "src"} | ({"baseline": args.baseline} if args.baseline else {})
     servers = {name: Server(src, args.out) for name, src in uis.items()}
     times: dict[str, list[float]] = {name: [] for name in uis}
+    steps: dict[str, list[dict[str, float]]] = {name: [] for name in uis}
     wire: dict[str, int] = {}
+    load = [os.getloadavg()[0]]
     try:
         with sync_playwright() as p:
             browser = launch(p)
             for _ in range(args.repeats):
                 for name, server in reversed(servers.items()):
-                    seconds, wire[name] = page_to_drawn(browser, server.url, run.n_samples)
+                    seconds, wire[name], step = page_to_drawn(browser, server.url, run.n_samples)
                     times[name].append(seconds)
+                    steps[name].append(step)
+                load.append(os.getloadavg()[0])
             browser.close()
     finally:
         for server in servers.values():
@@ -138,6 +164,12 @@ def main() -> None:
     if "baseline" in times:
         ratio = statistics.median(times["baseline"]) / statistics.median(times["this"])
         print(f"baseline / this: {ratio:.2f}x faster")
+    print(f"load average (1 min) during the loads: {min(load):.1f}-{max(load):.1f}")
+    print("\nwhere the time went, median ms from navigation:")
+    print(f"{'step':<18}" + "".join(f"{name:>10}" for name in uis))
+    for step_name in steps["this"][0]:
+        row = [statistics.median(s[step_name] for s in steps[name]) for name in uis]
+        print(f"{step_name:<18}" + "".join(f"{'-' if math.isnan(v) else f'{v:,.0f}':>10}" for v in row))
 
 
 if __name__ == "__main__":

@@ -123,20 +123,25 @@ LAZY_SAMPLES = 120_000
 
 
 @pytest.fixture(scope="module")
-def large_run_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """A run of 120,000 samples (a random linear layer over random inputs), served alone."""
+def large_run(tmp_path_factory: pytest.TempPathFactory) -> ee.Run:
+    """A run of 120,000 samples (a random linear layer over random inputs)."""
     torch.manual_seed(0)
     model = nn.Sequential(nn.Linear(8, 6), nn.ReLU())
     x = torch.randn(LAZY_SAMPLES, 8)
     labels = torch.randint(0, 3, (LAZY_SAMPLES,)).numpy()
     folder = tmp_path_factory.mktemp("browser-large")
-    run = ee.explore(model, x, ["0"], out=folder / "large", labels=labels, name="large", progress=False)
-    with serving([run]) as handle:
+    return ee.explore(model, x, ["0"], out=folder / "large", labels=labels, name="large", progress=False)
+
+
+@pytest.fixture(scope="module")
+def large_run_url(large_run: ee.Run) -> Iterator[str]:
+    """``large_run`` served alone."""
+    with serving([large_run]) as handle:
         yield handle.url
 
 
 def test_large_scatter_fetches_two_components_and_lassoes_after_the_lazy_index(
-    browser: Any, large_run_url: str
+    browser: Any, large_run: ee.Run, large_run_url: str
 ) -> None:
     page_ = Page(browser, large_run_url)
     page = page_.page
@@ -150,8 +155,9 @@ def test_large_scatter_fetches_two_components_and_lassoes_after_the_lazy_index(
             " return b?.dataset.drawn === 'true' && b.dataset.points === String(n); }",
             arg=LAZY_SAMPLES,
         )
-        # only the two components shown crossed the wire
+        # only the two components shown crossed the wire, quantised to 16 bits
         assert [parse_qs(urlsplit(u).query)["components"] for u in scores_urls] == [["2,0"]]
+        assert parse_qs(urlsplit(scores_urls[0]).query)["dtype"] == ["uint16"]
         # the index built in the worker is swapped in, then hover and lasso find points
         page.wait_for_function(
             "() => document.querySelector('[data-testid=scatter-canvas]')?.dataset.indexed === 'true'"
@@ -159,6 +165,17 @@ def test_large_scatter_fetches_two_components_and_lassoes_after_the_lazy_index(
         bb = box.bounding_box()
         assert bb is not None
         assert hover_until_tooltip(page, bb), "no tooltip while sweeping the middle of the scatter"
+        # the tooltip's numbers are the hovered sample's exact scores (from its detail)
+        tip = page.get_by_test_id("scatter-tooltip")
+        page.wait_for_function(
+            "() => !document.querySelector('[data-testid=scatter-tooltip]')?.textContent.includes('…')"
+        )
+        sample = int(tip.locator("strong").text_content().removeprefix("Sample "))
+        numbers = tip.locator(".tooltip-meta .muted").text_content()
+        shown = [float(v) for v in re.findall(r"PC [13] (-?[\d.]+(?:e[-+]?\d+)?)", numbers)]
+        exact = large_run["0"].scores[sample, [2, 0]]
+        np.testing.assert_allclose(shown, exact, rtol=5e-3, atol=1e-4)
+        page.mouse.move(bb["x"] - 40, bb["y"] - 40)
         page.get_by_test_id("mode-lasso").click()
         x0, y0 = bb["x"] + bb["width"] * 0.3, bb["y"] + bb["height"] * 0.3
         x1, y1 = bb["x"] + bb["width"] * 0.7, bb["y"] + bb["height"] * 0.7
@@ -220,6 +237,31 @@ def test_a_lasso_before_the_index_is_built_keeps_the_selection_then_one_after_se
         page.wait_for_function("() => !location.search.includes('sel=0-1d')")
         count = int(page.get_by_test_id("selection-count").text_content().replace(",", ""))
         assert 0 < count < LAZY_SAMPLES
+        assert page_.unexpected_errors() == []
+    finally:
+        page_.close()
+
+
+def test_the_first_draw_waits_for_the_colours_on_their_way(browser: Any, large_run_url: str) -> None:
+    page_ = Page(browser, large_run_url)
+    page = page_.page
+    held: list[Any] = []
+    page.route("**/columns/label/values", lambda route: held.append(route))  # held until released
+    try:
+        with page.expect_response(lambda r: "/scores" in r.url) as scores:
+            page.goto(f"{large_run_url}?run=large&layer=0&tab=scatter")
+        scores.value.finished()
+        page.wait_for_function("() => performance.getEntriesByName('ee:scatter-scores').length > 0")
+        page.wait_for_timeout(500)
+        assert page.get_by_test_id("legend-entry").count() == 0
+        # the scores are in, the colours are not: nothing is drawn yet (no uncoloured frame)
+        assert page.get_by_test_id("scatter-canvas").get_attribute("data-drawn") == "false"
+        assert len(held) == 1
+        held[0].continue_()
+        page.wait_for_function(
+            "() => document.querySelector('[data-testid=scatter-canvas]')?.dataset.drawn === 'true'"
+        )
+        assert page.get_by_test_id("legend-entry").count() == 3  # the labels 0, 1, 2
         assert page_.unexpected_errors() == []
     finally:
         page_.close()

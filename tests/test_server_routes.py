@@ -216,10 +216,41 @@ def test_scores_binary_is_float32_rows(
     np.testing.assert_array_equal(scores, image_run["fc"].scores[:, cols])
 
 
+def test_scores_as_uint16_codes_within_half_a_step_and_not_gzipped(
+    client: TestClient, image_run: ee.Run
+) -> None:
+    r = client.get(f"{IMG}/layers/fc/scores", params={"components": "3,1", "dtype": "uint16"})
+    assert (r.headers["x-dtype"], r.headers["x-shape"]) == ("uint16", f"{N_IMAGES},2")
+    assert "content-encoding" not in r.headers  # dense codes go as they are
+    exact = image_run["fc"].scores[:, [3, 1]].astype(np.float64)
+    lo0, hi0, lo1, hi1 = (float(v) for v in r.headers["x-bounds"].split(","))
+    assert (lo0, hi0, lo1, hi1) == (
+        exact[:, 0].min(),
+        exact[:, 0].max(),
+        exact[:, 1].min(),
+        exact[:, 1].max(),
+    )
+    codes = np.frombuffer(r.content, dtype="<u2").reshape(N_IMAGES, 2).astype(np.float64)
+    step = np.array([hi0 - lo0, hi1 - lo1]) / 65534
+    decoded = np.array([lo0, lo1]) + codes * step
+    assert np.all(np.abs(decoded - exact) <= step / 2 * (1 + 1e-9))
+
+
+def test_binary_arrays_gzipped_at_level_1_unless_dense(client: TestClient, image_run: ee.Run) -> None:
+    ids = client.get(f"{IMG}/select", headers={"Accept-Encoding": "gzip"})  # 300 int32 ids
+    assert ids.headers["content-encoding"] == "gzip" and ids.headers["vary"] == "Accept-Encoding"
+    assert np.frombuffer(ids.content, "<i4").tolist() == list(range(N_IMAGES))
+    plain = client.get(f"{IMG}/select", headers={"Accept-Encoding": "identity"})
+    assert "content-encoding" not in plain.headers and plain.content == ids.content
+    scores = client.get(f"{IMG}/layers/fc/scores", headers={"Accept-Encoding": "gzip"})
+    assert "content-encoding" not in scores.headers
+    assert scores.content == image_run["fc"].scores.astype("<f4").tobytes()
+
+
 def test_label_column_codes_index_its_categories(client: TestClient, image_run: ee.Run) -> None:
     r = client.get(f"{IMG}/columns/label/values")
-    assert (r.headers["x-dtype"], r.headers["x-kind"]) == ("int32", "categorical")
-    codes = np.frombuffer(r.content, dtype="<i4")
+    assert (r.headers["x-dtype"], r.headers["x-kind"]) == ("int8", "categorical")  # 5 labels
+    codes = np.frombuffer(r.content, dtype="<i1")
     assert codes.tolist() == image_run.labels.tolist()  # labels 0..4 are their own codes
 
 
@@ -234,7 +265,8 @@ def test_numeric_column_is_float32_with_nan(client: TestClient, image_run: ee.Ru
 
 def test_categorical_column_marks_missing_with_minus_one(client: TestClient, image_run: ee.Run) -> None:
     r = client.get(f"{IMG}/columns/split/values")
-    codes = np.frombuffer(r.content, dtype="<i4")
+    assert r.headers["x-dtype"] == "int8"
+    codes = np.frombuffer(r.content, dtype="<i1")
     categories = ["train", "val"]
     decoded = [categories[c] if c >= 0 else None for c in codes.tolist()]
     split = image_run.metadata["split"]

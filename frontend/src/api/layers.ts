@@ -1,8 +1,8 @@
 /** One layer of a run along a basis: gallery, probing, scores, associations, exports. */
 import { ApiError } from './errors';
 import { cached, getRoute, request, routeUrl, withSignal } from './http';
-import type { Associations, BasisInfo, Gallery, Histogram, QuantileSamples, ScoreMatrix } from './types';
-import { decodeMatrix } from '../lib/binary';
+import type { Associations, BasisInfo, Gallery, Histogram, QuantileSamples, ScatterScores } from './types';
+import { decodeScoreCodes } from '../lib/binary';
 
 /** `basis` is "pca" (default), "ica" or "dir:<id>": what the components are. */
 const basisParam = (basis: string) => (basis === 'pca' ? undefined : basis);
@@ -52,14 +52,19 @@ export function getHistogram(
   );
 }
 
-/** Scores of all samples on `components`, as a row-major float32 (N, K) matrix. */
-export function getScores(run: string, layer: string, components: number[], signal?: AbortSignal, basis = 'pca'): Promise<ScoreMatrix> {
-  const url = routeUrl('runs/{run}/layers/{layer}/scores', { run, layer }, { components: components.join(','), basis: basisParam(basis) });
+/**
+ * Scores of all samples on `components`, quantised to 16 bits a value for drawing (half the
+ * bytes of float32; each within 1/131068 of its column's range): a row-major (N, K) code matrix.
+ */
+export function getScatterScores(run: string, layer: string, components: number[], signal?: AbortSignal, basis = 'pca'): Promise<ScatterScores> {
+  const url = routeUrl('runs/{run}/layers/{layer}/scores', { run, layer }, { components: components.join(','), basis: basisParam(basis), dtype: 'uint16' });
   const load = async () => {
     const res = await request(url);
     const buffer = await res.arrayBuffer();
     try {
-      return { ...decodeMatrix(buffer, res.headers.get('X-Shape')), components };
+      const scores = { ...decodeScoreCodes(buffer, res.headers.get('X-Shape'), res.headers.get('X-Bounds')), components };
+      performance.mark?.('ee:scatter-scores');
+      return scores;
     } catch (err) {
       throw new ApiError(res.status, `Unreadable scores: ${(err as Error).message}`, url);
     }

@@ -7,10 +7,24 @@ import type { Renderings, RunInfo, SampleDetail } from './types';
 /** Each run's content version, so immutable sample URLs change when a run is recomputed. */
 const runVersions = new Map<string, string>();
 
+/** The run list asked for before the app's code ran (`getRunsEarly`), until the app takes it. */
+let early: Promise<RunInfo[]> | null = null;
+
 export async function getRuns(signal?: AbortSignal): Promise<RunInfo[]> {
+  if (early) {
+    const asked = early;
+    early = null;
+    return withSignal(asked, signal);
+  }
   const runs = await getJson<RunInfo[]>(routeUrl('runs', {}), signal);
   for (const r of runs) runVersions.set(r.id, r.version);
   return runs;
+}
+
+/** The run list, asked for while the app's code loads (preload.ts); the app's first `getRuns` answers with it. */
+export function getRunsEarly(): Promise<RunInfo[]> {
+  early = getRuns();
+  return early;
 }
 
 /** A per-sample column: int32 codes into `categories` (-1 = missing) or float32 values. */
@@ -28,8 +42,8 @@ export function getColumnValues(run: string, column: string, signal?: AbortSigna
   return withSignal(cached(url, load), signal);
 }
 
-export function getSample(run: string, id: number, layer: string | null, signal?: AbortSignal): Promise<SampleDetail> {
-  return getRoute('runs/{run}/samples/{sample_id}', { run, sample_id: id }, { layer: layer ?? undefined }, signal);
+export function getSample(run: string, id: number, layer: string | null, signal?: AbortSignal, basis = 'pca'): Promise<SampleDetail> {
+  return getRoute('runs/{run}/samples/{sample_id}', { run, sample_id: id }, { layer: layer ?? undefined, basis: basis === 'pca' ? undefined : basis }, signal);
 }
 
 /** URL of a sample's rendering (PNG thumbnail or text), cached by the browser. */

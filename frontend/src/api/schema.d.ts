@@ -108,7 +108,9 @@ export interface paths {
         /**
          * Scores
          * @description (N, K) float32 scores; with ``filter``, the rows of the samples it keeps, in id order
-         *     (their ids: ``/runs/{run}/select``).
+         *     (their ids: ``/runs/{run}/select``). ``dtype=uint16``: each column quantised over its finite
+         *     range for drawing (half the bytes), ``X-Bounds: lo0,hi0,lo1,hi1,...``; code q stands for
+         *     lo + q (hi - lo) / 65534 within half a step, 65535 for a value that is not finite.
          */
         get: operations["scores_api_runs__run__layers__layer__scores_get"];
         put?: never;
@@ -126,7 +128,11 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Column Values */
+        /**
+         * Column Values
+         * @description A per-sample column: float32 values (NaN missing), or category codes (-1 missing) as
+         *     int8, int16 or int32, the narrowest that holds them (``X-Dtype``).
+         */
         get: operations["column_values_api_runs__run__columns__name__values_get"];
         put?: never;
         post?: never;
@@ -1447,6 +1453,8 @@ export interface operations {
                 components?: string | null;
                 /** @description what to probe along: 'pca', 'ica' or 'dir:<id>' (a direction) */
                 basis?: string;
+                /** @description float32 (exact) or uint16 (quantised for drawing) */
+                dtype?: "float32" | "uint16";
                 /** @description JSON of the samples to keep, e.g. {"labels": ["Shirt"], "hide": [], "ranges": {"brightness": [0.2, null]}, "flags": {"correct": false}, "query": "sleeve"}; every field optional */
                 filter?: string | null;
             };
@@ -1513,7 +1521,10 @@ export interface operations {
     column_values_api_runs__run__columns__name__values_get: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /** @description with gzip, a binary answer may come gzipped */
+                "accept-encoding"?: string | null;
+            };
             path: {
                 /** @description a run id from /api/runs */
                 run: string;
@@ -2610,7 +2621,10 @@ export interface operations {
                 /** @description JSON of the samples to keep, e.g. {"labels": ["Shirt"], "hide": [], "ranges": {"brightness": [0.2, null]}, "flags": {"correct": false}, "query": "sleeve"}; every field optional */
                 filter?: string | null;
             };
-            header?: never;
+            header?: {
+                /** @description with gzip, a binary answer may come gzipped */
+                "accept-encoding"?: string | null;
+            };
             path: {
                 /** @description a run id from /api/runs */
                 run: string;

@@ -4,7 +4,7 @@
  *
  * Only what the schema cannot say lives here: unions the UI narrows on and decoded binary answers.
  */
-import type { Matrix } from '../lib/binary';
+import type { ScoreCodes } from '../lib/binary';
 import type { components, paths } from './schema';
 
 type Schemas = components['schemas'];
@@ -45,8 +45,8 @@ export type RenderingKind = RunInfo['rendering_kind'];
 export type BasisKind = Gallery['kind'];
 export type LabelValue = string | number;
 
-/** Scores of all samples on some components: a decoded float32 (N, K) matrix. */
-export interface ScoreMatrix extends Matrix {
+/** Scores of all samples on some components, quantised to 16 bits for drawing (exact ones: a sample's detail). */
+export interface ScatterScores extends ScoreCodes {
   components: number[];
 }
 

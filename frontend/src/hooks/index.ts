@@ -2,7 +2,7 @@
  * React hooks. Views render; these fetch and keep state:
  *
  *   async.ts       useAsync: abort + stale-answer protection under every resource hook
- *   resources.ts   one hook per API answer (useGallery, useHistogram, useScores, useCka, ...)
+ *   resources.ts   one hook per API answer (useGallery, useHistogram, useScatterScores, useCka, ...)
  *   quantile.ts    useQuantileSamples: the probe slider's throttled, latest-wins requests
  *   basis.ts       useBasis: PCA, ICA or a direction made on the server from two groups
  *   urlState.ts    useUrlState: the view state in the query string

@@ -3,17 +3,17 @@ import { act, renderHook, waitFor } from '@testing-library/react';
 import { beforeEach, describe, expect, it, vi } from 'vitest';
 import * as api from '../api';
 import { deferred, gallery } from '../test/app';
-import { useGallery, useScores } from './resources';
+import { useGallery, useScatterScores } from './resources';
 
 vi.mock('../api', async (importOriginal) => ({
   ...(await importOriginal<typeof import('../api')>()),
   getGallery: vi.fn(),
-  getScores: vi.fn(),
+  getScatterScores: vi.fn(),
 }));
 
 beforeEach(() => {
   vi.mocked(api.getGallery).mockReset();
-  vi.mocked(api.getScores).mockReset();
+  vi.mocked(api.getScatterScores).mockReset();
 });
 
 describe('resource hooks', () => {
@@ -48,10 +48,10 @@ describe('resource hooks', () => {
     expect(idle.current).toMatchObject({ data: null, loading: false, error: null });
     expect(api.getGallery).not.toHaveBeenCalled();
 
-    vi.mocked(api.getScores).mockRejectedValueOnce(new api.ApiError(500, 'boom', 'u'));
-    vi.mocked(api.getScores).mockResolvedValueOnce({ rows: 1, cols: 1, data: new Float32Array([1]), components: [0] });
+    vi.mocked(api.getScatterScores).mockRejectedValueOnce(new api.ApiError(500, 'boom', 'u'));
+    vi.mocked(api.getScatterScores).mockResolvedValueOnce({ rows: 1, cols: 1, codes: new Uint16Array([1]), bounds: [[0, 1]], components: [0] });
     const components = [0];
-    const { result } = renderHook(() => useScores('r', 'conv', components, 'pca'));
+    const { result } = renderHook(() => useScatterScores('r', 'conv', components, 'pca'));
     await waitFor(() => expect(result.current.error?.message).toBe('boom (HTTP 500)'));
     act(() => result.current.retry());
     await waitFor(() => expect(result.current.data?.rows).toBe(1));

@@ -18,7 +18,7 @@ import {
   getPcCorrelation,
   getRuns,
   getSample,
-  getScores,
+  getScatterScores,
   type Associations,
   type ColumnInfo,
 } from '../api';
@@ -53,9 +53,9 @@ export function useAssociationsOf(run: string, layers: string[]) {
   );
 }
 
-/** Scores of all samples on `components` (a float32 matrix). */
-export function useScores(run: string, layer: string, components: number[], basis: string) {
-  return useAsync((signal) => getScores(run, layer, components, signal, basis), [run, layer, components, basis]);
+/** Scores of all samples on `components`, quantised for drawing (16-bit codes). */
+export function useScatterScores(run: string, layer: string, components: number[], basis: string) {
+  return useAsync((signal) => getScatterScores(run, layer, components, signal, basis), [run, layer, components, basis]);
 }
 
 /** A per-sample column's values (null column: none). */
@@ -74,6 +74,12 @@ export function useColoring(run: string, column: ColumnInfo | null) {
 /** A sample's detail, with its scores on `layer`. */
 export function useSample(run: string, id: number, layer: string | null) {
   return useAsync((signal) => getSample(run, id, layer, signal), [run, id, layer], true);
+}
+
+/** A sample's exact scores on `layer` along `basis` (null while loading or for no sample). */
+export function useSampleScores(run: string, id: number | null, layer: string, basis: string): number[] | null {
+  const detail = useAsync(id === null ? null : (signal) => getSample(run, id, layer, signal, basis), [run, id, layer, basis]);
+  return detail.data?.id === id ? detail.data.scores : null;
 }
 
 /** Correlations of the components of each neighbouring pair of `layers` of one run. */

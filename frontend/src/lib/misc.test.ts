@@ -4,7 +4,7 @@ import { apiUrl, detailText } from '../api';
 import { MISSING_COLOR, categoricalColor } from './colors';
 import { formatPercent, formatScore, formatTick, tickStep } from './format';
 import { colorColumn, cumulative, findLayer, galleryRows, labelColor, labelOrder, runChange } from './runInfo';
-import { linearScale, toNdc } from './scale';
+import { linearScale, paddedDomain } from './scale';
 
 const run: RunInfo = {
   id: 'r',
@@ -115,13 +115,10 @@ describe('scales', () => {
     expect(s.copy()(1)).toBe(200);
   });
 
-  it('maps values to padded normalized device coordinates', () => {
-    const { ndc, domain } = toNdc([0, 5, 10], 0, 10, 0.05);
-    expect(domain).toEqual([-0.5, 10.5]);
-    expect(ndc[1]).toBeCloseTo(0);
-    expect(ndc[0]).toBeCloseTo(-1 + 0.5 * (2 / 11));
-    const s = linearScale(domain, [-1, 1]);
-    expect(s(10)).toBeCloseTo(ndc[2]);
+  it('pads an extent on each side, and gives an empty one a span', () => {
+    expect(paddedDomain(0, 10, 0.05)).toEqual([-0.5, 10.5]);
+    expect(paddedDomain(4, 4, 0.05)).toEqual([4 - 0.2, 4 + 4 * 1.05]);
+    expect(paddedDomain(0, 0, 0.5)).toEqual([-0.5, 1.5]);
   });
 });
 

@@ -42,17 +42,9 @@ export interface Normalized {
   domain: [number, number];
 }
 
-/** Map values to NDC so their extent, padded by `pad` on each side, spans [-1, 1]. */
-export function toNdc(values: ArrayLike<number>, lo: number, hi: number, pad = 0.05): Normalized {
+/** The data interval [-1, 1] shows for values from `lo` to `hi`: their extent padded by `pad` on each side. */
+export function paddedDomain(lo: number, hi: number, pad = 0.05): [number, number] {
   let span = hi - lo;
   if (!(span > 0)) span = Math.abs(lo) || 1;
-  const d0 = lo - span * pad;
-  const d1 = lo + span * (1 + pad);
-  const out = new Float32Array(values.length);
-  const k = 2 / (d1 - d0);
-  for (let i = 0; i < values.length; i += 1) {
-    const v = values[i];
-    out[i] = Number.isFinite(v) ? -1 + (v - d0) * k : 0;
-  }
-  return { ndc: out, domain: [d0, d1] };
+  return [lo - span * pad, lo + span * (1 + pad)];
 }

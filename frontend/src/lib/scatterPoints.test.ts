@@ -1,8 +1,11 @@
 import { describe, expect, it } from 'vitest';
 import { MISSING_COLOR } from './colors';
-import { columnOf, scatterPoints, shownComponents } from './scatterPoints';
+import { columnOf, pointRows, scatterPoints, shownComponents } from './scatterPoints';
+import { CODE_STEPS } from './binary';
 
-const scores = { rows: 3, cols: 2, data: new Float32Array([0, 10, 1, 20, 2, 30]), components: [0, 1] };
+// rows (0, 10), (1, 20), (2, 30): each column's range in codes 0, half, all
+const half = CODE_STEPS / 2;
+const scores = { rows: 3, cols: 2, codes: new Uint16Array([0, 0, half, half, CODE_STEPS, CODE_STEPS]), bounds: [[0, 2], [10, 30]] as [number, number][], components: [0, 1] };
 
 describe('scatterPoints', () => {
   it('maps two score columns into [-1, 1] with 5% padding and their padded domains', () => {
@@ -30,6 +33,16 @@ describe('scatterPoints', () => {
   });
 });
 
+describe('pointRows', () => {
+  it('gives regl-scatterplot one [x, y, z] row a point, made once per points', () => {
+    const p = scatterPoints(scores, 0, 1, { column: { kind: 'categorical', categories: ['a', 'b'] }, values: new Int32Array([1, -1, 0]) });
+    const rows = pointRows(p);
+    expect(rows).toEqual([0, 1, 2].map((i) => [p.x[i], p.y[i], p.z[i]]));
+    expect(rows[1]).toEqual([0, 0, 2]);
+    expect(pointRows(p)).toBe(rows);
+  });
+});
+
 describe('shownComponents', () => {
   it('asks for the two shown components only, once when both axes show one', () => {
     expect(shownComponents(3, 0)).toEqual([3, 0]);
@@ -37,7 +50,7 @@ describe('shownComponents', () => {
   });
 
   it('finds a component among the fetched columns, -1 when it was not fetched', () => {
-    const two = { rows: 1, cols: 2, data: new Float32Array([5, 6]), components: [4, 1] };
+    const two = { rows: 1, cols: 2, codes: new Uint16Array([5, 6]), bounds: [[0, 9], [0, 9]] as [number, number][], components: [4, 1] };
     expect(columnOf(two, 1)).toBe(1);
     expect(columnOf(two, 4)).toBe(0);
     expect(columnOf(two, 0)).toBe(-1);

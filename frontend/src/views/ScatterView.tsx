@@ -2,7 +2,7 @@ import { useMemo, useRef, useState } from 'react';
 import { ErrorState } from '../components/common';
 import { PngButton } from '../components/PngButton';
 import { useAppSlices } from '../context';
-import { useBasis, useColoring, useColumnValues, useFilterParam, useScores, useSelection } from '../hooks';
+import { useBasis, useColoring, useColumnValues, useFilterParam, useScatterScores, useSelection } from '../hooks';
 import { colorColumn, LABEL_COLUMN } from '../lib/runInfo';
 import { shownComponents } from '../lib/scatterPoints';
 import type { ScatterBasis } from './scatter/axes';
@@ -22,9 +22,9 @@ export function ScatterView() {
   const basis: ScatterBasis = state.basis === 'ica' ? 'ica' : 'pca';
   const resolved = useBasis(run, layer.name, basis, null, null);
 
-  // only the two components shown cross the wire (8 bytes a point, not 4k)
+  // only the two components shown cross the wire, quantised to 16 bits (4 bytes a point, not 4k)
   const shown = useMemo(() => shownComponents(x, y), [x, y]);
-  const scores = useScores(run.id, layer.name, shown, basis);
+  const scores = useScatterScores(run.id, layer.name, shown, basis);
   const colors = useColoring(run.id, column);
   const filter = useFilterParam();
   const kept = useSelection(run.id, filter);
@@ -61,9 +61,11 @@ export function ScatterView() {
               frameRef={frameRef}
               basis={basis}
               scores={scores.data}
+              layer={layer.name}
               x={x}
               y={y}
               coloring={colors.data}
+              coloringPending={column !== null && colors.loading}
               labelCodes={labelValues.data}
               mode={mode}
               theme={theme}

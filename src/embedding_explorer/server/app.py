@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from fastapi import FastAPI
-from starlette.middleware.gzip import GZipMiddleware
+from starlette.middleware.gzip import DEFAULT_EXCLUDED_CONTENT_TYPES, GZipMiddleware
 from starlette.middleware.trustedhost import TrustedHostMiddleware
 
 from .._version import __version__
@@ -21,7 +21,7 @@ from . import (
     sample_routes,
     token_routes,
 )
-from .answers import HEAVY_THREADS, IMMUTABLE, Cache
+from .answers import GZIP_MIN_BYTES, HEAVY_THREADS, IMMUTABLE, Cache
 from .apidocs import add_docs_page
 from .auth import TokenAuth
 from .directions import Directions
@@ -33,9 +33,8 @@ from .static import NotBuiltPage, SpaFiles, ui_dir
 
 MAX_HISTOGRAMS = 4096  # histograms kept per server (by run, layer, basis, component, bins)
 MAX_HISTOGRAM_BYTES = 64 * 2**20  # ... and this much memory
-GZIP_MIN_BYTES = 1024  # smaller answers are sent as they are
-# zlib's default level, not Starlette's 9: a 1M-sample int32 label column takes 2.8 s at 9 and
-# 0.14 s at 6 for 7% more bytes (float32 scores barely compress at any level)
+# zlib's default level, not Starlette's 9, for the bundle, JSON and text answers; binary arrays
+# (application/octet-stream) compress themselves, faster or not at all (:func:`.answers.binary`)
 GZIP_LEVEL = 6
 
 
@@ -86,7 +85,8 @@ def create_app(
         it; it places the docs' links, the token cookie and the redirect to ``prefix/``.
 
     Every answer carries ``X-Content-Type-Options: nosniff`` and a CSP ``frame-ancestors``;
-    answers of 1 KiB or more are gzipped for clients that accept it. ``/docs`` lists the routes
+    answers of 1 KiB or more are gzipped for clients that accept it (binary arrays at level 1,
+    dense ones not at all: :func:`.answers.binary`). ``/docs`` lists the routes
     on a page that needs no internet (:mod:`.apidocs`).
     """
     runs = list(runs)
@@ -127,7 +127,10 @@ def create_app(
     if allowed_hosts is not None:
         app.add_middleware(TrustedHostMiddleware, allowed_hosts=list(allowed_hosts))
     # the bundle (~560 KB), JSON and text answers compressed for clients that accept gzip
-    app.add_middleware(GZipMiddleware, minimum_size=GZIP_MIN_BYTES, compresslevel=GZIP_LEVEL)
+    excluded = (*DEFAULT_EXCLUDED_CONTENT_TYPES, "application/octet-stream")
+    app.add_middleware(
+        GZipMiddleware, minimum_size=GZIP_MIN_BYTES, compresslevel=GZIP_LEVEL, exclude_content_types=excluded
+    )
     app.add_middleware(SecurityHeaders, extra_frame_ancestors=list(frame_ancestors))
     app.add_middleware(RootPath, root_path=root_path)  # outermost: every layer sees the prefix
     return app

@@ -13,19 +13,20 @@ through ``POST .../directions`` are probed by the very same code.
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import numpy as np
 from fastapi import APIRouter, Depends, Header, HTTPException, Query, Response
 
 from .._version import __version__
 from ..clips import AUDIO, spectrogram_png
-from .answers import BINARY, binary, data_url, etag, finite, not_modified, refs
+from .answers import BINARY, binary, data_url, etag, finite, narrow_codes, not_modified, refs
 from .bases import Basis, check_component, ica_fitted_first, resolve_basis, variance_ratios
 from .columns import column_source, json_value
 from .directions import Directions
 from .errors import NotFoundError
 from .params import (
+    AcceptEncoding,
     BasisParam,
     Bins,
     CacheControl,
@@ -40,6 +41,7 @@ from .params import (
     RunId,
     SampleId,
 )
+from .quantized import quantize
 from .registry import Registry, ServedRun
 from .schemas import (
     ColumnInfo,
@@ -60,6 +62,9 @@ from .schemas import (
 
 MAX_IDS = 1000  # sample ids per batched renderings request
 IfNoneMatch = Annotated[str | None, Header(description="ETags the client holds")]
+ScoresDtype = Annotated[
+    Literal["float32", "uint16"], Query(description="float32 (exact) or uint16 (quantised for drawing)")
+]
 
 router = APIRouter(prefix="/api", dependencies=[Depends(ica_fitted_first)])
 
@@ -171,26 +176,42 @@ def scores(
     components: Annotated[str | None, Query(description="comma-separated indices; default all")] = None,
     basis: BasisParam = "pca",
     filter: FilterDep = None,
+    dtype: ScoresDtype = "float32",
 ) -> Response:
     """(N, K) float32 scores; with ``filter``, the rows of the samples it keeps, in id order
-    (their ids: ``/runs/{run}/select``)."""
+    (their ids: ``/runs/{run}/select``). ``dtype=uint16``: each column quantised over its finite
+    range for drawing (half the bytes), ``X-Bounds: lo0,hi0,lo1,hi1,...``; code q stands for
+    lo + q (hi - lo) / 65534 within half a step, 65535 for a value that is not finite."""
     served, b = basis_of(registry, directions, run, layer, basis)
     values = b.probe.scores
     columns = parse_components(components, b)
     block = values if columns == list(range(b.n_components)) else values[:, columns]
     if filter is not None:
         block = block[served.run.mask(filter)]
-    body = np.ascontiguousarray(block, dtype="<f4").tobytes()
     shape = f"{block.shape[0]},{len(columns)}"
-    return binary(body, {"X-Shape": shape, "X-Dtype": "float32"})
+    if dtype == "uint16":
+        q = quantize(block)
+        headers = {"X-Shape": shape, "X-Dtype": "uint16", "X-Bounds": q.header()}
+        return binary(q.codes.tobytes(), headers, dense=True)
+    body = np.ascontiguousarray(block, dtype="<f4").tobytes()
+    return binary(body, {"X-Shape": shape, "X-Dtype": "float32"}, dense=True)
 
 
 @router.get("/runs/{run}/columns/{name:path}/values", response_class=Response, responses=BINARY)
-def column_values(registry: RegistryDep, run: RunId, name: str) -> Response:
+def column_values(
+    registry: RegistryDep, run: RunId, name: str, accept_encoding: AcceptEncoding = None
+) -> Response:
+    """A per-sample column: float32 values (NaN missing), or category codes (-1 missing) as
+    int8, int16 or int32, the narrowest that holds them (``X-Dtype``)."""
     column = registry.get(run).column(name)
-    dtype = "int32" if column.kind == "categorical" else "float32"
-    headers = {"X-Dtype": dtype, "X-Kind": column.kind, "X-Shape": str(len(column.values))}
-    return binary(column.values.tobytes(), headers)
+    values = (
+        narrow_codes(column.values)
+        if column.kind == "categorical"
+        else column.values.astype("<f4", copy=False)
+    )
+    dtype = {"i1": "int8", "i2": "int16", "i4": "int32", "f4": "float32"}[values.dtype.str[1:]]
+    headers = {"X-Dtype": dtype, "X-Kind": column.kind, "X-Shape": str(len(values))}
+    return binary(values.tobytes(), headers, accept_encoding)
 
 
 @router.get("/runs/{run}/samples/{sample_id}")

@@ -1,15 +1,15 @@
 import { useEffect, useMemo, useRef, useState, type RefObject } from 'react';
 import { flushSync } from 'react-dom';
 import createScatterplot from 'regl-scatterplot';
-import type { RunInfo, ScoreMatrix } from '../../api';
+import type { RunInfo, ScatterScores } from '../../api';
 import { ErrorState, Spinner } from '../../components/common';
 import { useSize } from '../../components/useSize';
-import { useCssVar, type Theme } from '../../hooks';
+import { useCssVar, useSampleScores, type Theme } from '../../hooks';
 import { categoricalColor, MISSING_COLOR } from '../../lib/colors';
 import { formatScore } from '../../lib/format';
 import { canvasExporters } from '../../lib/png';
 import { linearScale, type LinearScale } from '../../lib/scale';
-import { columnOf, scatterPoints } from '../../lib/scatterPoints';
+import { columnOf, pointRows, scatterPoints } from '../../lib/scatterPoints';
 import { buildSpatialIndex, emptySpatialIndex, spatialIndexOf } from '../../lib/spatialIndex';
 import { axisName, axisText, pointSizeFor, ticksOf, type Coloring, type ScatterBasis, type Tick } from './axes';
 import { ScatterTooltip } from './ScatterTooltip';
@@ -19,11 +19,15 @@ type Scatterplot = ReturnType<typeof createScatterplot>;
 export interface ScatterPlotProps {
   frameRef: RefObject<HTMLDivElement | null>;
   basis: ScatterBasis;
-  /** Scores on (at least) components `x` and `y`; others (a previous axis pair) are not drawn. */
-  scores: ScoreMatrix | null;
+  /** Scores on (at least) components `x` and `y`, quantised for drawing; others (a previous axis pair) are not drawn. */
+  scores: ScatterScores | null;
+  /** The layer drawn (the tooltip reads a hovered sample's exact scores from it). */
+  layer: string;
   x: number;
   y: number;
   coloring: Coloring | null;
+  /** The colour column is on its way: the first draw waits for it (no uncoloured frame first). */
+  coloringPending?: boolean;
   labelCodes: Int32Array | Float32Array | null;
   mode: 'panZoom' | 'lasso';
   theme: Theme;
@@ -44,31 +48,38 @@ export interface ScatterPlotProps {
   kept?: Int32Array | null;
 }
 
-/** The spatial index of one set of positions: being built in a worker, or built (undefined data: failed). */
+/** The spatial index of one set of positions: to build in a worker, being built, or built (undefined data: failed). */
 interface PointIndex {
-  scores: ScoreMatrix;
+  scores: ScatterScores;
   xi: number;
   yi: number;
   settled: boolean;
   data: ArrayBuffer | undefined;
-  ready: Promise<void>;
+  /** Starts the build (once) and resolves when it is settled. */
+  ready: () => Promise<void>;
 }
+
+/** The one-point draw that compiles the pipelines waits this long for the data to show up first. */
+const WARM_UP_AFTER_MS = 50;
 
 /** Below this many points the index is built at once on the main thread (tens of milliseconds). */
 const LAZY_INDEX_POINTS = 100_000;
 
-function pointIndex(scores: ScoreMatrix, xi: number, yi: number, x: Float32Array, y: Float32Array): PointIndex {
-  if (x.length < LAZY_INDEX_POINTS) return { scores, xi, yi, settled: true, data: buildSpatialIndex(x, y), ready: Promise.resolve() };
-  const entry: PointIndex = { scores, xi, yi, settled: false, data: undefined, ready: Promise.resolve() };
-  entry.ready = spatialIndexOf(x, y).then(
-    (data) => {
-      entry.data = data;
-      entry.settled = true;
-    },
-    () => {
-      entry.settled = true; // regl-scatterplot builds its own in the swap's draw
-    },
-  );
+function pointIndex(scores: ScatterScores, xi: number, yi: number, x: Float32Array, y: Float32Array): PointIndex {
+  if (x.length < LAZY_INDEX_POINTS) return { scores, xi, yi, settled: true, data: buildSpatialIndex(x, y), ready: () => Promise.resolve() };
+  let building: Promise<void> | null = null;
+  const entry: PointIndex = { scores, xi, yi, settled: false, data: undefined, ready: () => building ?? (building = build()) };
+  // started after the first draw: on a busy machine the worker would take CPU from that frame
+  const build = () =>
+    spatialIndexOf(x, y).then(
+      (data) => {
+        entry.data = data;
+        entry.settled = true;
+      },
+      () => {
+        entry.settled = true; // regl-scatterplot builds its own in the swap's draw
+      },
+    );
   return entry;
 }
 
@@ -76,7 +87,7 @@ function pointIndex(scores: ScoreMatrix, xi: number, yi: number, x: Float32Array
  * The WebGL scatter of all samples (regl-scatterplot): pan, zoom, hover, lasso, click to open.
  * It only renders its props; the selection and the opened sample come in and go out through them.
  */
-export function ScatterPlot({ frameRef, basis, scores, x, y, coloring, labelCodes, mode, theme, run, ratios, labels, selection, sample, onSelect, onOpen, kept = null }: ScatterPlotProps) {
+export function ScatterPlot({ frameRef, basis, scores, layer, x, y, coloring, coloringPending = false, labelCodes, mode, theme, run, ratios, labels, selection, sample, onSelect, onOpen, kept = null }: ScatterPlotProps) {
   const [boxRef, size] = useSize<HTMLDivElement>();
   const canvasRef = useRef<HTMLCanvasElement>(null);
   const plotRef = useRef<Scatterplot | null>(null);
@@ -123,8 +134,17 @@ export function ScatterPlot({ frameRef, basis, scores, x, y, coloring, labelCode
       return;
     }
     plotRef.current = sp;
+    performance.mark?.('ee:scatter-plot');
     const canvas = canvasRef.current;
     canvasExporters.set(canvas, () => sp.export(undefined));
+    // one point drawn while the data is on its way: software WebGL (SwiftShader) compiles each
+    // pipeline at its first draw, and the first million-point frame then skips that (0.2 s).
+    // Not when the data is already in (answers that came before the app: React shows them
+    // after this mount, hence the short wait), where the points' own draw would wait for it
+    const warmUp = window.setTimeout(() => {
+      if (latestPoints.current || plotRef.current !== sp) return;
+      drawQueue.current = drawQueue.current.then(() => sp.draw([[0, 0, 0]], { zDataType: 'categorical' })).catch(() => undefined);
+    }, WARM_UP_AFTER_MS);
     const onView = () => {
       const { width, height } = sizeRef.current;
       setTicks({ x: ticksOf(scalesRef.current.x, width, true), y: ticksOf(scalesRef.current.y, height, false) });
@@ -176,7 +196,9 @@ export function ScatterPlot({ frameRef, basis, scores, x, y, coloring, labelCode
       handlers.current.onSelect([]);
     });
     return () => {
+      window.clearTimeout(warmUp);
       plotRef.current = null;
+      pointsDrawn.current = false;
       indexedRef.current = false;
       setIndexed(false);
       setDrawn(false);
@@ -206,8 +228,8 @@ export function ScatterPlot({ frameRef, basis, scores, x, y, coloring, labelCode
   const yi = scores ? columnOf(scores, y) : -1;
   const points = useMemo(() => (scores && xi >= 0 && yi >= 0 ? scatterPoints(scores, xi, yi, coloring) : null), [scores, xi, yi, coloring]);
   // their spatial index (hover, lasso), built in a worker once per positions (a new colouring
-  // keeps it). The first draw does not wait for it: it goes out with an empty index, and a redraw
-  // swaps the real one in when it is built (regl-scatterplot would build it inside draw())
+  // keeps it), started after their first draw. That draw goes out with an empty index, and a
+  // redraw swaps the real one in when it is built (regl-scatterplot would build it inside draw())
   const indexRef = useRef<PointIndex | null>(null);
   if (points && scores && (indexRef.current?.scores !== scores || indexRef.current.xi !== xi || indexRef.current.yi !== yi)) {
     indexRef.current = pointIndex(scores, xi, yi, points.x, points.y);
@@ -217,12 +239,15 @@ export function ScatterPlot({ frameRef, basis, scores, x, y, coloring, labelCode
 
   // draws are serialised: regl-scatterplot refuses a draw while the previous one is running
   const drawQueue = useRef<Promise<void>>(Promise.resolve());
+  // the first draw waits for the colours on their way (not a second, recoloured frame after it)
+  const waitForColours = coloringPending && !drawn;
+  const pointsDrawn = useRef(false); // the points drawn once (the warm-up point does not count)
   const latestPoints = useRef(points);
   latestPoints.current = points;
   useEffect(() => {
     const sp = plotRef.current;
     const entry = indexRef.current;
-    if (!sp || !points || !entry) return;
+    if (!sp || !points || !entry || waitForColours) return;
     drawQueue.current = drawQueue.current
       .then(async () => {
         if (latestPoints.current !== points || plotRef.current !== sp) return; // superseded
@@ -236,15 +261,17 @@ export function ScatterPlot({ frameRef, basis, scores, x, y, coloring, labelCode
           colorBy: 'valueA',
           pointSize: pointSizeFor(points.n),
         } as Parameters<Scatterplot['set']>[0]);
-        const wasDrawn = sp.get('isPointsDrawn');
+        const wasDrawn = pointsDrawn.current;
         // the first draw starts at the origin: set before it, not after (a second 1M-point frame)
         if (!wasDrawn) sp.zoomToOrigin();
         const built = entry.settled;
-        await sp.draw(
-          { x: points.x, y: points.y, valueA: points.z },
-          { zDataType: points.zType, transition: wasDrawn, transitionDuration: 350, select: selectionRef.current, spatialIndex: built ? entry.data : emptySpatialIndex() },
-        );
+        if (!wasDrawn) performance.mark?.('ee:scatter-draw');
+        await sp.draw(pointRows(points), {
+          zDataType: points.zType, transition: wasDrawn, transitionDuration: 350, select: selectionRef.current, spatialIndex: built ? entry.data : emptySpatialIndex(),
+        });
         if (plotRef.current !== sp) return;
+        if (!wasDrawn) performance.mark?.('ee:scatter-drawn');
+        pointsDrawn.current = true;
         indexedRef.current = built;
         const { width, height } = sizeRef.current;
         // committed now, not after the next frame (at a million points a frame takes a while)
@@ -256,14 +283,11 @@ export function ScatterPlot({ frameRef, basis, scores, x, y, coloring, labelCode
         });
         if (built) return;
         // the same points again, with their index once it is built (the queue does not wait for it)
-        void entry.ready.then(() => {
+        void entry.ready().then(() => {
           drawQueue.current = drawQueue.current
             .then(async () => {
               if (latestPoints.current !== points || plotRef.current !== sp) return; // a later draw swaps it in
-              await sp.draw(
-                { x: points.x, y: points.y, valueA: points.z },
-                { zDataType: points.zType, preventFilterReset: true, select: selectionRef.current, spatialIndex: entry.data },
-              );
+              await sp.draw(pointRows(points), { zDataType: points.zType, preventFilterReset: true, select: selectionRef.current, spatialIndex: entry.data });
               if (plotRef.current !== sp) return;
               indexedRef.current = true;
               setIndexed(true);
@@ -277,7 +301,7 @@ export function ScatterPlot({ frameRef, basis, scores, x, y, coloring, labelCode
       .catch((err: unknown) => {
         if (plotRef.current === sp) setGlError(err instanceof Error ? err : new Error(String(err)));
       });
-  }, [points, ready]);
+  }, [points, ready, waitForColours]);
 
   // a selection from the URL (a pasted link, back/forward)
   const selKey = selection.join(',');
@@ -306,6 +330,9 @@ export function ScatterPlot({ frameRef, basis, scores, x, y, coloring, labelCode
   }, [sample, drawn]);
 
   const hoverRow = hover && scores && points && hover.id < scores.rows ? hover.id : null;
+  // the tooltip's numbers are the exact scores (the drawn positions are quantised)
+  const exact = useSampleScores(run.id, hoverRow, layer, basis);
+  const scoreText = (c: number) => `${axisName(basis, c)} ${exact && c < exact.length ? formatScore(exact[c]) : '…'}`;
   const labelOf = (id: number): string | null => {
     if (!labelCodes) return null;
     const c = labelCodes[id];
@@ -362,8 +389,8 @@ export function ScatterPlot({ frameRef, basis, scores, x, y, coloring, labelCode
               const l = labelOf(hoverRow);
               return l ? categoricalColor(labels.indexOf(l)) : MISSING_COLOR;
             })()}
-            xText={`${axisName(basis, x)} ${formatScore(scores.data[hoverRow * scores.cols + xi])}`}
-            yText={`${axisName(basis, y)} ${formatScore(scores.data[hoverRow * scores.cols + yi])}`}
+            xText={scoreText(x)}
+            yText={scoreText(y)}
           />
         )}
       </div>
