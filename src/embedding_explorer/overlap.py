@@ -20,11 +20,11 @@ _STOP = object()
 class Background:
     """Runs ``work(item)`` for each submitted item, in submission order, on one thread."""
 
-    def __init__(self, work: Callable[[Any], None], *, depth: int = 2) -> None:
+    def __init__(self, work: Callable[[Any], None], *, depth: int = 2, name: str = "ee-background") -> None:
         self._work = work
         self._queue: queue.Queue[Any] = queue.Queue(maxsize=depth)
         self._error: BaseException | None = None
-        self._thread = threading.Thread(target=self._run, name="ee-background", daemon=True)
+        self._thread = threading.Thread(target=self._run, name=name, daemon=True)
 
     def __enter__(self) -> Background:
         self._thread.start()
