@@ -12,7 +12,6 @@ import contextlib
 import ctypes
 import logging
 import math
-import os
 import sys
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
@@ -32,7 +31,7 @@ from .exceptions import EmbeddingExplorerError, NonFiniteActivationError
 from .fingerprint import ContentHasher, identity_digest
 from .inputstats import image_statistics, original_image_statistics, text_statistics
 from .outputs import OutputsSpec, class_scores, output_columns
-from .overlap import Background
+from .overlap import Background, available_cores
 from .pca import StreamingPCA
 from .placement import is_placed
 from .records import TEXT
@@ -418,8 +417,7 @@ def overlaps(device: torch.device) -> bool:
     CPU when torch's threads leave a core idle. Otherwise it would only take cores from torch."""
     if device.type != "cpu":
         return True
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-    return torch.get_num_threads() < cores
+    return torch.get_num_threads() < available_cores()
 
 
 def host_rows(x: torch.Tensor) -> torch.Tensor:
