@@ -225,3 +225,41 @@ def test_an_error_in_the_moments_thread_is_raised_and_leaves_nothing(
             progress=False,
         )
     assert leftovers(out) == []
+
+
+@pytest.mark.parametrize("cores", [1, 3])
+def test_not_overlapped_the_layers_moments_run_side_by_side_between_forward_passes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, cores: int
+) -> None:
+    """torch's threads wait while a batch is consumed: its layers' moments run on one thread per
+    core, and each batch's are done before the next forward pass; the run is the same."""
+    monkeypatch.setattr("embedding_explorer.extract.overlaps", lambda device: False)
+    monkeypatch.setattr("embedding_explorer.extract.available_cores", lambda: cores)
+    fits: list[tuple[str, int]] = []
+    model = SlowDevice(threading.Event(), patience=0.0)
+    original_fit = ee.StreamingPCA.partial_fit
+
+    def partial_fit(self: ee.StreamingPCA, x: Any) -> ee.StreamingPCA:
+        fits.append((threading.current_thread().name, model.calls))
+        return original_fit(self, x)
+
+    monkeypatch.setattr(ee.StreamingPCA, "partial_fit", partial_fit)
+    run = ee.explore(model, data(), ["fc1", "fc2"], out=tmp_path / "run", batch_size=BATCH, progress=False)
+    names = {name for name, _ in fits}
+    if cores == 1:
+        assert names == {threading.current_thread().name}
+    else:
+        assert all(name.startswith("ee-moments") for name in names)
+    # batch b's moments are made after forward pass b and before forward pass b + 1
+    assert [calls for _, calls in fits] == [b for b in range(1, N // BATCH + 1) for _ in range(2)]
+    monkeypatch.setattr(ee.StreamingPCA, "partial_fit", original_fit)
+    monkeypatch.setattr("embedding_explorer.extract.available_cores", lambda: 1)
+    alone = ee.explore(
+        SlowDevice(threading.Event(), 0.0),
+        data(),
+        ["fc1", "fc2"],
+        out=tmp_path / "one",
+        batch_size=BATCH,
+        progress=False,
+    )
+    assert_same_run(run, alone)

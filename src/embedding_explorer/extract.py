@@ -15,6 +15,7 @@ import math
 import sys
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -352,13 +353,18 @@ def stream_rows(
         batch, offset, outputs, prepared, accumulated, recorded = item
         if prepared is None:
             prepared = prepare(batch)
+        layers_done = []
         for layer, x in outputs.items():
             rows = checked_rows(x, layer, offset, opts.storage_dtype)
             if moments is not None and not accumulated:  # their own thread, beside the writes
                 moments.submit((layer, x, rows))
+            elif layers is not None and not accumulated:  # the layers side by side
+                layers_done.append(layers.submit(ledger.accumulate, layer, x, rows))
             elif not accumulated:
                 ledger.accumulate(layer, x, rows)
             writer.append_activations(layer, rows)
+        for done in layers_done:  # the next forward pass gets the cores back
+            done.result()
         columns = {**prepared, **recorded}
         if columns:
             ledger.add_columns(columns, batch.size)
@@ -370,13 +376,19 @@ def stream_rows(
     # float64 moments (a dsyrk per layer per batch, as costly as a small model's forward pass)
     # run on a thread of their own beside the background's checks and writes, each with that
     # one BLAS thread: the writes wait on the disk part of the time, and at 100,000 samples of
-    # bench_scale this took ee.explore from 22.8 s to 16.0 s (a loaded 2-core machine)
+    # bench_scale this took ee.explore from 22.8 s to 16.0 s (a loaded 2-core machine). Not
+    # overlapped, torch's threads wait while a batch is consumed: its layers' moments then run
+    # side by side on one thread per core (one BLAS thread each) beside the writes, and the
+    # next forward pass starts once they are done
     with (
         threadpool_limits(1, user_api="blas"),
         bar,
         Background(lambda item: ledger.accumulate(*item), depth=MOMENTS_QUEUE, name="ee-moments")
         if overlap
         else contextlib.nullcontext() as moments,
+        ThreadPoolExecutor(available_cores(), thread_name_prefix="ee-moments")
+        if not overlap and available_cores() > 1
+        else contextlib.nullcontext() as layers,
         Background(consume) if overlap else contextlib.nullcontext() as background,
     ):
         for batch in batches:
