@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import threading
 import warnings
 from pathlib import Path
 
@@ -14,7 +13,7 @@ import zarr
 
 import embedding_explorer as ee
 from embedding_explorer import ZeroVarianceWarning
-from embedding_explorer.build.results import finish_pca, sample_table, write_all_scores, write_scores
+from embedding_explorer.build.results import finish_pca, sample_table, write_scores
 from embedding_explorer.pca import StreamingPCA
 from embedding_explorer.store.writer import RunWriter
 
@@ -82,48 +81,3 @@ def test_scores_written_in_small_chunks_are_the_projection_of_the_rows(
     layer = run["input"]
     expected = (x.numpy().astype(np.float64) - layer.mean) @ layer.components.T
     np.testing.assert_allclose(layer.scores, expected, rtol=1e-5, atol=1e-5)
-
-
-@pytest.mark.parametrize("cores", [1, 3])
-def test_all_scores_on_threads_equal_one_layer_at_a_time(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, cores: int
-) -> None:
-    """The default scorer runs the layers on up to one thread per core: each layer's scores are
-    those :func:`write_scores` writes alone, the float32 rounding of numpy's float64 projection."""
-    monkeypatch.setattr("embedding_explorer.build.results.available_cores", lambda: cores)
-    rng = np.random.default_rng(3)
-    layers = {
-        "a": rng.normal(size=(90, 5)) + 100.0,
-        "b": rng.normal(size=(90, 7)),
-        "c": rng.normal(size=(90, 3)),
-    }
-    threads: set[str] = set()
-    real_transform = ee.PCAResult.transform
-
-    def transform(self: ee.PCAResult, x: np.ndarray) -> np.ndarray:
-        threads.add(threading.current_thread().name)
-        return real_transform(self, x)
-
-    monkeypatch.setattr(ee.PCAResult, "transform", transform)
-    scores = {}
-    for name, scorer in (("each", None), ("all", write_all_scores)):
-        writer = RunWriter(tmp_path / name, list(layers))
-        writer.layout({k: v.shape[1] for k, v in layers.items()}, rows_per_chunk=16)
-        pcas = {}
-        for layer, x in layers.items():
-            writer.append_activations(layer, x.astype(np.float32))
-            pcas[layer] = StreamingPCA(2).fit(x.astype(np.float32)).finalize()
-        writer.finish_activations()
-        if scorer is None:
-            for layer, pca in pcas.items():
-                write_scores(writer, layer, pca, 90)
-        else:
-            scorer(writer, pcas, 90)
-        scores[name] = {layer: writer.root[f"scores/{writer.keys[layer]}"][...] for layer in layers}
-        writer.abort()
-    for layer, x in layers.items():
-        np.testing.assert_array_equal(scores["all"][layer], scores["each"][layer])
-        pca = StreamingPCA(2).fit(x.astype(np.float32)).finalize()
-        expected = (x.astype(np.float32).astype(np.float64) - pca.mean) @ pca.components.T
-        np.testing.assert_array_equal(scores["all"][layer], expected.astype(np.float32))
-    assert (len(threads - {threading.current_thread().name}) > 0) == (cores > 1)

@@ -460,7 +460,7 @@ def test_crash_while_writing_scores_leaves_no_run(explore_quiet, run_dir, xy, mo
     def crash(*args: object, **kwargs: object) -> None:
         raise OSError("disk full")
 
-    monkeypatch.setattr("embedding_explorer.build.results.fill_scores", crash)
+    monkeypatch.setattr("embedding_explorer.build.finish.write_scores", crash)
     with pytest.raises(OSError, match="disk full"):
         explore_quiet(MLP(), xy[0], ["fc1"])
     assert leftovers(run_dir) == []

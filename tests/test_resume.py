@@ -148,7 +148,7 @@ def test_full_disk_leaves_the_completed_chunks_resumable(
 def test_a_failure_while_scoring_resumes_after_the_extraction(
     tmp_path: Path, run_dir: Path, small_chunks: None, xy2000: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr("embedding_explorer.build.results.fill_scores", _disk_full)
+    monkeypatch.setattr("embedding_explorer.build.finish.write_scores", _disk_full)
     model = MLP()
     with pytest.raises(OSError):
         ee.explore(model, xy2000, LAYERS, out=run_dir, batch_size=100, progress=False)

@@ -22,7 +22,7 @@ from ..store.writer import RunWriter
 from ..tokens import TokenBatches, token_table
 from .manifest import Manifest, layer_entry
 from .plan import ExplorePlan
-from .results import Scorer, finish_pca, sample_table, write_all_scores
+from .results import Scorer, finish_pca, sample_table, write_scores
 
 log = logging.getLogger(__name__)
 
@@ -53,7 +53,7 @@ def finish(
     resumed_at : int, default=0
         Samples extracted before this call (a resumed run).
     scorer : callable, optional
-        Writes a layer's scores; default :func:`~.results.write_all_scores` (one process).
+        Writes a layer's scores; default :func:`~.results.write_scores` (one process).
 
     Returns
     -------
@@ -87,11 +87,8 @@ def finish(
         writer.write_pca(ref.name, pca)
         pcas[ref.name] = pca
     t_scores = time.perf_counter()
-    if scorer is None:
-        write_all_scores(writer, pcas, n)
-    else:
-        for layer, pca in pcas.items():
-            scorer(writer, layer, pca, n)
+    for layer, pca in pcas.items():
+        (scorer or write_scores)(writer, layer, pca, n)
     t_end = time.perf_counter()
     given_metadata = metadata  # the user's (and a per-token run's token columns)
     metadata, recorded = recorded_columns(ledger, labels, metadata, n)

@@ -4,16 +4,12 @@ scores, and the sample table."""
 from __future__ import annotations
 
 import warnings
-from collections.abc import Mapping
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Protocol
 
 import numpy as np
 import pandas as pd
-from threadpoolctl import threadpool_limits
 
 from ..exceptions import ZeroVarianceWarning
-from ..overlap import available_cores
 from ..pca import PCAResult, StreamingPCA
 from ..randomized import pca_of_stored
 from ..store.writer import RunWriter
@@ -42,11 +38,8 @@ def finish_pca(acc: StreamingPCA, stored: Any, layer: str, *, why: str, stacklev
 def write_scores(writer: RunWriter, layer: str, pca: PCAResult, n: int) -> None:
     """Scores chunk by chunk from the stored activations, never the whole matrix in memory:
     one write per score chunk, so no chunk is ever rewritten."""
-    fill_scores(writer.activations(layer), writer.scores_array(layer, n, len(pca.components)), pca, n)
-
-
-def fill_scores(activations: Any, scores: Any, pca: PCAResult, n: int) -> None:
-    """Write ``scores`` (an (n, k) array) from ``activations``, one score chunk at a time."""
+    activations = writer.activations(layer)
+    scores = writer.scores_array(layer, n, len(pca.components))
     rows, block = int(activations.chunks[0]), int(scores.chunks[0])
     for first in range(0, n, block):
         last = min(first + block, n)
@@ -55,24 +48,6 @@ def fill_scores(activations: Any, scores: Any, pca: PCAResult, n: int) -> None:
             end = min(start + rows, last)
             buffer[start - first : end - first] = pca.transform(activations[start:end])
         scores[first:last] = buffer
-
-
-def write_all_scores(writer: RunWriter, pcas: Mapping[str, PCAResult], n: int) -> None:
-    """Every layer's scores (:func:`write_scores` for each), the layers on up to one thread per
-    core, each with one BLAS thread: the forward pass is over, so the cores are this step's. The
-    arrays are made first, one after another (the store's folders are changed by one thread);
-    a layer's scores are the same whichever thread makes them."""
-    arrays = {layer: writer.scores_array(layer, n, len(pca.components)) for layer, pca in pcas.items()}
-    jobs = [(writer.activations(layer), arrays[layer], pca, n) for layer, pca in pcas.items()]
-    workers = min(len(jobs), available_cores())
-    with threadpool_limits(1, user_api="blas"):
-        if workers < 2:
-            for job in jobs:
-                fill_scores(*job)
-            return
-        with ThreadPoolExecutor(workers, thread_name_prefix="ee-scores") as pool:
-            for done in [pool.submit(fill_scores, *job) for job in jobs]:
-                done.result()  # the first error, if any
 
 
 def sample_table(n: int, labels: np.ndarray | None, metadata: pd.DataFrame | None) -> pd.DataFrame:
