@@ -375,8 +375,8 @@ def stream_rows(
     # (two pools spinning on the same cores slow both down several times). Overlapped, the
     # float64 moments (a dsyrk per layer per batch, as costly as a small model's forward pass)
     # run on a thread of their own beside the background's checks and writes, each with that
-    # one BLAS thread: the writes wait on the disk part of the time, and at 100,000 samples of
-    # bench_scale this took ee.explore from 22.8 s to 16.0 s (a loaded 2-core machine). Not
+    # one BLAS thread, so they no longer wait behind the writes' disk waits (README,
+    # Performance: 0.7-0.85x at 100,000 samples of bench_scale in 4 of 7 A/B pairs). Not
     # overlapped, torch's threads wait while a batch is consumed: its layers' moments then run
     # side by side on one thread per core (one BLAS thread each) beside the writes, and the
     # next forward pass starts once they are done
