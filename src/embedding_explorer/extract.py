@@ -324,7 +324,9 @@ def stream_rows(
     model's output for the batch just run (its class scores are recorded, :mod:`.outputs`); the
     renderings' input statistics are recorded with ``opts.input_stats``. With ``overlap`` the work
     after ``rows_of`` (checks, moments, writes; and hashing and rendering too when the inputs
-    were ``copied`` to a device) runs in a background thread beside the next ``rows_of``."""
+    were ``copied`` to a device) runs in a background thread beside the next ``rows_of``, the
+    moments on a second one; without, a batch's layers' moments run side by side on one thread
+    per core while its rows are written."""
     renderer = opts.renderer
     every = None
     if ledger.rows_per_chunk is not None:  # resumed: the writer has the layout already
