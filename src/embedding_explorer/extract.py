@@ -378,7 +378,7 @@ def stream_rows(
     # float64 moments (a dsyrk per layer per batch, as costly as a small model's forward pass)
     # run on a thread of their own beside the background's checks and writes, each with that
     # one BLAS thread, so they no longer wait behind the writes' disk waits (README,
-    # Performance: 0.7-0.85x at 100,000 samples of bench_scale in 4 of 7 A/B pairs). Not
+    # Performance: a median 0.89x over ten A/B pairs of bench_scale under load, unproven). Not
     # overlapped, torch's threads wait while a batch is consumed: its layers' moments then run
     # side by side on one thread per core (one BLAS thread each) beside the writes, and the
     # next forward pass starts once they are done
