@@ -484,6 +484,14 @@ def main() -> None:
             args.json.write_text(json.dumps({f"{m}:{n}": r for (m, n), r in results.items()}, indent=1))
     print()
     print_table(sizes, results)
+    for n in sizes:  # issue 16's goal: ours at least as fast as the in-memory approach
+        ours, old, bare = (results.get((m, n), {}) for m in ("ours", "old_inmemory", "forward"))
+        if ours.get("status") == "ok" and old.get("status") == "ok":
+            versus_bare = f", {ours['seconds'] / bare['seconds']:.2f}x the bare forward pass" if bare else ""
+            print(
+                f"N={n:,}: ours / old_inmemory = {ours['seconds'] / old['seconds']:.2f} "
+                f"(goal <= 1){versus_bare}"
+            )
     ok = sorted((n, r["peak_bytes"]) for (m, n), r in results.items() if m == "ours" and r["status"] == "ok")
     if len(ok) >= 2:
         (n0, p0), (n1, p1) = ok[0], ok[-1]

@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 import pytest
 import torch
+from sklearn.decomposition import PCA
 from torch import nn
 
 import embedding_explorer as ee
@@ -157,3 +158,108 @@ def test_a_nan_found_in_the_background_names_layer_and_sample(
             SlowDevice(threading.Event(), 0.0), (x, y), ["fc1"], out=out, batch_size=BATCH, progress=False
         )
     assert leftovers(out) == []
+
+
+# ---- the moments on a thread of their own --------------------------------------------------------
+def test_moments_run_on_their_own_thread_beside_the_writes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, watched_writes: tuple[threading.Event, list[str]]
+) -> None:
+    """The first batch's moments return only once a *later* batch has been written (or after 60
+    s): the writes go on while the moments of a batch are still being computed."""
+    monkeypatch.setattr("embedding_explorer.extract.overlaps", lambda device: True)
+    _, write_threads = watched_writes
+    later_written = threading.Event()
+    original_append = RunWriter.append_activations
+
+    def append(self: RunWriter, layer: str, rows: np.ndarray) -> Any:
+        original_append(self, layer, rows)
+        if len(write_threads) > 2:  # fc1 and fc2 of batch 1, then batch 2's
+            later_written.set()
+
+    monkeypatch.setattr(RunWriter, "append_activations", append)
+    fits: list[tuple[str, bool]] = []
+    original_fit = ee.StreamingPCA.partial_fit
+
+    def partial_fit(self: ee.StreamingPCA, x: Any) -> ee.StreamingPCA:
+        waited = later_written.wait(60.0) if not fits else True
+        fits.append((threading.current_thread().name, waited))
+        return original_fit(self, x)
+
+    monkeypatch.setattr(ee.StreamingPCA, "partial_fit", partial_fit)
+    model = SlowDevice(threading.Event(), patience=0.0)
+    run = ee.explore(model, data(), ["fc1", "fc2"], out=tmp_path / "run", batch_size=BATCH, progress=False)
+    assert fits[0] == ("ee-moments", True)  # batch 2 was written while batch 1's moments waited
+    assert {name for name, _ in fits} == {"ee-moments"} and len(fits) == 2 * N // BATCH
+    assert set(write_threads) == {"ee-background"}
+    x = data()[0]
+    reference = PCA(n_components=4, svd_solver="full").fit(
+        model.fc2(torch.relu(model.fc1(x))).detach().double()
+    )
+    np.testing.assert_allclose(
+        run["fc2"].explained_variance_ratio, reference.explained_variance_ratio_, rtol=0, atol=1e-12
+    )
+
+
+def test_an_error_in_the_moments_thread_is_raised_and_leaves_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("embedding_explorer.extract.overlaps", lambda device: True)
+    calls: list[int] = []
+    original_fit = ee.StreamingPCA.partial_fit
+
+    def partial_fit(self: ee.StreamingPCA, x: Any) -> ee.StreamingPCA:
+        calls.append(1)
+        if len(calls) == 5:
+            raise MemoryError("no room for the moments of batch 3")
+        return original_fit(self, x)
+
+    monkeypatch.setattr(ee.StreamingPCA, "partial_fit", partial_fit)
+    out = tmp_path / "runs" / "bad"
+    with pytest.raises(MemoryError, match="batch 3"):
+        ee.explore(
+            SlowDevice(threading.Event(), 0.0),
+            data(),
+            ["fc1", "fc2"],
+            out=out,
+            batch_size=BATCH,
+            progress=False,
+        )
+    assert leftovers(out) == []
+
+
+@pytest.mark.parametrize("cores", [1, 3])
+def test_not_overlapped_the_layers_moments_run_side_by_side_between_forward_passes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, cores: int
+) -> None:
+    """torch's threads wait while a batch is consumed: its layers' moments run on one thread per
+    core, and each batch's are done before the next forward pass; the run is the same."""
+    monkeypatch.setattr("embedding_explorer.extract.overlaps", lambda device: False)
+    monkeypatch.setattr("embedding_explorer.extract.available_cores", lambda: cores)
+    fits: list[tuple[str, int]] = []
+    model = SlowDevice(threading.Event(), patience=0.0)
+    original_fit = ee.StreamingPCA.partial_fit
+
+    def partial_fit(self: ee.StreamingPCA, x: Any) -> ee.StreamingPCA:
+        fits.append((threading.current_thread().name, model.calls))
+        return original_fit(self, x)
+
+    monkeypatch.setattr(ee.StreamingPCA, "partial_fit", partial_fit)
+    run = ee.explore(model, data(), ["fc1", "fc2"], out=tmp_path / "run", batch_size=BATCH, progress=False)
+    names = {name for name, _ in fits}
+    if cores == 1:
+        assert names == {threading.current_thread().name}
+    else:
+        assert all(name.startswith("ee-moments") for name in names)
+    # batch b's moments are made after forward pass b and before forward pass b + 1
+    assert [calls for _, calls in fits] == [b for b in range(1, N // BATCH + 1) for _ in range(2)]
+    monkeypatch.setattr(ee.StreamingPCA, "partial_fit", original_fit)
+    monkeypatch.setattr("embedding_explorer.extract.available_cores", lambda: 1)
+    alone = ee.explore(
+        SlowDevice(threading.Event(), 0.0),
+        data(),
+        ["fc1", "fc2"],
+        out=tmp_path / "one",
+        batch_size=BATCH,
+        progress=False,
+    )
+    assert_same_run(run, alone)

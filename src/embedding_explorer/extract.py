@@ -12,10 +12,10 @@ import contextlib
 import ctypes
 import logging
 import math
-import os
 import sys
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -32,7 +32,7 @@ from .exceptions import EmbeddingExplorerError, NonFiniteActivationError
 from .fingerprint import ContentHasher, identity_digest
 from .inputstats import image_statistics, original_image_statistics, text_statistics
 from .outputs import OutputsSpec, class_scores, output_columns
-from .overlap import Background
+from .overlap import Background, available_cores
 from .pca import StreamingPCA
 from .placement import is_placed
 from .records import TEXT
@@ -44,6 +44,7 @@ from .store.writer import RunWriter
 log = logging.getLogger(__name__)
 
 FLOAT16_MAX = float(np.finfo(np.float16).max)
+MOMENTS_QUEUE = 8  # layer batches waiting for the moments thread (a bound on the rows held)
 
 
 @dataclass(kw_only=True)
@@ -332,7 +333,9 @@ def stream_rows(
     model's output for the batch just run (its class scores are recorded, :mod:`.outputs`); the
     renderings' input statistics are recorded with ``opts.input_stats``. With ``overlap`` the work
     after ``rows_of`` (checks, moments, writes; and hashing and rendering too when the inputs
-    were ``copied`` to a device) runs in a background thread beside the next ``rows_of``."""
+    were ``copied`` to a device) runs in a background thread beside the next ``rows_of``, the
+    moments on a second one; without, a batch's layers' moments run side by side on one thread
+    per core while its rows are written."""
     renderer = opts.renderer
     every = None
     if ledger.rows_per_chunk is not None:  # resumed: the writer has the layout already
@@ -361,11 +364,18 @@ def stream_rows(
         batch, offset, outputs, prepared, accumulated, recorded = item
         if prepared is None:
             prepared = prepare(batch)
+        layers_done = []
         for layer, x in outputs.items():
             rows = checked_rows(x, layer, offset, opts.storage_dtype)
-            if not accumulated:
+            if moments is not None and not accumulated:  # their own thread, beside the writes
+                moments.submit((layer, x, rows))
+            elif layers is not None and not accumulated:  # the layers side by side
+                layers_done.append(layers.submit(ledger.accumulate, layer, x, rows))
+            elif not accumulated:
                 ledger.accumulate(layer, x, rows)
             writer.append_activations(layer, rows)
+        for done in layers_done:  # the next forward pass gets the cores back
+            done.result()
         columns = {**prepared, **recorded}
         if columns:
             ledger.add_columns(columns, batch.size)
@@ -373,11 +383,23 @@ def stream_rows(
         bar.update(batch.size)
 
     # one owner of the cores at a time: numpy's BLAS stays on one thread while torch computes
-    # (two pools spinning on the same cores slow both down several times); the background
-    # thread, where there is one, uses that one BLAS thread beside torch's own
+    # (two pools spinning on the same cores slow both down several times). Overlapped, the
+    # float64 moments (a dsyrk per layer per batch, as costly as a small model's forward pass)
+    # run on a thread of their own beside the background's checks and writes, each with that
+    # one BLAS thread, so they no longer wait behind the writes' disk waits (README,
+    # Performance: a median 0.89x over ten A/B pairs of bench_scale under load, unproven). Not
+    # overlapped, torch's threads wait while a batch is consumed: its layers' moments then run
+    # side by side on one thread per core (one BLAS thread each) beside the writes, and the
+    # next forward pass starts once they are done
     with (
         threadpool_limits(1, user_api="blas"),
         bar,
+        Background(lambda item: ledger.accumulate(*item), depth=MOMENTS_QUEUE, name="ee-moments")
+        if overlap
+        else contextlib.nullcontext() as moments,
+        ThreadPoolExecutor(available_cores(), thread_name_prefix="ee-moments")
+        if not overlap and available_cores() > 1
+        else contextlib.nullcontext() as layers,
         Background(consume) if overlap else contextlib.nullcontext() as background,
     ):
         for batch in batches:
@@ -410,6 +432,8 @@ def stream_rows(
             if resume_key is not None and every and seen - ledger.saved_at >= every:
                 if background is not None:
                     background.drain()  # the checkpoint holds whole batches only
+                if moments is not None:
+                    moments.drain()  # and the moments of those batches
                 ledger.checkpoint(writer, resume_key, renderer)
     writer.finish_activations()
 
@@ -420,8 +444,7 @@ def overlaps(device: torch.device) -> bool:
     CPU when torch's threads leave a core idle. Otherwise it would only take cores from torch."""
     if device.type != "cpu":
         return True
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-    return torch.get_num_threads() < cores
+    return torch.get_num_threads() < available_cores()
 
 
 def host_rows(x: torch.Tensor) -> torch.Tensor:

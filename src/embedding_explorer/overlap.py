@@ -8,6 +8,7 @@ thread is raised in the caller at its next :meth:`Background.submit` or at :meth
 
 from __future__ import annotations
 
+import os
 import queue
 import threading
 from collections.abc import Callable
@@ -20,11 +21,11 @@ _STOP = object()
 class Background:
     """Runs ``work(item)`` for each submitted item, in submission order, on one thread."""
 
-    def __init__(self, work: Callable[[Any], None], *, depth: int = 2) -> None:
+    def __init__(self, work: Callable[[Any], None], *, depth: int = 2, name: str = "ee-background") -> None:
         self._work = work
         self._queue: queue.Queue[Any] = queue.Queue(maxsize=depth)
         self._error: BaseException | None = None
-        self._thread = threading.Thread(target=self._run, name="ee-background", daemon=True)
+        self._thread = threading.Thread(target=self._run, name=name, daemon=True)
 
     def __enter__(self) -> Background:
         self._thread.start()
@@ -74,3 +75,8 @@ class Background:
                 self._error = error
             finally:
                 self._queue.task_done()
+
+
+def available_cores() -> int:
+    """The cores this process may run on (its CPU affinity where the system has one)."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
