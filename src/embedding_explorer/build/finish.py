@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 
 from ..exceptions import EmbeddingExplorerError
-from ..extract import Ledger
+from ..extract import Ledger, release_freed_memory
 from ..pca import PCAResult
 from ..store.writer import RunWriter
 from .columns import recorded_block, recorded_names
@@ -89,6 +89,7 @@ def finish(
     t_scores = time.perf_counter()
     for layer, pca in pcas.items():
         (scorer or write_scores)(writer, layer, pca, n)
+        release_freed_memory()
     t_end = time.perf_counter()
     if tokens is None:
         metadata_columns = [] if metadata is None else [str(c) for c in metadata.columns]

@@ -17,7 +17,7 @@ import pandas as pd
 import pyarrow as pa
 
 from ..exceptions import EmbeddingExplorerError
-from ..extract import Ledger
+from ..extract import Ledger, release_freed_memory
 from ..store.writer import RunWriter
 from ..tokens import TOKEN_COLUMNS, TokenBatches, token_table
 from .columns import recorded_block, recorded_names, with_loss
@@ -64,6 +64,8 @@ def write_token_samples(
                 parts.append(pd.DataFrame({k: extra[k] for k in kept}))
             yield pd.concat(parts, axis=1)
             first += len(tokens)
+            release_freed_memory()  # each chunk's strings and frames would otherwise pile up
+            pa.default_memory_pool().release_unused()
 
     rows = writer.write_sample_chunks(chunks(), types)
     if rows != ledger.n_done:
