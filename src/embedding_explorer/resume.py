@@ -261,7 +261,8 @@ def _segments(folder: Location, kind: str, last: int, reading: list[Location]) -
 
 
 def _segment_rows(folder: Location, kind: str, last: int, reading: list[Location]) -> int:
-    """The rows that segments 1..last of one kind hold, from their headers (nothing else read)."""
+    """The rows that segments 1..last of one kind hold, from their headers and sizes (a file
+    shorter than its header says is refused; only one of objects, e.g. labels, is read whole)."""
     total = 0
     for path in _present(folder, kind, last, reading):
         reading[0] = path
@@ -269,6 +270,16 @@ def _segment_rows(folder: Location, kind: str, last: int, reading: list[Location
             fmt = np.lib.format
             version = fmt.read_magic(f)
             header = fmt.read_array_header_1_0 if version == (1, 0) else fmt.read_array_header_2_0
-            shape, _, _ = header(f)
+            shape, _, dtype = header(f)
+            if dtype.hasobject:
+                _load_whole(path)
+            elif f.tell() + int(np.prod(shape)) * dtype.itemsize != path.size():
+                raise ValueError(f"{path.url} holds {path.size()} bytes, not the {shape} its header says")
         total += int(shape[0])
     return total
+
+
+def _load_whole(path: Location) -> None:
+    """Read a saved array whole (an unreadable one raises)."""
+    with path.open("rb") as f:
+        np.load(f, allow_pickle=True)
