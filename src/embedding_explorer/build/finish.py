@@ -74,6 +74,7 @@ def finish(
     elif plan.labels is None and ledger.batches_with_labels and ledger.n_labels != n:
         raise EmbeddingExplorerError(f"labels has {ledger.n_labels} entries for {n} samples")
     plan.renderer.check_count(n)
+    release_freed_memory()  # what extraction freed, before the scores' buffers
     t_pca = time.perf_counter()
     pcas: dict[str, PCAResult] = {}
     for ref in plan.refs:
