@@ -25,6 +25,10 @@ from .token_samples import write_token_samples
 
 log = logging.getLogger(__name__)
 
+TRIM_AFTER_SCORES = 1 << 17  # samples from which freed memory is handed back after each layer's
+# scores: else the next layer's buffers come on top of the last one's (~50 MB kept at 1M samples);
+# below it the buffers are small and a trim (10-80 ms) would cost more than it saves
+
 
 def finish(
     plan: ExplorePlan,
@@ -90,7 +94,8 @@ def finish(
     t_scores = time.perf_counter()
     for layer, pca in pcas.items():
         (scorer or write_scores)(writer, layer, pca, n)
-        release_freed_memory()
+        if n >= TRIM_AFTER_SCORES:  # big score buffers: hand them back before the next layer's
+            release_freed_memory()
     t_end = time.perf_counter()
     if tokens is None:
         metadata_columns = [] if metadata is None else [str(c) for c in metadata.columns]

@@ -57,10 +57,10 @@ def write_token_samples(
             parts = [head, token_table(tokens, data)]
             if metadata_per_text is not None:
                 parts.append(metadata_per_text.iloc[text_ids].reset_index(drop=True))
-            if segment.columns is not None and names:
+            kept = recorded["input_statistics"] + recorded["outputs"]
+            if segment.columns is not None and kept:
                 raw = {name: segment.columns[:, i] for i, name in enumerate(names)}
                 extra = recorded_block(raw, labels, given, loss)
-                kept = recorded["input_statistics"] + recorded["outputs"]
                 parts.append(pd.DataFrame({k: extra[k] for k in kept}))
             yield pd.concat(parts, axis=1)
             first += len(tokens)
