@@ -6,9 +6,11 @@
    1.15x.
 2. Memory: the peak RSS (sampled every 50 ms) of per-token runs of 100k tokens and, with
    ``--million``, 1M tokens, with the same small randomly initialised BERT (2 layers, 64 wide, the
-   MiniLM tokenizer) over synthetic sentences, float16 storage: what the run keeps per token
-   (labels, text_id/position/token_id, rendering sizes) is O(N) bookkeeping, never rows. The
-   model is small so the 1M case takes minutes on a laptop's CPU; it is optional here because two
+   MiniLM tokenizer) over synthetic sentences, float16 storage: rows stream to disk, and so does
+   the per-token bookkeeping (labels, text_id/position/token_id, recorded columns: spilled with
+   each checkpoint; the sample table written in row groups), so the peak should stay about the
+   same. Also the run's bytes on disk per token (renderings: each text stored once). The model
+   is small so the 1M case takes minutes on a laptop's CPU; it is optional here because two
    shared cores make it slow.
 
 Prints, never asserts.
@@ -132,8 +134,12 @@ def memory(n_tokens: int, batch_size: int) -> None:
         )
         seconds = time.perf_counter() - start
         n = run.n_samples
+        files = [p for p in run.path.rglob("*") if p.is_file()]
+        rendered = sum(p.stat().st_size for p in files if p.name.startswith("renderings"))
+        total = sum(p.stat().st_size for p in files)
     print(f"  {n:>9,} tokens of {len(texts):,} texts: peak RSS {peak.peak / 2**20:7,.0f} MiB, "
-          f"{seconds:6.1f} s ({n / seconds:,.0f} tokens/s)")  # fmt: skip
+          f"{seconds:6.1f} s ({n / seconds:,.0f} tokens/s); on disk {total / n:.0f} B/token, "
+          f"of which renderings {rendered / n:.1f}")  # fmt: skip
 
 
 def _minilm_dir() -> str:

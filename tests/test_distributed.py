@@ -292,9 +292,9 @@ def test_narrow_layers_make_shards_for_every_worker_and_renderings_come_in_piece
         shards.append((result["start"], result["stop"]))
         merge(self, ledger, result)
 
-    def record_append(self: Any, items: Any) -> None:
+    def record_append(self: Any, items: Any, counts: Any = None) -> None:
         pieces.append(sum(map(len, items)))
-        append(self, items)
+        append(self, items, counts)
 
     monkeypatch.setattr(dist.Cluster, "_merge", record_merge)
     monkeypatch.setattr(RunWriter, "append_renderings", record_append)
@@ -395,6 +395,11 @@ def assert_equal_token_runs(run: ee.Run, single: ee.Run) -> None:
     columns = ["text_id", "position", "token", "token_id", "label", "negated"]
     pd.testing.assert_frame_equal(run.samples[columns], single.samples[columns])
     assert_equal_records(run, single, TEXT_STATS)  # each token has its text's statistics
+    # each text is stored once, shared by its tokens, as one process stores it
+    assert run.manifest["format_version"] == single.manifest["format_version"] == 2
+    assert run.manifest["rendering"] == single.manifest["rendering"]
+    for name in ("renderings.bin", "renderings.samples.npy"):
+        assert (run.path / name).read_bytes() == (single.path / name).read_bytes()
 
 
 @pytest.mark.parametrize(

@@ -25,7 +25,7 @@ from embedding_explorer.locations import as_location, is_local, local_path
 from embedding_explorer.store.format import FORMAT, FORMAT_VERSION, PARTIAL
 from embedding_explorer.store.reader import RunReader
 from embedding_explorer.store.writer import RunWriter
-from support import MLP, assert_equal_runs, assert_same_run
+from support import MLP, TOKEN_TEXTS, assert_equal_runs, assert_same_run, minilm_bert
 
 with warnings.catch_warnings():
     from starlette.exceptions import StarletteDeprecationWarning
@@ -300,3 +300,24 @@ def test_dask_workers_write_file_and_fsspec_urls(tmp_path: Path, xy: Any, small_
     for run in (as_file, in_place):
         assert_equal_runs(run, reference)
         assert [run.rendering(i) for i in range(run.n_samples)] == [t.encode() for t in TEXTS]
+
+
+def test_a_per_token_run_in_place_equals_a_local_one(
+    mem_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Spilled token columns, a sample table in row groups and texts shared by their tokens,
+    written as objects in place (several rendering objects), read back as a local run does."""
+    from embedding_explorer import extract
+
+    model, tokenizer = minilm_bert()
+    monkeypatch.setattr(extract, "checkpoint_rows", lambda *a: 24)
+    texts = TOKEN_TEXTS[:12]
+    args: dict[str, Any] = {"reduce": ee.Reducer("tokens", skip_special=True), "progress": False}
+    batches = ee.text_batches(texts, tokenizer, batch_size=4)
+    outs = (tmp_path / "local", mem_url)
+    runs = [ee.explore(model, batches, ["encoder.layer.0"], out=out, **args) for out in outs]
+    assert_same_run(*runs)
+    assert len(runs[1].manifest["rendering"]["parts"]) > 1
+    assert [runs[1].rendering(i) for i in range(runs[1].n_samples)] == [
+        texts[t].encode() for t in runs[1].samples["text_id"]
+    ]

@@ -10,8 +10,8 @@ import pytest
 
 from embedding_explorer import EmbeddingExplorerError, IncompleteRunError
 from embedding_explorer.store.format import (
-    FORMAT_VERSION,
     MANIFEST,
+    READABLE_VERSION,
     chunk_rows,
     layer_keys,
     read_manifest,
@@ -54,8 +54,8 @@ def test_read_manifest_errors(tmp_path: Path) -> None:
         read_manifest(other)
     newer = tmp_path / "newer"
     newer.mkdir()
-    (newer / MANIFEST).write_text(json.dumps(minimal_manifest(format_version=FORMAT_VERSION + 1)))
-    with pytest.raises(EmbeddingExplorerError, match=f"format version {FORMAT_VERSION + 1}.*upgrade"):
+    (newer / MANIFEST).write_text(json.dumps(minimal_manifest(format_version=READABLE_VERSION + 1)))
+    with pytest.raises(EmbeddingExplorerError, match=f"format version {READABLE_VERSION + 1}.*upgrade"):
         read_manifest(newer)
 
 

@@ -5,11 +5,12 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 import zarr
 
 from embedding_explorer import IncompleteRunError
-from embedding_explorer.store.format import read_manifest, staging_path
+from embedding_explorer.store.format import FORMAT, SHARED_RENDERINGS_VERSION, read_manifest, staging_path
 from embedding_explorer.store.reader import RunReader
 from embedding_explorer.store.writer import RowWriter, RunWriter
 from support import write_small_run
@@ -90,3 +91,21 @@ def test_layout_gives_every_layer_the_same_chunks_and_dtype(tmp_path: Path) -> N
     writer.abort()
     with pytest.raises(ValueError, match="storage_dtype='int8'"):
         RunWriter(tmp_path / "r", ["a"], storage_dtype="int8")
+
+
+def test_renderings_shared_by_samples_are_stored_once_and_read_per_sample(tmp_path: Path) -> None:
+    """Renderings appended with counts (a per-token run's texts) are each stored once; the reader
+    gives every sample the rendering it shares, texts of no samples included."""
+    writer = RunWriter(tmp_path / "run", ["a"])
+    texts = [b"first text", b"", b"third", b"skipped", b"fifth one"]
+    writer.append_renderings(texts[:3], np.array([2, 0, 3]))
+    writer.append_renderings(texts[3:], np.array([0, 1]))
+    assert writer.renderings_shared
+    assert writer.finish_renderings() == 6
+    writer.write_samples(pd.DataFrame({"sample_id": np.arange(6)}))
+    manifest = {"format": FORMAT, "format_version": SHARED_RENDERINGS_VERSION, "rendering": {"shared": True}}
+    writer.commit(manifest)
+    reader = RunReader(tmp_path / "run")
+    owner = [0, 0, 2, 2, 2, 4]  # the text each sample belongs to, by hand
+    assert [reader.rendering(i) for i in range(6)] == [texts[t] for t in owner]
+    assert (tmp_path / "run" / "renderings.bin").stat().st_size == sum(len(t) for t in texts)

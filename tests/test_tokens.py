@@ -371,3 +371,51 @@ def test_a_sequence_classifier_per_token_records_no_outputs(tokenizer: Any, tmp_
     assert run.output_columns == [] and "predicted" not in run.samples
     assert run.input_statistics == ["n_tokens", "n_words"]
     np.testing.assert_array_equal(run.samples["n_words"], np.repeat([len(t.split()) for t in texts], lengths))
+
+
+def test_the_sample_table_and_renderings_are_written_per_segment_and_per_text(
+    bert: Any, tokenizer: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With the ledger spilled every few batches, the sample table is written in row groups and
+    reads back equal to the tokenizer's own ids and strings, each token with its text's label,
+    metadata and rendering; each text is stored once (renderings O(texts), not O(tokens))."""
+    import pyarrow.parquet as pq
+
+    from embedding_explorer import extract
+
+    texts = [*TEXTS, "", *TEXTS[:3]]  # "" has no token once [CLS]/[SEP] are skipped
+    category = [*CATEGORY, "d", *CATEGORY[:3]]
+    source = [f"src{i % 4}" for i in range(len(texts))]
+    args: dict[str, Any] = {
+        "reduce": ee.Reducer("tokens", skip_special=True),
+        "progress": False,
+        "n_components": 3,
+        "labels": category,
+        "metadata": {"source": source},
+    }
+    batches = ee.text_batches(texts, tokenizer, batch_size=2)
+    whole = ee.explore(bert, batches, ["encoder.layer.0"], out=tmp_path / "whole", **args)
+    monkeypatch.setattr(extract, "checkpoint_rows", lambda *a: 8)
+    run = ee.explore(bert, batches, ["encoder.layer.0"], out=tmp_path / "spilled", **args)
+
+    assert pq.ParquetFile(run.path / "samples.parquet").num_row_groups > 2
+    assert run.samples.equals(whole.samples)
+    table = run.samples
+    expected = []  # by hand: every non-special token of every text, in order
+    for text_id, text in enumerate(texts):
+        ids = tokenizer(text)["input_ids"]
+        for position, token_id in enumerate(ids):
+            if token_id not in tokenizer.all_special_ids:
+                expected.append((text_id, position, token_id, tokenizer.decode([token_id])))
+    columns = [table[c] for c in ("text_id", "position", "token_id", "token")]
+    assert list(zip(*columns, strict=True)) == expected
+    np.testing.assert_array_equal(table["sample_id"], np.arange(len(expected)))
+    assert table["label"].tolist() == [category[t] for t, *_ in expected]
+    assert table["source"].tolist() == [source[t] for t, *_ in expected]
+    assert table["n_tokens"].tolist() == [len(tokenizer(texts[t])["input_ids"]) for t, *_ in expected]
+    assert [run.rendering(i) for i in range(run.n_samples)] == [texts[t].encode() for t, *_ in expected]
+
+    assert run.manifest["format_version"] == 2 and run.manifest["rendering"]["shared"] is True
+    stored = (run.path / "renderings.bin").stat().st_size
+    assert stored == sum(len(t.encode()) for t in texts)  # each text once
+    assert stored < sum(len(texts[t].encode()) for t, *_ in expected) / 3

@@ -220,7 +220,7 @@ class Cluster:
         if result["edges"]:
             self._write_edges(result["edge_file"], result["edges"], ledger.dims)
         if result["render_sizes"] is not None:
-            self._copy_renderings(result["render_file"], result["render_sizes"])
+            self._copy_renderings(result["render_file"], result["render_sizes"], result["render_counts"])
         renderer = self.opts.renderer
         renderer.restore({**renderer.state(), "seen": result["stop"], "kind": result["render_kind"]})
         ledger.n_done = result["stop"]
@@ -238,8 +238,9 @@ class Cluster:
             self.writer.put_activations(layer, first, rows)
         source.remove()
 
-    def _copy_renderings(self, name: str, sizes: np.ndarray) -> None:
-        """Append a shard's renderings from its file, a bounded piece at a time."""
+    def _copy_renderings(self, name: str, sizes: np.ndarray, counts: np.ndarray | None) -> None:
+        """Append a shard's renderings from its file, a bounded piece at a time (with ``counts``,
+        each shared by that many consecutive samples: a per-token run's texts)."""
         source = self._location(name)
         ends = np.cumsum(sizes)
         first = 0
@@ -249,7 +250,8 @@ class Cluster:
             blob = source.read_bytes(begin, int(ends[last - 1]))
             cuts = ends[first:last] - begin
             self.writer.append_renderings(
-                [blob[int(a) : int(b)] for a, b in zip(np.concatenate([[0], cuts[:-1]]), cuts, strict=True)]
+                [blob[int(a) : int(b)] for a, b in zip(np.concatenate([[0], cuts[:-1]]), cuts, strict=True)],
+                None if counts is None else counts[first:last],
             )
             first = last
         source.remove()

@@ -233,7 +233,8 @@ def _start(plan: ExplorePlan) -> tuple[RunWriter, Ledger, resume.Checkpoint | No
         return writer, Ledger(plan.n_components, plan.max_dense_dim), None
     log.info("resuming the run at %s after %d samples", plan.out, checkpoint.n_done)
     plan.renderer.restore(checkpoint.renderer)
-    return writer, Ledger.resumed(checkpoint, plan.n_components, plan.max_dense_dim), checkpoint
+    ledger = Ledger.resumed(checkpoint, plan.n_components, plan.max_dense_dim, resume.folder_of(plan.out))
+    return writer, ledger, checkpoint
 
 
 def _extract(
@@ -245,7 +246,9 @@ def _extract(
     workers (None: in this process)."""
     if checkpoint is not None:
         writer.layout(ledger.dims, int(ledger.rows_per_chunk or 0))
-        writer.restore(checkpoint.n_done, checkpoint.render_bytes, checkpoint.render_sizes)
+        writer.restore(
+            checkpoint.n_done, checkpoint.render_bytes, checkpoint.render_sizes, checkpoint.render_counts
+        )
     opts = plan.extract_options()
     if isinstance(plan.data, ArraySource):  # ee.from_arrays: rows read, not computed
         start, source = time.perf_counter(), plan.data

@@ -1,9 +1,9 @@
 """One streaming pass over the data: hooks -> reduced rows -> moments, Zarr, renderings, labels.
 
 Nothing here holds an (N, D) array: rows go to the Zarr store chunk by chunk, each layer keeps an
-O(D^2) accumulator, and only O(N) bookkeeping (labels, rendering sizes) stays in memory. Every
-``checkpoint_rows`` samples the state is saved (:mod:`resume`), so a run that stops part way
-continues from there on the next call with the same arguments.
+O(D^2) accumulator, and per-sample bookkeeping (labels, recorded columns, token columns) goes to
+disk every ``checkpoint_rows`` samples with the state (:mod:`resume`), so memory stays flat and
+a run that stops part way continues from there on the next call with the same arguments.
 """
 
 from __future__ import annotations
@@ -31,6 +31,7 @@ from .capture import LayerCapture, LayerRef, forward_dtype
 from .exceptions import EmbeddingExplorerError, NonFiniteActivationError
 from .fingerprint import ContentHasher, identity_digest
 from .inputstats import image_statistics, original_image_statistics, text_statistics
+from .locations import Location
 from .outputs import OutputsSpec, class_scores, output_columns
 from .overlap import Background, available_cores
 from .pca import StreamingPCA
@@ -68,48 +69,64 @@ class ExtractOptions:
     labels: np.ndarray | None = None  # labels given to explore (for the loss)
 
 
+@dataclass(frozen=True)
+class Segment:
+    """The per-sample bookkeeping of consecutive samples (one spilled segment, or the tail not
+    spilled yet): ``labels`` (n,), recorded ``columns`` (n, len(column_names)) float64, and
+    per-token runs' ``tokens`` (n, 3) text_id, position, token_id; None where there are none."""
+
+    size: int
+    labels: np.ndarray | None
+    columns: np.ndarray | None
+    tokens: np.ndarray | None
+
+
 class Ledger:
     """Everything extraction accumulates besides the stored rows: per-layer moments, labels, the
-    content hash (a chain of per-batch hashes, so it can be saved and resumed) and counts."""
+    content hash (a chain of per-batch hashes, so it can be saved and resumed) and counts.
+
+    Per-sample bookkeeping (labels, recorded columns, a per-token run's token columns) stays in
+    memory only until the next :meth:`spill` (each checkpoint spills): it is then saved as one
+    segment (:func:`.resume.save_segment`) in the run's checkpoint folder and dropped, so memory
+    stays flat however many samples a run has; :meth:`segments` reads it back one at a time."""
 
     def __init__(self, n_components: int, max_dense_dim: int) -> None:
         self.n_components, self.max_dense_dim = n_components, max_dense_dim
         self.accumulators: dict[str, StreamingPCA] = {}
         self.dims: dict[str, int] = {}
         self.n_done = 0
-        self.segment = 0
-        self.saved_at = 0  # n_done of the last checkpoint
+        self.segment = 0  # segments spilled so far
+        self.saved_at = 0  # n_done of the last spill
         self.rows_per_chunk: int | None = None
-        self._labels: list[np.ndarray] = []
-        self._labels_saved = 0  # parts of _labels already in a checkpoint
-        self._tokens: list[np.ndarray] = []  # per-token runs: (n, 3) text_id, position, token_id
-        self._tokens_saved = 0
+        self.folder: Location | None = None  # where the segments are spilled
+        self._labels: list[np.ndarray] = []  # not spilled yet, one array per batch
+        self._tokens: list[np.ndarray] = []
+        self._columns: list[np.ndarray] = []  # one (batch, len(column_names)) float64 block per batch
+        self.n_labels = 0  # labels recorded, spilled or not
         self.batches_with_labels = 0
         self.batches_without_labels = 0
         self._chain = b""
         self._hash_complete = True
         self.column_names: list[str] | None = None  # per-sample columns recorded (inputstats, outputs)
-        self._columns: list[np.ndarray] = []  # one (batch, len(column_names)) float64 block per batch
-        self._columns_saved = 0
 
     @classmethod
-    def resumed(cls, checkpoint: resume.Checkpoint, n_components: int, max_dense_dim: int) -> Ledger:
+    def resumed(
+        cls, checkpoint: resume.Checkpoint, n_components: int, max_dense_dim: int, folder: Location
+    ) -> Ledger:
+        """The ledger of a checkpoint saved in ``folder``: its segments stay there."""
         ledger = cls(n_components, max_dense_dim)
         ledger.accumulators = checkpoint.accumulators
         ledger.dims = dict(checkpoint.dims)
         ledger.n_done = ledger.saved_at = checkpoint.n_done
         ledger.segment = checkpoint.segment
+        ledger.folder = folder
         ledger.rows_per_chunk = checkpoint.rows_per_chunk
-        if checkpoint.labels is not None:
-            ledger._labels, ledger._labels_saved = [checkpoint.labels], 1
-        if checkpoint.tokens is not None:
-            ledger._tokens, ledger._tokens_saved = [checkpoint.tokens], 1
+        ledger.n_labels = checkpoint.rows.get("labels", 0)
         ledger.batches_with_labels = checkpoint.batches_with_labels
         ledger.batches_without_labels = checkpoint.batches_without_labels
         ledger._chain = bytes.fromhex(checkpoint.content_hash or "")
-        if checkpoint.columns is not None:
+        if checkpoint.column_names:
             ledger.column_names = list(checkpoint.column_names)
-            ledger._columns, ledger._columns_saved = [checkpoint.columns], 1
         ledger._hash_complete = checkpoint.content_hash is not None
         return ledger
 
@@ -135,11 +152,12 @@ class Ledger:
         else:
             self.batches_with_labels += 1
             self._labels.append(labels)
+            self.n_labels += len(labels)
 
     def add_tokens(self, columns: np.ndarray) -> None:
-        """Record the next token samples' ``(n, 3)`` text_id, position, token_id (a batch's,
-        or a Dask shard's, merged in order)."""
-        self._tokens.append(columns)
+        """Record the next token samples (a batch's, or a Dask shard's, merged in order):
+        ``(n, 3)`` int text_id, position, token_id (:meth:`.tokens.TokenSelection.columns`)."""
+        self._tokens.append(np.asarray(columns, dtype=np.int64).reshape(-1, 3))
 
     def add_columns(self, columns: Mapping[str, np.ndarray], size: int) -> None:
         """Record one batch's per-sample columns (the same names for every batch)."""
@@ -155,13 +173,6 @@ class Ledger:
         for i, name in enumerate(names):
             block[:, i] = columns[name]
         self._columns.append(block)
-
-    def columns(self) -> dict[str, np.ndarray]:
-        """The recorded per-sample columns, each of length ``n_done``."""
-        if not self.column_names or not self._columns:
-            return {}
-        table = np.concatenate(self._columns)
-        return {name: table[:, i] for i, name in enumerate(self.column_names)}
 
     def accumulate(self, layer: str, x: torch.Tensor, rows: np.ndarray | None) -> None:
         """Add a batch of a layer to its moments: ``x`` on a GPU or in float64, else ``rows``."""
@@ -184,35 +195,72 @@ class Ledger:
             self.accumulators[layer] = shard
 
     # results -------------------------------------------------------------------------------
+    def segments(self) -> Iterator[Segment]:
+        """The per-sample bookkeeping in sample order, one segment at a time: the spilled ones
+        read back from disk, then the tail still in memory."""
+        for i in range(1, self.segment + 1):
+            assert self.folder is not None
+            parts = {kind: resume.read_segment(self.folder, kind, i) for kind in resume.SAMPLE_KINDS}
+            yield _segment(parts["labels"], parts["columns"], parts["tokens"])
+        yield _segment(_joined(self._labels), _joined(self._columns), _joined(self._tokens))
+
     def labels(self) -> np.ndarray | None:
-        if self._labels and self.batches_without_labels:
+        self.check_labels()
+        return _joined([s.labels for s in self.segments() if s.labels is not None])
+
+    def check_labels(self) -> None:
+        if self.batches_with_labels and self.batches_without_labels:
             raise EmbeddingExplorerError("some batches carry labels and others do not")
-        return np.concatenate(self._labels) if self._labels else None
+
+    def columns(self) -> dict[str, np.ndarray]:
+        """The recorded per-sample columns, each of length ``n_done``."""
+        table = _joined([s.columns for s in self.segments() if s.columns is not None])
+        if not self.column_names or table is None:
+            return {}
+        return {name: table[:, i] for i, name in enumerate(self.column_names)}
 
     def tokens(self) -> np.ndarray | None:
         """``(n, 3)`` int64 text_id, position, token_id of every token sample (per-token runs)."""
-        return np.concatenate(self._tokens) if self._tokens else None
+        return _joined([s.tokens for s in self.segments() if s.tokens is not None])
 
     def content_hash(self) -> str | None:
         return self._chain.hex() if self._hash_complete and self._chain else None
 
-    # checkpoints ---------------------------------------------------------------------------
-    def checkpoint(self, writer: RunWriter, key: str, renderer: Renderer) -> None:
-        """Save where extraction stands; rows and renderings are made durable first."""
-        render_bytes, sizes = writer.flush()
-        new_labels = self._labels[self._labels_saved :]
-        new_columns = self._columns[self._columns_saved :]
-        new_tokens = self._tokens[self._tokens_saved :]
+    # spills and checkpoints ------------------------------------------------------------------
+    def spill(self, writer: RunWriter) -> None:
+        """Save the per-sample bookkeeping since the last spill as the next segment, with the
+        renderings' sizes (rows and renderings are made durable first), and drop it from memory."""
+        render_bytes, sizes, counts = writer.flush()
+        self.folder = resume.folder_of(writer.out)
         self.segment += 1
+        resume.save_segment(
+            self.folder,
+            self.segment,
+            {
+                "labels": _joined(self._labels),
+                "columns": _joined(self._columns),
+                "tokens": _joined(self._tokens),
+                "sizes": sizes if render_bytes or len(sizes) else None,
+                "counts": counts,
+            },
+        )
+        self._labels, self._columns, self._tokens = [], [], []
+        self.saved_at = self.n_done
+        release_freed_memory()
+
+    def checkpoint(self, writer: RunWriter, key: str, renderer: Renderer) -> None:
+        """Spill, then save where extraction stands (:mod:`.resume`)."""
+        self.spill(writer)
+        assert self.folder is not None
         resume.save(
-            resume.folder_of(writer.out),
+            self.folder,
             resume.Checkpoint(
                 key=key,
                 n_done=self.n_done,
                 segment=self.segment,
                 rows_per_chunk=int(self.rows_per_chunk or 0),
                 dims=self.dims,
-                render_bytes=render_bytes,
+                render_bytes=writer.render_bytes,
                 renderer=renderer.state(),
                 content_hash=self._chain.hex() if self._hash_complete else None,
                 batches_with_labels=self.batches_with_labels,
@@ -220,16 +268,16 @@ class Ledger:
                 accumulators=self.accumulators,
                 column_names=list(self.column_names or []),
             ),
-            np.concatenate(new_labels) if new_labels else None,
-            sizes if render_bytes or len(sizes) else None,
-            np.concatenate(new_columns) if new_columns else None,
-            np.concatenate(new_tokens) if new_tokens else None,
         )
-        self._labels_saved = len(self._labels)
-        self._columns_saved = len(self._columns)
-        self._tokens_saved = len(self._tokens)
-        self.saved_at = self.n_done
-        release_freed_memory()
+
+
+def _joined(parts: Sequence[np.ndarray]) -> np.ndarray | None:
+    return None if not parts else parts[0] if len(parts) == 1 else np.concatenate(parts)
+
+
+def _segment(labels: np.ndarray | None, columns: np.ndarray | None, tokens: np.ndarray | None) -> Segment:
+    sizes = [len(v) for v in (labels, columns, tokens) if v is not None]
+    return Segment(max(sizes, default=0), labels, columns, tokens)
 
 
 def release_freed_memory() -> None:
@@ -356,7 +404,7 @@ def stream_rows(
         ledger.record_inputs(batch)
         rendered = renderer.render(batch)
         if rendered is not None:
-            writer.append_renderings(rendered)
+            writer.append_renderings(rendered, renderer.last_counts)
         return input_columns(batch, renderer, rendered) if opts.input_stats else {}
 
     def consume(item: Consumed) -> None:
@@ -429,12 +477,15 @@ def stream_rows(
                     outputs = {layer: host_rows(x) for layer, x in outputs.items()}
                 background.submit((batch, seen, outputs, prepared, on_device, recorded))
             seen += batch.size
-            if resume_key is not None and every and seen - ledger.saved_at >= every:
+            if every and seen - ledger.saved_at >= every:
                 if background is not None:
-                    background.drain()  # the checkpoint holds whole batches only
-                if moments is not None:
-                    moments.drain()  # and the moments of those batches
-                ledger.checkpoint(writer, resume_key, renderer)
+                    background.drain()  # a checkpoint or segment holds whole batches only
+                if resume_key is not None:
+                    if moments is not None:
+                        moments.drain()  # and the moments of those batches
+                    ledger.checkpoint(writer, resume_key, renderer)
+                else:
+                    ledger.spill(writer)
     writer.finish_activations()
 
 

@@ -73,6 +73,7 @@ class Renderer:
         self._seen = 0
         self.last_pixels: np.ndarray | None = None  # the last batch's images as rendered, uint8
         self.last_images: list[Image.Image] = []  # ... or its image files' thumbnails (any sizes)
+        self.last_counts: np.ndarray | None = None  # samples per rendering of the last batch (None: 1)
         if isinstance(spec, Originals):
             if n_samples is not None and len(spec) != n_samples:
                 raise EmbeddingExplorerError(f"render has {len(spec)} samples for {n_samples} samples")
@@ -115,13 +116,15 @@ class Renderer:
     def render(self, batch: Batch) -> list[bytes] | None:
         """Per-sample renderings of ``batch``, or None when samples are not rendered."""
         start, self._seen = self._seen, self._seen + batch.size
-        self.last_pixels, self.last_images = None, []
+        self.last_pixels, self.last_images, self.last_counts = None, [], None
         if batch.tokens is not None and self.spec in (None, "text"):
-            # a per-token run: each token is shown with its whole text (the token itself and
-            # its neighbours come from the sample table's text_id, position and token columns)
+            # a per-token run: each token is shown with its whole text, stored once per text and
+            # shared by its tokens (the token itself and its neighbours come from the sample
+            # table's text_id, position and token columns)
             self.kind = TEXT
-            encoded = [str(t).encode() for t in batch.tokens.texts]
-            return [encoded[row] for row in batch.tokens.rows]
+            texts = batch.tokens.texts
+            self.last_counts = np.bincount(batch.tokens.rows, minlength=len(texts)).astype(np.int64)
+            return [str(t).encode() for t in texts]
         if self._texts is not None:
             if self._seen > len(self._texts):
                 raise EmbeddingExplorerError(

@@ -7,12 +7,18 @@ A checkpoint lives beside the rows written so far: in the staging folder of a lo
     checkpoint.json     written last, atomically: the commit marker of a checkpoint
     state-<n>.npz       every layer's merged accumulator after segment n (float64)
     labels-<n>.npy      the labels of the samples of segment n
-    sizes-<n>.npy       the rendering sizes (bytes) of the samples of segment n
+    columns-<n>.npy     the recorded per-sample columns (input statistics, outputs) of segment n
     tokens-<n>.npy      per-token runs: text_id, position, token_id of the samples of segment n
+    sizes-<n>.npy       the sizes (bytes) of the renderings appended in segment n
+    counts-<n>.npy      renderings shared by samples (per-token runs: one per text): the samples
+                        each rendering of segment n stands for
 
-Segments are the samples between two checkpoints: labels and rendering sizes are saved once
-each, so checkpoints cost O(D^2) per layer plus the new samples, never O(N) again. A checkpoint
-is used only by a call with the same key (model, data, options, batch size, storage dtype).
+Segments are the samples between two checkpoints: each is saved once (:func:`save_segment`),
+so checkpoints cost O(D^2) per layer plus the new samples, never O(N) again. The segments are
+also where extraction keeps its per-sample bookkeeping (:class:`~.extract.Ledger` spills them
+here, checkpoint or not), so its memory stays flat; ``finish`` reads them back one at a time.
+A checkpoint is used only by a call with the same key (model, data, options, batch size,
+storage dtype).
 """
 
 from __future__ import annotations
@@ -31,7 +37,7 @@ from .store.format import staging_of, write_json_atomic
 
 log = logging.getLogger(__name__)
 
-VERSION = 2  # the checkpoint layout, part of the resume key: another layout is never read
+VERSION = 3  # the checkpoint layout, part of the resume key: another layout is never read
 FOLDER = "resume"
 HIDDEN_FOLDER = ".resume"  # in the run's own prefix, written in place
 CHECKPOINT = "checkpoint.json"
@@ -67,37 +73,30 @@ class Checkpoint:
     batches_with_labels: int = 0
     batches_without_labels: int = 0
     accumulators: dict[str, StreamingPCA] = field(default_factory=dict)
-    labels: np.ndarray | None = None
     render_sizes: np.ndarray | None = None
+    render_counts: np.ndarray | None = None  # samples per rendering, where renderings are shared
     column_names: list[str] = field(default_factory=list)  # per-sample columns recorded (extract.Ledger)
-    columns: np.ndarray | None = None  # (n_done, len(column_names)) float64
-    tokens: np.ndarray | None = None  # (n_done, 3) in a per-token run
+    rows: dict[str, int] = field(default_factory=dict)  # samples saved per kind (labels, columns, tokens)
 
 
-def save(
-    folder: Location,
-    checkpoint: Checkpoint,
-    labels: np.ndarray | None,
-    render_sizes: np.ndarray | None,
-    columns: np.ndarray | None = None,
-    tokens: np.ndarray | None = None,
-) -> None:
-    """Save the new segment's labels and sizes, the accumulators, then the checkpoint itself
-    (in ``folder``, see :func:`folder_of`)."""
+SAMPLE_KINDS = ("labels", "columns", "tokens")  # the per-sample segments, one row per sample
+
+
+def save_segment(folder: Location, segment: int, parts: Mapping[str, np.ndarray | None]) -> None:
+    """Save segment ``segment``'s per-sample parts (``labels``, ``columns``, ``tokens``) and
+    its renderings' ``sizes`` and ``counts`` (``None``: that kind has no part)."""
+    folder.mkdir()
+    for kind, values in parts.items():
+        if values is not None:
+            with (folder / f"{kind}-{segment}.npy").open_whole() as f:
+                np.save(f, values, allow_pickle=values.dtype == object)
+
+
+def save(folder: Location, checkpoint: Checkpoint) -> None:
+    """Save the accumulators, then the checkpoint itself (in ``folder``, see :func:`folder_of`);
+    the segments up to ``checkpoint.segment`` are saved already (:func:`save_segment`)."""
     folder.mkdir()
     n = checkpoint.segment
-    if labels is not None:
-        with (folder / f"labels-{n}.npy").open_whole() as f:
-            np.save(f, labels, allow_pickle=labels.dtype == object)
-    if render_sizes is not None:
-        with (folder / f"sizes-{n}.npy").open_whole() as f:
-            np.save(f, np.asarray(render_sizes, dtype=np.int64))
-    if columns is not None:
-        with (folder / f"columns-{n}.npy").open_whole() as f:
-            np.save(f, np.asarray(columns, dtype=np.float64))
-    if tokens is not None:
-        with (folder / f"tokens-{n}.npy").open_whole() as f:
-            np.save(f, np.asarray(tokens, dtype=np.int64))
     layers, arrays = {}, {}
     for i, (name, acc) in enumerate(checkpoint.accumulators.items()):
         state = acc.state()
@@ -155,11 +154,10 @@ def load(folder: Location, key: str) -> Checkpoint | None:
             batches_with_labels=int(meta["batches_with_labels"]),
             batches_without_labels=int(meta["batches_without_labels"]),
             accumulators=accumulators,
-            labels=_segments(folder, "labels", n, reading),
             render_sizes=_segments(folder, "sizes", n, reading),
+            render_counts=_segments(folder, "counts", n, reading),
             column_names=[str(c) for c in meta.get("column_names", [])],
-            columns=_segments(folder, "columns", n, reading),
-            tokens=_segments(folder, "tokens", n, reading),
+            rows={kind: rows for kind in SAMPLE_KINDS if (rows := _segment_rows(folder, kind, n, reading))},
         )
         reading[0] = folder / CHECKPOINT
         _check_counts(checkpoint)
@@ -188,16 +186,18 @@ def _check_counts(checkpoint: Checkpoint) -> None:
     for name, acc in checkpoint.accumulators.items():
         if acc.n_samples_seen_ != n:
             raise ValueError(f"layer {name!r} has seen {acc.n_samples_seen_} samples, not {n}")
-    if checkpoint.batches_with_labels and (checkpoint.labels is None or len(checkpoint.labels) != n):
-        got = 0 if checkpoint.labels is None else len(checkpoint.labels)
-        raise ValueError(f"the labels saved cover {got} samples, not {n}")
-    if checkpoint.column_names and (checkpoint.columns is None or len(checkpoint.columns) != n):
+    rows = checkpoint.rows
+    if checkpoint.batches_with_labels and rows.get("labels", 0) != n:
+        raise ValueError(f"the labels saved cover {rows.get('labels', 0)} samples, not {n}")
+    if checkpoint.column_names and rows.get("columns", 0) != n:
         raise ValueError(f"the recorded columns saved do not cover {n} samples")
-    if checkpoint.tokens is not None and len(checkpoint.tokens) != n:
-        raise ValueError(f"the token columns saved cover {len(checkpoint.tokens)} samples, not {n}")
-    sizes = checkpoint.render_sizes
+    if "tokens" in rows and rows["tokens"] != n:
+        raise ValueError(f"the token columns saved cover {rows['tokens']} samples, not {n}")
+    sizes, counts = checkpoint.render_sizes, checkpoint.render_counts
     if checkpoint.render_bytes and (sizes is None or int(sizes.sum()) != checkpoint.render_bytes):
         raise ValueError(f"the rendering sizes saved do not add up to {checkpoint.render_bytes} bytes")
+    if counts is not None and (sizes is None or len(counts) != len(sizes) or int(counts.sum()) != n):
+        raise ValueError(f"the renderings saved do not stand for {n} samples")
 
 
 def _renderer_state(state: Mapping[str, Any]) -> dict[str, Any]:
@@ -221,8 +221,18 @@ def _accumulator(info: Mapping[str, Any], mean: np.ndarray, m2: np.ndarray) -> S
     )
 
 
-def _segments(folder: Location, kind: str, last: int, reading: list[Location]) -> np.ndarray | None:
-    """Segments 1..last of one kind, concatenated; later ones (after the checkpoint) removed.
+def read_segment(folder: Location, kind: str, segment: int) -> np.ndarray | None:
+    """One saved segment of one kind, or None when that segment has none."""
+    path = folder / f"{kind}-{segment}.npy"
+    try:
+        with path.open("rb") as f:
+            return np.asarray(np.load(f, allow_pickle=True))
+    except FileNotFoundError:
+        return None
+
+
+def _present(folder: Location, kind: str, last: int, reading: list[Location]) -> list[Location]:
+    """The files of segments 1..last of one kind; later ones (after the checkpoint) removed.
 
     A segment of the kind missing among present ones is an error (its samples would be lost)."""
     names = folder.names()
@@ -230,12 +240,46 @@ def _segments(folder: Location, kind: str, last: int, reading: list[Location]) -
         if stale.startswith(f"{kind}-") and stale.endswith(".npy") and int(stale[len(kind) + 1 : -4]) > last:
             (folder / stale).remove()
     present = [f"{kind}-{i}.npy" in names for i in range(1, last + 1)]
-    parts = []
+    files = []
     for i in range(1, last + 1):
         reading[0] = folder / f"{kind}-{i}.npy"
         if present[i - 1]:
-            with reading[0].open("rb") as f:
-                parts.append(np.load(f, allow_pickle=True))
+            files.append(reading[0])
         elif any(present):  # every segment saves one or none does
             raise FileNotFoundError(reading[0].url)
+    return files
+
+
+def _segments(folder: Location, kind: str, last: int, reading: list[Location]) -> np.ndarray | None:
+    """Segments 1..last of one kind, concatenated (small kinds only: rendering sizes)."""
+    parts = []
+    for path in _present(folder, kind, last, reading):
+        reading[0] = path
+        with path.open("rb") as f:
+            parts.append(np.load(f, allow_pickle=True))
     return np.concatenate(parts) if parts else None
+
+
+def _segment_rows(folder: Location, kind: str, last: int, reading: list[Location]) -> int:
+    """The rows that segments 1..last of one kind hold, from their headers and sizes (a file
+    shorter than its header says is refused; only one of objects, e.g. labels, is read whole)."""
+    total = 0
+    for path in _present(folder, kind, last, reading):
+        reading[0] = path
+        with path.open("rb") as f:
+            fmt = np.lib.format
+            version = fmt.read_magic(f)
+            header = fmt.read_array_header_1_0 if version == (1, 0) else fmt.read_array_header_2_0
+            shape, _, dtype = header(f)
+            if dtype.hasobject:
+                _load_whole(path)
+            elif f.tell() + int(np.prod(shape)) * dtype.itemsize != path.size():
+                raise ValueError(f"{path.url} holds {path.size()} bytes, not the {shape} its header says")
+        total += int(shape[0])
+    return total
+
+
+def _load_whole(path: Location) -> None:
+    """Read a saved array whole (an unreadable one raises)."""
+    with path.open("rb") as f:
+        np.load(f, allow_pickle=True)

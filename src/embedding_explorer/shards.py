@@ -175,6 +175,7 @@ def extract_shard(
     staging = as_location(task.staging, task.storage_options)
     render_name = f"{SHARD_PREFIX}{task.token}.{span.start}.renderings"
     render_sizes: list[int] | None = None
+    render_counts: list[np.ndarray] = []  # samples per rendering (a per-token run's texts)
     device = torch.device(task.device)
     done = span.start
     render_file = None
@@ -200,6 +201,8 @@ def extract_shard(
                     assert render_sizes is not None
                     render_file.write(b"".join(rendered))
                     render_sizes.extend(len(item) for item in rendered)
+                    if renderer.last_counts is not None:
+                        render_counts.append(renderer.last_counts)
                 stats = input_columns(batch, renderer, rendered) if task.input_stats else {}
                 outputs = capture.forward(batch, device)
                 if task.outputs is not None:
@@ -233,6 +236,7 @@ def extract_shard(
         "digests": digests,
         "render_file": render_name,
         "render_sizes": None if render_sizes is None else np.asarray(render_sizes, dtype=np.int64),
+        "render_counts": np.concatenate(render_counts) if render_counts else None,
         "render_kind": renderer.kind,
         "edge_file": edge_name,
         "edges": edges.save(staging / edge_name),

@@ -97,6 +97,7 @@ class TokenBatches:
         self.source = source
         self.skip_special = skip_special
         self._special_ids = _special_ids(source.tokenizer)
+        self._names: dict[int, str] = {}  # decoded tokens, for a sample table written in chunks
 
     @property
     def n_texts(self) -> int:
@@ -157,10 +158,17 @@ class TokenBatches:
         return f"{self.source.content_fingerprint()}:tokens:{int(self.skip_special)}"
 
     def decode(self, token_ids: np.ndarray) -> np.ndarray:
-        """The decoded string of each id (each distinct id decoded once), as an object array."""
+        """The decoded string of each id (each distinct id decoded once, then remembered), as an
+        object array."""
         unique, inverse = np.unique(np.asarray(token_ids, dtype=np.int64), return_inverse=True)
-        names = np.array([decode_token(self.tokenizer, int(i)) for i in unique], dtype=object)
+        names = np.array([self._name(int(i)) for i in unique], dtype=object)
         return names[inverse.reshape(-1)]
+
+    def _name(self, token_id: int) -> str:
+        name = self._names.get(token_id)
+        if name is None:
+            name = self._names[token_id] = decode_token(self.tokenizer, token_id)
+        return name
 
     def __repr__(self) -> str:
         return f"TokenBatches({self.source!r}, skip_special={self.skip_special})"

@@ -14,17 +14,20 @@ import numpy as np
 import pandas as pd
 
 from ..exceptions import EmbeddingExplorerError
-from ..extract import Ledger
-from ..inputstats import ALL_STATS, TEXT_STATS
-from ..outputs import OUTPUT_COLUMNS, finish_columns
+from ..extract import Ledger, release_freed_memory
 from ..pca import PCAResult
 from ..store.writer import RunWriter
-from ..tokens import TokenBatches, token_table
+from .columns import recorded_block, recorded_names
 from .manifest import Manifest, layer_entry
 from .plan import ExplorePlan
 from .results import Scorer, finish_pca, sample_table, write_scores
+from .token_samples import write_token_samples
 
 log = logging.getLogger(__name__)
+
+TRIM_AFTER_SCORES = 1 << 17  # samples from which freed memory is handed back after each layer's
+# scores: else the next layer's buffers come on top of the last one's (~50 MB kept at 1M samples);
+# below it the buffers are small and a trim (10-80 ms) would cost more than it saves
 
 
 def finish(
@@ -63,17 +66,19 @@ def finish(
     n = ledger.n_done
     if n < 2:
         raise EmbeddingExplorerError(f"data has {n} samples; PCA needs at least 2")
-    extracted_labels = ledger.labels()
-    labels = plan.labels if plan.labels is not None else extracted_labels
-    metadata = plan.metadata
+    ledger.check_labels()
     tokens = plan.tokens
-    if tokens is not None:  # per-token run: token columns, the text's label and metadata per token
-        metadata, labels = per_token_table(tokens, ledger, plan.labels, extracted_labels, plan.metadata)
-    if labels is not None and len(labels) != n:
-        raise EmbeddingExplorerError(f"labels has {len(labels)} entries for {n} samples")
-    if metadata is not None and len(metadata) != n:
-        raise EmbeddingExplorerError(f"metadata has {len(metadata)} rows for {n} samples")
+    labels, metadata = None, plan.metadata
+    if tokens is None:
+        labels = plan.labels if plan.labels is not None else ledger.labels()
+        if labels is not None and len(labels) != n:
+            raise EmbeddingExplorerError(f"labels has {len(labels)} entries for {n} samples")
+        if metadata is not None and len(metadata) != n:
+            raise EmbeddingExplorerError(f"metadata has {len(metadata)} rows for {n} samples")
+    elif plan.labels is None and ledger.batches_with_labels and ledger.n_labels != n:
+        raise EmbeddingExplorerError(f"labels has {ledger.n_labels} entries for {n} samples")
     plan.renderer.check_count(n)
+    release_freed_memory()  # what extraction freed, before the scores' buffers
     t_pca = time.perf_counter()
     pcas: dict[str, PCAResult] = {}
     for ref in plan.refs:
@@ -89,10 +94,17 @@ def finish(
     t_scores = time.perf_counter()
     for layer, pca in pcas.items():
         (scorer or write_scores)(writer, layer, pca, n)
+        if n >= TRIM_AFTER_SCORES:  # big score buffers: hand them back before the next layer's
+            release_freed_memory()
     t_end = time.perf_counter()
-    given_metadata = metadata  # the user's (and a per-token run's token columns)
-    metadata, recorded = recorded_columns(ledger, labels, metadata, n)
-    writer.write_samples(sample_table(n, labels, metadata))
+    if tokens is None:
+        metadata_columns = [] if metadata is None else [str(c) for c in metadata.columns]
+        metadata, recorded = recorded_columns(ledger, labels, metadata, n)
+        writer.write_samples(sample_table(n, labels, metadata))
+        labels_present = labels is not None
+    else:  # per-token run: token columns, the text's label and metadata per token, in chunks
+        metadata_columns, recorded = write_token_samples(writer, tokens, ledger, plan.labels, plan.metadata)
+        labels_present = plan.labels is not None or ledger.batches_with_labels > 0
     rendered = writer.finish_renderings()
     manifest = Manifest(
         name=plan.name,
@@ -121,11 +133,12 @@ def finish(
             )
             for ref in plan.refs
         ],
-        labels_present=labels is not None,
+        labels_present=labels_present,
         label_names=plan.label_names,
-        metadata_columns=[] if given_metadata is None else [str(c) for c in given_metadata.columns],
+        metadata_columns=metadata_columns,
         recorded=recorded,
         rendering_kind=plan.renderer.kind if rendered == n else None,
+        renderings_shared=rendered == n and writer.renderings_shared,
         timings={
             "extract_s": round(extract_s, 3),
             "samples_per_s": round((n - resumed_at) / max(extract_s, 1e-9), 1),
@@ -149,36 +162,11 @@ def recorded_columns(
     if raw and any(len(v) != n for v in raw.values()):  # pragma: no cover - guarded per batch
         log.warning("recorded columns cover fewer than %d samples; left out", n)
         raw = {}
-    stats = {k: v.astype(np.int64) if k in TEXT_STATS else v for k, v in raw.items() if k in ALL_STATS}
-    outputs = finish_columns(raw, labels) if "predicted" in raw else {}
     given = set() if metadata is None else {str(c) for c in metadata.columns}
-    extra = {k: v for k, v in {**stats, **outputs}.items() if k not in given}
-    recorded = {
-        "input_statistics": [k for k in ALL_STATS if k in extra],
-        "outputs": [k for k in OUTPUT_COLUMNS if k in extra],
-    }
+    loss = "loss" in raw and labels is not None and len(labels) > 0 and bool(np.isfinite(raw["loss"]).all())
+    extra = recorded_block(raw, labels, given, loss)
+    recorded = recorded_names(list(raw), given, loss)
     if not extra:
         return metadata, recorded
     frame = pd.DataFrame({k: extra[k] for k in recorded["input_statistics"] + recorded["outputs"]})
     return (frame if metadata is None else pd.concat([metadata, frame], axis=1)), recorded
-
-
-def per_token_table(
-    tokens: TokenBatches,
-    ledger: Ledger,
-    labels_per_text: np.ndarray | None,
-    extracted_labels: np.ndarray | None,
-    metadata_per_text: pd.DataFrame | None,
-) -> tuple[pd.DataFrame, np.ndarray | None]:
-    """The metadata and labels of a per-token run's samples: ``text_id``, ``position``,
-    ``token``, ``token_id``, then the text's own metadata; labels of each token's text."""
-    columns = ledger.tokens()
-    if columns is None:
-        columns = np.empty((0, 3), dtype=np.int64)
-    table = token_table(columns, tokens)
-    text_ids = table["text_id"].to_numpy()
-    labels = labels_per_text[text_ids] if labels_per_text is not None else extracted_labels
-    if metadata_per_text is not None:
-        own = metadata_per_text.iloc[text_ids].reset_index(drop=True)
-        table = pd.concat([table, own], axis=1)
-    return table, labels

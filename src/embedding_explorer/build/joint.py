@@ -265,6 +265,8 @@ def _copy_renderings(writer: RunWriter, reference: Run, other: Run) -> str | Non
     kind = reference.rendering_kind
     if kind is None or other.rendering_kind != kind:
         return None
+    if any(run.manifest["rendering"].get("shared") for run in (reference, other)):
+        return None  # renderings shared by samples (per-token runs) are not copied one per sample
     offsets = [RunReader(run.path).rendering_offsets() for run in (reference, other)]
     parts = []
     for run, run_offsets in zip((reference, other), offsets, strict=True):

@@ -19,7 +19,7 @@ import numpy as np
 
 from .._version import __version__
 from ..pca import PCAResult
-from ..store.format import FORMAT, FORMAT_VERSION
+from ..store.format import FORMAT, FORMAT_VERSION, SHARED_RENDERINGS_VERSION
 
 
 def versions() -> dict[str, str]:
@@ -96,6 +96,7 @@ class Manifest:
         default_factory=lambda: {"input_statistics": [], "outputs": []}
     )
     rendering_kind: str | None = None
+    renderings_shared: bool = False  # samples share renderings (per-token runs: their text's)
     timings: Mapping[str, Any] = field(default_factory=dict)
     extra: Mapping[str, Any] = field(default_factory=dict)
     versions: Mapping[str, str] = field(default_factory=versions)
@@ -106,7 +107,8 @@ class Manifest:
         """The JSON object of ``manifest.json``."""
         return {
             "format": FORMAT,
-            "format_version": FORMAT_VERSION,
+            # a reader of version 1 would show each token another text: such runs are version 2
+            "format_version": SHARED_RENDERINGS_VERSION if self.renderings_shared else FORMAT_VERSION,
             "name": self.name,
             "key": self.key,
             "generation": self.generation,
@@ -127,7 +129,7 @@ class Manifest:
             },
             "metadata_columns": [str(c) for c in self.metadata_columns],
             "recorded": {k: [str(c) for c in v] for k, v in self.recorded.items()},
-            "rendering": {"kind": self.rendering_kind},
+            "rendering": {"kind": self.rendering_kind} | ({"shared": True} if self.renderings_shared else {}),
             "versions": dict(self.versions),
             "timings": dict(self.timings),
         }

@@ -18,9 +18,12 @@ ARRAYS = "arrays.zarr"
 SAMPLES = "samples.parquet"
 RENDERINGS = "renderings.bin"
 RENDERING_OFFSETS = "renderings.idx.npy"
+RENDERING_SAMPLES = "renderings.samples.npy"  # renderings shared by samples: each one's first sample
 PARTIAL = ".partial.json"  # marks an unfinished run written in place (object stores)
 FORMAT = "embedding-explorer/run"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 1  # runs whose every sample has its own rendering (and the version run keys name)
+SHARED_RENDERINGS_VERSION = 2  # runs whose samples share renderings (RENDERING_SAMPLES)
+READABLE_VERSION = SHARED_RENDERINGS_VERSION  # the newest layout this package reads
 CHUNK_BYTES = 8 << 20  # target size of one activation chunk
 SCORE_CHUNK_BYTES = 64 << 20  # the most one score chunk (and the buffer that fills it) takes
 STORAGE_DTYPES = ("float32", "float16")
@@ -140,9 +143,9 @@ def load_manifest(location: Location) -> tuple[dict[str, Any], bytes]:
     version = manifest.get("format_version", 0)
     if not isinstance(version, int) or isinstance(version, bool):
         raise ManifestError(f"{manifest_path.url}: field 'format_version' must be an int, not {version!r}")
-    if version > FORMAT_VERSION:
+    if version > READABLE_VERSION:
         raise EmbeddingExplorerError(
             f"run {location.url!r} has format version {version}; this version "
-            f"reads up to {FORMAT_VERSION}: upgrade embedding-explorer"
+            f"reads up to {READABLE_VERSION}: upgrade embedding-explorer"
         )
     return manifest, raw

@@ -18,7 +18,15 @@ import pyarrow.parquet as pq
 
 from ..exceptions import DamagedRunError
 from ..locations import Location, as_location
-from .format import ARRAYS, MANIFEST, RENDERING_OFFSETS, RENDERINGS, SAMPLES, load_manifest
+from .format import (
+    ARRAYS,
+    MANIFEST,
+    RENDERING_OFFSETS,
+    RENDERING_SAMPLES,
+    RENDERINGS,
+    SAMPLES,
+    load_manifest,
+)
 from .generation import GenerationWatch, generation_of, stamp
 from .integrity import check_files
 from .schema import inside, plain_name, rendering_parts
@@ -76,6 +84,8 @@ class RunReader:
                 "the run is damaged: build it again"
             ) from None
         self._offsets: np.ndarray | None = None
+        self._shared = bool((self.manifest.get("rendering") or {}).get("shared"))
+        self._starts: np.ndarray | None = None  # shared renderings: each one's first sample
         parts = rendering_parts(self.manifest, manifest_url) or [(RENDERINGS, None)]
         self._parts = [inside(self.location, name) for name, _ in parts]
         sizes = [int(size or 0) for _, size in parts]
@@ -143,11 +153,17 @@ class RunReader:
         return value
 
     def rendering(self, sample_id: int) -> bytes | None:
-        """The packed rendering of one sample: one seek, or one ranged read of one object."""
+        """The packed rendering of one sample: one seek, or one ranged read of one object.
+
+        Where samples share renderings (a per-token run's tokens, their text's), the sample's
+        is the last one starting at or before it."""
         offsets = self.rendering_offsets()
         if offsets is None:
             return None
-        start, end = int(offsets[sample_id]), int(offsets[sample_id + 1])
+        index = sample_id
+        if self._shared:
+            index = int(np.searchsorted(self.rendering_starts(), sample_id, side="right")) - 1
+        start, end = int(offsets[index]), int(offsets[index + 1])
         part = int(np.searchsorted(self._part_starts, start, side="right")) - 1
         if start == end:
             return b""
@@ -174,3 +190,19 @@ class RunReader:
             self.check()
             self._offsets = offsets
         return self._offsets
+
+    def rendering_starts(self) -> np.ndarray:
+        """Where samples share renderings: the first sample of each (and N at the end)."""
+        if self._starts is None:
+            location = inside(self.location, RENDERING_SAMPLES)
+            try:
+                with location.open("rb") as f:
+                    starts = np.load(f)
+            except FileNotFoundError:
+                self.check()
+                raise DamagedRunError(
+                    f"{location.url} is missing: the run's renderings cannot be found; build the run again"
+                ) from None
+            self.check()
+            self._starts = starts
+        return self._starts

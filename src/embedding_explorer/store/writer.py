@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import IO, Any
 
@@ -23,6 +23,7 @@ from .format import (
     PARTIAL,
     RENDER_PART,
     RENDERING_OFFSETS,
+    RENDERING_SAMPLES,
     RENDERINGS,
     SAMPLES,
     STORAGE_DTYPES,
@@ -138,7 +139,8 @@ class RunWriter:
         self.rows_per_chunk: int | None = None
         self._writers: dict[str, RowWriter] = {}
         self._render_file: IO[bytes] | None = None
-        self._render_sizes: list[np.ndarray] = []  # bytes per sample, one array per batch
+        self._render_sizes: list[np.ndarray] = []  # bytes per rendering, one array per batch
+        self._render_counts: list[np.ndarray | None] = []  # samples per rendering (None: one each)
         self._render_bytes = 0
         self._render_segment = 0  # how many of _render_sizes a checkpoint has saved
         self._render_parts: list[tuple[str, int]] = []  # in place: closed objects and their bytes
@@ -200,10 +202,16 @@ class RunWriter:
         return (self.staging / ARRAYS / "activations" / self.keys[layer]).url
 
     # checkpoints -------------------------------------------------------------------------
-    def flush(self) -> tuple[int, np.ndarray]:
+    @property
+    def render_bytes(self) -> int:
+        """The bytes of renderings appended so far."""
+        return self._render_bytes
+
+    def flush(self) -> tuple[int, np.ndarray, np.ndarray | None]:
         """Make everything written so far durable (a checkpoint's first step).
 
-        Returns the renderings' total bytes and the sizes appended since the last flush."""
+        Returns the renderings' total bytes, the sizes appended since the last flush and, where
+        renderings are shared by samples, how many samples each of them stands for."""
         for writer in self._writers.values():
             writer.flush()
         if self._render_file is not None:
@@ -213,9 +221,10 @@ class RunWriter:
                 self._render_file.flush()
                 os.fsync(self._render_file.fileno())
         new = self._render_sizes[self._render_segment :]
+        counts = _counts(new, self._render_counts[self._render_segment :])
         self._render_segment = len(self._render_sizes)
         sizes = np.concatenate(new) if new else np.zeros(0, dtype=np.int64)
-        return self._render_bytes, sizes
+        return self._render_bytes, sizes, counts
 
     def can_resume(self, dims: Mapping[str, int], n_rows: int, render_bytes: int) -> bool:
         """Whether the staging folder still holds what a checkpoint says was written: every
@@ -258,8 +267,17 @@ class RunWriter:
             total += size
         return parts if total == render_bytes else None
 
-    def restore(self, n_rows: int, render_bytes: int, render_sizes: np.ndarray | None) -> None:
-        """Continue a stopped run after its first ``n_rows`` samples (see :mod:`resume`)."""
+    def restore(
+        self,
+        n_rows: int,
+        render_bytes: int,
+        render_sizes: np.ndarray | None,
+        render_counts: np.ndarray | None = None,
+    ) -> None:
+        """Continue a stopped run after its first ``n_rows`` samples (see :mod:`resume`);
+        ``render_counts``: the samples each saved rendering stands for, where they are shared."""
+        if render_sizes is not None and len(render_sizes):
+            self._render_counts = [None if render_counts is None else np.asarray(render_counts, np.int64)]
         for writer in self._writers.values():
             writer.restart(n_rows)
         if self.in_place:
@@ -309,7 +327,9 @@ class RunWriter:
         )
 
     # samples ---------------------------------------------------------------------------
-    def append_renderings(self, items: Sequence[bytes]) -> None:
+    def append_renderings(self, items: Sequence[bytes], counts: np.ndarray | None = None) -> None:
+        """Append one batch's renderings: one per sample, or with ``counts`` each one shared by
+        that many consecutive samples (a per-token run's texts: its tokens' renderings)."""
         if self._render_file is None:
             if self.in_place:
                 self._render_file = (self.staging / render_part(len(self._render_parts))).open("wb")
@@ -319,6 +339,7 @@ class RunWriter:
         sizes = np.fromiter((len(item) for item in items), dtype=np.int64, count=len(items))
         self._render_file.write(b"".join(items))
         self._render_sizes.append(sizes)
+        self._render_counts.append(None if counts is None else np.asarray(counts, dtype=np.int64))
         self._render_bytes += int(sizes.sum())
         self._part_bytes += int(sizes.sum())
 
@@ -329,7 +350,9 @@ class RunWriter:
             self._render_parts.append((render_part(len(self._render_parts)), self._part_bytes))
 
     def finish_renderings(self) -> int:
-        """Close the packed renderings; returns how many samples have one."""
+        """Close the packed renderings and write their offsets (and, where samples share them,
+        each one's first sample: :data:`.format.RENDERING_SAMPLES`); returns how many samples
+        have one."""
         if self._render_file is None and not self._render_parts:
             return 0
         if self.in_place:
@@ -341,12 +364,53 @@ class RunWriter:
         np.cumsum(sizes, out=offsets[1:])
         with (self.staging / RENDERING_OFFSETS).open_whole() as f:
             np.save(f, offsets)
-        return len(sizes)
+        counts = _counts(self._render_sizes, self._render_counts)
+        if counts is None:
+            return len(sizes)
+        starts = np.zeros(len(counts) + 1, dtype=np.int64)
+        np.cumsum(counts, out=starts[1:])
+        with (self.staging / RENDERING_SAMPLES).open_whole() as f:
+            np.save(f, starts)
+        return int(starts[-1])
+
+    @property
+    def renderings_shared(self) -> bool:
+        """Whether samples share renderings (the run then has format version 2)."""
+        return any(counts is not None for counts in self._render_counts)
 
     def write_samples(self, table: pd.DataFrame) -> None:
+        """Write the sample table (for one built chunk by chunk, :meth:`write_sample_chunks`)."""
         arrow = pa.Table.from_pandas(table, preserve_index=False)
         with (self.staging / SAMPLES).open_whole() as f:
             pq.write_table(arrow, f)
+
+    def write_sample_chunks(
+        self, chunks: Iterable[pd.DataFrame], types: Mapping[str, pa.DataType] | None = None
+    ) -> int:
+        """Write the sample table from consecutive chunks of rows, one row group each, so no
+        more than a chunk is ever in memory. Every chunk has the first one's columns, and types
+        as its first chunk converts to, less those given in ``types`` (where a chunk could
+        infer another, e.g. a column of None). Returns the rows written."""
+        rows = 0
+        with (self.staging / SAMPLES).open_whole() as f:
+            parquet: pq.ParquetWriter | None = None
+            schema: pa.Schema | None = None
+            try:
+                for chunk in chunks:
+                    if schema is None:
+                        schema = pa.Schema.from_pandas(chunk, preserve_index=False)
+                        for name, kind in (types or {}).items():
+                            if name in schema.names:
+                                i = schema.get_field_index(name)
+                                schema = schema.set(i, pa.field(name, kind))
+                        parquet = pq.ParquetWriter(f, schema)
+                    assert parquet is not None
+                    parquet.write_table(pa.Table.from_pandas(chunk, schema=schema, preserve_index=False))
+                    rows += len(chunk)
+            finally:
+                if parquet is not None:
+                    parquet.close()
+        return rows
 
     # commit ----------------------------------------------------------------------------
     def commit(self, manifest: dict[str, Any]) -> Path | str:
@@ -383,3 +447,11 @@ class RunWriter:
         """Close open files, keeping the staging folder (a checkpointed run resumes from it)."""
         if self._render_file is not None and not self._render_file.closed:
             self._render_file.close()
+
+
+def _counts(sizes: Sequence[np.ndarray], counts: Sequence[np.ndarray | None]) -> np.ndarray | None:
+    """The samples per rendering of these batches, or None when each rendering is one sample's."""
+    if all(c is None for c in counts):
+        return None
+    parts = [np.ones(len(s), np.int64) if c is None else c for s, c in zip(sizes, counts, strict=True)]
+    return np.concatenate(parts) if parts else np.zeros(0, dtype=np.int64)
