@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import pytest
 import torch
 from sklearn.decomposition import PCA
 
-from embedding_explorer import EmbeddingExplorerError, PCAResult, StreamingPCA
+from embedding_explorer import EmbeddingExplorerError, NonFiniteActivationError, PCAResult, StreamingPCA
 from embedding_explorer.pca import flip_signs, n_components_for
 
 SCALES = np.array([10.0, 6.0, 4.0, 2.5, 1.5, 1.0, 0.5, 0.3])  # well separated eigenvalues
@@ -392,3 +394,33 @@ def test_unknown_products_refused_on_the_first_batch() -> None:
     pca = StreamingPCA(3, products="float16")
     with pytest.raises(ValueError, match="products='float16'"):
         pca.partial_fit(np.ones((4, 3)))
+
+
+@pytest.mark.parametrize(
+    "options", [{}, {"products": "float32"}, {"covariance": False}], ids=["float64", "float32", "diagonal"]
+)
+@pytest.mark.parametrize("bad", [np.nan, np.inf, "both"])
+def test_a_non_finite_batch_is_refused_by_its_mean_and_leaves_the_accumulator_as_it_was(
+    options: dict[str, Any], bad: Any
+) -> None:
+    """Bad values are found through the batch mean every update computes: +inf and -inf in one
+    feature (a NaN mean) as well as a lone NaN or Inf; the error names row and feature, and the
+    moments are those of the good batches, equal to numpy's."""
+    rng = np.random.default_rng(0)
+    good = rng.normal(size=(40, 6)).astype(np.float32)
+    batch = rng.normal(size=(20, 6)).astype(np.float32)
+    if bad == "both":
+        batch[3, 4], batch[7, 4] = np.inf, -np.inf
+    else:
+        batch[3, 4] = bad
+    pca = StreamingPCA(2, **options).partial_fit(good[:20]).partial_fit(good[20:])
+    before = pca.state()
+    with pytest.raises(NonFiniteActivationError, match=r"row 3, feature 4 \(sample 43 "):
+        pca.partial_fit(batch)
+    with pytest.raises(NonFiniteActivationError, match=r"row 3, feature 4 \(sample 3 "):
+        StreamingPCA(2, **options).partial_fit(batch)  # the first batch too
+    after = pca.state()
+    assert after["n_samples_seen"] == 40
+    np.testing.assert_array_equal(after["mean"], before["mean"])
+    np.testing.assert_array_equal(after["m2"], before["m2"])
+    np.testing.assert_allclose(pca.variances(), good.astype(np.float64).var(axis=0, ddof=1), rtol=1e-6)

@@ -184,28 +184,31 @@ class StreamingPCA:
             n_components_for(self.n_components, 2, 1)  # a bad n_components fails on the first batch
             if self.products not in ("float64", "float32"):
                 raise ValueError(f"products={self.products!r}: use 'float64' or 'float32'")
-        _check_batch(x, self.n_samples_seen_)
+        _check_kind(x)
         if isinstance(x, torch.Tensor) and _on_accelerator(x):
+            _check_finite(x, self.n_samples_seen_)
             if self.n_samples_seen_ and not isinstance(self._m2, torch.Tensor):  # resumed from state()
                 self.mean_ = _like(self.mean_, x)
                 self._m2 = _like(self._m2, x)
             mean_b, m2_b = _batch_moments_torch(x, self.covariance)
             self._combine(n_b, mean_b, m2_b)
             return self
-        xs = x.detach().cpu().to(torch.float64).numpy() if isinstance(x, torch.Tensor) else np.asarray(x)
+        xs = _host_array(x)  # NaN/Inf are found by the batch mean each path computes anyway
         if self.covariance and self.products == "float32" and not isinstance(self._m2, torch.Tensor):
             self._update_float32(xs)
         elif self.covariance and self.n_samples_seen_ > 0 and isinstance(self._m2, np.ndarray):
             self._update_in_place(xs)
         else:
-            self._combine(n_b, *_batch_moments_numpy(xs, self.covariance))
+            self._combine(n_b, *_batch_moments_numpy(xs, self.covariance, self.n_samples_seen_))
         return self
 
     def _update_in_place(self, x: np.ndarray) -> None:
         """Chan's update with BLAS writing into the accumulator: no D x D temporaries."""
         n_a, n_b = self.n_samples_seen_, int(x.shape[0])
         centred = np.array(x, dtype=np.float64)  # a fresh copy, centred in place
-        mean_b = centred.mean(axis=0)
+        with np.errstate(invalid="ignore"):  # inf - inf: a NaN mean, refused next
+            mean_b = centred.mean(axis=0)
+        _check_mean(mean_b, x, n_a)
         centred -= mean_b
         delta = mean_b - self.mean_
         n = n_a + n_b
@@ -227,9 +230,11 @@ class StreamingPCA:
         50,000 x 512 (``benchmarks/bench_moments.py``), about 1e-9 over 20,000 rows of a
         strongly anisotropic layer (tests/test_pca.py)."""
         n_a, (n_b, d) = self.n_samples_seen_, x.shape
+        with np.errstate(invalid="ignore"):
+            mean_b = x.mean(axis=0, dtype=np.float64)
+        _check_mean(mean_b, x, n_a)
         if n_a == 0:
             self.mean_, self._m2 = np.zeros(d), np.zeros((d, d), order="F")
-        mean_b = x.mean(axis=0, dtype=np.float64)
         m32 = mean_b.astype(np.float32)
         sums, squares = np.zeros(d), np.diag(self._m2).copy()
         products = np.zeros((d, d), dtype=np.float32, order="F")  # upper triangle written by ssyrk
@@ -382,9 +387,11 @@ def _on_accelerator(x: torch.Tensor) -> bool:
     return x.device.type != "cpu"
 
 
-def _batch_moments_numpy(x: np.ndarray, covariance: bool) -> tuple[FloatArray, FloatArray]:
+def _batch_moments_numpy(x: np.ndarray, covariance: bool, seen: int) -> tuple[FloatArray, FloatArray]:
     x64 = np.asarray(x, dtype=np.float64)
-    mean = x64.mean(axis=0)
+    with np.errstate(invalid="ignore"):
+        mean = x64.mean(axis=0)
+    _check_mean(mean, x, seen)
     centred = x64 - mean
     if not covariance:
         return mean, np.einsum("ij,ij->j", centred, centred)
@@ -424,9 +431,17 @@ def _like(value: Any, reference: Any) -> Any:
     return _to_numpy(value)
 
 
-def _check_batch(x: np.ndarray | torch.Tensor, seen: int) -> None:
-    """Refuse a complex batch or one with NaN/Inf, naming the row and the feature (an eigen
-    solver would fail later with a LinAlgError naming neither)."""
+def _host_array(x: np.ndarray | torch.Tensor) -> np.ndarray:
+    """A CPU batch as numpy without a copy where it can (float32 and float64 tensors as they
+    are; other dtypes, e.g. bfloat16 which numpy lacks, as float64)."""
+    if not isinstance(x, torch.Tensor):
+        return np.asarray(x)
+    x = x.detach().cpu()
+    return x.numpy() if x.dtype in (torch.float32, torch.float64) else x.to(torch.float64).numpy()
+
+
+def _check_kind(x: np.ndarray | torch.Tensor) -> None:
+    """Refuse a complex batch or one of values that are not numbers (dtype checks only)."""
     if (isinstance(x, torch.Tensor) and x.is_complex()) or (
         not isinstance(x, torch.Tensor) and np.iscomplexobj(x)
     ):
@@ -434,6 +449,23 @@ def _check_batch(x: np.ndarray | torch.Tensor, seen: int) -> None:
             f"partial_fit: the batch x is complex ({x.dtype}); PCA here is over real numbers: pass the "
             "real and imaginary parts as features, or the magnitudes"
         )
+    if not isinstance(x, torch.Tensor) and np.asarray(x).dtype.kind not in "biuf":
+        raise EmbeddingExplorerError(
+            f"partial_fit: the batch x holds {np.asarray(x).dtype} values, not numbers"
+        )
+
+
+def _check_mean(mean: np.ndarray, x: np.ndarray, seen: int) -> None:
+    """A NaN or Inf anywhere in a feature makes its float64 batch mean NaN or Inf, so the mean
+    that every update computes anyway finds bad batches without another pass over the values;
+    only then are they searched for the first bad value (:func:`_check_finite`)."""
+    if not np.isfinite(mean).all():
+        _check_finite(x, seen)
+
+
+def _check_finite(x: np.ndarray | torch.Tensor, seen: int) -> None:
+    """Refuse a batch with NaN/Inf, naming the row and the feature (an eigen solver would fail
+    later with a LinAlgError naming neither)."""
     if isinstance(x, torch.Tensor):
         if bool(torch.isfinite(x).all()):
             return
@@ -441,8 +473,6 @@ def _check_batch(x: np.ndarray | torch.Tensor, seen: int) -> None:
         value = float(x[row, col])
     else:
         arr = np.asarray(x)
-        if arr.dtype.kind not in "biuf":
-            raise EmbeddingExplorerError(f"partial_fit: the batch x holds {arr.dtype} values, not numbers")
         finite = np.isfinite(arr)
         if finite.all():
             return
