@@ -385,6 +385,21 @@ def token_args(tokenizer: Any, skip_special: bool) -> tuple[Any, dict[str, Any]]
     return ee.text_batches(texts, tokenizer, batch_size=4), kwargs
 
 
+def recorded_shards(monkeypatch: pytest.MonkeyPatch) -> list[tuple[int, int]]:
+    """Each shard's (start, stop) as the driver merges it, in merge order."""
+    from embedding_explorer import distributed as dist
+
+    shards: list[tuple[int, int]] = []
+    merge = dist.Cluster._merge
+
+    def record_merge(self: Any, ledger: Any, result: Any) -> None:
+        shards.append((result["start"], result["stop"]))
+        merge(self, ledger, result)
+
+    monkeypatch.setattr(dist.Cluster, "_merge", record_merge)
+    return shards
+
+
 def assert_equal_token_runs(run: ee.Run, single: ee.Run) -> None:
     """Equal runs (activations, renderings, hash identical), and the same per-token table."""
     assert_equal_runs(run, single)
@@ -419,14 +434,7 @@ def test_a_per_token_run_on_two_workers_equals_one_process(
 
     if wide_chunks:  # 256-row chunks, each shared by three or more shards of about 100 tokens
         monkeypatch.setattr(dist, "_capped_rows", lambda rows, per_shard, batch: rows)
-    shards: list[tuple[int, int]] = []
-    merge = dist.Cluster._merge
-
-    def record_merge(self: Any, ledger: Any, result: Any) -> None:
-        shards.append((result["start"], result["stop"]))
-        merge(self, ledger, result)
-
-    monkeypatch.setattr(dist.Cluster, "_merge", record_merge)
+    shards = recorded_shards(monkeypatch)
     batches, kwargs = token_args(minilm_tokenizer, skip_special)
     kwargs["storage_dtype"] = storage_dtype
     run = ee.explore(make_tiny_bert, batches, TOKEN_LAYERS, out=tmp_path / "d", client=client, **kwargs)
@@ -538,16 +546,8 @@ def test_per_token_errors_on_a_cluster_name_the_problem(
 def test_a_per_text_run_over_text_batches_on_two_workers_equals_one_process(
     client: Any, minilm_tokenizer: Any, tmp_path: Path, small_chunks: None, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from embedding_explorer import distributed as dist
 
-    shards: list[tuple[int, int]] = []
-    merge = dist.Cluster._merge
-
-    def record_merge(self: Any, ledger: Any, result: Any) -> None:
-        shards.append((result["start"], result["stop"]))
-        merge(self, ledger, result)
-
-    monkeypatch.setattr(dist.Cluster, "_merge", record_merge)
+    shards = recorded_shards(monkeypatch)
     texts = TOKEN_TEXTS * 8  # 576 texts in batches of 5: shard boundaries fall inside chunks
     labels = [i % 3 for i in range(len(texts))]
     batches = ee.text_batches(texts, minilm_tokenizer, batch_size=5, labels=labels)

@@ -115,7 +115,7 @@ class StreamingPCA:
     components_: FloatArray
     explained_variance_: FloatArray
     explained_variance_ratio_: FloatArray
-    _m2: Any  # upper triangle of centred cross-products, or per-feature sums
+    _m2: Any  # centred cross-products (their upper triangle is read), or per-feature sums
 
     def __init__(self, n_components: int = 10, *, covariance: bool = True, products: str = "float64") -> None:
         self.n_components = n_components
@@ -203,7 +203,7 @@ class StreamingPCA:
         return self
 
     def _update_in_place(self, x: np.ndarray) -> None:
-        """Chan's update with BLAS writing into the accumulator: no D x D temporaries."""
+        """Chan's update of the accumulator in place with the batch's centred cross-products."""
         n_a, n_b = self.n_samples_seen_, int(x.shape[0])
         centred = np.array(x, dtype=np.float64)  # a fresh copy, centred in place
         with np.errstate(invalid="ignore"):  # inf - inf: a NaN mean, refused next
@@ -212,8 +212,11 @@ class StreamingPCA:
         centred -= mean_b
         delta = mean_b - self.mean_
         n = n_a + n_b
-        self._m2 = blas.dsyrk(1.0, centred.T, c=self._m2, beta=1.0, trans=0, lower=0, overwrite_c=1)
-        self._m2 = blas.dsyr(n_a * n_b / n, delta, a=self._m2, lower=0, overwrite_a=1)
+        # numpy's matmul (a symmetric rank-k update for x^T x) lets go of the GIL while BLAS
+        # works; scipy's BLAS wrappers hold it, which stalled the forward pass's Python on
+        # the other threads whenever moments ran beside it
+        self._m2 += centred.T @ centred
+        self._m2 += np.outer(delta * (n_a * n_b / n), delta)
         self.mean_ = self.mean_ + delta * (n_b / n)
         self.n_samples_seen_ = n
 
@@ -395,8 +398,7 @@ def _batch_moments_numpy(x: np.ndarray, covariance: bool, seen: int) -> tuple[Fl
     centred = x64 - mean
     if not covariance:
         return mean, np.einsum("ij,ij->j", centred, centred)
-    # BLAS syrk: centred.T @ centred, upper triangle only, half the flops of a matmul
-    return mean, blas.dsyrk(1.0, centred.T, trans=0, lower=0)
+    return mean, centred.T @ centred  # numpy's matmul: a rank-k update without the GIL
 
 
 def _batch_moments_torch(x: torch.Tensor, covariance: bool) -> tuple[torch.Tensor, torch.Tensor]:

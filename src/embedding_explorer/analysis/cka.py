@@ -28,7 +28,6 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from scipy.linalg import blas
 
 from ..checks import positive_int
 from ..exceptions import EmbeddingExplorerError
@@ -93,7 +92,7 @@ class _Moments:
 
     def update(self, z: FloatArray) -> None:
         """Add a block ``z`` (rows, total features), already shifted, in float64."""
-        self.gram = blas.dsyrk(1.0, z.T, c=self.gram, beta=1.0, trans=0, lower=0, overwrite_c=1)
+        self.gram += z.T @ z  # numpy's matmul lets go of the GIL (scipy's BLAS wrappers hold it)
         self.sums += z.sum(axis=0)
         squares = z * z
         norms = np.add.reduceat(squares, self.offsets[:-1], axis=1)  # (rows, m)

@@ -180,29 +180,28 @@ class RunReader:
 
     def rendering_offsets(self) -> np.ndarray | None:
         if self._offsets is None:
-            location = inside(self.location, RENDERING_OFFSETS)
-            try:
-                with location.open("rb") as f:
-                    offsets = np.load(f)
-            except FileNotFoundError:
-                self.check()
-                return None
-            self.check()
-            self._offsets = offsets
+            self._offsets = self._array(RENDERING_OFFSETS)
         return self._offsets
 
     def rendering_starts(self) -> np.ndarray:
         """Where samples share renderings: the first sample of each (and N at the end)."""
         if self._starts is None:
-            location = inside(self.location, RENDERING_SAMPLES)
-            try:
-                with location.open("rb") as f:
-                    starts = np.load(f)
-            except FileNotFoundError:
-                self.check()
+            starts = self._array(RENDERING_SAMPLES)
+            if starts is None:
                 raise DamagedRunError(
-                    f"{location.url} is missing: the run's renderings cannot be found; build the run again"
-                ) from None
-            self.check()
+                    f"{inside(self.location, RENDERING_SAMPLES).url} is missing: the run's renderings "
+                    "cannot be found; build the run again"
+                )
             self._starts = starts
         return self._starts
+
+    def _array(self, name: str) -> np.ndarray | None:
+        """The run's ``.npy`` file ``name`` (None where it has none), checked against a swap."""
+        try:
+            with inside(self.location, name).open("rb") as f:
+                array: np.ndarray = np.load(f)
+        except FileNotFoundError:
+            self.check()
+            return None
+        self.check()
+        return array
