@@ -167,7 +167,8 @@ def check_answer(spec: dict[str, Any], operation: dict[str, Any], r: Any, what: 
     else:
         if media == "application/octet-stream" and "x-shape" in r.headers:
             shape = [int(s) for s in r.headers["x-shape"].split(",")]
-            assert len(r.content) == int(np.prod(shape)) * 4, what
+            itemsize = np.dtype(r.headers.get("x-dtype", "float32")).itemsize  # codes may be int8/16
+            assert len(r.content) == int(np.prod(shape)) * itemsize, what
         assert media in operation["responses"]["200"].get("content", {}), what
         return
     jsonschema.Draft202012Validator({**schema, "components": spec["components"]}).validate(r.json())
