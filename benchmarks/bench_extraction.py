@@ -11,21 +11,15 @@ installed, random images otherwise.
 from __future__ import annotations
 
 import argparse
-import cProfile
-import pstats
-import tempfile
-import time
 from pathlib import Path
 
 import torch
-from ab import load, ratios
+from ab import LEAN, compare, report
 from torch.utils.data import DataLoader, TensorDataset
 
 import embedding_explorer as ee
 from embedding_explorer.demos.cnn import DEMO_LAYERS, untrained_cnn
 from embedding_explorer.demos.fashion_mnist import MEAN, STD, FashionMNIST
-
-LEAN = {"input_stats": False, "outputs": None}  # --lean: neither recorded (for reference)
 
 
 def dataset(limit: int) -> torch.utils.data.Dataset:  # type: ignore[type-arg]
@@ -38,28 +32,10 @@ def dataset(limit: int) -> torch.utils.data.Dataset:  # type: ignore[type-arg]
         )
 
 
-def bare(model: torch.nn.Module, loader: DataLoader) -> float:  # type: ignore[type-arg]
-    start = time.perf_counter()
-    with torch.inference_mode():
-        for x, _ in loader:
-            model(x)
-    return time.perf_counter() - start
-
-
-def ours(model: torch.nn.Module, loader: DataLoader, out: Path, lean: bool = False) -> float:  # type: ignore[type-arg]
+def ours(model: torch.nn.Module, loader: DataLoader, out: Path, lean: bool = False) -> None:  # type: ignore[type-arg]
     """``ee.explore`` with its defaults (input statistics, model outputs), or without both (``lean``)."""
-    start = time.perf_counter()
-    ee.explore(
-        model,
-        loader,
-        list(DEMO_LAYERS),
-        out=out,
-        recompute=True,
-        progress=False,
-        render=ee.ImageRender(MEAN, STD),
-        **LEAN if lean else {},
-    )
-    return time.perf_counter() - start
+    extra = {"render": ee.ImageRender(MEAN, STD), **(LEAN if lean else {})}
+    ee.explore(model, loader, list(DEMO_LAYERS), out=out, recompute=True, progress=False, **extra)
 
 
 def main() -> None:
@@ -72,26 +48,16 @@ def main() -> None:
     args = parser.parse_args()
     model = untrained_cnn(seed=0)
     loader = DataLoader(dataset(args.limit), batch_size=args.batch_size, shuffle=False)
-    bare(model, loader)  # warm up
-    with tempfile.TemporaryDirectory() as tmp:
-        times_bare, times_ours = [], []
-        for i in range(args.repeats):
-            times_bare.append(bare(model, loader))
-            times_ours.append(ours(model, loader, Path(tmp) / f"run{i}", args.lean))
-        run = ee.open_run(Path(tmp) / "run0")
-        t = run.manifest["timings"]
-        if args.profile is not None:
-            profiler = cProfile.Profile()
-            profiler.runcall(ours, model, loader, Path(tmp) / "profiled", args.lean)
-            profiler.dump_stats(args.profile)
-            pstats.Stats(profiler).sort_stats("tottime").print_stats(15)
-    b, o = min(times_bare), min(times_ours)
+    times_bare, times_ours, timings = compare(
+        model,
+        loader,
+        lambda out: ours(model, loader, out, args.lean),
+        repeats=args.repeats,
+        profile=args.profile,
+    )
     n = len(loader.dataset)  # type: ignore[arg-type]
     print(f"extraction of {n:,} images, layers {', '.join(DEMO_LAYERS)} (best of {args.repeats})")
-    print(f"  {ratios(times_bare, times_ours)}; {'lean' if args.lean else 'defaults'}, load {load()}")
-    print(f"  bare forward loop  {b:6.2f} s  {n / b:8.0f} samples/s")
-    print(f"  ee.explore         {o:6.2f} s  {n / o:8.0f} samples/s   ratio {o / b:.2f}x (goal <= 1.10x)")
-    print(f"  of which: extract {t['extract_s']:.2f} s, PCA {t['pca_s']:.2f} s, scores {t['scores_s']:.2f} s")
+    report(n, times_bare, times_ours, timings, lean=args.lean, goal=1.10)
 
 
 if __name__ == "__main__":

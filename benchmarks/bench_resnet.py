@@ -12,21 +12,16 @@ writes a cProfile of one ``ee.explore`` (read it with ``python -m pstats FILE``)
 from __future__ import annotations
 
 import argparse
-import cProfile
-import pstats
-import tempfile
-import time
 from pathlib import Path
 
 import torch
-from ab import load, ratios
+from ab import LEAN, compare, report
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
 import embedding_explorer as ee
 
 LAYERS = ["layer1", "layer2", "layer3", "layer4", "fc"]
-LEAN = {"input_stats": False, "outputs": None}  # --lean: neither recorded (for reference)
 SIDE = 112
 
 
@@ -76,20 +71,10 @@ class ResNet18(nn.Module):
         return self.fc(torch.flatten(self.pool(x), 1))
 
 
-def bare(model: nn.Module, loader: DataLoader) -> float:  # type: ignore[type-arg]
-    start = time.perf_counter()
-    with torch.inference_mode():
-        for x, _ in loader:
-            model(x)
-    return time.perf_counter() - start
-
-
-def ours(model: nn.Module, loader: DataLoader, out: Path, lean: bool = False) -> float:  # type: ignore[type-arg]
+def ours(model: nn.Module, loader: DataLoader, out: Path, lean: bool = False) -> None:  # type: ignore[type-arg]
     """``ee.explore`` with its defaults (input statistics, model outputs), or without both (``lean``)."""
-    start = time.perf_counter()
     extra = LEAN if lean else {}
     ee.explore(model, loader, LAYERS, out=out, recompute=True, progress=False, render="image", **extra)
-    return time.perf_counter() - start
 
 
 def main() -> None:
@@ -109,26 +94,17 @@ def main() -> None:
         batch_size=args.batch_size,
         shuffle=False,
     )
-    bare(model, loader)  # warm up
-    with tempfile.TemporaryDirectory() as tmp:
-        times_bare, times_ours = [], []
-        for i in range(args.repeats):
-            times_bare.append(bare(model, loader))
-            times_ours.append(ours(model, loader, Path(tmp) / f"run{i}", args.lean))
-        t = ee.open_run(Path(tmp) / "run0").manifest["timings"]
-        if args.profile is not None:
-            profiler = cProfile.Profile()
-            profiler.runcall(ours, model, loader, Path(tmp) / "profiled", args.lean)
-            profiler.dump_stats(args.profile)
-            pstats.Stats(profiler).sort_stats("tottime").print_stats(15)
-    b, o = min(times_bare), min(times_ours)
-    n = args.samples
-    print(f"ResNet-18 at {SIDE}x{SIDE}, {n:,} images, batch {args.batch_size}, layers {', '.join(LAYERS)}")
+    times_bare, times_ours, timings = compare(
+        model,
+        loader,
+        lambda out: ours(model, loader, out, args.lean),
+        repeats=args.repeats,
+        profile=args.profile,
+    )
+    layers = ", ".join(LAYERS)
+    print(f"ResNet-18 at {SIDE}x{SIDE}, {args.samples:,} images, batch {args.batch_size}, layers {layers}")
     print(f"  (best of {args.repeats}, {torch.get_num_threads()} torch threads)")
-    print(f"  {ratios(times_bare, times_ours)}; {'lean' if args.lean else 'defaults'}, load {load()}")
-    print(f"  bare forward loop  {b:6.2f} s  {n / b:8.0f} samples/s")
-    print(f"  ee.explore         {o:6.2f} s  {n / o:8.0f} samples/s   ratio {o / b:.2f}x (goal <= 1.05x)")
-    print(f"  of which: extract {t['extract_s']:.2f} s, PCA {t['pca_s']:.2f} s, scores {t['scores_s']:.2f} s")
+    report(args.samples, times_bare, times_ours, timings, lean=args.lean, goal=1.05)
 
 
 if __name__ == "__main__":

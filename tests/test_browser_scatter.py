@@ -103,14 +103,7 @@ def test_scatter_hover_and_colour_by_numeric(ui: Page) -> None:
 
     # the Lasso mode selects with a plain drag (no modifier key); Clear empties the selection
     page.get_by_test_id("mode-lasso").click()
-    x0, y0 = box["x"] + box["width"] * 0.3, box["y"] + box["height"] * 0.3
-    x1, y1 = box["x"] + box["width"] * 0.7, box["y"] + box["height"] * 0.7
-    page.mouse.move(x0, y0)
-    page.mouse.down()
-    for x, y in [(x1, y0), (x1, y1), (x0, y1), (x0 + 10, y0 + 20)]:
-        page.mouse.move(x, y, steps=12)
-        page.wait_for_timeout(20)
-    page.mouse.up()
+    lasso_middle(page, box)
     page.get_by_test_id("selection-gallery").wait_for()
     assert int(page.get_by_test_id("selection-count").text_content().replace(",", "")) > 0
     page.get_by_test_id("clear-selection").click()
@@ -177,14 +170,7 @@ def test_large_scatter_fetches_two_components_and_lassoes_after_the_lazy_index(
         np.testing.assert_allclose(shown, exact, rtol=5e-3, atol=1e-4)
         page.mouse.move(bb["x"] - 40, bb["y"] - 40)
         page.get_by_test_id("mode-lasso").click()
-        x0, y0 = bb["x"] + bb["width"] * 0.3, bb["y"] + bb["height"] * 0.3
-        x1, y1 = bb["x"] + bb["width"] * 0.7, bb["y"] + bb["height"] * 0.7
-        page.mouse.move(x0, y0)
-        page.mouse.down()
-        for x, y in [(x1, y0), (x1, y1), (x0, y1), (x0 + 10, y0 + 20)]:
-            page.mouse.move(x, y, steps=12)
-            page.wait_for_timeout(20)
-        page.mouse.up()
+        lasso_middle(page, bb)
         page.get_by_test_id("selection-gallery").wait_for(timeout=60_000)
         count = int(page.get_by_test_id("selection-count").text_content().replace(",", ""))
         assert 0 < count < LAZY_SAMPLES

@@ -7,7 +7,8 @@ import hashlib
 import inspect
 import json
 import types
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -149,6 +150,20 @@ def array_hash(values: Any) -> str | None:
         return None
     digest = identity_digest()
     _update_value(digest, values)
+    return digest.hexdigest()
+
+
+def files_digest(settings: str, paths: Sequence[Path], labels: np.ndarray | None) -> str:
+    """The identity of a data set read from files: how they are read (``settings``), each file's
+    path, size and modification time (changed files change it without reading them), and the
+    labels given to them."""
+    digest = hashlib.blake2b(digest_size=16)
+    digest.update(settings.encode())
+    for path in paths:
+        stat = path.stat()
+        digest.update(f"{path.resolve()}|{stat.st_size}|{stat.st_mtime_ns}\n".encode())
+    if labels is not None:
+        digest.update(labels.tobytes())
     return digest.hexdigest()
 
 

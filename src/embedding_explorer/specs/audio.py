@@ -11,7 +11,6 @@ shown as a short clip with its spectrogram (see :mod:`embedding_explorer.clips`)
 
 from __future__ import annotations
 
-import hashlib
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +23,7 @@ from torch.utils.data import Dataset
 from ..clips import AudioClip, clip_of
 from ..exceptions import SpecError
 from ..extras import require
+from ..fingerprint import files_digest
 from .data import DataKind, DataOptions, LoadedData, class_folders, register_data_kind
 from .models import LoadedModel
 
@@ -100,15 +100,8 @@ class AudioFiles(Dataset[Any]):
 
     def content_fingerprint(self) -> str:
         """The files (path, size, modification time), labels, rate, length and extractor."""
-        digest = hashlib.blake2b(digest_size=16)
         extractor = self.extractor.to_json_string() if self.extractor is not None else "waveform"
-        digest.update(f"{self.rate}|{self.seconds}|{extractor}".encode())
-        for path in self.paths:
-            stat = path.stat()
-            digest.update(f"{path.resolve()}|{stat.st_size}|{stat.st_mtime_ns}\n".encode())
-        if self.labels is not None:
-            digest.update(self.labels.tobytes())
-        return digest.hexdigest()
+        return files_digest(f"{self.rate}|{self.seconds}|{extractor}", self.paths, self.labels)
 
 
 def _is_audio_folder(spec: str) -> bool:

@@ -8,7 +8,6 @@ standard deviation. Thumbnails come from the original file (see :class:`~..rende
 
 from __future__ import annotations
 
-import hashlib
 import types
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -20,7 +19,7 @@ from PIL import Image, UnidentifiedImageError
 from torch.utils.data import Dataset
 
 from ..exceptions import SpecError
-from ..fingerprint import callable_digest
+from ..fingerprint import callable_digest, files_digest
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp")
 DEFAULT_SIZE = 224
@@ -130,14 +129,7 @@ class ImageFiles(Dataset[Any]):
 
     def content_fingerprint(self) -> str:
         """The files (path, size, modification time), labels and the transform's settings."""
-        digest = hashlib.blake2b(digest_size=16)
-        digest.update(transform_identity(self.transform).encode())
-        for path in self.paths:
-            stat = path.stat()
-            digest.update(f"{path.resolve()}|{stat.st_size}|{stat.st_mtime_ns}\n".encode())
-        if self.labels is not None:
-            digest.update(self.labels.tobytes())
-        return digest.hexdigest()
+        return files_digest(transform_identity(self.transform), self.paths, self.labels)
 
 
 def transform_identity(transform: ImageTransform) -> str:
