@@ -219,18 +219,16 @@ class Ledger:
             return {}
         return {name: table[:, i] for i, name in enumerate(self.column_names)}
 
-    def tokens(self) -> np.ndarray | None:
-        """``(n, 3)`` int64 text_id, position, token_id of every token sample (per-token runs)."""
-        return _joined([s.tokens for s in self.segments() if s.tokens is not None])
-
     def content_hash(self) -> str | None:
         return self._chain.hex() if self._hash_complete and self._chain else None
 
     # spills and checkpoints ------------------------------------------------------------------
-    def spill(self, writer: RunWriter) -> None:
-        """Save the per-sample bookkeeping since the last spill as the next segment, with the
-        renderings' sizes (rows and renderings are made durable first), and drop it from memory."""
-        render_bytes, sizes, counts = writer.flush()
+    def spill(self, writer: RunWriter, *, durable: bool = False) -> None:
+        """Save the per-sample bookkeeping since the last spill as the next segment and drop it
+        from memory. ``durable`` (a checkpoint): rows and renderings are made durable first and
+        the renderings' sizes saved with it, for a resume; a run that never resumes keeps them
+        in the writer and writes each chunk once."""
+        render_bytes, sizes, counts = writer.flush() if durable else (0, np.zeros(0, np.int64), None)
         self.folder = resume.folder_of(writer.out)
         self.segment += 1
         resume.save_segment(
@@ -249,8 +247,8 @@ class Ledger:
         release_freed_memory()
 
     def checkpoint(self, writer: RunWriter, key: str, renderer: Renderer) -> None:
-        """Spill, then save where extraction stands (:mod:`.resume`)."""
-        self.spill(writer)
+        """Spill durably, then save where extraction stands (:mod:`.resume`)."""
+        self.spill(writer, durable=True)
         assert self.folder is not None
         resume.save(
             self.folder,

@@ -8,6 +8,8 @@ so they are the same however the batch is split.
 
 from __future__ import annotations
 
+import functools
+import os
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import TypeVar
@@ -26,5 +28,10 @@ def by_parts(work: Callable[[np.ndarray], T], batch: np.ndarray, workers: int) -
     parts = min(workers, len(batch) // MIN_SAMPLES_PER_PART, batch.size // MIN_VALUES_PER_PART)
     if parts <= 1:
         return [work(batch)]
-    with ThreadPoolExecutor(parts, thread_name_prefix="ee-batch") as pool:
-        return list(pool.map(work, np.array_split(batch, parts)))
+    return list(_pool().map(work, np.array_split(batch, parts)))
+
+
+@functools.cache
+def _pool() -> ThreadPoolExecutor:
+    """One pool for the process (made at the first shared batch), not one per batch."""
+    return ThreadPoolExecutor(os.cpu_count() or 1, thread_name_prefix="ee-batch")

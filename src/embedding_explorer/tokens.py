@@ -114,7 +114,7 @@ class TokenBatches:
     @property
     def n_batches(self) -> int:
         """The number of batches of texts (the last may be shorter)."""
-        return -(-len(self.source) // self.source.batch_size)
+        return self.source.n_batches
 
     def __iter__(self) -> Iterator[dict[str, Any]]:
         return self.batches()

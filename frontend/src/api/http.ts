@@ -7,6 +7,9 @@ import type { ApiPath, JsonOf, PathParamsOf, QueryOf } from './types';
 
 type Scalar = string | number | boolean | undefined;
 
+/** `basis` is "pca" (default), "ica" or "dir:<id>": what the components are (the query leaves out pca). */
+export const basisParam = (basis: string) => (basis === 'pca' ? undefined : basis);
+
 /** The page's URL: every request is relative to it, never to the origin's root. */
 function pageUrl(): string {
   return typeof window === 'undefined' ? 'http://localhost/' : window.location.href;

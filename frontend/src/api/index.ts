@@ -13,7 +13,7 @@
 export * from './types';
 export { ApiError, detailText, isAbortError, isRefusal } from './errors';
 export { apiUrl, clearCache } from './http';
-export { getColumnValues, getRenderings, getRuns, getRunsEarly, getSample, renderUrl, spectrogramUrl } from './runs';
+export { getColumnValues, getRenderings, getRuns, getRunsEarly, getSample, getSampleScores, renderUrl, spectrogramUrl } from './runs';
 export { exportUrl, getAssociations, getBasis, getGallery, getHistogram, getQuantile, getScatterScores } from './layers';
 export { getCka, getInsights, getDatasetExtremes, getDatasetHistogram, getDatasetShift, getMatched, getPcCorrelation } from './compare';
 export { postDirection } from './directions';

@@ -1,11 +1,8 @@
 /** One layer of a run along a basis: gallery, probing, scores, associations, exports. */
 import { ApiError } from './errors';
-import { cached, getRoute, request, routeUrl, withSignal } from './http';
+import { basisParam, cached, getRoute, request, routeUrl, withSignal } from './http';
 import type { Associations, BasisInfo, Gallery, Histogram, QuantileSamples, ScatterScores } from './types';
 import { decodeScoreCodes } from '../lib/binary';
-
-/** `basis` is "pca" (default), "ica" or "dir:<id>": what the components are. */
-const basisParam = (basis: string) => (basis === 'pca' ? undefined : basis);
 
 /** `filter`: the server's filter parameter (`filterParam` of lib/filter), undefined for none. */
 export function getGallery(run: string, layer: string, n: number, signal?: AbortSignal, basis = 'pca', filter?: string): Promise<Gallery> {

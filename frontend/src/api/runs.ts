@@ -1,7 +1,7 @@
 /** Runs, their per-sample columns, samples and renderings. */
 import { decodeColumn } from '../lib/binary';
 import { ApiError } from './errors';
-import { cached, getJson, getRoute, request, routeUrl, withSignal } from './http';
+import { basisParam, cached, getJson, getRoute, request, routeUrl, withSignal } from './http';
 import type { Renderings, RunInfo, SampleDetail } from './types';
 
 /** Each run's content version, so immutable sample URLs change when a run is recomputed. */
@@ -43,7 +43,14 @@ export function getColumnValues(run: string, column: string, signal?: AbortSigna
 }
 
 export function getSample(run: string, id: number, layer: string | null, signal?: AbortSignal, basis = 'pca'): Promise<SampleDetail> {
-  return getRoute('runs/{run}/samples/{sample_id}', { run, sample_id: id }, { layer: layer ?? undefined, basis: basis === 'pca' ? undefined : basis }, signal);
+  return getRoute('runs/{run}/samples/{sample_id}', { run, sample_id: id }, { layer: layer ?? undefined, basis: basisParam(basis) }, signal);
+}
+
+/** A sample's scores on `layer` along `basis`, not kept in the shared cache and cancelled with
+ * `signal` (a hover over a million points asks for many samples, each once). */
+export async function getSampleScores(run: string, id: number, layer: string, basis: string, signal?: AbortSignal): Promise<number[] | null> {
+  const url = routeUrl('runs/{run}/samples/{sample_id}', { run, sample_id: id }, { layer, basis: basisParam(basis) });
+  return (await getJson<SampleDetail>(url, signal)).scores;
 }
 
 /** URL of a sample's rendering (PNG thumbnail or text), cached by the browser. */

@@ -3,7 +3,7 @@
  * no longer needs and never lets the answer of an old request replace a newer one (`useAsync`);
  * views only render what they return. A `null` argument means "nothing to load yet".
  */
-import { useMemo } from 'react';
+import { useEffect, useMemo, useState } from 'react';
 import {
   getAssociations,
   getCka,
@@ -18,6 +18,7 @@ import {
   getPcCorrelation,
   getRuns,
   getSample,
+  getSampleScores,
   getScatterScores,
   type Associations,
   type ColumnInfo,
@@ -76,10 +77,20 @@ export function useSample(run: string, id: number, layer: string | null) {
   return useAsync((signal) => getSample(run, id, layer, signal), [run, id, layer], true);
 }
 
-/** A sample's exact scores on `layer` along `basis` (null while loading or for no sample). */
-export function useSampleScores(run: string, id: number | null, layer: string, basis: string): number[] | null {
-  const detail = useAsync(id === null ? null : (signal) => getSample(run, id, layer, signal, basis), [run, id, layer, basis]);
-  return detail.data?.id === id ? detail.data.scores : null;
+/** A sample's exact scores on `layer` along `basis` (null while loading or for no sample): asked
+ * for once `id` has stayed put for `settleMs`, and a request superseded by the next id is cancelled. */
+export function useSampleScores(run: string, id: number | null, layer: string, basis: string, settleMs = 80): number[] | null {
+  const [settled, setSettled] = useState<number | null>(null);
+  useEffect(() => {
+    const timer = setTimeout(() => setSettled(id), settleMs);
+    return () => clearTimeout(timer);
+  }, [id, settleMs]);
+  const asked = settled === id ? id : null;
+  const exact = useAsync(
+    asked === null ? null : async (signal) => ({ id: asked, scores: await getSampleScores(run, asked, layer, basis, signal) }),
+    [run, asked, layer, basis],
+  );
+  return exact.data && exact.data.id === id ? exact.data.scores : null;
 }
 
 /** Correlations of the components of each neighbouring pair of `layers` of one run. */

@@ -164,7 +164,7 @@ def narrow_codes(codes: np.ndarray) -> np.ndarray:
     int8 for up to 127 categories, then int16, then int32 (a million labels: 1 MB, not 4)."""
     top = int(codes.max(initial=-1))
     dtype = "<i1" if top <= np.iinfo(np.int8).max else "<i2" if top <= np.iinfo(np.int16).max else "<i4"
-    return np.asarray(codes).astype(dtype, copy=False)
+    return codes.astype(dtype, copy=False)
 
 
 def etag(served: ServedRun, what: str) -> str:

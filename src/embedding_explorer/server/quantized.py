@@ -47,20 +47,22 @@ def quantize(block: np.ndarray) -> Quantized:
     span = hi - lo
     scale = np.divide(STEPS, span, out=np.zeros_like(span), where=span > 0)
     work = np.array(block, dtype=np.float64)  # a copy, scaled in place
-    if not all_finite:
-        np.copyto(work, lo, where=~finite)
+    bad = None if all_finite else ~finite
+    if bad is not None:
+        np.copyto(work, lo, where=bad)
     work -= lo
     work *= scale
     np.rint(work, out=work)
     np.clip(work, 0, STEPS, out=work)
     codes = work.astype("<u2")
-    if not all_finite:
-        codes[~finite] = NOT_FINITE
+    if bad is not None:
+        codes[bad] = NOT_FINITE
     return Quantized(codes=codes, lo=lo, hi=hi)
 
 
 def dequantize(q: Quantized) -> np.ndarray:
-    """The float64 values the codes stand for (NaN where the value was not finite)."""
+    """The float64 values the codes stand for (NaN where the value was not finite): the
+    decoding the UI does (``lib/binary.ts``), as the tests' reference."""
     step = (q.hi - q.lo) / STEPS
     values = q.lo + q.codes.astype(np.float64) * step
     return np.where(q.codes == NOT_FINITE, np.nan, values)

@@ -209,8 +209,7 @@ def column_values(
         if column.kind == "categorical"
         else column.values.astype("<f4", copy=False)
     )
-    dtype = {"i1": "int8", "i2": "int16", "i4": "int32", "f4": "float32"}[values.dtype.str[1:]]
-    headers = {"X-Dtype": dtype, "X-Kind": column.kind, "X-Shape": str(len(values))}
+    headers = {"X-Dtype": values.dtype.name, "X-Kind": column.kind, "X-Shape": str(len(values))}
     return binary(values.tobytes(), headers, accept_encoding)
 
 

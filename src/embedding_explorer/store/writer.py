@@ -380,9 +380,7 @@ class RunWriter:
 
     def write_samples(self, table: pd.DataFrame) -> None:
         """Write the sample table (for one built chunk by chunk, :meth:`write_sample_chunks`)."""
-        arrow = pa.Table.from_pandas(table, preserve_index=False)
-        with (self.staging / SAMPLES).open_whole() as f:
-            pq.write_table(arrow, f)
+        self.write_sample_chunks([table])
 
     def write_sample_chunks(
         self, chunks: Iterable[pd.DataFrame], types: Mapping[str, pa.DataType] | None = None
