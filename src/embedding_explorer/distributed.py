@@ -48,8 +48,7 @@ from .pca import PCAResult
 from .shards import CALL_FILE, SHARD_PREFIX, ModelSource, ShardTask, Span, extract_shard, score_shard
 from .store.format import ARRAYS
 from .store.writer import RunWriter
-from .text import TextBatches
-from .tokens import TokenBatches
+from .tokens import text_batches_of
 
 if TYPE_CHECKING:
     from distributed import Client, Future
@@ -95,7 +94,7 @@ class Cluster:
         started = time.perf_counter()
         opts, renderer = self.opts, self.opts.renderer
         counts = None
-        if isinstance(self.data, (TextBatches, TokenBatches)):  # per token, N from the tokenizer
+        if text_batches_of(self.data) is not None:  # per token, N from the tokenizer
             counts = self.data.batch_counts()
             self.n_samples = int(counts.sum())
             if self.n_samples < 2:

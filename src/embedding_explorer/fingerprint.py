@@ -19,8 +19,7 @@ from torch import nn
 from torch.utils.data import BatchSampler, DataLoader, Dataset, IterableDataset, SequentialSampler
 
 from .placement import checkpoint_identity, is_placed, structure_digest
-from .text import TextBatches
-from .tokens import TokenBatches
+from .tokens import text_batches_of
 
 SAMPLED_ITEMS = 256  # items of a map-style Dataset hashed for its quick fingerprint
 HASH_BLOCK_BYTES = 64 << 20  # a non-contiguous or non-CPU array is hashed in row blocks of this size
@@ -87,7 +86,7 @@ def data_fingerprint(data: Any) -> str | None:
     length, type and up to ``SAMPLED_ITEMS`` evenly spaced items: an edit elsewhere in a large
     data set is not seen (pass ``recompute=True`` after such an edit).
     """
-    if isinstance(data, (TextBatches, TokenBatches)):  # texts, labels and tokenizer: not the tensors
+    if text_batches_of(data) is not None:  # texts, labels and tokenizer: not the tensors
         return data.content_fingerprint()
     digest = identity_digest()
     if isinstance(data, Dataset) and callable(getattr(data, "content_fingerprint", None)):

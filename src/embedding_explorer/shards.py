@@ -41,8 +41,7 @@ from .outputs import OutputsSpec
 from .pca import PCAResult
 from .reducers import Reducer
 from .store.writer import RowWriter
-from .text import TextBatches
-from .tokens import TokenBatches
+from .tokens import text_batches_of
 
 CALL_FILE = "dask-call.txt"  # the current call's token, in the staging folder
 SHARD_PREFIX = "dask-"  # the call file and the shards' rendering files
@@ -248,9 +247,10 @@ def shard_batches(data: Any, batch_size: int, span: Span) -> Iterator[Batch]:
     else its samples."""
     if span.batches is None:
         return iter_batches(data, batch_size, span.start, span.stop)
-    if not isinstance(data, (TextBatches, TokenBatches)):
+    texts = text_batches_of(data)
+    if texts is None:
         raise TypeError(f"a shard of batches of texts needs text batches, not {type(data).__name__}")
-    return (parse_batch(raw) for raw in data.batches(*span.batches))
+    return (parse_batch(raw) for raw in texts.batches(*span.batches))
 
 
 class EdgeRows:

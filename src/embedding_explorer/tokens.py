@@ -174,6 +174,12 @@ class TokenBatches:
         return f"TokenBatches({self.source!r}, skip_special={self.skip_special})"
 
 
+def text_batches_of(data: Any) -> TextBatches | TokenBatches | None:
+    """``data`` when it is batches of texts (per text or per token): data read by batches of
+    texts, whose sample counts come from the tokenizer, not from indexing; else None."""
+    return data if isinstance(data, (TextBatches, TokenBatches)) else None
+
+
 def decode_token(tokenizer: Any, token_id: int) -> str:
     """One token as text: ``tokenizer.decode([id])`` (``" not"`` for GPT-2, ``"##ing"`` for
     WordPiece), else its vocabulary entry, else the id itself."""
@@ -249,6 +255,7 @@ __all__ = [
     "TokenSelection",
     "decode_token",
     "select_tokens",
+    "text_batches_of",
     "token_samples",
     "token_table",
     "tokens_choice",

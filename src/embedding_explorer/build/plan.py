@@ -36,8 +36,7 @@ from ..placement import execution_device
 from ..reducers import Reducer, ReduceSpec, reducers_for
 from ..render import Renderer, RenderSpec
 from ..store.format import FORMAT_VERSION, MANIFEST, STORAGE_DTYPES, read_manifest
-from ..text import TextBatches
-from ..tokens import TOKEN_COLUMNS, TokenBatches, token_samples, tokens_choice
+from ..tokens import TOKEN_COLUMNS, TokenBatches, text_batches_of, token_samples, tokens_choice
 
 if TYPE_CHECKING:
     from distributed import Client
@@ -183,7 +182,7 @@ def plan_explore(
     n_known = count_samples(data)
     if n_known is not None and n_known < 2:
         raise EmbeddingExplorerError(f"data has {n_known} samples; PCA needs at least 2")
-    if client is not None and not (indexable(data) or isinstance(data, (TextBatches, TokenBatches))):
+    if client is not None and not (indexable(data) or text_batches_of(data) is not None):
         raise EmbeddingExplorerError(
             f"client= splits the data into shards of sample ids, so data must be indexable (a Tensor, "
             f"an ndarray, an (X, y) pair, a map-style Dataset or a DataLoader over one; or "
