@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import gzip
 import threading
 import time
 
@@ -52,16 +51,6 @@ def test_json_numbers() -> None:
 def test_binary_and_refs(run: ee.Run) -> None:
     response = binary(b"\x00\x01", {"X-Shape": "2"})
     assert response.media_type == "application/octet-stream" and response.headers["X-Shape"] == "2"
-    codes = np.arange(4096, dtype="<i4") % 3
-    packed = binary(codes.tobytes(), {}, "deflate, gzip")
-    assert packed.headers["Content-Encoding"] == "gzip"
-    assert gzip.decompress(packed.body) == codes.tobytes() and len(packed.body) < codes.nbytes // 10
-    for unpacked in (
-        binary(codes.tobytes(), {}, "gzip", dense=True),  # dense values go as they are
-        binary(codes.tobytes(), {}, None),  # the client did not ask for gzip
-        binary(codes[:10].tobytes(), {}, "gzip"),  # too small to bother
-    ):
-        assert "Content-Encoding" not in unpacked.headers and unpacked.body in codes.tobytes()
     served = Registry([run]).get("r")
     out = refs(served, np.array([3, 4]), np.array([0.5, -1.0], dtype=np.float32))
     assert [(r.id, r.score, r.label) for r in out] == [(3, 0.5, "b"), (4, -1.0, "a")]

@@ -1521,10 +1521,7 @@ export interface operations {
     column_values_api_runs__run__columns__name__values_get: {
         parameters: {
             query?: never;
-            header?: {
-                /** @description with gzip, a binary answer may come gzipped */
-                "accept-encoding"?: string | null;
-            };
+            header?: never;
             path: {
                 /** @description a run id from /api/runs */
                 run: string;
@@ -2621,10 +2618,7 @@ export interface operations {
                 /** @description JSON of the samples to keep, e.g. {"labels": ["Shirt"], "hide": [], "ranges": {"brightness": [0.2, null]}, "flags": {"correct": false}, "query": "sleeve"}; every field optional */
                 filter?: string | null;
             };
-            header?: {
-                /** @description with gzip, a binary answer may come gzipped */
-                "accept-encoding"?: string | null;
-            };
+            header?: never;
             path: {
                 /** @description a run id from /api/runs */
                 run: string;

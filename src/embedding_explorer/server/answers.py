@@ -4,7 +4,6 @@ sample lists, and the compute-once cache of analysis results."""
 from __future__ import annotations
 
 import base64
-import gzip
 import hashlib
 import math
 import sys
@@ -35,8 +34,6 @@ BINARY: dict[int | str, dict[str, Any]] = {
 
 MAX_CACHED = 512  # results per cache; the least recently used is dropped first
 MAX_CACHED_BYTES = 256 * 2**20  # ... and this much memory (estimated: :func:`nbytes_of`)
-GZIP_MIN_BYTES = 1024  # smaller answers are sent as they are
-BINARY_GZIP_LEVEL = 1  # binary arrays: fast compression (see :func:`binary`)
 HEAVY_THREADS = 2  # threads that compute analyses (CKA, associations...) at once, per server
 
 
@@ -142,20 +139,9 @@ async def heavy(request: Request, compute: Callable[[], T], *, ready: bool = Fal
 _HEAVY_LIMITERS: RunVar[dict[int, anyio.CapacityLimiter]] = RunVar("embedding_explorer_heavy")
 
 
-def binary(
-    body: bytes, headers: dict[str, str], accept_encoding: str | None = None, *, dense: bool = False
-) -> Response:
-    """A little-endian array as ``application/octet-stream`` (``X-Shape``, ``X-Dtype`` headers).
-
-    Gzipped here at level 1 when the client accepts gzip (``accept_encoding``), in the route's
-    thread, not by the app's middleware at level 6: a million int32 label codes take 19 ms to
-    0.83 MB instead of 141 ms to 0.65 MB. ``dense`` values (float32 scores, 16-bit codes) go as
-    they are: they shrink by 3-7%, and compressing them takes longer than sending them.
-    """
-    headers = {**headers, "Vary": "Accept-Encoding"}
-    if not dense and len(body) >= GZIP_MIN_BYTES and "gzip" in (accept_encoding or "").lower():
-        body = gzip.compress(body, compresslevel=BINARY_GZIP_LEVEL, mtime=0)
-        headers["Content-Encoding"] = "gzip"
+def binary(body: bytes, headers: dict[str, str]) -> Response:
+    """A little-endian array as ``application/octet-stream`` (``X-Shape``, ``X-Dtype`` headers);
+    the app's :class:`.compression.Compression` gzips it or not by its kind."""
     return Response(body, media_type="application/octet-stream", headers=headers)
 
 

@@ -7,7 +7,6 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from fastapi import FastAPI
-from starlette.middleware.gzip import DEFAULT_EXCLUDED_CONTENT_TYPES, GZipMiddleware
 from starlette.middleware.trustedhost import TrustedHostMiddleware
 
 from .._version import __version__
@@ -21,9 +20,10 @@ from . import (
     sample_routes,
     token_routes,
 )
-from .answers import GZIP_MIN_BYTES, HEAVY_THREADS, IMMUTABLE, Cache
+from .answers import HEAVY_THREADS, IMMUTABLE, Cache
 from .apidocs import add_docs_page
 from .auth import TokenAuth
+from .compression import Compression
 from .directions import Directions
 from .errors import add_error_handlers, document_errors
 from .guards import MAX_BODY_BYTES, BodyLimit, SecurityHeaders
@@ -33,9 +33,6 @@ from .static import NotBuiltPage, SpaFiles, ui_dir
 
 MAX_HISTOGRAMS = 4096  # histograms kept per server (by run, layer, basis, component, bins)
 MAX_HISTOGRAM_BYTES = 64 * 2**20  # ... and this much memory
-# zlib's default level, not Starlette's 9, for the bundle, JSON and text answers; binary arrays
-# (application/octet-stream) compress themselves, faster or not at all (:func:`.answers.binary`)
-GZIP_LEVEL = 6
 
 
 def create_app(
@@ -85,8 +82,8 @@ def create_app(
         it; it places the docs' links, the token cookie and the redirect to ``prefix/``.
 
     Every answer carries ``X-Content-Type-Options: nosniff`` and a CSP ``frame-ancestors``;
-    answers of 1 KiB or more are gzipped for clients that accept it (binary arrays at level 1,
-    dense ones not at all: :func:`.answers.binary`). ``/docs`` lists the routes
+    answers of 1 KiB or more are gzipped for clients that accept it (per-sample arrays at level 1,
+    score matrices not at all: :mod:`.compression`). ``/docs`` lists the routes
     on a page that needs no internet (:mod:`.apidocs`).
     """
     runs = list(runs)
@@ -126,11 +123,7 @@ def create_app(
     app.add_middleware(BodyLimit, max_body=max_body)
     if allowed_hosts is not None:
         app.add_middleware(TrustedHostMiddleware, allowed_hosts=list(allowed_hosts))
-    # the bundle (~560 KB), JSON and text answers compressed for clients that accept gzip
-    excluded = (*DEFAULT_EXCLUDED_CONTENT_TYPES, "application/octet-stream")
-    app.add_middleware(
-        GZipMiddleware, minimum_size=GZIP_MIN_BYTES, compresslevel=GZIP_LEVEL, exclude_content_types=excluded
-    )
+    app.add_middleware(Compression)  # the bundle, JSON, text and per-sample arrays, for gzip clients
     app.add_middleware(SecurityHeaders, extra_frame_ancestors=list(frame_ancestors))
     app.add_middleware(RootPath, root_path=root_path)  # outermost: every layer sees the prefix
     return app

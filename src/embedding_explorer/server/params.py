@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from typing import Annotated, cast
 
-from fastapi import Depends, Header, HTTPException, Path, Query, Request
+from fastapi import Depends, HTTPException, Path, Query, Request
 
 from ..filters import Filter, FilterError, as_filter
 from .answers import Cache
@@ -55,7 +55,6 @@ BasisParam = Annotated[
 RunQuery = Annotated[str, Query(min_length=1, description="a run id from /api/runs")]
 OtherRunQuery = Annotated[str | None, Query(min_length=1, description="the other run's id; default: run_a")]
 LayerQuery = Annotated[str, Query(min_length=1, description="a layer name of that run")]
-AcceptEncoding = Annotated[str | None, Header(description="with gzip, a binary answer may come gzipped")]
 
 FILTER_HELP = (
     'JSON of the samples to keep, e.g. {"labels": ["Shirt"], "hide": [], "ranges": {"brightness": '

@@ -26,7 +26,6 @@ from .columns import column_source, json_value
 from .directions import Directions
 from .errors import NotFoundError
 from .params import (
-    AcceptEncoding,
     BasisParam,
     Bins,
     CacheControl,
@@ -192,15 +191,13 @@ def scores(
     if dtype == "uint16":
         q = quantize(block)
         headers = {"X-Shape": shape, "X-Dtype": "uint16", "X-Bounds": q.header()}
-        return binary(q.codes.tobytes(), headers, dense=True)
+        return binary(q.codes.tobytes(), headers)
     body = np.ascontiguousarray(block, dtype="<f4").tobytes()
-    return binary(body, {"X-Shape": shape, "X-Dtype": "float32"}, dense=True)
+    return binary(body, {"X-Shape": shape, "X-Dtype": "float32"})
 
 
 @router.get("/runs/{run}/columns/{name:path}/values", response_class=Response, responses=BINARY)
-def column_values(
-    registry: RegistryDep, run: RunId, name: str, accept_encoding: AcceptEncoding = None
-) -> Response:
+def column_values(registry: RegistryDep, run: RunId, name: str) -> Response:
     """A per-sample column: float32 values (NaN missing), or category codes (-1 missing) as
     int8, int16 or int32, the narrowest that holds them (``X-Dtype``)."""
     column = registry.get(run).column(name)
@@ -210,7 +207,7 @@ def column_values(
         else column.values.astype("<f4", copy=False)
     )
     headers = {"X-Dtype": values.dtype.name, "X-Kind": column.kind, "X-Shape": str(len(values))}
-    return binary(values.tobytes(), headers, accept_encoding)
+    return binary(values.tobytes(), headers)
 
 
 @router.get("/runs/{run}/samples/{sample_id}")

@@ -15,7 +15,7 @@ from fastapi import APIRouter, HTTPException, Query, Request, Response
 
 from ..analysis.neighbors import knn_overlap
 from .answers import BINARY, binary, heavy
-from .params import AcceptEncoding, FilterDep, RegistryDep, RunId, SampleId
+from .params import FilterDep, RegistryDep, RunId, SampleId
 from .registry import Registry, ServedRun
 from .schemas import Neighbor, Neighborhood, NeighborhoodLayer, Neighbors
 
@@ -34,7 +34,6 @@ def select(
     registry: RegistryDep,
     run: RunId,
     filter: FilterDep = None,
-    accept_encoding: AcceptEncoding = None,
 ) -> Response:
     """The ids (int32, ascending) of the samples ``filter`` keeps (all without a filter);
     ``X-Count`` is their number, ``X-Total`` the run's."""
@@ -46,7 +45,7 @@ def select(
         "X-Count": str(len(ids)),
         "X-Total": str(served.run.n_samples),
     }
-    return binary(ids.tobytes(), headers, accept_encoding)
+    return binary(ids.tobytes(), headers)
 
 
 def nearest(
