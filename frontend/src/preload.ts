@@ -7,16 +7,15 @@
  */
 import { getColumnValues, getRunsEarly, getScatterScores } from './api';
 import { colorColumn } from './lib/runInfo';
-import { shownComponents } from './lib/scatterPoints';
+import { scatterBasis, shownComponents } from './lib/scatterPoints';
 import { decodeState } from './lib/urlState';
 
 export function preloadFor(search: string): void {
   const state = decodeState(search);
   const { run, layer } = state;
   if (state.tab !== 'scatter' || !run || !layer) return;
-  const basis = state.basis === 'ica' ? 'ica' : 'pca';
   // an answer the view will not use (axes out of range, a run gone) is the view's to report
-  getScatterScores(run, layer, shownComponents(state.x, state.y), undefined, basis).catch(() => undefined);
+  getScatterScores(run, layer, shownComponents(state.x, state.y), undefined, scatterBasis(state.basis)).catch(() => undefined);
   getRunsEarly()
     .then((runs) => {
       const info = runs.find((r) => r.id === run);

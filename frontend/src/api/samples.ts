@@ -1,4 +1,5 @@
 /** Around samples: which samples a filter keeps, a sample's neighbours and its neighbourhood across layers and models. */
+import { readArray } from '../lib/binary';
 import { ApiError } from './errors';
 import { cached, getRoute, request, routeUrl, withSignal } from './http';
 import type { Neighborhood, Neighbors, NeighborMetric, NeighborSpace } from './types';
@@ -15,8 +16,11 @@ export function getSelection(run: string, filter: string | undefined, signal?: A
   const load = async () => {
     const res = await request(url);
     const buffer = await res.arrayBuffer();
-    if (buffer.byteLength % 4) throw new ApiError(res.status, 'Unreadable selection: not int32 ids', url);
-    return { ids: new Int32Array(buffer), total: Number(res.headers.get('X-Total') ?? NaN) };
+    try {
+      return { ids: readArray(buffer, 'int32'), total: Number(res.headers.get('X-Total') ?? NaN) };
+    } catch (err) {
+      throw new ApiError(res.status, `Unreadable selection: ${(err as Error).message}`, url);
+    }
   };
   return withSignal(cached(url, load), signal);
 }

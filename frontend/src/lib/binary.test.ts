@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { CODE_STEPS, codesToNdc, decodeColumn, decodeScoreCodes, extent, NOT_FINITE_CODE, parseBounds, parseDtype, parseShape } from './binary';
+import { CODE_STEPS, codesToNdc, decodeColumn, decodeScoreCodes, extent, NOT_FINITE_CODE, parseBounds, parseDtype, parseShape, readArray, type Dtype } from './binary';
 
 function littleEndian(values: number[], kind: 'f4' | 'i4'): ArrayBuffer {
   const buf = new ArrayBuffer(values.length * 4);
@@ -83,6 +83,43 @@ describe('binary answers', () => {
     expect(Array.from(int16)).toEqual([-1, 300, 32767]);
     expect(() => decodeColumn(new ArrayBuffer(3), 'int16')).toThrow(/2-byte/);
     expect([parseDtype('|i1'), parseDtype('<i2')]).toEqual(['int8', 'int16']);
+  });
+
+  it('reads every X-Dtype little-endian, checking the body is whole values of its width', () => {
+    const values: Record<Dtype, number[]> = {
+      int8: [-128, 0, 127],
+      int16: [-32768, 300, 32767],
+      uint16: [0, 300, 65535],
+      int32: [-2147483648, 70000, 2147483647],
+      float32: [0.5, -2, 3.25e8],
+    };
+    const write: Record<Dtype, [number, (v: DataView, o: number, x: number) => void]> = {
+      int8: [1, (v, o, x) => v.setInt8(o, x)],
+      int16: [2, (v, o, x) => v.setInt16(o, x, true)],
+      uint16: [2, (v, o, x) => v.setUint16(o, x, true)],
+      int32: [4, (v, o, x) => v.setInt32(o, x, true)],
+      float32: [4, (v, o, x) => v.setFloat32(o, x, true)],
+    };
+    for (const dtype of Object.keys(values) as Dtype[]) {
+      const [bytes, set] = write[dtype];
+      const buf = new ArrayBuffer(values[dtype].length * bytes);
+      const view = new DataView(buf);
+      values[dtype].forEach((x, i) => set(view, i * bytes, x));
+      expect(Array.from(readArray(buf, dtype))).toEqual(values[dtype]);
+      if (bytes > 1) expect(() => readArray(new ArrayBuffer(bytes + 1), dtype)).toThrow(`not a whole number of ${bytes}-byte ${dtype} values`);
+    }
+    expect(readArray(new ArrayBuffer(8), 'float32')).toBeInstanceOf(Float32Array);
+    expect(readArray(new ArrayBuffer(8), 'uint16')).toBeInstanceOf(Uint16Array);
+  });
+
+  it('widens narrow codes into a new int32 array and reads 4-byte columns in place', () => {
+    const narrow = new Int16Array([-1, 2, 32767]);
+    const wide = decodeColumn(narrow.buffer, 'int16');
+    expect(wide).toBeInstanceOf(Int32Array);
+    expect(wide.buffer).not.toBe(narrow.buffer);
+    expect(Array.from(wide)).toEqual([-1, 2, 32767]);
+    const ints = new Int32Array([5, -1]);
+    expect(decodeColumn(ints.buffer, 'int32').buffer).toBe(ints.buffer); // no copy (little-endian machine)
   });
 
   it('finds the finite extent', () => {

@@ -1,33 +1,45 @@
-/** Decoding of the server's binary answers (little-endian float32 / int32 arrays, uint16 score codes). */
+/** Decoding of the server's binary answers: little-endian arrays keyed by their `X-Dtype`, uint16 score codes. */
 import { paddedDomain, type Normalized } from './scale';
 
 const LITTLE_ENDIAN = new Uint8Array(new Uint32Array([1]).buffer)[0] === 1;
 
-function readArray<T extends Float32Array | Int32Array>(
-  buffer: ArrayBuffer,
-  make: (b: ArrayBuffer | number) => T,
-  get: (view: DataView, offset: number) => number,
-): T {
-  if (buffer.byteLength % 4 !== 0) {
-    throw new RangeError(`binary answer of ${buffer.byteLength} bytes is not a whole number of 4-byte values`);
+/** The typed array each `X-Dtype` the server sends decodes to. */
+interface Arrays {
+  int8: Int8Array;
+  int16: Int16Array;
+  uint16: Uint16Array;
+  int32: Int32Array;
+  float32: Float32Array;
+}
+export type Dtype = keyof Arrays;
+
+interface Layout<T> {
+  bytes: number;
+  /** The values in place (little-endian machines) or a zeroed array of n values to fill. */
+  make: (from: ArrayBuffer | number) => T;
+  /** Value `i` read little-endian (big-endian machines). */
+  get: (view: DataView, offset: number) => number;
+}
+
+const LAYOUTS: { [D in Dtype]: Layout<Arrays[D]> } = {
+  int8: { bytes: 1, make: (b) => (typeof b === 'number' ? new Int8Array(b) : new Int8Array(b)), get: (v, o) => v.getInt8(o) },
+  int16: { bytes: 2, make: (b) => (typeof b === 'number' ? new Int16Array(b) : new Int16Array(b)), get: (v, o) => v.getInt16(o, true) },
+  uint16: { bytes: 2, make: (b) => (typeof b === 'number' ? new Uint16Array(b) : new Uint16Array(b)), get: (v, o) => v.getUint16(o, true) },
+  int32: { bytes: 4, make: (b) => (typeof b === 'number' ? new Int32Array(b) : new Int32Array(b)), get: (v, o) => v.getInt32(o, true) },
+  float32: { bytes: 4, make: (b) => (typeof b === 'number' ? new Float32Array(b) : new Float32Array(b)), get: (v, o) => v.getFloat32(o, true) },
+};
+
+/** A little-endian array of `dtype` from a binary answer's bytes (a view on them where the machine is little-endian). */
+export function readArray<D extends Dtype>(buffer: ArrayBuffer, dtype: D): Arrays[D] {
+  const { bytes, make, get } = LAYOUTS[dtype] as Layout<Arrays[D]>;
+  if (buffer.byteLength % bytes !== 0) {
+    throw new RangeError(`binary answer of ${buffer.byteLength} bytes is not a whole number of ${bytes}-byte ${dtype} values`);
   }
   if (LITTLE_ENDIAN) return make(buffer);
-  const out = make(buffer.byteLength / 4);
+  const out = make(buffer.byteLength / bytes);
   const view = new DataView(buffer);
-  for (let i = 0; i < out.length; i += 1) out[i] = get(view, i * 4);
+  for (let i = 0; i < out.length; i += 1) out[i] = get(view, i * bytes);
   return out;
-}
-
-export function readFloat32(buffer: ArrayBuffer): Float32Array {
-  return readArray(buffer, (b) => (typeof b === 'number' ? new Float32Array(b) : new Float32Array(b)), (v, o) =>
-    v.getFloat32(o, true),
-  );
-}
-
-export function readInt32(buffer: ArrayBuffer): Int32Array {
-  return readArray(buffer, (b) => (typeof b === 'number' ? new Int32Array(b) : new Int32Array(b)), (v, o) =>
-    v.getInt32(o, true),
-  );
 }
 
 /** Parse an `X-Shape: "N,K"` header. */
@@ -65,12 +77,7 @@ export function decodeScoreCodes(buffer: ArrayBuffer, shapeHeader: string | null
   if (buffer.byteLength !== rows * cols * 2) {
     throw new RangeError(`X-Shape says ${rows}x${cols} = ${rows * cols} codes, the body has ${buffer.byteLength} bytes`);
   }
-  let codes = new Uint16Array(buffer);
-  if (!LITTLE_ENDIAN) {
-    const view = new DataView(buffer);
-    codes = Uint16Array.from({ length: rows * cols }, (_, i) => view.getUint16(i * 2, true));
-  }
-  return { codes, rows, cols, bounds: parseBounds(boundsHeader, cols) };
+  return { codes: readArray(buffer, 'uint16'), rows, cols, bounds: parseBounds(boundsHeader, cols) };
 }
 
 /**
@@ -95,6 +102,7 @@ export function codesToNdc(m: ScoreCodes, j: number, pad = 0.05): Normalized {
   return { ndc: out, domain };
 }
 
+/** A column's dtype, from its `X-Dtype` header (numpy's names or codes). */
 export type ColumnDtype = 'int8' | 'int16' | 'int32' | 'float32';
 
 export function parseDtype(header: string | null): ColumnDtype {
@@ -106,24 +114,14 @@ export function parseDtype(header: string | null): ColumnDtype {
   throw new RangeError(`unsupported X-Dtype ${JSON.stringify(header)}; expected int8, int16, int32 or float32`);
 }
 
-/** Little-endian int16 values widened to int32. */
-function readInt16(buffer: ArrayBuffer): Int32Array {
-  if (buffer.byteLength % 2 !== 0) throw new RangeError(`binary answer of ${buffer.byteLength} bytes is not a whole number of 2-byte values`);
-  if (LITTLE_ENDIAN) return Int32Array.from(new Int16Array(buffer));
-  const view = new DataView(buffer);
-  return Int32Array.from({ length: buffer.byteLength / 2 }, (_, i) => view.getInt16(i * 2, true));
-}
-
 /**
  * A per-sample column: float32 values, or category codes (-1 = missing), which the server sends
  * in the narrowest int type that holds them (a million labels: 1 MB as int8) and which are
  * widened here to int32.
  */
 export function decodeColumn(buffer: ArrayBuffer, dtypeHeader: string | null): Int32Array | Float32Array {
-  const dtype = parseDtype(dtypeHeader);
-  if (dtype === 'int8') return Int32Array.from(new Int8Array(buffer));
-  if (dtype === 'int16') return readInt16(buffer);
-  return dtype === 'int32' ? readInt32(buffer) : readFloat32(buffer);
+  const values = readArray(buffer, parseDtype(dtypeHeader));
+  return values instanceof Int8Array || values instanceof Int16Array ? new Int32Array(values) : values;
 }
 
 /** Finite min and max of an array (NaN-safe); [0, 0] when nothing is finite. */

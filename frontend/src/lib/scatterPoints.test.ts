@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { MISSING_COLOR } from './colors';
-import { columnOf, pointRows, scatterPoints, shownComponents } from './scatterPoints';
+import { columnOf, pointRows, scatterBasis, scatterPoints, shownComponents } from './scatterPoints';
 import { CODE_STEPS } from './binary';
 
 // rows (0, 10), (1, 20), (2, 30): each column's range in codes 0, half, all
@@ -54,5 +54,12 @@ describe('shownComponents', () => {
     expect(columnOf(two, 1)).toBe(1);
     expect(columnOf(two, 4)).toBe(0);
     expect(columnOf(two, 0)).toBe(-1);
+  });
+});
+
+describe('scatterBasis', () => {
+  it('shows ICA when the app names it and PCA otherwise (a direction is one axis)', () => {
+    expect(scatterBasis('ica')).toBe('ica');
+    expect(['pca', 'dir', '', undefined].map(scatterBasis)).toEqual(['pca', 'pca', 'pca', 'pca']);
   });
 });

@@ -20,6 +20,14 @@ export interface ScatterPoints {
   n: number;
 }
 
+/** The scatter shows two axes of a basis: PCA or ICA (a direction is one axis: probe it). */
+export type ScatterBasis = 'pca' | 'ica';
+
+/** The basis the scatter shows for the app's `basis` (a link's `basis=`): ICA when it names ICA, else PCA. */
+export function scatterBasis(basis: string | undefined): ScatterBasis {
+  return basis === 'ica' ? 'ica' : 'pca';
+}
+
 /** The components the scatter asks the server for: the two shown (one when both axes show it). */
 export function shownComponents(x: number, y: number): number[] {
   return x === y ? [x] : [x, y];

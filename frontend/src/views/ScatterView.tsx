@@ -4,8 +4,7 @@ import { PngButton } from '../components/PngButton';
 import { useAppSlices } from '../context';
 import { useBasis, useColoring, useColumnValues, useFilterParam, useScatterScores, useSelection } from '../hooks';
 import { colorColumn, LABEL_COLUMN } from '../lib/runInfo';
-import { shownComponents } from '../lib/scatterPoints';
-import type { ScatterBasis } from './scatter/axes';
+import { scatterBasis, shownComponents } from '../lib/scatterPoints';
 import { ScatterControls, type MouseMode } from './scatter/ScatterControls';
 import { ScatterLegend } from './scatter/ScatterLegend';
 import { ScatterPlot } from './scatter/ScatterPlot';
@@ -18,8 +17,7 @@ export function ScatterView() {
   const x = Math.min(state.x, k - 1);
   const y = Math.min(state.y, k - 1);
   const column = colorColumn(run, state.color);
-  // the scatter shows two axes of a basis: PCA or ICA (a direction is one axis: probe it)
-  const basis: ScatterBasis = state.basis === 'ica' ? 'ica' : 'pca';
+  const basis = scatterBasis(state.basis);
   const resolved = useBasis(run, layer.name, basis, null, null);
 
   // only the two components shown cross the wire, quantised to 16 bits (4 bytes a point, not 4k)

@@ -1,10 +1,10 @@
 import type { ColumnInfo } from '../../api';
 import { BasisBar } from '../../components/BasisBar';
 import type { ResolvedBasis } from '../../hooks';
-import { formatPercent, pcName } from '../../lib/format';
 import { LABEL_COLUMN } from '../../lib/runInfo';
 import type { ScatterState } from '../../lib/urlState';
-import type { ScatterBasis } from './axes';
+import type { ScatterBasis } from '../../lib/scatterPoints';
+import { axisText } from './axes';
 
 export type MouseMode = 'panZoom' | 'lasso';
 
@@ -25,9 +25,9 @@ export interface ScatterControlsProps {
 
 /** The scatter's toolbar: the two axes, the colour-by column, the basis and the mouse mode. */
 export function ScatterControls({ basis, resolved, ratios, x, y, columns, column, mode, onChange, onMode }: ScatterControlsProps) {
-  const axisOptions = ratios.map((r, i) => (
+  const axisOptions = ratios.map((_, i) => (
     <option key={i} value={i}>
-      {basis === 'ica' ? `IC ${i + 1}` : `${pcName(i)} · ${formatPercent(r)}`}
+      {axisText(basis, i, ratios)}
     </option>
   ));
   return (

@@ -9,9 +9,9 @@ import { categoricalColor, MISSING_COLOR } from '../../lib/colors';
 import { formatScore } from '../../lib/format';
 import { canvasExporters } from '../../lib/png';
 import { linearScale, type LinearScale } from '../../lib/scale';
-import { columnOf, pointRows, scatterPoints } from '../../lib/scatterPoints';
+import { columnOf, pointRows, scatterPoints, type ScatterBasis } from '../../lib/scatterPoints';
 import { buildSpatialIndex, emptySpatialIndex, spatialIndexOf } from '../../lib/spatialIndex';
-import { axisName, axisText, pointSizeFor, ticksOf, type Coloring, type ScatterBasis, type Tick } from './axes';
+import { axisName, axisText, pointSizeFor, ticksOf, type Coloring, type Tick } from './axes';
 import { ScatterTooltip } from './ScatterTooltip';
 
 type Scatterplot = ReturnType<typeof createScatterplot>;

@@ -3,9 +3,7 @@ import type { ColumnInfo } from '../../api';
 import { niceTicks } from '../../lib/colors';
 import { formatPercent, formatTick, pcName, tickStep } from '../../lib/format';
 import type { LinearScale } from '../../lib/scale';
-
-/** The scatter shows two axes of a basis: PCA or ICA (a direction is one axis: probe it). */
-export type ScatterBasis = 'pca' | 'ica';
+import type { ScatterBasis } from '../../lib/scatterPoints';
 
 /** An axis's name and (PCA) variance share: "PC 2 · 14.1%" or "IC 2". */
 export function axisText(basis: ScatterBasis, i: number, ratios: number[]): string {
