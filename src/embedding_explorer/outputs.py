@@ -91,18 +91,16 @@ def output_columns(scores: torch.Tensor, labels: np.ndarray | None) -> dict[str,
 
 
 def finish_columns(
-    raw: dict[str, np.ndarray], labels: np.ndarray | None, *, loss: bool | None = None
+    raw: dict[str, np.ndarray], labels: np.ndarray | None, *, loss: bool
 ) -> dict[str, np.ndarray]:
-    """The recorded columns as stored: ``predicted`` as int64; ``loss`` and ``correct`` only
-    when every label is a class index (``correct`` compares with the final labels). ``loss``
-    decides that for a run written in parts (None: from these samples)."""
+    """The recorded columns as stored: ``predicted`` as int64; ``loss`` and ``correct`` when
+    ``loss`` says to keep them (:func:`.build.columns.keeps_loss`: every label a class index;
+    ``correct`` compares with the final labels)."""
     out: dict[str, np.ndarray] = {
         "predicted": raw["predicted"].astype(np.int64),
         "confidence": raw["confidence"],
         "entropy": raw["entropy"],
     }
-    if loss is None:
-        loss = labels is not None and len(labels) > 0 and bool(np.isfinite(raw["loss"]).all())
     if loss and labels is not None:
         out["loss"] = raw["loss"]
         out["correct"] = out["predicted"] == labels.astype(np.int64)

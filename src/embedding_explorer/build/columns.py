@@ -3,7 +3,7 @@ sample table stores them."""
 
 from __future__ import annotations
 
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Iterable, Sequence
 
 import numpy as np
 
@@ -12,14 +12,21 @@ from ..inputstats import ALL_STATS, TEXT_STATS
 from ..outputs import OUTPUT_COLUMNS, finish_columns
 
 
-def with_loss(ledger: Ledger, labelled: bool) -> bool:
+def keeps_loss(labelled: bool, losses: Iterable[np.ndarray] | None) -> bool:
     """Whether the outputs keep ``loss`` and ``correct``: labels, and a finite loss for every
-    sample (one pass over the ledger's segments, only when the outputs were recorded)."""
+    sample. ``losses``: the recorded loss, whole or in parts, read only when ``labelled``; None
+    when none was recorded."""
+    return labelled and losses is not None and all(bool(np.isfinite(part).all()) for part in losses)
+
+
+def with_loss(ledger: Ledger, labelled: bool) -> bool:
+    """:func:`keeps_loss` for a run written in parts: one pass over the ledger's segments, only
+    when the outputs were recorded and there are labels."""
     names = ledger.column_names or []
-    if not labelled or "loss" not in names:
-        return False
+    if "loss" not in names:
+        return keeps_loss(labelled, None)
     i = names.index("loss")
-    return all(s.columns is None or np.isfinite(s.columns[:, i]).all() for s in ledger.segments())
+    return keeps_loss(labelled, (s.columns[:, i] for s in ledger.segments() if s.columns is not None))
 
 
 def recorded_block(

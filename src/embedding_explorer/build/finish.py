@@ -17,7 +17,7 @@ from ..exceptions import EmbeddingExplorerError
 from ..extract import Ledger, release_freed_memory
 from ..pca import PCAResult
 from ..store.writer import RunWriter
-from .columns import recorded_block, recorded_names
+from .columns import keeps_loss, recorded_block, recorded_names
 from .manifest import Manifest, layer_entry
 from .plan import ExplorePlan
 from .results import Scorer, finish_pca, sample_table, write_scores
@@ -163,7 +163,7 @@ def recorded_columns(
         log.warning("recorded columns cover fewer than %d samples; left out", n)
         raw = {}
     given = set() if metadata is None else {str(c) for c in metadata.columns}
-    loss = "loss" in raw and labels is not None and len(labels) > 0 and bool(np.isfinite(raw["loss"]).all())
+    loss = keeps_loss(labels is not None and len(labels) > 0, [raw["loss"]] if "loss" in raw else None)
     extra = recorded_block(raw, labels, given, loss)
     recorded = recorded_names(list(raw), given, loss)
     if not extra:
