@@ -45,7 +45,16 @@ from .fingerprint import model_fingerprint
 from .locations import Location, as_location, is_local
 from .models import ModelSpec
 from .pca import PCAResult
-from .shards import CALL_FILE, SHARD_PREFIX, ModelSource, ShardTask, Span, extract_shard, score_shard
+from .shards import (
+    CALL_FILE,
+    SHARD_PREFIX,
+    ModelSource,
+    ShardTask,
+    Span,
+    extract_shard,
+    score_shard,
+    staged_rows,
+)
 from .store.format import ARRAYS
 from .store.writer import RunWriter
 from .tokens import text_batches_of
@@ -230,10 +239,7 @@ class Cluster:
         """Write a shard's staged rows: those of the chunks it shares with its neighbours (the
         driver alone writes these chunks, shard after shard, so no two writers meet)."""
         source = self._location(name)
-        dtype = np.dtype(self.opts.storage_dtype)
-        for layer, first, n_rows, begin in pieces:
-            blob = source.read_bytes(begin, begin + n_rows * dims[layer] * dtype.itemsize)
-            rows = np.frombuffer(blob, dtype=dtype).reshape(n_rows, dims[layer])
+        for layer, first, rows in staged_rows(source, pieces, dims, np.dtype(self.opts.storage_dtype)):
             self.writer.put_activations(layer, first, rows)
         source.remove()
 

@@ -290,6 +290,22 @@ class EdgeRows:
         return pieces
 
 
+def staged_rows(
+    source: Location,
+    pieces: Sequence[tuple[str, int, int, int]],
+    dims: Mapping[str, int],
+    dtype: np.dtype[Any],
+) -> Iterator[tuple[str, int, np.ndarray]]:
+    """The rows :meth:`EdgeRows.save` staged in ``source``, as (layer, first row, rows) per piece.
+
+    The file is read once, whole (one request on an object store, not one per piece): it holds
+    at most a chunk per layer on each side of one shard, which that shard's worker held too."""
+    blob = source.read_bytes()
+    for layer, first, n_rows, begin in pieces:
+        flat = np.frombuffer(blob, dtype=dtype, count=n_rows * dims[layer], offset=begin)
+        yield layer, first, flat.reshape(n_rows, dims[layer])
+
+
 class ShardWriter(RowWriter):
     """Rows of one shard, written only while its call is current (see :class:`CallGuard`)."""
 
