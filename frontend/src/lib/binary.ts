@@ -31,7 +31,7 @@ const LAYOUTS: { [D in Dtype]: Layout<Arrays[D]> } = {
 
 /** A little-endian array of `dtype` from a binary answer's bytes (a view on them where the machine is little-endian). */
 export function readArray<D extends Dtype>(buffer: ArrayBuffer, dtype: D): Arrays[D] {
-  const { bytes, make, get } = LAYOUTS[dtype] as Layout<Arrays[D]>;
+  const { bytes, make, get }: Layout<Arrays[D]> = LAYOUTS[dtype];
   if (buffer.byteLength % bytes !== 0) {
     throw new RangeError(`binary answer of ${buffer.byteLength} bytes is not a whole number of ${bytes}-byte ${dtype} values`);
   }
