@@ -15,7 +15,7 @@ import math
 import os
 import sys
 import time
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
@@ -196,18 +196,21 @@ class Ledger:
             self.accumulators[layer] = shard
 
     # results -------------------------------------------------------------------------------
-    def segments(self) -> Iterator[Segment]:
+    def segments(self, kinds: Collection[str] = resume.SAMPLE_KINDS) -> Iterator[Segment]:
         """The per-sample bookkeeping in sample order, one segment at a time: the spilled ones
-        read back from disk, then the tail still in memory."""
+        read back from disk, then the tail still in memory. Only the ``kinds`` asked for are
+        read (the others are None, and a segment's size is that of those read)."""
         for i in range(1, self.segment + 1):
             assert self.folder is not None
-            parts = {kind: resume.read_segment(self.folder, kind, i) for kind in resume.SAMPLE_KINDS}
-            yield _segment(parts["labels"], parts["columns"], parts["tokens"])
-        yield _segment(_joined(self._labels), _joined(self._columns), _joined(self._tokens))
+            parts = {kind: resume.read_segment(self.folder, kind, i) for kind in kinds}
+            yield _segment(parts.get("labels"), parts.get("columns"), parts.get("tokens"))
+        tail = {"labels": self._labels, "columns": self._columns, "tokens": self._tokens}
+        parts = {kind: _joined(tail[kind]) for kind in kinds}
+        yield _segment(parts.get("labels"), parts.get("columns"), parts.get("tokens"))
 
     def labels(self) -> np.ndarray | None:
         self.check_labels()
-        return _joined([s.labels for s in self.segments() if s.labels is not None])
+        return _joined([s.labels for s in self.segments(["labels"]) if s.labels is not None])
 
     def check_labels(self) -> None:
         if self.batches_with_labels and self.batches_without_labels:
@@ -215,7 +218,7 @@ class Ledger:
 
     def columns(self) -> dict[str, np.ndarray]:
         """The recorded per-sample columns, each of length ``n_done``."""
-        table = _joined([s.columns for s in self.segments() if s.columns is not None])
+        table = _joined([s.columns for s in self.segments(["columns"]) if s.columns is not None])
         if not self.column_names or table is None:
             return {}
         return {name: table[:, i] for i, name in enumerate(self.column_names)}
