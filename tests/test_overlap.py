@@ -311,13 +311,15 @@ def counted_model(calls: list[int], stop_at: int | None = None) -> nn.Module:
     return model
 
 
+@pytest.mark.parametrize("moments", ["host", "device"])
 def test_checkpoints_taken_while_later_batches_run_hold_exactly_the_batches_before_them(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, moments: str
 ) -> None:
     """Overlapped, a checkpoint is saved by the background thread while the forward passes of
     later batches go on; what it saves (renderer state, content hash, moments) is what the
     sequential run saves at the same sample, and a run resumed from one equals one that never
-    stopped."""
+    stopped. ``device``: the moments accumulate on the forward pass's thread, as on a GPU
+    (faked here: the rows stay on the CPU), and the checkpoint gets them as of its batch."""
     monkeypatch.setattr("embedding_explorer.extract.checkpoint_rows", lambda *args: 2 * BATCH)
     n = 8 * BATCH  # checkpoints after batches 2, 4, 6 and 8
     images = torch.rand(n, 1, 12, 12, generator=torch.Generator().manual_seed(2)) * 5 - 1
@@ -333,6 +335,7 @@ def test_checkpoints_taken_while_later_batches_run_hold_exactly_the_batches_befo
 
     monkeypatch.setattr("embedding_explorer.extract.checkpoint_rows", lambda *args: 2 * BATCH)
     monkeypatch.setattr("embedding_explorer.extract.overlaps", lambda device: True)
+    monkeypatch.setattr("embedding_explorer.extract.moments_on_device", lambda x: moments == "device")
     calls = [0]
     saved = checkpoints_seen(monkeypatch, calls, ahead=n // BATCH)
     overlapped = ee.explore(counted_model(calls), data, layers, out=tmp_path / "overlapped", **kwargs)

@@ -540,7 +540,7 @@ def stream_rows(
             if background is None:
                 consume(Consumed(batch, seen, outputs, prepared, False, output, due, None))
             else:
-                on_device = all(x.is_cuda for x in outputs.values())
+                on_device = all(moments_on_device(x) for x in outputs.values())
                 snapshot = None
                 if on_device:  # the moments accumulate on the GPU, then the rows come to the host
                     for layer, x in outputs.items():
@@ -564,6 +564,12 @@ def overlaps(device: torch.device) -> bool:
     if device.type != "cpu":
         return True
     return torch.get_num_threads() < available_cores()
+
+
+def moments_on_device(x: torch.Tensor) -> bool:
+    """Whether a layer's rows are on a GPU: overlapped, their moments then accumulate there, on
+    the forward pass's thread, before the rows come to the host."""
+    return bool(x.is_cuda)
 
 
 def host_rows(x: torch.Tensor) -> torch.Tensor:
