@@ -15,9 +15,9 @@ import numpy as np
 import pytest
 import torch
 import xxhash
-from torch.utils.data import DataLoader, TensorDataset
+from torch.utils.data import DataLoader, Dataset, TensorDataset
 
-from embedding_explorer.fingerprint import array_hash, callable_digest, data_fingerprint
+from embedding_explorer.fingerprint import SAMPLED_ITEMS, array_hash, callable_digest, data_fingerprint
 from embedding_explorer.reducers import Reducer
 from embedding_explorer.render import Renderer
 
@@ -134,6 +134,37 @@ def test_a_loader_is_fingerprinted_by_what_its_collate_fn_makes(monkeypatch: pyt
     monkeypatch.setitem(SETTINGS, "scale", 3.0)
     assert data_fingerprint(loader(collate_fn=_collate_by_setting)) not in (by_setting, plain)
     assert data_fingerprint(loader(drop_last=True)) != plain
+
+
+class BatchReads(Dataset[tuple[torch.Tensor]]):
+    """A map-style data set that reads whole batches with ``__getitems__`` (and counts reads)."""
+
+    def __init__(self) -> None:
+        self.x = torch.arange(600.0).reshape(300, 2)
+        self.items, self.batches = 0, 0
+
+    def __len__(self) -> int:
+        return len(self.x)
+
+    def __getitem__(self, i: int) -> tuple[torch.Tensor]:
+        self.items += 1
+        return (self.x[i],)
+
+    def __getitems__(self, ids: list[int]) -> list[tuple[torch.Tensor]]:
+        self.batches += 1
+        return [(self.x[i],) for i in ids]
+
+
+def test_a_loader_s_edge_batches_are_read_as_it_reads_them() -> None:
+    """The first and last batches come from ``__getitems__`` where the data set has one (one
+    read a batch, as the DataLoader does), and hash as the same batches read item by item."""
+    data = BatchReads()
+    fingerprint = data_fingerprint(DataLoader(data, batch_size=64))
+    assert data.batches == 2 and data.items == min(len(data), SAMPLED_ITEMS)  # items: the sampled ones
+    monkeypatched = BatchReads()
+    monkeypatched.__getitems__ = None  # type: ignore[assignment,method-assign]
+    assert data_fingerprint(DataLoader(monkeypatched, batch_size=64)) == fingerprint
+    assert monkeypatched.batches == 0
 
 
 SCRIPT = """

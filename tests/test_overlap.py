@@ -4,6 +4,7 @@ work of one batch runs while the model computes the next, with the same results.
 from __future__ import annotations
 
 import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +16,7 @@ from torch import nn
 
 import embedding_explorer as ee
 from embedding_explorer import NonFiniteActivationError
+from embedding_explorer import resume as ee_resume
 from embedding_explorer.overlap import Background
 from embedding_explorer.store.writer import RunWriter
 from support import assert_same_run, leftovers
@@ -263,3 +265,101 @@ def test_not_overlapped_the_layers_moments_run_side_by_side_between_forward_pass
         progress=False,
     )
     assert_same_run(run, alone)
+
+
+# ---- checkpoints in the stream -------------------------------------------------------------------
+def checkpoints_seen(monkeypatch: pytest.MonkeyPatch, calls: list[int], ahead: int) -> list[dict[str, Any]]:
+    """What each checkpoint saved (samples, renderer state, content hash, every accumulator's
+    state) and how many forward passes had started when it was saved. With ``ahead``, a
+    checkpoint of b batches is saved only once forward pass b + 2 has started (or ``ahead``
+    passes have: the run stops there), or after 10 s: the forward passes go on meanwhile."""
+    saved: list[dict[str, Any]] = []
+    original = ee_resume.save
+
+    def save(folder: Any, checkpoint: ee_resume.Checkpoint) -> None:
+        batches = checkpoint.n_done // BATCH
+        deadline = time.monotonic() + 10.0
+        while ahead and calls[0] < min(batches + 2, ahead) and time.monotonic() < deadline:
+            time.sleep(0.005)
+        saved.append(
+            {
+                "n_done": checkpoint.n_done,
+                "renderer": checkpoint.renderer,
+                "content_hash": checkpoint.content_hash,
+                "moments": {name: acc.state() for name, acc in checkpoint.accumulators.items()},
+                "calls": calls[0],
+            }
+        )
+        original(folder, checkpoint)
+
+    monkeypatch.setattr(ee_resume, "save", save)
+    return saved
+
+
+def counted_model(calls: list[int], stop_at: int | None = None) -> nn.Module:
+    """A small image MLP (seed 0) counting its forward passes in ``calls``; with ``stop_at``,
+    forward pass ``stop_at`` raises KeyboardInterrupt (after being counted)."""
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Flatten(), nn.Linear(144, 16), nn.ReLU(), nn.Linear(16, 3))
+
+    def count(module: nn.Module, args: Any) -> None:
+        calls[0] += 1
+        if calls[0] == stop_at:
+            raise KeyboardInterrupt
+
+    model.register_forward_pre_hook(count)
+    return model
+
+
+@pytest.mark.parametrize("moments", ["host", "device"])
+def test_checkpoints_taken_while_later_batches_run_hold_exactly_the_batches_before_them(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, moments: str
+) -> None:
+    """Overlapped, a checkpoint is saved by the background thread while the forward passes of
+    later batches go on; what it saves (renderer state, content hash, moments) is what the
+    sequential run saves at the same sample, and a run resumed from one equals one that never
+    stopped. ``device``: the moments accumulate on the forward pass's thread, as on a GPU
+    (faked here: the rows stay on the CPU), and the checkpoint gets them as of its batch."""
+    monkeypatch.setattr("embedding_explorer.extract.checkpoint_rows", lambda *args: 2 * BATCH)
+    n = 8 * BATCH  # checkpoints after batches 2, 4, 6 and 8
+    images = torch.rand(n, 1, 12, 12, generator=torch.Generator().manual_seed(2)) * 5 - 1
+    data = (images, torch.arange(n) % 4)
+    kwargs: dict[str, Any] = {"batch_size": BATCH, "progress": False, "render": "image"}
+    layers = ["input", "2", "3"]
+
+    monkeypatch.setattr("embedding_explorer.extract.overlaps", lambda device: False)
+    calls = [0]
+    reference_saved = checkpoints_seen(monkeypatch, calls, ahead=0)
+    reference = ee.explore(counted_model(calls), data, layers, out=tmp_path / "sequential", **kwargs)
+    monkeypatch.undo()
+
+    monkeypatch.setattr("embedding_explorer.extract.checkpoint_rows", lambda *args: 2 * BATCH)
+    monkeypatch.setattr("embedding_explorer.extract.overlaps", lambda device: True)
+    monkeypatch.setattr("embedding_explorer.extract.moments_on_device", lambda x: moments == "device")
+    calls = [0]
+    saved = checkpoints_seen(monkeypatch, calls, ahead=n // BATCH)
+    overlapped = ee.explore(counted_model(calls), data, layers, out=tmp_path / "overlapped", **kwargs)
+    assert [c["n_done"] for c in saved] == [c["n_done"] for c in reference_saved] == [16, 32, 48, 64]
+    # the main thread had started two or more further forward passes when each (but the last)
+    # was saved (sequentially, or drained first, it would have started none)
+    assert all(c["calls"] - c["n_done"] // BATCH >= 2 for c in saved[:-1])
+    for got, want in zip(saved, reference_saved, strict=True):
+        assert got["renderer"] == want["renderer"] and got["renderer"]["seen"] == got["n_done"]
+        assert got["content_hash"] == want["content_hash"] is not None
+        for layer, state in want["moments"].items():
+            assert got["moments"][layer]["n_samples_seen"] == got["n_done"]
+            np.testing.assert_array_equal(got["moments"][layer]["m2"], state["m2"])
+            np.testing.assert_array_equal(got["moments"][layer]["mean"], state["mean"])
+    assert_same_run(overlapped, reference)
+
+    calls = [0]
+    saved = checkpoints_seen(monkeypatch, calls, ahead=7)
+    with pytest.raises(KeyboardInterrupt):  # forward pass 7 stops the run
+        ee.explore(counted_model(calls, stop_at=7), data, layers, out=tmp_path / "stopped", **kwargs)
+    last = saved[-1]  # batches queued behind it are dropped once the main thread stops
+    assert last["n_done"] >= 16 and last["calls"] >= last["n_done"] // BATCH + 2
+    calls = [0]
+    resumed = ee.explore(counted_model(calls), data, layers, out=tmp_path / "stopped", **kwargs)
+    assert resumed.manifest["timings"]["resumed_at"] == last["n_done"]
+    assert calls[0] == (n - last["n_done"]) // BATCH
+    assert_same_run(resumed, reference)

@@ -168,7 +168,7 @@ class Cluster:
                 self._merge(ledger, result)
                 bar.update(result["stop"] - result["start"])
                 if resume_key is not None:
-                    ledger.checkpoint(self.writer, resume_key, renderer)
+                    ledger.checkpoint(self.writer, resume_key, renderer.state())
         return time.perf_counter() - started
 
     @contextlib.contextmanager

@@ -12,9 +12,10 @@ import contextlib
 import ctypes
 import logging
 import math
+import os
 import sys
 import time
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
@@ -131,12 +132,12 @@ class Ledger:
         return ledger
 
     # per batch -----------------------------------------------------------------------------
-    def record_inputs(self, batch: Batch) -> None:
-        """Hash the batch's inputs and labels (before the model runs: it may change them)."""
-        self.add_digest(batch_digest(batch))
-        self.add_labels(batch.labels)
-        if batch.tokens is not None:
-            self.add_tokens(batch.tokens.columns())
+    def record(self, prepared: Prepared) -> None:
+        """Add one batch's inputs (hash, labels, token columns) as :func:`prepare` found them."""
+        self.add_digest(prepared.digest)
+        self.add_labels(prepared.labels)
+        if prepared.tokens is not None:
+            self.add_tokens(prepared.tokens)
 
     def add_digest(self, digest: str | None) -> None:
         if digest is None:
@@ -195,18 +196,21 @@ class Ledger:
             self.accumulators[layer] = shard
 
     # results -------------------------------------------------------------------------------
-    def segments(self) -> Iterator[Segment]:
+    def segments(self, kinds: Collection[str] = resume.SAMPLE_KINDS) -> Iterator[Segment]:
         """The per-sample bookkeeping in sample order, one segment at a time: the spilled ones
-        read back from disk, then the tail still in memory."""
+        read back from disk, then the tail still in memory. Only the ``kinds`` asked for are
+        read (the others are None, and a segment's size is that of those read)."""
         for i in range(1, self.segment + 1):
             assert self.folder is not None
-            parts = {kind: resume.read_segment(self.folder, kind, i) for kind in resume.SAMPLE_KINDS}
-            yield _segment(parts["labels"], parts["columns"], parts["tokens"])
-        yield _segment(_joined(self._labels), _joined(self._columns), _joined(self._tokens))
+            parts = {kind: resume.read_segment(self.folder, kind, i) for kind in kinds}
+            yield _segment(parts.get("labels"), parts.get("columns"), parts.get("tokens"))
+        tail = {"labels": self._labels, "columns": self._columns, "tokens": self._tokens}
+        parts = {kind: _joined(tail[kind]) for kind in kinds}
+        yield _segment(parts.get("labels"), parts.get("columns"), parts.get("tokens"))
 
     def labels(self) -> np.ndarray | None:
         self.check_labels()
-        return _joined([s.labels for s in self.segments() if s.labels is not None])
+        return _joined([s.labels for s in self.segments(["labels"]) if s.labels is not None])
 
     def check_labels(self) -> None:
         if self.batches_with_labels and self.batches_without_labels:
@@ -214,7 +218,7 @@ class Ledger:
 
     def columns(self) -> dict[str, np.ndarray]:
         """The recorded per-sample columns, each of length ``n_done``."""
-        table = _joined([s.columns for s in self.segments() if s.columns is not None])
+        table = _joined([s.columns for s in self.segments(["columns"]) if s.columns is not None])
         if not self.column_names or table is None:
             return {}
         return {name: table[:, i] for i, name in enumerate(self.column_names)}
@@ -244,10 +248,18 @@ class Ledger:
         )
         self._labels, self._columns, self._tokens = [], [], []
         self.saved_at = self.n_done
-        release_freed_memory()
+        release_freed_memory(grown=TRIM_GROWTH)
 
-    def checkpoint(self, writer: RunWriter, key: str, renderer: Renderer) -> None:
-        """Spill durably, then save where extraction stands (:mod:`.resume`)."""
+    def checkpoint(
+        self,
+        writer: RunWriter,
+        key: str,
+        renderer_state: Mapping[str, Any],
+        accumulators: Mapping[str, StreamingPCA] | None = None,
+    ) -> None:
+        """Spill durably, then save where extraction stands (:mod:`.resume`): the renderer's
+        state after the last sample recorded, and the accumulators as they were then (by
+        default the ledger's own, which must hold those samples and no more)."""
         self.spill(writer, durable=True)
         assert self.folder is not None
         resume.save(
@@ -259,11 +271,11 @@ class Ledger:
                 rows_per_chunk=int(self.rows_per_chunk or 0),
                 dims=self.dims,
                 render_bytes=writer.render_bytes,
-                renderer=renderer.state(),
+                renderer=dict(renderer_state),
                 content_hash=self._chain.hex() if self._hash_complete else None,
                 batches_with_labels=self.batches_with_labels,
                 batches_without_labels=self.batches_without_labels,
-                accumulators=self.accumulators,
+                accumulators=dict(self.accumulators if accumulators is None else accumulators),
                 column_names=list(self.column_names or []),
             ),
         )
@@ -278,18 +290,38 @@ def _segment(labels: np.ndarray | None, columns: np.ndarray | None, tokens: np.n
     return Segment(max(sizes, default=0), labels, columns, tokens)
 
 
-def release_freed_memory() -> None:
-    """Hand freed heap pages back to the OS (glibc keeps them otherwise).
+def release_freed_memory(*, grown: int = 0) -> None:
+    """Hand freed heap pages back to the OS (glibc keeps them otherwise), when the resident
+    memory grew by more than ``grown`` bytes since the last time (0: always).
 
     Each batch allocates and frees rows of every layer; glibc's allocator keeps much of that freed
     memory, so without this a long run's resident memory creeps up with N although nothing is held
     (measured: 1.6 GiB instead of 0.8 GiB at 1M samples with float16 storage). Dask sets
-    ``MALLOC_TRIM_THRESHOLD_`` on its workers for the same reason.
+    ``MALLOC_TRIM_THRESHOLD_`` on its workers for the same reason. A trim walks the whole heap
+    (about 10 ms here), so spills trim only once the memory grew by ``TRIM_GROWTH``: the creep
+    stays bounded by that, without a trim at every spill.
     """
     if not sys.platform.startswith("linux"):
         return
+    rss = resident_bytes()
+    if grown and rss is not None and rss - _trimmed_at[0] <= grown:
+        return
     with contextlib.suppress(OSError, AttributeError):
         ctypes.CDLL("libc.so.6").malloc_trim(0)
+    _trimmed_at[0] = resident_bytes() or 0
+
+
+TRIM_GROWTH = 64 * 2**20  # bytes of resident memory a spill lets pile up before it trims
+_trimmed_at = [0]  # the resident bytes after the last trim
+
+
+def resident_bytes() -> int | None:
+    """This process's resident memory (Linux's ``/proc/self/statm``), or None where unknown."""
+    try:
+        with open("/proc/self/statm", "rb") as f:
+            return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+    except (OSError, ValueError, IndexError):
+        return None
 
 
 def batch_digest(batch: Batch) -> str | None:
@@ -351,12 +383,47 @@ def extract_stream(
     return time.perf_counter() - start
 
 
-Consumed = tuple[
-    Batch, int, Mapping[str, torch.Tensor], "dict[str, np.ndarray] | None", bool, "dict[str, np.ndarray]"
-]
-"""What the consumer of a batch gets: the batch, its first sample's offset, the layers' rows, its
-input statistics (None: not prepared yet), whether the moments were accumulated already (on the
-device), and the model-output columns."""
+@dataclass(frozen=True)
+class Prepared:
+    """One batch's inputs as recorded before the model runs (it may change them in place):
+    what the ledger and the writer take when the batch is consumed, in batch order."""
+
+    digest: str | None
+    labels: np.ndarray | None
+    tokens: np.ndarray | None  # a per-token run's (n, 3) token columns
+    rendered: list[bytes] | None
+    counts: np.ndarray | None  # samples per rendering (None: one each)
+    renderer_state: dict[str, Any]  # the renderer's state once this batch is rendered
+    columns: dict[str, np.ndarray]  # the renderings' input statistics (``input_stats``)
+
+
+def prepare(batch: Batch, renderer: Renderer, input_stats: bool) -> Prepared:
+    """Hash and render one batch's inputs, and take their input statistics (with ``input_stats``);
+    the ledger and the writer are left as they are (:class:`Prepared` is applied later)."""
+    rendered = renderer.render(batch)
+    return Prepared(
+        digest=batch_digest(batch),
+        labels=batch.labels,
+        tokens=None if batch.tokens is None else batch.tokens.columns(),
+        rendered=rendered,
+        counts=renderer.last_counts,
+        renderer_state=renderer.state(),
+        columns=input_columns(batch, renderer, rendered) if input_stats else {},
+    )
+
+
+@dataclass(frozen=True)
+class Consumed:
+    """What the consumer of a batch gets from the forward pass."""
+
+    batch: Batch
+    offset: int  # the batch's first sample
+    outputs: Mapping[str, torch.Tensor]  # the layers' rows
+    prepared: Prepared | None  # None: prepared by the consumer (the model saw a copy of the inputs)
+    accumulated: bool  # the moments were accumulated already (on the device)
+    output: Any  # the model's output (its class scores become columns), None: not recorded
+    checkpoint: bool  # checkpoint (or spill) once this batch is consumed
+    moments: dict[str, StreamingPCA] | None  # the accumulators as of this batch (device, checkpoint)
 
 
 def stream_rows(
@@ -381,7 +448,12 @@ def stream_rows(
     after ``rows_of`` (checks, moments, writes; and hashing and rendering too when the inputs
     were ``copied`` to a device) runs in a background thread beside the next ``rows_of``, the
     moments on a second one; without, a batch's layers' moments run side by side on one thread
-    per core while its rows are written."""
+    per core while its rows are written.
+
+    Checkpoints and spills are points in the stream: the batch after which one falls carries
+    the mark, and whoever consumes the batches (the background thread, overlapped) takes it
+    once that batch is consumed, with the renderer's state :func:`prepare` saw then, while the
+    forward passes go on. So a checkpoint holds exactly the batches consumed before it."""
     renderer = opts.renderer
     every = None
     if ledger.rows_per_chunk is not None:  # resumed: the writer has the layout already
@@ -395,21 +467,16 @@ def stream_rows(
         disable=not opts.progress,
     )
     seen = ledger.n_done  # samples that went through the model (the background may lag behind)
-
-    def prepare(batch: Batch) -> dict[str, np.ndarray]:
-        """Hash and render the inputs (before the model may change them in place); the input
-        statistics of the renderings."""
-        ledger.record_inputs(batch)
-        rendered = renderer.render(batch)
-        if rendered is not None:
-            writer.append_renderings(rendered, renderer.last_counts)
-        return input_columns(batch, renderer, rendered) if opts.input_stats else {}
+    marked = ledger.saved_at  # the last checkpoint or spill marked in the stream
 
     def consume(item: Consumed) -> None:
-        """Everything after the forward pass: checks, moments, writes (in batch order)."""
-        batch, offset, outputs, prepared, accumulated, recorded = item
-        if prepared is None:
-            prepared = prepare(batch)
+        """Everything after the forward pass, in batch order: the inputs' records, checks,
+        moments, writes; then the checkpoint or spill the batch carries."""
+        batch, offset, outputs, accumulated = item.batch, item.offset, item.outputs, item.accumulated
+        prepared = item.prepared or prepare(batch, renderer, opts.input_stats)
+        ledger.record(prepared)
+        if prepared.rendered is not None:
+            writer.append_renderings(prepared.rendered, prepared.counts)
         layers_done = []
         for layer, x in outputs.items():
             rows = checked_rows(x, layer, offset, opts.storage_dtype)
@@ -422,11 +489,18 @@ def stream_rows(
             writer.append_activations(layer, rows)
         for done in layers_done:  # the next forward pass gets the cores back
             done.result()
-        columns = {**prepared, **recorded}
+        recorded = model_output_columns(batch, item.output, opts.outputs, opts.labels, offset)
+        columns = {**prepared.columns, **recorded}
         if columns:
             ledger.add_columns(columns, batch.size)
         ledger.n_done += batch.size
         bar.update(batch.size)
+        if item.checkpoint and resume_key is not None:
+            if moments is not None:
+                moments.drain()  # the moments of the batches consumed (only this thread submits)
+            ledger.checkpoint(writer, resume_key, prepared.renderer_state, item.moments)
+        elif item.checkpoint:
+            ledger.spill(writer)
 
     # one owner of the cores at a time: numpy's BLAS stays on one thread while torch computes
     # (two pools spinning on the same cores slow both down several times). Overlapped, the
@@ -450,13 +524,9 @@ def stream_rows(
     ):
         for batch in batches:
             early = not (overlap and copied)
-            prepared = prepare(batch) if early else None
+            prepared = prepare(batch, renderer, opts.input_stats) if early else None
             outputs = rows_of(batch)
-            recorded = (
-                model_output_columns(batch, model_output(), opts.outputs, opts.labels, seen)
-                if model_output
-                else {}
-            )
+            output = model_output() if model_output else None  # its columns made by the consumer
             if ledger.rows_per_chunk is None:  # the first batch decides the layout
                 ledger.dims = {layer: int(x.shape[1]) for layer, x in outputs.items()}
                 ledger.rows_per_chunk = rows_per_chunk(ledger.dims, opts.batch_size if opts.aligned else None)
@@ -464,26 +534,26 @@ def stream_rows(
                 every = checkpoint_rows(
                     ledger.dims, ledger.rows_per_chunk, opts.max_dense_dim, _itemsize(opts)
                 )
+            due = bool(every) and seen + batch.size - marked >= (every or 0)
+            if due:
+                marked = seen + batch.size
             if background is None:
-                consume((batch, seen, outputs, prepared, False, recorded))
+                consume(Consumed(batch, seen, outputs, prepared, False, output, due, None))
             else:
-                on_device = all(x.is_cuda for x in outputs.values())
+                on_device = all(moments_on_device(x) for x in outputs.values())
+                snapshot = None
                 if on_device:  # the moments accumulate on the GPU, then the rows come to the host
                     for layer, x in outputs.items():
                         check_finite(x, layer, seen)
                         ledger.accumulate(layer, x, None)
                     outputs = {layer: host_rows(x) for layer, x in outputs.items()}
-                background.submit((batch, seen, outputs, prepared, on_device, recorded))
+                    if due and resume_key is not None:  # later batches accumulate before it is saved
+                        snapshot = {
+                            layer: StreamingPCA.from_state(acc.state())
+                            for layer, acc in ledger.accumulators.items()
+                        }
+                background.submit(Consumed(batch, seen, outputs, prepared, on_device, output, due, snapshot))
             seen += batch.size
-            if every and seen - ledger.saved_at >= every:
-                if background is not None:
-                    background.drain()  # a checkpoint or segment holds whole batches only
-                if resume_key is not None:
-                    if moments is not None:
-                        moments.drain()  # and the moments of those batches
-                    ledger.checkpoint(writer, resume_key, renderer)
-                else:
-                    ledger.spill(writer)
     writer.finish_activations()
 
 
@@ -494,6 +564,12 @@ def overlaps(device: torch.device) -> bool:
     if device.type != "cpu":
         return True
     return torch.get_num_threads() < available_cores()
+
+
+def moments_on_device(x: torch.Tensor) -> bool:
+    """Whether a layer's rows are on a GPU: overlapped, their moments then accumulate there, on
+    the forward pass's thread, before the rows come to the host."""
+    return bool(x.is_cuda)
 
 
 def host_rows(x: torch.Tensor) -> torch.Tensor:

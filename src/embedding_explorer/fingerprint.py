@@ -287,8 +287,13 @@ def _update_edge_batches(digest: Any, loader: DataLoader[Any]) -> None:
     edges = [range(0, min(size, whole))]
     if whole > size:
         edges.append(range((whole - 1) // size * size, whole))
+    # fetched as the loader fetches them: a dataset's __getitems__ reads a whole batch at once
+    getitems = getattr(loader.dataset, "__getitems__", None)
     try:
-        batches = [loader.collate_fn([loader.dataset[i] for i in ids]) for ids in edges]
+        batches = [
+            loader.collate_fn(getitems(list(ids)) if getitems else [loader.dataset[i] for i in ids])
+            for ids in edges
+        ]
     except Exception as error:  # the data's own error surfaces during extraction
         digest.update(f"edges-failed:{type(error).__name__}".encode())
         return
