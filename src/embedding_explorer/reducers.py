@@ -191,7 +191,10 @@ def _token_rows(x: torch.Tensor, layer: str, keep: torch.Tensor | None) -> torch
             f"layer {layer!r} output has shape {tuple(x.shape)}; reduce 'tokens' needs "
             f"(batch, tokens, features) with (batch, tokens) = {tuple(keep.shape)}"
         )
-    return x[keep.to(device=x.device)]
+    # one gather of the kept rows of the (B*T, D) grid: boolean indexing (x[keep]) costs ~4x
+    # as much and runs torch's thread pool, which stalls for a time slice on a busy machine
+    flat = keep.reshape(-1).nonzero().squeeze(1).to(device=x.device)
+    return x.reshape(-1, x.shape[-1]).index_select(0, flat)
 
 
 def _complex_message(layer: str) -> str:
