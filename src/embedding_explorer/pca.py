@@ -394,7 +394,7 @@ def top_eigenpairs(cov: FloatArray, k: int) -> tuple[FloatArray, FloatArray]:
     d = cov.shape[0]
     if k > d // 4:
         return np.linalg.eigh(cov)
-    return linalg.eigh(cov, subset_by_index=[d - k, d - 1], driver="evr", check_finite=False)  # type: ignore[no-any-return]
+    return linalg.eigh(cov, subset_by_index=[d - k, d - 1], driver="evr", check_finite=False)
 
 
 # ---- per-batch moments ----------------------------------------------------------------------
