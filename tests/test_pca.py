@@ -10,7 +10,7 @@ import torch
 from sklearn.decomposition import PCA
 
 from embedding_explorer import EmbeddingExplorerError, NonFiniteActivationError, PCAResult, StreamingPCA
-from embedding_explorer.pca import flip_signs, n_components_for
+from embedding_explorer.pca import flip_signs, n_components_for, top_eigenpairs
 
 SCALES = np.array([10.0, 6.0, 4.0, 2.5, 1.5, 1.0, 0.5, 0.3])  # well separated eigenvalues
 
@@ -424,3 +424,18 @@ def test_a_non_finite_batch_is_refused_by_its_mean_and_leaves_the_accumulator_as
     np.testing.assert_array_equal(after["mean"], before["mean"])
     np.testing.assert_array_equal(after["m2"], before["m2"])
     np.testing.assert_allclose(pca.variances(), good.astype(np.float64).var(axis=0, ddof=1), rtol=1e-6)
+
+
+@pytest.mark.parametrize("k", [1, 10, 96, 200])
+def test_top_eigenpairs_equal_the_full_decomposition(k: int) -> None:
+    rng = np.random.default_rng(5)
+    x = rng.standard_normal((1000, 384)) * np.geomspace(10.0, 1e-3, 384)  # widely spread spectrum
+    cov = np.cov(x @ np.linalg.qr(rng.standard_normal((384, 384)))[0], rowvar=False)
+    full_values, full_vectors = np.linalg.eigh(cov)
+    values, vectors = top_eigenpairs(cov, k)
+    top = np.argsort(values)[::-1][:k]
+    assert np.allclose(values[top], full_values[::-1][:k], rtol=1e-12, atol=1e-15 * full_values[-1])
+    same = flip_signs(vectors[:, top].T) @ flip_signs(full_vectors[:, ::-1][:, :k].T).T
+    assert np.allclose(np.diag(same), 1.0, atol=1e-10)  # the same unit vectors, same signs
+    zero_values, _ = top_eigenpairs(np.zeros((384, 384)), k)  # a layer with zero variance
+    assert np.array_equal(np.sort(zero_values)[-k:], np.zeros(k))

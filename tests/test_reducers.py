@@ -134,6 +134,20 @@ def test_integer_outputs_become_float() -> None:
     assert torch.equal(out, torch.tensor([[0.0, 1.0], [2.0, 3.0], [4.0, 5.0]]))
 
 
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64, torch.float16, torch.bfloat16])
+@pytest.mark.parametrize("contiguous", [True, False])
+def test_tokens_keep_the_kept_rows_in_row_major_order(dtype: torch.dtype, contiguous: bool) -> None:
+    generator = torch.Generator().manual_seed(0)
+    x = torch.randn(3, 5, 4, generator=generator).to(dtype)
+    if not contiguous:  # a (B, T, D) view whose rows are not laid out one after another
+        x = torch.randn(4, 5, 3, generator=generator).to(dtype).transpose(0, 2)
+    keep = torch.tensor([[1, 1, 0, 0, 0], [0, 1, 1, 1, 0], [1, 1, 1, 1, 1]], dtype=torch.bool)
+    rows = reduce_output(x, Reducer("tokens"), "layer", int(keep.sum()), keep=keep)
+    by_hand = torch.stack([x[b, t] for b in range(3) for t in range(5) if keep[b, t]])
+    assert rows.dtype == dtype and torch.equal(rows, by_hand)
+    assert rows.untyped_storage().data_ptr() != x.untyped_storage().data_ptr()  # a copy
+
+
 # ---- containers and select ---------------------------------------------------------------------
 def test_tuple_list_dict_use_first_tensor() -> None:
     hidden, attn = torch.randn(2, 3, 4), torch.randn(2, 3, 3)

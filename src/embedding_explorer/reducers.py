@@ -14,10 +14,13 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 import torch
 
 from .exceptions import LayerOutputError
 from .fingerprint import callable_digest
+
+_NUMPY_GATHER = (torch.float32, torch.float64, torch.float16)  # CPU dtypes numpy gathers
 
 METHODS = ("auto", "mean", "first", "last", "max", "flatten", "tokens")
 
@@ -191,7 +194,14 @@ def _token_rows(x: torch.Tensor, layer: str, keep: torch.Tensor | None) -> torch
             f"layer {layer!r} output has shape {tuple(x.shape)}; reduce 'tokens' needs "
             f"(batch, tokens, features) with (batch, tokens) = {tuple(keep.shape)}"
         )
-    return x[keep.to(device=x.device)]
+    grid = x.reshape(-1, x.shape[-1])  # (B*T, D): the kept rows are one gather
+    if grid.device.type == "cpu" and grid.dtype in _NUMPY_GATHER:
+        # numpy's take on the calling thread: torch's gathers (x[keep], index_select) go
+        # through its thread pool, where a batch's gather of ~1 ms waited for a time slice on
+        # a busy machine (measured: means of 0.4-7 ms against 0.1 ms for take)
+        flat = np.flatnonzero(keep.cpu().numpy().reshape(-1))
+        return torch.from_numpy(np.take(grid.detach().numpy(), flat, axis=0))
+    return grid.index_select(0, keep.reshape(-1).nonzero().squeeze(1).to(device=grid.device))
 
 
 def _complex_message(layer: str) -> str:
