@@ -33,6 +33,17 @@ from support import MLP, SmallCNN, TinyTransformer, token_batches
 
 
 @pytest.fixture(autouse=True)
+def _checkpoint_at_every_point() -> Iterator[None]:
+    """Every checkpoint point of a run takes its checkpoint (runs take seconds here, and a run
+    checkpoints at most every ``CHECKPOINT_SECONDS``): the tests of resuming need them. The
+    throttle itself is tested in test_extract.py. A patch of its own, which a test's
+    ``monkeypatch.undo()`` leaves in place."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr("embedding_explorer.extract.CHECKPOINT_SECONDS", 0.0)
+        yield
+
+
+@pytest.fixture(autouse=True)
 def _seeded() -> None:
     """Every test starts from the same torch and numpy seeds."""
     torch.manual_seed(0)

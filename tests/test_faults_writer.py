@@ -37,7 +37,9 @@ WRITER = textwrap.dedent(
     import torch
     from torch import nn
     import embedding_explorer as ee
+    from embedding_explorer import extract
 
+    extract.CHECKPOINT_SECONDS = 0.0  # a checkpoint at every point, as in the other tests
     LAYERS = ["0", "2"]
 
     def model():

@@ -23,6 +23,7 @@ from torch.utils.data import DataLoader, TensorDataset
 
 import embedding_explorer as ee
 from embedding_explorer import IncompleteRunError
+from embedding_explorer import resume as ee_resume
 from embedding_explorer.resume import CHECKPOINT, FOLDER
 from embedding_explorer.store.format import staging_path
 from embedding_explorer.store.writer import RowWriter, RunWriter
@@ -61,6 +62,9 @@ KILLED = textwrap.dedent(
     import torch
     from torch import nn
     import embedding_explorer as ee
+    from embedding_explorer import extract
+
+    extract.CHECKPOINT_SECONDS = 0.0  # a checkpoint at every point, as in the other tests
 
     def model():
         torch.manual_seed(0)
@@ -163,6 +167,62 @@ def test_a_failure_while_scoring_resumes_after_the_extraction(
 
 def _disk_full(*args: object) -> None:
     raise OSError(errno.ENOSPC, "No space left on device")
+
+
+# ---- checkpoints at most every CHECKPOINT_SECONDS ------------------------------------------
+def test_checkpoints_between_spills_resume_from_the_last_one_with_every_rendering(
+    tmp_path: Path, run_dir: Path, small_chunks: None, xy2000: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Only every third checkpoint point is due by the clock: the points between spill without
+    making anything durable. Stopped after two spills past the second checkpoint, the run
+    resumes from that checkpoint (not from a spill), and equals a run that never stopped,
+    renderings included (each segment holds the sizes of its own renderings)."""
+    points = [0]
+
+    def every_third(self: Any) -> bool:
+        points[0] += 1
+        return points[0] % 3 == 0
+
+    monkeypatch.setattr("embedding_explorer.extract.Interval.due", every_third)
+    saved: list[int] = []
+    original_save = ee_resume.save
+    monkeypatch.setattr(
+        ee_resume, "save", lambda folder, c: (saved.append(c.n_done), original_save(folder, c))
+    )
+    model = MLP()
+    kwargs: dict[str, Any] = {"out": run_dir, "batch_size": 64, "render": texts(2000), "progress": False}
+    hook = stop_after(model, 26, KeyboardInterrupt())  # points every 256 samples (4 batches)
+    with pytest.raises(KeyboardInterrupt):
+        ee.explore(model, xy2000, LAYERS, **kwargs)
+    assert saved == [768, 1536]  # points 3 and 6 of 6; points 1, 2, 4 and 5 spilled
+    hook.remove()
+    before = model.calls
+    resumed = ee.explore(model, xy2000, LAYERS, **kwargs)
+    assert resumed.manifest["timings"]["resumed_at"] == 1536
+    assert model.calls - before == 32 - 1536 // 64
+    clean = ee.explore(model, xy2000, LAYERS, **{**kwargs, "out": tmp_path / "clean"})
+    assert_same_run(resumed, clean)
+    some = (0, 767, 1536, 1999)
+    assert [resumed.rendering(i) for i in some] == [texts(2000)[i].encode() for i in some]
+
+
+def test_a_run_shorter_than_checkpoint_seconds_takes_no_checkpoint(
+    run_dir: Path, small_chunks: None, xy2000: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """At the default interval a run of seconds only spills (nothing made durable, no state
+    saved), so stopped, it starts over."""
+    monkeypatch.setattr("embedding_explorer.extract.CHECKPOINT_SECONDS", 3600.0)
+    saved: list[int] = []
+    monkeypatch.setattr(ee_resume, "save", lambda folder, c: saved.append(c.n_done))
+    model = MLP()
+    hook = stop_after(model, 26, KeyboardInterrupt())
+    with pytest.raises(KeyboardInterrupt):
+        ee.explore(model, xy2000, LAYERS, out=run_dir, batch_size=64, progress=False)
+    assert saved == []
+    hook.remove()
+    before = model.calls
+    resumed = ee.explore(model, xy2000, LAYERS, out=run_dir, batch_size=64, progress=False)
+    assert resumed.manifest["timings"]["resumed_at"] == 0 and model.calls - before == 32
 
 
 # ---- streams, interrupts, keys ---------------------------------------------------------------

@@ -207,11 +207,22 @@ class RunWriter:
         """The bytes of renderings appended so far."""
         return self._render_bytes
 
-    def flush(self) -> tuple[int, np.ndarray, np.ndarray | None]:
-        """Make everything written so far durable (a checkpoint's first step).
+    def flush(self, *, durable: bool = True) -> tuple[int, np.ndarray, np.ndarray | None]:
+        """Make everything written so far durable (a checkpoint's first step); with
+        ``durable=False`` (a spill between checkpoints) only take the renderings' bookkeeping.
 
         Returns the renderings' total bytes, the sizes appended since the last flush and, where
         renderings are shared by samples, how many samples each of them stands for."""
+        if durable:
+            self._make_durable()
+        new = self._render_sizes[self._render_segment :]
+        counts = _counts(new, self._render_counts[self._render_segment :])
+        self._render_segment = len(self._render_sizes)
+        sizes = np.concatenate(new) if new else np.zeros(0, dtype=np.int64)
+        return self._render_bytes, sizes, counts
+
+    def _make_durable(self) -> None:
+        """Store the rows still pending and the renderings appended so far."""
         for writer in self._writers.values():
             writer.flush()
         if self._render_file is not None:
@@ -220,11 +231,6 @@ class RunWriter:
             else:
                 self._render_file.flush()
                 os.fsync(self._render_file.fileno())
-        new = self._render_sizes[self._render_segment :]
-        counts = _counts(new, self._render_counts[self._render_segment :])
-        self._render_segment = len(self._render_sizes)
-        sizes = np.concatenate(new) if new else np.zeros(0, dtype=np.int64)
-        return self._render_bytes, sizes, counts
 
     def can_resume(self, dims: Mapping[str, int], n_rows: int, render_bytes: int) -> bool:
         """Whether the staging folder still holds what a checkpoint says was written: every
