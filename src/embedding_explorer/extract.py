@@ -21,7 +21,6 @@ from typing import Any
 
 import numpy as np
 import torch
-from threadpoolctl import threadpool_limits
 from torch import nn
 from tqdm.auto import tqdm
 
@@ -41,6 +40,7 @@ from .reducers import Reducer
 from .render import Renderer
 from .store.format import chunk_rows
 from .store.writer import RunWriter
+from .threads import blas_threads
 
 log = logging.getLogger(__name__)
 
@@ -438,7 +438,7 @@ def stream_rows(
     # side by side on one thread per core (one BLAS thread each) beside the writes, and the
     # next forward pass starts once they are done
     with (
-        threadpool_limits(1, user_api="blas"),
+        blas_threads(1),
         bar,
         Background(lambda item: ledger.accumulate(*item), depth=MOMENTS_QUEUE, name="ee-moments")
         if overlap
@@ -516,7 +516,7 @@ def input_columns(
     :mod:`.inputstats`); none where the batch has no such rendering."""
     if renderer.last_pixels is not None:
         # on torch's threads: between two forward passes (or beside a GPU's) those cores are idle
-        return image_statistics(renderer.last_pixels, workers=torch.get_num_threads())
+        return image_statistics(renderer.last_pixels, workers=torch.get_num_threads(), scratch=renderer.scratch)
     if renderer.last_images:
         return original_image_statistics(renderer.last_images)
     if rendered is not None and renderer.kind == TEXT:
