@@ -410,15 +410,19 @@ def stream_rows(
         batch, offset, outputs, prepared, accumulated, recorded = item
         if prepared is None:
             prepared = prepare(batch)
+        # every layer checked before the moments start (the checks then never wait for the GIL
+        # that the moments' threads take), the widest layer's moments first
+        checked = {layer: checked_rows(x, layer, offset, opts.storage_dtype) for layer, x in outputs.items()}
         layers_done = []
-        for layer, x in outputs.items():
-            rows = checked_rows(x, layer, offset, opts.storage_dtype)
+        for layer, x in sorted(outputs.items(), key=lambda item: -item[1].shape[1]):
+            rows = checked[layer]
             if moments is not None and not accumulated:  # their own thread, beside the writes
                 moments.submit((layer, x, rows))
             elif layers is not None and not accumulated:  # the layers side by side
                 layers_done.append(layers.submit(ledger.accumulate, layer, x, rows))
             elif not accumulated:
                 ledger.accumulate(layer, x, rows)
+        for layer, rows in checked.items():
             writer.append_activations(layer, rows)
         for done in layers_done:  # the next forward pass gets the cores back
             done.result()
@@ -549,7 +553,10 @@ def model_output_columns(
 def checked_rows(x: torch.Tensor, layer: str, offset: int, storage_dtype: str) -> np.ndarray:
     """A layer's rows on the host as float32 (float64 stays), refused when not finite or, for
     float16 storage, beyond float16's range; errors name the layer and the first bad sample."""
-    rows = x.detach().cpu().numpy() if x.dtype == torch.float64 else x.detach().float().cpu().numpy()
+    if x.device.type == "cpu" and x.dtype in (torch.float32, torch.float64) and not x.requires_grad:
+        rows = x.numpy()  # as it is: each torch call lets go of the GIL and waits to get it back
+    else:
+        rows = x.detach().cpu().numpy() if x.dtype == torch.float64 else x.detach().float().cpu().numpy()
     check_finite(x if x.is_cuda else rows, layer, offset)
     if storage_dtype == "float16":
         too_big = np.abs(rows).max(axis=1) > FLOAT16_MAX
