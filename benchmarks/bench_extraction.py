@@ -89,7 +89,11 @@ def setup(which: str, limit: int, batch_size: int) -> tuple[nn.Module, DataLoade
 
 
 def explorer(
-    model: nn.Module, loader: DataLoader, layers: list[str], extra: dict, lean: bool  # type: ignore[type-arg]
+    model: nn.Module,
+    loader: DataLoader,
+    layers: list[str],
+    extra: dict,
+    lean: bool,  # type: ignore[type-arg]
 ) -> Callable[[Path], None]:
     """``ee.explore`` with its defaults (input statistics, model outputs), or without both (``lean``)."""
     options = {**extra, **(LEAN if lean else {})}
@@ -116,9 +120,8 @@ def main() -> None:
         profile = args.profile
         if profile is not None and len(args.models.split(",")) > 1:
             profile = profile.with_name(f"{profile.stem}-{which}{profile.suffix}")
-        times_bare, times_ours, timings = compare(
-            model, loader, explorer(model, loader, layers, extra, args.lean), repeats=args.repeats, profile=profile
-        )
+        run = explorer(model, loader, layers, extra, args.lean)
+        times_bare, times_ours, timings = compare(model, loader, run, repeats=args.repeats, profile=profile)
         n = len(loader.dataset)  # type: ignore[arg-type]
         what = "the demo CNN, Fashion-MNIST" if which == "demo" else "the issue's CNN, 3 x 32 x 32"
         print(f"{what}: {n:,} images, layers {', '.join(layers)} (best of {args.repeats})")

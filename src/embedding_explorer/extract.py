@@ -520,7 +520,8 @@ def input_columns(
     :mod:`.inputstats`); none where the batch has no such rendering."""
     if renderer.last_pixels is not None:
         # on torch's threads: between two forward passes (or beside a GPU's) those cores are idle
-        return image_statistics(renderer.last_pixels, workers=torch.get_num_threads(), scratch=renderer.scratch)
+        workers = torch.get_num_threads()
+        return image_statistics(renderer.last_pixels, workers=workers, scratch=renderer.scratch)
     if renderer.last_images:
         return original_image_statistics(renderer.last_images)
     if rendered is not None and renderer.kind == TEXT:

@@ -243,7 +243,8 @@ class Renderer:
                 np.asarray(spec.mean if spec.mean is not None else 0.0, float), (channels,)
             )
             std = np.broadcast_to(np.asarray(spec.std if spec.std is not None else 1.0, float), (channels,))
-            out = np.multiply(arr, std[None, :, None, None], out=self.scratch.array("scaled", arr.shape, np.float64))
+            out = self.scratch.array("scaled", arr.shape, np.float64)
+            np.multiply(arr, std[None, :, None, None], out=out)
             out += mean[None, :, None, None]
             return out
         assert self._range is not None  # set from the first batch by _pixels

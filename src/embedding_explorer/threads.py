@@ -56,7 +56,7 @@ class Scratch(threading.local):
         """Pickled (a renderer sent to a Dask worker) as a fresh, empty scratch."""
         return (Scratch, ())
 
-    def array(self, name: str, shape: tuple[int, ...], dtype: type | np.dtype) -> np.ndarray:  # type: ignore[type-arg]
+    def array(self, name: str, shape: tuple[int, ...], dtype: type | np.dtype) -> np.ndarray:
         """An uninitialised C-contiguous array of ``shape`` and ``dtype``, the same memory as
         the last one of that name when it is large enough."""
         size = math.prod(shape)
