@@ -74,7 +74,7 @@ class Renderer:
         self.last_pixels: np.ndarray | None = None  # the last batch's images as rendered, uint8
         self.last_images: list[Image.Image] = []  # ... or its image files' thumbnails (any sizes)
         self.last_counts: np.ndarray | None = None  # samples per rendering of the last batch (None: 1)
-        self.scratch = Scratch()  # per-pixel working arrays reused from batch to batch (threads.Scratch)
+        self.scratch = Scratch()  # the input statistics' working arrays for these pixels (threads.Scratch)
         if isinstance(spec, Originals):
             if n_samples is not None and len(spec) != n_samples:
                 raise EmbeddingExplorerError(f"render has {len(spec)} samples for {n_samples} samples")
@@ -226,16 +226,15 @@ class Renderer:
 
     def _planes(self, arr: np.ndarray) -> np.ndarray:
         """Some images' 8-bit pixels (the range known): ``(B, H, W)`` grey, ``(B, 3, H, W)`` colour."""
-        scaled = self._unnormalise(arr)  # in this thread's scratch array: overwritten next batch
+        scaled = self._unnormalise(arr)
         scaled *= 255.0
         np.rint(scaled, out=scaled)
         np.clip(scaled, 0, 255, out=scaled)
         return (scaled[:, 0] if scaled.shape[1] == 1 else scaled[:, :3]).astype(np.uint8)
 
     def _unnormalise(self, arr: np.ndarray) -> np.ndarray:
-        """Images mapped to [0, 1] consistently across the data set, in a working array of
-        :attr:`scratch`: float64 when ``mean``/``std`` are given, else float32 by the first
-        batch's range."""
+        """Images mapped to [0, 1] consistently across the data set, as a new array: float64
+        when ``mean``/``std`` are given, else float32 by the first batch's range."""
         spec = self._image
         if spec.mean is not None or spec.std is not None:
             channels = arr.shape[1]
@@ -243,13 +242,12 @@ class Renderer:
                 np.asarray(spec.mean if spec.mean is not None else 0.0, float), (channels,)
             )
             std = np.broadcast_to(np.asarray(spec.std if spec.std is not None else 1.0, float), (channels,))
-            out = self.scratch.array("scaled", arr.shape, np.float64)
-            np.multiply(arr, std[None, :, None, None], out=out)
+            out = arr * std[None, :, None, None]
             out += mean[None, :, None, None]
             return out
         assert self._range is not None  # set from the first batch by _pixels
         lo, hi = self._range
-        out = np.subtract(arr, lo, out=self.scratch.array("scaled", arr.shape, np.float32))
+        out = np.subtract(arr, lo)
         out /= hi - lo
         return out
 

@@ -343,7 +343,7 @@ class RunWriter:
         group = self.root.require_group(f"pca/{self.keys[layer]}")
         for name in ("mean", "components", "explained_variance", "explained_variance_ratio"):
             value = np.asarray(getattr(pca, name), dtype=np.float64)
-            if name in group:  # a resumed run that stopped after its PCA
+            if self.resumed and name in group:  # a resumed run that stopped after its PCA
                 del group[name]
             group.create_array(
                 name, data=value, chunks=value.shape, compressors=None, config=WRITE_ALL_CHUNKS
@@ -352,7 +352,7 @@ class RunWriter:
     def scores_array(self, layer: str, n_samples: int, k: int, rows: int | None = None) -> Any:
         """A layer's (N, k) scores; ``rows`` per chunk (aligned with shards written in parallel)."""
         path = f"scores/{self.keys[layer]}"
-        if path in self.root:  # a resumed run that stopped while writing scores
+        if self.resumed and path in self.root:  # a resumed run that stopped while writing scores
             del self.root[path]
         return self.root.create_array(
             path,
