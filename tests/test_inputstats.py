@@ -14,6 +14,7 @@ from PIL import Image
 import embedding_explorer as ee
 from embedding_explorer import inputstats
 from embedding_explorer.inputstats import EDGE_THRESHOLD, _edges, image_statistics, text_statistics
+from embedding_explorer.threads import Scratch
 from support import TinyTransformer, token_batches
 
 
@@ -220,3 +221,16 @@ def test_threads_share_a_batch_with_the_same_values(monkeypatch: pytest.MonkeyPa
             assert shared.keys() == one.keys()
             for name in one:
                 np.testing.assert_array_equal(shared[name], one[name], err_msg=f"{name}, {workers} threads")
+
+
+def test_a_reused_scratch_gives_the_values_of_fresh_arrays() -> None:
+    """Batches of other sizes and kinds through one scratch (its arrays reused, larger and
+    smaller, grey and colour) give what fresh arrays give."""
+    rng = np.random.default_rng(5)
+    scratch = Scratch()
+    for shape in [(9, 40, 40, 3), (4, 40, 40, 3), (6, 33, 20), (9, 40, 40, 3), (2, 8, 8)]:
+        pixels = rng.integers(0, 256, size=shape, dtype=np.uint8)
+        reused, fresh = image_statistics(pixels, scratch=scratch), image_statistics(pixels)
+        assert reused.keys() == fresh.keys()
+        for name in fresh:
+            np.testing.assert_array_equal(reused[name], fresh[name], err_msg=f"{name} of {shape}")

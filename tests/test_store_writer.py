@@ -32,6 +32,44 @@ def test_row_writer_writes_every_row_in_order(tmp_path: Path, pieces: list[int])
     np.testing.assert_array_equal(array[...], data)
 
 
+@pytest.mark.parametrize("dtype", ["float32", "float16"])
+def test_row_writer_keeps_the_stored_rows_within_its_budget(tmp_path: Path, dtype: str) -> None:
+    """Rows kept in memory are the rows as stored (cast to the storage dtype), in order; past
+    the budget none are kept and the store is read instead (seen here by changing the store
+    behind the writer's back)."""
+    root = zarr.open_group(str(tmp_path / "a.zarr"), mode="w")
+    data = np.random.default_rng(0).normal(size=(23, 3)).astype(dtype)
+    for budget, expect_memory in ((23 * 3 * 8, True), (8 * 3 * 2, False)):
+        array = root.create_array(f"x{budget}", shape=(0, 3), chunks=(4, 3), dtype=dtype)
+        writer = RowWriter(array, keep_bytes=budget)
+        for start in range(0, 23, 5):
+            writer.append(data[start : start + 5])
+        writer.close()
+        np.testing.assert_array_equal(np.concatenate(list(writer.stored(23))), data)
+        np.testing.assert_array_equal(np.concatenate(list(writer.stored(10))), data[:10])
+        array[...] = 0  # the store changed: only the rows kept in memory still read as written
+        from_memory = np.concatenate(list(writer.stored(23)))
+        np.testing.assert_array_equal(from_memory, data if expect_memory else np.zeros_like(data))
+
+
+def test_rows_written_another_way_or_resumed_are_read_from_the_store(tmp_path: Path) -> None:
+    writer = RunWriter(tmp_path / "r", ["a", "b"])
+    writer.layout({"a": 2, "b": 2}, rows_per_chunk=4, n_rows=8)
+    rows = np.arange(16, dtype=np.float32).reshape(8, 2)
+    writer.append_activations("a", rows)
+    writer.finish_activations()
+    writer.put_activations("b", 0, rows)  # a Dask shard's rows: the writer never saw them whole
+    writer.activations("a")[...] = 1
+    writer.activations("b")[...] = 2
+    np.testing.assert_array_equal(np.concatenate(list(writer.stored_rows("a", 8))), rows)
+    np.testing.assert_array_equal(np.concatenate(list(writer.stored_rows("b", 8))), np.full((8, 2), 2))
+    resumed = RowWriter(writer.activations("a"), n_written=6, keep_bytes=1 << 20)
+    resumed.append(rows[6:])
+    resumed.close()
+    np.testing.assert_array_equal(np.concatenate(list(resumed.stored(8)))[:6], np.ones((6, 2)))
+    writer.abort()
+
+
 def test_commit_replaces_a_previous_run(tmp_path: Path) -> None:
     out = tmp_path / "run"
     write_small_run(out, n=6)

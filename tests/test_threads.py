@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import pickle
 import threading
 
 import numpy as np
 
-from embedding_explorer.threads import MIN_VALUES_PER_PART, by_parts
+from embedding_explorer.threads import MIN_VALUES_PER_PART, Scratch, by_parts
 
 
 def test_parts_are_consecutive_whole_samples_in_order() -> None:
@@ -35,3 +36,21 @@ def test_small_batches_stay_on_the_calling_thread() -> None:
     assert by_parts(work, np.zeros((7, MIN_VALUES_PER_PART)), workers=8) == [7]  # too few samples
     assert by_parts(work, np.zeros((64, MIN_VALUES_PER_PART)), workers=1) == [64]  # one worker
     assert seen == [caller] * 3
+
+
+def test_scratch_reuses_memory_per_name_and_per_thread() -> None:
+    scratch = Scratch()
+    first = scratch.array("a", (4, 5), np.int32)
+    smaller = scratch.array("a", (3, 5), np.int32)
+    assert np.shares_memory(first, smaller) and smaller.shape == (3, 5) and smaller.flags.c_contiguous
+    assert not np.shares_memory(scratch.array("a", (5, 5), np.int32), first)  # too small: a new one
+    assert scratch.array("a", (2, 2), np.float64).dtype == np.float64
+    assert not np.shares_memory(
+        scratch.array("b", (2, 2), np.float64), scratch.array("a", (2, 2), np.float64)
+    )
+    other: list[np.ndarray] = []
+    thread = threading.Thread(target=lambda: other.append(scratch.array("a", (2, 2), np.float64)))
+    thread.start()
+    thread.join()
+    assert not np.shares_memory(other[0], scratch.array("a", (2, 2), np.float64))
+    assert pickle.loads(pickle.dumps(scratch)).buffers == {}  # sent elsewhere: empty

@@ -23,7 +23,6 @@ from typing import Any
 
 import numpy as np
 import torch
-from threadpoolctl import threadpool_limits
 from torch import nn
 from tqdm.auto import tqdm
 
@@ -43,6 +42,7 @@ from .reducers import Reducer
 from .render import Renderer
 from .store.format import chunk_rows
 from .store.writer import RunWriter
+from .threads import blas_threads
 
 log = logging.getLogger(__name__)
 
@@ -486,15 +486,19 @@ def stream_rows(
         ledger.record(prepared)
         if prepared.rendered is not None:
             writer.append_renderings(prepared.rendered, prepared.counts)
+        # every layer checked before the moments start (the checks then never wait for the GIL
+        # that the moments' threads take), the widest layer's moments first
+        checked = {layer: checked_rows(x, layer, offset, opts.storage_dtype) for layer, x in outputs.items()}
         layers_done = []
-        for layer, x in outputs.items():
-            rows = checked_rows(x, layer, offset, opts.storage_dtype)
+        for layer, x in sorted(outputs.items(), key=lambda item: -item[1].shape[1]):
+            rows = checked[layer]
             if moments is not None and not accumulated:  # their own thread, beside the writes
                 moments.submit((layer, x, rows))
             elif layers is not None and not accumulated:  # the layers side by side
                 layers_done.append(layers.submit(ledger.accumulate, layer, x, rows))
             elif not accumulated:
                 ledger.accumulate(layer, x, rows)
+        for layer, rows in checked.items():
             writer.append_activations(layer, rows)
         for done in layers_done:  # the next forward pass gets the cores back
             done.result()
@@ -522,7 +526,7 @@ def stream_rows(
     # side by side on one thread per core (one BLAS thread each) beside the writes, and the
     # next forward pass starts once they are done
     with (
-        threadpool_limits(1, user_api="blas"),
+        blas_threads(1),
         bar,
         Background(lambda item: ledger.accumulate(*item), depth=MOMENTS_QUEUE, name="ee-moments")
         if overlap
@@ -616,7 +620,8 @@ def input_columns(
     :mod:`.inputstats`); none where the batch has no such rendering."""
     if renderer.last_pixels is not None:
         # on torch's threads: between two forward passes (or beside a GPU's) those cores are idle
-        return image_statistics(renderer.last_pixels, workers=torch.get_num_threads())
+        workers = torch.get_num_threads()
+        return image_statistics(renderer.last_pixels, workers=workers, scratch=renderer.scratch)
     if renderer.last_images:
         return original_image_statistics(renderer.last_images)
     if rendered is not None and renderer.kind == TEXT:
@@ -649,7 +654,10 @@ def model_output_columns(
 def checked_rows(x: torch.Tensor, layer: str, offset: int, storage_dtype: str) -> np.ndarray:
     """A layer's rows on the host as float32 (float64 stays), refused when not finite or, for
     float16 storage, beyond float16's range; errors name the layer and the first bad sample."""
-    rows = x.detach().cpu().numpy() if x.dtype == torch.float64 else x.detach().float().cpu().numpy()
+    if x.device.type == "cpu" and x.dtype in (torch.float32, torch.float64) and not x.requires_grad:
+        rows = x.numpy()  # as it is: each torch call lets go of the GIL and waits to get it back
+    else:
+        rows = x.detach().cpu().numpy() if x.dtype == torch.float64 else x.detach().float().cpu().numpy()
     check_finite(x if x.is_cuda else rows, layer, offset)
     if storage_dtype == "float16":
         too_big = np.abs(rows).max(axis=1) > FLOAT16_MAX

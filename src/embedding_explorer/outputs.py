@@ -71,21 +71,29 @@ def class_scores(output: Any, spec: OutputsSpec, batch_size: int | None = None) 
 
 def output_columns(scores: torch.Tensor, labels: np.ndarray | None) -> dict[str, np.ndarray]:
     """Per-sample ``predicted``, ``confidence``, ``entropy`` and ``loss`` (NaN where the label
-    is not a class index) of one batch of class scores (float64 arrays)."""
-    logits = scores.detach().to("cpu", torch.float64)
-    log_p = torch.log_softmax(logits, dim=1)
-    p = log_p.exp()
-    out = {
-        "predicted": logits.argmax(dim=1).double().numpy(),
-        "confidence": p.max(dim=1).values.numpy(),
-        "entropy": -(p * log_p).sum(dim=1).numpy(),
-    }
+    is not a class index) of one batch of class scores (float64 arrays).
+
+    In numpy, on the calling thread: a batch's scores are a few thousand values, and torch's
+    thread pool, entered for each of its operations, cost 10-100x more than the arithmetic
+    whenever another process held a core (measured: 1.6 ms against 0.06 ms for 256 x 10)."""
+    logits = scores.detach().to("cpu", torch.float64).numpy()
+    with np.errstate(invalid="ignore", divide="ignore", over="ignore"):  # NaN/Inf scores: NaN, as torch
+        shifted = logits - logits.max(axis=1, keepdims=True)  # log-softmax, as torch computes it
+        p = np.exp(shifted)
+        sums = p.sum(axis=1, keepdims=True)
+        log_p = shifted - np.log(sums)
+        p /= sums
+        out = {
+            "predicted": logits.argmax(axis=1).astype(np.float64),
+            "confidence": p.max(axis=1),
+            "entropy": -(p * log_p).sum(axis=1),
+        }
     loss = np.full(len(logits), np.nan)
     if labels is not None and labels.dtype.kind in "iub":
         y = labels.astype(np.int64)
         valid = (y >= 0) & (y < logits.shape[1])
         rows = np.flatnonzero(valid)
-        loss[rows] = -log_p[torch.as_tensor(rows), torch.as_tensor(y[rows])].numpy()
+        loss[rows] = -log_p[rows, y[rows]]
     out["loss"] = loss
     return out
 

@@ -22,10 +22,10 @@ import numpy as np
 import torch
 from scipy import linalg
 from scipy.linalg import blas
-from threadpoolctl import threadpool_limits
 
 from .checks import positive_int
 from .exceptions import EmbeddingExplorerError, NonFiniteActivationError
+from .threads import blas_threads
 
 FloatArray = np.ndarray[Any, np.dtype[np.float64]]
 THREADED_EIGH_DIM = 2048  # covariances this wide are decomposed with all BLAS threads
@@ -336,7 +336,7 @@ class StreamingPCA:
         cov = (upper + np.triu(upper, 1).T) / (n - 1)
         # one BLAS thread below THREADED_EIGH_DIM: more only spin and wait there, and on a busy
         # machine two threads made a 512 x 512 eigh 8x slower (measured), not faster
-        with threadpool_limits(1 if d < THREADED_EIGH_DIM else None, user_api="blas"):
+        with blas_threads(1 if d < THREADED_EIGH_DIM else None):
             eigenvalues, eigenvectors = top_eigenpairs(cov, k)
         order = np.argsort(eigenvalues)[::-1][:k]
         components = flip_signs(eigenvectors[:, order].T)

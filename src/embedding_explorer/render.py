@@ -22,7 +22,7 @@ from .clips import AUDIO, AudioClip
 from .exceptions import EmbeddingExplorerError
 from .fingerprint import callable_digest
 from .records import IMAGE, TEXT, raw_header
-from .threads import by_parts
+from .threads import Scratch, by_parts
 
 
 @dataclass(frozen=True)
@@ -74,6 +74,7 @@ class Renderer:
         self.last_pixels: np.ndarray | None = None  # the last batch's images as rendered, uint8
         self.last_images: list[Image.Image] = []  # ... or its image files' thumbnails (any sizes)
         self.last_counts: np.ndarray | None = None  # samples per rendering of the last batch (None: 1)
+        self.scratch = Scratch()  # the input statistics' working arrays for these pixels (threads.Scratch)
         if isinstance(spec, Originals):
             if n_samples is not None and len(spec) != n_samples:
                 raise EmbeddingExplorerError(f"render has {len(spec)} samples for {n_samples} samples")

@@ -9,12 +9,16 @@ so they are the same however the batch is split.
 from __future__ import annotations
 
 import functools
+import math
 import os
+import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from typing import TypeVar
+from contextlib import AbstractContextManager
+from typing import Any, TypeVar
 
 import numpy as np
+from threadpoolctl import ThreadpoolController
 
 T = TypeVar("T")
 
@@ -35,3 +39,43 @@ def by_parts(work: Callable[[np.ndarray], T], batch: np.ndarray, workers: int) -
 def _pool() -> ThreadPoolExecutor:
     """One pool for the process (made at the first shared batch), not one per batch."""
     return ThreadPoolExecutor(os.cpu_count() or 1, thread_name_prefix="ee-batch")
+
+
+class Scratch(threading.local):
+    """Working arrays reused from batch to batch, one set per thread (by name).
+
+    A fresh array of megabytes comes from the OS page by page: a page fault per 4 KiB, which
+    for a batch's per-pixel temporaries cost more than the arithmetic on them (measured: the
+    input statistics of 64 RGB images of 112 x 112 took 12.5 ms with 3,650 page faults, 5.6 ms
+    with none). Whoever owns the scratch owns its memory: it goes with the owner."""
+
+    def __init__(self) -> None:
+        self.buffers: dict[str, np.ndarray] = {}
+
+    def __reduce__(self) -> tuple[type[Scratch], tuple[()]]:
+        """Pickled (a renderer sent to a Dask worker) as a fresh, empty scratch."""
+        return (Scratch, ())
+
+    def array(self, name: str, shape: tuple[int, ...], dtype: type | np.dtype) -> np.ndarray:
+        """An uninitialised C-contiguous array of ``shape`` and ``dtype``, the same memory as
+        the last one of that name when it is large enough."""
+        size = math.prod(shape)
+        kind = np.dtype(dtype)
+        buffer = self.buffers.get(name)
+        if buffer is None or buffer.dtype != kind or buffer.size < size:
+            buffer = self.buffers[name] = np.empty(size, dtype=kind)
+        return buffer[:size].reshape(shape)
+
+
+def blas_threads(limit: int | None) -> AbstractContextManager[Any]:
+    """BLAS (numpy's and scipy's OpenBLAS) on at most ``limit`` threads for the duration (None:
+    as configured). Through one controller made once per process: ``threadpool_limits`` scans
+    every loaded library on each call (about 3 ms, measured), which a run paid once per layer."""
+    return _controller().limit(limits=limit, user_api="blas")
+
+
+@functools.cache
+def _controller() -> ThreadpoolController:
+    """The process's thread-pool controller (the libraries loaded when first asked for: numpy's
+    and scipy's BLAS are loaded by then, as this package imports both)."""
+    return ThreadpoolController()

@@ -28,6 +28,8 @@ log = logging.getLogger(__name__)
 TRIM_AFTER_SCORES = 1 << 17  # samples from which freed memory is handed back after each layer's
 # scores: else the next layer's buffers come on top of the last one's (~50 MB kept at 1M samples);
 # below it the buffers are small and a trim (10-80 ms) would cost more than it saves
+TRIM_BEFORE_PCA = 256 << 20  # bytes of rows from which what extraction freed is handed back
+# before the PCA: below it extraction's buffers were small (and its checkpoints trimmed already)
 
 
 def finish(
@@ -78,7 +80,8 @@ def finish(
     elif plan.labels is None and ledger.batches_with_labels and ledger.n_labels != n:
         raise EmbeddingExplorerError(f"labels has {ledger.n_labels} entries for {n} samples")
     plan.renderer.check_count(n)
-    release_freed_memory()  # what extraction freed, before the scores' buffers
+    if n * sum(ledger.dims.values()) * 4 >= TRIM_BEFORE_PCA:
+        release_freed_memory()  # what extraction freed, before the scores' buffers
     t_pca = time.perf_counter()
     pcas: dict[str, PCAResult] = {}
     for ref in plan.refs:

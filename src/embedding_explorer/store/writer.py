@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import IO, Any
 
@@ -41,17 +41,25 @@ from .integrity import FILES, WRITE_ALL_CHUNKS, inventory, missing_chunk
 
 log = logging.getLogger(__name__)
 
+KEEP_BYTES = 64 << 20  # stored rows kept in memory for the scores, shared by a run's layers
+
 
 class RowWriter:
     """Appends rows to a Zarr array in whole chunks, so writes never rewrite a chunk (until
-    :meth:`flush`, which also writes the partial chunk and keeps it for the next write)."""
+    :meth:`flush`, which also writes the partial chunk and keeps it for the next write).
 
-    def __init__(self, array: Any, n_written: int = 0) -> None:
+    With ``keep_bytes`` it also keeps the rows it writes in memory while they fit in that many
+    bytes, so the scores, computed once extraction is over, need not read them back from the
+    store (:meth:`stored`); past that it keeps none."""
+
+    def __init__(self, array: Any, n_written: int = 0, *, keep_bytes: int = 0) -> None:
         self.array = array
         self.rows = int(array.chunks[0])
         self._pending: list[np.ndarray] = []
         self._pending_rows = 0
         self.n_written = 0
+        self._kept: list[np.ndarray] | None = [] if keep_bytes > 0 else None
+        self._keep_bytes = keep_bytes
         if n_written:
             self.restart(n_written)
 
@@ -84,6 +92,7 @@ class RowWriter:
         """Continue after the first ``n_rows`` rows (a resumed run): later rows are dropped and
         the partial chunk at the end is read back as pending."""
         self.array.resize((n_rows, *self.array.shape[1:]))
+        self._kept = None  # the rows before n_rows are in the store only
         self.n_written = (n_rows // self.rows) * self.rows
         tail = np.asarray(self.array[self.n_written : n_rows])
         self._pending, self._pending_rows = ([tail] if len(tail) else []), len(tail)
@@ -94,6 +103,27 @@ class RowWriter:
             self.array.resize((start + len(block), *self.array.shape[1:]))
         self._all_chunks()[start : start + len(block)] = block
         self.n_written += len(block)
+        if self._kept is not None:
+            kept = sum(b.nbytes for b in self._kept) + block.nbytes
+            self._kept = [*self._kept, block] if kept <= self._keep_bytes else None
+
+    def forget(self) -> None:
+        """Keep no rows in memory (rows were written to the store by another way)."""
+        self._kept = None
+
+    def stored(self, n_rows: int) -> Iterator[np.ndarray]:
+        """The first ``n_rows`` rows as stored, in consecutive blocks: from memory where every
+        row written is kept, else read back from the store one chunk at a time."""
+        if self._kept is not None and sum(len(b) for b in self._kept) == self.n_written >= n_rows:
+            done = 0
+            for block in self._kept:
+                if done >= n_rows:
+                    return
+                yield block[: n_rows - done]
+                done += len(block)
+            return
+        for start in range(0, n_rows, self.rows):
+            yield np.asarray(self.array[start : min(start + self.rows, n_rows)])
 
     def _all_chunks(self) -> Any:
         """The array, writing every chunk, even one of zeros (so a lost chunk can be told from
@@ -156,6 +186,7 @@ class RunWriter:
         """Create (or, resuming, open) every layer's array: ``n_rows`` rows to start with,
         chunks of ``rows_per_chunk`` rows, the same for every layer."""
         self.rows_per_chunk = rows_per_chunk
+        total = sum(dims.values()) or 1
         for layer, dim in dims.items():
             path = f"activations/{self.keys[layer]}"
             if self.resumed and path in self.root:
@@ -174,7 +205,8 @@ class RunWriter:
                     dimension_names=("sample", "feature"),
                     config=WRITE_ALL_CHUNKS,
                 )
-            self._writers[layer] = RowWriter(array)
+            keep = 0 if self.resumed else KEEP_BYTES * dim // total
+            self._writers[layer] = RowWriter(array, keep_bytes=keep)
 
     def append_activations(self, layer: str, rows: np.ndarray) -> None:
         writer = self._writers.get(layer)
@@ -187,7 +219,9 @@ class RunWriter:
     def put_activations(self, layer: str, start: int, rows: np.ndarray) -> None:
         """Write ``rows`` at samples ``start ..`` of a laid-out layer, in place: a Dask shard's
         rows in the chunks it shares with a neighbour, which only the driver writes."""
-        array = self._writers[layer].array.with_config(WRITE_ALL_CHUNKS)
+        writer = self._writers[layer]
+        writer.forget()
+        array = writer.array.with_config(WRITE_ALL_CHUNKS)
         array[start : start + len(rows)] = np.ascontiguousarray(rows, dtype=self.storage_dtype)
 
     def finish_activations(self) -> None:
@@ -196,6 +230,10 @@ class RunWriter:
 
     def activations(self, layer: str) -> Any:
         return self._writers[layer].array
+
+    def stored_rows(self, layer: str, n_rows: int) -> Iterator[np.ndarray]:
+        """A layer's first ``n_rows`` rows as stored, in consecutive blocks (:meth:`RowWriter.stored`)."""
+        return self._writers[layer].stored(n_rows)
 
     def activation_path(self, layer: str) -> str:
         """Where a layer's array lives (a path or a URL), for another process to open it."""
@@ -311,7 +349,7 @@ class RunWriter:
         group = self.root.require_group(f"pca/{self.keys[layer]}")
         for name in ("mean", "components", "explained_variance", "explained_variance_ratio"):
             value = np.asarray(getattr(pca, name), dtype=np.float64)
-            if name in group:  # a resumed run that stopped after its PCA
+            if self.resumed and name in group:  # a resumed run that stopped after its PCA
                 del group[name]
             group.create_array(
                 name, data=value, chunks=value.shape, compressors=None, config=WRITE_ALL_CHUNKS
@@ -320,7 +358,7 @@ class RunWriter:
     def scores_array(self, layer: str, n_samples: int, k: int, rows: int | None = None) -> Any:
         """A layer's (N, k) scores; ``rows`` per chunk (aligned with shards written in parallel)."""
         path = f"scores/{self.keys[layer]}"
-        if path in self.root:  # a resumed run that stopped while writing scores
+        if self.resumed and path in self.root:  # a resumed run that stopped while writing scores
             del self.root[path]
         return self.root.create_array(
             path,
