@@ -89,3 +89,46 @@ def test_finish_refuses_counts_that_do_not_match_and_commits_nothing(run_dir: Pa
         finish(plan, writer, ledger, extract_s=1.0, started=time.perf_counter())
     writer.abort()
     assert not run_dir.exists()
+
+
+def test_layers_scored_side_by_side_equal_one_after_another(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The layers' scores made on the ee-scores threads are bit-equal to those made one layer
+    after another, and an error in one layer's scores is raised with nothing committed."""
+    import threading
+
+    from embedding_explorer.build import finish as finish_module
+    from support import MLP
+
+    x = torch.randn(600, 8, generator=torch.Generator().manual_seed(3))
+    layers = ["input", "fc1", "fc2"]
+    threads: list[str] = []
+    original = finish_module.write_scores
+
+    def recording(writer: RunWriter, layer: str, pca: PCAResult, n: int) -> None:
+        threads.append(threading.current_thread().name)
+        original(writer, layer, pca, n)
+
+    monkeypatch.setattr(finish_module, "write_scores", recording)
+    monkeypatch.setattr(finish_module, "available_cores", lambda: 2)
+    model = MLP()
+    side_by_side = ee.explore(model, x, layers, out=tmp_path / "two", progress=False)
+    assert len(threads) == 3 and all(name.startswith("ee-scores") for name in threads)
+    monkeypatch.setattr(finish_module, "available_cores", lambda: 1)
+    threads.clear()
+    in_turn = ee.explore(model, x, layers, out=tmp_path / "one", progress=False)
+    assert threads == [threading.current_thread().name] * 3
+    for layer in layers:
+        np.testing.assert_array_equal(side_by_side[layer].scores, in_turn[layer].scores)
+
+    def failing(writer: RunWriter, layer: str, pca: PCAResult, n: int) -> None:
+        if layer == "fc1":
+            raise OSError("disk full while scoring fc1")
+        original(writer, layer, pca, n)
+
+    monkeypatch.setattr(finish_module, "write_scores", failing)
+    monkeypatch.setattr(finish_module, "available_cores", lambda: 2)
+    with pytest.raises(OSError, match="scoring fc1"):
+        ee.explore(model, x, layers, out=tmp_path / "failed", progress=False)
+    assert not (tmp_path / "failed").exists()
