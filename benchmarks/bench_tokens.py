@@ -67,20 +67,18 @@ WORDS = [
 ]
 
 
+def per_token(model: Any, batches: ee.TextBatches, layers: Any, out: Path) -> float:
+    """Seconds of one per-token ``ee.explore`` (special tokens skipped), computed afresh."""
+    start = time.perf_counter()
+    reduce = ee.Reducer("tokens", skip_special=True)
+    ee.explore(model, batches, layers, reduce=reduce, out=out, recompute=True, progress=False)
+    return time.perf_counter() - start
+
+
 def ours(model: Any, batches: ee.TextBatches, out: Path) -> float:
     layers, _ = wn.minilm_layers(model)
     layers.pop("sentence")
-    start = time.perf_counter()
-    ee.explore(
-        model,
-        batches,
-        layers,
-        reduce=ee.Reducer("tokens", skip_special=True),
-        out=out,
-        recompute=True,
-        progress=False,
-    )
-    return time.perf_counter() - start
+    return per_token(model, batches, layers, out)
 
 
 def overhead(n: int, batch_size: int, repeats: int) -> None:
@@ -175,19 +173,10 @@ def replayed(n: int, batch_size: int, repeats: int) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         for i in range(repeats + 1):  # the first pair warms up
             tokenize = tokenize_only()
-            start = time.perf_counter()
-            ee.explore(
-                stand_in,
-                batches,
-                short,
-                reduce=ee.Reducer("tokens", skip_special=True),
-                out=Path(tmp) / f"run{i}",
-                recompute=True,
-                progress=False,
-            )
+            seconds = per_token(stand_in, batches, short, Path(tmp) / f"run{i}")
             if i:
                 times_tokenize.append(tokenize)
-                times_explore.append(time.perf_counter() - start)
+                times_explore.append(seconds)
         run = ee.open_run(Path(tmp) / "run1")
         tokens, t = run.n_samples, run.manifest["timings"]
     beside = [e - k for e, k in zip(times_explore, times_tokenize, strict=True)]
