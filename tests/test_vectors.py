@@ -135,8 +135,9 @@ def test_a_memory_map_is_streamed_not_loaded(tmp_path: Path) -> None:
     code = textwrap.dedent(
         f"""
         import tracemalloc, numpy as np, embedding_explorer as ee
-        from embedding_explorer.store import format
+        from embedding_explorer.store import format, writer
         format.CHUNK_BYTES = 1 << 20  # 2048-row chunks: what is held at once, far below the array
+        writer.KEEP_BYTES = 1 << 20  # rows kept for the scores: a constant too, scaled down alike
         rows = np.load({str(tmp_path / "big.npy")!r}, mmap_mode="r")
         tracemalloc.start()
         run = ee.from_arrays({{"big": rows}}, out={str(tmp_path / "run")!r}, batch_size=1024, progress=False)
