@@ -363,3 +363,43 @@ def test_checkpoints_taken_while_later_batches_run_hold_exactly_the_batches_befo
     assert resumed.manifest["timings"]["resumed_at"] == last["n_done"]
     assert calls[0] == (n - last["n_done"]) // BATCH
     assert_same_run(resumed, reference)
+
+
+class StaticOutput(nn.Module):
+    """Class scores returned in one buffer that every forward pass overwrites (as a CUDA graph's
+    static output is), beside a large cache (as a decoder's ``past_key_values``)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        torch.manual_seed(0)
+        self.fc = nn.Linear(6, 4)
+        self.out = torch.zeros(16, 4)
+
+    def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+        self.out[: len(x)] = self.fc(x)
+        return {"logits": self.out[: len(x)], "cache": torch.zeros(len(x), 4096)}
+
+
+def test_overlapped_class_scores_are_taken_before_the_next_pass_overwrites_them(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The consumer lags two batches behind; the scores it makes columns of are a copy taken
+    when their pass ended, so ``predicted`` is each sample's own (not a later batch's)."""
+    from embedding_explorer import extract
+
+    checked = extract.checked_rows
+
+    def slow(*args: Any) -> np.ndarray:
+        time.sleep(0.02)  # the forward passes run ahead, up to the queue's depth
+        return checked(*args)
+
+    monkeypatch.setattr(extract, "overlaps", lambda device: True)
+    monkeypatch.setattr(extract, "checked_rows", slow)
+    x = torch.randn(160, 6, generator=torch.Generator().manual_seed(4))
+    model = StaticOutput()
+    run = ee.explore(
+        model, x, ["fc"], out=tmp_path / "r", batch_size=16, outputs=lambda out: out["logits"], progress=False
+    )
+    with torch.no_grad():
+        want = model.fc(x).argmax(dim=1).numpy()
+    np.testing.assert_array_equal(run.samples["predicted"].to_numpy(), want)

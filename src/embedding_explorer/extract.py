@@ -19,7 +19,7 @@ import time
 from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import torch
@@ -429,8 +429,8 @@ class Consumed:
     outputs: Mapping[str, torch.Tensor]  # the layers' rows
     prepared: Prepared | None  # None: prepared by the consumer (the model saw a copy of the inputs)
     accumulated: bool  # the moments were accumulated already (on the device)
-    output: Any  # the model's output (its class scores become columns), None: not recorded
-    checkpoint: bool  # checkpoint (or spill) once this batch is consumed
+    scores: torch.Tensor | None  # the model's class scores, on the host (they become columns)
+    save: Literal["checkpoint", "spill"] | None  # what is saved once this batch is consumed
     moments: dict[str, StreamingPCA] | None  # the accumulators as of this batch (device, checkpoint)
 
 
@@ -502,18 +502,17 @@ def stream_rows(
             writer.append_activations(layer, rows)
         for done in layers_done:  # the next forward pass gets the cores back
             done.result()
-        recorded = model_output_columns(batch, item.output, opts.outputs, opts.labels, offset)
+        recorded = score_columns(batch, item.scores, opts.labels, offset)
         columns = {**prepared.columns, **recorded}
         if columns:
             ledger.add_columns(columns, batch.size)
         ledger.n_done += batch.size
         bar.update(batch.size)
-        if item.checkpoint and resume_key is not None and checkpoint_clock.due():
+        if item.save == "checkpoint" and resume_key is not None:
             if moments is not None:
                 moments.drain()  # the moments of the batches consumed (only this thread submits)
             ledger.checkpoint(writer, resume_key, prepared.renderer_state, item.moments)
-            checkpoint_clock.reset()
-        elif item.checkpoint:
+        elif item.save is not None:
             ledger.spill(writer)
 
     # one owner of the cores at a time: numpy's BLAS stays on one thread while torch computes
@@ -540,7 +539,9 @@ def stream_rows(
             early = not (overlap and copied)
             prepared = prepare(batch, renderer, opts.input_stats) if early else None
             outputs = rows_of(batch)
-            output = model_output() if model_output else None  # its columns made by the consumer
+            # the class scores copied off the output now (the next pass may reuse its memory, and
+            # the rest of it, a model's caches, need not live on); their columns made by the consumer
+            scores = host_scores(model_output(), opts.outputs, batch.size) if model_output else None
             if ledger.rows_per_chunk is None:  # the first batch decides the layout
                 ledger.dims = {layer: int(x.shape[1]) for layer, x in outputs.items()}
                 ledger.rows_per_chunk = rows_per_chunk(ledger.dims, opts.batch_size if opts.aligned else None)
@@ -548,11 +549,15 @@ def stream_rows(
                 every = checkpoint_rows(
                     ledger.dims, ledger.rows_per_chunk, opts.max_dense_dim, _itemsize(opts)
                 )
-            due = bool(every) and seen + batch.size - marked >= (every or 0)
-            if due:
+            save: Literal["checkpoint", "spill"] | None = None
+            if every and seen + batch.size - marked >= every:
                 marked = seen + batch.size
+                save = "spill"
+                if resume_key is not None and checkpoint_clock.due():
+                    save = "checkpoint"
+                    checkpoint_clock.reset()
             if background is None:
-                consume(Consumed(batch, seen, outputs, prepared, False, output, due, None))
+                consume(Consumed(batch, seen, outputs, prepared, False, scores, save, None))
             else:
                 on_device = all(moments_on_device(x) for x in outputs.values())
                 snapshot = None
@@ -561,12 +566,12 @@ def stream_rows(
                         check_finite(x, layer, seen)
                         ledger.accumulate(layer, x, None)
                     outputs = {layer: host_rows(x) for layer, x in outputs.items()}
-                    if due and resume_key is not None:  # later batches accumulate before it is saved
+                    if save == "checkpoint":  # later batches accumulate before it is saved
                         snapshot = {
                             layer: StreamingPCA.from_state(acc.state())
                             for layer, acc in ledger.accumulators.items()
                         }
-                background.submit(Consumed(batch, seen, outputs, prepared, on_device, output, due, snapshot))
+                background.submit(Consumed(batch, seen, outputs, prepared, on_device, scores, save, snapshot))
             seen += batch.size
     writer.finish_activations()
 
@@ -635,14 +640,19 @@ def input_columns(
     return {}
 
 
-def model_output_columns(
-    batch: Batch, output: Any, spec: OutputsSpec, given: np.ndarray | None, offset: int
+def host_scores(output: Any, spec: OutputsSpec, batch_size: int) -> torch.Tensor | None:
+    """A copy on the host, float64, of the class scores (``outputs=spec``) in one batch's
+    model ``output`` (see :mod:`.outputs`); None when there are none to record (or the pass
+    stopped early: no class scores were asked for)."""
+    scores = class_scores(output, spec, batch_size) if output is not None else None
+    return None if scores is None else scores.detach().to("cpu", torch.float64, copy=True)
+
+
+def score_columns(
+    batch: Batch, scores: torch.Tensor | None, given: np.ndarray | None, offset: int
 ) -> dict[str, np.ndarray]:
-    """The model's class-score columns (``outputs=spec``) for one batch whose first sample is
-    ``offset`` (see :mod:`.outputs`); the loss is against the labels ``given`` to explore, else
-    the batch's own. None when the model's output is not recorded (or the pass stopped early:
-    no class scores were asked for)."""
-    scores = class_scores(output, spec, batch.size) if output is not None else None
+    """The columns (:func:`.outputs.output_columns`) of one batch's class ``scores`` (None:
+    none); the loss is against the labels ``given`` to explore, else the batch's own."""
     if scores is None:
         return {}
     labels = batch.labels

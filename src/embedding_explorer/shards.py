@@ -31,9 +31,10 @@ from .extract import (
     Ledger,
     batch_digest,
     checked_rows,
+    host_scores,
     input_columns,
-    model_output_columns,
     outputs_recorded,
+    score_columns,
 )
 from .locations import Location, StorageOptions, as_location, open_zarr_array
 from .models import ModelSpec, build_model
@@ -205,9 +206,8 @@ def extract_shard(
                 stats = input_columns(batch, renderer, rendered) if task.input_stats else {}
                 outputs = capture.forward(batch, device)
                 if task.outputs is not None:
-                    stats.update(
-                        model_output_columns(batch, capture.last_output, task.outputs, task.labels, done)
-                    )
+                    scores = host_scores(capture.last_output, task.outputs, batch.size)
+                    stats.update(score_columns(batch, scores, task.labels, done))
                 columns.append((stats, batch.size))
                 for layer, x in outputs.items():
                     rows = checked_rows(x, layer, done, task.storage_dtype)
