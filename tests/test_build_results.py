@@ -81,3 +81,22 @@ def test_scores_written_in_small_chunks_are_the_projection_of_the_rows(
     layer = run["input"]
     expected = (x.numpy().astype(np.float64) - layer.mean) @ layer.components.T
     np.testing.assert_allclose(layer.scores, expected, rtol=1e-5, atol=1e-5)
+
+
+def test_write_scores_refuses_fewer_stored_rows_than_samples_and_lets_kept_rows_go(tmp_path: Path) -> None:
+    """Scores for more samples than the store holds are refused, naming the layer (the last
+    score chunk would otherwise keep its zeros); once written, the rows kept in memory for the
+    scores are let go (the store is read after that)."""
+    x = np.random.default_rng(1).normal(size=(40, 3)).astype(np.float32)
+    writer = RunWriter(tmp_path / "r", ["a", "b"])
+    writer.layout({"a": 3, "b": 3}, rows_per_chunk=16)
+    for layer in ("a", "b"):
+        writer.append_activations(layer, x)
+    writer.finish_activations()
+    pca = StreamingPCA(2).fit(x).finalize()
+    with pytest.raises(ee.EmbeddingExplorerError, match="layer 'a' has 40 stored rows for 50 samples"):
+        write_scores(writer, "a", pca, 50)
+    write_scores(writer, "b", pca, 40)
+    writer.activations("b")[...] = 0  # only a read of the store sees this
+    np.testing.assert_array_equal(np.concatenate(list(writer.stored_rows("b", 40))), np.zeros_like(x))
+    writer.abort()

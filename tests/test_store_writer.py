@@ -147,3 +147,19 @@ def test_renderings_shared_by_samples_are_stored_once_and_read_per_sample(tmp_pa
     owner = [0, 0, 2, 2, 2, 4]  # the text each sample belongs to, by hand
     assert [reader.rendering(i) for i in range(6)] == [texts[t] for t in owner]
     assert (tmp_path / "run" / "renderings.bin").stat().st_size == sum(len(t) for t in texts)
+
+
+def test_row_writer_counts_the_whole_array_a_kept_chunk_holds(tmp_path: Path) -> None:
+    """A chunk cut from a longer concatenation keeps all of it alive: the budget counts that.
+    The first chunk is cut from a 14-row block, so two chunks (2 x 8 rows) fit a 16-row budget
+    by their own size but not by what they hold (22 rows)."""
+    root = zarr.open_group(str(tmp_path / "a.zarr"), mode="w")
+    array = root.create_array("x", shape=(0, 2), chunks=(8, 2), dtype="float32")
+    data = np.arange(28, dtype=np.float32).reshape(14, 2)
+    writer = RowWriter(array, keep_bytes=16 * 2 * 4)
+    writer.append(data[:7])
+    writer.append(data[7:14])  # 14 rows: one chunk of 8 written, cut from a 14-row block
+    writer.append(data[:2])  # 16 rows: the second chunk, a block of its own
+    writer.close()
+    array[...] = 0  # the store changed: rows kept in memory would still read as written
+    np.testing.assert_array_equal(np.concatenate(list(writer.stored(16))), np.zeros((16, 2)))

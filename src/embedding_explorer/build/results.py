@@ -9,7 +9,7 @@ from typing import Any, Protocol
 import numpy as np
 import pandas as pd
 
-from ..exceptions import ZeroVarianceWarning
+from ..exceptions import EmbeddingExplorerError, ZeroVarianceWarning
 from ..pca import PCAResult, StreamingPCA
 from ..randomized import pca_of_stored
 from ..store.writer import RunWriter
@@ -60,6 +60,9 @@ def write_scores(writer: RunWriter, layer: str, pca: PCAResult, n: int) -> None:
                 at, done = at + take, done + take
                 if at == last:
                     scores[first:last] = buffer[: last - first]
+    if at != n:
+        raise EmbeddingExplorerError(f"layer {layer!r} has {at} stored rows for {n} samples")
+    writer.forget_rows(layer)  # the rows kept for the scores go with them
 
 
 def sample_table(n: int, labels: np.ndarray | None, metadata: pd.DataFrame | None) -> pd.DataFrame:

@@ -104,7 +104,7 @@ class RowWriter:
         self._all_chunks()[start : start + len(block)] = block
         self.n_written += len(block)
         if self._kept is not None:
-            kept = sum(b.nbytes for b in self._kept) + block.nbytes
+            kept = sum(map(_held_bytes, self._kept)) + _held_bytes(block)
             self._kept = [*self._kept, block] if kept <= self._keep_bytes else None
 
     def forget(self) -> None:
@@ -129,6 +129,12 @@ class RowWriter:
         """The array, writing every chunk, even one of zeros (so a lost chunk can be told from
         one never written, see :func:`.integrity.missing_chunk`)."""
         return self.array.with_config(WRITE_ALL_CHUNKS)
+
+
+def _held_bytes(block: np.ndarray) -> int:
+    """The memory a kept block holds: the whole array it views (a chunk cut from a longer
+    concatenation keeps all of it alive)."""
+    return block.base.nbytes if isinstance(block.base, np.ndarray) else block.nbytes
 
 
 class RunWriter:
@@ -230,6 +236,10 @@ class RunWriter:
 
     def activations(self, layer: str) -> Any:
         return self._writers[layer].array
+
+    def forget_rows(self, layer: str) -> None:
+        """Let go of the rows a layer kept in memory (its scores are written)."""
+        self._writers[layer].forget()
 
     def stored_rows(self, layer: str, n_rows: int) -> Iterator[np.ndarray]:
         """A layer's first ``n_rows`` rows as stored, in consecutive blocks (:meth:`RowWriter.stored`)."""
