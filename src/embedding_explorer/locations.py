@@ -22,6 +22,7 @@ import fsspec
 import zarr
 from fsspec.spec import AbstractFileSystem
 
+from .direct_writes import local_store
 from .exceptions import EmbeddingExplorerError
 
 StorageOptions = dict[str, Any]
@@ -211,7 +212,7 @@ class Location:
     def zarr_group(self, mode: str) -> Any:
         """Open the Zarr group at this location (a local folder, or by URL through fsspec)."""
         if self.local is not None:
-            return zarr.open_group(str(self.local), mode=mode)  # type: ignore[arg-type]
+            return zarr.open_group(local_store(self.local, mode), mode=mode)  # type: ignore[arg-type]
         return zarr.open_group(self.url, mode=mode, storage_options=self.storage_options)  # type: ignore[arg-type]
 
     def zarr_array(self, mode: str) -> Any:
@@ -221,7 +222,7 @@ class Location:
 def open_zarr_array(url: str, storage_options: StorageOptions | None, mode: str) -> Any:
     """A Zarr array by path or URL: what a Dask worker opens from the strings it was sent."""
     if is_local(url):
-        return zarr.open_array(str(local_path(url)), mode=mode)
+        return zarr.open_array(local_store(local_path(url), mode), mode=mode)
     return zarr.open_array(url, mode=mode, storage_options=storage_options or {})
 
 
