@@ -15,10 +15,30 @@ import zarr
 
 import embedding_explorer as ee
 from embedding_explorer import direct_writes
-from embedding_explorer.direct_writes import ALIGN, BOUNCE_BYTES, DirectLocalStore, local_store, write_direct
-from embedding_explorer.locations import as_location
+from embedding_explorer.direct_writes import (
+    ALIGN,
+    BOUNCE_BYTES,
+    DirectLocalStore,
+    local_store,
+    read_direct,
+    write_direct,
+)
+from embedding_explorer.locations import as_location, open_zarr_array
+from embedding_explorer.store import writer as store_writer
 
 needs_o_direct = pytest.mark.skipif(direct_writes.O_DIRECT is None, reason="no O_DIRECT on this platform")
+
+
+@pytest.fixture(autouse=True)
+def _fresh_ways(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each test's devices start on trial (the choices are kept per process otherwise)."""
+    monkeypatch.setattr(direct_writes, "_ways", {})
+
+
+def _settle(path: Path, direct: bool) -> None:
+    """Settle the way of the device ``path`` is on (as a trial would)."""
+    path.mkdir(parents=True, exist_ok=True)
+    direct_writes.write_way(path).direct = direct
 
 
 def _refuses_o_direct(path: Path) -> bool:
@@ -44,9 +64,30 @@ def test_write_direct_writes_exactly_the_bytes(tmp_path: Path, size: int) -> Non
         pytest.skip("this file system refuses O_DIRECT")
     data = np.random.default_rng(size).integers(0, 256, size + 3, dtype=np.uint8)[3:]  # unaligned
     target = tmp_path / "c" / "0" / "0"
-    assert write_direct(target, data) is not None
+    assert write_direct(target, data)
     assert target.read_bytes() == data.tobytes()
     assert sorted(p.name for p in target.parent.iterdir()) == ["0"]
+
+
+@needs_o_direct
+@pytest.mark.parametrize("size", [1 << 20, (1 << 20) + 1, BOUNCE_BYTES, 2 * BOUNCE_BYTES + ALIGN + 5])
+def test_read_direct_reads_exactly_the_bytes(tmp_path: Path, size: int) -> None:
+    """Whole bounce-buffer passes and a short last read: the file's bytes, from a file written
+    the ordinary way."""
+    if _refuses_o_direct(tmp_path):
+        pytest.skip("this file system refuses O_DIRECT")
+    data = np.random.default_rng(size).integers(0, 256, size, dtype=np.uint8)
+    (tmp_path / "chunk").write_bytes(data.tobytes())
+    out = read_direct(tmp_path / "chunk")
+    assert out is not None and out.dtype == np.uint8
+    np.testing.assert_array_equal(out, data)
+
+
+def test_read_direct_leaves_small_and_missing_files_to_the_caller(tmp_path: Path) -> None:
+    (tmp_path / "small").write_bytes(b"x" * 1000)
+    assert read_direct(tmp_path / "small") is None
+    assert read_direct(tmp_path / "missing") is None
+    assert read_direct(tmp_path) is None  # a folder
 
 
 @needs_o_direct
@@ -56,7 +97,7 @@ def test_write_direct_replaces_a_file_whole(tmp_path: Path) -> None:
     if _refuses_o_direct(tmp_path):
         pytest.skip("this file system refuses O_DIRECT")
     new = np.arange(ALIGN + 7, dtype=np.uint8)
-    assert write_direct(target, new) is not None
+    assert write_direct(target, new)
     assert target.read_bytes() == new.tobytes()
 
 
@@ -70,7 +111,7 @@ def test_a_refused_open_writes_nothing_and_says_so(tmp_path: Path, monkeypatch: 
 
     monkeypatch.setattr(direct_writes, "O_DIRECT", direct_writes.O_DIRECT or 0o40000)
     monkeypatch.setattr(os, "open", refusing)
-    assert write_direct(tmp_path / "chunk", b"x" * (2 * ALIGN)) is None
+    assert write_direct(tmp_path / "chunk", b"x" * (2 * ALIGN)) is False
     assert list(tmp_path.iterdir()) == []
 
 
@@ -84,7 +125,7 @@ def test_a_refused_write_writes_nothing_and_says_so(tmp_path: Path, monkeypatch:
         raise OSError(errno.EINVAL, "Invalid argument")
 
     monkeypatch.setattr(os, "write", einval)
-    assert write_direct(tmp_path / "chunk", b"x" * (2 * ALIGN)) is None
+    assert write_direct(tmp_path / "chunk", b"x" * (2 * ALIGN)) is False
     assert list(tmp_path.iterdir()) == []
 
 
@@ -113,21 +154,25 @@ def test_a_zarr_array_written_directly_is_byte_equal_to_zarrs_own(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, rows: int
 ) -> None:
     """The same array written through Zarr's LocalStore and through DirectLocalStore (every
-    value direct, metadata included): the same files with the same bytes, read back equal."""
+    value direct, metadata included): the same files with the same bytes, read back equal,
+    also when read back directly."""
+    if direct_writes.O_DIRECT is None or _refuses_o_direct(tmp_path):
+        pytest.skip("no O_DIRECT here")
     monkeypatch.setattr(direct_writes, "DIRECT_MIN_BYTES", 0)
-    monkeypatch.setattr(direct_writes, "DIRECT_MIN_SPEED", 0)
+    _settle(tmp_path, True)
+    recorder = _Recorder(monkeypatch)
     data = np.random.default_rng(0).normal(size=(rows, 128)).astype(np.float32)
-    stores = {
-        "zarr": zarr.storage.LocalStore(tmp_path / "zarr"),
-        "direct": DirectLocalStore(tmp_path / "direct"),
-    }
-    for store in stores.values():
+    for store in (zarr.storage.LocalStore(tmp_path / "zarr"), DirectLocalStore(tmp_path / "direct")):
         group = zarr.open_group(store, mode="w")
         array = group.create_array("x", shape=(0, 128), chunks=(1024, 128), dtype="float32", compressors=None)
         array.resize((rows, 128))
         array[:] = data
+    assert len(recorder.sizes) >= 3  # the chunks (and the metadata) went directly
     assert _chunk_files(tmp_path / "direct") == _chunk_files(tmp_path / "zarr")
     np.testing.assert_array_equal(zarr.open_group(tmp_path / "direct", mode="r")["x"][...], data)
+    read_back = zarr.open_group(DirectLocalStore(tmp_path / "zarr"), mode="r+")["x"]  # every value direct
+    np.testing.assert_array_equal(read_back[...], data)
+    np.testing.assert_array_equal(read_back[100:2900:7], data[100:2900:7])
 
 
 class _Recorder:
@@ -135,35 +180,77 @@ class _Recorder:
         self.sizes: list[int] = []
         real = direct_writes.write_direct
 
-        def recording(path: Path, data: Any) -> float | None:
-            seconds = real(path, data)
-            if seconds is not None:
+        def recording(path: Path, data: Any) -> bool:
+            written = real(path, data)
+            if written:
                 self.sizes.append(memoryview(data).nbytes)
-            return seconds
+            return written
 
         monkeypatch.setattr(direct_writes, "write_direct", recording)
 
 
-def test_a_store_turns_to_the_page_cache_after_slow_direct_writes(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """On a disk slower than DIRECT_MIN_SPEED (here: every disk), SLOW_WRITES direct writes in
-    a row, then the page cache; the array is whole either way."""
-    if direct_writes.O_DIRECT is None or _refuses_o_direct(tmp_path):
-        pytest.skip("no O_DIRECT here")
-    monkeypatch.setattr(direct_writes, "DIRECT_MIN_BYTES", 1 << 16)
-    monkeypatch.setattr(direct_writes, "DIRECT_MIN_SPEED", 1 << 62)
-    recorder = _Recorder(monkeypatch)
-    store = DirectLocalStore(tmp_path / "a")
+def _write_in_chunks(store: DirectLocalStore, n_chunks: int) -> tuple[Any, np.ndarray]:
     array = zarr.open_group(store, mode="w").create_array(
-        "x", shape=(10 * 256, 256), chunks=(256, 256), dtype="float32", compressors=None
+        "x", shape=(n_chunks * 256, 256), chunks=(256, 256), dtype="float32", compressors=None
     )
-    data = np.random.default_rng(1).normal(size=(10 * 256, 256)).astype(np.float32)
-    for start in range(0, len(data), 256):
+    data = np.random.default_rng(1).normal(size=(n_chunks * 256, 256)).astype(np.float32)
+    for start in range(0, len(data), 256):  # one chunk a write, in turn
         array[start : start + 256] = data[start : start + 256]
-    assert len(recorder.sizes) == direct_writes.SLOW_WRITES
-    assert not store.direct
+    return array, data
+
+
+@pytest.mark.parametrize(("speed", "stays_direct"), [(4 << 30, True), (100 << 20, False)])
+def test_a_device_slower_than_direct_min_speed_turns_to_the_page_cache(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, speed: int, stays_direct: bool
+) -> None:
+    """The first TRIAL_BYTES go directly, timed (here by a clock the fake disk advances at
+    ``speed``); then a fast disk keeps direct writes and a slow one gets the page cache. The
+    array is whole either way."""
+    monkeypatch.setattr(direct_writes, "DIRECT_MIN_BYTES", 1 << 16)
+    monkeypatch.setattr(direct_writes, "TRIAL_BYTES", 4 << 20)
+    chunk = 256 * 256 * 4
+    ways: list[str] = []
+    clock = [0.0]
+
+    def direct(path: Path, data: Any) -> bool:
+        ways.append("direct")
+        clock[0] += memoryview(data).nbytes / speed
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(bytes(memoryview(data)))
+        return True
+
+    real_set = zarr.storage.LocalStore.set
+
+    async def cached(self: Any, key: str, value: Any) -> None:
+        if len(value) >= direct_writes.DIRECT_MIN_BYTES:
+            ways.append("page cache")
+        await real_set(self, key, value)
+
+    monkeypatch.setattr(direct_writes, "write_direct", direct)
+    monkeypatch.setattr(zarr.storage.LocalStore, "set", cached)
+    monkeypatch.setattr(direct_writes.time, "perf_counter", lambda: clock[0])
+    trial = (4 << 20) // chunk
+    array, data = _write_in_chunks(DirectLocalStore(tmp_path / "a"), trial + 4)
+    assert ways[:trial] == ["direct"] * trial
+    assert ways[trial:] == ["direct" if stays_direct else "page cache"] * 4
+    assert direct_writes.write_way(tmp_path / "a").direct is stays_direct
     np.testing.assert_array_equal(array[...], data)
+
+
+def test_writes_side_by_side_are_timed_by_the_time_any_was_under_way(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Two 8 MiB writes under way together for 20 ms: 16 MiB in 20 ms (800 MiB/s, fast enough),
+    not each 8 MiB in 20 ms (400 MiB/s, under DIRECT_MIN_SPEED)."""
+    clock = [0.0]
+    monkeypatch.setattr(direct_writes.time, "perf_counter", lambda: clock[0])
+    way = direct_writes.WriteWay(0)
+    for _ in range(2):  # 32 MiB in all: the trial's bytes
+        way.started()
+        way.started()
+        clock[0] += 0.020
+        way.finished(8 << 20)
+        way.finished(8 << 20)
+        clock[0] += 1.0  # a long pause between the pairs is not counted
+    assert way.direct is True
 
 
 def test_a_refusing_file_system_is_written_through_the_page_cache(
@@ -172,36 +259,47 @@ def test_a_refusing_file_system_is_written_through_the_page_cache(
     monkeypatch.setattr(direct_writes, "DIRECT_MIN_BYTES", 1 << 16)
     calls: list[Path] = []
 
-    def refused(path: Path, data: Any) -> float | None:
+    def refused(path: Path, data: Any) -> bool:
         calls.append(path)
-        return None
+        return False
 
     monkeypatch.setattr(direct_writes, "write_direct", refused)
-    store = DirectLocalStore(tmp_path / "a")
-    array = zarr.open_group(store, mode="w").create_array(
-        "x", shape=(4 * 256, 256), chunks=(256, 256), dtype="float32", compressors=None
-    )
-    data = np.arange(4 * 256 * 256, dtype=np.float32).reshape(-1, 256)
-    for start in range(0, len(data), 256):
-        array[start : start + 256] = data[start : start + 256]
-    assert len(calls) == 1  # tried once, then never again
-    assert not store.direct
+    array, data = _write_in_chunks(DirectLocalStore(tmp_path / "a"), 4)
+    assert len(calls) == (1 if direct_writes.O_DIRECT is not None else 0)  # tried once, then never
+    assert direct_writes.write_way(tmp_path / "a").direct is False
     np.testing.assert_array_equal(array[...], data)
 
 
-def test_a_runs_activation_chunks_are_written_directly_and_read_back_equal(
+def test_a_runs_chunks_go_direct_both_ways_and_its_scores_are_exact(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """A run of 8,192 x 384 rows in chunks of about 8 MiB: its whole chunks go direct (where the
-    file system allows), and the stored rows are the model's outputs exactly."""
+    """A run of 8,192 x 384 rows in chunks of about 8 MiB, with no rows kept in memory: its whole
+    chunks are written directly and read back directly for the scores (where the file system
+    allows), the stored rows are the inputs exactly, and the scores are the stored rows
+    projected by numpy on the run's own PCA."""
     if direct_writes.O_DIRECT is None or _refuses_o_direct(tmp_path):
         pytest.skip("no O_DIRECT here")
-    monkeypatch.setattr(direct_writes, "DIRECT_MIN_SPEED", 0)
+    _settle(tmp_path, True)
+    monkeypatch.setattr(store_writer, "KEEP_BYTES", 0)  # the scores read the rows back
     recorder = _Recorder(monkeypatch)
+    reads: list[int] = []
+    real_read = direct_writes.read_direct
+
+    def recording_read(path: Path) -> np.ndarray | None:
+        out = real_read(path)
+        if out is not None:
+            reads.append(out.nbytes)
+        return out
+
+    monkeypatch.setattr(direct_writes, "read_direct", recording_read)
     x = np.random.default_rng(2).normal(size=(8192, 384)).astype(np.float32)
     run = ee.from_arrays({"rows": x}, out=tmp_path / "run", progress=False)
     assert recorder.sizes and min(recorder.sizes) >= direct_writes.DIRECT_MIN_BYTES
-    np.testing.assert_array_equal(run.layer("rows").activations[...], x)
+    assert sum(reads) >= x.nbytes // 2  # the whole chunks, read back once
+    layer = run.layer("rows")
+    np.testing.assert_array_equal(layer.activations[...], x)
+    expected = (x.astype(np.float64) - layer.mean) @ layer.components.T
+    np.testing.assert_allclose(layer.scores, expected, rtol=1e-5, atol=1e-4)
 
 
 def test_writable_local_stores_write_directly_and_readers_do_not(tmp_path: Path) -> None:
@@ -211,3 +309,13 @@ def test_writable_local_stores_write_directly_and_readers_do_not(tmp_path: Path)
     assert not isinstance(reader, DirectLocalStore) and reader.read_only
     group = as_location(tmp_path / "g").zarr_group("w")
     assert isinstance(group.store, DirectLocalStore)
+
+
+@pytest.mark.parametrize("mode", ["r", "r+"])
+def test_opening_a_missing_hierarchy_creates_nothing(tmp_path: Path, mode: str) -> None:
+    """A late Dask task opening a deleted staging folder ("r+") must not bring it back."""
+    with pytest.raises(FileNotFoundError):
+        as_location(tmp_path / "gone" / "arrays").zarr_group(mode)
+    with pytest.raises(FileNotFoundError):
+        open_zarr_array(str(tmp_path / "gone" / "arrays" / "x"), None, mode)
+    assert list(tmp_path.iterdir()) == []
