@@ -319,3 +319,118 @@ def test_opening_a_missing_hierarchy_creates_nothing(tmp_path: Path, mode: str) 
     with pytest.raises(FileNotFoundError):
         open_zarr_array(str(tmp_path / "gone" / "arrays" / "x"), None, mode)
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_page_cache_device_reads_through_the_page_cache(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Where the device's writes go through the page cache, so do the reads (the chunks are
+    there): read_direct is not called, and the array reads back equal."""
+    monkeypatch.setattr(direct_writes, "DIRECT_MIN_BYTES", 1 << 16)
+    _settle(tmp_path, False)
+    _, data = _write_in_chunks(DirectLocalStore(tmp_path / "a"), 3)
+    reads: list[Path] = []
+    monkeypatch.setattr(direct_writes, "read_direct", lambda path: reads.append(path))
+    np.testing.assert_array_equal(
+        zarr.open_group(DirectLocalStore(tmp_path / "a"), mode="r+")["x"][...], data
+    )
+    assert reads == []
+
+
+def test_a_failed_direct_write_is_raised_and_not_counted(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A full disk: the error reaches the writer, and the trial neither counts the bytes nor is
+    left believing a write is still under way."""
+    monkeypatch.setattr(direct_writes, "DIRECT_MIN_BYTES", 1 << 16)
+
+    def full(path: Path, data: Any) -> bool:
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(direct_writes, "write_direct", full)
+    array = zarr.open_group(DirectLocalStore(tmp_path / "a"), mode="w").create_array(
+        "x", shape=(256, 256), chunks=(256, 256), dtype="float32", compressors=None
+    )
+    with pytest.raises(OSError, match="No space"):
+        array[:] = np.ones((256, 256), dtype=np.float32)
+    way = direct_writes.write_way(tmp_path / "a")
+    assert (way._under_way, way._bytes, way.direct) == (0, 0, None)
+
+
+def test_the_trial_ends_while_writes_keep_overlapping(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Writes that never all finish at once (one always under way) still end the trial once its
+    bytes are in: 32 MiB in 16 ms of union time is 2 GiB/s."""
+    clock = [0.0]
+    monkeypatch.setattr(direct_writes.time, "perf_counter", lambda: clock[0])
+    way = direct_writes.WriteWay(0)
+    way.started()
+    for _ in range(direct_writes.TRIAL_BYTES // (4 << 20)):
+        way.started()  # the next write starts before the last one ends
+        clock[0] += 0.002
+        way.finished(4 << 20)
+    assert way._under_way == 1 and way.direct is True
+
+
+def test_a_slow_device_is_tried_again(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A trial that read slow (another thread held the GIL, the disk was busy) is not the last
+    word: after RETRIAL_BYTES through the page cache the device is timed again, and a fast
+    trial keeps it direct."""
+    monkeypatch.setattr(direct_writes, "DIRECT_MIN_BYTES", 1 << 16)
+    monkeypatch.setattr(direct_writes, "TRIAL_BYTES", 1 << 18)  # one chunk
+    monkeypatch.setattr(direct_writes, "RETRIAL_BYTES", 1 << 19)  # two chunks
+    clock, seconds_per_write = [0.0], [1.0]  # the first trial: 256 KiB in 1 s
+    ways: list[str] = []
+
+    def direct(path: Path, data: Any) -> bool:
+        ways.append("direct")
+        clock[0] += seconds_per_write[0]
+        seconds_per_write[0] = 1e-6  # the later ones: fast
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(bytes(memoryview(data)))
+        return True
+
+    real_set = zarr.storage.LocalStore.set
+
+    async def cached(self: Any, key: str, value: Any) -> None:
+        if len(value) >= direct_writes.DIRECT_MIN_BYTES:
+            ways.append("page cache")
+        await real_set(self, key, value)
+
+    monkeypatch.setattr(direct_writes, "write_direct", direct)
+    monkeypatch.setattr(zarr.storage.LocalStore, "set", cached)
+    monkeypatch.setattr(direct_writes.time, "perf_counter", lambda: clock[0])
+    array, data = _write_in_chunks(DirectLocalStore(tmp_path / "a"), 6)
+    # a slow trial, two chunks (RETRIAL_BYTES) through the page cache, a fast trial, direct on
+    assert ways == ["direct", "page cache", "page cache", "direct", "direct", "direct"]
+    assert direct_writes.write_way(tmp_path / "a").direct is True
+    np.testing.assert_array_equal(array[...], data)
+
+
+def test_read_direct_of_a_file_that_shrank_leaves_it_to_the_caller(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A file shorter than its size said when opened: no half-filled array, None."""
+    if direct_writes.O_DIRECT is None or _refuses_o_direct(tmp_path):
+        pytest.skip("no O_DIRECT here")
+    (tmp_path / "chunk").write_bytes(b"x" * (2 << 20))
+    real_fstat = os.fstat
+
+    class Larger:
+        def __init__(self, st: os.stat_result) -> None:
+            self.st_size = st.st_size + (1 << 20)
+
+    monkeypatch.setattr(os, "fstat", lambda fd: Larger(real_fstat(fd)))
+    assert read_direct(tmp_path / "chunk") is None
+
+
+def test_exclusive_writes_and_type_checks_stay_zarrs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """set_if_not_exists keeps what is there; a value that is not a Buffer is refused."""
+    monkeypatch.setattr(direct_writes, "DIRECT_MIN_BYTES", 1 << 16)
+    store = DirectLocalStore(tmp_path / "a")
+    big = zarr.core.buffer.default_buffer_prototype().buffer.from_bytes(b"a" * (1 << 17))
+    other = zarr.core.buffer.default_buffer_prototype().buffer.from_bytes(b"b" * (1 << 17))
+    zarr.core.sync.sync(store.set("k", big))
+    zarr.core.sync.sync(store.set_if_not_exists("k", other))
+    assert (tmp_path / "a" / "k").read_bytes() == b"a" * (1 << 17)
+    with pytest.raises(TypeError):
+        zarr.core.sync.sync(store.set("j", b"not a buffer"))  # type: ignore[arg-type]

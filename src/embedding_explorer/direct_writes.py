@@ -11,12 +11,12 @@ the way they reach the disk differs.
 A direct write waits for the disk, though, where the page cache takes a burst at once and
 writes it later: on a slow disk (a network volume, a SATA drive) the cache is the better deal.
 So the first large writes to each device are timed, and a device slower than
-``DIRECT_MIN_SPEED`` gets the page cache from then on (:class:`WriteWay`). Only large values go either way (an
-activation chunk is about 8 MiB); metadata and small arrays take Zarr's own path, and so does
-everything on a file system that refuses ``O_DIRECT`` (tmpfs on older kernels, some network
-file systems) or a platform without it (macOS, Windows). Each file is written under a
-temporary name and renamed over the target, as Zarr's local store does, so a reader never sees
-half a chunk.
+``DIRECT_MIN_SPEED`` gets the page cache, with a new trial now and then (:class:`WriteWay`).
+Only large values go either way (an activation chunk is about 8 MiB); metadata and small arrays
+take Zarr's own path, and so does everything on a file system that refuses ``O_DIRECT`` (tmpfs
+on older kernels, some network file systems) or a platform without it (macOS, Windows). Each
+file is written under a temporary name and renamed over the target, as Zarr's local store
+does, so a reader never sees half a chunk.
 """
 
 from __future__ import annotations
@@ -39,6 +39,7 @@ from zarr.storage import LocalStore
 
 DIRECT_MIN_BYTES = 1 << 20  # smaller values go through the page cache (Zarr's own path)
 TRIAL_BYTES = 32 << 20  # the direct writes timed on each device before its way is chosen
+RETRIAL_BYTES = 512 << 20  # written through the page cache before a slow device is tried again
 DIRECT_MIN_SPEED = 512 << 20  # bytes a second: a device slower than this is left to the page cache
 BOUNCE_BYTES = 2 << 20  # the aligned buffer each writing thread copies a value through
 ALIGN = 4096  # O_DIRECT's alignment of memory, file offset and length (covers 512 B and 4 KiB sectors)
@@ -159,42 +160,49 @@ def read_direct(path: Path) -> np.ndarray | None:
 class WriteWay:
     """Whether one device's large writes go directly or through the page cache.
 
-    The first ``TRIAL_BYTES`` of large writes go directly and are timed: their bytes over the
-    time at least one of them was under way (so writes side by side are not each charged for
-    the others, and a wait for the GIL after a write adds at most a few ms to 8 MiB). A disk
-    that took them at ``DIRECT_MIN_SPEED`` or faster keeps direct writes; a slower one (a
-    network volume, a SATA drive), where the page cache's taking a burst at once and writing it
-    later is the better deal, gets the page cache from then on. So does a file system that
-    refuses ``O_DIRECT``, at once. (Timing the page cache's writes instead says little: what
-    they cost comes later too, in the kernel's writeback and in fresh pages.)"""
+    A trial sends ``TRIAL_BYTES`` of large writes directly and times them: their bytes over the
+    time at least one of them was under way, so writes side by side are not each charged for
+    the others. A device that took them at ``DIRECT_MIN_SPEED`` or faster keeps direct writes.
+    A slower one (a network volume, a SATA drive, where the page cache's taking a burst at once
+    and writing it later is the better deal) writes through the page cache, and is tried again
+    after every ``RETRIAL_BYTES`` written that way: a trial can also read slow because other
+    threads held the GIL (a write waits for it after the disk is done), and those waits only
+    ever make a disk look slower, so one fast trial settles it. A file system that refuses
+    ``O_DIRECT`` gets the page cache for good. (Timing the page cache's writes instead says
+    little: what they cost comes later too, in the kernel's writeback and in fresh pages.)"""
 
     def __init__(self, device: int) -> None:
         self.device = device
         self.direct: bool | None = None if O_DIRECT is not None else False  # None: on trial
-        self._bytes = 0  # bytes of trial writes done
-        self._busy = 0.0  # seconds with at least one trial write under way
+        self.refused_direct = O_DIRECT is None
+        self._bytes = 0  # bytes of this trial's direct writes done
+        self._busy = 0.0  # seconds with at least one of them under way
         self._under_way = 0
-        self._since = 0.0
+        self._last = 0.0  # when _under_way last changed
+        self._cached = 0  # bytes written through the page cache since the last trial
 
-    def next(self) -> bool:
-        """Whether the next large write goes directly."""
+    def next(self, n_bytes: int) -> bool:
+        """Whether the next large write, of ``n_bytes``, goes directly."""
+        if self.direct is False and not self.refused_direct:
+            if self._cached < RETRIAL_BYTES:
+                self._cached += n_bytes
+                return False
+            self.direct, self._bytes, self._busy, self._cached = None, 0, 0.0, 0  # a new trial
         return self.direct is not False
 
     def started(self) -> None:
         """Note a direct write starting."""
-        if self._under_way == 0:
-            self._since = time.perf_counter()
+        self._tick()
         self._under_way += 1
 
     def finished(self, n_bytes: int) -> None:
-        """Note a direct write of ``n_bytes`` done; once the trial's bytes are in, choose."""
+        """Note a direct write done (``n_bytes``: 0 for one that failed or was refused); once
+        this trial's bytes are in, choose."""
+        self._tick()
         self._under_way -= 1
         if self.direct is not None:
             return
         self._bytes += n_bytes
-        if self._under_way:
-            return
-        self._busy += time.perf_counter() - self._since
         if self._bytes >= TRIAL_BYTES:
             speed = self._bytes / max(self._busy, 1e-9)
             self.direct = speed >= DIRECT_MIN_SPEED
@@ -203,14 +211,22 @@ class WriteWay:
                 self.device,
                 self._bytes >> 20,
                 speed / 2**20,
-                "stay direct" if self.direct else "go through the page cache from now on",
+                "stay direct"
+                if self.direct
+                else f"go through the page cache, tried again after {RETRIAL_BYTES >> 20} MiB",
             )
 
+    def _tick(self) -> None:
+        now = time.perf_counter()
+        if self._under_way:
+            self._busy += now - self._last
+        self._last = now
+
     def refused(self) -> None:
-        """The file system refused ``O_DIRECT``: the page cache from now on."""
-        if self.direct is not False:
+        """The file system refused ``O_DIRECT``: the page cache for good."""
+        if not self.refused_direct:
             log.info("device %#x refuses O_DIRECT: large writes go through the page cache", self.device)
-        self.direct = False
+        self.direct, self.refused_direct = False, True
 
 
 _ways: dict[int, WriteWay] = {}  # by device (st_dev), for the process: a property of the disk
@@ -240,13 +256,14 @@ class DirectLocalStore(LocalStore):
             await self._open()
         self._check_writable()
         way = write_way(self.root)
-        if not way.next():
+        if not way.next(len(value)):
             return await super().set(key, value)
         way.started()
+        written = False
         try:
             written = await asyncio.to_thread(write_direct, self.root / key, value.as_buffer_like())
         finally:
-            way.finished(len(value))
+            way.finished(len(value) if written else 0)
         if not written:
             way.refused()
             await super().set(key, value)
