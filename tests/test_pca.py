@@ -439,3 +439,16 @@ def test_top_eigenpairs_equal_the_full_decomposition(k: int) -> None:
     assert np.allclose(np.diag(same), 1.0, atol=1e-10)  # the same unit vectors, same signs
     zero_values, _ = top_eigenpairs(np.zeros((384, 384)), k)  # a layer with zero variance
     assert np.array_equal(np.sort(zero_values)[-k:], np.zeros(k))
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float16, np.float64, np.int64])
+def test_scores_centre_in_float64_to_the_bit(dtype: type) -> None:
+    """PCAResult.transform and StreamingPCA.transform centre the rows in float64 in one pass:
+    exactly the scores of a float64 copy centred, then projected."""
+    rng = np.random.default_rng(3)
+    x = (rng.normal(size=(300, 24)) * 20).astype(dtype)
+    estimator = StreamingPCA(5).fit(x.astype(np.float64))
+    result = estimator.finalize()
+    expected = (x.astype(np.float64) - result.mean) @ result.components.T
+    np.testing.assert_array_equal(result.transform(x), expected)
+    np.testing.assert_array_equal(estimator.transform(x), expected)
