@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import errno
 import os
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -199,6 +200,32 @@ def _write_in_chunks(store: DirectLocalStore, n_chunks: int) -> tuple[Any, np.nd
     return array, data
 
 
+class _FakeDisk:
+    """A disk whose direct writes advance a fake clock by ``seconds(n_bytes)`` (the store's
+    timer), recording which way each large write went."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch, seconds: Callable[[int], float]) -> None:
+        self.ways: list[str] = []
+        self.clock = 0.0
+        real_set = zarr.storage.LocalStore.set
+
+        def direct(path: Path, data: Any) -> bool:
+            self.ways.append("direct")
+            self.clock += seconds(memoryview(data).nbytes)
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_bytes(bytes(memoryview(data)))
+            return True
+
+        async def cached(store: Any, key: str, value: Any) -> None:
+            if len(value) >= direct_writes.DIRECT_MIN_BYTES:
+                self.ways.append("page cache")
+            await real_set(store, key, value)
+
+        monkeypatch.setattr(direct_writes, "write_direct", direct)
+        monkeypatch.setattr(zarr.storage.LocalStore, "set", cached)
+        monkeypatch.setattr(direct_writes.time, "perf_counter", lambda: self.clock)
+
+
 @pytest.mark.parametrize(("speed", "stays_direct"), [(4 << 30, True), (100 << 20, False)])
 def test_a_device_slower_than_direct_min_speed_turns_to_the_page_cache(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, speed: int, stays_direct: bool
@@ -209,30 +236,11 @@ def test_a_device_slower_than_direct_min_speed_turns_to_the_page_cache(
     monkeypatch.setattr(direct_writes, "DIRECT_MIN_BYTES", 1 << 16)
     monkeypatch.setattr(direct_writes, "TRIAL_BYTES", 4 << 20)
     chunk = 256 * 256 * 4
-    ways: list[str] = []
-    clock = [0.0]
-
-    def direct(path: Path, data: Any) -> bool:
-        ways.append("direct")
-        clock[0] += memoryview(data).nbytes / speed
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_bytes(bytes(memoryview(data)))
-        return True
-
-    real_set = zarr.storage.LocalStore.set
-
-    async def cached(self: Any, key: str, value: Any) -> None:
-        if len(value) >= direct_writes.DIRECT_MIN_BYTES:
-            ways.append("page cache")
-        await real_set(self, key, value)
-
-    monkeypatch.setattr(direct_writes, "write_direct", direct)
-    monkeypatch.setattr(zarr.storage.LocalStore, "set", cached)
-    monkeypatch.setattr(direct_writes.time, "perf_counter", lambda: clock[0])
+    disk = _FakeDisk(monkeypatch, lambda n_bytes: n_bytes / speed)
     trial = (4 << 20) // chunk
     array, data = _write_in_chunks(DirectLocalStore(tmp_path / "a"), trial + 4)
-    assert ways[:trial] == ["direct"] * trial
-    assert ways[trial:] == ["direct" if stays_direct else "page cache"] * 4
+    assert disk.ways[:trial] == ["direct"] * trial
+    assert disk.ways[trial:] == ["direct" if stays_direct else "page cache"] * 4
     assert direct_writes.write_way(tmp_path / "a").direct is stays_direct
     np.testing.assert_array_equal(array[...], data)
 
@@ -378,30 +386,11 @@ def test_a_slow_device_is_tried_again(tmp_path: Path, monkeypatch: pytest.Monkey
     monkeypatch.setattr(direct_writes, "DIRECT_MIN_BYTES", 1 << 16)
     monkeypatch.setattr(direct_writes, "TRIAL_BYTES", 1 << 18)  # one chunk
     monkeypatch.setattr(direct_writes, "RETRIAL_BYTES", 1 << 19)  # two chunks
-    clock, seconds_per_write = [0.0], [1.0]  # the first trial: 256 KiB in 1 s
-    ways: list[str] = []
-
-    def direct(path: Path, data: Any) -> bool:
-        ways.append("direct")
-        clock[0] += seconds_per_write[0]
-        seconds_per_write[0] = 1e-6  # the later ones: fast
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_bytes(bytes(memoryview(data)))
-        return True
-
-    real_set = zarr.storage.LocalStore.set
-
-    async def cached(self: Any, key: str, value: Any) -> None:
-        if len(value) >= direct_writes.DIRECT_MIN_BYTES:
-            ways.append("page cache")
-        await real_set(self, key, value)
-
-    monkeypatch.setattr(direct_writes, "write_direct", direct)
-    monkeypatch.setattr(zarr.storage.LocalStore, "set", cached)
-    monkeypatch.setattr(direct_writes.time, "perf_counter", lambda: clock[0])
+    times = iter([1.0])  # the first trial: 256 KiB in 1 s; the later writes fast
+    disk = _FakeDisk(monkeypatch, lambda n_bytes: next(times, 1e-6))
     array, data = _write_in_chunks(DirectLocalStore(tmp_path / "a"), 6)
     # a slow trial, two chunks (RETRIAL_BYTES) through the page cache, a fast trial, direct on
-    assert ways == ["direct", "page cache", "page cache", "direct", "direct", "direct"]
+    assert disk.ways == ["direct", "page cache", "page cache", "direct", "direct", "direct"]
     assert direct_writes.write_way(tmp_path / "a").direct is True
     np.testing.assert_array_equal(array[...], data)
 
