@@ -16,24 +16,31 @@ from embedding_explorer import ZeroVarianceWarning
 from embedding_explorer.build.results import finish_pca, sample_table, write_scores
 from embedding_explorer.pca import StreamingPCA
 from embedding_explorer.store.writer import RunWriter
+from embedding_explorer.store.zarr_files import RowChunks
 
 
-def test_write_scores_writes_each_score_chunk_once(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.mark.parametrize("as_files", [True, False])
+def test_write_scores_writes_each_score_chunk_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, as_files: bool
+) -> None:
+    """One write per score chunk, as files (a fresh local run) or through Zarr (a resumed one)."""
     monkeypatch.setattr("embedding_explorer.store.format.SCORE_CHUNK_BYTES", 4 * 2 * 30)  # 30 rows of k=2
     x = np.random.default_rng(0).normal(size=(100, 5))
     writer = RunWriter(tmp_path / "r", ["a"])
+    if not as_files:
+        writer._files = None
     writer.layout({"a": 5}, rows_per_chunk=16)
     writer.append_activations("a", x)
     writer.finish_activations()
     pca = StreamingPCA(2).fit(x).finalize()
     writes: list[slice] = []
-    real = writer.scores_array
+    real_array, real_write = writer.scores_array, RowChunks.write
 
     def spy(*args: object, **kwargs: object) -> object:
-        array = real(*args, **kwargs)  # type: ignore[arg-type]
+        array = real_array(*args, **kwargs)  # type: ignore[arg-type]
 
         class Recorder:
-            chunks = array.chunks
+            chunks, shape, path = array.chunks, array.shape, array.path
 
             def __setitem__(self, key: slice, value: np.ndarray) -> None:
                 writes.append(key)
@@ -41,7 +48,12 @@ def test_write_scores_writes_each_score_chunk_once(tmp_path: Path, monkeypatch: 
 
         return Recorder()
 
+    def write(chunks: RowChunks, first_row: int, block: np.ndarray) -> None:
+        writes.append(slice(first_row, first_row + len(block)))
+        real_write(chunks, first_row, block)
+
     monkeypatch.setattr(writer, "scores_array", spy)
+    monkeypatch.setattr(RowChunks, "write", write)
     write_scores(writer, "a", pca, 100)
     assert writes == [slice(0, 30), slice(30, 60), slice(60, 90), slice(90, 100)]
     scores = writer.root["scores/00_a"][...]

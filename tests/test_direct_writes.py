@@ -207,7 +207,7 @@ class _FakeDisk:
     def __init__(self, monkeypatch: pytest.MonkeyPatch, seconds: Callable[[int], float]) -> None:
         self.ways: list[str] = []
         self.clock = 0.0
-        real_set = zarr.storage.LocalStore.set
+        real_cached = direct_writes.write_cached
 
         def direct(path: Path, data: Any) -> bool:
             self.ways.append("direct")
@@ -216,13 +216,13 @@ class _FakeDisk:
             path.write_bytes(bytes(memoryview(data)))
             return True
 
-        async def cached(store: Any, key: str, value: Any) -> None:
-            if len(value) >= direct_writes.DIRECT_MIN_BYTES:
+        def cached(path: Path, data: Any) -> None:
+            if memoryview(data).nbytes >= direct_writes.DIRECT_MIN_BYTES:
                 self.ways.append("page cache")
-            await real_set(store, key, value)
+            real_cached(path, data)
 
         monkeypatch.setattr(direct_writes, "write_direct", direct)
-        monkeypatch.setattr(zarr.storage.LocalStore, "set", cached)
+        monkeypatch.setattr(direct_writes, "write_cached", cached)
         monkeypatch.setattr(direct_writes.time, "perf_counter", lambda: self.clock)
 
 

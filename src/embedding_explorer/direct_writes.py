@@ -157,6 +157,48 @@ def read_direct(path: Path) -> np.ndarray | None:
         os.close(fd)
 
 
+def write_value(path: Path, data: Any) -> None:
+    """The bytes of ``data`` at ``path``, whole or not at all (under a temporary name, renamed):
+    directly when there are ``DIRECT_MIN_BYTES`` or more and the device's :class:`WriteWay` says
+    so, else through the page cache (also where the file system refuses ``O_DIRECT``)."""
+    view = memoryview(data).cast("B")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if O_DIRECT is not None and view.nbytes >= DIRECT_MIN_BYTES:
+        way = write_way(path.parent)
+        if way.next(view.nbytes):
+            way.started()
+            written = False
+            try:
+                written = write_direct(path, view)
+            finally:
+                way.finished(view.nbytes if written else 0)
+            if written:
+                return
+            way.refused()
+    write_cached(path, view)
+
+
+def write_cached(path: Path, data: Any) -> None:
+    """The bytes of ``data`` at ``path`` through the page cache, whole or not at all."""
+    tmp = path.with_name(f"{path.name}.{uuid.uuid4().hex}.partial")
+    try:
+        with open(tmp, "wb") as f:
+            f.write(data)
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def read_large(path: Path) -> np.ndarray | None:
+    """A file of ``DIRECT_MIN_BYTES`` or more read directly (unless its device's writes go
+    through the page cache), as a uint8 array; None for the caller to read the usual way
+    (small, missing, or refused)."""
+    if O_DIRECT is None or write_way(path).direct is False:
+        return None
+    return read_direct(path)
+
+
 class WriteWay:
     """Whether one device's large writes go directly or through the page cache.
 
@@ -255,18 +297,7 @@ class DirectLocalStore(LocalStore):
         if not self._is_open:
             await self._open()
         self._check_writable()
-        way = write_way(self.root)
-        if not way.next(len(value)):
-            return await super().set(key, value)
-        way.started()
-        written = False
-        try:
-            written = await asyncio.to_thread(write_direct, self.root / key, value.as_buffer_like())
-        finally:
-            way.finished(len(value) if written else 0)
-        if not written:
-            way.refused()
-            await super().set(key, value)
+        await asyncio.to_thread(write_value, self.root / key, value.as_buffer_like())
 
     async def get(
         self, key: str, prototype: BufferPrototype | None = None, byte_range: ByteRequest | None = None
@@ -276,10 +307,9 @@ class DirectLocalStore(LocalStore):
         if byte_range is None and O_DIRECT is not None:
             if not self._is_open:
                 await self._open()
-            if write_way(self.root).direct is not False:
-                data = await asyncio.to_thread(read_direct, self.root / key)
-                if data is not None:
-                    return (prototype or default_buffer_prototype()).buffer.from_array_like(data)
+            data = await asyncio.to_thread(read_large, self.root / key)
+            if data is not None:
+                return (prototype or default_buffer_prototype()).buffer.from_array_like(data)
         return await super().get(key, prototype, byte_range)
 
 

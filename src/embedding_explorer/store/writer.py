@@ -38,6 +38,7 @@ from .format import (
     write_json_atomic,
 )
 from .integrity import FILES, WRITE_ALL_CHUNKS, inventory, missing_chunk
+from .zarr_files import RowChunks, create_array, write_whole_array
 
 log = logging.getLogger(__name__)
 
@@ -50,10 +51,15 @@ class RowWriter:
 
     With ``keep_bytes`` it also keeps the rows it writes in memory while they fit in that many
     bytes, so the scores, computed once extraction is over, need not read them back from the
-    store (:meth:`stored`); past that it keeps none."""
+    store (:meth:`stored`); past that it keeps none. With ``files`` (a fresh local run) the
+    chunks are written and read as files (:class:`.zarr_files.RowChunks`) and the array's shape
+    is set once the rows are stored (:meth:`close`, :meth:`flush`), not at every write."""
 
-    def __init__(self, array: Any, n_written: int = 0, *, keep_bytes: int = 0) -> None:
+    def __init__(
+        self, array: Any, n_written: int = 0, *, keep_bytes: int = 0, files: RowChunks | None = None
+    ) -> None:
         self.array = array
+        self.files = files
         self.rows = int(array.chunks[0])
         self._pending: list[np.ndarray] = []
         self._pending_rows = 0
@@ -77,6 +83,7 @@ class RowWriter:
         if self._pending_rows:
             self._write(np.concatenate(self._pending))
         self._pending, self._pending_rows = [], 0
+        self._cover(self.n_written)
 
     def flush(self) -> None:
         """Store the rows still pending too (a checkpoint): they stay pending, so the chunk
@@ -85,8 +92,19 @@ class RowWriter:
             block = np.concatenate(self._pending)
             self._pending = [block]
             end = self.n_written + len(block)
-            self.array.resize((end, *self.array.shape[1:]))
-            self._all_chunks()[self.n_written : end] = block
+            if self.files is not None:
+                self.files.write(self.n_written, block)
+                self._cover(end)
+            else:
+                self.array.resize((end, *self.array.shape[1:]))
+                self._all_chunks()[self.n_written : end] = block
+        else:
+            self._cover(self.n_written)
+
+    def _cover(self, n_rows: int) -> None:
+        """The array's shape grown to ``n_rows`` rows where they were written as files."""
+        if self.files is not None and self.array.shape[0] < n_rows:
+            self.array.resize((n_rows, *self.array.shape[1:]))
 
     def restart(self, n_rows: int) -> None:
         """Continue after the first ``n_rows`` rows (a resumed run): later rows are dropped and
@@ -99,9 +117,12 @@ class RowWriter:
 
     def _write(self, block: np.ndarray) -> None:
         start = self.n_written
-        if self.array.shape[0] < start + len(block):
-            self.array.resize((start + len(block), *self.array.shape[1:]))
-        self._all_chunks()[start : start + len(block)] = block
+        if self.files is not None:
+            self.files.write(start, block)
+        else:
+            if self.array.shape[0] < start + len(block):
+                self.array.resize((start + len(block), *self.array.shape[1:]))
+            self._all_chunks()[start : start + len(block)] = block
         self.n_written += len(block)
         if self._kept is not None:
             kept = sum(map(_held_bytes, self._kept)) + _held_bytes(block)
@@ -121,6 +142,11 @@ class RowWriter:
                     return
                 yield block[: n_rows - done]
                 done += len(block)
+            return
+        if self.files is not None:  # the rows stored: written here, or by Dask's workers
+            end = min(n_rows, max(self.n_written, self.array.shape[0]))
+            for start in range(0, end, self.rows):
+                yield self.files.read(start // self.rows)[: min(self.rows, end - start)]
             return
         for start in range(0, n_rows, self.rows):
             yield np.asarray(self.array[start : min(start + self.rows, n_rows)])
@@ -172,6 +198,8 @@ class RunWriter:
         except BaseException:
             self.staging.remove_tree()
             raise
+        # a fresh local run's new arrays are written as their files (:mod:`.zarr_files`)
+        self._files = None if self.resumed else (self.staging / ARRAYS).local
         self.rows_per_chunk: int | None = None
         self._writers: dict[str, RowWriter] = {}
         self._render_file: IO[bytes] | None = None
@@ -202,17 +230,14 @@ class RunWriter:
                 if array.shape[0] < n_rows:
                     array.resize((n_rows, dim))
             else:
-                array = self.root.create_array(
-                    path,
-                    shape=(n_rows, dim),
-                    chunks=(rows_per_chunk, dim),
-                    dtype=self.storage_dtype,
-                    compressors=None,
-                    dimension_names=("sample", "feature"),
-                    config=WRITE_ALL_CHUNKS,
+                array = self._new_array(
+                    path, (n_rows, dim), (rows_per_chunk, dim), self.storage_dtype, ("sample", "feature")
                 )
             keep = 0 if self.resumed else KEEP_BYTES * dim // total
-            self._writers[layer] = RowWriter(array, keep_bytes=keep)
+            files = None
+            if self._files is not None:
+                files = RowChunks(self._files / path, rows_per_chunk, dim, self.storage_dtype)
+            self._writers[layer] = RowWriter(array, keep_bytes=keep, files=files)
 
     def append_activations(self, layer: str, rows: np.ndarray) -> None:
         writer = self._writers.get(layer)
@@ -356,8 +381,14 @@ class RunWriter:
 
     # PCA and scores --------------------------------------------------------------------
     def write_pca(self, layer: str, pca: PCAResult) -> None:
+        names = ("mean", "components", "explained_variance", "explained_variance_ratio")
+        if self._files is not None:
+            for name in names:
+                value = np.asarray(getattr(pca, name), dtype=np.float64)
+                write_whole_array(self._files, f"pca/{self.keys[layer]}/{name}", value)
+            return
         group = self.root.require_group(f"pca/{self.keys[layer]}")
-        for name in ("mean", "components", "explained_variance", "explained_variance_ratio"):
+        for name in names:
             value = np.asarray(getattr(pca, name), dtype=np.float64)
             if self.resumed and name in group:  # a resumed run that stopped after its PCA
                 del group[name]
@@ -370,15 +401,31 @@ class RunWriter:
         path = f"scores/{self.keys[layer]}"
         if self.resumed and path in self.root:  # a resumed run that stopped while writing scores
             del self.root[path]
-        return self.root.create_array(
-            path,
-            shape=(n_samples, k),
-            chunks=(rows or score_rows(n_samples, k), k),
-            dtype="float32",
-            compressors=None,
-            dimension_names=("sample", "component"),
-            config=WRITE_ALL_CHUNKS,
-        )
+        chunks = (rows or score_rows(n_samples, k), k)
+        return self._new_array(path, (n_samples, k), chunks, "float32", ("sample", "component"))
+
+    def score_chunks(self, scores: Any) -> RowChunks | None:
+        """The chunks of a scores array (:meth:`scores_array`) as files, in a fresh local run."""
+        if self._files is None:
+            return None
+        return RowChunks(self._files / scores.path, int(scores.chunks[0]), int(scores.shape[1]), "float32")
+
+    def _new_array(
+        self, path: str, shape: tuple[int, int], chunks: tuple[int, int], dtype: str, dims: tuple[str, str]
+    ) -> Any:
+        """A new empty array (uncompressed, every chunk written), open for writing."""
+        if self._files is None:
+            return self.root.create_array(
+                path,
+                shape=shape,
+                chunks=chunks,
+                dtype=dtype,
+                compressors=None,
+                dimension_names=dims,
+                config=WRITE_ALL_CHUNKS,
+            )
+        create_array(self._files, path, shape, chunks, dtype, dims)
+        return self.root[path].with_config(WRITE_ALL_CHUNKS)
 
     # samples ---------------------------------------------------------------------------
     def append_renderings(self, items: Sequence[bytes], counts: np.ndarray | None = None) -> None:
