@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import threading
+import time
 from pathlib import Path
 
 import numpy as np
@@ -12,8 +14,15 @@ import zarr
 
 import embedding_explorer as ee
 from embedding_explorer.store import writer as writer_module
+from embedding_explorer.store import zarr_files
 from embedding_explorer.store.integrity import WRITE_ALL_CHUNKS
-from embedding_explorer.store.zarr_files import RowChunks, create_array, create_groups, write_whole_array
+from embedding_explorer.store.zarr_files import (
+    RowChunks,
+    WriteQueue,
+    create_array,
+    create_groups,
+    write_whole_array,
+)
 
 
 def _tree(root: Path) -> dict[str, bytes]:
@@ -147,3 +156,54 @@ def test_a_run_writes_the_same_arrays_as_zarr_would(
     assert sorted(ours) == sorted(theirs)
     assert len([k for k in ours if k.startswith("activations/") and "/c/" in k]) == 2 * 2  # 256 + 44 rows
     assert ours == theirs
+
+
+def test_queued_writes_land_in_order_and_errors_reach_the_caller(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A partial chunk then the same chunk whole (a checkpoint, then more rows): the whole one
+    is what stays; a failed write is raised by the next write and by wait, not lost."""
+    queue = WriteQueue()
+    create_array(tmp_path, "x", (0, 3), (8, 3), "float32")
+    chunks = RowChunks(tmp_path / "x", 8, 3, "float32", queue)
+    rows = np.arange(24, dtype=np.float32).reshape(8, 3)
+    chunks.write(0, rows[:5])
+    chunks.write(0, rows)
+    chunks.wait()
+    np.testing.assert_array_equal(chunks.read(0), rows)
+
+    def broken(path: Path, data: object) -> None:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(zarr_files, "write_value", broken)
+    chunks.write(8, rows)
+    with pytest.raises(OSError, match="No space left"):
+        chunks.write(16, rows)
+    chunks.write(16, rows)
+    with pytest.raises(OSError, match="No space left"):
+        chunks.wait()
+    chunks.wait()  # reported once
+    queue.close()
+
+
+def test_a_writer_closed_or_aborted_waits_for_its_queued_chunks(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Nothing is written after abort removed the staging folder, however slow the disk."""
+    real = zarr_files.write_value
+    started = threading.Event()
+
+    def slow(path: Path, data: object) -> None:
+        started.set()
+        time.sleep(0.3)
+        real(path, data)
+
+    monkeypatch.setattr(zarr_files, "write_value", slow)
+    monkeypatch.setattr("embedding_explorer.store.format.CHUNK_BYTES", 4 * 4 * 256)
+    writer = writer_module.RunWriter(tmp_path / "r", ["a"])
+    writer.layout({"a": 4}, rows_per_chunk=256)
+    writer.append_activations("a", np.ones((256, 4), np.float32))  # a whole chunk: queued
+    assert started.wait(5)
+    writer.abort()
+    time.sleep(0.4)
+    assert [p for p in tmp_path.rglob("*") if p.is_file()] == []

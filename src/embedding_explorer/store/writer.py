@@ -38,7 +38,7 @@ from .format import (
     write_json_atomic,
 )
 from .integrity import FILES, WRITE_ALL_CHUNKS, inventory, missing_chunk
-from .zarr_files import RowChunks, create_array, write_whole_array
+from .zarr_files import RowChunks, WriteQueue, create_array, write_whole_array
 
 log = logging.getLogger(__name__)
 
@@ -102,9 +102,12 @@ class RowWriter:
             self._cover(self.n_written)
 
     def _cover(self, n_rows: int) -> None:
-        """The array's shape grown to ``n_rows`` rows where they were written as files."""
-        if self.files is not None and self.array.shape[0] < n_rows:
-            self.array.resize((n_rows, *self.array.shape[1:]))
+        """The array's shape grown to ``n_rows`` rows where they were written as files (once
+        they are on disk)."""
+        if self.files is not None:
+            self.files.wait()
+            if self.array.shape[0] < n_rows:
+                self.array.resize((n_rows, *self.array.shape[1:]))
 
     def restart(self, n_rows: int) -> None:
         """Continue after the first ``n_rows`` rows (a resumed run): later rows are dropped and
@@ -200,6 +203,7 @@ class RunWriter:
             raise
         # a fresh local run's new arrays are written as their files (:mod:`.zarr_files`)
         self._files = None if self.resumed else (self.staging / ARRAYS).local
+        self._queue = WriteQueue()  # the row chunks' writes, beside the forward passes
         self.rows_per_chunk: int | None = None
         self._writers: dict[str, RowWriter] = {}
         self._render_file: IO[bytes] | None = None
@@ -236,7 +240,7 @@ class RunWriter:
             keep = 0 if self.resumed else KEEP_BYTES * dim // total
             files = None
             if self._files is not None:
-                files = RowChunks(self._files / path, rows_per_chunk, dim, self.storage_dtype)
+                files = RowChunks(self._files / path, rows_per_chunk, dim, self.storage_dtype, self._queue)
             self._writers[layer] = RowWriter(array, keep_bytes=keep, files=files)
 
     def append_activations(self, layer: str, rows: np.ndarray) -> None:
@@ -252,6 +256,8 @@ class RunWriter:
         rows in the chunks it shares with a neighbour, which only the driver writes."""
         writer = self._writers[layer]
         writer.forget()
+        if writer.files is not None:
+            writer.files.wait()  # Zarr reads a chunk it writes in part: no write of ours under way
         array = writer.array.with_config(WRITE_ALL_CHUNKS)
         array[start : start + len(rows)] = np.ascontiguousarray(rows, dtype=self.storage_dtype)
 
@@ -517,6 +523,7 @@ class RunWriter:
         (:mod:`.integrity`); locally then swap the staging folder into place.
 
         Returns the run's local path, or its URL."""
+        self._queue.close()
         manifest = {**manifest, FILES: inventory(self.out if self.in_place else self.staging)}
         if self.in_place:
             if self._render_parts:  # the objects the renderings' offsets run through, in order
@@ -543,7 +550,9 @@ class RunWriter:
         self.staging.remove_tree()
 
     def close(self) -> None:
-        """Close open files, keeping the staging folder (a checkpointed run resumes from it)."""
+        """Close open files, keeping the staging folder (a checkpointed run resumes from it);
+        the chunk writes under way are waited for."""
+        self._queue.close()
         if self._render_file is not None and not self._render_file.closed:
             self._render_file.close()
 
