@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import threading
 import time
 from pathlib import Path
@@ -132,16 +133,21 @@ class _Net(torch.nn.Module):
         return self.b(torch.relu(self.a(x)))
 
 
-@pytest.mark.parametrize("storage_dtype", ["float32", "float16"])
+@pytest.mark.parametrize(
+    ("storage_dtype", "kept"), [("float32", True), ("float16", True), ("float32", False)]
+)
 def test_a_run_writes_the_same_arrays_as_zarr_would(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, storage_dtype: str
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, storage_dtype: str, kept: bool
 ) -> None:
     """A whole run, its arrays written as files, against the same run through Zarr: the same
-    files, byte for byte (rows over several chunks and a partial one, PCA, scores)."""
+    files, byte for byte (rows over several chunks and a partial one, PCA, scores). Without
+    rows ``kept`` in memory the scores come from the chunks read back (as files, or by Zarr)."""
     monkeypatch.setattr("embedding_explorer.store.format.CHUNK_BYTES", 4 * 5 * 256)  # 256 rows a chunk
+    if not kept:
+        monkeypatch.setattr(writer_module, "KEEP_BYTES", 0)
     torch.manual_seed(0)
-    model, x = _Net().eval(), torch.randn(300, 6)
-    data = torch.utils.data.TensorDataset(x, torch.arange(300) % 3)
+    model, x = _Net().eval(), torch.randn(800, 6)
+    data = torch.utils.data.TensorDataset(x, torch.arange(800) % 3)
     real_init = writer_module.RunWriter.__init__
 
     def through_zarr(self: writer_module.RunWriter, *args: object, **kwargs: object) -> None:
@@ -154,8 +160,14 @@ def test_a_run_writes_the_same_arrays_as_zarr_would(
     ee.explore(model, data, ["a", "b"], out=tmp_path / "zarr", **opts)
     ours, theirs = _tree(tmp_path / "files" / "arrays.zarr"), _tree(tmp_path / "zarr" / "arrays.zarr")
     assert sorted(ours) == sorted(theirs)
-    assert len([k for k in ours if k.startswith("activations/") and "/c/" in k]) == 2 * 2  # 256 + 44 rows
+    assert len([k for k in ours if k.startswith("activations/") and "/c/" in k]) == 2 * 4  # 3 x 256 + 32
     assert ours == theirs
+    run = ee.open_run(tmp_path / "files")
+    with torch.inference_mode():
+        rows = model.a(x).numpy().astype(storage_dtype).astype(np.float64)
+    layer = run.layer("a")
+    expected = (rows - layer.mean) @ layer.components.T  # the scores from the rows as stored
+    np.testing.assert_allclose(layer.scores, expected, rtol=1e-4, atol=1e-4)
 
 
 def test_queued_writes_land_in_order_and_errors_reach_the_caller(
@@ -182,7 +194,67 @@ def test_queued_writes_land_in_order_and_errors_reach_the_caller(
     chunks.write(16, rows)
     with pytest.raises(OSError, match="No space left"):
         chunks.wait()
-    chunks.wait()  # reported once
+    chunks.wait()  # reported once by the array
+    queue.close()
+    with pytest.raises(OSError, match="No space left"):
+        queue.check()  # and kept by the queue, for the commit
+
+
+def test_a_failed_last_chunk_fails_the_run_before_it_is_committed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A lost chunk would read as zeros: its failed write stops the run."""
+    real = zarr_files.write_value
+
+    def full_disk_for_chunk_1(path: Path, data: object) -> None:
+        if path.parent.name == "1":
+            raise OSError(28, "No space left on device")
+        real(path, data)
+
+    monkeypatch.setattr(zarr_files, "write_value", full_disk_for_chunk_1)
+    writer = writer_module.RunWriter(tmp_path / "r", ["a"])
+    writer.layout({"a": 4}, rows_per_chunk=256)
+    writer.append_activations("a", np.ones((300, 4), np.float32))
+    with pytest.raises(OSError, match="No space left"):
+        writer.finish_activations()
+    with pytest.raises(OSError, match="No space left"):
+        writer.commit({"format": 1})
+    assert not (tmp_path / "r").exists()
+    writer.abort()
+
+
+def test_a_forked_child_does_not_wait_for_its_parents_writes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    real = zarr_files.write_value
+    release = threading.Event()
+
+    def held(path: Path, data: object) -> None:
+        release.wait(10)
+        real(path, data)
+
+    monkeypatch.setattr(zarr_files, "write_value", held)
+    queue = WriteQueue()
+    create_array(tmp_path, "x", (0, 2), (4, 2), "float32")
+    chunks = RowChunks(tmp_path / "x", 4, 2, "float32", queue)
+    chunks.write(0, np.ones((4, 2), np.float32))  # held in the parent's thread
+    pid = os.fork()
+    if pid == 0:  # the child: its own writes, on its own thread
+        try:
+            chunks.wait()
+            chunks.write(4, np.zeros((4, 2), np.float32))
+            os._exit(0)
+        finally:
+            os._exit(1)
+    deadline = time.monotonic() + 20
+    while (done := os.waitpid(pid, os.WNOHANG)) == (0, 0) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    release.set()
+    if done == (0, 0):
+        os.kill(pid, 9)
+        os.waitpid(pid, 0)
+    assert done[1] == 0, "the child hung or failed"
+    chunks.wait()
     queue.close()
 
 

@@ -146,8 +146,8 @@ class RowWriter:
                 yield block[: n_rows - done]
                 done += len(block)
             return
-        if self.files is not None:  # the rows stored: written here, or by Dask's workers
-            end = min(n_rows, max(self.n_written, self.array.shape[0]))
+        if self.files is not None:
+            end = min(n_rows, self.n_written)
             for start in range(0, end, self.rows):
                 yield self.files.read(start // self.rows)[: min(self.rows, end - start)]
             return
@@ -411,7 +411,8 @@ class RunWriter:
         return self._new_array(path, (n_samples, k), chunks, "float32", ("sample", "component"))
 
     def score_chunks(self, scores: Any) -> RowChunks | None:
-        """The chunks of a scores array (:meth:`scores_array`) as files, in a fresh local run."""
+        """The chunks of a scores array (:meth:`scores_array`) as files, in a fresh local run;
+        written synchronously (no queue: the caller fills the next chunk in the same buffer)."""
         if self._files is None:
             return None
         return RowChunks(self._files / scores.path, int(scores.chunks[0]), int(scores.shape[1]), "float32")
@@ -524,6 +525,7 @@ class RunWriter:
 
         Returns the run's local path, or its URL."""
         self._queue.close()
+        self._queue.check()  # a chunk whose write failed is never committed (missing, it would read as zeros)
         manifest = {**manifest, FILES: inventory(self.out if self.in_place else self.staging)}
         if self.in_place:
             if self._render_parts:  # the objects the renderings' offsets run through, in order

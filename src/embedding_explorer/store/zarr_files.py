@@ -20,6 +20,7 @@ from __future__ import annotations
 import functools
 import json
 import os
+import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
@@ -108,23 +109,41 @@ def write_whole_array(root: Path, path: str, data: np.ndarray) -> None:
 class WriteQueue:
     """Chunk writes done in order on one background thread, so that the caller goes on to the
     next forward pass while the disk takes them: a direct write of an 8 MiB chunk waits 3-6 ms
-    for the disk, with the GIL released. One per run writer; a forked child (a DataLoader's
-    worker) that writes gets a thread of its own."""
+    for the disk, with the GIL released. One per run writer. The first error of any write is
+    kept (:meth:`check`), besides being raised to the array that handed it over. A forked child
+    (a DataLoader's worker) that writes gets a thread of its own."""
 
     def __init__(self) -> None:
         self._pool: ThreadPoolExecutor | None = None
         self._pid = 0
+        self._lock = threading.Lock()
+        self.error: BaseException | None = None
 
     def submit(self, work: Callable[[], None]) -> Future[None]:
-        if self._pool is None or self._pid != os.getpid():
-            self._pool, self._pid = ThreadPoolExecutor(1, thread_name_prefix="ee-chunks"), os.getpid()
-        return self._pool.submit(work)
+        with self._lock:
+            if self._pool is None or self._pid != os.getpid():
+                self._pool, self._pid = ThreadPoolExecutor(1, thread_name_prefix="ee-chunks"), os.getpid()
+                self.error = None
+            return self._pool.submit(self._noted, work)
+
+    def _noted(self, work: Callable[[], None]) -> None:
+        try:
+            work()
+        except BaseException as e:
+            self.error = self.error or e
+            raise
 
     def close(self) -> None:
         """Wait for the writes handed over, and let the thread go."""
-        if self._pool is not None and self._pid == os.getpid():
-            self._pool.shutdown(wait=True)
-        self._pool = None
+        with self._lock:
+            if self._pool is not None and self._pid == os.getpid():
+                self._pool.shutdown(wait=True)
+            self._pool = None
+
+    def check(self) -> None:
+        """Raise the first error of a write, if one failed (before a run is committed)."""
+        if self.error is not None:
+            raise self.error
 
 
 class RowChunks:
@@ -147,6 +166,7 @@ class RowChunks:
         self.dtype = np.dtype(dtype).newbyteorder("<")
         self.queue = queue
         self._in_flight: Future[None] | None = None
+        self._pid = os.getpid()  # whose thread runs _in_flight
 
     def write(self, first_row: int, block: np.ndarray) -> None:
         """``block``'s rows from ``first_row`` (the start of a chunk) on, chunk by chunk."""
@@ -157,11 +177,13 @@ class RowChunks:
             return
         self.wait()
         self._in_flight = self.queue.submit(functools.partial(self._write, first_row, block))
+        self._pid = os.getpid()
 
     def wait(self) -> None:
-        """Until every block handed to :meth:`write` is on disk (the error of a failed write)."""
+        """Until every block handed to :meth:`write` is on disk (the error of a failed write).
+        A forked child does not wait for its parent's writes (no thread of its would finish them)."""
         in_flight, self._in_flight = self._in_flight, None
-        if in_flight is not None:
+        if in_flight is not None and self._pid == os.getpid():
             in_flight.result()
 
     def _write(self, first_row: int, block: np.ndarray) -> None:
