@@ -146,8 +146,8 @@ class RowWriter:
                 yield block[: n_rows - done]
                 done += len(block)
             return
-        if self.files is not None:
-            end = min(n_rows, self.n_written)
+        if self.files is not None:  # the rows stored: appended here, or put in place (put_activations)
+            end = min(n_rows, max(self.n_written, self.array.shape[0]))
             for start in range(0, end, self.rows):
                 yield self.files.read(start // self.rows)[: min(self.rows, end - start)]
             return
