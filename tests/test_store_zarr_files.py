@@ -6,6 +6,7 @@ import json
 import os
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -204,14 +205,12 @@ def test_a_failed_last_chunk_fails_the_run_before_it_is_committed(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A lost chunk would read as zeros: its failed write stops the run."""
-    real = zarr_files.write_value
 
-    def full_disk_for_chunk_1(path: Path, data: object) -> None:
+    def full_disk_for_chunk_1(path: Path) -> None:
         if path.parent.name == "1":
             raise OSError(28, "No space left on device")
-        real(path, data)
 
-    monkeypatch.setattr(zarr_files, "write_value", full_disk_for_chunk_1)
+    _before_each_write(monkeypatch, full_disk_for_chunk_1)
     writer = writer_module.RunWriter(tmp_path / "r", ["a"])
     writer.layout({"a": 4}, rows_per_chunk=256)
     writer.append_activations("a", np.ones((300, 4), np.float32))
@@ -226,14 +225,8 @@ def test_a_failed_last_chunk_fails_the_run_before_it_is_committed(
 def test_a_forked_child_does_not_wait_for_its_parents_writes(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    real = zarr_files.write_value
     release = threading.Event()
-
-    def held(path: Path, data: object) -> None:
-        release.wait(10)
-        real(path, data)
-
-    monkeypatch.setattr(zarr_files, "write_value", held)
+    _before_each_write(monkeypatch, lambda _: release.wait(10))
     queue = WriteQueue()
     create_array(tmp_path, "x", (0, 2), (4, 2), "float32")
     chunks = RowChunks(tmp_path / "x", 4, 2, "float32", queue)
@@ -262,15 +255,13 @@ def test_a_writer_closed_or_aborted_waits_for_its_queued_chunks(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Nothing is written after abort removed the staging folder, however slow the disk."""
-    real = zarr_files.write_value
     started = threading.Event()
 
-    def slow(path: Path, data: object) -> None:
+    def slow(_: Path) -> None:
         started.set()
         time.sleep(0.3)
-        real(path, data)
 
-    monkeypatch.setattr(zarr_files, "write_value", slow)
+    _before_each_write(monkeypatch, slow)
     monkeypatch.setattr("embedding_explorer.store.format.CHUNK_BYTES", 4 * 4 * 256)
     writer = writer_module.RunWriter(tmp_path / "r", ["a"])
     writer.layout({"a": 4}, rows_per_chunk=256)
@@ -279,3 +270,14 @@ def test_a_writer_closed_or_aborted_waits_for_its_queued_chunks(
     writer.abort()
     time.sleep(0.4)
     assert [p for p in tmp_path.rglob("*") if p.is_file()] == []
+
+
+def _before_each_write(monkeypatch: pytest.MonkeyPatch, before: Callable[[Path], object]) -> None:
+    """Every chunk file written by zarr_files only after ``before(path)`` (which may wait or raise)."""
+    real = zarr_files.write_value
+
+    def write(path: Path, data: object) -> None:
+        before(path)
+        real(path, data)
+
+    monkeypatch.setattr(zarr_files, "write_value", write)
