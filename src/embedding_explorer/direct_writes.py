@@ -162,7 +162,6 @@ def write_value(path: Path, data: Any) -> None:
     directly when there are ``DIRECT_MIN_BYTES`` or more and the device's :class:`WriteWay` says
     so, else through the page cache (also where the file system refuses ``O_DIRECT``)."""
     view = memoryview(data).cast("B")
-    path.parent.mkdir(parents=True, exist_ok=True)
     if O_DIRECT is not None and view.nbytes >= DIRECT_MIN_BYTES:
         way = write_way(path.parent)
         if way.next(view.nbytes):
@@ -180,6 +179,7 @@ def write_value(path: Path, data: Any) -> None:
 
 def write_cached(path: Path, data: Any) -> None:
     """The bytes of ``data`` at ``path`` through the page cache, whole or not at all."""
+    path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f"{path.name}.{uuid.uuid4().hex}.partial")
     try:
         with open(tmp, "wb") as f:

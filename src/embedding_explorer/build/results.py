@@ -59,7 +59,7 @@ def write_scores(writer: RunWriter, layer: str, pca: PCAResult, n: int) -> None:
                 take = min(len(values) - done, last - at)
                 buffer[at - first : at - first + take] = values[done : done + take]
                 at, done = at + take, done + take
-                if at == last and files is not None:
+                if at == last and files is not None:  # a whole score chunk: written once
                     files.write(first, buffer[: last - first])
                 elif at == last:
                     scores[first:last] = buffer[: last - first]

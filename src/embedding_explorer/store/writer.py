@@ -91,15 +91,18 @@ class RowWriter:
         if self._pending_rows:
             block = np.concatenate(self._pending)
             self._pending = [block]
-            end = self.n_written + len(block)
-            if self.files is not None:
-                self.files.write(self.n_written, block)
-                self._cover(end)
-            else:
-                self.array.resize((end, *self.array.shape[1:]))
-                self._all_chunks()[self.n_written : end] = block
-        else:
-            self._cover(self.n_written)
+            self._store(self.n_written, block)
+        self._cover(self.n_written + self._pending_rows)
+
+    def _store(self, start: int, block: np.ndarray) -> None:
+        """``block`` at rows ``start ..``: as files (the shape is set later, :meth:`_cover`), or
+        through Zarr, the array grown first where it is shorter."""
+        if self.files is not None:
+            self.files.write(start, block)
+            return
+        if self.array.shape[0] < start + len(block):
+            self.array.resize((start + len(block), *self.array.shape[1:]))
+        self._all_chunks()[start : start + len(block)] = block
 
     def _cover(self, n_rows: int) -> None:
         """The array's shape grown to ``n_rows`` rows where they were written as files (once
@@ -119,13 +122,7 @@ class RowWriter:
         self._pending, self._pending_rows = ([tail] if len(tail) else []), len(tail)
 
     def _write(self, block: np.ndarray) -> None:
-        start = self.n_written
-        if self.files is not None:
-            self.files.write(start, block)
-        else:
-            if self.array.shape[0] < start + len(block):
-                self.array.resize((start + len(block), *self.array.shape[1:]))
-            self._all_chunks()[start : start + len(block)] = block
+        self._store(self.n_written, block)
         self.n_written += len(block)
         if self._kept is not None:
             kept = sum(map(_held_bytes, self._kept)) + _held_bytes(block)
@@ -388,14 +385,13 @@ class RunWriter:
     # PCA and scores --------------------------------------------------------------------
     def write_pca(self, layer: str, pca: PCAResult) -> None:
         names = ("mean", "components", "explained_variance", "explained_variance_ratio")
+        values = {name: np.asarray(getattr(pca, name), dtype=np.float64) for name in names}
         if self._files is not None:
-            for name in names:
-                value = np.asarray(getattr(pca, name), dtype=np.float64)
+            for name, value in values.items():
                 write_whole_array(self._files, f"pca/{self.keys[layer]}/{name}", value)
             return
         group = self.root.require_group(f"pca/{self.keys[layer]}")
-        for name in names:
-            value = np.asarray(getattr(pca, name), dtype=np.float64)
+        for name, value in values.items():
             if self.resumed and name in group:  # a resumed run that stopped after its PCA
                 del group[name]
             group.create_array(

@@ -28,7 +28,7 @@ from typing import Any
 
 import numpy as np
 
-from ..direct_writes import read_large, write_cached, write_value
+from ..direct_writes import read_large, write_value
 
 METADATA = "zarr.json"
 ARRAY_DTYPES = ("float64", "float32", "float16", "int64", "int32")  # Zarr v3's names, numpy's too
@@ -73,7 +73,7 @@ def create_groups(root: Path, path: str) -> None:
         if node == "array":
             raise FileExistsError(f"{folder}: a Zarr array, not a group")
         if node is None:
-            _write_file(folder / METADATA, _json(_GROUP))
+            write_value(folder / METADATA, _json(_GROUP))
 
 
 def create_array(
@@ -92,7 +92,7 @@ def create_array(
     folder = root / path
     if _node_type(folder) is not None:
         raise FileExistsError(f"{folder}: a Zarr node exists there")
-    _write_file(folder / METADATA, metadata)
+    write_value(folder / METADATA, metadata)
 
 
 def write_whole_array(root: Path, path: str, data: np.ndarray) -> None:
@@ -103,7 +103,7 @@ def write_whole_array(root: Path, path: str, data: np.ndarray) -> None:
     if values.size:  # a chunk of zero elements is never written (a dimension of length 0: no chunks)
         little = values.astype(values.dtype.newbyteorder("<"), copy=False)
         key = "/".join(["c", *["0"] * values.ndim])  # the one chunk's key ("c" for a scalar)
-        _write_file(root / path / key, little.reshape(-1).view(np.uint8))
+        write_value(root / path / key, little.reshape(-1).view(np.uint8))
 
 
 class WriteQueue:
@@ -228,9 +228,3 @@ def _node_type(folder: Path) -> str | None:
 def _json(document: dict[str, Any]) -> bytes:
     """A metadata document as Zarr writes it (two-space indents)."""
     return json.dumps(document, indent=2).encode()
-
-
-def _write_file(path: Path, data: bytes | np.ndarray) -> None:
-    """A small file at ``path``, whole or not at all (through the page cache)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    write_cached(path, data)
