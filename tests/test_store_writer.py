@@ -163,3 +163,30 @@ def test_row_writer_counts_the_whole_array_a_kept_chunk_holds(tmp_path: Path) ->
     writer.close()
     array[...] = 0  # the store changed: rows kept in memory would still read as written
     np.testing.assert_array_equal(np.concatenate(list(writer.stored(16))), np.zeros((16, 2)))
+
+
+def test_sample_table_floats_are_written_without_a_dictionary(tmp_path: Path) -> None:
+    """The sample table's float columns are plainly encoded (their values rarely repeat: a
+    dictionary only costs), the others keep their dictionary, and every value reads back."""
+    import pyarrow.parquet as pq
+
+    rng = np.random.default_rng(0)
+    table = pd.DataFrame(
+        {
+            "sample_id": np.arange(500),
+            "label": np.tile(["cat", "dog"], 250),
+            "correct": rng.random(500) > 0.5,
+            "brightness": rng.random(500),
+            "loss": rng.random(500).astype(np.float32),
+        }
+    )
+    writer = RunWriter(tmp_path / "run", ["a"])
+    writer.write_samples(table)
+    writer.commit({"format": FORMAT, "format_version": 1})
+    path = tmp_path / "run" / "samples.parquet"
+    columns = pq.ParquetFile(path).metadata.row_group(0)
+    encodings = {columns.column(i).path_in_schema: set(columns.column(i).encodings) for i in range(5)}
+    dictionary = {"PLAIN_DICTIONARY", "RLE_DICTIONARY"}
+    # (Parquet never gives booleans a dictionary: they are bit-packed)
+    assert {name for name, used in encodings.items() if used & dictionary} == {"sample_id", "label"}
+    pd.testing.assert_frame_equal(pd.read_parquet(path), table)

@@ -15,7 +15,7 @@ import re
 from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import IO, TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -25,6 +25,7 @@ import pyarrow.parquet as pq
 from .checks import positive_int
 from .exceptions import EmbeddingExplorerError
 from .probe import ScoreProbe
+from .store.format import dictionary_columns
 
 if TYPE_CHECKING:
     from .filters import FilterLike
@@ -215,12 +216,19 @@ def check_formats(formats: str | Sequence[str]) -> tuple[str, ...]:
     return chosen
 
 
+def write_parquet(frame: pd.DataFrame, where: Path | IO[bytes]) -> None:
+    """``frame`` as Parquet (no index; dictionaries only where values repeat,
+    :func:`.store.format.dictionary_columns`)."""
+    table = pa.Table.from_pandas(frame, preserve_index=False)
+    pq.write_table(table, where, use_dictionary=dictionary_columns(table.schema))
+
+
 def write_table(frame: pd.DataFrame, path: Path, fmt: str) -> Path:
     """Write ``frame`` as Parquet or CSV to a temporary file, then rename it to ``path``."""
     tmp = path.with_name(f".{path.name}.tmp")
     try:
         if fmt == "parquet":
-            pq.write_table(pa.Table.from_pandas(frame, preserve_index=False), tmp)
+            write_parquet(frame, tmp)
         else:
             frame.to_csv(tmp, index=False)
         os.replace(tmp, path)

@@ -79,5 +79,5 @@ def encode(frame: pd.DataFrame, fmt: Format) -> bytes:
     if fmt == "csv":
         return frame.to_csv(index=False).encode("utf-8")
     buffer = io.BytesIO()
-    frame.to_parquet(buffer, index=False)
+    export.write_parquet(frame, buffer)
     return buffer.getvalue()

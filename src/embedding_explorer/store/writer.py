@@ -29,6 +29,7 @@ from .format import (
     STORAGE_DTYPES,
     check_replaceable,
     chunk_rows,
+    dictionary_columns,
     has_manifest,
     layer_keys,
     remove_run,
@@ -505,7 +506,7 @@ class RunWriter:
                             if name in schema.names:
                                 i = schema.get_field_index(name)
                                 schema = schema.set(i, pa.field(name, kind))
-                        parquet = pq.ParquetWriter(f, schema)
+                        parquet = pq.ParquetWriter(f, schema, use_dictionary=dictionary_columns(schema))
                     assert parquet is not None
                     parquet.write_table(pa.Table.from_pandas(chunk, schema=schema, preserve_index=False))
                     rows += len(chunk)
