@@ -13,7 +13,13 @@ from PIL import Image
 
 import embedding_explorer as ee
 from embedding_explorer import inputstats
-from embedding_explorer.inputstats import EDGE_THRESHOLD, _edges, image_statistics, text_statistics
+from embedding_explorer.inputstats import (
+    EDGE_THRESHOLD,
+    _edges,
+    _plane_sums,
+    image_statistics,
+    text_statistics,
+)
 from embedding_explorer.threads import Scratch
 from support import TinyTransformer, token_batches
 
@@ -120,6 +126,16 @@ def test_edges_are_exact_at_the_threshold() -> None:
     expected = [float(dx * dx + dy * dy > threshold * threshold) for dx, dy in steps]
     assert got.tolist() == expected
     assert expected[:5] == [0.0, 1.0, 0.0, 1.0, 1.0]
+
+
+def test_plane_sums_are_exact_past_what_uint32_holds() -> None:
+    """A plane is summed in uint32 while its sum fits: one of 4,106 x 4,103 white pixels
+    (255 * 16,846,918 > 2^32) is summed in int64 instead, and both read exactly."""
+    small = np.full((2, 64, 64), 255, np.uint8)
+    assert _plane_sums(small).tolist() == [255 * 64 * 64] * 2
+    large = np.full((1, 4106, 4103), 255, np.uint8)
+    assert 255 * large.size > 2**32
+    assert _plane_sums(large).tolist() == [255 * 4106 * 4103]
 
 
 def test_opponent_colours_have_the_documented_signs() -> None:

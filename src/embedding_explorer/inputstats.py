@@ -110,6 +110,7 @@ def _image_statistics(pixels: np.ndarray, scratch: Scratch | None = None) -> dic
     pixels = np.asarray(pixels, dtype=np.uint8)
     colour = pixels.ndim == 4
     shape = pixels.shape[:3]
+    n = shape[1] * shape[2]
     luma = scratch.array("luma", shape, np.int32)
     if colour:
         # per-channel views and elementwise max/min: a reduction over the last axis of 3 is
@@ -122,12 +123,13 @@ def _image_statistics(pixels: np.ndarray, scratch: Scratch | None = None) -> dic
             np.multiply(channel, weight, out=term, dtype=np.int32)
             luma += term  # L * 255 * 1000, exactly
         scale = 255.0 * 1000.0
+        red, green, blue = (_plane_sums(c) for c in (r, g, b))
+        total = LUMA_PER_MILLE[0] * red + LUMA_PER_MILLE[1] * green + LUMA_PER_MILLE[2] * blue  # sum of L
     else:
         np.copyto(luma, pixels)
         scale = 255.0
-    n = shape[1] * shape[2]
+        total = _plane_sums(pixels)
     flat = luma.reshape(len(luma), -1)
-    total = flat.sum(axis=1, dtype=np.int64)
     squares = np.einsum("ij,ij->i", flat, flat, dtype=np.int64)
     variance = (squares - total.astype(np.float64) * total / n) / n  # population variance
     out = {
@@ -136,7 +138,6 @@ def _image_statistics(pixels: np.ndarray, scratch: Scratch | None = None) -> dic
         "edge_density": _edges(luma, (EDGE_THRESHOLD * scale) ** 2, scratch),
     }
     if colour:
-        red, green, blue = (c.sum(axis=(1, 2), dtype=np.int64) for c in (r, g, b))
         high, low = scratch.array("high", shape, np.uint8), scratch.array("low", shape, np.uint8)
         np.maximum(np.maximum(r, g, out=high), b, out=high)
         np.minimum(np.minimum(r, g, out=low), b, out=low)
@@ -152,30 +153,46 @@ def _image_statistics(pixels: np.ndarray, scratch: Scratch | None = None) -> dic
     return out
 
 
+def _plane_sums(plane: np.ndarray) -> np.ndarray:
+    """Each image's sum of one 8-bit plane ``(B, H, W)``, int64. Accumulated in uint32 where the
+    sum fits (2x faster than int64: measured 106 vs 226 us for 64 planes of 112 x 112)."""
+    fits = plane[0].size * 255 < 2**32
+    return plane.sum(axis=(1, 2), dtype=np.uint32 if fits else np.int64).astype(np.int64)
+
+
 def _edges(luma: np.ndarray, threshold_squared: float, scratch: Scratch | None = None) -> np.ndarray:
     """Share of the ``(H-1) x (W-1)`` pixels whose forward-difference gradient is longer than the
     threshold (compared squared, on the integer luma).
 
     In int32, exactly: a difference is capped at the least integer whose square exceeds the
     threshold (a capped pixel is an edge either way), so the sum of two squares stays below
-    2^31; an integer sum exceeds the threshold iff it exceeds its floor. 5x faster than int64."""
-    if luma.shape[1] < 2 or luma.shape[2] < 2:
-        return np.zeros(len(luma))
+    2^31; an integer sum exceeds the threshold iff it exceeds its floor. 5x faster than int64.
+    Each image's differences are taken along its pixels in row-major order, so both are
+    contiguous runs (1.6x faster than the strided ``[:, :-1, 1:]`` slices at 112 x 112): the
+    horizontal difference at the last column of a row, which would reach into the next row, is
+    left out of the count."""
+    count, height, width = luma.shape
+    if height < 2 or width < 2:
+        return np.zeros(count)
     scratch = scratch or Scratch()
     floor = math.floor(threshold_squared)
     cap = math.isqrt(floor) + 1  # cap * cap > threshold_squared
     dtype = np.int32 if 2 * cap * cap < 2**31 else np.int64
-    corner = luma[:, :-1, :-1]
-    shape = corner.shape
-    gx = np.subtract(luma[:, :-1, 1:], corner, dtype=dtype, out=scratch.array("gx", shape, dtype))
-    gy = np.subtract(luma[:, 1:, :-1], corner, dtype=dtype, out=scratch.array("gy", shape, dtype))
+    flat = luma.reshape(count, -1)
+    span = (height - 1) * width  # positions (i, j) with i < H - 1, row-major
+    shape = (count, span)
+    start = flat[:, :span]
+    gx = np.subtract(flat[:, 1 : span + 1], start, dtype=dtype, out=scratch.array("gx", shape, dtype))
+    gy = np.subtract(flat[:, width:], start, dtype=dtype, out=scratch.array("gy", shape, dtype))
     for g in (gx, gy):
         np.abs(g, out=g)
         np.minimum(g, cap, out=g)
         g *= g
     gx += gy
     edge = np.greater(gx, floor, out=scratch.array("edge", shape, np.bool_))
-    return np.count_nonzero(edge.reshape(len(luma), -1), axis=1) / edge[0].size
+    edge.reshape(count, height - 1, width)[:, :, width - 1] = False  # no right neighbour there
+    edges = edge.view(np.uint8).sum(axis=1, dtype=np.uint32 if span < 2**32 else np.int64)
+    return edges / ((height - 1) * (width - 1))
 
 
 def text_statistics(
