@@ -121,11 +121,11 @@ def main() -> None:
         if profile is not None and len(args.models.split(",")) > 1:
             profile = profile.with_name(f"{profile.stem}-{which}{profile.suffix}")
         run = explorer(model, loader, layers, extra, args.lean)
-        times_bare, times_ours, timings = compare(model, loader, run, repeats=args.repeats, profile=profile)
+        times, timings = compare(model, loader, run, repeats=args.repeats, profile=profile)
         n = len(loader.dataset)  # type: ignore[arg-type]
         what = "the demo CNN, Fashion-MNIST" if which == "demo" else "the issue's CNN, 3 x 32 x 32"
         print(f"{what}: {n:,} images, layers {', '.join(layers)} (best of {args.repeats})")
-        report(n, times_bare, times_ours, timings, lean=args.lean, goal=1.10)
+        report(n, times, timings, lean=args.lean, goal=1.10)
 
 
 if __name__ == "__main__":

@@ -94,7 +94,7 @@ def main() -> None:
         batch_size=args.batch_size,
         shuffle=False,
     )
-    times_bare, times_ours, timings = compare(
+    times, timings = compare(
         model,
         loader,
         lambda out: ours(model, loader, out, args.lean),
@@ -104,7 +104,7 @@ def main() -> None:
     layers = ", ".join(LAYERS)
     print(f"ResNet-18 at {SIDE}x{SIDE}, {args.samples:,} images, batch {args.batch_size}, layers {layers}")
     print(f"  (best of {args.repeats}, {torch.get_num_threads()} torch threads)")
-    report(args.samples, times_bare, times_ours, timings, lean=args.lean, goal=1.05)
+    report(args.samples, times, timings, lean=args.lean, goal=1.05)
 
 
 if __name__ == "__main__":

@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from embedding_explorer import extract
+from embedding_explorer import extract, heap
 from embedding_explorer.extract import Ledger
 from embedding_explorer.store.writer import RunWriter
 
@@ -63,28 +63,28 @@ def test_spills_trim_freed_memory_only_once_the_resident_memory_grew(monkeypatch
             return 1
 
     rss = [100 * 2**20]
-    monkeypatch.setattr(extract.ctypes, "CDLL", lambda name: Libc())
-    monkeypatch.setattr(extract, "resident_bytes", lambda: rss[0])
-    monkeypatch.setattr(extract, "_trimmed_at", [0])
-    extract.release_freed_memory()  # by default: always
+    monkeypatch.setattr(heap.ctypes, "CDLL", lambda name: Libc())
+    monkeypatch.setattr(heap, "resident_bytes", lambda: rss[0])
+    monkeypatch.setattr(heap, "_trimmed_at", [0])
+    heap.release_freed_memory()  # by default: always
     assert len(trims) == 1
-    rss[0] += extract.TRIM_GROWTH  # not more than the growth allowed
-    extract.release_freed_memory(grown=extract.TRIM_GROWTH)
+    rss[0] += heap.TRIM_GROWTH  # not more than the growth allowed
+    heap.release_freed_memory(grown=heap.TRIM_GROWTH)
     assert len(trims) == 1
     rss[0] += 1
-    extract.release_freed_memory(grown=extract.TRIM_GROWTH)
+    heap.release_freed_memory(grown=heap.TRIM_GROWTH)
     assert len(trims) == 2
-    extract.release_freed_memory(grown=extract.TRIM_GROWTH)  # measured from the last trim on
+    heap.release_freed_memory(grown=heap.TRIM_GROWTH)  # measured from the last trim on
     assert len(trims) == 2
-    rss[0] = 100 * 2**20 + 2 * extract.TRIM_GROWTH + 2
-    extract.release_freed_memory(grown=extract.TRIM_GROWTH)
+    rss[0] = 100 * 2**20 + 2 * heap.TRIM_GROWTH + 2
+    heap.release_freed_memory(grown=heap.TRIM_GROWTH)
     assert len(trims) == 3
 
 
 def test_resident_bytes_is_this_process_memory() -> None:
     import psutil
 
-    measured = extract.resident_bytes()
+    measured = heap.resident_bytes()
     if not sys.platform.startswith("linux"):
         assert measured is None
         return

@@ -10,11 +10,8 @@ last checkpoint on the next call with the same arguments.
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import logging
 import math
-import os
-import sys
 import time
 from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -31,6 +28,7 @@ from .batches import Batch, iter_batches
 from .capture import LayerCapture, LayerRef, forward_dtype
 from .exceptions import EmbeddingExplorerError, NonFiniteActivationError
 from .fingerprint import ContentHasher, identity_digest
+from .heap import TRIM_GROWTH, release_freed_memory, reused_heap
 from .inputstats import image_statistics, original_image_statistics, text_statistics
 from .locations import Location
 from .outputs import OutputsSpec, class_scores, output_columns
@@ -298,40 +296,6 @@ def _segment(labels: np.ndarray | None, columns: np.ndarray | None, tokens: np.n
     return Segment(max(sizes, default=0), labels, columns, tokens)
 
 
-def release_freed_memory(*, grown: int = 0) -> None:
-    """Hand freed heap pages back to the OS (glibc keeps them otherwise), when the resident
-    memory grew by more than ``grown`` bytes since the last time (0: always).
-
-    Each batch allocates and frees rows of every layer; glibc's allocator keeps much of that freed
-    memory, so without this a long run's resident memory creeps up with N although nothing is held
-    (measured: 1.6 GiB instead of 0.8 GiB at 1M samples with float16 storage). Dask sets
-    ``MALLOC_TRIM_THRESHOLD_`` on its workers for the same reason. A trim walks the whole heap
-    (about 10 ms here), so spills trim only once the memory grew by ``TRIM_GROWTH``: the creep
-    stays bounded by that, without a trim at every spill.
-    """
-    if not sys.platform.startswith("linux"):
-        return
-    rss = resident_bytes()
-    if grown and rss is not None and rss - _trimmed_at[0] <= grown:
-        return
-    with contextlib.suppress(OSError, AttributeError):
-        ctypes.CDLL("libc.so.6").malloc_trim(0)
-    _trimmed_at[0] = resident_bytes() or 0
-
-
-TRIM_GROWTH = 64 * 2**20  # bytes of resident memory a spill lets pile up before it trims
-_trimmed_at = [0]  # the resident bytes after the last trim
-
-
-def resident_bytes() -> int | None:
-    """This process's resident memory (Linux's ``/proc/self/statm``), or None where unknown."""
-    try:
-        with open("/proc/self/statm", "rb") as f:
-            return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
-    except (OSError, ValueError, IndexError):
-        return None
-
-
 def batch_digest(batch: Batch) -> str | None:
     hasher = ContentHasher()
     hasher.update(batch.inputs, batch.labels)
@@ -526,6 +490,7 @@ def stream_rows(
     # next forward pass starts once they are done
     with (
         blas_threads(1),
+        reused_heap(),  # the forward passes' activations reuse the last batch's pages (.heap)
         bar,
         Background(lambda item: ledger.accumulate(*item), depth=MOMENTS_QUEUE, name="ee-moments")
         if overlap

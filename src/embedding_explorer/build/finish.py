@@ -15,7 +15,8 @@ import numpy as np
 import pandas as pd
 
 from ..exceptions import EmbeddingExplorerError
-from ..extract import Ledger, release_freed_memory
+from ..extract import Ledger
+from ..heap import release_freed_memory
 from ..overlap import available_cores
 from ..pca import PCAResult
 from ..store.writer import RunWriter

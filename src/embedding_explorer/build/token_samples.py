@@ -17,7 +17,8 @@ import pandas as pd
 import pyarrow as pa
 
 from ..exceptions import EmbeddingExplorerError
-from ..extract import Ledger, release_freed_memory
+from ..extract import Ledger
+from ..heap import release_freed_memory
 from ..store.writer import RunWriter
 from ..tokens import TOKEN_COLUMNS, TokenBatches, token_table
 from .columns import recorded_block, recorded_names, with_loss
