@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import ctypes
-import platform
+import os
 import resource
 import sys
 import tempfile
@@ -14,8 +14,6 @@ import torch
 
 import embedding_explorer as ee
 from embedding_explorer import extract, heap
-
-GLIBC = sys.platform.startswith("linux") and platform.libc_ver()[0] == "glibc"
 
 
 class FakeLibc:
@@ -85,22 +83,29 @@ def test_a_glibc_that_caps_the_mmap_threshold_gets_its_cap(monkeypatch: pytest.M
         "MALLOC_TRIM_THRESHOLD_=65536",
         "MALLOC_MMAP_THRESHOLD_=131072",
         "GLIBC_TUNABLES=glibc.malloc.trim_threshold=0",
+        "LD_PRELOAD=/usr/lib/x86_64-linux-gnu/libjemalloc.so.2",
     ],
 )
-def test_a_configured_or_replaced_malloc_is_left_alone(
+def test_a_malloc_configured_or_replaced_at_startup_is_left_alone(
     monkeypatch: pytest.MonkeyPatch, variable: str
 ) -> None:
-    """Dask sets MALLOC_TRIM_THRESHOLD_ on its workers: that choice is kept; so is another
+    """Dask starts its workers with MALLOC_TRIM_THRESHOLD_: that choice is kept; so is another
     allocator preloaded."""
     name, _, value = variable.partition("=")
-    monkeypatch.setenv(name, value)
-    assert heap._glibc() is None
-    monkeypatch.delenv(name)
-    monkeypatch.setenv("LD_PRELOAD", "/usr/lib/x86_64-linux-gnu/libjemalloc.so.2")
+    monkeypatch.setattr(heap, "startup_environment", lambda: {"PATH": "/usr/bin", name: value})
     assert heap._glibc() is None
 
 
-@pytest.mark.skipif(not GLIBC, reason="glibc's malloc")
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="/proc/self/environ")
+def test_the_environment_read_is_the_one_the_process_started_with(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Dask's LocalCluster sets MALLOC_TRIM_THRESHOLD_ in os.environ for the workers it starts;
+    this process's malloc read its environment at startup, so that does not count."""
+    monkeypatch.setenv("MALLOC_TRIM_THRESHOLD_", "65536")
+    started = heap.startup_environment()
+    assert "MALLOC_TRIM_THRESHOLD_" not in started and started.get("PATH") == os.environ["PATH"]
+
+
+@pytest.mark.skipif(heap._glibc() is None, reason="glibc's malloc as it comes (not configured, not replaced)")
 def test_blocks_freed_inside_are_reused_without_page_faults() -> None:
     """The mechanism, measured on glibc itself: a 64 MiB block malloc'd, written and freed six
     times pages in its 16,384 pages once inside (then reuses them), where outside every
@@ -146,3 +151,30 @@ def test_a_run_extracts_inside_reused_heap(monkeypatch: pytest.MonkeyPatch) -> N
         run = ee.explore(model, x, ["0"], out=Path(tmp) / "run", batch_size=16, progress=False)
         assert entered == [1]
         assert len(run.samples) == 40
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="malloc_trim is glibc's")
+def test_spills_in_a_kept_heap_measure_growth_from_the_first_spill_after_a_trim(
+    libc: FakeLibc, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """In a kept heap the forward pass's pages come back at the next batch: a spill right after a
+    trim sets the baseline instead of trimming again at once (which would make every spill trim);
+    memory that keeps growing past it is still trimmed."""
+    rss = [500 * 2**20]
+    monkeypatch.setattr(heap, "resident_bytes", lambda: rss[0])
+    trims = lambda: sum(call[0] == "malloc_trim" for call in libc.calls)  # noqa: E731
+    with heap.reused_heap():
+        heap.release_freed_memory(grown=heap.TRIM_GROWTH)  # the first spill: the baseline (500 MiB)
+        rss[0] += heap.TRIM_GROWTH  # the working set back, within the allowance
+        heap.release_freed_memory(grown=heap.TRIM_GROWTH)
+        assert trims() == 0
+        rss[0] += 1  # grown past it: trimmed
+        heap.release_freed_memory(grown=heap.TRIM_GROWTH)
+        assert trims() == 1
+        rss[0] = 700 * 2**20  # the forward pass paged its activations back in after the trim
+        heap.release_freed_memory(grown=heap.TRIM_GROWTH)  # the new baseline, no trim
+        rss[0] += heap.TRIM_GROWTH
+        heap.release_freed_memory(grown=heap.TRIM_GROWTH)
+        assert trims() == 1
+    assert trims() == 2  # the trim on leaving
+    assert heap._trimmed_at[0] == rss[0]  # outside, the growth is measured from after a trim again

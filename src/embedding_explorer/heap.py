@@ -10,9 +10,9 @@ small CNN 2 million (bare forward loops, measured; `README`, Performance). jemal
 which PyTorch's CPU tuning guide recommends, keep such blocks; :func:`reused_heap` has glibc
 keep them while a run extracts, so its forward passes reuse the same pages.
 
-Only glibc, and only where nothing chose otherwise: a process whose environment sets malloc's
-thresholds (``MALLOC_*_``, ``GLIBC_TUNABLES``, as Dask does for its workers) or preloads another
-allocator is left as it is.
+Only glibc, and only where nothing chose otherwise: a process started with malloc's thresholds
+set (``MALLOC_*_``, ``GLIBC_TUNABLES``, as Dask starts its workers) or with another allocator
+preloaded is left as it is.
 """
 
 from __future__ import annotations
@@ -36,22 +36,38 @@ OTHER_ALLOCATORS = ("jemalloc", "tcmalloc", "mimalloc")
 
 _lock = threading.Lock()
 _depth = [0]  # reused_heap contexts open (runs extracting in threads side by side)
-_trimmed_at = [0]  # the resident bytes after the last trim
+_trimmed_at: list[int | None] = [0]  # the resident bytes the growth is measured from (see below)
 
 
 def _glibc() -> Any | None:
     """glibc's functions, or None where the process's malloc is not glibc's or is configured."""
     if not sys.platform.startswith("linux") or platform.libc_ver()[0] != "glibc":
         return None
-    tunables = os.environ.get("GLIBC_TUNABLES", "")
-    if any(name in os.environ for name in ENVIRONMENT) or "glibc.malloc." in tunables:
+    environment = startup_environment()
+    if any(name in environment for name in ENVIRONMENT):
         return None
-    if any(name in os.environ.get("LD_PRELOAD", "") for name in OTHER_ALLOCATORS):
+    if "glibc.malloc." in environment.get("GLIBC_TUNABLES", ""):
+        return None
+    if any(name in environment.get("LD_PRELOAD", "") for name in OTHER_ALLOCATORS):
         return None
     try:
         return ctypes.CDLL("libc.so.6")
     except OSError:
         return None
+
+
+def startup_environment() -> dict[str, str]:
+    """The environment the process started with, as glibc and the loader read it
+    (``/proc/self/environ``), not as changed since: Dask's ``LocalCluster`` sets
+    ``MALLOC_TRIM_THRESHOLD_`` in ``os.environ`` for the workers it starts, which leaves this
+    process's malloc as it was. ``os.environ`` where that file cannot be read."""
+    try:
+        with open("/proc/self/environ", "rb") as f:
+            entries = f.read().split(b"\0")
+    except OSError:
+        return dict(os.environ)
+    pairs = (entry.decode(errors="replace").partition("=") for entry in entries if b"=" in entry)
+    return {name: value for name, _, value in pairs}
 
 
 @contextlib.contextmanager
@@ -71,6 +87,7 @@ def reused_heap() -> Iterator[None]:
             libc.mallopt(M_MMAP_THRESHOLD, DYNAMIC_MMAP_MAX)  # a glibc that caps it
         if _depth[0] == 1:
             libc.mallopt(M_TRIM_THRESHOLD, KEPT)
+            _trimmed_at[0] = None  # spills measure their growth from the first one on
     try:
         yield
     finally:
@@ -91,16 +108,24 @@ def release_freed_memory(*, grown: int = 0) -> None:
     (measured: 1.6 GiB instead of 0.8 GiB at 1M samples with float16 storage). Dask sets
     ``MALLOC_TRIM_THRESHOLD_`` on its workers for the same reason. A trim walks the whole heap
     (about 10 ms here), so spills trim only once the memory grew by ``TRIM_GROWTH``: the creep
-    stays bounded by that, without a trim at every spill.
+    stays bounded by that, without a trim at every spill. Inside :func:`reused_heap` the growth
+    is measured from the first call after a trim, once the forward pass has its pages back.
     """
     if not sys.platform.startswith("linux"):
         return
     rss = resident_bytes()
-    if grown and rss is not None and rss - _trimmed_at[0] <= grown:
-        return
+    if grown and rss is not None:
+        if _trimmed_at[0] is None:  # the first time since a trim in a kept heap: the baseline
+            _trimmed_at[0] = rss
+            return
+        if rss - _trimmed_at[0] <= grown:
+            return
     with contextlib.suppress(OSError, AttributeError):
         ctypes.CDLL("libc.so.6").malloc_trim(0)
-    _trimmed_at[0] = resident_bytes() or 0
+    # in a kept heap (reused_heap) the next batch pages its activations back in at once, so the
+    # growth is measured from the next call on, not from just after the trim (which would make
+    # every spill trim, and every batch after one page its activations in again)
+    _trimmed_at[0] = None if _depth[0] > 0 else resident_bytes() or 0
 
 
 def resident_bytes() -> int | None:
