@@ -226,15 +226,16 @@ class Renderer:
 
     def _planes(self, arr: np.ndarray) -> np.ndarray:
         """Some images' 8-bit pixels (the range known): ``(B, H, W)`` grey, ``(B, 3, H, W)`` colour."""
-        scaled = self._unnormalise(arr)
-        scaled *= 255.0
+        scaled = self._scaled(arr)
         np.rint(scaled, out=scaled)
         np.clip(scaled, 0, 255, out=scaled)
         return (scaled[:, 0] if scaled.shape[1] == 1 else scaled[:, :3]).astype(np.uint8)
 
-    def _unnormalise(self, arr: np.ndarray) -> np.ndarray:
-        """Images mapped to [0, 1] consistently across the data set, as a new array: float64
-        when ``mean``/``std`` are given, else float32 by the first batch's range."""
+    def _scaled(self, arr: np.ndarray) -> np.ndarray:
+        """Images mapped to [0, 1] consistently across the data set, times 255, as a new array
+        (``arr`` may be the caller's tensor): float64 when ``mean``/``std`` are given, else
+        float32 by the first batch's range. Images already in [0, 1] are only multiplied, the
+        same values as subtracting 0 and dividing by 1 first (both exact), a third of the passes."""
         spec = self._image
         if spec.mean is not None or spec.std is not None:
             channels = arr.shape[1]
@@ -244,11 +245,15 @@ class Renderer:
             std = np.broadcast_to(np.asarray(spec.std if spec.std is not None else 1.0, float), (channels,))
             out = arr * std[None, :, None, None]
             out += mean[None, :, None, None]
+            out *= 255.0
             return out
         assert self._range is not None  # set from the first batch by _pixels
         lo, hi = self._range
+        if (lo, hi) == (0.0, 1.0):
+            return np.multiply(arr, np.float32(255.0))
         out = np.subtract(arr, lo)
         out /= hi - lo
+        out *= 255.0
         return out
 
 
