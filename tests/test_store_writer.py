@@ -190,3 +190,23 @@ def test_sample_table_floats_are_written_without_a_dictionary(tmp_path: Path) ->
     # (Parquet never gives booleans a dictionary: they are bit-packed)
     assert {name for name, used in encodings.items() if used & dictionary} == {"sample_id", "label"}
     pd.testing.assert_frame_equal(pd.read_parquet(path), table)
+
+
+def test_a_sample_table_with_a_nested_column_keeps_its_dictionaries(tmp_path: Path) -> None:
+    """A list column (user metadata) is named by its leaf path in Parquet: such a table keeps
+    dictionaries throughout, the list's strings included, and reads back whole."""
+    import pyarrow.parquet as pq
+
+    table = pd.DataFrame({"sample_id": np.arange(4), "tags": [["a", "b"], ["a"], [], ["b", "b"]]})
+    writer = RunWriter(tmp_path / "run", ["a"])
+    writer.write_samples(table)
+    writer.commit({"format": FORMAT, "format_version": 1})
+    path = tmp_path / "run" / "samples.parquet"
+    columns = pq.ParquetFile(path).metadata.row_group(0)
+    tags = next(
+        columns.column(i)
+        for i in range(columns.num_columns)
+        if columns.column(i).path_in_schema.startswith("tags")
+    )
+    assert {"PLAIN_DICTIONARY", "RLE_DICTIONARY"} & set(tags.encodings)
+    assert pd.read_parquet(path)["tags"].map(list).tolist() == [["a", "b"], ["a"], [], ["b", "b"]]
