@@ -83,9 +83,9 @@ def reused_heap() -> Iterator[None]:
         return
     with _lock:
         _depth[0] += 1
-        if _depth[0] == 1 and not libc.mallopt(M_MMAP_THRESHOLD, KEPT):
-            libc.mallopt(M_MMAP_THRESHOLD, DYNAMIC_MMAP_MAX)  # a glibc that caps it
         if _depth[0] == 1:
+            if not libc.mallopt(M_MMAP_THRESHOLD, KEPT):
+                libc.mallopt(M_MMAP_THRESHOLD, DYNAMIC_MMAP_MAX)  # a glibc that caps it
             libc.mallopt(M_TRIM_THRESHOLD, KEPT)
             _trimmed_at[0] = None  # spills measure their growth from the first one on
     try:

@@ -59,10 +59,11 @@ def write_scores(writer: RunWriter, layer: str, pca: PCAResult, n: int) -> None:
                 take = min(len(values) - done, last - at)
                 buffer[at - first : at - first + take] = values[done : done + take]
                 at, done = at + take, done + take
-                if at == last and files is not None:  # a whole score chunk: written once
-                    files.write(first, buffer[: last - first])
-                elif at == last:
-                    scores[first:last] = buffer[: last - first]
+                if at == last:  # a whole score chunk: written once
+                    if files is not None:
+                        files.write(first, buffer[: last - first])
+                    else:
+                        scores[first:last] = buffer[: last - first]
     if at != n:
         raise EmbeddingExplorerError(f"layer {layer!r} has {at} stored rows for {n} samples")
     writer.forget_rows(layer)  # the rows kept for the scores go with them
