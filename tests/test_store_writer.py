@@ -150,19 +150,36 @@ def test_renderings_shared_by_samples_are_stored_once_and_read_per_sample(tmp_pa
 
 
 def test_row_writer_counts_the_whole_array_a_kept_chunk_holds(tmp_path: Path) -> None:
-    """A chunk cut from a longer concatenation keeps all of it alive: the budget counts that.
-    The first chunk is cut from a 14-row block, so two chunks (2 x 8 rows) fit a 16-row budget
-    by their own size but not by what they hold (22 rows)."""
+    """The last, partial chunk is a view of a whole chunk's array, which it keeps alive: the
+    budget counts that. With chunks of 8 rows and a 14-row budget, 8 + 3 rows fit by their own
+    size but not by what they hold (16 rows), so none are kept and the store is read."""
     root = zarr.open_group(str(tmp_path / "a.zarr"), mode="w")
     array = root.create_array("x", shape=(0, 2), chunks=(8, 2), dtype="float32")
-    data = np.arange(28, dtype=np.float32).reshape(14, 2)
-    writer = RowWriter(array, keep_bytes=16 * 2 * 4)
-    writer.append(data[:7])
-    writer.append(data[7:14])  # 14 rows: one chunk of 8 written, cut from a 14-row block
-    writer.append(data[:2])  # 16 rows: the second chunk, a block of its own
+    data = np.arange(22, dtype=np.float32).reshape(11, 2)
+    writer = RowWriter(array, keep_bytes=14 * 2 * 4)
+    writer.append(data)
     writer.close()
     array[...] = 0  # the store changed: rows kept in memory would still read as written
-    np.testing.assert_array_equal(np.concatenate(list(writer.stored(16))), np.zeros((16, 2)))
+    np.testing.assert_array_equal(np.concatenate(list(writer.stored(11))), np.zeros((11, 2)))
+
+
+@pytest.mark.parametrize("sizes", [[3, 5, 8, 2], [20, 1], [1] * 17, [8, 8, 8]])
+def test_row_writer_copies_rows_into_whole_chunks(tmp_path: Path, sizes: list[int]) -> None:
+    """Batches of any size (across chunk boundaries, larger than a chunk) are stored in order,
+    as copies: the caller may reuse a batch's memory as soon as it is appended."""
+    root = zarr.open_group(str(tmp_path / "a.zarr"), mode="w")
+    array = root.create_array("x", shape=(0, 3), chunks=(8, 3), dtype="float16")
+    rng = np.random.default_rng(0)
+    expected, buffer = [], np.empty((max(sizes), 3))
+    writer = RowWriter(array)
+    for size in sizes:
+        rows = buffer[:size]
+        rows[...] = rng.normal(size=(size, 3))
+        expected.append(rows.astype(np.float16))
+        writer.append(rows)
+        rows[...] = np.nan  # the writer holds a copy, not this memory
+    writer.close()
+    np.testing.assert_array_equal(array[...], np.concatenate(expected))
 
 
 def test_sample_table_floats_are_written_without_a_dictionary(tmp_path: Path) -> None:
