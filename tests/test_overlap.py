@@ -17,6 +17,7 @@ from torch import nn
 import embedding_explorer as ee
 from embedding_explorer import NonFiniteActivationError
 from embedding_explorer import resume as ee_resume
+from embedding_explorer.extract import moment_work
 from embedding_explorer.overlap import Background
 from embedding_explorer.store.writer import RunWriter
 from support import assert_same_run, leftovers
@@ -229,14 +230,18 @@ def test_an_error_in_the_moments_thread_is_raised_and_leaves_nothing(
     assert leftovers(out) == []
 
 
-@pytest.mark.parametrize("cores", [1, 3])
+@pytest.mark.parametrize(("cores", "threshold"), [(1, 0), (3, 0), (3, None)])
 def test_not_overlapped_the_layers_moments_run_side_by_side_between_forward_passes(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, cores: int
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, cores: int, threshold: int | None
 ) -> None:
     """torch's threads wait while a batch is consumed: its layers' moments run on one thread per
-    core, and each batch's are done before the next forward pass; the run is the same."""
+    core where they are work enough (here always, with a threshold of 0; the default's is far
+    above these two small layers: then on this thread), and each batch's are done before the
+    next forward pass; the run is the same."""
     monkeypatch.setattr("embedding_explorer.extract.overlaps", lambda device: False)
     monkeypatch.setattr("embedding_explorer.extract.available_cores", lambda: cores)
+    if threshold is not None:
+        monkeypatch.setattr("embedding_explorer.extract.SIDE_BY_SIDE_WORK", threshold)
     fits: list[tuple[str, int]] = []
     model = SlowDevice(threading.Event(), patience=0.0)
     original_fit = ee.StreamingPCA.partial_fit
@@ -248,7 +253,7 @@ def test_not_overlapped_the_layers_moments_run_side_by_side_between_forward_pass
     monkeypatch.setattr(ee.StreamingPCA, "partial_fit", partial_fit)
     run = ee.explore(model, data(), ["fc1", "fc2"], out=tmp_path / "run", batch_size=BATCH, progress=False)
     names = {name for name, _ in fits}
-    if cores == 1:
+    if cores == 1 or threshold is None:
         assert names == {threading.current_thread().name}
     else:
         assert all(name.startswith("ee-moments") for name in names)
@@ -403,3 +408,9 @@ def test_overlapped_class_scores_are_taken_before_the_next_pass_overwrites_them(
     with torch.no_grad():
         want = model.fc(x).argmax(dim=1).numpy()
     np.testing.assert_array_equal(run.samples["predicted"].to_numpy(), want)
+
+
+def test_moment_work_counts_rows_times_squared_widths() -> None:
+    """By hand: 64 rows of 10 and 64 rows of 1000 features."""
+    outputs = {"a": torch.zeros(64, 10), "b": torch.zeros(64, 1000)}
+    assert moment_work(outputs) == 64 * 100 + 64 * 1_000_000

@@ -46,6 +46,13 @@ log = logging.getLogger(__name__)
 
 FLOAT16_MAX = float(np.finfo(np.float16).max)
 MOMENTS_QUEUE = 8  # layer batches waiting for the moments thread (a bound on the rows held)
+# a batch's layers' moments run side by side (not overlapped) from this many multiply-adds on:
+# its rows times the sum of its layers' squared widths. Below it, one thread: right after a
+# forward pass torch's OpenMP threads spin on the other cores for a few milliseconds, and
+# handing them less work than that costs more than it saves (A/B on 2 cores, README: ResNet-18,
+# 86 M, and the demo CNN, 170 M, 1.8% and 3.4% faster on one thread; four 1024-wide layers of
+# 64 rows, 268 M, 14% faster side by side, four 2048-wide ones 42%)
+SIDE_BY_SIDE_WORK = 1 << 28
 CHECKPOINT_SECONDS = 30.0
 """The least time between two durable checkpoints of a run; the points in between spill only.
 A checkpoint stores the rows still pending in a partial chunk (rewritten once it fills), the
@@ -420,7 +427,7 @@ def stream_rows(
     after ``rows_of`` (checks, moments, writes; and hashing and rendering too when the inputs
     were ``copied`` to a device) runs in a background thread beside the next ``rows_of``, the
     moments on a second one; without, a batch's layers' moments run side by side on one thread
-    per core while its rows are written.
+    per core while its rows are written, where they are work enough (``SIDE_BY_SIDE_WORK``).
 
     Checkpoints and spills are points in the stream: the batch after which one falls carries
     the mark, and whoever consumes the batches (the background thread, overlapped) takes it
@@ -454,11 +461,12 @@ def stream_rows(
         # that the moments' threads take), the widest layer's moments first
         checked = {layer: checked_rows(x, layer, offset, opts.storage_dtype) for layer, x in outputs.items()}
         layers_done = []
+        side_by_side = moment_work(outputs) >= SIDE_BY_SIDE_WORK
         for layer, x in sorted(outputs.items(), key=lambda item: -item[1].shape[1]):
             rows = checked[layer]
             if moments is not None and not accumulated:  # their own thread, beside the writes
                 moments.submit((layer, x, rows))
-            elif layers is not None and not accumulated:  # the layers side by side
+            elif side_by_side and layers is not None and not accumulated:
                 layers_done.append(layers.submit(ledger.accumulate, layer, x, rows))
             elif not accumulated:
                 ledger.accumulate(layer, x, rows)
@@ -486,8 +494,8 @@ def stream_rows(
     # one BLAS thread, so they no longer wait behind the writes' disk waits (README,
     # Performance: a median 0.89x over ten A/B pairs of bench_scale under load, unproven). Not
     # overlapped, torch's threads wait while a batch is consumed: its layers' moments then run
-    # side by side on one thread per core (one BLAS thread each) beside the writes, and the
-    # next forward pass starts once they are done
+    # side by side on one thread per core (one BLAS thread each) beside the writes where they
+    # are work enough, and the next forward pass starts once they are done
     with (
         blas_threads(1),
         reused_heap(),  # the forward passes' activations reuse the last batch's pages (.heap)
@@ -553,6 +561,11 @@ class Interval:
 
     def due(self) -> bool:
         return time.monotonic() - self._since >= self.seconds
+
+
+def moment_work(outputs: Mapping[str, torch.Tensor]) -> int:
+    """The multiply-adds of one batch's moments: each layer's rows times its width squared."""
+    return sum(int(x.shape[0]) * int(x.shape[1]) ** 2 for x in outputs.values())
 
 
 def overlaps(device: torch.device) -> bool:
