@@ -411,6 +411,7 @@ def test_overlapped_class_scores_are_taken_before_the_next_pass_overwrites_them(
 
 
 def test_moment_work_counts_rows_times_squared_widths() -> None:
-    """By hand: 64 rows of 10 and 64 rows of 1000 features."""
-    outputs = {"a": torch.zeros(64, 10), "b": torch.zeros(64, 1000)}
-    assert moment_work(outputs) == 64 * 100 + 64 * 1_000_000
+    """By hand: 64 rows of 10 and of 1000 features make covariances; 64 rows of 5000 features,
+    past ``max_dense_dim``, only means and variances."""
+    outputs = {"a": torch.zeros(64, 10), "b": torch.zeros(64, 1000), "c": torch.zeros(64, 5000)}
+    assert moment_work(outputs, max_dense_dim=4096) == 64 * 100 + 64 * 1_000_000 + 64 * 5000

@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 import zarr
 
-from embedding_explorer import IncompleteRunError
+from embedding_explorer import EmbeddingExplorerError, IncompleteRunError
 from embedding_explorer.store.format import FORMAT, SHARED_RENDERINGS_VERSION, read_manifest, staging_path
 from embedding_explorer.store.reader import RunReader
 from embedding_explorer.store.writer import RowWriter, RunWriter
@@ -149,18 +149,36 @@ def test_renderings_shared_by_samples_are_stored_once_and_read_per_sample(tmp_pa
     assert (tmp_path / "run" / "renderings.bin").stat().st_size == sum(len(t) for t in texts)
 
 
-def test_row_writer_counts_the_whole_array_a_kept_chunk_holds(tmp_path: Path) -> None:
-    """The last, partial chunk is a view of a whole chunk's array, which it keeps alive: the
-    budget counts that. With chunks of 8 rows and a 14-row budget, 8 + 3 rows fit by their own
-    size but not by what they hold (16 rows), so none are kept and the store is read."""
+@pytest.mark.parametrize(("budget_rows", "kept"), [(11, True), (10, False)])
+def test_row_writer_keeps_rows_while_their_own_bytes_fit(
+    tmp_path: Path, budget_rows: int, kept: bool
+) -> None:
+    """The last, partial chunk is kept as its own rows, not as a view holding a whole chunk's
+    array: 8 + 3 rows fit a budget of 11 rows (read back from memory after the store changed),
+    not one of 10 (read from the store). A view would count 16 rows, and a run of many layers,
+    each with a small share of the budget, would keep none."""
     root = zarr.open_group(str(tmp_path / "a.zarr"), mode="w")
     array = root.create_array("x", shape=(0, 2), chunks=(8, 2), dtype="float32")
     data = np.arange(22, dtype=np.float32).reshape(11, 2)
-    writer = RowWriter(array, keep_bytes=14 * 2 * 4)
+    writer = RowWriter(array, keep_bytes=budget_rows * 2 * 4)
     writer.append(data)
     writer.close()
-    array[...] = 0  # the store changed: rows kept in memory would still read as written
-    np.testing.assert_array_equal(np.concatenate(list(writer.stored(11))), np.zeros((11, 2)))
+    array[...] = 0  # the store changed: rows kept in memory still read as written
+    expected = data if kept else np.zeros_like(data)
+    np.testing.assert_array_equal(np.concatenate(list(writer.stored(11))), expected)
+
+
+def test_run_writer_refuses_rows_of_another_width(tmp_path: Path) -> None:
+    """A batch whose rows have another width than the layer's is refused, naming the layer
+    (numpy would broadcast a single column into the chunk)."""
+    writer = RunWriter(tmp_path / "run", ["a"])
+    writer.layout({"a": 3}, rows_per_chunk=8)
+    writer.append_activations("a", np.ones((2, 3), dtype=np.float32))
+    with pytest.raises(
+        EmbeddingExplorerError, match=r"layer 'a' gave rows of shape \(2, 1\); its earlier batches had 3"
+    ):
+        writer.append_activations("a", np.ones((2, 1), dtype=np.float32))
+    writer.abort()
 
 
 @pytest.mark.parametrize("sizes", [[3, 5, 8, 2], [20, 1], [1] * 17, [8, 8, 8]])
@@ -227,3 +245,34 @@ def test_a_sample_table_with_a_nested_column_keeps_its_dictionaries(tmp_path: Pa
     )
     assert {"PLAIN_DICTIONARY", "RLE_DICTIONARY"} & set(tags.encodings)
     assert pd.read_parquet(path)["tags"].map(list).tolist() == [["a", "b"], ["a"], [], ["b", "b"]]
+
+
+@pytest.mark.parametrize("storage_dtype", ["float32", "float16"])
+def test_run_writer_checkpoints_inside_a_chunk_and_goes_on_filling_it(
+    tmp_path: Path, storage_dtype: str
+) -> None:
+    """A checkpoint stores the rows of the chunk being filled and later batches go on filling
+    the same chunk: after each checkpoint and at the end the stored array holds every row
+    appended, as stored (float64, non-contiguous and empty batches included)."""
+    writer = RunWriter(tmp_path / "run", ["a"], storage_dtype=storage_dtype)
+    writer.layout({"a": 3}, rows_per_chunk=8)
+    rng = np.random.default_rng(0)
+    source = np.empty((20, 5))  # the caller's memory, reused for every batch
+    expected: list[np.ndarray] = []
+    for i, size in enumerate([3, 0, 2, 7, 1, 20, 5]):
+        rows = source[:size, 1:4]  # a non-contiguous float64 view
+        rows[...] = rng.normal(size=(size, 3)) * 100
+        expected.append(rows.astype(storage_dtype))
+        writer.append_activations("a", rows)
+        rows[...] = np.nan
+        if i in (0, 2, 3, 5):
+            writer.flush(durable=True)
+            so_far = np.concatenate(expected)
+            np.testing.assert_array_equal(
+                writer.activations("a")[: len(so_far)], so_far, err_msg=f"batch {i}"
+            )
+    writer.finish_activations()
+    every = np.concatenate(expected)
+    np.testing.assert_array_equal(writer.activations("a")[...], every)
+    np.testing.assert_array_equal(np.concatenate(list(writer.stored_rows("a", len(every)))), every)
+    writer.abort()

@@ -47,8 +47,8 @@ log = logging.getLogger(__name__)
 FLOAT16_MAX = float(np.finfo(np.float16).max)
 MOMENTS_QUEUE = 8  # layer batches waiting for the moments thread (a bound on the rows held)
 # a batch's layers' moments run side by side (not overlapped) from this many multiply-adds on:
-# its rows times the sum of its layers' squared widths. Below it, one thread: right after a
-# forward pass torch's OpenMP threads spin on the other cores for a few milliseconds, and
+# its rows times the sum of its layers' squared widths (moment_work). Below it, one thread:
+# right after a forward pass torch's OpenMP threads spin on the other cores for a few ms, and
 # handing them less work than that costs more than it saves (A/B on 2 cores, README: ResNet-18,
 # 86 M, and the demo CNN, 170 M, 1.8% and 3.4% faster on one thread; four 1024-wide layers of
 # 64 rows, 268 M, 14% faster side by side, four 2048-wide ones 42%)
@@ -461,7 +461,7 @@ def stream_rows(
         # that the moments' threads take), the widest layer's moments first
         checked = {layer: checked_rows(x, layer, offset, opts.storage_dtype) for layer, x in outputs.items()}
         layers_done = []
-        side_by_side = moment_work(outputs) >= SIDE_BY_SIDE_WORK
+        side_by_side = moment_work(outputs, opts.max_dense_dim) >= SIDE_BY_SIDE_WORK
         for layer, x in sorted(outputs.items(), key=lambda item: -item[1].shape[1]):
             rows = checked[layer]
             if moments is not None and not accumulated:  # their own thread, beside the writes
@@ -563,9 +563,15 @@ class Interval:
         return time.monotonic() - self._since >= self.seconds
 
 
-def moment_work(outputs: Mapping[str, torch.Tensor]) -> int:
-    """The multiply-adds of one batch's moments: each layer's rows times its width squared."""
-    return sum(int(x.shape[0]) * int(x.shape[1]) ** 2 for x in outputs.values())
+def moment_work(outputs: Mapping[str, torch.Tensor], max_dense_dim: int) -> int:
+    """The multiply-adds of one batch's moments: each layer's rows times its width squared (its
+    covariance), or times its width where it is wider than ``max_dense_dim`` (means and
+    variances only)."""
+    work = 0
+    for x in outputs.values():
+        rows, width = int(x.shape[0]), int(x.shape[1])
+        work += rows * width * (width if width <= max_dense_dim else 1)
+    return work
 
 
 def overlaps(device: torch.device) -> bool:

@@ -99,8 +99,8 @@ class RowWriter:
 
     def close(self) -> None:
         pending = self._pending
-        if pending is not None:
-            self._write(pending)
+        if pending is not None:  # a copy: kept in memory, a view would hold the whole chunk
+            self._write(pending.copy())
         self._chunk, self._pending_rows = None, 0
         self._cover(self.n_written)
 
@@ -144,7 +144,7 @@ class RowWriter:
         self._store(self.n_written, block)
         self.n_written += len(block)
         if self._kept is not None:
-            kept = sum(map(_held_bytes, self._kept)) + _held_bytes(block)
+            kept = sum(b.nbytes for b in self._kept) + block.nbytes  # whole arrays each (not views)
             self._kept = [*self._kept, block] if kept <= self._keep_bytes else None
 
     def forget(self) -> None:
@@ -174,12 +174,6 @@ class RowWriter:
         """The array, writing every chunk, even one of zeros (so a lost chunk can be told from
         one never written, see :func:`.integrity.missing_chunk`)."""
         return self.array.with_config(WRITE_ALL_CHUNKS)
-
-
-def _held_bytes(block: np.ndarray) -> int:
-    """The memory a kept block holds: the whole array it views (a chunk cut from a longer
-    concatenation keeps all of it alive)."""
-    return block.base.nbytes if isinstance(block.base, np.ndarray) else block.nbytes
 
 
 class RunWriter:
@@ -265,6 +259,11 @@ class RunWriter:
             dim = int(rows.shape[1])
             self.layout({layer: dim}, self.rows_per_chunk or chunk_rows(dim))
             writer = self._writers[layer]
+        if rows.ndim != 2 or rows.shape[1] != writer.array.shape[1]:
+            raise EmbeddingExplorerError(
+                f"layer {layer!r} gave rows of shape {tuple(rows.shape)}; "
+                f"its earlier batches had {writer.array.shape[1]} features"
+            )
         writer.append(rows)
 
     def put_activations(self, layer: str, start: int, rows: np.ndarray) -> None:
