@@ -461,13 +461,17 @@ def stream_rows(
         # that the moments' threads take), the widest layer's moments first
         checked = {layer: checked_rows(x, layer, offset, opts.storage_dtype) for layer, x in outputs.items()}
         layers_done = []
-        side_by_side = moment_work(outputs, opts.max_dense_dim) >= SIDE_BY_SIDE_WORK
+        pool = (  # the threads this batch's layers share, where they are work enough
+            layers
+            if layers is not None and moment_work(outputs, opts.max_dense_dim) >= SIDE_BY_SIDE_WORK
+            else None
+        )
         for layer, x in sorted(outputs.items(), key=lambda item: -item[1].shape[1]):
             rows = checked[layer]
             if moments is not None and not accumulated:  # their own thread, beside the writes
                 moments.submit((layer, x, rows))
-            elif side_by_side and layers is not None and not accumulated:
-                layers_done.append(layers.submit(ledger.accumulate, layer, x, rows))
+            elif pool is not None and not accumulated:  # the layers side by side
+                layers_done.append(pool.submit(ledger.accumulate, layer, x, rows))
             elif not accumulated:
                 ledger.accumulate(layer, x, rows)
         for layer, rows in checked.items():
