@@ -66,6 +66,7 @@ bench: venv
 	$(PY) benchmarks/bench_pca.py
 	$(PY) benchmarks/bench_extraction.py
 	$(PY) benchmarks/bench_resnet.py
+	$(PY) benchmarks/bench_fingerprint.py
 	$(PY) benchmarks/bench_moments.py
 	$(PY) benchmarks/bench_server.py
 	$(PY) benchmarks/bench_scatter.py

@@ -4,6 +4,7 @@ DataLoader by how it collates, so a run is never reused (or resumed) for other i
 from __future__ import annotations
 
 import functools
+import hashlib
 import os
 import subprocess
 import sys
@@ -15,9 +16,15 @@ import numpy as np
 import pytest
 import torch
 import xxhash
-from torch.utils.data import DataLoader, Dataset, TensorDataset
+from torch.utils.data import DataLoader, Dataset, Subset, TensorDataset
 
-from embedding_explorer.fingerprint import SAMPLED_ITEMS, array_hash, callable_digest, data_fingerprint
+from embedding_explorer.fingerprint import (
+    SAMPLED_ITEMS,
+    array_hash,
+    callable_digest,
+    data_fingerprint,
+    files_digest,
+)
 from embedding_explorer.reducers import Reducer
 from embedding_explorer.render import Renderer
 
@@ -169,12 +176,24 @@ def test_a_loader_s_edge_batches_are_read_as_it_reads_them() -> None:
 
 SCRIPT = """
 import functools
-from embedding_explorer.fingerprint import callable_digest
+import hashlib
+from embedding_explorer.fingerprint import callable_digest, transform_identity
 
 def member(x, names={"alpha", "beta", "gamma", "delta"}):
     return x in {"one", "two", "three", "four", "five"} and x not in names
 
-print(callable_digest(member), callable_digest(functools.partial(member, names={"x": 1.5})))
+class Steps:  # object.__repr__, with its address
+    def __init__(self, steps):
+        self.steps = steps
+
+    def __call__(self, x):
+        return x
+
+print(
+    callable_digest(member),
+    callable_digest(functools.partial(member, names={"x": 1.5})),
+    transform_identity(Steps([lambda x: x * 2, {"a", "b", "c"}])),
+)
 """
 
 
@@ -194,4 +213,172 @@ def test_callable_digests_are_the_same_in_every_process(tmp_path: Path) -> None:
         ).stdout
         for seed in ("1", "2")
     }
-    assert len(outputs) == 1 and len(outputs.pop().split()) == 2
+    assert len(outputs) == 1 and len(outputs.pop().split()) == 3
+
+
+# ---- torchvision's DatasetFolder, by its files ----------------------------------------------
+class DatasetFolder(Dataset[tuple[torch.Tensor, int]]):
+    """A stand-in for ``torchvision.datasets.folder.DatasetFolder`` (torchvision's only wheel for
+    the pinned torch here does not import): the same attributes and ``__getitem__``, under the
+    same qualified name, with a count of the files it reads."""
+
+    def __init__(self, root: Path, loader: Any, transform: Any = None, target_transform: Any = None) -> None:
+        classes = sorted(d.name for d in root.iterdir() if d.is_dir())
+        self.samples = [(str(p), i) for i, c in enumerate(classes) for p in sorted((root / c).iterdir())]
+        self.targets = [target for _, target in self.samples]
+        self.loader, self.transform, self.target_transform = loader, transform, target_transform
+        self.reads = 0
+
+    def __len__(self) -> int:
+        return len(self.samples)
+
+    def __getitem__(self, index: int) -> tuple[Any, Any]:
+        path, target = self.samples[index]
+        self.reads += 1
+        sample = self.loader(path)
+        if self.transform is not None:
+            sample = self.transform(sample)
+        if self.target_transform is not None:
+            target = self.target_transform(target)
+        return sample, target
+
+
+DatasetFolder.__module__ = "torchvision.datasets.folder"
+
+
+class ImageFolder(DatasetFolder):
+    """torchvision's ImageFolder: a DatasetFolder of images (the subclass is recognised too)."""
+
+
+ImageFolder.__module__ = "torchvision.datasets.folder"
+
+
+class Compose:
+    """torchvision's Compose: its repr lists its steps."""
+
+    def __init__(self, transforms: list[Any]) -> None:
+        self.transforms = transforms
+
+    def __call__(self, x: Any) -> Any:
+        for t in self.transforms:
+            x = t(x)
+        return x
+
+    def __repr__(self) -> str:
+        return "Compose(" + ", ".join(map(repr, self.transforms)) + ")"
+
+
+class Lambda:
+    """torchvision's Lambda: its repr is ``Lambda()`` whatever it computes."""
+
+    def __init__(self, lambd: Any) -> None:
+        self.lambd = lambd
+
+    def __call__(self, x: Any) -> Any:
+        return self.lambd(x)
+
+    def __repr__(self) -> str:
+        return "Lambda()"
+
+
+class Scale:
+    def __init__(self, factor: float) -> None:
+        self.factor = factor
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        return x * self.factor
+
+    def __repr__(self) -> str:
+        return f"Scale(factor={self.factor})"
+
+
+def read_values(path: str) -> torch.Tensor:
+    return torch.tensor(list(Path(path).read_bytes()), dtype=torch.float32)
+
+
+def image_folder(tmp_path: Path, *, transform: Any = None, n: int = 6) -> ImageFolder:
+    if not (tmp_path / "cat").exists():
+        for i in range(n):
+            folder = tmp_path / ("cat" if i % 2 else "dog")
+            folder.mkdir(exist_ok=True)
+            (folder / f"{i}.bin").write_bytes(bytes([i, i + 1, i + 2]))
+    return ImageFolder(tmp_path, read_values, transform=transform or Compose([Scale(2.0)]))
+
+
+def test_a_dataset_folder_is_fingerprinted_by_its_files_without_reading_one(tmp_path: Path) -> None:
+    data = image_folder(tmp_path)
+    fingerprint = data_fingerprint(data)
+    assert data.reads == 0 and fingerprint is not None
+    assert data_fingerprint(image_folder(tmp_path)) == fingerprint
+    loader = DataLoader(data, batch_size=4)
+    in_loader = data_fingerprint(loader)
+    assert data.reads == 0 and in_loader not in (None, fingerprint)  # the default collate: nothing read
+    assert data_fingerprint(DataLoader(data, batch_size=2)) != in_loader
+    subset = data_fingerprint(Subset(data, [0, 2, 4]))
+    assert data.reads == 0 and subset not in (None, fingerprint)
+    assert data_fingerprint(Subset(data, [0, 2, 5])) != subset
+
+
+def test_a_dataset_folder_s_fingerprint_changes_with_any_file_target_or_setting(tmp_path: Path) -> None:
+    fingerprint = data_fingerprint(image_folder(tmp_path))
+    path = tmp_path / "dog" / "4.bin"
+    stat = path.stat()
+    os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns + 1_000_000_000))  # touched: same bytes
+    touched = data_fingerprint(image_folder(tmp_path))
+    assert touched != fingerprint
+    relabelled = image_folder(tmp_path)
+    relabelled.samples[0] = (relabelled.samples[0][0], 1)
+    assert data_fingerprint(relabelled) not in (touched, fingerprint)
+    assert data_fingerprint(image_folder(tmp_path, transform=Compose([Scale(3.0)]))) != touched
+    targets = image_folder(tmp_path)
+    targets.target_transform = lambda t: t + 1
+    assert data_fingerprint(targets) != touched
+    (tmp_path / "cat" / "7.bin").write_bytes(b"new")
+    assert data_fingerprint(image_folder(tmp_path)) != touched
+
+
+def test_a_transform_s_identity_reaches_a_lambda_s_code_inside_a_compose(tmp_path: Path) -> None:
+    """A torchvision ``Lambda`` shows as ``Lambda()``: only its code tells two apart."""
+    double = image_folder(tmp_path, transform=Compose([Lambda(lambda x: x * 2)]))
+    triple = image_folder(tmp_path, transform=Compose([Lambda(lambda x: x * 3)]))
+    assert repr(double.transform) == repr(triple.transform)
+    assert data_fingerprint(double) != data_fingerprint(triple)
+    assert data_fingerprint(double) == data_fingerprint(image_folder(tmp_path, transform=double.transform))
+
+
+def test_a_custom_collate_still_reads_the_edge_batches_of_a_known_data_set(tmp_path: Path) -> None:
+    data = image_folder(tmp_path)
+    plain = data_fingerprint(DataLoader(data, batch_size=4))
+    by_setting = data_fingerprint(DataLoader(data, batch_size=4, collate_fn=_collate_folder_by_setting))
+    assert data.reads == len(data) and by_setting != plain  # both (partial) batches: all six files
+
+
+def _collate_folder_by_setting(items: list[tuple[torch.Tensor, int]]) -> torch.Tensor:
+    return torch.stack([x for x, _ in items]) * SETTINGS["scale"]
+
+
+def test_files_are_known_by_their_resolved_paths_sizes_and_times(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each folder is resolved once; the text hashed is each file's ``Path.resolve()``, through a
+    linked folder, a linked file (the file it names) and a relative path with ``..``."""
+    (tmp_path / "real").mkdir()
+    for name in ("a.jpg", "b.jpg"):
+        (tmp_path / "real" / name).write_bytes(name.encode() * 3)
+    (tmp_path / "linked").symlink_to(tmp_path / "real")
+    (tmp_path / "real" / "link.jpg").symlink_to(tmp_path / "real" / "a.jpg")
+    monkeypatch.chdir(tmp_path)
+    paths = [
+        Path("real/a.jpg"),
+        Path("linked/b.jpg"),
+        tmp_path / "real" / "link.jpg",
+        Path("linked/../real/b.jpg"),
+    ]
+    labels = np.array([0, 1, 0, 1])
+    reference = hashlib.blake2b(digest_size=16)
+    reference.update(b"settings")
+    for path in paths:
+        stat = path.stat()
+        reference.update(f"{path.resolve()}|{stat.st_size}|{stat.st_mtime_ns}\n".encode())
+    reference.update(labels.tobytes())
+    assert files_digest("settings", paths, labels) == reference.hexdigest()

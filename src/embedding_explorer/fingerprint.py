@@ -6,9 +6,12 @@ import functools
 import hashlib
 import inspect
 import json
+import os
+import re
 import types
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
+from stat import S_ISLNK
 from typing import Any
 
 import numpy as np
@@ -16,7 +19,15 @@ import torch
 import xxhash
 from PIL import Image
 from torch import nn
-from torch.utils.data import BatchSampler, DataLoader, Dataset, IterableDataset, SequentialSampler
+from torch.utils.data import (
+    BatchSampler,
+    DataLoader,
+    Dataset,
+    IterableDataset,
+    SequentialSampler,
+    Subset,
+    default_collate,
+)
 
 from .placement import checkpoint_identity, is_placed, structure_digest
 from .tokens import text_batches_of
@@ -24,6 +35,11 @@ from .tokens import text_batches_of
 SAMPLED_ITEMS = 256  # items of a map-style Dataset hashed for its quick fingerprint
 HASH_BLOCK_BYTES = 64 << 20  # a non-contiguous or non-CPU array is hashed in row blocks of this size
 _CALLABLE_DEPTH = 3  # how deep functions reached through closures, defaults and globals are hashed
+# a transform is followed deeper: Compose -> its attributes -> the list -> a Lambda -> its
+# attributes -> the function, whose code counts (a Lambda's repr is "Lambda()")
+_TRANSFORM_DEPTH = 6
+_ADDRESS = re.compile(r" at 0x[0-9a-fA-F]+")  # object.__repr__'s memory address: differs per process
+DATASET_FOLDER = "torchvision.datasets.folder.DatasetFolder"  # ImageFolder's base: files and a loader
 
 
 def identity_digest() -> Any:
@@ -89,9 +105,9 @@ def data_fingerprint(data: Any) -> str | None:
     if text_batches_of(data) is not None:  # texts, labels and tokenizer: not the tensors
         return data.content_fingerprint()
     digest = identity_digest()
-    if isinstance(data, Dataset) and callable(getattr(data, "content_fingerprint", None)):
-        # a data set that knows its identity (image files: names, sizes, times, transform)
-        digest.update(str(data.content_fingerprint()).encode())  # type: ignore[attr-defined]
+    known = known_identity(data)
+    if known is not None:
+        digest.update(known.encode())
         return str(digest.hexdigest())
     try:
         if isinstance(data, (torch.Tensor, np.ndarray)):
@@ -100,7 +116,12 @@ def data_fingerprint(data: Any) -> str | None:
         if isinstance(data, DataLoader):  # how it batches decides which samples a run holds
             collate = callable_digest(data.collate_fn)
             digest.update(f"loader:{data.batch_size}:{data.drop_last}:{collate}".encode())
-            _update_edge_batches(digest, data)
+            known = known_identity(data.dataset)
+            if known is None or data.collate_fn is not default_collate:
+                _update_edge_batches(digest, data)  # what a custom collate_fn makes of the items
+            if known is not None:
+                digest.update(known.encode())
+                return digest.hexdigest()
             data = data.dataset
         if isinstance(data, Dataset) and not isinstance(data, IterableDataset) and hasattr(data, "__len__"):
             n = len(data)
@@ -115,6 +136,56 @@ def data_fingerprint(data: Any) -> str | None:
     except _Unhashable:
         return None
     return None
+
+
+def known_identity(data: Any) -> str | None:
+    """The identity of a data set that can say what it holds without reading its items, or None.
+
+    - a Dataset with a ``content_fingerprint()`` (this package's image, audio and table data);
+    - torchvision's ``DatasetFolder`` and ``ImageFolder`` (subclasses included): every listed
+      file's path, size and modification time, the targets, the transforms, the loader and the
+      class's ``__getitem__``, so a changed file or setting changes it (a sampled read sees
+      neither an edit elsewhere nor a file replaced by one of the same content, and decodes
+      hundreds of images before every run: 1.1 s for 224 x 224 JPEG crops, measured);
+    - a ``Subset`` of either: its indices and the whole set's identity.
+    """
+    if isinstance(data, Subset):
+        inner = known_identity(data.dataset)
+        indices = array_hash(np.asarray(data.indices, dtype=np.int64))
+        return None if inner is None else f"subset:{indices}:{inner}"
+    if isinstance(data, Dataset) and callable(getattr(data, "content_fingerprint", None)):
+        return str(data.content_fingerprint())  # type: ignore[attr-defined]
+    if any(f"{cls.__module__}.{cls.__qualname__}" == DATASET_FOLDER for cls in type(data).__mro__):
+        return dataset_folder_identity(data)
+    return None
+
+
+def dataset_folder_identity(folder: Any) -> str:
+    """:func:`known_identity` of a torchvision ``DatasetFolder``: its ``samples`` (path, target)
+    by :func:`files_digest`, with how each is read and transformed."""
+    cls = type(folder)
+    settings = "|".join(
+        [
+            f"{cls.__module__}.{cls.__qualname__}",
+            callable_digest(cls.__getitem__),
+            callable_digest(folder.loader),
+            transform_identity(folder.transform),
+            transform_identity(folder.target_transform),
+        ]
+    )
+    paths = [Path(path) for path, _ in folder.samples]
+    targets = np.asarray([target for _, target in folder.samples], dtype=np.int64)
+    return f"folder:{files_digest(settings, paths, targets)}"
+
+
+def transform_identity(transform: Callable[..., Any] | None) -> str:
+    """A stable text form of a transform: its ``repr`` where that holds no memory address (a
+    torchvision ``Compose`` lists each step's settings) and :func:`callable_digest` of it, deep
+    enough to reach the code of a ``Lambda`` inside a ``Compose`` (whose repr is ``Lambda()``)."""
+    if transform is None:
+        return "none"
+    shown = repr(transform)
+    return f"{'' if _ADDRESS.search(shown) else shown}|{callable_digest(transform, _TRANSFORM_DEPTH)}"
 
 
 class ContentHasher:
@@ -158,21 +229,34 @@ def files_digest(settings: str, paths: Sequence[Path], labels: np.ndarray | None
     labels given to them."""
     digest = hashlib.blake2b(digest_size=16)
     digest.update(settings.encode())
+    # the same text as each path.resolve(), in a fifth of the time (measured on 20,000 files):
+    # each folder is resolved once, a file only where it is itself a link
+    folders: dict[str, str] = {}
     for path in paths:
-        stat = path.stat()
-        digest.update(f"{path.resolve()}|{stat.st_size}|{stat.st_mtime_ns}\n".encode())
+        text = os.fspath(path)
+        stat = os.lstat(text)
+        if S_ISLNK(stat.st_mode):  # a link counts as the file it names
+            resolved, stat = str(Path(text).resolve()), os.stat(text)
+        else:
+            head, name = os.path.split(text)
+            folder = folders.get(head)
+            if folder is None:
+                folder = folders[head] = str(Path(head).resolve())
+            resolved = os.path.join(folder, name)
+        digest.update(f"{resolved}|{stat.st_size}|{stat.st_mtime_ns}\n".encode())
     if labels is not None:
         digest.update(labels.tobytes())
     return digest.hexdigest()
 
 
-def callable_digest(fn: Any) -> str:
+def callable_digest(fn: Any, depth: int = _CALLABLE_DEPTH) -> str:
     """A hash of what a callable computes: its qualified name, code (constants included),
     defaults, closure values and a ``functools.partial``'s arguments, so two lambdas or two
-    partials of one function differ. Values with no content-based form count by type only, and
-    globals other than functions and plain values are not followed."""
+    partials of one function differ. Values with no content-based form count by type only,
+    globals other than functions and plain values are not followed, and nothing is followed more
+    than ``depth`` references deep."""
     digest = hashlib.blake2b(digest_size=16)
-    _update_callable(digest, fn, _CALLABLE_DEPTH)
+    _update_callable(digest, fn, depth)
     return digest.hexdigest()
 
 
@@ -373,8 +457,12 @@ __all__ = [
     "array_hash",
     "callable_digest",
     "data_fingerprint",
+    "dataset_folder_identity",
+    "files_digest",
     "identity_digest",
+    "known_identity",
     "model_fingerprint",
     "options_key",
     "placed_model_fingerprint",
+    "transform_identity",
 ]

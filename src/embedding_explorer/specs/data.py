@@ -17,10 +17,11 @@ import numpy as np
 import pandas as pd
 
 from ..exceptions import SpecError
+from ..fingerprint import transform_identity
 from ..render import RenderSpec
 from ..subsets import stratified_subset
 from ..text import TextBatches
-from .images import IMAGE_SUFFIXES, ImageFiles, default_transform, find_images, transform_identity
+from .images import IMAGE_SUFFIXES, ImageFiles, default_transform, find_images
 from .models import LoadedModel, first_line
 
 TABLE_SUFFIXES = (".csv", ".tsv", ".parquet", ".pq", ".jsonl", ".ndjson")

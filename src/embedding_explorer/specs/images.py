@@ -8,7 +8,6 @@ standard deviation. Thumbnails come from the original file (see :class:`~..rende
 
 from __future__ import annotations
 
-import types
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -19,7 +18,7 @@ from PIL import Image, UnidentifiedImageError
 from torch.utils.data import Dataset
 
 from ..exceptions import SpecError
-from ..fingerprint import callable_digest, files_digest
+from ..fingerprint import files_digest, transform_identity
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp")
 DEFAULT_SIZE = 224
@@ -130,10 +129,3 @@ class ImageFiles(Dataset[Any]):
     def content_fingerprint(self) -> str:
         """The files (path, size, modification time), labels and the transform's settings."""
         return files_digest(transform_identity(self.transform), self.paths, self.labels)
-
-
-def transform_identity(transform: ImageTransform) -> str:
-    """A stable text form of a transform: its settings (``repr``), or a function's code."""
-    if isinstance(transform, types.FunctionType):
-        return callable_digest(transform)
-    return repr(transform)
