@@ -16,6 +16,7 @@ import numpy as np
 import pytest
 import torch
 import xxhash
+from torch import nn
 from torch.utils.data import DataLoader, Dataset, Subset, TensorDataset
 
 from embedding_explorer.fingerprint import (
@@ -24,6 +25,7 @@ from embedding_explorer.fingerprint import (
     callable_digest,
     data_fingerprint,
     files_digest,
+    transform_identity,
 )
 from embedding_explorer.reducers import Reducer
 from embedding_explorer.render import Renderer
@@ -305,18 +307,92 @@ def image_folder(tmp_path: Path, *, transform: Any = None, n: int = 6) -> ImageF
     return ImageFolder(tmp_path, read_values, transform=transform or Compose([Scale(2.0)]))
 
 
-def test_a_dataset_folder_is_fingerprinted_by_its_files_without_reading_one(tmp_path: Path) -> None:
+def test_a_dataset_folder_is_fingerprinted_by_its_files_and_its_first_and_last_items(tmp_path: Path) -> None:
     data = image_folder(tmp_path)
     fingerprint = data_fingerprint(data)
-    assert data.reads == 0 and fingerprint is not None
+    assert data.reads == 2 and fingerprint is not None
     assert data_fingerprint(image_folder(tmp_path)) == fingerprint
     loader = DataLoader(data, batch_size=4)
     in_loader = data_fingerprint(loader)
-    assert data.reads == 0 and in_loader not in (None, fingerprint)  # the default collate: nothing read
+    assert data.reads == 4 and in_loader not in (None, fingerprint)  # the default collate: no batch read
     assert data_fingerprint(DataLoader(data, batch_size=2)) != in_loader
     subset = data_fingerprint(Subset(data, [0, 2, 4]))
-    assert data.reads == 0 and subset not in (None, fingerprint)
+    assert subset not in (None, fingerprint)
     assert data_fingerprint(Subset(data, [0, 2, 5])) != subset
+    assert data_fingerprint(Subset(data, torch.tensor([0, 2, -2]))) == subset  # the same items
+    assert data_fingerprint(Subset(Subset(data, [4, 3, 2, 0]), [3, 2, 0])) == subset
+
+
+def test_a_subset_of_a_folder_looks_only_at_the_files_it_picks(tmp_path: Path) -> None:
+    data = image_folder(tmp_path)
+    subset = data_fingerprint(Subset(data, [0, 2]))
+    Path(data.samples[5][0]).unlink()  # a file it does not pick
+    assert data_fingerprint(Subset(image_folder(tmp_path), [0, 2])) == subset
+
+
+class ScaledFolder(ImageFolder):
+    """A subclass with state of its own that its ``__getitem__`` uses: not known by its files."""
+
+    def __init__(self, root: Path, scale: float) -> None:
+        super().__init__(root, read_values)
+        self.scale = scale
+
+    def __getitem__(self, index: int) -> tuple[Any, Any]:
+        x, y = super().__getitem__(index)
+        return x * self.scale, y
+
+
+class ScaledSubset(Subset[Any]):
+    def __init__(self, dataset: Any, indices: list[int], scale: float) -> None:
+        super().__init__(dataset, indices)
+        self.scale = scale
+
+    def __getitem__(self, index: int) -> Any:  # type: ignore[override]
+        x, y = super().__getitem__(index)
+        return x * self.scale, y
+
+    def __getitems__(self, indices: list[int]) -> list[Any]:
+        return [self[i] for i in indices]
+
+
+def test_subclasses_of_a_folder_or_a_subset_are_read_as_any_dataset(tmp_path: Path) -> None:
+    image_folder(tmp_path)
+    assert data_fingerprint(ScaledFolder(tmp_path, 1.0)) != data_fingerprint(ScaledFolder(tmp_path, 5.0))
+    data = image_folder(tmp_path)
+    one, five = (data_fingerprint(ScaledSubset(data, [0, 1, 2], s)) for s in (1.0, 5.0))
+    assert one != five and one != data_fingerprint(Subset(data, [0, 1, 2]))
+
+
+def test_a_folder_s_targets_count_as_they_are(tmp_path: Path) -> None:
+    fingerprints = set()
+    for targets in ([0.2] * 6, [0.7] * 6, ["a"] * 6):
+        data = image_folder(tmp_path)
+        data.samples = [(path, t) for (path, _), t in zip(data.samples, targets, strict=True)]
+        fingerprints.add(data_fingerprint(data))
+    assert len(fingerprints) == 3 and None not in fingerprints
+
+
+GLOBAL_SCALE = {"factor": 2.0}
+
+
+def test_what_a_transform_s_code_hash_cannot_see_shows_in_the_items_read(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    transform = Lambda(lambda x: x * GLOBAL_SCALE["factor"])  # a dict global: not followed
+    before = data_fingerprint(image_folder(tmp_path, transform=transform))
+    monkeypatch.setitem(GLOBAL_SCALE, "factor", 3.0)
+    assert data_fingerprint(image_folder(tmp_path, transform=transform)) != before
+
+
+def test_an_nn_module_transform_counts_by_its_forward() -> None:
+    def module_class(factor: float) -> type[nn.Module]:
+        source = f"class Scaled(nn.Module):\n    def forward(self, x):\n        return x * {factor}\n"
+        namespace: dict[str, Any] = {"nn": nn}
+        exec(source, namespace)  # the same class name and module, another forward
+        return namespace["Scaled"]  # type: ignore[no-any-return]
+
+    assert transform_identity(module_class(2.0)()) != transform_identity(module_class(3.0)())
+    assert transform_identity(module_class(2.0)()) == transform_identity(module_class(2.0)())
 
 
 def test_a_dataset_folder_s_fingerprint_changes_with_any_file_target_or_setting(tmp_path: Path) -> None:
@@ -349,8 +425,9 @@ def test_a_transform_s_identity_reaches_a_lambda_s_code_inside_a_compose(tmp_pat
 def test_a_custom_collate_still_reads_the_edge_batches_of_a_known_data_set(tmp_path: Path) -> None:
     data = image_folder(tmp_path)
     plain = data_fingerprint(DataLoader(data, batch_size=4))
+    assert data.reads == 2  # the first and last items
     by_setting = data_fingerprint(DataLoader(data, batch_size=4, collate_fn=_collate_folder_by_setting))
-    assert data.reads == len(data) and by_setting != plain  # both (partial) batches: all six files
+    assert data.reads == 4 + len(data) and by_setting != plain  # both (partial) batches: all six files
 
 
 def _collate_folder_by_setting(items: list[tuple[torch.Tensor, int]]) -> torch.Tensor:

@@ -39,7 +39,8 @@ _CALLABLE_DEPTH = 3  # how deep functions reached through closures, defaults and
 # attributes -> the function, whose code counts (a Lambda's repr is "Lambda()")
 _TRANSFORM_DEPTH = 6
 _ADDRESS = re.compile(r" at 0x[0-9a-fA-F]+")  # object.__repr__'s memory address: differs per process
-DATASET_FOLDER = "torchvision.datasets.folder.DatasetFolder"  # ImageFolder's base: files and a loader
+# torchvision's data sets of files read by a loader (exactly these classes: see known_identity)
+DATASET_FOLDERS = ("torchvision.datasets.folder.DatasetFolder", "torchvision.datasets.folder.ImageFolder")
 
 
 def identity_digest() -> Any:
@@ -98,9 +99,14 @@ def placed_model_fingerprint(model: nn.Module) -> dict[str, Any]:
 def data_fingerprint(data: Any) -> str | None:
     """A fingerprint known before extraction, or None for one-pass iterables.
 
-    Tensors, arrays and lists of batches are hashed whole. A map-style Dataset is hashed by its
-    length, type and up to ``SAMPLED_ITEMS`` evenly spaced items: an edit elsewhere in a large
-    data set is not seen (pass ``recompute=True`` after such an edit).
+    Tensors, arrays and lists of batches are hashed whole. A data set with a
+    :func:`known_identity` (files listed with their sizes and times) is hashed by it without
+    reading an item; any other map-style Dataset by its length, type and up to
+    ``SAMPLED_ITEMS`` evenly spaced items: an edit elsewhere in a large data set is not seen
+    (pass ``recompute=True`` after such an edit). A DataLoader adds its batching and its
+    ``collate_fn``: by the collate's ``content_fingerprint()`` where it has one, else by its
+    code and the first and last batches it makes (not read for data known by its files with
+    torch's ``default_collate``).
     """
     if text_batches_of(data) is not None:  # texts, labels and tokenizer: not the tensors
         return data.content_fingerprint()
@@ -117,7 +123,10 @@ def data_fingerprint(data: Any) -> str | None:
             collate = callable_digest(data.collate_fn)
             digest.update(f"loader:{data.batch_size}:{data.drop_last}:{collate}".encode())
             known = known_identity(data.dataset)
-            if known is None or data.collate_fn is not default_collate:
+            collate_identity = getattr(data.collate_fn, "content_fingerprint", None)
+            if callable(collate_identity):  # a collate_fn that says what it makes (this package's)
+                digest.update(str(collate_identity()).encode())
+            elif known is None or data.collate_fn is not default_collate:
                 _update_edge_batches(digest, data)  # what a custom collate_fn makes of the items
             if known is not None:
                 digest.update(known.encode())
@@ -139,43 +148,58 @@ def data_fingerprint(data: Any) -> str | None:
 
 
 def known_identity(data: Any) -> str | None:
-    """The identity of a data set that can say what it holds without reading its items, or None.
+    """The identity of a data set that can say what it holds without reading every item, or None.
 
     - a Dataset with a ``content_fingerprint()`` (this package's image, audio and table data);
-    - torchvision's ``DatasetFolder`` and ``ImageFolder`` (subclasses included): every listed
-      file's path, size and modification time, the targets, the transforms, the loader and the
-      class's ``__getitem__``, so a changed file or setting changes it (a sampled read sees
-      neither an edit elsewhere nor a file replaced by one of the same content, and decodes
-      hundreds of images before every run: 1.1 s for 224 x 224 JPEG crops, measured);
-    - a ``Subset`` of either: its indices and the whole set's identity.
+    - torchvision's own ``DatasetFolder`` and ``ImageFolder`` classes (not subclasses, whose
+      ``__getitem__`` and state may add anything): every listed file's path, size and modification
+      time, the targets, the loader and the transforms, plus the first and last items as read (a
+      safety net for what a transform's code hash cannot see, such as a global it reads). A
+      sampled read (any other Dataset) would decode 256 items before every run and still miss an
+      edit elsewhere;
+    - a ``Subset`` (the class itself) of any of these: the items it picks (of a folder, only
+      those files are looked at).
+
+    Data whose identity cannot be formed this way (targets or indices of an unexpected kind) is
+    None: it is fingerprinted by sampled items instead.
     """
-    if isinstance(data, Subset):
-        inner = known_identity(data.dataset)
-        indices = array_hash(np.asarray(data.indices, dtype=np.int64))
-        return None if inner is None else f"subset:{indices}:{inner}"
+    try:
+        return _known_identity(data, None)
+    except (TypeError, ValueError, IndexError):
+        return None
+
+
+def _known_identity(data: Any, picked: np.ndarray | None) -> str | None:
+    """:func:`known_identity` of the items ``picked`` (all where None) of ``data``."""
+    if type(data) is Subset:
+        n = len(data.dataset)  # type: ignore[arg-type]
+        own = np.asarray(data.indices, dtype=np.int64)
+        own = np.where(own < 0, own + n, own)
+        return _known_identity(data.dataset, own if picked is None else own[picked])
+    selected = "" if picked is None else f"picked:{array_hash(picked)}:"
     if isinstance(data, Dataset) and callable(getattr(data, "content_fingerprint", None)):
-        return str(data.content_fingerprint())  # type: ignore[attr-defined]
-    if any(f"{cls.__module__}.{cls.__qualname__}" == DATASET_FOLDER for cls in type(data).__mro__):
-        return dataset_folder_identity(data)
+        return f"{selected}{data.content_fingerprint()}"  # type: ignore[attr-defined]
+    cls = type(data)
+    if f"{cls.__module__}.{cls.__qualname__}" in DATASET_FOLDERS:
+        return dataset_folder_identity(data, picked)
     return None
 
 
-def dataset_folder_identity(folder: Any) -> str:
-    """:func:`known_identity` of a torchvision ``DatasetFolder``: its ``samples`` (path, target)
-    by :func:`files_digest`, with how each is read and transformed."""
+def dataset_folder_identity(folder: Any, picked: np.ndarray | None = None) -> str:
+    """:func:`known_identity` of a torchvision ``DatasetFolder``'s samples ``picked`` (all where
+    None): their files by :func:`files_digest`, their targets, how each is read and transformed,
+    and the first and last of them as read."""
+    indices = np.arange(len(folder.samples)) if picked is None else picked
+    samples = [folder.samples[i] for i in indices]
+    digest = identity_digest()
+    for name in ("loader", "transform", "target_transform"):
+        digest.update(f"{name}:{transform_identity(getattr(folder, name))}".encode())
+    digest.update(str(array_hash(np.asarray([target for _, target in samples]))).encode())
+    for i in sorted({int(indices[0]), int(indices[-1])}) if len(indices) else []:
+        _update_loose(digest, folder[i], 1)
     cls = type(folder)
-    settings = "|".join(
-        [
-            f"{cls.__module__}.{cls.__qualname__}",
-            callable_digest(cls.__getitem__),
-            callable_digest(folder.loader),
-            transform_identity(folder.transform),
-            transform_identity(folder.target_transform),
-        ]
-    )
-    paths = [Path(path) for path, _ in folder.samples]
-    targets = np.asarray([target for _, target in folder.samples], dtype=np.int64)
-    return f"folder:{files_digest(settings, paths, targets)}"
+    settings = f"{cls.__module__}.{cls.__qualname__}|{digest.hexdigest()}"
+    return f"folder:{files_digest(settings, [Path(path) for path, _ in samples], None)}"
 
 
 def transform_identity(transform: Callable[..., Any] | None) -> str:
@@ -294,9 +318,10 @@ def _update_callable(digest: Any, fn: Any, depth: int) -> None:
             f"{getattr(fn, '__module__', None) or getattr(fn, '__objclass__', '')}.{qualname}".encode()
         )
     if depth > 0 and not isinstance(fn, type):
-        call = inspect.getattr_static(cls, "__call__", None)
-        if isinstance(call, types.FunctionType):
-            _update_code(digest, call.__code__)
+        for method in ("__call__", "forward"):  # an nn.Module's __call__ is torch's: its forward counts
+            code = inspect.getattr_static(cls, method, None)
+            if isinstance(code, types.FunctionType):
+                _update_code(digest, code.__code__)
         if isinstance(getattr(fn, "__dict__", None), dict):
             _update_loose(digest, vars(fn), depth - 1)
 
@@ -349,6 +374,9 @@ def _update_loose(digest: Any, value: Any, depth: int) -> None:
         for key in sorted(value, key=str):
             digest.update(str(key).encode())
             _update_loose(digest, value[key], depth - 1)
+    elif isinstance(value, (set, frozenset)):  # plain values by content, in an order of their own
+        plain = sorted(repr(v) for v in value if isinstance(v, (str, int, float, bytes)))
+        digest.update(repr(plain).encode())
     elif isinstance(value, (list, tuple)):
         for item in value:
             _update_loose(digest, item, depth - 1)
