@@ -25,6 +25,28 @@ from .tokens import TOKENS_KEY, TokenBatches, TokenSelection
 LABEL_KEYS = ("labels", "label")
 
 
+@dataclass(frozen=True)
+class Rendered:
+    """One batch's renderings made where it was loaded (a DataLoader worker decodes each file
+    once, for the model and for its thumbnail): one rendering per sample, of one ``kind``
+    (:mod:`.records`), at most ``max_size`` pixels a side, and their input statistics
+    (:mod:`.inputstats`)."""
+
+    kind: str
+    items: list[bytes]
+    columns: dict[str, np.ndarray]
+    max_size: int
+
+
+@dataclass(frozen=True)
+class RenderedBatch:
+    """A raw batch (anything :func:`parse_batch` reads) with its samples' :class:`Rendered`
+    renderings: what a collate function that renders returns."""
+
+    batch: Any
+    rendered: Rendered
+
+
 @dataclass
 class Batch:
     """One batch: what the model receives, and what we record about its samples.
@@ -39,6 +61,7 @@ class Batch:
     attention_mask: torch.Tensor | None
     shown: Any = None  # what renderings are made of when not the inputs (ee.from_arrays' images)
     tokens: TokenSelection | None = None
+    rendered: Rendered | None = None  # renderings made where the batch was loaded (RenderedBatch)
 
     def model_args(
         self, device: torch.device, dtype: torch.dtype | None = None
@@ -268,6 +291,14 @@ def check_loader_order(loader: DataLoader[Any]) -> None:
 
 def parse_batch(raw: Any) -> Batch:
     """Split a raw batch into model inputs, labels and attention mask."""
+    if isinstance(raw, RenderedBatch):
+        batch = parse_batch(raw.batch)
+        if len(raw.rendered.items) != batch.size:
+            raise EmbeddingExplorerError(
+                f"a batch has {batch.size} samples but {len(raw.rendered.items)} renderings"
+            )
+        batch.rendered = raw.rendered
+        return batch
     if isinstance(raw, Mapping):
         inputs = {k: v for k, v in raw.items() if k not in LABEL_KEYS and k != TOKENS_KEY}
         for key, value in inputs.items():

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -169,8 +170,20 @@ def _explore(args: argparse.Namespace) -> int:
         progress=not args.quiet,
         wait=args.wait,
         name=args.name,
+        workers=loader_workers(args.workers, args.device),
     )
     return _summarise(run, args)
+
+
+def loader_workers(workers: int | None, device: str | None) -> int:
+    """``--workers``, or by default: on a GPU one process per core but one (at most 8) decodes the
+    image files, where decoding in the main process would hold back the forward pass; on the
+    CPU none, as the forward pass uses every core."""
+    if workers is not None:
+        return workers
+    if device is None or not device.startswith("cuda"):
+        return 0
+    return max(0, min(8, (os.cpu_count() or 1) - 1))
 
 
 def _summarise(run: Run, args: argparse.Namespace) -> int:
@@ -474,6 +487,13 @@ def _add_explore_parser(sub: Any) -> None:
         "--batch-size", type=int, default=None, help="default: 64 (4096 rows read at a time with --vectors)"
     )
     explore.add_argument("--device", default=None, help="cpu, cuda, cuda:1, mps (default: cpu)")
+    explore.add_argument(
+        "--workers",
+        type=int,
+        default=None,
+        help="processes that decode image files (default: on a GPU one per core but one, at most 8; "
+        "on the CPU none: the forward pass has the cores)",
+    )
     explore.add_argument("--dtype", default="float32", help="float32, bfloat16 or float16 (forward pass)")
     explore.add_argument("--reduce", default=None, help="mean, first, last, max, flatten (default: by rank)")
     explore.add_argument(

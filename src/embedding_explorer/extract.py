@@ -611,6 +611,8 @@ def input_columns(
 ) -> dict[str, np.ndarray]:
     """The input statistics of one batch's renderings: images as rendered, or texts (see
     :mod:`.inputstats`); none where the batch has no such rendering."""
+    if renderer.last_columns is not None:  # taken where the batch was rendered
+        return renderer.last_columns
     if renderer.last_pixels is not None:
         # on torch's threads: between two forward passes (or beside a GPU's) those cores are idle
         workers = torch.get_num_threads()

@@ -38,6 +38,7 @@ def explore_specs(
     progress: bool = True,
     wait: bool | float = False,
     name: str | None = None,
+    workers: int = 0,
 ) -> Run:
     """What the command does: load both specs, explore ``layers``, return the run.
 
@@ -58,10 +59,13 @@ def explore_specs(
         limit=limit,
         split=split,
         batch_size=batch_size,
+        workers=workers,
     )
     name = name or _slug(f"{loaded_model.name}-{loaded_data.name}")
     given: dict[str, Any] = {"metadata": None, "render": None, "label_names": None}
-    module, batches, reducers, kwargs = resolve(loaded_model, loaded_data, list(layers), reduce, given)
+    module, batches, reducers, kwargs = resolve(
+        loaded_model, loaded_data, list(layers), reduce, given, batch_size
+    )
     return explore(
         module,
         batches,

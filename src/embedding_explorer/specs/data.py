@@ -21,7 +21,7 @@ from ..fingerprint import transform_identity
 from ..render import RenderSpec
 from ..subsets import stratified_subset
 from ..text import TextBatches
-from .images import IMAGE_SUFFIXES, ImageFiles, default_transform, find_images
+from .images import IMAGE_SUFFIXES, ImageFiles, decoded_once, default_transform, find_images
 from .models import LoadedModel, first_line
 
 TABLE_SUFFIXES = (".csv", ".tsv", ".parquet", ".pq", ".jsonl", ".ndjson")
@@ -52,6 +52,7 @@ class LoadedData:
     label_names: list[str] | None = None
     metadata: pd.DataFrame | None = None
     render: RenderSpec = None
+    workers: int = 0  # loader processes that decode image files (0: the main process)
 
     @property
     def name(self) -> str:
@@ -62,6 +63,13 @@ class LoadedData:
     def explore_kwargs(self) -> dict[str, Any]:
         """``metadata``, ``render`` and ``label_names`` for ``explore``."""
         return {"metadata": self.metadata, "render": self.render, "label_names": self.label_names}
+
+    def batches(self, batch_size: int) -> Any:
+        """What ``explore`` iterates: image files through :func:`~.images.decoded_once` (each file
+        decoded once, for the model and its thumbnail, in ``workers`` processes), else ``data``."""
+        if isinstance(self.data, ImageFiles):
+            return decoded_once(self.data, batch_size, self.workers)
+        return self.data
 
 
 Loader = Callable[[str, "LoadedModel | None", DataOptions], LoadedData]
@@ -102,6 +110,7 @@ def load_data(
     split: str | None = None,
     batch_size: int = 64,
     max_length: int = 128,
+    workers: int = 0,
 ) -> LoadedData:
     """Read a data spec for ``model`` (its tokenizer for texts, its preprocessing for images).
 
@@ -123,14 +132,22 @@ def load_data(
         Keep N samples: a stratified subset when there are labels, else the first N.
     split : str, optional
         The split of a Hugging Face data set (default: ``train``, or its only split).
+    workers : int, default=0
+        Loader processes that decode image files, each once for the model and for its thumbnail
+        (0: the main process): where the forward pass is fast (a GPU), decoding in the main process
+        is the limit (:meth:`LoadedData.batches`).
     """
     options = DataOptions(text_column, image_column, label_column, limit, split, batch_size, max_length)
     if limit is not None and (not isinstance(limit, int) or limit < 2):
         raise SpecError(f"--limit {limit!r}: keep at least 2 samples (PCA needs 2)")
+    if not isinstance(workers, int) or isinstance(workers, bool) or workers < 0:
+        raise SpecError(f"--workers {workers!r}: give a number of loader processes, 0 or more")
     text = str(spec)
     for kind in DATA_KINDS:
         if kind.detect(text):
-            return kind.load(text, model, options)
+            loaded = kind.load(text, model, options)
+            loaded.workers = workers
+            return loaded
     path = Path(text)
     if not path.exists():
         raise SpecError(f"data {text!r}: no such file or folder")

@@ -15,10 +15,14 @@ from typing import Any
 import numpy as np
 import torch
 from PIL import Image, UnidentifiedImageError
-from torch.utils.data import Dataset
+from torch.utils.data import DataLoader, Dataset, default_collate
 
+from ..batches import Rendered, RenderedBatch
 from ..exceptions import SpecError
 from ..fingerprint import files_digest, transform_identity
+from ..inputstats import original_image_statistics
+from ..records import IMAGE
+from ..render import ImageRender, image_record, thumbnail
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp")
 DEFAULT_SIZE = 224
@@ -129,3 +133,61 @@ class ImageFiles(Dataset[Any]):
     def content_fingerprint(self) -> str:
         """The files (path, size, modification time), labels and the transform's settings."""
         return files_digest(transform_identity(self.transform), self.paths, self.labels)
+
+
+class DecodedOnce(Dataset[tuple[Any, Image.Image]]):
+    """The samples of ``files`` with their thumbnails: each file decoded once, for the model (the
+    item ``files[i]`` is) and for its thumbnail (at most ``max_size`` a side), wherever the loader
+    reads it: in its worker processes with ``num_workers``, instead of the main process reading
+    every file again for its thumbnail. Batched by :class:`RenderingCollate`."""
+
+    def __init__(self, files: ImageFiles, max_size: int) -> None:
+        self.files, self.max_size = files, max_size
+
+    def __len__(self) -> int:
+        return len(self.files)
+
+    def __getitem__(self, index: int) -> tuple[Any, Image.Image]:
+        image = self.files.original(index)
+        x = self.files.transform(image)
+        labels = self.files.labels
+        item = x if labels is None else (x, int(labels[index]))
+        return item, thumbnail(image, self.max_size)
+
+    def content_fingerprint(self) -> str:
+        """The files' identity (:meth:`ImageFiles.content_fingerprint`) and the thumbnails' size."""
+        return f"decoded-once:{self.max_size}:{self.files.content_fingerprint()}"
+
+
+class RenderingCollate:
+    """Batches :class:`DecodedOnce` items as a :class:`~..batches.RenderedBatch`: the items as
+    torch's ``default_collate`` batches ``files[i]``, and each thumbnail rendered as the renderer
+    renders an image file's original (:func:`~..render.image_record`), with the input
+    statistics of the batch's thumbnails. Runs where the loader batches: in its workers, off the
+    main process."""
+
+    def __init__(self, max_size: int) -> None:
+        self.max_size = max_size
+
+    def __call__(self, items: Sequence[tuple[Any, Image.Image]]) -> RenderedBatch:
+        shown = [thumb for _, thumb in items]
+        records = [image_record(image, self.max_size) for image in shown]
+        rendered = Rendered(IMAGE, records, original_image_statistics(shown), self.max_size)
+        return RenderedBatch(default_collate([item for item, _ in items]), rendered)
+
+    def content_fingerprint(self) -> str:
+        """What its batches hold, for :func:`~..fingerprint.data_fingerprint` (no edge batch read)."""
+        return f"rendering-collate:{self.max_size}"
+
+
+def decoded_once(files: ImageFiles, batch_size: int, workers: int = 0) -> DataLoader[Any]:
+    """A loader of ``files`` that decodes each file once, for the model and its thumbnail, in
+    ``workers`` processes (0: in this one), in order; pass ``files`` itself as ``render=``."""
+    max_size = ImageRender().max_size  # the renderer's thumbnails for an image file's originals
+    return DataLoader(
+        DecodedOnce(files, max_size),
+        batch_size=batch_size,
+        shuffle=False,
+        num_workers=workers,
+        collate_fn=RenderingCollate(max_size),
+    )

@@ -22,12 +22,14 @@ def resolve(
     layers: Sequence[str] | Mapping[str, str] | str,
     reduce: ReduceSpec | Mapping[str, ReduceSpec],
     kwargs: dict[str, Any],
+    batch_size: int = 64,
 ) -> tuple[Any, Any, ReduceSpec | Mapping[str, ReduceSpec], dict[str, Any]]:
     """The module, data, reducers and ``explore`` keyword arguments that specs stand for.
 
     A model spec is loaded with :func:`load_model`, a data spec with :func:`load_data` (default
     options) for that model. The data's metadata, renderings and label names fill the
-    ``kwargs`` the caller left as None; the model's own reducers (sentence-transformers'
+    ``kwargs`` the caller left as None, and its batches are :meth:`LoadedData.batches` (image
+    files decoded once, for the model and the thumbnails); the model's own reducers (sentence-transformers'
     pooled outputs) apply to the captured layers when ``reduce`` is None or one method name.
     """
     loaded_model = load_model(model) if isinstance(model, str) else model
@@ -41,7 +43,7 @@ def resolve(
                 kwargs[key] = value
         if per_token(reduce) and data.kind == "texts":
             kwargs["render"] = None  # each token is shown within its own text, from the tokens
-        data = data.data
+        data = data.batches(batch_size)
     if (
         isinstance(reduce, (str, type(None)))
         and isinstance(loaded_model, LoadedModel)

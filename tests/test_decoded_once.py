@@ -1,0 +1,181 @@
+"""Image files decoded once, for the model and for the thumbnail, where the loader reads them (in
+its worker processes with ``workers``): the same run, to the byte, as the main process decoding
+every file twice (once for the model, once for its thumbnail)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from PIL import Image
+from torch import nn
+
+import embedding_explorer as ee
+from embedding_explorer.batches import Batch, Rendered
+from embedding_explorer.cli import loader_workers
+from embedding_explorer.exceptions import EmbeddingExplorerError, SpecError
+from embedding_explorer.fingerprint import data_fingerprint
+from embedding_explorer.render import Renderer
+from embedding_explorer.specs.images import ImageFiles
+
+LAYERS = ["1", "3"]
+
+
+def pool_net() -> nn.Module:
+    torch.manual_seed(0)
+    return nn.Sequential(nn.Conv2d(3, 4, 5, stride=4), nn.ReLU(), nn.AdaptiveAvgPool2d(2), nn.Flatten())
+
+
+def write_photos(folder: Path, n: int = 22) -> list[Path]:
+    """Colour and grey images of several sizes (most larger than a 128 px thumbnail), as JPEG
+    and PNG, in two class folders: each batch of 8 mixes them."""
+    rng = np.random.default_rng(3)
+    paths = []
+    for i in range(n):
+        height, width = int(rng.integers(60, 300)), int(rng.integers(60, 300))
+        ys, xs = np.mgrid[0:height, 0:width]
+        base = np.stack([(xs * (c + 1) + ys * (3 - c)) % 256 for c in range(3)], axis=-1)
+        pixels = np.clip(base + rng.normal(0, 20, base.shape), 0, 255).astype(np.uint8)
+        image = Image.fromarray(pixels)
+        if i % 5 == 0:
+            image = image.convert("L")
+        parent = folder / ("sea" if i % 3 else "wood")
+        parent.mkdir(parents=True, exist_ok=True)
+        path = parent / f"{i:03d}{'.jpg' if i % 2 else '.png'}"
+        image.save(path)
+        paths.append(path)
+    return sorted(paths)
+
+
+def same_runs(a: ee.Run, b: ee.Run) -> None:
+    """Activations, PCA, every rendering and the whole sample table (input statistics included)."""
+    for layer in LAYERS:
+        np.testing.assert_array_equal(np.asarray(a[layer].activations), np.asarray(b[layer].activations))
+        np.testing.assert_array_equal(a[layer].explained_variance, b[layer].explained_variance)
+    n = len(a.samples)
+    assert n == len(b.samples) and [a.rendering(i) for i in range(n)] == [b.rendering(i) for i in range(n)]
+    pd.testing.assert_frame_equal(a.samples, b.samples)
+
+
+@pytest.fixture
+def counted_reads(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """The index of every image file read in this process."""
+    reads: list[int] = []
+    original = ImageFiles.original
+
+    def counting(self: ImageFiles, index: int) -> Image.Image:
+        reads.append(index)
+        return original(self, index)
+
+    monkeypatch.setattr(ImageFiles, "original", counting)
+    return reads
+
+
+def test_each_file_is_decoded_once_and_the_run_is_the_same_as_decoding_it_twice(
+    tmp_path: Path, counted_reads: list[int]
+) -> None:
+    paths = write_photos(tmp_path / "photos")
+    loaded = ee.load_data(tmp_path / "photos")
+    files = loaded.data
+    assert isinstance(files, ImageFiles)
+    twice = ee.explore(
+        pool_net(), files, LAYERS, out=tmp_path / "twice", batch_size=8, progress=False,
+        **loaded.explore_kwargs(),
+    )  # fmt: skip
+    # the files as a plain Dataset: each decoded for the model and again for its thumbnail
+    assert sorted(counted_reads) == sorted([*range(len(paths))] * 2)
+    assert {"brightness", "saturation", "edge_density"} <= set(twice.input_statistics)
+    counted_reads.clear()
+    once = ee.explore(pool_net(), loaded, LAYERS, out=tmp_path / "once", batch_size=8, progress=False)
+    assert sorted(counted_reads) == list(range(len(paths)))  # the fingerprint reads none either
+    same_runs(once, twice)
+    assert once.metadata["file"].tolist() == [f"{p.parent.name}/{p.name}" for p in paths]
+
+
+def test_loader_workers_decode_the_files_and_make_the_same_run(
+    tmp_path: Path, counted_reads: list[int]
+) -> None:
+    write_photos(tmp_path / "photos")
+    in_main = ee.explore(
+        pool_net(),
+        ee.load_data(tmp_path / "photos"),
+        LAYERS,
+        out=tmp_path / "main",
+        batch_size=8,
+        progress=False,
+    )
+    counted_reads.clear()
+    loaded = ee.load_data(tmp_path / "photos", workers=2)
+    in_workers = ee.explore(
+        pool_net(), loaded, LAYERS, out=tmp_path / "workers", batch_size=8, progress=False
+    )
+    assert counted_reads == []  # not one file read in this process: the workers read them
+    same_runs(in_workers, in_main)
+    # the same files, thumbnails and batches: the same data; a finished run is found again
+    assert data_fingerprint(loaded.batches(8)) == data_fingerprint(
+        ee.load_data(tmp_path / "photos").batches(8)
+    )
+    reloaded = ee.load_data(tmp_path / "photos", workers=2)
+    again = ee.explore(pool_net(), reloaded, LAYERS, out=tmp_path / "workers", batch_size=8, progress=False)
+    assert again.generation == in_workers.generation
+
+
+def test_a_file_that_does_not_decode_in_a_worker_stops_the_run_naming_it(tmp_path: Path) -> None:
+    paths = write_photos(tmp_path / "photos", 12)
+    paths[9].write_bytes(b"not an image")
+    with pytest.raises(SpecError, match=rf"{paths[9].name}.*sample 9.*cannot be read"):
+        ee.explore(pool_net(), ee.load_data(tmp_path / "photos", workers=2), LAYERS, out=tmp_path / "run",
+                   batch_size=4, progress=False)  # fmt: skip
+    assert not (tmp_path / "run").exists()
+
+
+def test_renderings_made_at_another_size_are_made_again_from_the_files(tmp_path: Path) -> None:
+    paths = write_photos(tmp_path / "photos", 4)
+    files = ee.load_data(tmp_path / "photos").data
+    renderer = Renderer(files, len(paths))
+    made = Rendered("image", [b"x"] * 4, {"brightness": np.zeros(4)}, max_size=64)
+    batch = Batch(torch.zeros(4, 3, 8, 8), 4, None, None, rendered=made)
+    rendered = renderer.render(batch)
+    assert rendered is not None and b"x" not in rendered and renderer.last_columns is None
+    renderer = Renderer(files, len(paths))
+    same_size = Rendered("image", [b"x"] * 4, {"brightness": np.zeros(4)}, max_size=renderer.max_size)
+    assert renderer.render(Batch(torch.zeros(4, 3, 8, 8), 4, None, None, rendered=same_size)) == [b"x"] * 4
+    assert renderer.last_columns is same_size.columns
+
+
+def test_a_rendered_batch_has_one_rendering_per_sample() -> None:
+    from embedding_explorer.batches import RenderedBatch, parse_batch
+
+    made = Rendered("image", [b"x"] * 3, {}, max_size=128)
+    with pytest.raises(EmbeddingExplorerError, match="4 samples but 3 renderings"):
+        parse_batch(RenderedBatch((torch.zeros(4, 2), torch.arange(4)), made))
+
+
+@pytest.mark.parametrize(
+    ("given", "device", "cores", "expected"),
+    [
+        (None, None, 16, 0),
+        (None, "cpu", 16, 0),
+        (None, "cuda", 16, 8),
+        (None, "cuda:1", 4, 3),
+        (None, "cuda", 1, 0),
+        (3, "cpu", 16, 3),
+        (0, "cuda", 16, 0),
+    ],
+)
+def test_the_command_s_loader_workers(
+    monkeypatch: pytest.MonkeyPatch, given: int | None, device: str | None, cores: int, expected: int
+) -> None:
+    monkeypatch.setattr("os.cpu_count", lambda: cores)
+    assert loader_workers(given, device) == expected
+
+
+@pytest.mark.parametrize("workers", [-1, 1.5, True])
+def test_a_bad_number_of_workers_is_refused(tmp_path: Path, workers: Any) -> None:
+    write_photos(tmp_path / "photos", 2)
+    with pytest.raises(SpecError, match="--workers"):
+        ee.load_data(tmp_path / "photos", workers=workers)
