@@ -4,7 +4,9 @@ every file twice (once for the model, once for its thumbnail)."""
 
 from __future__ import annotations
 
+import multiprocessing
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
@@ -15,11 +17,13 @@ from PIL import Image
 from torch import nn
 
 import embedding_explorer as ee
+from embedding_explorer import batches
 from embedding_explorer.batches import Batch, Rendered
 from embedding_explorer.cli import loader_workers
 from embedding_explorer.exceptions import EmbeddingExplorerError, SpecError
 from embedding_explorer.fingerprint import data_fingerprint
-from embedding_explorer.render import Renderer
+from embedding_explorer.records import as_png
+from embedding_explorer.render import Renderer, rendering_source
 from embedding_explorer.specs.images import ImageFiles
 
 LAYERS = ["1", "3"]
@@ -127,30 +131,92 @@ def test_loader_workers_decode_the_files_and_make_the_same_run(
 def test_a_file_that_does_not_decode_in_a_worker_stops_the_run_naming_it(tmp_path: Path) -> None:
     paths = write_photos(tmp_path / "photos", 12)
     paths[9].write_bytes(b"not an image")
-    with pytest.raises(SpecError, match=rf"{paths[9].name}.*sample 9.*cannot be read"):
+    with pytest.raises(SpecError) as raised:
         ee.explore(pool_net(), ee.load_data(tmp_path / "photos", workers=2), LAYERS, out=tmp_path / "run",
                    batch_size=4, progress=False)  # fmt: skip
+    # the reader's own message, as the main process would raise it: not the worker's traceback
+    assert str(raised.value).startswith(f"image {paths[9]} (sample 9) cannot be read")
+    assert "Traceback" not in str(raised.value) and "\n" not in str(raised.value)
     assert not (tmp_path / "run").exists()
 
 
-def test_renderings_made_at_another_size_are_made_again_from_the_files(tmp_path: Path) -> None:
+def test_renderings_are_taken_only_from_the_renderer_s_own_originals_at_its_size(tmp_path: Path) -> None:
     paths = write_photos(tmp_path / "photos", 4)
     files = ee.load_data(tmp_path / "photos").data
+    x = torch.zeros(4, 3, 8, 8)
+    for source in (
+        rendering_source(files, 64),
+        "",
+        rendering_source(ee.load_data(tmp_path / "photos").data, 128),
+    ):
+        renderer = Renderer(files, len(paths))
+        made = Rendered("image", [b"x"] * 4, {"brightness": np.zeros(4)}, source)
+        rendered = renderer.render(Batch(x, 4, None, None, rendered=made))
+        assert rendered is not None and b"x" not in rendered and renderer.last_columns is None
     renderer = Renderer(files, len(paths))
-    made = Rendered("image", [b"x"] * 4, {"brightness": np.zeros(4)}, max_size=64)
-    batch = Batch(torch.zeros(4, 3, 8, 8), 4, None, None, rendered=made)
-    rendered = renderer.render(batch)
-    assert rendered is not None and b"x" not in rendered and renderer.last_columns is None
-    renderer = Renderer(files, len(paths))
-    same_size = Rendered("image", [b"x"] * 4, {"brightness": np.zeros(4)}, max_size=renderer.max_size)
-    assert renderer.render(Batch(torch.zeros(4, 3, 8, 8), 4, None, None, rendered=same_size)) == [b"x"] * 4
-    assert renderer.last_columns is same_size.columns
+    own = Rendered(
+        "image", [b"x"] * 4, {"brightness": np.zeros(4)}, rendering_source(files, renderer.max_size)
+    )
+    assert renderer.render(Batch(x, 4, None, None, rendered=own)) == [b"x"] * 4
+    assert renderer.last_columns is own.columns
+
+
+def test_another_folder_s_renderings_are_shown_where_render_names_it(tmp_path: Path) -> None:
+    """``render=`` another data set's files: its thumbnails and statistics, as before."""
+    write_photos(tmp_path / "a", 10)
+    write_photos(tmp_path / "b", 10)
+    shown = ee.load_data(tmp_path / "b")
+    loaded = ee.load_data(tmp_path / "a")
+    run = ee.explore(pool_net(), loaded, LAYERS, out=tmp_path / "run", batch_size=4, progress=False,
+                     render=shown.data)  # fmt: skip
+    plain = ee.explore(
+        pool_net(), loaded.data, LAYERS, out=tmp_path / "plain", batch_size=4, progress=False,
+        render=shown.data, label_names=loaded.label_names, metadata=loaded.metadata,
+    )  # fmt: skip
+    same_runs(run, plain)
+    expected = Renderer(shown.data, 10).render(Batch(torch.zeros(10, 1), 10, None, None))
+    assert [run.rendering(i) for i in range(10)] == [as_png(r) for r in expected or []]
+
+
+def test_a_loader_of_decoded_files_brings_its_label_names(tmp_path: Path) -> None:
+    write_photos(tmp_path / "photos", 10)
+    loaded = ee.load_data(tmp_path / "photos")
+    run = ee.explore(pool_net(), loaded.batches(4), LAYERS, out=tmp_path / "run", progress=False,
+                     render=loaded.render)  # fmt: skip
+    assert run.label_names == ["sea", "wood"] and run.rendering_kind == "image/png"
+
+
+class ReadsItsOwnWay(ImageFiles):
+    def __getitem__(self, index: int) -> Any:
+        x, y = super().__getitem__(index)
+        return x * 0, y
+
+
+def test_image_files_that_read_their_items_their_own_way_are_read_so(tmp_path: Path) -> None:
+    write_photos(tmp_path / "photos", 4)
+    loaded = ee.load_data(tmp_path / "photos")
+    files = loaded.data
+    own = ReadsItsOwnWay(files.paths, files.transform, labels=files.labels, classes=files.classes)
+    loaded.data = loaded.render = own
+    assert loaded.batches(2) is own
+
+
+def test_a_daemonic_process_reads_a_loader_s_slices_in_itself(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """A Dask worker is a daemonic process: it may not start the loader's worker processes."""
+    write_photos(tmp_path / "photos", 6)
+    loader = ee.load_data(tmp_path / "photos", workers=2).batches(2)
+    assert batches._sliced(loader, 2, 6).num_workers == 2
+    monkeypatch.setattr(multiprocessing, "current_process", lambda: SimpleNamespace(daemon=True))
+    sliced = batches._sliced(loader, 2, 6)
+    assert sliced.num_workers == 0 and sliced.prefetch_factor is None and len(list(sliced)) == 2
 
 
 def test_a_rendered_batch_has_one_rendering_per_sample() -> None:
     from embedding_explorer.batches import RenderedBatch, parse_batch
 
-    made = Rendered("image", [b"x"] * 3, {}, max_size=128)
+    made = Rendered("image", [b"x"] * 3, {}, "source")
     with pytest.raises(EmbeddingExplorerError, match="4 samples but 3 renderings"):
         parse_batch(RenderedBatch((torch.zeros(4, 2), torch.arange(4)), made))
 

@@ -21,6 +21,7 @@ from embedding_explorer import EmbeddingExplorerError, NonFiniteActivationError
 from embedding_explorer.capture import LayerCapture
 from embedding_explorer.store.writer import RunWriter
 from embedding_explorer.tokens import TokenBatches
+from specs_support import write_image_folder
 from support import MLP, TOKEN_TEXTS, SmallCNN, assert_equal_runs
 
 distributed = pytest.importorskip("distributed")
@@ -641,3 +642,24 @@ def test_a_run_stopped_before_a_batch_with_no_tokens_resumes_with_its_hash(
     assert run.manifest["timings"]["resumed_at"] == stop_at
     single = ee.explore(make_tiny_bert, batches, TOKEN_LAYERS, out=tmp_path / "s", **kwargs)
     assert_equal_token_runs(run, single)  # the content hash included
+
+
+def make_pool_net() -> nn.Module:
+    """A picklable factory of a small CNN over 224 x 224 RGB images."""
+    torch.manual_seed(0)
+    return nn.Sequential(nn.Conv2d(3, 4, 5, stride=4), nn.ReLU(), nn.AdaptiveAvgPool2d(2), nn.Flatten())
+
+
+def test_image_files_with_loader_workers_run_on_dask_workers(client: Any, tmp_path: Path) -> None:
+    """A Dask worker is a daemonic process: its shards of a ``load_data(..., workers=2)`` loader
+    are read in the worker itself, and make the run one process makes."""
+    write_image_folder(tmp_path / "images", 40)
+    layers = ["1", "3"]
+    loaded = ee.load_data(tmp_path / "images", workers=2)
+    run = ee.explore(
+        make_pool_net, loaded, layers, out=tmp_path / "d", client=client, batch_size=8, progress=False
+    )
+    single = ee.explore(make_pool_net(), ee.load_data(tmp_path / "images"), layers, out=tmp_path / "s",
+                        batch_size=8, progress=False)  # fmt: skip
+    assert_equal_runs(run, single)
+    assert_equal_records(run, single, ["brightness", "contrast", "edge_density"])

@@ -8,6 +8,7 @@ an ``(x, y)`` pair (labels from ``y``), or a dict of model keyword arguments (``
 
 from __future__ import annotations
 
+import multiprocessing
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -29,13 +30,14 @@ LABEL_KEYS = ("labels", "label")
 class Rendered:
     """One batch's renderings made where it was loaded (a DataLoader worker decodes each file
     once, for the model and for its thumbnail): one rendering per sample, of one ``kind``
-    (:mod:`.records`), at most ``max_size`` pixels a side, and their input statistics
-    (:mod:`.inputstats`)."""
+    (:mod:`.records`), and their input statistics (:mod:`.inputstats`). ``source`` says what they
+    were made from and how (:func:`.render.rendering_source`): a renderer takes them only where
+    it would have made the same ones itself."""
 
     kind: str
     items: list[bytes]
     columns: dict[str, np.ndarray]
-    max_size: int
+    source: str
 
 
 @dataclass(frozen=True)
@@ -45,6 +47,15 @@ class RenderedBatch:
 
     batch: Any
     rendered: Rendered
+
+
+@dataclass(frozen=True)
+class LoadFailure:
+    """What a loader worker returns for a batch it could not read (a file that does not decode):
+    :func:`parse_batch` raises ``error`` in the main process as it is, where the DataLoader would
+    have wrapped it in a message holding the worker's whole traceback."""
+
+    error: Exception
 
 
 @dataclass
@@ -176,17 +187,19 @@ def _sliced(data: Any, start: int, stop: int | None) -> Any:
         return pair[0][start:stop], pair[1][start:stop]
     if isinstance(data, DataLoader) and indexable(data):
         end = len(data.dataset) if stop is None else stop  # type: ignore[arg-type]
+        # a daemonic process (a Dask worker) may not start the loader's worker processes
+        workers = 0 if multiprocessing.current_process().daemon else data.num_workers
         return DataLoader(
             Subset(data.dataset, range(start, end)),
             batch_size=data.batch_size,
             collate_fn=data.collate_fn,
-            num_workers=data.num_workers,
+            num_workers=workers,
             pin_memory=data.pin_memory,
             drop_last=data.drop_last,
             timeout=data.timeout,
             worker_init_fn=data.worker_init_fn,
-            persistent_workers=data.persistent_workers,
-            prefetch_factor=data.prefetch_factor if data.num_workers > 0 else None,
+            persistent_workers=data.persistent_workers and workers > 0,
+            prefetch_factor=data.prefetch_factor if workers > 0 else None,
         )
     if indexable(data):
         return Subset(data, range(start, len(data) if stop is None else stop))
@@ -291,6 +304,8 @@ def check_loader_order(loader: DataLoader[Any]) -> None:
 
 def parse_batch(raw: Any) -> Batch:
     """Split a raw batch into model inputs, labels and attention mask."""
+    if isinstance(raw, LoadFailure):
+        raise raw.error
     if isinstance(raw, RenderedBatch):
         batch = parse_batch(raw.batch)
         if len(raw.rendered.items) != batch.size:

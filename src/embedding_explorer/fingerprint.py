@@ -120,13 +120,12 @@ def data_fingerprint(data: Any) -> str | None:
             _update_value(digest, data)
             return digest.hexdigest()
         if isinstance(data, DataLoader):  # how it batches decides which samples a run holds
-            collate = callable_digest(data.collate_fn)
+            # a collate_fn that says what it makes (this package's) counts by that, not its state
+            says = getattr(data.collate_fn, "content_fingerprint", None)
+            collate = str(says()) if callable(says) else callable_digest(data.collate_fn)
             digest.update(f"loader:{data.batch_size}:{data.drop_last}:{collate}".encode())
             known = known_identity(data.dataset)
-            collate_identity = getattr(data.collate_fn, "content_fingerprint", None)
-            if callable(collate_identity):  # a collate_fn that says what it makes (this package's)
-                digest.update(str(collate_identity()).encode())
-            elif known is None or data.collate_fn is not default_collate:
+            if not callable(says) and (known is None or data.collate_fn is not default_collate):
                 _update_edge_batches(digest, data)  # what a custom collate_fn makes of the items
             if known is not None:
                 digest.update(known.encode())

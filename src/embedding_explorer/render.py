@@ -138,8 +138,9 @@ class Renderer:
                 raise EmbeddingExplorerError(
                     f"render has {len(self._originals)} samples but the data has more"
                 )
-            if batch.rendered is not None and batch.rendered.max_size == self.max_size:
-                # rendered where the batch was loaded, from the same files, at this size
+            source = rendering_source(self._originals, self.max_size)
+            if batch.rendered is not None and source and batch.rendered.source == source:
+                # rendered where the batch was loaded, from these very originals, at this size
                 self.kind = self.kind or batch.rendered.kind
                 self.last_columns = batch.rendered.columns
                 return list(batch.rendered.items)
@@ -304,6 +305,15 @@ def thumbnail(image: Image.Image, max_size: int) -> Image.Image:
         image = image.copy()
         image.thumbnail((max_size, max_size), Image.Resampling.LANCZOS)
     return image
+
+
+def rendering_source(originals: Any, max_size: int) -> str:
+    """What renderings made away from the renderer (:class:`~.batches.Rendered`) must have been
+    made from for it to take them: these originals (their ``render_token``, drawn when they were
+    made, so a copy in a loader's worker process has it too) at this size; "" for originals
+    without one, which are always rendered by the renderer itself."""
+    token = getattr(originals, "render_token", None)
+    return f"{token}:{max_size}" if isinstance(token, str) else ""
 
 
 def image_record(image: Image.Image, max_size: int) -> bytes:

@@ -67,9 +67,9 @@ class LoadedData:
     def batches(self, batch_size: int) -> Any:
         """What ``explore`` iterates: image files through :func:`~.images.decoded_once` (each file
         decoded once, for the model and its thumbnail, in ``workers`` processes), else ``data``."""
-        if isinstance(self.data, ImageFiles):
+        if isinstance(self.data, ImageFiles) and type(self.data).__getitem__ is ImageFiles.__getitem__:
             return decoded_once(self.data, batch_size, self.workers)
-        return self.data
+        return self.data  # (a subclass reading its items its own way is read as it reads them)
 
 
 Loader = Callable[[str, "LoadedModel | None", DataOptions], LoadedData]

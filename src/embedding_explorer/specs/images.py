@@ -8,6 +8,7 @@ standard deviation. Thumbnails come from the original file (see :class:`~..rende
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -17,12 +18,12 @@ import torch
 from PIL import Image, UnidentifiedImageError
 from torch.utils.data import DataLoader, Dataset, default_collate
 
-from ..batches import Rendered, RenderedBatch
+from ..batches import LoadFailure, Rendered, RenderedBatch
 from ..exceptions import SpecError
 from ..fingerprint import files_digest, transform_identity
 from ..inputstats import original_image_statistics
 from ..records import IMAGE
-from ..render import ImageRender, image_record, thumbnail
+from ..render import ImageRender, image_record, rendering_source, thumbnail
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp")
 DEFAULT_SIZE = 224
@@ -110,6 +111,7 @@ class ImageFiles(Dataset[Any]):
         self.transform = transform
         self.labels = None if labels is None else np.asarray(labels, dtype=np.int64)
         self.classes = list(classes) if classes is not None else None
+        self.render_token = uuid.uuid4().hex  # what renderings made from them carry (rendering_source)
 
     def __len__(self) -> int:
         return len(self.paths)
@@ -135,7 +137,7 @@ class ImageFiles(Dataset[Any]):
         return files_digest(transform_identity(self.transform), self.paths, self.labels)
 
 
-class DecodedOnce(Dataset[tuple[Any, Image.Image]]):
+class DecodedOnce(Dataset["tuple[Any, Image.Image] | LoadFailure"]):
     """The samples of ``files`` with their thumbnails: each file decoded once, for the model (the
     item ``files[i]`` is) and for its thumbnail (at most ``max_size`` a side), wherever the loader
     reads it: in its worker processes with ``num_workers``, instead of the main process reading
@@ -143,12 +145,16 @@ class DecodedOnce(Dataset[tuple[Any, Image.Image]]):
 
     def __init__(self, files: ImageFiles, max_size: int) -> None:
         self.files, self.max_size = files, max_size
+        self.classes = files.classes  # the label names explore finds on a loader's data set
 
     def __len__(self) -> int:
         return len(self.files)
 
-    def __getitem__(self, index: int) -> tuple[Any, Image.Image]:
-        image = self.files.original(index)
+    def __getitem__(self, index: int) -> tuple[Any, Image.Image] | LoadFailure:
+        try:
+            image = self.files.original(index)
+        except SpecError as error:  # raised as it is in the main process (batches.LoadFailure)
+            return LoadFailure(error)
         x = self.files.transform(image)
         labels = self.files.labels
         item = x if labels is None else (x, int(labels[index]))
@@ -166,14 +172,19 @@ class RenderingCollate:
     statistics of the batch's thumbnails. Runs where the loader batches: in its workers, off the
     main process."""
 
-    def __init__(self, max_size: int) -> None:
-        self.max_size = max_size
+    def __init__(self, max_size: int, source: str) -> None:
+        self.max_size, self.source = max_size, source
 
-    def __call__(self, items: Sequence[tuple[Any, Image.Image]]) -> RenderedBatch:
-        shown = [thumb for _, thumb in items]
+    def __call__(self, items: Sequence[tuple[Any, Image.Image] | LoadFailure]) -> RenderedBatch | LoadFailure:
+        pairs = []
+        for item in items:
+            if isinstance(item, LoadFailure):
+                return item
+            pairs.append(item)
+        shown = [thumb for _, thumb in pairs]
         records = [image_record(image, self.max_size) for image in shown]
-        rendered = Rendered(IMAGE, records, original_image_statistics(shown), self.max_size)
-        return RenderedBatch(default_collate([item for item, _ in items]), rendered)
+        rendered = Rendered(IMAGE, records, original_image_statistics(shown), self.source)
+        return RenderedBatch(default_collate([item for item, _ in pairs]), rendered)
 
     def content_fingerprint(self) -> str:
         """What its batches hold, for :func:`~..fingerprint.data_fingerprint` (no edge batch read)."""
@@ -189,5 +200,5 @@ def decoded_once(files: ImageFiles, batch_size: int, workers: int = 0) -> DataLo
         batch_size=batch_size,
         shuffle=False,
         num_workers=workers,
-        collate_fn=RenderingCollate(max_size),
+        collate_fn=RenderingCollate(max_size, rendering_source(files, max_size)),
     )

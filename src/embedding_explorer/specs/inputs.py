@@ -43,7 +43,8 @@ def resolve(
                 kwargs[key] = value
         if per_token(reduce) and data.kind == "texts":
             kwargs["render"] = None  # each token is shown within its own text, from the tokens
-        data = data.batches(batch_size)
+        # decoded once with their thumbnails where the data's own renderings are the ones shown
+        data = data.batches(batch_size) if kwargs.get("render") is data.render else data.data
     if (
         isinstance(reduce, (str, type(None)))
         and isinstance(loaded_model, LoadedModel)
