@@ -68,6 +68,7 @@ bench: venv
 	$(PY) benchmarks/bench_resnet.py
 	$(PY) benchmarks/bench_fingerprint.py
 	$(PY) benchmarks/bench_image_folder.py
+	$(PY) benchmarks/bench_render.py
 	$(PY) benchmarks/bench_moments.py
 	$(PY) benchmarks/bench_server.py
 	$(PY) benchmarks/bench_scatter.py

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import io
 from collections.abc import Sequence
 
 import numpy as np
 import pytest
 import torch
+from PIL import Image
 
 from embedding_explorer import render
 from embedding_explorer.batches import Batch
+from embedding_explorer.records import as_png
 from embedding_explorer.render import ImageRender, Renderer
 
 
@@ -131,3 +134,28 @@ def test_threads_share_a_large_batch_with_the_same_pixels(monkeypatch: pytest.Mo
     renderer.render(Batch(inputs=x, size=len(x), labels=None, attention_mask=None))
     assert parts == [3]
     np.testing.assert_array_equal(renderer.last_pixels, _numpy_pixels(x, mean, std))
+
+
+def test_threads_shrink_a_batch_of_large_images_as_pil_does_each(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Images larger than a thumbnail shrink in parts of the batch side by side, each exactly as
+    PIL's ``thumbnail`` (Lanczos) shrinks it alone."""
+    x = torch.rand(24, 3, 224, 200, generator=torch.Generator().manual_seed(4))
+    parts: list[int] = []
+    split = render.by_parts
+
+    def counted(work, batch, workers):  # type: ignore[no-untyped-def]
+        done = split(work, batch, workers)
+        parts.append(len(done))
+        return done
+
+    monkeypatch.setattr(torch, "get_num_threads", lambda: 3)
+    monkeypatch.setattr(render, "by_parts", counted)
+    renderer = Renderer("image", None)
+    records = renderer.render(Batch(inputs=x, size=len(x), labels=None, attention_mask=None))
+    assert parts == [3, 3]  # the pixels, then the thumbnails
+    assert renderer.last_pixels is not None and records is not None
+    for image, record in zip(renderer.last_pixels, records, strict=True):
+        expected = Image.fromarray(image)
+        expected.thumbnail((128, 128), Image.Resampling.LANCZOS)
+        shown = np.asarray(Image.open(io.BytesIO(as_png(record))))
+        np.testing.assert_array_equal(shown, np.asarray(expected))

@@ -7,6 +7,7 @@ stored rendering, and how a reader turns them back into PNG, are :mod:`records`.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import io
 from collections.abc import Callable, Mapping, Sequence
@@ -205,8 +206,10 @@ class Renderer:
         if pixels.ndim == 4:  # channels interleaved for the records: stacking the planes is
             # 4x faster than a copy of the moved axis
             pixels = np.stack([pixels[..., 0], pixels[..., 1], pixels[..., 2]], axis=-1)
-        if max(pixels.shape[1:3]) > self._image.max_size:
-            pixels = np.stack([_shrunk(image, self._image.max_size) for image in pixels])
+        if max(pixels.shape[1:3]) > self._image.max_size:  # on torch's threads, as the pixels
+            shrink = functools.partial(_shrunk_images, max_size=self._image.max_size)
+            parts = by_parts(shrink, pixels, torch.get_num_threads())
+            pixels = parts[0] if len(parts) == 1 else np.concatenate(parts)
         # stored raw: PNG encoding (zlib, ~1 ms for 112 x 112 RGB) would cost a quarter of a
         # ResNet-18's forward pass per sample; a reader encodes the few it shows (records.as_png)
         header = raw_header(pixels[0])
@@ -290,6 +293,12 @@ def looks_like_images(x: torch.Tensor) -> bool:
     if x.ndim == 3:
         return min(x.shape[1:]) >= 8 and x.dtype not in (torch.int32, torch.int64)
     return False
+
+
+def _shrunk_images(images: np.ndarray, max_size: int) -> np.ndarray:
+    """Each of a batch's uint8 images :func:`_shrunk` (PIL lets go of the GIL while it resizes,
+    so parts of a batch shrink side by side)."""
+    return np.stack([_shrunk(image, max_size) for image in images])
 
 
 def _shrunk(pixels: np.ndarray, max_size: int) -> np.ndarray:
