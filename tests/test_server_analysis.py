@@ -23,7 +23,13 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> tuple[ee.Run, ee.Run, ee.R
     g = torch.Generator().manual_seed(0)
     x = torch.randn(N, 6, generator=g)
     labels = (x[:, 0] > 0).long().numpy()  # PC-related labels, so eta2 is far from 0
-    metadata = pd.DataFrame({"size": x[:, 1].numpy() * 3 + 1, "site": ["a", "b", "c"] * (N // 3)})
+    metadata = pd.DataFrame(
+        {
+            "size": x[:, 1].numpy() * 3 + 1,
+            "site": ["a", "b", "c"] * (N // 3),
+            "file": [f"photos/{i:04d}.jpg" for i in range(N)],  # an id, as an image folder's
+        }
+    )
     torch.manual_seed(1)
     trained = nn.Sequential(nn.Linear(6, 8), nn.ReLU(), nn.Linear(8, 4))
     other = nn.Sequential(nn.Linear(6, 8), nn.Tanh(), nn.Linear(8, 4))
@@ -51,6 +57,8 @@ def test_associations_match_the_library(client: TestClient, runs: tuple[ee.Run, 
     assert by_name["size"]["statistic"] == "r"
     np.testing.assert_allclose(by_name["size"]["values"], size["r"].to_numpy(), rtol=1e-12)
     assert by_name["site"]["statistic"] == "eta2"
+    # an id explains every component trivially (eta squared 1): left out, saying why
+    assert "file" not in by_name and "different value for every sample" in body["skipped"]["file"]
 
 
 def test_pc_correlation_within_and_between_runs(

@@ -132,7 +132,9 @@ def association(
     Raises
     ------
     EmbeddingExplorerError
-        An unknown column, a column with a single value, a run without labels for "label".
+        An unknown column, a column with a single value, a categorical column with a different
+        value for every sample (an id: eta squared would be 1 everywhere), a run without labels
+        for "label".
 
     Notes
     -----
@@ -151,6 +153,12 @@ def association(
         raise EmbeddingExplorerError(
             f"column {column!r} has a single value ({names[0] if names else 'none'}) over the samples; "
             "an association needs at least two categories"
+        )
+    if len(np.unique(codes[keep])) == int(keep.sum()):
+        raise EmbeddingExplorerError(
+            f"column {column!r} has a different value for every sample (an id, such as a file "
+            "name): each value would explain its own sample, so eta squared would be 1 for every "
+            "component; associate a column whose values group samples"
         )
     if not keep.all():
         scores, codes = scores[keep], codes[keep]
