@@ -117,39 +117,35 @@ def test_later_batches_keep_the_first_batchs_range() -> None:
     np.testing.assert_array_equal(renderer.last_pixels, expected)
 
 
-@pytest.mark.parametrize("mean, std", [(None, None), ((0.485, 0.456, 0.406), (0.229, 0.224, 0.225))])
-def test_threads_share_a_large_batch_with_the_same_pixels(monkeypatch: pytest.MonkeyPatch, mean, std) -> None:
-    x = torch.randn(30, 3, 128, 96, generator=torch.Generator().manual_seed(9))
-    parts: list[int] = []
+@pytest.fixture
+def parts(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """The number of parts of each batch the renderer shares among 3 torch threads."""
+    counts: list[int] = []
     split = render.by_parts
 
     def counted(work, batch, workers):  # type: ignore[no-untyped-def]
         done = split(work, batch, workers)
-        parts.append(len(done))
+        counts.append(len(done))
         return done
 
     monkeypatch.setattr(torch, "get_num_threads", lambda: 3)
     monkeypatch.setattr(render, "by_parts", counted)
+    return counts
+
+
+@pytest.mark.parametrize("mean, std", [(None, None), ((0.485, 0.456, 0.406), (0.229, 0.224, 0.225))])
+def test_threads_share_a_large_batch_with_the_same_pixels(parts: list[int], mean, std) -> None:
+    x = torch.randn(30, 3, 128, 96, generator=torch.Generator().manual_seed(9))
     renderer = Renderer(ImageRender(mean, std), None)
     renderer.render(Batch(inputs=x, size=len(x), labels=None, attention_mask=None))
     assert parts == [3]
     np.testing.assert_array_equal(renderer.last_pixels, _numpy_pixels(x, mean, std))
 
 
-def test_threads_shrink_a_batch_of_large_images_as_pil_does_each(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_threads_shrink_a_batch_of_large_images_as_pil_does_each(parts: list[int]) -> None:
     """Images larger than a thumbnail shrink in parts of the batch side by side, each exactly as
     PIL's ``thumbnail`` (Lanczos) shrinks it alone."""
     x = torch.rand(24, 3, 224, 200, generator=torch.Generator().manual_seed(4))
-    parts: list[int] = []
-    split = render.by_parts
-
-    def counted(work, batch, workers):  # type: ignore[no-untyped-def]
-        done = split(work, batch, workers)
-        parts.append(len(done))
-        return done
-
-    monkeypatch.setattr(torch, "get_num_threads", lambda: 3)
-    monkeypatch.setattr(render, "by_parts", counted)
     renderer = Renderer("image", None)
     records = renderer.render(Batch(inputs=x, size=len(x), labels=None, attention_mask=None))
     assert parts == [3, 3]  # the pixels, then the thumbnails
