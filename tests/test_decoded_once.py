@@ -5,6 +5,8 @@ every file twice (once for the model, once for its thumbnail)."""
 from __future__ import annotations
 
 import multiprocessing
+import os
+import threading
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -24,6 +26,7 @@ from embedding_explorer.exceptions import EmbeddingExplorerError, SpecError
 from embedding_explorer.fingerprint import data_fingerprint
 from embedding_explorer.records import as_png
 from embedding_explorer.render import Renderer, rendering_source
+from embedding_explorer.specs import images
 from embedding_explorer.specs.images import ImageFiles
 
 LAYERS = ["1", "3"]
@@ -98,6 +101,36 @@ def test_each_file_is_decoded_once_and_the_run_is_the_same_as_decoding_it_twice(
     assert sorted(counted_reads) == list(range(len(paths)))  # the fingerprint reads none either
     same_runs(once, twice)
     assert once.metadata["file"].tolist() == [f"{p.parent.name}/{p.name}" for p in paths]
+
+
+def test_in_the_main_process_a_batch_s_files_are_read_side_by_side(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Without loader workers the main process reads a batch's files on its idle cores (PIL lets
+    go of the GIL), and the run is the one read on a single thread."""
+    write_photos(tmp_path / "photos")
+    threads: set[str] = set()
+    original = ImageFiles.original
+
+    def noted(self: ImageFiles, index: int) -> Image.Image:
+        threads.add(threading.current_thread().name)
+        return original(self, index)
+
+    monkeypatch.setattr(ImageFiles, "original", noted)
+    monkeypatch.setattr(images, "available_cores", lambda: 1)
+    data = tmp_path / "photos"
+    one = ee.explore(
+        pool_net(), ee.load_data(data), LAYERS, out=tmp_path / "one", batch_size=8, progress=False
+    )
+    assert threads == {threading.current_thread().name}
+    monkeypatch.setattr(images, "available_cores", lambda: 3)
+    threads.clear()
+    three = ee.explore(
+        pool_net(), ee.load_data(data), LAYERS, out=tmp_path / "three", batch_size=8, progress=False
+    )
+    assert len(threads) == min(3, os.cpu_count() or 1)  # the shared pool: a thread per core
+    assert threading.current_thread().name not in threads
+    same_runs(three, one)
 
 
 def test_loader_workers_decode_the_files_and_make_the_same_run(

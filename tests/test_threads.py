@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import os
 import pickle
 import threading
+import time
 
 import numpy as np
 
-from embedding_explorer.threads import MIN_VALUES_PER_PART, Scratch, by_parts
+from embedding_explorer.threads import MIN_VALUES_PER_PART, Scratch, by_parts, each_by_parts
 
 
 def test_parts_are_consecutive_whole_samples_in_order() -> None:
@@ -54,3 +56,27 @@ def test_scratch_reuses_memory_per_name_and_per_thread() -> None:
     thread.join()
     assert not np.shares_memory(other[0], scratch.array("a", (2, 2), np.float64))
     assert pickle.loads(pickle.dumps(scratch)).buffers == {}  # sent elsewhere: empty
+
+
+def test_each_item_is_done_once_in_order_by_at_most_so_many_threads() -> None:
+    running, most, lock = 0, 0, threading.Lock()
+    threads: set[str] = set()
+
+    def work(item: int) -> int:
+        nonlocal running, most
+        with lock:
+            running += 1
+            most = max(most, running)
+            threads.add(threading.current_thread().name)
+        time.sleep(0.002)
+        with lock:
+            running -= 1
+        return item * item
+
+    items = list(range(23))
+    assert each_by_parts(work, items, 3) == [i * i for i in items]
+    assert most <= 3 and len(threads) == min(3, os.cpu_count() or 1)  # the pool has a thread per core
+    threads.clear()
+    assert each_by_parts(work, items, 1) == [i * i for i in items]
+    assert threads == {threading.current_thread().name}  # one worker: the calling thread
+    assert each_by_parts(work, [], 4) == []

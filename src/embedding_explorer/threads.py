@@ -9,10 +9,11 @@ so they are the same however the batch is split.
 from __future__ import annotations
 
 import functools
+import itertools
 import math
 import os
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import AbstractContextManager
 from typing import Any, TypeVar
@@ -21,6 +22,7 @@ import numpy as np
 from threadpoolctl import ThreadpoolController
 
 T = TypeVar("T")
+Item = TypeVar("Item")
 
 MIN_SAMPLES_PER_PART = 4
 MIN_VALUES_PER_PART = 1 << 18  # below this a thread costs more than it saves
@@ -33,6 +35,19 @@ def by_parts(work: Callable[[np.ndarray], T], batch: np.ndarray, workers: int) -
     if parts <= 1:
         return [work(batch)]
     return list(_pool().map(work, np.array_split(batch, parts)))
+
+
+def each_by_parts(work: Callable[[Item], T], items: Sequence[Item], workers: int) -> list[T]:
+    """``work`` of each item, in order, the items split into at most ``workers`` consecutive
+    parts done side by side (one after another on the calling thread for one worker or item):
+    for work that lets go of the GIL, such as PIL decoding and resizing an image file."""
+    parts = min(workers, len(items))
+    if parts <= 1:
+        return [work(item) for item in items]
+    bounds = np.linspace(0, len(items), parts + 1).astype(int)
+    chunks = [items[a:b] for a, b in itertools.pairwise(bounds)]
+    done = _pool().map(lambda chunk: [work(item) for item in chunk], chunks)
+    return [result for part in done for result in part]
 
 
 @functools.cache

@@ -16,14 +16,16 @@ from typing import Any
 import numpy as np
 import torch
 from PIL import Image, UnidentifiedImageError
-from torch.utils.data import DataLoader, Dataset, default_collate
+from torch.utils.data import DataLoader, Dataset, default_collate, get_worker_info
 
 from ..batches import LoadFailure, Rendered, RenderedBatch
 from ..exceptions import SpecError
 from ..fingerprint import files_digest, transform_identity
 from ..inputstats import original_image_statistics
+from ..overlap import available_cores
 from ..records import IMAGE
 from ..render import ImageRender, image_record, rendering_source, thumbnail
+from ..threads import each_by_parts
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp")
 DEFAULT_SIZE = 224
@@ -159,6 +161,14 @@ class DecodedOnce(Dataset["tuple[Any, Image.Image] | LoadFailure"]):
         labels = self.files.labels
         item = x if labels is None else (x, int(labels[index]))
         return item, thumbnail(image, self.max_size)
+
+    def __getitems__(self, indices: list[int]) -> list[tuple[Any, Image.Image] | LoadFailure]:
+        """A batch's items, as the DataLoader reads them: read side by side on this process's
+        cores where the loader reads in the main process (PIL decodes and resizes without the
+        GIL, and between two forward passes torch leaves the cores idle); one after another in
+        a loader's worker process, where the workers share the cores."""
+        workers = available_cores() if get_worker_info() is None else 1
+        return each_by_parts(self.__getitem__, indices, workers)
 
     def content_fingerprint(self) -> str:
         """The files' identity (:meth:`ImageFiles.content_fingerprint`) and the thumbnails' size."""
