@@ -128,7 +128,7 @@ def test_in_the_main_process_a_batch_s_files_are_read_side_by_side(
     three = ee.explore(
         pool_net(), ee.load_data(data), LAYERS, out=tmp_path / "three", batch_size=8, progress=False
     )
-    assert len(threads) == min(3, os.cpu_count() or 1)  # the shared pool: a thread per core
+    assert len(threads) > 1 or (os.cpu_count() or 1) == 1  # the shared pool's threads
     assert threading.current_thread().name not in threads
     same_runs(three, one)
 

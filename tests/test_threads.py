@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import concurrent.futures
 import os
 import pickle
 import threading
 import time
 
 import numpy as np
+import torch
 
 from embedding_explorer.threads import MIN_VALUES_PER_PART, Scratch, by_parts, each_by_parts
 
@@ -80,3 +82,19 @@ def test_each_item_is_done_once_in_order_by_at_most_so_many_threads() -> None:
     assert each_by_parts(work, items, 1) == [i * i for i in items]
     assert threads == {threading.current_thread().name}  # one worker: the calling thread
     assert each_by_parts(work, [], 4) == []
+
+
+def test_the_pool_s_threads_run_torch_on_one_thread_and_share_nothing_further() -> None:
+    """Torch ops in a pool thread use one OpenMP thread (the pool is the parallelism), the
+    caller's torch keeps its threads, and a pool task that shares work again does it itself
+    (waiting on the pool's own threads would deadlock once they are all taken)."""
+    before = torch.get_num_threads()
+    inside = each_by_parts(lambda i: torch.get_num_threads(), list(range(8)), 4)
+    assert set(inside) == {1} and torch.get_num_threads() == before
+
+    def nested(i: int) -> int:
+        parts = by_parts(len, np.zeros((64, 1 << 13)), 4)  # one part: done by this pool thread itself
+        return sum(each_by_parts(lambda j: j, list(range(5)), 4)) + len(parts)
+
+    with concurrent.futures.ThreadPoolExecutor(1) as watchdog:
+        assert watchdog.submit(each_by_parts, nested, list(range(8)), 4).result(timeout=60) == [10 + 1] * 8

@@ -30,19 +30,22 @@ MIN_VALUES_PER_PART = 1 << 18  # below this a thread costs more than it saves
 
 def by_parts(work: Callable[[np.ndarray], T], batch: np.ndarray, workers: int) -> list[T]:
     """``work`` of consecutive parts of ``batch`` (first axis), at most ``workers`` at once
-    and in order: one part (no thread) when the batch is too small to be worth sharing."""
+    and in order: one part (no thread) when the batch is too small to be worth sharing, or when
+    called from a task of the pool itself (it would wait on the threads it holds)."""
     parts = min(workers, len(batch) // MIN_SAMPLES_PER_PART, batch.size // MIN_VALUES_PER_PART)
-    if parts <= 1:
+    if parts <= 1 or _IN_POOL.flag:
         return [work(batch)]
     return list(_pool().map(work, np.array_split(batch, parts)))
 
 
 def each_by_parts(work: Callable[[Item], T], items: Sequence[Item], workers: int) -> list[T]:
     """``work`` of each item, in order, the items split into at most ``workers`` consecutive
-    parts done side by side (one after another on the calling thread for one worker or item):
-    for work that lets go of the GIL, such as PIL decoding and resizing an image file."""
+    parts done side by side (one after another on the calling thread for one worker or item,
+    or inside a task of the pool): for work that lets go of the GIL, such as PIL decoding and
+    resizing an image file. Torch ops in ``work`` run on one OpenMP thread each there (the
+    pool's threads are the parallelism; each with a team of its own would oversubscribe)."""
     parts = min(workers, len(items))
-    if parts <= 1:
+    if parts <= 1 or _IN_POOL.flag:
         return [work(item) for item in items]
     bounds = np.linspace(0, len(items), parts + 1).astype(int)
     chunks = [items[a:b] for a, b in itertools.pairwise(bounds)]
@@ -50,10 +53,30 @@ def each_by_parts(work: Callable[[Item], T], items: Sequence[Item], workers: int
     return [result for part in done for result in part]
 
 
-@functools.cache
+class _InPool(threading.local):
+    flag = False  # set in the pool's own threads
+
+
+_IN_POOL = _InPool()
+_POOL_LOCK = threading.Lock()
+_POOLS: list[ThreadPoolExecutor] = []
+
+
 def _pool() -> ThreadPoolExecutor:
-    """One pool for the process (made at the first shared batch), not one per batch."""
-    return ThreadPoolExecutor(os.cpu_count() or 1, thread_name_prefix="ee-batch")
+    """One pool for the process (made at the first shared batch, under a lock: the main thread
+    and an overlapped consumer may ask at once), not one per batch."""
+    with _POOL_LOCK:
+        if not _POOLS:
+            cores = os.cpu_count() or 1
+            _POOLS.append(ThreadPoolExecutor(cores, thread_name_prefix="ee-batch", initializer=_pool_thread))
+        return _POOLS[0]
+
+
+def _pool_thread() -> None:
+    """A pool thread: known as one (no nested sharing), and one OpenMP thread for what it runs
+    (the limit is the thread's own: the caller's torch keeps its threads)."""
+    _IN_POOL.flag = True
+    _controller().limit(limits=1, user_api="openmp")
 
 
 class Scratch(threading.local):

@@ -8,6 +8,7 @@ standard deviation. Thumbnails come from the original file (see :class:`~..rende
 
 from __future__ import annotations
 
+import multiprocessing
 import uuid
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -166,8 +167,10 @@ class DecodedOnce(Dataset["tuple[Any, Image.Image] | LoadFailure"]):
         """A batch's items, as the DataLoader reads them: read side by side on this process's
         cores where the loader reads in the main process (PIL decodes and resizes without the
         GIL, and between two forward passes torch leaves the cores idle); one after another in
-        a loader's worker process, where the workers share the cores."""
-        workers = available_cores() if get_worker_info() is None else 1
+        a loader's worker process or a daemonic one (a Dask worker), which share the cores with
+        others of their kind."""
+        alone = get_worker_info() is None and not multiprocessing.current_process().daemon
+        workers = available_cores() if alone else 1
         return each_by_parts(self.__getitem__, indices, workers)
 
     def content_fingerprint(self) -> str:
