@@ -182,8 +182,8 @@ class RenderingCollate:
     """Batches :class:`DecodedOnce` items as a :class:`~..batches.RenderedBatch`: the items as
     torch's ``default_collate`` batches ``files[i]``, and each thumbnail rendered as the renderer
     renders an image file's original (:func:`~..render.image_record`), with the input
-    statistics of the batch's thumbnails. Runs where the loader batches: in its workers, off the
-    main process."""
+    statistics of the batch's thumbnails. Runs where the loader batches: in its worker
+    processes where it has them, off the main process."""
 
     def __init__(self, max_size: int, source: str) -> None:
         self.max_size, self.source = max_size, source
