@@ -9,8 +9,10 @@ import threading
 import time
 
 import numpy as np
+import pytest
 import torch
 
+from embedding_explorer import threads
 from embedding_explorer.threads import MIN_VALUES_PER_PART, Scratch, by_parts, each_by_parts
 
 
@@ -84,13 +86,19 @@ def test_each_item_is_done_once_in_order_by_at_most_so_many_threads() -> None:
     assert each_by_parts(work, [], 4) == []
 
 
-def test_the_pool_s_threads_run_torch_on_one_thread_and_share_nothing_further() -> None:
-    """Torch ops in a pool thread use one OpenMP thread (the pool is the parallelism), the
-    caller's torch keeps its threads, and a pool task that shares work again does it itself
-    (waiting on the pool's own threads would deadlock once they are all taken)."""
+def test_the_pool_s_threads_run_torch_on_one_thread_and_share_nothing_further(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Torch ops in a pool thread use one OpenMP thread (the pool is the parallelism), also once
+    ``torch.set_num_threads`` was called (torch then sets each new thread's count at its first
+    call), the caller's torch keeps its threads, and a pool task that shares work again does it
+    itself (waiting on the pool's own threads would deadlock once they are all taken)."""
     before = torch.get_num_threads()
+    torch.set_num_threads(before)  # as a user, or an earlier test, may have
+    fresh: list[concurrent.futures.ThreadPoolExecutor] = []
+    monkeypatch.setattr(threads, "_POOLS", fresh)  # threads made after that call
     inside = each_by_parts(lambda i: torch.get_num_threads(), list(range(8)), 4)
-    assert set(inside) == {1} and torch.get_num_threads() == before
+    assert set(inside) == {1} and torch.get_num_threads() == before and len(fresh) == 1
 
     def nested(i: int) -> int:
         parts = by_parts(len, np.zeros((64, 1 << 13)), 4)  # one part: done by this pool thread itself
@@ -98,3 +106,4 @@ def test_the_pool_s_threads_run_torch_on_one_thread_and_share_nothing_further() 
 
     with concurrent.futures.ThreadPoolExecutor(1) as watchdog:
         assert watchdog.submit(each_by_parts, nested, list(range(8)), 4).result(timeout=60) == [10 + 1] * 8
+    fresh[0].shutdown()

@@ -19,6 +19,7 @@ from contextlib import AbstractContextManager
 from typing import Any, TypeVar
 
 import numpy as np
+import torch
 from threadpoolctl import ThreadpoolController
 
 T = TypeVar("T")
@@ -76,6 +77,9 @@ def _pool_thread() -> None:
     """A pool thread: known as one (no nested sharing), and one OpenMP thread for what it runs
     (the limit is the thread's own: the caller's torch keeps its threads)."""
     _IN_POOL.flag = True
+    # torch sets a new thread's OpenMP threads at its first call (to its process-wide number once
+    # torch.set_num_threads was called): that first, then this thread's own limit on top
+    torch.get_num_threads()
     _controller().limit(limits=1, user_api="openmp")
 
 
