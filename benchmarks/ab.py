@@ -39,6 +39,16 @@ def load() -> str:
     return " ".join(f"{v:.1f}" for v in os.getloadavg())
 
 
+def best_seconds(fn: Callable[[], Any], repeats: int) -> float:
+    """The fastest of ``repeats`` calls of ``fn``, in seconds."""
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return min(times)
+
+
 def bare(model: nn.Module, loader: Iterable[Any]) -> float:
     """Seconds of the bare forward loop over ``loader``'s ``(x, y)`` batches."""
     start = time.perf_counter()

@@ -15,12 +15,12 @@ from __future__ import annotations
 import argparse
 import tempfile
 import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
+from ab import best_seconds
 from PIL import Image
 from torch.utils.data import DataLoader, Dataset
 
@@ -61,15 +61,6 @@ def write_folder(root: Path, n: int, classes: int) -> list[Path]:
     return sorted(paths)
 
 
-def best_seconds(fn: Callable[[], Any], repeats: int) -> tuple[float, Any]:
-    times, result = [], None
-    for _ in range(repeats):
-        start = time.perf_counter()
-        result = fn()
-        times.append(time.perf_counter() - start)
-    return min(times), result
-
-
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--n", type=int, default=2000)
@@ -101,7 +92,7 @@ def main() -> None:
         print(f"  (best of {args.repeats}; reading one item takes {per_item * 1e3:.1f} ms)")
         baseline = None
         for name, data in cases.items():
-            seconds, _ = best_seconds(
+            seconds = best_seconds(
                 lambda data=data: data_fingerprint(DataLoader(data, batch_size=64)), args.repeats
             )
             baseline = baseline or seconds

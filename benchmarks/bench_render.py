@@ -12,9 +12,9 @@ torch thread and on all of them (the renderer shares a batch with torch's thread
 from __future__ import annotations
 
 import argparse
-import time
 
 import torch
+from ab import best_seconds
 
 from embedding_explorer.batches import Batch
 from embedding_explorer.render import ImageRender, Renderer
@@ -27,12 +27,7 @@ def best_render_seconds(x: torch.Tensor, threads: int, repeats: int) -> float:
     renderer = Renderer(ImageRender(*IMAGENET), None)
     batch = Batch(inputs=x, size=len(x), labels=None, attention_mask=None)
     renderer.render(batch)  # warm: the pool's threads, the scratch arrays
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        renderer.render(batch)
-        times.append(time.perf_counter() - start)
-    return min(times)
+    return best_seconds(lambda: renderer.render(batch), repeats)
 
 
 def main() -> None:

@@ -107,13 +107,12 @@ def association_table(probe: ScoreProbe) -> pd.DataFrame:
     for column in columns:
         values = column_values(run, column)
         kind = resolve_kind(values, column)
-        distinct = values.nunique(dropna=True)
-        many = distinct > MAX_CATEGORIES or distinct == values.count()
+        many = values.nunique(dropna=True) > MAX_CATEGORIES
         if kind == "categorical" and many and column != "token":
-            continue  # ids or file paths: every category would explain everything (tokens repeat)
+            continue  # file paths and the like: each rare category explains its own few samples
         try:
             table = association(probe, column, kind=kind)  # type: ignore[arg-type]
-        except EmbeddingExplorerError:  # a single value over the samples: nothing to say
+        except EmbeddingExplorerError:  # a single value, or an id (each sample its own): nothing to say
             continue
         statistic = "eta2" if kind == "categorical" else "r"
         for name, value, summary in zip(

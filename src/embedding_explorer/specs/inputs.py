@@ -29,8 +29,9 @@ def resolve(
     A model spec is loaded with :func:`load_model`, a data spec with :func:`load_data` (default
     options) for that model. The data's metadata, renderings and label names fill the
     ``kwargs`` the caller left as None, and its batches are :meth:`LoadedData.batches` (image
-    files decoded once, for the model and the thumbnails); the model's own reducers (sentence-transformers'
-    pooled outputs) apply to the captured layers when ``reduce`` is None or one method name.
+    files decoded once, for the model and the thumbnails); the model's own reducers
+    (sentence-transformers' pooled outputs) apply to the captured layers when ``reduce`` is None
+    or one method name.
     """
     loaded_model = load_model(model) if isinstance(model, str) else model
     module = loaded_model.module if isinstance(loaded_model, LoadedModel) else loaded_model
