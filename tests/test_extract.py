@@ -8,10 +8,81 @@ from typing import Any
 
 import numpy as np
 import pytest
+import torch
+from sklearn.decomposition import PCA
 
 from embedding_explorer import extract, heap
-from embedding_explorer.extract import Ledger
+from embedding_explorer.extract import GATHER_ROWS, Ledger
+from embedding_explorer.pca import StreamingPCA
 from embedding_explorer.store.writer import RunWriter
+
+
+# ---- host rows gathered into blocks for their moments ---------------------------------------------
+def _fits_seen(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """The rows of each block added to an accumulator (each StreamingPCA.partial_fit call)."""
+    sizes: list[int] = []
+    original = StreamingPCA.partial_fit
+
+    def partial_fit(self: StreamingPCA, x: Any) -> StreamingPCA:
+        sizes.append(int(x.shape[0]))
+        return original(self, x)
+
+    monkeypatch.setattr(StreamingPCA, "partial_fit", partial_fit)
+    return sizes
+
+
+def test_host_rows_are_added_to_their_moments_in_blocks_that_equal_sklearn(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Batches of 64 rows go in as blocks of 512 (the last one when the moments are read); the
+    rows handed over may be overwritten at once (the next forward pass reuses their memory)."""
+    sizes = _fits_seen(monkeypatch)
+    rng = np.random.default_rng(3)
+    x = (rng.standard_normal((1100, 24)) @ rng.standard_normal((24, 24))).astype(np.float32)
+    ledger = Ledger(5, 64)
+    buffer = np.empty((64, 24), dtype=np.float32)
+    for start in range(0, len(x), 64):
+        rows = buffer[: len(x[start : start + 64])]
+        rows[:] = x[start : start + 64]
+        ledger.accumulate("fc", torch.from_numpy(rows), rows)
+        buffer[:] = np.nan  # what the caller does with that memory next does not matter
+    assert sizes == [512, 512]  # 76 rows still gathered
+    result = ledger.accumulators["fc"].finalize()
+    assert sizes == [512, 512, 76] and ledger.accumulators["fc"].n_samples_seen_ == 1100
+    reference = PCA(n_components=5, svd_solver="full").fit(x.astype(np.float64))
+    ratios = reference.explained_variance_ratio_
+    np.testing.assert_allclose(result.explained_variance_ratio, ratios, atol=1e-12)
+    np.testing.assert_allclose(result.mean, reference.mean_, atol=1e-12)
+    per_batch = StreamingPCA(5).fit(x, batch_size=64).finalize()
+    np.testing.assert_allclose(result.explained_variance, per_batch.explained_variance, rtol=1e-12)
+
+
+def test_blocks_hold_at_most_gather_bytes_and_large_batches_go_in_whole(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A 4096-wide layer gathers 256 rows (8 MiB of float64) at most; a batch of at least a
+    block goes in as it is, after the rows gathered before it (their order kept)."""
+    sizes = _fits_seen(monkeypatch)
+    assert extract.GatheredRows(4096).capacity == 256 and extract.GatheredRows(16).capacity == GATHER_ROWS
+    rng = np.random.default_rng(4)
+    ledger = Ledger(3, 64)
+    batches = [rng.standard_normal((n, 16)).astype(np.float32) for n in (100, 600, 30, 30)]
+    for rows in batches:
+        ledger.accumulate("fc", torch.from_numpy(rows), rows)
+    ledger.add_gathered()
+    assert sizes == [100, 600, 60]
+    whole = np.concatenate(batches).astype(np.float64)
+    acc = ledger.accumulators["fc"]
+    np.testing.assert_allclose(acc.mean_, whole.mean(axis=0), atol=1e-13)
+    np.testing.assert_allclose(acc.variances(), whole.var(axis=0, ddof=1), rtol=1e-12)
+
+
+def test_a_layer_wider_than_max_dense_dim_is_not_gathered(monkeypatch: pytest.MonkeyPatch) -> None:
+    sizes = _fits_seen(monkeypatch)
+    ledger = Ledger(3, 8)  # 16 features > 8: means and variances only, per batch
+    rows = np.ones((10, 16), dtype=np.float32)
+    ledger.accumulate("wide", torch.from_numpy(rows), rows)
+    assert sizes == [10]
 
 
 def test_a_spill_leaves_no_per_sample_arrays_in_memory_and_segments_read_back(

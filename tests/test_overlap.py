@@ -17,7 +17,7 @@ from torch import nn
 import embedding_explorer as ee
 from embedding_explorer import NonFiniteActivationError
 from embedding_explorer import resume as ee_resume
-from embedding_explorer.extract import moment_work
+from embedding_explorer.extract import GATHER_ROWS, moment_work
 from embedding_explorer.overlap import Background
 from embedding_explorer.store.writer import RunWriter
 from support import assert_same_run, leftovers
@@ -170,6 +170,7 @@ def test_moments_run_on_their_own_thread_beside_the_writes(
     """The first batch's moments return only once a *later* batch has been written (or after 60
     s): the writes go on while the moments of a batch are still being computed."""
     monkeypatch.setattr("embedding_explorer.extract.overlaps", lambda device: True)
+    monkeypatch.setattr("embedding_explorer.extract.GATHER_ROWS", 1)  # each batch's moments as it comes
     _, write_threads = watched_writes
     later_written = threading.Event()
     original_append = RunWriter.append_activations
@@ -207,6 +208,7 @@ def test_an_error_in_the_moments_thread_is_raised_and_leaves_nothing(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr("embedding_explorer.extract.overlaps", lambda device: True)
+    monkeypatch.setattr("embedding_explorer.extract.GATHER_ROWS", 1)  # each batch's moments as it comes
     calls: list[int] = []
     original_fit = ee.StreamingPCA.partial_fit
 
@@ -239,6 +241,7 @@ def test_not_overlapped_the_layers_moments_run_side_by_side_between_forward_pass
     above these two small layers: then on this thread), and each batch's are done before the
     next forward pass; the run is the same."""
     monkeypatch.setattr("embedding_explorer.extract.overlaps", lambda device: False)
+    monkeypatch.setattr("embedding_explorer.extract.GATHER_ROWS", 1)  # each batch's moments as it comes
     monkeypatch.setattr("embedding_explorer.extract.available_cores", lambda: cores)
     if threshold is not None:
         monkeypatch.setattr("embedding_explorer.extract.SIDE_BY_SIDE_WORK", threshold)
@@ -326,6 +329,10 @@ def test_checkpoints_taken_while_later_batches_run_hold_exactly_the_batches_befo
     stopped. ``device``: the moments accumulate on the forward pass's thread, as on a GPU
     (faked here: the rows stay on the CPU), and the checkpoint gets them as of its batch."""
     monkeypatch.setattr("embedding_explorer.extract.checkpoint_rows", lambda *args: 2 * BATCH)
+    # host: rows gathered into blocks, which end at each checkpoint in both runs; device: each
+    # batch's moments as it comes, on the forward pass's thread, in both runs (as on a GPU)
+    gather = GATHER_ROWS if moments == "host" else 1
+    monkeypatch.setattr("embedding_explorer.extract.GATHER_ROWS", gather)
     n = 8 * BATCH  # checkpoints after batches 2, 4, 6 and 8
     images = torch.rand(n, 1, 12, 12, generator=torch.Generator().manual_seed(2)) * 5 - 1
     data = (images, torch.arange(n) % 4)
@@ -339,6 +346,7 @@ def test_checkpoints_taken_while_later_batches_run_hold_exactly_the_batches_befo
     monkeypatch.undo()
 
     monkeypatch.setattr("embedding_explorer.extract.checkpoint_rows", lambda *args: 2 * BATCH)
+    monkeypatch.setattr("embedding_explorer.extract.GATHER_ROWS", gather)
     monkeypatch.setattr("embedding_explorer.extract.overlaps", lambda device: True)
     monkeypatch.setattr("embedding_explorer.extract.moments_on_device", lambda x: moments == "device")
     calls = [0]

@@ -152,11 +152,11 @@ def test_full_disk_leaves_the_completed_chunks_resumable(
 def test_a_failure_while_scoring_resumes_after_the_extraction(
     tmp_path: Path, run_dir: Path, small_chunks: None, xy2000: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr("embedding_explorer.build.finish.write_scores", _disk_full)
-    model = MLP()
-    with pytest.raises(OSError):
-        ee.explore(model, xy2000, LAYERS, out=run_dir, batch_size=100, progress=False)
-    monkeypatch.undo()
+    with monkeypatch.context() as failing:
+        failing.setattr("embedding_explorer.build.finish.write_scores", _disk_full)
+        model = MLP()
+        with pytest.raises(OSError):
+            ee.explore(model, xy2000, LAYERS, out=run_dir, batch_size=100, progress=False)
     before = model.calls
     resumed = ee.explore(model, xy2000, LAYERS, out=run_dir, batch_size=100, progress=False)
     # chunks of 300 rows (256 rounded up to whole batches); the last checkpoint is at 1800
@@ -307,11 +307,11 @@ def test_a_checkpoint_whose_files_are_gone_starts_over(
 def test_a_failing_commit_keeps_the_finished_extraction_resumable(
     tmp_path: Path, run_dir: Path, small_chunks: None, xy2000: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(RunWriter, "commit", _disk_full)  # e.g. ENOSPC writing manifest.json
-    model = MLP()
-    with pytest.raises(OSError):
-        ee.explore(model, xy2000, LAYERS, out=run_dir, batch_size=64, render=texts(2000), progress=False)
-    monkeypatch.undo()
+    with monkeypatch.context() as failing:
+        failing.setattr(RunWriter, "commit", _disk_full)  # e.g. ENOSPC writing manifest.json
+        model = MLP()
+        with pytest.raises(OSError):
+            ee.explore(model, xy2000, LAYERS, out=run_dir, batch_size=64, render=texts(2000), progress=False)
     assert (staging_path(run_dir) / FOLDER / CHECKPOINT).exists()
     before = model.calls
     resumed = ee.explore(
