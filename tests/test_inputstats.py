@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import math
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -222,13 +223,13 @@ def test_threads_share_a_batch_with_the_same_values(monkeypatch: pytest.MonkeyPa
         one = image_statistics(pixels)
         for workers in (2, 3):
             parts: list[int] = []
-            single = inputstats._image_statistics
+            single = inputstats._in_blocks
 
-            def counted(part: np.ndarray, single=single, parts=parts) -> dict[str, np.ndarray]:
+            def counted(part: np.ndarray, *args: Any, single=single, parts=parts, **kw: Any) -> Any:
                 parts.append(len(part))
-                return single(part)
+                return single(part, *args, **kw)
 
-            monkeypatch.setattr(inputstats, "_image_statistics", counted)
+            monkeypatch.setattr(inputstats, "_in_blocks", counted)
             shared = image_statistics(pixels, workers=workers)
             monkeypatch.undo()
             assert sorted(parts) == sorted(
@@ -250,3 +251,33 @@ def test_a_reused_scratch_gives_the_values_of_fresh_arrays() -> None:
         assert reused.keys() == fresh.keys()
         for name in fresh:
             np.testing.assert_array_equal(reused[name], fresh[name], err_msg=f"{name} of {shape}")
+
+
+@pytest.mark.parametrize("shape", [(7, 12, 10, 3), (7, 12, 10), (3, 40, 40, 3)])
+def test_blocks_of_images_give_the_values_of_the_whole_batch(
+    monkeypatch: pytest.MonkeyPatch, shape: tuple[int, ...]
+) -> None:
+    """Taken a block of images at a time (here 3 images of 12 x 10 a block, the last one short;
+    or one image larger than a block), with and without a scratch, on one thread or two, every
+    image's values are those of the whole batch at once, and of the hand loop."""
+    rng = np.random.default_rng(6)
+    pixels = rng.integers(0, 256, size=shape, dtype=np.uint8)
+    whole = inputstats._image_statistics(pixels)
+    monkeypatch.setattr(inputstats, "BLOCK_PIXELS", 3 * 12 * 10)
+    blocks: list[int] = []
+    single = inputstats._image_statistics
+
+    def counted(part: np.ndarray, scratch: Scratch | None = None) -> dict[str, np.ndarray]:
+        blocks.append(len(part))
+        return single(part, scratch)
+
+    monkeypatch.setattr(inputstats, "_image_statistics", counted)
+    for scratch, workers in [(None, 1), (Scratch(), 1), (Scratch(), 2)]:
+        blocks.clear()
+        got = image_statistics(pixels, workers=workers, scratch=scratch)
+        assert sum(blocks) == len(pixels) and max(blocks) == (3 if shape[1] == 12 else 1)
+        for name in whole:
+            np.testing.assert_array_equal(got[name], whole[name], err_msg=f"{name}, {workers} threads")
+    for b in range(len(pixels)):
+        for name, value in _hand(pixels[b]).items():
+            assert math.isclose(whole[name][b], value, abs_tol=1e-12), name

@@ -57,6 +57,7 @@ ALL_STATS = (*COLOUR_STATS, *TEXT_STATS)
 LUMA_PER_MILLE = np.array([299, 587, 114], dtype=np.int32)  # LUMA * 1000: integer luma
 SCRATCH_BYTES = 64 << 20  # the most working arrays kept from one batch to the next
 SCRATCH_BYTES_PER_PIXEL = 29  # luma, term, gx, gy (int32), high, low, edge (uint8), pair, saturation
+BLOCK_PIXELS = 1 << 18  # images taken a block of about this many pixels at a time (see below)
 
 
 def _saturation_table() -> np.ndarray:
@@ -83,9 +84,9 @@ def image_statistics(
         owns that many idle cores. Every image's values are the same either way.
     scratch : Scratch, optional
         Working arrays reused from one call to the next (the renderer's, during extraction:
-        fresh per-pixel temporaries cost as much as the arithmetic), for batches of at most
-        ``SCRATCH_BYTES`` of them (29 bytes a pixel: 23 MB for 64 images of 112 x 112);
-        default, and for larger batches: fresh ones.
+        fresh per-pixel temporaries cost as much as the arithmetic), for one block of images
+        (``BLOCK_PIXELS``, 29 bytes a pixel) where that is at most ``SCRATCH_BYTES``; default,
+        and for larger images: fresh ones.
 
     Returns
     -------
@@ -96,11 +97,32 @@ def image_statistics(
     squares, the channel differences): exact, and several times faster than float64 arrays of
     every pixel; only the per-pixel saturation ratio is floating point.
     """
-    if scratch is not None and math.prod(pixels.shape[:3]) * SCRATCH_BYTES_PER_PIXEL > SCRATCH_BYTES:
-        scratch = None  # a batch this large: fresh arrays, freed after it, rather than kept
-    work = _image_statistics if scratch is None else functools.partial(_image_statistics, scratch=scratch)
+    per_block = max(1, BLOCK_PIXELS // max(1, pixels.shape[1] * pixels.shape[2]))
+    block_pixels = min(len(pixels), per_block) * pixels.shape[1] * pixels.shape[2]
+    if scratch is not None and block_pixels * SCRATCH_BYTES_PER_PIXEL > SCRATCH_BYTES:
+        scratch = None  # images this large: fresh arrays, freed after them, rather than kept
+    work = functools.partial(_in_blocks, per_block=per_block, scratch=scratch)
     done = by_parts(work, np.asarray(pixels, dtype=np.uint8), workers)
-    return done[0] if len(done) == 1 else {name: np.concatenate([d[name] for d in done]) for name in done[0]}
+    return _joined(done)
+
+
+def _in_blocks(pixels: np.ndarray, per_block: int, scratch: Scratch | None) -> dict[str, np.ndarray]:
+    """:func:`_image_statistics` of ``pixels``, ``per_block`` images at a time (about
+    ``BLOCK_PIXELS``): a block's per-pixel temporaries (29 bytes a pixel, 7.6 MB) then stay in
+    a core's cache across the twenty passes over them (measured, one thread: 4.8 ms against
+    5.8 ms for 64 images of 112 x 112, 20.6 against 26.9 ms at 224 x 224; the same at 32 x 32,
+    where a batch of 256 is one block)."""
+    if len(pixels) <= per_block:
+        return _image_statistics(pixels, scratch)
+    scratch = scratch or Scratch()  # one set of temporaries for all the blocks
+    blocks = range(0, len(pixels), per_block)
+    return _joined([_image_statistics(pixels[i : i + per_block], scratch) for i in blocks])
+
+
+def _joined(parts: Sequence[dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
+    return (
+        parts[0] if len(parts) == 1 else {name: np.concatenate([p[name] for p in parts]) for name in parts[0]}
+    )
 
 
 def _image_statistics(pixels: np.ndarray, scratch: Scratch | None = None) -> dict[str, np.ndarray]:
