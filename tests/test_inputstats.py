@@ -263,7 +263,7 @@ def test_blocks_of_images_give_the_values_of_the_whole_batch(
     rng = np.random.default_rng(6)
     pixels = rng.integers(0, 256, size=shape, dtype=np.uint8)
     whole = inputstats._image_statistics(pixels)
-    monkeypatch.setattr(inputstats, "BLOCK_PIXELS", 3 * 12 * 10)
+    monkeypatch.setattr("embedding_explorer.threads.BLOCK_PIXELS", 3 * 12 * 10)
     blocks: list[int] = []
     single = inputstats._image_statistics
 

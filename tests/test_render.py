@@ -89,9 +89,15 @@ CASES = {
 }
 
 
+@pytest.mark.parametrize("blocks", [False, True], ids=["whole", "in blocks"])
 @pytest.mark.parametrize("case", list(CASES))
-def test_pixels_equal_the_numpy_path_byte_for_byte(case: str) -> None:
+def test_pixels_equal_the_numpy_path_byte_for_byte(
+    case: str, blocks: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Also a block of two images at a time (the last block short, or one image)."""
     x, mean, std = CASES[case]
+    if blocks:
+        monkeypatch.setattr("embedding_explorer.threads.BLOCK_PIXELS", 2 * x.shape[-1] * x.shape[-2])
     renderer = Renderer(ImageRender(mean, std), None)
     before = x.clone()
     records = renderer.render(Batch(inputs=x, size=len(x), labels=None, attention_mask=None))

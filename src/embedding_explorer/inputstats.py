@@ -47,7 +47,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from .threads import Scratch, by_parts
+from .threads import Scratch, by_parts, images_per_block
 
 EDGE_THRESHOLD = 0.1
 GREY_STATS = ("brightness", "contrast", "edge_density")
@@ -57,7 +57,6 @@ ALL_STATS = (*COLOUR_STATS, *TEXT_STATS)
 LUMA_PER_MILLE = np.array([299, 587, 114], dtype=np.int32)  # LUMA * 1000: integer luma
 SCRATCH_BYTES = 64 << 20  # the most working arrays kept from one batch to the next
 SCRATCH_BYTES_PER_PIXEL = 29  # luma, term, gx, gy (int32), high, low, edge (uint8), pair, saturation
-BLOCK_PIXELS = 1 << 18  # images taken a block of about this many pixels at a time (see below)
 
 
 def _saturation_table() -> np.ndarray:
@@ -85,8 +84,8 @@ def image_statistics(
     scratch : Scratch, optional
         Working arrays reused from one call to the next (the renderer's, during extraction:
         fresh per-pixel temporaries cost as much as the arithmetic), for one block of images
-        (``BLOCK_PIXELS``, 29 bytes a pixel) where that is at most ``SCRATCH_BYTES``; default,
-        and for larger images: fresh ones.
+        (:func:`.threads.images_per_block`, 29 bytes a pixel) where that is at most
+        ``SCRATCH_BYTES``; default, and for larger images: fresh ones.
 
     Returns
     -------
@@ -97,7 +96,7 @@ def image_statistics(
     squares, the channel differences): exact, and several times faster than float64 arrays of
     every pixel; only the per-pixel saturation ratio is floating point.
     """
-    per_block = max(1, BLOCK_PIXELS // max(1, pixels.shape[1] * pixels.shape[2]))
+    per_block = images_per_block(pixels.shape[1], pixels.shape[2])
     block_pixels = min(len(pixels), per_block) * pixels.shape[1] * pixels.shape[2]
     if scratch is not None and block_pixels * SCRATCH_BYTES_PER_PIXEL > SCRATCH_BYTES:
         scratch = None  # images this large: fresh arrays, freed after them, rather than kept
@@ -107,11 +106,12 @@ def image_statistics(
 
 
 def _in_blocks(pixels: np.ndarray, per_block: int, scratch: Scratch | None) -> dict[str, np.ndarray]:
-    """:func:`_image_statistics` of ``pixels``, ``per_block`` images at a time (about
-    ``BLOCK_PIXELS``): a block's per-pixel temporaries (29 bytes a pixel, 7.6 MB) then stay in
-    a core's cache across the twenty passes over them (measured, one thread: 4.8 ms against
-    5.8 ms for 64 images of 112 x 112, 20.6 against 26.9 ms at 224 x 224; the same at 32 x 32,
-    where a batch of 256 is one block)."""
+    """:func:`_image_statistics` of ``pixels``, ``per_block`` images at a time
+    (:func:`.threads.images_per_block`): a block's per-pixel temporaries (29 bytes a pixel,
+    7.6 MB) then stay in a core's cache across the twenty passes over them, and in the reused
+    scratch (measured, 64 images of 224 x 224: 19.6 ms against 42.6 ms on one thread, 11.7
+    against 27-34 ms on two; 112 x 112: 4.8 against 5.8 ms on one; the same at 32 x 32, where
+    a batch of 256 is one block)."""
     if len(pixels) <= per_block:
         return _image_statistics(pixels, scratch)
     scratch = scratch or Scratch()  # one set of temporaries for all the blocks
