@@ -178,6 +178,25 @@ def test_wide_layers_use_randomized_svd(explore_quiet) -> None:
     assert explore_quiet(None, x, ["input"], n_components=4)["input"].pca_method == "covariance_eigh"
 
 
+def test_a_run_smaller_than_a_chunk_stores_its_rows_whole_batches_not_a_whole_chunk(
+    explore_quiet, tmp_path
+) -> None:
+    """1,000 samples of a 512-wide layer: one chunk of 1,024 rows (whole batches of 64), not
+    the 4,096 of a 512-wide chunk, so the stored file holds 1,024 rows; data of unknown length
+    keeps the full chunk height."""
+    x = torch.randn(1000, 512, generator=torch.Generator().manual_seed(11))
+    run = explore_quiet(None, x, ["input"], batch_size=64, n_components=3)
+    assert run.manifest["options"]["rows_per_chunk"] == 1024
+    assert run["input"].activations.chunks == (1024, 512)
+    chunk = run.path / "arrays.zarr" / "activations" / run.manifest["layers"][0]["key"] / "c" / "0" / "0"
+    assert chunk.stat().st_size == 1024 * 512 * 4
+    np.testing.assert_array_equal(run["input"].activations[:], x.numpy())
+    unsized = explore_quiet(None, (b for b in x.split(64)), ["input"], out=tmp_path / "u", n_components=3)
+    assert unsized.manifest["options"]["rows_per_chunk"] == 4096
+    variances = run["input"].explained_variance
+    np.testing.assert_allclose(unsized["input"].explained_variance, variances, rtol=1e-10)
+
+
 def test_default_out_is_runs_slash_name(tmp_path, monkeypatch, xy) -> None:
     monkeypatch.chdir(tmp_path)
     run = ee.explore(MLP(), xy[0], ["fc1"], progress=False)

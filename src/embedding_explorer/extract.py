@@ -368,11 +368,15 @@ def batch_digest(batch: Batch) -> str | None:
     return hasher.hexdigest()
 
 
-def rows_per_chunk(dims: Mapping[str, int], batch_size: int | None) -> int:
-    """One chunk height for every layer of a run: about ``CHUNK_BYTES`` of its widest layer,
-    rounded up to whole batches when batches are regular (so shards and checkpoints that are
-    whole chunks are whole batches too)."""
+def rows_per_chunk(dims: Mapping[str, int], batch_size: int | None, n_samples: int | None = None) -> int:
+    """One chunk height for every layer of a run: about ``CHUNK_BYTES`` of its widest layer, or
+    the run's ``n_samples`` where fewer (where known: a Zarr chunk at the edge is stored whole,
+    so 1,536 samples of a 512-wide layer took 4,096 rows on disk, all written when the run
+    ended), rounded up to whole batches when batches are regular (so shards and checkpoints
+    that are whole chunks are whole batches too)."""
     rows = chunk_rows(max(dims.values()))
+    if n_samples is not None and 0 < n_samples < rows:
+        rows = n_samples
     return rows if batch_size is None else math.ceil(rows / batch_size) * batch_size
 
 
@@ -589,7 +593,8 @@ def stream_rows(
             scores = host_scores(model_output(), opts.outputs, batch.size) if model_output else None
             if ledger.rows_per_chunk is None:  # the first batch decides the layout
                 ledger.dims = {layer: int(x.shape[1]) for layer, x in outputs.items()}
-                ledger.rows_per_chunk = rows_per_chunk(ledger.dims, opts.batch_size if opts.aligned else None)
+                batch_size = opts.batch_size if opts.aligned else None
+                ledger.rows_per_chunk = rows_per_chunk(ledger.dims, batch_size, opts.n_known)
                 writer.layout(ledger.dims, ledger.rows_per_chunk)
                 every = checkpoint_rows(
                     ledger.dims, ledger.rows_per_chunk, opts.max_dense_dim, _itemsize(opts)
