@@ -269,7 +269,7 @@ def test_a_rendered_batch_has_one_rendering_per_sample() -> None:
 def test_the_command_s_loader_workers(
     monkeypatch: pytest.MonkeyPatch, given: int | None, device: str | None, cores: int, expected: int
 ) -> None:
-    monkeypatch.setattr("os.cpu_count", lambda: cores)
+    monkeypatch.setattr("embedding_explorer.cli.available_cores", lambda: cores)
     assert loader_workers(given, device) == expected
 
 

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from . import checks
+from .cores import available_cores
 from .exceptions import EmbeddingExplorerError
 from .run import Run, open_run
 
@@ -183,7 +183,7 @@ def loader_workers(workers: int | None, device: str | None) -> int:
         return workers
     if device is None or not device.startswith("cuda"):
         return 0
-    return max(0, min(8, (os.cpu_count() or 1) - 1))
+    return max(0, min(8, available_cores() - 1))
 
 
 def _summarise(run: Run, args: argparse.Namespace) -> int:

@@ -26,13 +26,14 @@ from tqdm.auto import tqdm
 from . import resume
 from .batches import Batch, iter_batches
 from .capture import LayerCapture, LayerRef, forward_dtype
+from .cores import available_cores
 from .exceptions import EmbeddingExplorerError, NonFiniteActivationError
 from .fingerprint import ContentHasher, identity_digest
 from .heap import TRIM_GROWTH, release_freed_memory, reused_heap
 from .inputstats import image_statistics, original_image_statistics, text_statistics
 from .locations import Location
 from .outputs import OutputsSpec, class_scores, output_columns
-from .overlap import Background, available_cores
+from .overlap import Background
 from .pca import StreamingPCA
 from .placement import is_placed
 from .records import TEXT

@@ -8,7 +8,6 @@ thread is raised in the caller at its next :meth:`Background.submit` or at :meth
 
 from __future__ import annotations
 
-import os
 import queue
 import threading
 from collections.abc import Callable
@@ -75,8 +74,3 @@ class Background:
                 self._error = error
             finally:
                 self._queue.task_done()
-
-
-def available_cores() -> int:
-    """The cores this process may run on (its CPU affinity where the system has one)."""
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)

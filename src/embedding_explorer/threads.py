@@ -11,7 +11,6 @@ from __future__ import annotations
 import functools
 import itertools
 import math
-import os
 import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -21,6 +20,8 @@ from typing import Any, TypeVar
 import numpy as np
 import torch
 from threadpoolctl import ThreadpoolController
+
+from .cores import available_cores
 
 T = TypeVar("T")
 Item = TypeVar("Item")
@@ -76,7 +77,7 @@ def _pool() -> ThreadPoolExecutor:
     and an overlapped consumer may ask at once), not one per batch."""
     with _POOL_LOCK:
         if not _POOLS:
-            cores = os.cpu_count() or 1
+            cores = available_cores()
             _POOLS.append(ThreadPoolExecutor(cores, thread_name_prefix="ee-batch", initializer=_pool_thread))
         return _POOLS[0]
 

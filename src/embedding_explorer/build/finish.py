@@ -14,10 +14,10 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 import pandas as pd
 
+from ..cores import available_cores
 from ..exceptions import EmbeddingExplorerError
 from ..extract import Ledger
 from ..heap import release_freed_memory
-from ..overlap import available_cores
 from ..pca import PCAResult
 from ..store.writer import RunWriter
 from ..threads import blas_threads

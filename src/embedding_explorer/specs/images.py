@@ -20,10 +20,10 @@ from PIL import Image, UnidentifiedImageError
 from torch.utils.data import DataLoader, Dataset, default_collate, get_worker_info
 
 from ..batches import LoadFailure, Rendered, RenderedBatch
+from ..cores import available_cores
 from ..exceptions import SpecError
 from ..fingerprint import files_digest, transform_identity
 from ..inputstats import original_image_statistics
-from ..overlap import available_cores
 from ..records import IMAGE
 from ..render import ImageRender, image_record, rendering_source, thumbnail
 from ..threads import each_by_parts
