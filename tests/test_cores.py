@@ -39,6 +39,19 @@ def test_cgroup_v2_quota_rounded_up_and_the_least_of_the_hierarchy_wins(tmp_path
     assert cpu_limit("0::/kubepods/pod1\n", _mountinfo(("/kubepods/pod1", container, "cgroup2", "rw"))) == 4
 
 
+def test_a_cgroup_beside_the_mount_root_and_escaped_mount_points(tmp_path: Path) -> None:
+    """Paths compare by component: a mount of /docker/abc does not hold /docker/abcd (its own
+    quota is not read as the other's); a mount point with a space is octal-escaped in mountinfo."""
+    point = tmp_path / "my cgroup"
+    _write(point / "cpu.max", "200000 100000\n")
+    _write(point / "x" / "cpu.max", "max 100000\n")
+    escaped = str(point).replace(" ", "\\040")
+    mounts = f"30 23 0:28 /docker/abc {escaped} rw,relatime - cgroup2 cgroup2 rw\n"
+    assert cpu_limit("0::/docker/abc/x\n", mounts) == 2  # x unlimited, the mount's root 2 CPUs
+    _write(point / "cpu.max", "max 100000\n")
+    assert cpu_limit("0::/docker/abcd/x\n", mounts) is None  # outside the mount: its root only
+
+
 def test_no_quota_is_no_limit(tmp_path: Path) -> None:
     root = tmp_path / "cgroup2"
     _write(root / "cpu.max", "max 100000\n")

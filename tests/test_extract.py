@@ -77,6 +77,20 @@ def test_blocks_hold_at_most_gather_bytes_and_large_batches_go_in_whole(
     np.testing.assert_allclose(acc.variances(), whole.var(axis=0, ddof=1), rtol=1e-12)
 
 
+def test_a_layer_whose_width_changes_or_is_zero_is_refused_as_before() -> None:
+    """The rows gathered so far go in first, so the accumulator names the change; a layer of no
+    features is refused by the accumulator, not by a division by zero."""
+    ledger = Ledger(3, 64)
+    rows = np.ones((10, 24), dtype=np.float32)
+    ledger.accumulate("fc", torch.from_numpy(rows), rows)
+    narrow = np.ones((10, 1), dtype=np.float32)
+    with pytest.raises(ValueError, match="batch has 1 features, earlier batches had 24"):
+        ledger.accumulate("fc", torch.from_numpy(narrow), narrow)
+    empty = np.ones((10, 0), dtype=np.float32)
+    with pytest.raises(ValueError, match="0 features"):
+        Ledger(3, 64).accumulate("none", torch.from_numpy(empty), empty)
+
+
 def test_a_layer_wider_than_max_dense_dim_is_not_gathered(monkeypatch: pytest.MonkeyPatch) -> None:
     sizes = _fits_seen(monkeypatch)
     ledger = Ledger(3, 8)  # 16 features > 8: means and variances only, per batch

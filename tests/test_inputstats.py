@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import math
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -267,15 +268,23 @@ def test_blocks_of_images_give_the_values_of_the_whole_batch(
     blocks: list[int] = []
     single = inputstats._image_statistics
 
+    threads: set[str] = set()
+
     def counted(part: np.ndarray, scratch: Scratch | None = None) -> dict[str, np.ndarray]:
         blocks.append(len(part))
+        threads.add(threading.current_thread().name)
         return single(part, scratch)
 
     monkeypatch.setattr(inputstats, "_image_statistics", counted)
+    monkeypatch.setattr("embedding_explorer.threads.MIN_SAMPLES_PER_PART", 1)  # these small
+    monkeypatch.setattr("embedding_explorer.threads.MIN_VALUES_PER_PART", 1)  # batches shared too
     for scratch, workers in [(None, 1), (Scratch(), 1), (Scratch(), 2)]:
         blocks.clear()
+        threads.clear()
         got = image_statistics(pixels, workers=workers, scratch=scratch)
         assert sum(blocks) == len(pixels) and max(blocks) == (3 if shape[1] == 12 else 1)
+        # two workers: the batch in two parts on the pool's threads, each with its own scratch
+        assert (threads == {threading.current_thread().name}) == (workers == 1)
         for name in whole:
             np.testing.assert_array_equal(got[name], whole[name], err_msg=f"{name}, {workers} threads")
     for b in range(len(pixels)):

@@ -232,6 +232,56 @@ def test_an_error_in_the_moments_thread_is_raised_and_leaves_nothing(
     assert leftovers(out) == []
 
 
+def test_overlapped_blocks_of_rows_end_at_each_spill_as_in_a_sequential_run(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Rows gathered (the default), spill points every two batches and no checkpoint due: the
+    moments thread adds each layer's block at every spill point (a None in its queue), the
+    blocks a sequential run adds on its own thread, and the two runs are equal to the bit."""
+    monkeypatch.setattr("embedding_explorer.extract.checkpoint_rows", lambda *args: 2 * BATCH)
+    monkeypatch.setattr("embedding_explorer.extract.CHECKPOINT_SECONDS", 3600.0)
+    fits: list[tuple[str, int]] = []
+    original_fit = ee.StreamingPCA.partial_fit
+
+    def partial_fit(self: ee.StreamingPCA, x: Any) -> ee.StreamingPCA:
+        fits.append((threading.current_thread().name, int(x.shape[0])))
+        return original_fit(self, x)
+
+    monkeypatch.setattr(ee.StreamingPCA, "partial_fit", partial_fit)
+    runs, seen = [], []
+    for overlapped in (False, True):
+        monkeypatch.setattr("embedding_explorer.extract.overlaps", lambda device, o=overlapped: o)
+        fits.clear()
+        out = tmp_path / ("overlapped" if overlapped else "sequential")
+        model = SlowDevice(threading.Event(), patience=0.0)
+        runs.append(ee.explore(model, data(), ["fc1", "fc2"], out=out, batch_size=BATCH, progress=False))
+        seen.append(list(fits))
+    blocks = [2 * BATCH] * (2 * N // (2 * BATCH))  # two layers, a block of two batches each spill
+    assert [rows for _, rows in seen[0]] == [rows for _, rows in seen[1]] == blocks
+    assert {name for name, _ in seen[0]} == {threading.current_thread().name}
+    assert {name for name, _ in seen[1]} == {"ee-moments"}
+    assert_same_run(runs[1], runs[0])
+
+
+def test_an_error_adding_the_last_blocks_is_raised_and_leaves_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Rows gathered and no spill point before the end: the blocks are added once the stream
+    has ended; an error there fails the run as one in a batch's moments does."""
+    monkeypatch.setattr("embedding_explorer.extract.overlaps", lambda device: True)
+
+    def partial_fit(self: ee.StreamingPCA, x: Any) -> ee.StreamingPCA:
+        raise MemoryError(f"no room for a block of {len(x)} rows")
+
+    monkeypatch.setattr(ee.StreamingPCA, "partial_fit", partial_fit)
+    out = tmp_path / "runs" / "bad"
+    with pytest.raises(MemoryError, match=f"block of {N} rows"):
+        ee.explore(
+            SlowDevice(threading.Event(), 0.0), data(), ["fc1"], out=out, batch_size=BATCH, progress=False
+        )
+    assert leftovers(out) == []
+
+
 @pytest.mark.parametrize(("cores", "threshold"), [(1, 0), (3, 0), (3, None)])
 def test_not_overlapped_the_layers_moments_run_side_by_side_between_forward_passes(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, cores: int, threshold: int | None

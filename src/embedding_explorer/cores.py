@@ -14,7 +14,8 @@ from __future__ import annotations
 import functools
 import math
 import os
-from pathlib import Path
+import re
+from pathlib import Path, PurePosixPath
 
 PROC_CGROUP = Path("/proc/self/cgroup")
 PROC_MOUNTINFO = Path("/proc/self/mountinfo")
@@ -71,18 +72,27 @@ def _cgroup_mounts(mountinfo: str) -> list[tuple[str, str, str]]:
         if len(parts) < 5 or len(described) < 3:
             continue
         kind, options = described[0], described[2].split(",")
+        root, point = _unescaped(parts[3]), _unescaped(parts[4])
         if kind == "cgroup2":
-            mounts.append((parts[3], parts[4], "2"))
+            mounts.append((root, point, "2"))
         elif kind == "cgroup" and "cpu" in options:
-            mounts.append((parts[3], parts[4], "1"))
+            mounts.append((root, point, "1"))
     return sorted(mounts, key=lambda mount: mount[2], reverse=True)
+
+
+def _unescaped(field: str) -> str:
+    """A mountinfo path field with its octal escapes (``\\040`` for a space) undone."""
+    return re.sub(r"\\([0-7]{3})", lambda m: chr(int(m.group(1), 8)), field)
 
 
 def _folder(mount_point: Path, mount_root: str, path: str) -> Path:
     """Where the cgroup ``path`` is under a mount of the hierarchy's ``mount_root`` (a container
-    sees its own cgroup as the root of its mount)."""
-    relative = os.path.relpath(path, mount_root) if path.startswith(mount_root) else "."
-    return mount_point if relative in (".", "") or relative.startswith("..") else mount_point / relative
+    sees its own cgroup as the root of its mount; a cgroup outside the mount's root: the mount
+    point itself)."""
+    own, root = PurePosixPath(path), PurePosixPath(mount_root)
+    if own == root or not own.is_relative_to(root):
+        return mount_point
+    return mount_point / own.relative_to(root)
 
 
 def _limits_up(folder: Path, mount_point: Path, version: str) -> list[int | None]:

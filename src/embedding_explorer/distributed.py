@@ -113,8 +113,7 @@ class Cluster:
         batch = opts.batch_size if opts.aligned else None
         if ledger.rows_per_chunk is None:
             ledger.dims = self._probe()
-            rows = rows_per_chunk(ledger.dims, batch, self.n_samples)
-            ledger.rows_per_chunk = _capped_rows(rows, per_shard, batch)
+            ledger.rows_per_chunk = _capped_rows(rows_per_chunk(ledger.dims, batch), per_shard, batch)
         rows = ledger.rows_per_chunk
         self.writer.layout(ledger.dims, rows, n_rows=self.n_samples)
         self.shard_rows = rows * max(1, per_shard // rows)

@@ -46,9 +46,11 @@ from .threads import blas_threads
 log = logging.getLogger(__name__)
 
 FLOAT16_MAX = float(np.finfo(np.float16).max)
-MOMENTS_QUEUE = 8  # layer batches waiting for the moments thread (a bound on the rows held)
+MOMENTS_QUEUE = 8  # layer batches waiting for the moments thread (a bound on the rows held,
+# besides each layer's gathered block, GATHER_BYTES at most)
 # a batch's layers' moments run side by side (not overlapped) from this many multiply-adds on:
-# its rows times the sum of its layers' squared widths (moment_work). Below it, one thread:
+# its rows times the sum of its layers' squared widths (moment_work; the work of the blocks the
+# batch completes, about a batch's share of it, as rows are gathered). Below it, one thread:
 # right after a forward pass torch's OpenMP threads spin on the other cores for a few ms, and
 # handing them less work than that costs more than it saves (A/B on 2 cores, README: ResNet-18,
 # 86 M, and the demo CNN, 170 M, 1.8% and 3.4% faster on one thread; four 1024-wide layers of
@@ -218,8 +220,13 @@ class Ledger:
             acc.partial_fit(x if x.is_cuda or x.dtype == torch.float64 or rows is None else rows)
             return
         gathered = self._gathered.get(layer)
-        if gathered is None:
+        if gathered is None and rows.ndim == 2 and rows.shape[1] > 0:
             gathered = self._gathered[layer] = GatheredRows(int(rows.shape[1]))
+        if gathered is None or rows.ndim != 2 or rows.shape[1] != gathered.width:
+            if gathered is not None:
+                gathered.add_to(acc)  # the rows before first: partial_fit then names the change
+            acc.partial_fit(rows)  # refuses no features, or another width than before
+            return
         if not gathered.fits(len(rows)):
             gathered.add_to(acc)
         if len(rows) >= gathered.capacity:  # a block of its own: no copy
@@ -227,10 +234,13 @@ class Ledger:
         else:
             gathered.append(rows)
 
-    def add_gathered(self) -> None:
-        """Add every layer's gathered rows to its moments (a block ends here)."""
+    def add_gathered(self, *, release: bool = False) -> None:
+        """Add every layer's gathered rows to its moments (a block ends here); with ``release``
+        (the stream has ended) let the blocks' memory go too."""
         for layer, gathered in self._gathered.items():
             gathered.add_to(self._accumulators[layer])
+            if release:
+                gathered.release()
 
     def merge(self, layer: str, state: Mapping[str, Any]) -> None:
         """Add a shard's accumulator (shards merged in sample order give the same numbers)."""
@@ -334,6 +344,7 @@ class GatheredRows:
     since the rows handed over live in memory the next forward pass reuses."""
 
     def __init__(self, width: int) -> None:
+        self.width = width
         self.capacity = max(1, min(GATHER_ROWS, GATHER_BYTES // (8 * width)))
         self._block: np.ndarray | None = None
         self.count = 0
@@ -349,9 +360,14 @@ class GatheredRows:
 
     def add_to(self, acc: StreamingPCA) -> None:
         """Add the rows gathered to ``acc``, and start a new block."""
-        if self.count and self._block is not None:
-            acc.partial_fit(self._block[: self.count])
-        self.count = 0
+        count, self.count = self.count, 0
+        if count and self._block is not None:
+            acc.partial_fit(self._block[:count])
+
+    def release(self) -> None:
+        """Let the block's memory go (no rows may be waiting)."""
+        assert self.count == 0
+        self._block = None
 
 
 def _joined(parts: Sequence[np.ndarray]) -> np.ndarray | None:
@@ -562,13 +578,14 @@ def stream_rows(
 
     # one owner of the cores at a time: numpy's BLAS stays on one thread while torch computes
     # (two pools spinning on the same cores slow both down several times). Overlapped, the
-    # float64 moments (a dsyrk per layer per batch, as costly as a small model's forward pass)
-    # run on a thread of their own beside the background's checks and writes, each with that
-    # one BLAS thread, so they no longer wait behind the writes' disk waits (README,
-    # Performance: a median 0.89x over ten A/B pairs of bench_scale under load, unproven). Not
-    # overlapped, torch's threads wait while a batch is consumed: its layers' moments then run
-    # side by side on one thread per core (one BLAS thread each) beside the writes where they
-    # are work enough, and the next forward pass starts once they are done
+    # float64 moments (a rank-k update per layer per block of rows, as costly as a small
+    # model's forward pass) run on a thread of their own beside the background's checks and
+    # writes, each with that one BLAS thread, so they no longer wait behind the writes' disk
+    # waits (README, Performance: a median 0.89x over ten A/B pairs of bench_scale under load,
+    # unproven). Not overlapped, torch's threads wait while a batch is consumed: its layers'
+    # moments then run side by side on one thread per core (one BLAS thread each) beside the
+    # writes where they are work enough, and the next forward pass starts once they are done
+    # (not BLAS on every core: its threads spin after each call, and the demo CNN ran 1.6x slower)
     with (
         blas_threads(1),
         reused_heap(),  # the forward passes' activations reuse the last batch's pages (.heap)
@@ -624,6 +641,7 @@ def stream_rows(
                         }
                 background.submit(Consumed(batch, seen, outputs, prepared, on_device, scores, save, snapshot))
             seen += batch.size
+    ledger.add_gathered(release=True)  # every batch consumed: the last blocks, then their memory
     writer.finish_activations()
 
 
@@ -644,7 +662,8 @@ class Interval:
 def moment_work(outputs: Mapping[str, torch.Tensor], max_dense_dim: int) -> int:
     """The multiply-adds of one batch's moments: each layer's rows times its width squared (its
     covariance), or times its width where it is wider than ``max_dense_dim`` (means and
-    variances only)."""
+    variances only). Rows gathered into blocks (:class:`GatheredRows`) are added when a block
+    is full, so a batch's share of that work is paid every few batches, all at once."""
     work = 0
     for x in outputs.values():
         rows, width = int(x.shape[0]), int(x.shape[1])

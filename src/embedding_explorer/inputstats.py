@@ -55,7 +55,7 @@ COLOUR_STATS = (*GREY_STATS, "saturation", "red_green", "blue_yellow")
 TEXT_STATS = ("n_tokens", "n_words")
 ALL_STATS = (*COLOUR_STATS, *TEXT_STATS)
 LUMA_PER_MILLE = np.array([299, 587, 114], dtype=np.int32)  # LUMA * 1000: integer luma
-SCRATCH_BYTES = 64 << 20  # the most working arrays kept from one batch to the next
+SCRATCH_BYTES = 64 << 20  # the most working arrays kept from one batch to the next, all threads'
 SCRATCH_BYTES_PER_PIXEL = 29  # luma, term, gx, gy (int32), high, low, edge (uint8), pair, saturation
 
 
@@ -84,8 +84,9 @@ def image_statistics(
     scratch : Scratch, optional
         Working arrays reused from one call to the next (the renderer's, during extraction:
         fresh per-pixel temporaries cost as much as the arithmetic), for one block of images
-        (:func:`.threads.images_per_block`, 29 bytes a pixel) where that is at most
-        ``SCRATCH_BYTES``; default, and for larger images: fresh ones.
+        (:func:`.threads.images_per_block`, 29 bytes a pixel) on each of the ``workers``
+        threads, where that is at most ``SCRATCH_BYTES`` in all (each thread keeps its own);
+        default, and for larger images or more threads: fresh ones.
 
     Returns
     -------
@@ -98,7 +99,8 @@ def image_statistics(
     """
     per_block = images_per_block(pixels.shape[1], pixels.shape[2])
     block_pixels = min(len(pixels), per_block) * pixels.shape[1] * pixels.shape[2]
-    if scratch is not None and block_pixels * SCRATCH_BYTES_PER_PIXEL > SCRATCH_BYTES:
+    threads = max(1, min(workers, len(pixels)))
+    if scratch is not None and threads * block_pixels * SCRATCH_BYTES_PER_PIXEL > SCRATCH_BYTES:
         scratch = None  # images this large: fresh arrays, freed after them, rather than kept
     work = functools.partial(_in_blocks, per_block=per_block, scratch=scratch)
     done = by_parts(work, np.asarray(pixels, dtype=np.uint8), workers)
@@ -108,10 +110,10 @@ def image_statistics(
 def _in_blocks(pixels: np.ndarray, per_block: int, scratch: Scratch | None) -> dict[str, np.ndarray]:
     """:func:`_image_statistics` of ``pixels``, ``per_block`` images at a time
     (:func:`.threads.images_per_block`): a block's per-pixel temporaries (29 bytes a pixel,
-    7.6 MB) then stay in a core's cache across the twenty passes over them, and in the reused
-    scratch (measured, 64 images of 224 x 224: 19.6 ms against 42.6 ms on one thread, 11.7
-    against 27-34 ms on two; 112 x 112: 4.8 against 5.8 ms on one; the same at 32 x 32, where
-    a batch of 256 is one block)."""
+    3.8 MB) then stay in a core's cache across the twenty passes over them, and in the reused
+    scratch (measured with blocks of 2^18 pixels, 2^17 within 2% of it: 64 images of 224 x 224,
+    19.6 ms against 42.6 ms on one thread, 11.7 against 27-34 ms on two; 112 x 112, 4.8 against
+    5.8 ms on one; the same at 32 x 32)."""
     if len(pixels) <= per_block:
         return _image_statistics(pixels, scratch)
     scratch = scratch or Scratch()  # one set of temporaries for all the blocks

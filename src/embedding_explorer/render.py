@@ -220,11 +220,11 @@ class Renderer:
         normalisation undone, scaled to 0..255, rounded half to even and clipped. Colour comes
         as a view of one plane per channel (the input statistics read each plane contiguously).
 
-        Whole arrays, each step in place after the first (a fresh array per step cost more than
-        the arithmetic), shared by torch's threads between forward passes (:mod:`.threads`; not
-        torch's own pool: a two-thread torch pass over a batch measured 10x slower than one
-        thread whenever another process held a core). Each step rounds as before, so the pixels
-        are the same to the byte (``tests/test_render.py``)."""
+        A block of images at a time (:meth:`_planes`), each step in place after the first (a
+        fresh array per step cost more than the arithmetic), shared by torch's threads between
+        forward passes (:mod:`.threads`; not torch's own pool: a two-thread torch pass over a
+        batch measured 10x slower than one thread whenever another process held a core). Each
+        step rounds as before, so the pixels are the same to the byte (``tests/test_render.py``)."""
         arr = x.detach().float().cpu().numpy()
         if arr.ndim == 3:
             arr = arr[:, None]

@@ -28,7 +28,7 @@ Item = TypeVar("Item")
 
 MIN_SAMPLES_PER_PART = 4
 MIN_VALUES_PER_PART = 1 << 18  # below this a thread costs more than it saves
-BLOCK_PIXELS = 1 << 18  # per-pixel work on images goes a block of about this many pixels at a time
+BLOCK_PIXELS = 1 << 17  # per-pixel work on images goes a block of about this many pixels at a time
 
 
 def by_parts(work: Callable[[np.ndarray], T], batch: np.ndarray, workers: int) -> list[T]:
