@@ -25,7 +25,9 @@ from torch import nn
 import embedding_explorer as ee
 from embedding_explorer import heap
 
-LEAN = {"input_stats": False, "outputs": None}  # --lean: neither recorded (for reference)
+# --lean: the streaming pipeline alone, without the per-image work the bare loop does not do
+# (no thumbnails, so no input statistics, and no model outputs), for reference
+LEAN = {"render": "none", "input_stats": False, "outputs": None}
 
 
 def ratios(baseline_s: list[float], candidate_s: list[float]) -> str:

@@ -9,7 +9,8 @@ paired ratios, and the best of ``--repeats``):
   conv blocks and two linear layers over 10,000 colour images of 32 x 32, its four hidden
   layers hooked (``block1``-``block3``, ``fc1``; no input layer).
 
-``--lean`` leaves out the input statistics and model outputs. Prints each ratio (goal: at most
+``--lean`` leaves out the thumbnails, the input statistics and the model outputs (the streaming
+pipeline alone). Prints each ratio (goal: at most
 1.10x). Never asserts. Uses the Fashion-MNIST test images when installed, random images
 otherwise; the issue's CNN always runs on random images.
 
@@ -95,7 +96,8 @@ def explorer(
     extra: dict,
     lean: bool,  # type: ignore[type-arg]
 ) -> Callable[[Path], None]:
-    """``ee.explore`` with its defaults (input statistics, model outputs), or without both (``lean``)."""
+    """``ee.explore`` with its defaults (thumbnails, input statistics, model outputs), or without
+    them (``lean``)."""
     options = {**extra, **(LEAN if lean else {})}
 
     def run(out: Path) -> None:
@@ -110,7 +112,7 @@ def main() -> None:
     parser.add_argument("--limit", type=int, default=10_000)
     parser.add_argument("--batch-size", type=int, default=256)
     parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--lean", action="store_true", help="input_stats=False, outputs=None")
+    parser.add_argument("--lean", action="store_true", help="render='none', input_stats=False, outputs=None")
     parser.add_argument("--profile", type=Path, default=None, help="write a cProfile of one ee.explore here")
     args = parser.parse_args()
     for which in args.models.split(","):

@@ -2,9 +2,10 @@
 
 ``ee.explore`` (layers layer1-4 and fc, image thumbnails) against the bare forward loop over the
 same DataLoader in the same process, alternating, best of ``--repeats`` (and the median of the
-paired ratios). ``--lean`` leaves out the input statistics and model outputs. Prints the ratio (goal:
-at most 1.05x). Random images (no weights or data set to download). ``--profile FILE`` also
-writes a cProfile of one ``ee.explore`` (read it with ``python -m pstats FILE``). Never asserts.
+paired ratios). ``--lean`` leaves out the thumbnails, input statistics and model outputs.
+Prints the ratio (goal: at most 1.05x). Random images (no weights or data set to download).
+``--profile FILE`` also writes a cProfile of one ``ee.explore`` (read it with
+``python -m pstats FILE``). Never asserts.
 
     .venv/bin/python benchmarks/bench_resnet.py [--samples 1536] [--batch-size 64] [--repeats 2]
 """
@@ -72,9 +73,10 @@ class ResNet18(nn.Module):
 
 
 def ours(model: nn.Module, loader: DataLoader, out: Path, lean: bool = False) -> None:  # type: ignore[type-arg]
-    """``ee.explore`` with its defaults (input statistics, model outputs), or without both (``lean``)."""
-    extra = LEAN if lean else {}
-    ee.explore(model, loader, LAYERS, out=out, recompute=True, progress=False, render="image", **extra)
+    """``ee.explore`` with its defaults (thumbnails, input statistics, model outputs), or without
+    them (``lean``)."""
+    options = {"render": "image", **(LEAN if lean else {})}
+    ee.explore(model, loader, LAYERS, out=out, recompute=True, progress=False, **options)
 
 
 def main() -> None:
@@ -82,7 +84,7 @@ def main() -> None:
     parser.add_argument("--samples", type=int, default=1536)
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--repeats", type=int, default=2)
-    parser.add_argument("--lean", action="store_true", help="input_stats=False, outputs=None")
+    parser.add_argument("--lean", action="store_true", help="render='none', input_stats=False, outputs=None")
     parser.add_argument("--profile", type=Path, default=None, help="write a cProfile of one ee.explore here")
     args = parser.parse_args()
     torch.manual_seed(0)
