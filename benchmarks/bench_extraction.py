@@ -4,15 +4,16 @@ Two models, each over the same DataLoader in the same process, alternating (the 
 paired ratios, and the best of ``--repeats``):
 
 - ``demo``: the Fashion-MNIST demo CNN over the 10,000 test images, all six demo layers, the
-  784-wide raw ``input`` included (its float64 moments are a 784 x 784 update per batch);
+  784-wide raw ``input`` included (its float64 moments are a 784 x 784 update per block of 512
+  rows);
 - ``issue``: the issue's "small demo-like CNN of 3 x 32 x 32 with 4 layers": the demo's three
   conv blocks and two linear layers over 10,000 colour images of 32 x 32, its four hidden
   layers hooked (``block1``-``block3``, ``fc1``; no input layer).
 
 ``--lean`` leaves out the thumbnails, the input statistics and the model outputs (the streaming
-pipeline alone). Prints each ratio (goal: at most
-1.10x). Never asserts. Uses the Fashion-MNIST test images when installed, random images
-otherwise; the issue's CNN always runs on random images.
+pipeline alone). Prints each ratio (goal: at most 1.10x). Never asserts. Uses the Fashion-MNIST
+test images when installed, random images otherwise; the issue's CNN always runs on random
+images.
 
     .venv/bin/python benchmarks/bench_extraction.py [--models demo,issue] [--limit 10000] [--repeats 3]
 """

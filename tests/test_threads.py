@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import concurrent.futures
-import os
 import pickle
 import threading
 import time
@@ -13,6 +12,7 @@ import pytest
 import torch
 
 from embedding_explorer import threads
+from embedding_explorer.cores import available_cores
 from embedding_explorer.threads import MIN_VALUES_PER_PART, Scratch, by_parts, each_by_parts
 
 
@@ -79,7 +79,7 @@ def test_each_item_is_done_once_in_order_by_at_most_so_many_threads() -> None:
 
     items = list(range(23))
     assert each_by_parts(work, items, 3) == [i * i for i in items]
-    assert most <= 3 and len(threads) == min(3, os.cpu_count() or 1)  # the pool has a thread per core
+    assert most <= 3 and len(threads) == min(3, available_cores())  # the pool has a thread per core
     threads.clear()
     assert each_by_parts(work, items, 1) == [i * i for i in items]
     assert threads == {threading.current_thread().name}  # one worker: the calling thread

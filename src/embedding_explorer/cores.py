@@ -6,7 +6,8 @@ quota shows only in its cgroup's files. Sized by the host, a run would start 8 l
 and a thread per host core for work that then waits for its share of 2 CPUs (the kernel
 throttles the whole cgroup once the quota is spent). The quota is read once per process:
 cgroup v2's ``cpu.max``, or v1's ``cpu.cfs_quota_us`` over ``cpu.cfs_period_us``, in the
-process's own cgroup and every one above it (the least wins), rounded up to whole CPUs.
+process's own cgroup and every one above it up to the root the mount shows (the least wins),
+rounded up to whole CPUs.
 """
 
 from __future__ import annotations
@@ -41,8 +42,8 @@ def cgroup_cpu_limit() -> int | None:
 
 def cpu_limit(cgroup: str, mountinfo: str) -> int | None:
     """The CPU limit of the process whose ``/proc/self/cgroup`` and ``/proc/self/mountinfo``
-    read as given: cgroup v2 where its hierarchy has the cpu controller's files, else v1's cpu
-    controller; None without a quota."""
+    read as given: cgroup v2's where it sets one, else v1's cpu controller's; None without a
+    quota."""
     paths = {}  # "2" (the unified hierarchy) or "1" (v1's cpu controller) -> cgroup path
     for line in cgroup.splitlines():
         number, controllers, path = line.split(":", 2)
@@ -56,6 +57,8 @@ def cpu_limit(cgroup: str, mountinfo: str) -> int | None:
         if own is None:
             continue
         folder = _folder(Path(mount_point), mount_root, own)
+        if folder is None:  # this mount does not show the process's cgroup
+            continue
         limits += [limit for limit in _limits_up(folder, Path(mount_point), version) if limit is not None]
         if version == "2" and limits:
             break
@@ -85,13 +88,13 @@ def _unescaped(field: str) -> str:
     return re.sub(r"\\([0-7]{3})", lambda m: chr(int(m.group(1), 8)), field)
 
 
-def _folder(mount_point: Path, mount_root: str, path: str) -> Path:
+def _folder(mount_point: Path, mount_root: str, path: str) -> Path | None:
     """Where the cgroup ``path`` is under a mount of the hierarchy's ``mount_root`` (a container
-    sees its own cgroup as the root of its mount; a cgroup outside the mount's root: the mount
-    point itself)."""
+    sees its own cgroup as the root of its mount); None for a cgroup outside the mount's root,
+    whose files (another cgroup's) say nothing of this process."""
     own, root = PurePosixPath(path), PurePosixPath(mount_root)
-    if own == root or not own.is_relative_to(root):
-        return mount_point
+    if not own.is_relative_to(root):
+        return None
     return mount_point / own.relative_to(root)
 
 

@@ -216,10 +216,12 @@ class Ledger:
             )
         # on a GPU the moments accumulate there; on the CPU from the host rows (float64
         # outputs keep their precision for the statistics; storage is float32 or float16)
+        gathered = self._gathered.get(layer)
         if x.is_cuda or x.dtype == torch.float64 or rows is None or not acc.covariance:
+            if gathered is not None:
+                gathered.add_to(acc)  # rows gathered before go in first, in order
             acc.partial_fit(x if x.is_cuda or x.dtype == torch.float64 or rows is None else rows)
             return
-        gathered = self._gathered.get(layer)
         if gathered is None and rows.ndim == 2 and rows.shape[1] > 0:
             gathered = self._gathered[layer] = GatheredRows(int(rows.shape[1]))
         if gathered is None or rows.ndim != 2 or rows.shape[1] != gathered.width:

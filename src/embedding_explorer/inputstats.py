@@ -55,7 +55,7 @@ COLOUR_STATS = (*GREY_STATS, "saturation", "red_green", "blue_yellow")
 TEXT_STATS = ("n_tokens", "n_words")
 ALL_STATS = (*COLOUR_STATS, *TEXT_STATS)
 LUMA_PER_MILLE = np.array([299, 587, 114], dtype=np.int32)  # LUMA * 1000: integer luma
-SCRATCH_BYTES = 64 << 20  # the most working arrays kept from one batch to the next, all threads'
+SCRATCH_BYTES = 8 << 20  # the most working arrays one thread keeps from one batch to the next
 SCRATCH_BYTES_PER_PIXEL = 29  # luma, term, gx, gy (int32), high, low, edge (uint8), pair, saturation
 
 
@@ -83,10 +83,11 @@ def image_statistics(
         owns that many idle cores. Every image's values are the same either way.
     scratch : Scratch, optional
         Working arrays reused from one call to the next (the renderer's, during extraction:
-        fresh per-pixel temporaries cost as much as the arithmetic), for one block of images
-        (:func:`.threads.images_per_block`, 29 bytes a pixel) on each of the ``workers``
-        threads, where that is at most ``SCRATCH_BYTES`` in all (each thread keeps its own);
-        default, and for larger images or more threads: fresh ones.
+        fresh per-pixel temporaries cost as much as the arithmetic), a set on each thread that
+        takes a part, sized for one block of images (:func:`.threads.images_per_block`, 29 bytes
+        a pixel: 3.8 MB) where that is at most ``SCRATCH_BYTES``; default, and for images larger
+        than that: fresh ones. So the pool's threads keep at most ``SCRATCH_BYTES`` each (16
+        threads: 128 MiB at most, 61 MiB for the usual block).
 
     Returns
     -------
@@ -99,8 +100,7 @@ def image_statistics(
     """
     per_block = images_per_block(pixels.shape[1], pixels.shape[2])
     block_pixels = min(len(pixels), per_block) * pixels.shape[1] * pixels.shape[2]
-    threads = max(1, min(workers, len(pixels)))
-    if scratch is not None and threads * block_pixels * SCRATCH_BYTES_PER_PIXEL > SCRATCH_BYTES:
+    if scratch is not None and block_pixels * SCRATCH_BYTES_PER_PIXEL > SCRATCH_BYTES:
         scratch = None  # images this large: fresh arrays, freed after them, rather than kept
     work = functools.partial(_in_blocks, per_block=per_block, scratch=scratch)
     done = by_parts(work, np.asarray(pixels, dtype=np.uint8), workers)
