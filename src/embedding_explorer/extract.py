@@ -216,25 +216,21 @@ class Ledger:
             )
         # on a GPU the moments accumulate there; on the CPU from the host rows (float64
         # outputs keep their precision for the statistics; storage is float32 or float16)
+        host = None if x.is_cuda or x.dtype == torch.float64 else rows
         gathered = self._gathered.get(layer)
-        if x.is_cuda or x.dtype == torch.float64 or rows is None or not acc.covariance:
+        if gathered is None and host is not None and acc.covariance and host.ndim == 2 and host.shape[1]:
+            gathered = self._gathered[layer] = GatheredRows(int(host.shape[1]))
+        if host is None or gathered is None or host.ndim != 2 or host.shape[1] != gathered.width:
             if gathered is not None:
-                gathered.add_to(acc)  # rows gathered before go in first, in order
-            acc.partial_fit(x if x.is_cuda or x.dtype == torch.float64 or rows is None else rows)
+                gathered.add_to(acc)  # the rows before go in first: partial_fit then names a change
+            acc.partial_fit(x if host is None else host)  # refuses no features, or another width
             return
-        if gathered is None and rows.ndim == 2 and rows.shape[1] > 0:
-            gathered = self._gathered[layer] = GatheredRows(int(rows.shape[1]))
-        if gathered is None or rows.ndim != 2 or rows.shape[1] != gathered.width:
-            if gathered is not None:
-                gathered.add_to(acc)  # the rows before first: partial_fit then names the change
-            acc.partial_fit(rows)  # refuses no features, or another width than before
-            return
-        if not gathered.fits(len(rows)):
+        if not gathered.fits(len(host)):
             gathered.add_to(acc)
-        if len(rows) >= gathered.capacity:  # a block of its own: no copy
-            acc.partial_fit(rows)
+        if len(host) >= gathered.capacity:  # a block of its own: no copy
+            acc.partial_fit(host)
         else:
-            gathered.append(rows)
+            gathered.append(host)
 
     def add_gathered(self, *, release: bool = False) -> None:
         """Add every layer's gathered rows to its moments (a block ends here); with ``release``
