@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import functools
 import hashlib
 import inspect
@@ -9,7 +11,7 @@ import json
 import os
 import re
 import types
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from stat import S_ISLNK
 from typing import Any
@@ -246,10 +248,40 @@ def array_hash(values: Any) -> str | None:
     return digest.hexdigest()
 
 
+# the file digests taken inside files_stated_once: {(settings, id(paths), id(labels)): (digest,
+# paths, labels)}, the lists held so that their ids stay theirs while the scope lasts
+_Stated = dict[tuple[str, int, int], tuple[str, object, object]]
+_STATED: contextvars.ContextVar[_Stated | None] = contextvars.ContextVar("ee_files_stated", default=None)
+
+
+@contextlib.contextmanager
+def files_stated_once() -> Iterator[None]:
+    """Within: :func:`files_digest` of the same paths and labels (the same objects) is taken
+    once. A run's plan asks for an image folder's identity twice, as its data and as its
+    renderer's originals: each a ``stat`` of every file, which on a network file system costs
+    seconds per 10,000 files. Scoped to the plan, so a later run sees files changed since."""
+    token = _STATED.set({})
+    try:
+        yield
+    finally:
+        _STATED.reset(token)
+
+
 def files_digest(settings: str, paths: Sequence[Path], labels: np.ndarray | None) -> str:
     """The identity of a data set read from files: how they are read (``settings``), each file's
     path, size and modification time (changed files change it without reading them), and the
-    labels given to them."""
+    labels given to them. Taken once per :func:`files_stated_once` scope for the same objects."""
+    stated = _STATED.get()
+    key = (settings, id(paths), id(labels))
+    if stated is not None and key in stated:
+        return stated[key][0]
+    digest = _files_digest(settings, paths, labels)
+    if stated is not None:
+        stated[key] = (digest, paths, labels)
+    return digest
+
+
+def _files_digest(settings: str, paths: Sequence[Path], labels: np.ndarray | None) -> str:
     digest = hashlib.blake2b(digest_size=16)
     digest.update(settings.encode())
     # the same text as each path.resolve(), in a fifth of the time (measured on 20,000 files):
@@ -486,6 +518,7 @@ __all__ = [
     "data_fingerprint",
     "dataset_folder_identity",
     "files_digest",
+    "files_stated_once",
     "identity_digest",
     "known_identity",
     "model_fingerprint",

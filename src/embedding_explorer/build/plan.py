@@ -27,7 +27,14 @@ from ..capture import INPUT_LAYER, LayerRef, forward_dtype, resolve_layers
 from ..checks import positive_int, run_name
 from ..exceptions import EmbeddingExplorerError
 from ..extract import ExtractOptions
-from ..fingerprint import array_hash, callable_digest, data_fingerprint, model_fingerprint, options_key
+from ..fingerprint import (
+    array_hash,
+    callable_digest,
+    data_fingerprint,
+    files_stated_once,
+    model_fingerprint,
+    options_key,
+)
 from ..locations import Location, StorageOptions, as_location
 from ..models import ModelSpec, build_model
 from ..outputs import OutputsSpec, check_outputs
@@ -204,13 +211,15 @@ def plan_explore(
     out_path = as_location(out if out is not None else Path("runs") / name, storage_options)
 
     model_info = model_fingerprint(built)
-    data_fp = data_fingerprint(data)
+    with files_stated_once():  # an image folder as data and as the renderer's originals: one stat each
+        data_fp = data_fingerprint(data)
+        rendered_as = renderer.describe()
     options: dict[str, Any] = {
         "name": name,
         "n_components": int(n_components),
         "layers": [[r.name, r.module, r.call] for r in refs],  # shown names and what they hook
         "reduce": {k: r.describe() for k, r in reducers.items()},
-        "render": renderer.describe(),
+        "render": rendered_as,
         "labels": array_hash(labels_given),
         "metadata": array_hash(table),
         "label_names": names_of_labels,
