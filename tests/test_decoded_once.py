@@ -5,6 +5,7 @@ every file twice (once for the model, once for its thumbnail)."""
 from __future__ import annotations
 
 import multiprocessing
+import os
 import threading
 from pathlib import Path
 from types import SimpleNamespace
@@ -101,6 +102,37 @@ def test_each_file_is_decoded_once_and_the_run_is_the_same_as_decoding_it_twice(
     assert sorted(counted_reads) == list(range(len(paths)))  # the fingerprint reads none either
     same_runs(once, twice)
     assert once.metadata["file"].tolist() == [f"{p.parent.name}/{p.name}" for p in paths]
+
+
+def test_a_run_stats_each_file_once_and_a_later_run_sees_a_changed_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The plan takes the folder's identity as the data's and as the renderer's originals': one
+    ``stat`` of each file for both (network file systems make each one slow); the next run stats
+    them again, so a file changed between runs makes a new run, not the old one reused."""
+    paths = write_photos(tmp_path / "photos", n=10)
+    names = {str(p) for p in paths}
+    stats: list[str] = []
+    original = os.lstat
+
+    def counting(path: Any, *args: Any, **kwargs: Any) -> os.stat_result:
+        if os.fspath(path) in names:
+            stats.append(os.fspath(path))
+        return original(path, *args, **kwargs)
+
+    loaded = ee.load_data(tmp_path / "photos")
+    monkeypatch.setattr(os, "lstat", counting)
+    first = ee.explore(pool_net(), loaded, LAYERS, out=tmp_path / "run", batch_size=4, progress=False)
+    assert sorted(stats) == sorted(names)  # each file once, not once per fingerprint
+    stats.clear()
+    reused = ee.explore(pool_net(), loaded, LAYERS, out=tmp_path / "run", batch_size=4, progress=False)
+    assert reused.manifest == first.manifest  # the finished run, as it was
+    assert sorted(stats) == sorted(names)  # the reuse check stats them again
+    Image.open(paths[0]).rotate(90).save(paths[0])  # the same path, other pixels and time
+    os.utime(paths[0], ns=(1, 1))
+    key = first.manifest["key"]
+    again = ee.explore(pool_net(), loaded, LAYERS, out=tmp_path / "run", batch_size=4, progress=False)
+    assert again.manifest["key"] != key
 
 
 def test_in_the_main_process_a_batch_s_files_are_read_side_by_side(
@@ -217,6 +249,36 @@ def test_a_loader_of_decoded_files_brings_its_label_names(tmp_path: Path) -> Non
     run = ee.explore(pool_net(), loaded.batches(4), LAYERS, out=tmp_path / "run", progress=False,
                      render=loaded.render)  # fmt: skip
     assert run.label_names == ["sea", "wood"] and run.rendering_kind == "image/png"
+
+
+def test_without_input_statistics_the_loader_takes_none(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``input_stats=False``: the thumbnails' statistics are not taken where the files are decoded
+    (the run would drop them), and the renderings are the same as with them. A loader made without
+    them, explored with them, is refused by name rather than run without its statistics."""
+    write_photos(tmp_path / "photos", 10)
+    loaded = ee.load_data(tmp_path / "photos")
+    taken: list[int] = []
+    original = images.original_image_statistics
+
+    def counted(shown: list[Image.Image]) -> dict[str, np.ndarray]:
+        taken.append(len(shown))
+        return original(shown)
+
+    monkeypatch.setattr(images, "original_image_statistics", counted)
+    kept = ee.explore(pool_net(), loaded, LAYERS, out=tmp_path / "kept", batch_size=4, progress=False)
+    assert taken == [4, 4, 2] and "brightness" in kept.samples
+    taken.clear()
+    bare = ee.explore(pool_net(), loaded, LAYERS, out=tmp_path / "bare", batch_size=4, progress=False,
+                      input_stats=False)  # fmt: skip
+    assert taken == [] and bare.input_statistics == []
+    assert [bare.rendering(i) for i in range(10)] == [kept.rendering(i) for i in range(10)]
+    without = images.decoded_once(loaded.data, 4, input_stats=False)
+    with pytest.raises(EmbeddingExplorerError, match=r"without input statistics.*input_stats=False"):
+        ee.explore(pool_net(), without, LAYERS, out=tmp_path / "refused", progress=False,
+                   render=loaded.render)  # fmt: skip
+    assert not (tmp_path / "refused").exists()
 
 
 class ReadsItsOwnWay(ImageFiles):

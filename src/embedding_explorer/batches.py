@@ -30,13 +30,14 @@ LABEL_KEYS = ("labels", "label")
 class Rendered:
     """One batch's renderings made where it was loaded (a DataLoader worker decodes each file
     once, for the model and for its thumbnail): one rendering per sample, of one ``kind``
-    (:mod:`.records`), and their input statistics (:mod:`.inputstats`). ``source`` says what they
+    (:mod:`.records`), and their input statistics (:mod:`.inputstats`; None where the loader was
+    made without them, ``decoded_once(..., input_stats=False)``). ``source`` says what they
     were made from and how (:func:`.render.rendering_source`): a renderer takes them only where
     it would have made the same ones itself."""
 
     kind: str
     items: list[bytes]
-    columns: dict[str, np.ndarray]
+    columns: dict[str, np.ndarray] | None
     source: str
 
 

@@ -156,7 +156,9 @@ def explore(
     started = time.perf_counter()
     if is_spec(model, data):  # "timm:resnet18", "photos/", ee.load_model(...), ee.load_data(...)
         given = {"metadata": metadata, "render": render, "label_names": label_names}
-        model, data, reduce, given = resolve(model, data, layers, reduce, given, batch_size)
+        model, data, reduce, given = resolve(
+            model, data, layers, reduce, given, batch_size, input_stats=input_stats
+        )
         metadata, render, label_names = given["metadata"], given["render"], given["label_names"]
     plan = plan_explore(
         model,  # type: ignore[arg-type]  # a module or factory once specs are resolved

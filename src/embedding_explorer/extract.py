@@ -704,6 +704,12 @@ def input_columns(
     :mod:`.inputstats`); none where the batch has no such rendering."""
     if renderer.last_columns is not None:  # taken where the batch was rendered
         return renderer.last_columns
+    if renderer.loaded_without_stats:  # nothing here to take them from: the images stayed there
+        raise EmbeddingExplorerError(
+            "the loader rendered its batches without input statistics "
+            "(decoded_once(..., input_stats=False)): make it with input_stats=True, "
+            "or pass input_stats=False to explore"
+        )
     if renderer.last_pixels is not None:
         # on torch's threads: between two forward passes (or beside a GPU's) those cores are idle
         workers = torch.get_num_threads()

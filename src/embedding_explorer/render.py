@@ -76,6 +76,7 @@ class Renderer:
         self.last_images: list[Image.Image] = []  # ... or its image files' thumbnails (any sizes)
         self.last_counts: np.ndarray | None = None  # samples per rendering of the last batch (None: 1)
         self.last_columns: dict[str, np.ndarray] | None = None  # input statistics made with them
+        self.loaded_without_stats = False  # the last batch's renderings came made, without them
         self.scratch = Scratch()  # the input statistics' working arrays for these pixels (threads.Scratch)
         if isinstance(spec, Originals):
             if n_samples is not None and len(spec) != n_samples:
@@ -120,6 +121,7 @@ class Renderer:
         """Per-sample renderings of ``batch``, or None when samples are not rendered."""
         start, self._seen = self._seen, self._seen + batch.size
         self.last_pixels, self.last_images, self.last_counts, self.last_columns = None, [], None, None
+        self.loaded_without_stats = False
         if batch.tokens is not None and self.spec in (None, "text"):
             # a per-token run: each token is shown with its whole text, stored once per text and
             # shared by its tokens (the token itself and its neighbours come from the sample
@@ -144,6 +146,7 @@ class Renderer:
                 # rendered where the batch was loaded, from these very originals, at this size
                 self.kind = self.kind or batch.rendered.kind
                 self.last_columns = batch.rendered.columns
+                self.loaded_without_stats = batch.rendered.columns is None
                 return list(batch.rendered.items)
             originals = [self._originals.original(i) for i in range(start, self._seen)]
             # images shrunk once: encoded as the thumbnails, and their input statistics' pixels

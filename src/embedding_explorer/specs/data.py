@@ -64,11 +64,12 @@ class LoadedData:
         """``metadata``, ``render`` and ``label_names`` for ``explore``."""
         return {"metadata": self.metadata, "render": self.render, "label_names": self.label_names}
 
-    def batches(self, batch_size: int) -> Any:
+    def batches(self, batch_size: int, *, input_stats: bool = True) -> Any:
         """What ``explore`` iterates: image files through :func:`~.images.decoded_once` (each file
-        decoded once, for the model and its thumbnail, in ``workers`` processes), else ``data``."""
+        decoded once, for the model and its thumbnail, in ``workers`` processes; the thumbnails'
+        input statistics taken there with ``input_stats``), else ``data``."""
         if isinstance(self.data, ImageFiles) and type(self.data).__getitem__ is ImageFiles.__getitem__:
-            return decoded_once(self.data, batch_size, self.workers)
+            return decoded_once(self.data, batch_size, self.workers, input_stats=input_stats)
         return self.data  # (a subclass reading its items its own way is read as it reads them)
 
 

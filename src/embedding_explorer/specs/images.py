@@ -182,11 +182,12 @@ class RenderingCollate:
     """Batches :class:`DecodedOnce` items as a :class:`~..batches.RenderedBatch`: the items as
     torch's ``default_collate`` batches ``files[i]``, and each thumbnail rendered as the renderer
     renders an image file's original (:func:`~..render.image_record`), with the input
-    statistics of the batch's thumbnails. Runs where the loader batches: in its worker
-    processes where it has them, off the main process."""
+    statistics of the batch's thumbnails (with ``input_stats``: a run without them takes none).
+    Runs where the loader batches: in its worker processes where it has them, off the main
+    process."""
 
-    def __init__(self, max_size: int, source: str) -> None:
-        self.max_size, self.source = max_size, source
+    def __init__(self, max_size: int, source: str, input_stats: bool = True) -> None:
+        self.max_size, self.source, self.input_stats = max_size, source, input_stats
 
     def __call__(self, items: Sequence[tuple[Any, Image.Image] | LoadFailure]) -> RenderedBatch | LoadFailure:
         pairs = []
@@ -196,7 +197,8 @@ class RenderingCollate:
             pairs.append(item)
         shown = [thumb for _, thumb in pairs]
         records = [image_record(image, self.max_size) for image in shown]
-        rendered = Rendered(IMAGE, records, original_image_statistics(shown), self.source)
+        columns = original_image_statistics(shown) if self.input_stats else None
+        rendered = Rendered(IMAGE, records, columns, self.source)
         return RenderedBatch(default_collate([item for item, _ in pairs]), rendered)
 
     def content_fingerprint(self) -> str:
@@ -204,14 +206,17 @@ class RenderingCollate:
         return f"rendering-collate:{self.max_size}"
 
 
-def decoded_once(files: ImageFiles, batch_size: int, workers: int = 0) -> DataLoader[Any]:
+def decoded_once(
+    files: ImageFiles, batch_size: int, workers: int = 0, *, input_stats: bool = True
+) -> DataLoader[Any]:
     """A loader of ``files`` that decodes each file once, for the model and its thumbnail, in
-    ``workers`` processes (0: in this one), in order; pass ``files`` itself as ``render=``."""
+    ``workers`` processes (0: in this one), in order, with the thumbnails' input statistics
+    (``input_stats``, as explore's option); pass ``files`` itself as ``render=``."""
     max_size = ImageRender().max_size  # the renderer's thumbnails for an image file's originals
     return DataLoader(
         DecodedOnce(files, max_size),
         batch_size=batch_size,
         shuffle=False,
         num_workers=workers,
-        collate_fn=RenderingCollate(max_size, rendering_source(files, max_size)),
+        collate_fn=RenderingCollate(max_size, rendering_source(files, max_size), input_stats),
     )

@@ -23,13 +23,16 @@ def resolve(
     reduce: ReduceSpec | Mapping[str, ReduceSpec],
     kwargs: dict[str, Any],
     batch_size: int = 64,
+    *,
+    input_stats: bool = True,
 ) -> tuple[Any, Any, ReduceSpec | Mapping[str, ReduceSpec], dict[str, Any]]:
     """The module, data, reducers and ``explore`` keyword arguments that specs stand for.
 
     A model spec is loaded with :func:`load_model`, a data spec with :func:`load_data` (default
     options) for that model. The data's metadata, renderings and label names fill the
     ``kwargs`` the caller left as None, and its batches are :meth:`LoadedData.batches` (image
-    files decoded once, for the model and the thumbnails); the model's own reducers
+    files decoded once, for the model and the thumbnails, the thumbnails' input statistics taken
+    there with ``input_stats``); the model's own reducers
     (sentence-transformers' pooled outputs) apply to the captured layers when ``reduce`` is None
     or one method name.
     """
@@ -45,7 +48,8 @@ def resolve(
         if per_token(reduce) and data.kind == "texts":
             kwargs["render"] = None  # each token is shown within its own text, from the tokens
         # decoded once with their thumbnails where the data's own renderings are the ones shown
-        data = data.batches(batch_size) if kwargs.get("render") is data.render else data.data
+        shown = kwargs.get("render") is data.render
+        data = data.batches(batch_size, input_stats=input_stats) if shown else data.data
     if (
         isinstance(reduce, (str, type(None)))
         and isinstance(loaded_model, LoadedModel)
