@@ -19,12 +19,14 @@ import xxhash
 from torch import nn
 from torch.utils.data import DataLoader, Dataset, Subset, TensorDataset
 
+import embedding_explorer as ee
 from embedding_explorer.fingerprint import (
     SAMPLED_ITEMS,
     array_hash,
     callable_digest,
     data_fingerprint,
     files_digest,
+    model_fingerprint,
     transform_identity,
 )
 from embedding_explorer.reducers import Reducer
@@ -191,12 +193,89 @@ class Steps:  # object.__repr__, with its address
     def __call__(self, x):
         return x
 
+import torch
+from torch import nn
+from embedding_explorer.fingerprint import model_fingerprint
+
+class Gate(nn.Module):  # a user's module: its code and settings count
+    def __init__(self):
+        super().__init__()
+        self.fc = nn.Linear(3, 2)
+        self.names = {"alpha", "beta"}
+        self.register_buffer("shift", torch.ones(2), persistent=False)
+
+    def forward(self, x):
+        return self.fc(x) + self.shift if "alpha" in {"alpha", "gamma"} else x
+
+torch.manual_seed(0)
 print(
     callable_digest(member),
     callable_digest(functools.partial(member, names={"x": 1.5})),
     transform_identity(Steps([lambda x: x * 2, {"a", "b", "c"}])),
+    model_fingerprint(Gate())["fingerprint"],
 )
 """
+
+
+def test_a_tensor_dataset_counts_by_every_item(tmp_path: Path) -> None:
+    """An edit of any one item of a ``TensorDataset`` (not one of the sampled ones) makes another
+    run: its tensors are hashed whole, as a tensor given directly is."""
+    torch.manual_seed(0)
+    x, y = torch.randn(1000, 8), torch.arange(1000) % 3
+    edited = x.clone()
+    edited[1] += 100  # between the evenly spaced items a sampled read takes (0, 3, 7, ...)
+    assert data_fingerprint(TensorDataset(x, y)) == data_fingerprint(TensorDataset(x.clone(), y.clone()))
+    assert data_fingerprint(TensorDataset(x, y)) != data_fingerprint(TensorDataset(edited, y))
+    assert data_fingerprint(TensorDataset(x, y)) != data_fingerprint(TensorDataset(x, (y + 1) % 3))
+    model = nn.Linear(8, 4)
+    first = ee.explore(model, TensorDataset(x, y), ["input"], out=tmp_path / "run", progress=False)
+    again = ee.explore(model, TensorDataset(edited, y), ["input"], out=tmp_path / "run", progress=False)
+    assert again.manifest["key"] != first.manifest["key"]
+    np.testing.assert_allclose(np.asarray(again["input"].activations)[1], edited[1].numpy())
+
+
+class Doubler(nn.Module):
+    def __init__(self, shift: float = 0.0) -> None:
+        super().__init__()
+        self.fc = nn.Linear(4, 4)
+        self.register_buffer("shift", torch.full((4,), shift), persistent=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.relu(self.fc(x)) + self.shift
+
+
+def test_a_model_counts_by_its_code_its_settings_and_every_buffer(monkeypatch: pytest.MonkeyPatch) -> None:
+    """What ``repr`` and ``state_dict`` do not show still changes what a model computes: its
+    ``forward`` code, a setting kept as a plain attribute, a non-persistent buffer. Each makes
+    another fingerprint (a run of the old model is not reused); the training flag does not."""
+    torch.manual_seed(0)
+    model = Doubler()
+    before = model_fingerprint(model)
+    assert model_fingerprint(model) == before  # deterministic
+    assert model_fingerprint(model.train(False)) == before == model_fingerprint(model.train(True))
+    shifted = Doubler(shift=5.0)
+    shifted.load_state_dict(model.state_dict())  # the same state_dict: the buffer is not in it
+    assert set(shifted.state_dict()) == {"fc.weight", "fc.bias"} and repr(shifted) == repr(model)
+    assert model_fingerprint(shifted)["fingerprint"] != before["fingerprint"]
+
+    def tanh_forward(self: Doubler, x: torch.Tensor) -> torch.Tensor:
+        return torch.tanh(self.fc(x)) + self.shift
+
+    monkeypatch.setattr(Doubler, "forward", tanh_forward)
+    assert model_fingerprint(model)["fingerprint"] != before["fingerprint"]
+    monkeypatch.undo()
+    assert model_fingerprint(model) == before
+    pre, post = (nn.TransformerEncoderLayer(8, 2, 16, norm_first=first) for first in (False, True))
+    post.load_state_dict(pre.state_dict())
+    assert repr(pre) == repr(post)  # norm_first is a setting repr leaves out
+    assert model_fingerprint(pre)["fingerprint"] != model_fingerprint(post)["fingerprint"]
+    gelu = nn.TransformerEncoderLayer(8, 2, 16, activation="gelu")
+    gelu.load_state_dict(pre.state_dict())
+    assert repr(gelu) == repr(pre)  # so is the activation function
+    assert model_fingerprint(gelu)["fingerprint"] != model_fingerprint(pre)["fingerprint"]
+    model.calls = 7  # a counter (an integer) is the model's state, not a setting: still reused
+    model._cache = torch.ones(3)  # nor is a private attribute
+    assert model_fingerprint(model) == before
 
 
 @pytest.mark.slow
@@ -215,7 +294,7 @@ def test_callable_digests_are_the_same_in_every_process(tmp_path: Path) -> None:
         ).stdout
         for seed in ("1", "2")
     }
-    assert len(outputs) == 1 and len(outputs.pop().split()) == 3
+    assert len(outputs) == 1 and len(outputs.pop().split()) == 4
 
 
 # ---- torchvision's DatasetFolder, by its files ----------------------------------------------

@@ -28,6 +28,7 @@ from torch.utils.data import (
     IterableDataset,
     SequentialSampler,
     Subset,
+    TensorDataset,
     default_collate,
 )
 
@@ -53,8 +54,11 @@ def identity_digest() -> Any:
 
 
 def model_fingerprint(model: nn.Module | None) -> dict[str, Any]:
-    """Class name, parameter count and a hash of the module tree (``repr``: types and their
-    settings, so swapping a ReLU for a Tanh counts) and of every parameter and buffer."""
+    """Class name, parameter count and a hash of what the model computes: the module tree
+    (``repr``: types and their settings, so swapping a ReLU for a Tanh counts), every parameter
+    and buffer (non-persistent ones too, which ``state_dict`` leaves out), each module's own
+    settings (``vars``, as ``norm_first`` or ``batch_first``, which ``repr`` does not show) and
+    the code of each module class defined outside torch (its ``forward`` and other methods)."""
     if model is None:
         return {"class": None, "fingerprint": "none", "n_parameters": 0}
     if is_placed(model):
@@ -62,10 +66,16 @@ def model_fingerprint(model: nn.Module | None) -> dict[str, Any]:
     digest = identity_digest()
     digest.update(repr(model).encode())
     n_params = 0
-    for name, tensor in model.state_dict(keep_vars=False).items():
+    state = model.state_dict(keep_vars=False)
+    for name, tensor in state.items():
         digest.update(name.encode())
         if isinstance(tensor, torch.Tensor):
             _update_tensor(digest, tensor)
+    for name, buffer in model.named_buffers():
+        if name not in state:  # registered with persistent=False
+            digest.update(f"buffer:{name}".encode())
+            _update_tensor(digest, buffer)
+    _update_modules(digest, model)
     for p in model.parameters():
         n_params += p.numel()
     cls = type(model)
@@ -74,6 +84,61 @@ def model_fingerprint(model: nn.Module | None) -> dict[str, Any]:
         "fingerprint": digest.hexdigest(),
         "n_parameters": int(n_params),
     }
+
+
+# what every module holds (parameters, buffers, submodules, hooks, the training flag): hashed
+# elsewhere or not a setting of what the module computes
+_MODULE_INTERNALS = frozenset(vars(nn.Module()))
+_PLAIN = (bool, float, str, type(None))  # not int: see _setting
+
+
+def _update_modules(digest: Any, model: nn.Module) -> None:
+    """Each module's own public settings (:func:`_setting`), and the code of each module class
+    defined outside torch, once per class."""
+    classes: dict[type, None] = {}
+    for name, module in model.named_modules():
+        digest.update(f"module:{name}".encode())
+        attributes = vars(module)
+        for key in sorted(attributes):
+            if key.startswith("_") or key in _MODULE_INTERNALS:
+                continue
+            setting = _setting(attributes[key])
+            if setting is not None:
+                digest.update(f"{key}={setting}".encode())
+        classes.setdefault(type(module))
+    for cls in classes:
+        _update_class_code(digest, cls)
+
+
+def _setting(value: Any) -> str | None:
+    """A module attribute's text as a setting: booleans, floats, strings and None (``norm_first``,
+    ``batch_first``, a scale, a mode), and functions by name (an ``activation``); None for
+    anything else. Integers are left out: a module's counters are integers too, and a count that
+    changes with each forward pass would make every run a new one (torch's integer settings are
+    in its ``repr``); so are tensors, caches and other objects (state, not settings, or hashed
+    elsewhere) and private attributes (``_name``: a module's own bookkeeping)."""
+    if isinstance(value, _PLAIN):
+        return repr(value)
+    if isinstance(value, (types.FunctionType, types.BuiltinFunctionType)):
+        return f"{value.__module__}.{value.__qualname__}"
+    return None
+
+
+def _update_class_code(digest: Any, cls: type) -> None:
+    """The functions a module class and its bases below ``nn.Module`` define, by their code
+    (:func:`callable_digest`'s rules); torch's own classes count by name only (their code is
+    torch's version's)."""
+    for base in cls.__mro__:
+        if base is nn.Module or not issubclass(base, nn.Module):
+            break
+        digest.update(f"class:{base.__module__}.{base.__qualname__}".encode())
+        if base.__module__.split(".")[0] == "torch":
+            continue
+        for key, member in sorted(vars(base).items()):
+            function = member.__func__ if isinstance(member, (staticmethod, classmethod)) else member
+            if isinstance(function, types.FunctionType):
+                digest.update(key.encode())
+                _update_callable(digest, function, 1)
 
 
 def placed_model_fingerprint(model: nn.Module) -> dict[str, Any]:
@@ -158,6 +223,8 @@ def known_identity(data: Any) -> str | None:
       safety net for what a transform's code hash cannot see, such as a global it reads). A
       sampled read (any other Dataset) would decode 256 items before every run and still miss an
       edit elsewhere;
+    - torch's ``TensorDataset`` (the class itself): its tensors, hashed whole (an edit of any
+      item changes it; sampled items would miss it);
     - a ``Subset`` (the class itself) of any of these: the items it picks (of a folder, only
       those files are looked at).
 
@@ -183,6 +250,11 @@ def _known_identity(data: Any, picked: np.ndarray | None) -> str | None:
     cls = type(data)
     if f"{cls.__module__}.{cls.__qualname__}" in DATASET_FOLDERS:
         return dataset_folder_identity(data, picked)
+    if cls is TensorDataset:  # its items are its tensors' rows: hashed whole, as a tensor is
+        digest = identity_digest()
+        for tensor in data.tensors:
+            _update_value(digest, tensor)
+        return f"{selected}tensors:{len(data.tensors)}:{digest.hexdigest()}"
     return None
 
 
