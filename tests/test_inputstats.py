@@ -192,6 +192,51 @@ def test_explore_records_them_on_the_images_as_rendered(tmp_path: Path) -> None:
     assert reopened.input_statistics == run.input_statistics
 
 
+def _photos(folder: Path, modes: list[str]) -> list[Path]:
+    """One 24 x 16 PNG a mode ("L" grey or "RGB"), of varied pixels, in one class folder."""
+    rng = np.random.default_rng(5)
+    (folder / "a").mkdir(parents=True)
+    paths = []
+    for i, mode in enumerate(modes):
+        pixels = rng.integers(0, 256, (16, 24, 3), dtype=np.uint8)
+        path = folder / "a" / f"{i:02d}.png"
+        Image.fromarray(pixels).convert(mode).save(path)
+        paths.append(path)
+    return paths
+
+
+@pytest.mark.parametrize("loaded", [True, False], ids=["decoded-once", "render-files"])
+def test_an_image_folder_of_grey_and_colour_files_records_every_statistic(
+    tmp_path: Path, loaded: bool
+) -> None:
+    """A batch of only grey files among colour ones records the same six columns (a grey image:
+    its grey brightness, contrast and edges; no saturation or colour opposition), not three that
+    the run then refused; a folder of only grey files records the three grey ones."""
+    modes = ["L", "L", "RGB", "RGB", "L", "RGB"]
+    paths = _photos(tmp_path / "mixed", modes)
+    data = ee.load_data(tmp_path / "mixed")
+    model = torch.nn.Sequential(torch.nn.AdaptiveAvgPool2d(2), torch.nn.Flatten())
+    source = data if loaded else data.data
+    kwargs = {} if loaded else data.explore_kwargs()
+    run = ee.explore(model, source, ["1"], out=tmp_path / "run", batch_size=2, progress=False, **kwargs)
+    assert run.input_statistics == [*inputstats.COLOUR_STATS]
+    for i, (path, mode) in enumerate(zip(paths, modes, strict=True)):
+        with Image.open(path) as image:
+            pixels = np.asarray(image.convert(mode))
+        expected = image_statistics(pixels[None])  # by the image's own kind
+        for name in inputstats.GREY_STATS:
+            assert math.isclose(run.metadata[name].iat[i], float(expected[name][0]), abs_tol=1e-12)
+        if mode == "L":
+            assert run.metadata.loc[i, ["saturation", "red_green", "blue_yellow"]].tolist() == [0, 0, 0]
+        else:
+            assert math.isclose(run.metadata["saturation"].iat[i], float(expected["saturation"][0]))
+    _photos(tmp_path / "grey", ["L"] * 4)
+    grey = ee.load_data(tmp_path / "grey")
+    only = ee.explore(model, grey if loaded else grey.data, ["1"], out=tmp_path / "grey-run", batch_size=2,
+                      progress=False, **({} if loaded else grey.explore_kwargs()))  # fmt: skip
+    assert only.input_statistics == [*inputstats.GREY_STATS]
+
+
 def test_input_stats_false_records_none(tmp_path: Path) -> None:
     run = ee.explore(None, _images(), ["input"], out=tmp_path / "r", progress=False, input_stats=False)
     assert run.input_statistics == [] and "brightness" not in run.metadata

@@ -219,6 +219,16 @@ def _edges(luma: np.ndarray, threshold_squared: float, scratch: Scratch | None =
     return edges / ((height - 1) * (width - 1))
 
 
+def colourless_columns(columns: dict[str, np.ndarray]) -> list[str]:
+    """The colour statistics among ``columns`` to leave out of a run: all three where each is 0
+    for every sample (every image grey, as :func:`original_image_statistics` records a grey
+    image among colour ones), else none."""
+    colour = ("saturation", "red_green", "blue_yellow")
+    if all(name in columns and not np.any(columns[name]) for name in colour):
+        return list(colour)
+    return []
+
+
 def text_statistics(
     texts: Sequence[str], attention_mask: torch.Tensor | None, n_tokens: int | None
 ) -> dict[str, np.ndarray]:
@@ -235,11 +245,12 @@ def text_statistics(
 
 def original_image_statistics(images: Sequence[Image.Image]) -> dict[str, np.ndarray]:
     """:func:`image_statistics` of images of any sizes (an image folder's thumbnails, as the
-    renderer shrank them): grey when every image of the batch is grey, else RGB (a grey image
-    then has no saturation and no colour opposition)."""
-    grey = all(image.mode in ("1", "L", "I", "I;16", "F") for image in images)
+    renderer shrank them), every image as RGB, so that every batch records the same columns
+    whatever mix of grey and colour files it holds: a grey image has the same brightness,
+    contrast and edges as in grey (the luma weights sum to 1) and no saturation or colour
+    opposition (0). A run whose images are all grey leaves those three out
+    (:func:`colourless_columns`)."""
     columns: list[dict[str, np.ndarray]] = []
     for image in images:
-        shown = image.convert("L" if grey else "RGB")
-        columns.append(image_statistics(np.asarray(shown, dtype=np.uint8)[None]))
+        columns.append(image_statistics(np.asarray(image.convert("RGB"), dtype=np.uint8)[None]))
     return {name: np.concatenate([c[name] for c in columns]) for name in columns[0]} if columns else {}

@@ -18,6 +18,7 @@ from ..cores import available_cores
 from ..exceptions import EmbeddingExplorerError
 from ..extract import Ledger
 from ..heap import release_freed_memory
+from ..inputstats import colourless_columns
 from ..pca import PCAResult
 from ..store.writer import RunWriter
 from ..threads import blas_threads
@@ -189,6 +190,8 @@ def recorded_columns(
     if raw and any(len(v) != n for v in raw.values()):  # pragma: no cover - guarded per batch
         log.warning("recorded columns cover fewer than %d samples; left out", n)
         raw = {}
+    for name in colourless_columns(raw):  # every image grey: no colour to speak of
+        del raw[name]
     given = set() if metadata is None else {str(c) for c in metadata.columns}
     loss = keeps_loss(labels is not None and len(labels) > 0, [raw["loss"]] if "loss" in raw else None)
     extra = recorded_block(raw, labels, given, loss)
