@@ -111,6 +111,28 @@ def test_rank_1_output_is_one_feature_per_sample() -> None:
         reduce(torch.randn(3), batch=4)
     with pytest.raises(LayerOutputError, match="not one row per sample"):
         reduce(torch.tensor(1.0), batch=4)
+    # with an attention mask (a text model's scalar head), and a last batch of one sample that
+    # ``.squeeze()`` made a 0-d tensor
+    mask = torch.ones(4, 7)
+    assert torch.equal(reduce(values, mask=mask, batch=4), values.reshape(4, 1))
+    assert torch.equal(reduce(torch.tensor(2.5), batch=1), torch.tensor([[2.5]]))
+
+
+def test_rank_3_first_is_first_unmasked_token_left_padding() -> None:
+    """``first`` under left padding (decoder tokenizers) takes the first real token, not a pad."""
+    x = torch.arange(2 * 4 * 2, dtype=torch.float32).reshape(2, 4, 2)
+    mask = torch.tensor([[0, 0, 1, 1], [1, 1, 1, 1]])
+    assert torch.equal(reduce(x, "first", mask=mask), torch.stack([x[0, 2], x[1, 0]]))
+    assert torch.equal(reduce(x, "first", mask=torch.zeros(2, 4)), x[:, 0])  # nothing unmasked
+
+
+def test_masked_mean_of_a_float64_model_stays_float64() -> None:
+    x = torch.randn(2, 5, 3, dtype=torch.float64) + 1e4
+    mask = torch.tensor([[1, 1, 1, 0, 0], [1, 1, 1, 1, 1]])
+    got = reduce(x, "mean", mask=mask)
+    expected = torch.stack([x[0, :3].mean(dim=0), x[1].mean(dim=0)])  # by hand, in float64
+    assert got.dtype == torch.float64
+    torch.testing.assert_close(got, expected, rtol=0, atol=1e-11)
 
 
 def test_mask_aware_reductions_ignore_nan_and_overflow_at_padded_positions() -> None:

@@ -165,7 +165,7 @@ def reduce_output(
         if reducer.method == "tokens":
             x = _token_rows(x, layer, keep)
         else:
-            x = _reduce_by_name(x, reducer.method, layer, attention_mask)
+            x = _reduce_by_name(x, reducer.method, layer, attention_mask, batch_size)
     if x.shape[0] != batch_size:
         raise LayerOutputError(
             f"layer {layer!r} gave {x.shape[0]} rows for a batch of {batch_size} samples; "
@@ -216,11 +216,14 @@ def _shares_memory(a: torch.Tensor, b: torch.Tensor) -> bool:
 
 
 def _reduce_by_name(
-    x: torch.Tensor, method: str, layer: str, attention_mask: torch.Tensor | None
+    x: torch.Tensor, method: str, layer: str, attention_mask: torch.Tensor | None, batch_size: int
 ) -> torch.Tensor:
     rank = x.ndim
-    if rank == 1 and attention_mask is None and method in ("auto", "mean", "flatten"):
-        return x.reshape(-1, 1)  # one value per sample, e.g. a squeezed regression head
+    scalar_head = method in ("auto", "mean", "flatten")
+    one_each = rank == 1 and (attention_mask is None or x.shape[0] == batch_size)
+    if scalar_head and (one_each or (rank == 0 and batch_size == 1)):
+        # one value per sample, e.g. a squeezed regression head (a batch of one squeezes to ())
+        return x.reshape(-1, 1)
     if rank < 2:
         raise LayerOutputError(f"layer {layer!r} output has shape {tuple(x.shape)}: not one row per sample")
     if method == "flatten":
@@ -258,18 +261,25 @@ def _reduce_tokens(
         if keep is None:
             return x.mean(dim=1)
         # masked_fill, not a product: a NaN at a padded position (some attention kernels emit
-        # them) must not leak in; float32 sums so half-precision outputs do not overflow
-        total = x.float().masked_fill(~keep.unsqueeze(-1), 0.0).sum(dim=1)
+        # them) must not leak in; float32 sums so half-precision outputs do not overflow (float64
+        # stays float64, as the unmasked mean keeps it)
+        wide = x if x.dtype == torch.float64 else x.float()
+        total = wide.masked_fill(~keep.unsqueeze(-1), 0.0).sum(dim=1)
         return total / keep.sum(dim=1, keepdim=True).clamp_min(1)
-    if method == "first":
-        return x[:, 0]
-    if method == "last":
+    if method in ("first", "last"):
+        end = 0 if method == "first" else -1
         if keep is None:
-            return x[:, -1]
-        # last unmasked position, whether padding is on the right or the left
-        positions = torch.arange(x.shape[1], device=x.device).expand(x.shape[0], -1)
-        last = torch.where(keep, positions, torch.full_like(positions, -1)).amax(dim=1).clamp_min(0)
-        return x[torch.arange(x.shape[0], device=x.device), last]
+            return x[:, end]
+        # the first or last unmasked position, whether padding is on the right or the left (a
+        # row with every token masked: position 0)
+        length = x.shape[1]
+        positions = torch.arange(length, device=x.device).expand(x.shape[0], -1)
+        if method == "first":
+            at = torch.where(keep, positions, torch.full_like(positions, length)).amin(dim=1)
+            at = at.masked_fill(at == length, 0)
+        else:
+            at = torch.where(keep, positions, torch.full_like(positions, -1)).amax(dim=1).clamp_min(0)
+        return x[torch.arange(x.shape[0], device=x.device), at]
     if method == "max":
         if keep is None:
             return x.amax(dim=1)
