@@ -178,19 +178,21 @@ def test_wide_layers_use_randomized_svd(explore_quiet) -> None:
     assert explore_quiet(None, x, ["input"], n_components=4)["input"].pca_method == "covariance_eigh"
 
 
-def test_a_run_smaller_than_a_chunk_stores_its_rows_whole_batches_not_a_whole_chunk(
-    explore_quiet, tmp_path
-) -> None:
-    """1,000 samples of a 512-wide layer: one chunk of 1,024 rows (whole batches of 64), not
-    the 4,096 of a 512-wide chunk, so the stored file holds 1,024 rows; data of unknown length
-    keeps the full chunk height."""
+def test_a_run_smaller_than_a_chunk_stores_its_rows_not_a_whole_chunk(explore_quiet, tmp_path) -> None:
+    """1,000 samples of a 512-wide layer: one chunk of 1,000 rows, not the 4,096 of a 512-wide
+    chunk (nor 1,024, whole batches of 64), so the stored file holds 1,000 rows; one batch larger
+    than the run does not make the chunk taller either; data of unknown length keeps the full
+    chunk height."""
     x = torch.randn(1000, 512, generator=torch.Generator().manual_seed(11))
     run = explore_quiet(None, x, ["input"], batch_size=64, n_components=3)
-    assert run.manifest["options"]["rows_per_chunk"] == 1024
-    assert run["input"].activations.chunks == (1024, 512)
+    assert run.manifest["options"]["rows_per_chunk"] == 1000
+    assert run["input"].activations.chunks == (1000, 512)
     chunk = run.path / "arrays.zarr" / "activations" / run.manifest["layers"][0]["key"] / "c" / "0" / "0"
-    assert chunk.stat().st_size == 1024 * 512 * 4
+    assert chunk.stat().st_size == 1000 * 512 * 4
     np.testing.assert_array_equal(run["input"].activations[:], x.numpy())
+    one_batch = explore_quiet(None, x[:100], ["input"], out=tmp_path / "b", batch_size=4096, n_components=3)
+    assert one_batch.manifest["options"]["rows_per_chunk"] == 100
+    np.testing.assert_array_equal(one_batch["input"].activations[:], x[:100].numpy())
     unsized = explore_quiet(None, (b for b in x.split(64)), ["input"], out=tmp_path / "u", n_components=3)
     assert unsized.manifest["options"]["rows_per_chunk"] == 4096
     variances = run["input"].explained_variance
@@ -793,3 +795,56 @@ def test_model_from_a_state_dict_file(tmp_path: Path, xy) -> None:
     np.testing.assert_allclose(run["fc1"].activations[:], model.fc1(xy[0]).detach().numpy(), rtol=1e-6)
     with pytest.raises(ee.SpecError, match=r"is a path to weights, not a model: .*ee.from_state_dict"):
         ee.explore(str(tmp_path / "w.pt"), xy, ["fc1"], out=tmp_path / "b", progress=False)
+
+
+def _lock_held_at_open(monkeypatch: pytest.MonkeyPatch) -> list[bool]:
+    """Whether the run's lock was held each time a run was opened (another writer refused)."""
+    import embedding_explorer.run as run_module
+    from embedding_explorer import RunLockedError
+    from embedding_explorer.store.lock import run_lock
+
+    held: list[bool] = []
+    real = run_module.open_reader
+
+    def open_reader(location: object) -> object:
+        try:
+            with run_lock(location):  # type: ignore[arg-type]
+                held.append(False)
+        except RunLockedError:
+            held.append(True)
+        return real(location)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(run_module, "open_reader", open_reader)
+    return held
+
+
+def test_the_run_explore_built_is_opened_under_its_lock(
+    run_dir: Path, xy, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A writer waiting for the lock cannot commit another run before explore opens its own."""
+    held = _lock_held_at_open(monkeypatch)
+    run = ee.explore(MLP(), xy, ["fc1"], out=run_dir, n_components=3, progress=False)
+    assert held == [True] and run["fc1"].n_components == 3
+
+
+def test_a_run_with_a_torn_manifest_is_rebuilt(run_dir: Path, xy) -> None:
+    """A damaged manifest says to rebuild with recompute=True, and that rebuild replaces the folder."""
+    ee.explore(MLP(), xy, ["fc1"], out=run_dir, n_components=3, progress=False)
+    manifest = run_dir / "manifest.json"
+    manifest.write_text(manifest.read_text()[:200])
+    with pytest.raises(ee.ManifestError, match=r"not valid JSON.*explore\(\.\.\., recompute=True\)"):
+        ee.open_run(run_dir)
+    run = ee.explore(MLP(), xy, ["fc1"], out=run_dir, n_components=3, progress=False, recompute=True)
+    run.verify()
+    assert ee.open_run(run_dir).generation == run.generation and run["fc1"].n_components == 3
+
+
+def test_a_folder_with_run_files_and_someone_elses_manifest_is_never_replaced(tmp_path: Path) -> None:
+    out = tmp_path / "other"
+    (out / "arrays.zarr").mkdir(parents=True)
+    (out / "arrays.zarr" / "zarr.json").write_text("{}")
+    (out / "samples.parquet").write_bytes(b"PAR1")
+    (out / "manifest.json").write_text('{"name": "not ours"}')
+    with pytest.raises(EmbeddingExplorerError, match="is not a run directory"):
+        ee.explore(None, torch.randn(10, 3), ["input"], out=out, progress=False, recompute=True)
+    assert (out / "manifest.json").read_text() == '{"name": "not ours"}'

@@ -11,7 +11,9 @@ import pytest
 import torch
 from sklearn.decomposition import PCA
 
+import embedding_explorer as ee
 from embedding_explorer import extract, heap
+from embedding_explorer.exceptions import EmbeddingExplorerError
 from embedding_explorer.extract import GATHER_ROWS, Ledger
 from embedding_explorer.pca import StreamingPCA
 from embedding_explorer.store.writer import RunWriter
@@ -89,6 +91,24 @@ def test_a_layer_whose_width_changes_or_is_zero_is_refused_as_before() -> None:
     empty = np.ones((10, 0), dtype=np.float32)
     with pytest.raises(ValueError, match="0 features"):
         Ledger(3, 64).accumulate("none", torch.from_numpy(empty), empty)
+
+
+@pytest.mark.parametrize("storage_dtype", ["float32", "float16"])
+def test_explore_names_the_layer_and_samples_whose_width_changes_or_is_zero(
+    tmp_path: Path, storage_dtype: str
+) -> None:
+    """Through ``explore`` (not overlapped, on the CPU) the error names the layer and the first
+    sample, before the moments or the float16 check see the rows."""
+    changing = [torch.randn(4, 6), torch.randn(4, 7)]  # e.g. flattened tokens of another length
+    model = torch.nn.Sequential(torch.nn.Identity())
+    changed = r"layer 'body' gave rows of shape \(4, 7\) for the samples from 4 on; its earlier batches had 6"
+    with pytest.raises(EmbeddingExplorerError, match=changed):
+        ee.explore(model, changing, {"body": "0"}, out=tmp_path / "a", progress=False,
+                   storage_dtype=storage_dtype)  # fmt: skip
+    empty = [torch.randn(4, 0)]
+    with pytest.raises(EmbeddingExplorerError, match=r"shape \(4, 0\) for the samples from 0 on; PCA"):
+        ee.explore(model, empty, {"body": "0"}, out=tmp_path / "b", progress=False,
+                   storage_dtype=storage_dtype)  # fmt: skip
 
 
 def test_a_layer_wider_than_max_dense_dim_is_not_gathered(monkeypatch: pytest.MonkeyPatch) -> None:

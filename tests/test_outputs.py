@@ -53,6 +53,50 @@ def test_explore_records_outputs(tmp_path: Path) -> None:
     assert run.input_statistics == []  # not images, not texts
 
 
+class Squeezed(nn.Module):
+    """A head that ends in ``.squeeze()``: a last batch of one sample gives ``(classes,)``."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.body = _model()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.body(x).squeeze()
+
+
+def test_a_squeezed_head_records_the_outputs_of_a_last_batch_of_one(tmp_path: Path) -> None:
+    """9 samples in batches of 4: the last batch's ``(4,)`` scores are one sample's, not lost
+    (all five output columns were dropped with a warning)."""
+    x, y = _data(9)
+    model = Squeezed()
+    run = ee.explore(model, (x, y), ["body.0"], out=tmp_path / "r", progress=False, batch_size=4)
+    with torch.no_grad():
+        logits = model.body(x).double()
+    assert run.output_columns == ["predicted", "confidence", "entropy", "loss", "correct"]
+    assert np.array_equal(run.metadata["predicted"], logits.argmax(1).numpy())
+    assert np.allclose(run.metadata["loss"], F.cross_entropy(logits, y, reduction="none").numpy())
+
+
+def test_a_batch_that_records_no_outputs_is_refused_by_name(tmp_path: Path) -> None:
+    """Class scores in some batches and not in others would lose every output column at the
+    end: the batch without them is named instead."""
+    x, y = _data(12)
+    batches = [(x[:4], y[:4]), (x[4:8], y[4:8]), (x[8:], y[8:])]
+
+    class LosesItsScores(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.body, self.seen = _model(), 0
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            self.seen += 1
+            scores = self.body(x)
+            return scores if self.seen < 3 else scores[:, :1]  # one column: not class scores
+
+    with pytest.raises(EmbeddingExplorerError, match="samples from 8 on record the columns"):
+        ee.explore(LosesItsScores(), batches, ["body.0"], out=tmp_path / "r", progress=False)
+
+
 def test_labels_given_and_a_callable_head(tmp_path: Path) -> None:
     x, y = _data()
 

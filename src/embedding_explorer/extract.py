@@ -388,11 +388,15 @@ def rows_per_chunk(dims: Mapping[str, int], batch_size: int | None, n_samples: i
     the run's ``n_samples`` where fewer (where known: a Zarr chunk at the edge is stored whole,
     so 1,536 samples of a 512-wide layer took 4,096 rows on disk, all written when the run
     ended), rounded up to whole batches when batches are regular (so shards and checkpoints
-    that are whole chunks are whole batches too)."""
+    that are whole chunks are whole batches too), but never taller than the run (10 samples in
+    a batch of 16,384 are a chunk of 10 rows, not 16,384)."""
     rows = chunk_rows(max(dims.values()))
     if n_samples is not None and 0 < n_samples < rows:
         rows = n_samples
-    return rows if batch_size is None else math.ceil(rows / batch_size) * batch_size
+    if batch_size is not None:
+        rows = math.ceil(rows / batch_size) * batch_size
+    # a run within one chunk is one chunk of its size, however large its one batch may be
+    return min(rows, n_samples) if n_samples is not None and n_samples > 0 else rows
 
 
 def checkpoint_rows(dims: Mapping[str, int], rows: int, max_dense_dim: int, itemsize: int) -> int:
@@ -537,7 +541,10 @@ def stream_rows(
             writer.append_renderings(prepared.rendered, prepared.counts)
         # every layer checked before the moments start (the checks then never wait for the GIL
         # that the moments' threads take), the widest layer's moments first
-        checked = {layer: checked_rows(x, layer, offset, opts.storage_dtype) for layer, x in outputs.items()}
+        checked = {
+            layer: checked_rows(x, layer, offset, opts.storage_dtype, ledger.dims.get(layer))
+            for layer, x in outputs.items()
+        }
         layers_done = []
         pool = (  # the threads this batch's layers share, where they are work enough
             layers
@@ -558,7 +565,7 @@ def stream_rows(
             done.result()
         recorded = score_columns(batch, item.scores, opts.labels, offset)
         columns = {**prepared.columns, **recorded}
-        if columns:
+        if columns or ledger.column_names:  # a batch that records none of them is refused by name
             ledger.add_columns(columns, batch.size)
         ledger.n_done += batch.size
         bar.update(batch.size)
@@ -748,9 +755,17 @@ def score_columns(
     return output_columns(scores, None if labels is None else np.asarray(labels))
 
 
-def checked_rows(x: torch.Tensor, layer: str, offset: int, storage_dtype: str) -> np.ndarray:
-    """A layer's rows on the host as float32 (float64 stays), refused when not finite or, for
-    float16 storage, beyond float16's range; errors name the layer and the first bad sample."""
+def checked_rows(
+    x: torch.Tensor, layer: str, offset: int, storage_dtype: str, width: int | None = None
+) -> np.ndarray:
+    """A layer's rows on the host as float32 (float64 stays), refused when they have no
+    features or another ``width`` than the earlier batches', when not finite or, for float16
+    storage, beyond float16's range; errors name the layer and the first bad sample."""
+    if x.shape[1] == 0 or (width is not None and x.shape[1] != width):
+        had = f"its earlier batches had {width} features" if width else "PCA needs at least one feature"
+        raise EmbeddingExplorerError(
+            f"layer {layer!r} gave rows of shape {tuple(x.shape)} for the samples from {offset} on; {had}"
+        )
     if x.device.type == "cpu" and x.dtype in (torch.float32, torch.float64) and not x.requires_grad:
         rows = x.numpy()  # as it is: each torch call lets go of the GIL and waits to get it back
     else:

@@ -49,6 +49,8 @@ def class_scores(output: Any, spec: OutputsSpec, batch_size: int | None = None) 
     value = spec(output) if callable(spec) else output
     if not isinstance(value, torch.Tensor):
         value = getattr(value, "logits", None)
+    if batch_size == 1 and isinstance(value, torch.Tensor) and value.ndim == 1:
+        value = value.unsqueeze(0)  # a batch of one through a head that ends in .squeeze()
     ok = (
         isinstance(value, torch.Tensor)
         and value.ndim == 2
