@@ -123,6 +123,29 @@ def test_later_batches_keep_the_first_batchs_range() -> None:
     np.testing.assert_array_equal(renderer.last_pixels, expected)
 
 
+@pytest.mark.filterwarnings("ignore:invalid value encountered in cast")  # the NaN pixel itself
+def test_a_nan_pixel_in_the_first_batch_does_not_set_the_range() -> None:
+    """The range comes from the first batch's finite values: a NaN or inf pixel (a model that
+    tolerates it) left every later image black."""
+    g = torch.Generator().manual_seed(8)
+    first, second = torch.rand(4, 3, 8, 8, generator=g) * 4 - 2, torch.rand(4, 3, 8, 8, generator=g) * 4 - 2
+    clean = Renderer("image", None)
+    clean.render(Batch(inputs=first, size=4, labels=None, attention_mask=None))
+    clean.render(Batch(inputs=second, size=4, labels=None, attention_mask=None))
+    spoiled = first.clone()
+    spoiled[0, 0, 0, 0], spoiled[1, 2, 3, 4] = float("nan"), float("inf")
+    renderer = Renderer("image", None)
+    renderer.render(Batch(inputs=spoiled, size=4, labels=None, attention_mask=None))
+    renderer.render(Batch(inputs=second, size=4, labels=None, attention_mask=None))
+    finite = first.numpy().copy()
+    finite[0, 0, 0, 0], finite[1, 2, 3, 4] = np.nan, np.nan
+    lo, hi = (float(v) for v in np.nanpercentile(finite, [0.5, 99.5]))
+    scaled = (second.numpy() - lo) / (hi - lo)  # by hand, without the two spoiled pixels
+    expected = np.moveaxis(np.clip(np.rint(scaled * 255.0), 0, 255).astype(np.uint8), 1, -1)
+    np.testing.assert_array_equal(renderer.last_pixels, expected)
+    assert clean.last_pixels is not None and renderer.last_pixels.std() > 10  # not all black
+
+
 @pytest.fixture
 def parts(monkeypatch: pytest.MonkeyPatch) -> list[int]:
     """The number of parts of each batch the renderer shares among 3 torch threads."""

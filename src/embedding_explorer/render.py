@@ -284,8 +284,14 @@ class Renderer:
 
 
 def _value_range(arr: np.ndarray) -> tuple[float, float]:
-    """The range that maps a data set's images to [0, 1], from its first batch: [0, 1] or
-    [0, 255] when the values lie there, else the 0.5 and 99.5 percentiles."""
+    """The range that maps a data set's images to [0, 1], from its first batch's finite values
+    (a NaN pixel would make every later image's pixels 0): [0, 1] or [0, 255] when the values
+    lie there, else the 0.5 and 99.5 percentiles; [0, 1] where none is finite."""
+    finite = np.isfinite(arr)
+    if not finite.all():
+        arr = arr[finite]
+        if arr.size == 0:
+            return (0.0, 1.0)
     lo, hi = float(arr.min()), float(arr.max())
     if lo >= 0 and hi <= 1:
         return (0.0, 1.0)
