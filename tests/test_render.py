@@ -12,6 +12,7 @@ from PIL import Image
 
 from embedding_explorer import render
 from embedding_explorer.batches import Batch
+from embedding_explorer.exceptions import EmbeddingExplorerError
 from embedding_explorer.records import as_png
 from embedding_explorer.render import ImageRender, Renderer
 
@@ -184,3 +185,18 @@ def test_threads_shrink_a_batch_of_large_images_as_pil_does_each(parts: list[int
         expected.thumbnail((128, 128), Image.Resampling.LANCZOS)
         shown = np.asarray(Image.open(io.BytesIO(as_png(record))))
         np.testing.assert_array_equal(shown, np.asarray(expected))
+
+
+def test_a_mean_or_std_of_other_channels_is_refused_by_name() -> None:
+    """ImageNet's three means on grey or four-channel images: an error naming the argument and
+    the channels, not numpy's broadcast error."""
+    renderer = Renderer(ImageRender((0.485, 0.456, 0.406), (0.229, 0.224, 0.225)), None)
+    for channels in (1, 4):
+        x = torch.randn(2, channels, 8, 8)
+        with pytest.raises(
+            EmbeddingExplorerError,
+            match=rf"mean=\(0.485, 0.456, 0.406\)\) has 3 values .* {channels} channel",
+        ):
+            renderer.render(Batch(inputs=x, size=2, labels=None, attention_mask=None))
+    grey = Renderer(ImageRender(0.5, (0.25,)), None)  # one value each: any number of channels
+    assert grey.render(Batch(inputs=torch.zeros(2, 1, 8, 8), size=2, labels=None, attention_mask=None))

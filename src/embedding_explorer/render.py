@@ -265,10 +265,18 @@ class Renderer:
         spec = self._image
         if spec.mean is not None or spec.std is not None:
             channels = arr.shape[1]
-            mean = np.broadcast_to(
-                np.asarray(spec.mean if spec.mean is not None else 0.0, float), (channels,)
-            )
-            std = np.broadcast_to(np.asarray(spec.std if spec.std is not None else 1.0, float), (channels,))
+            given = {
+                "mean": spec.mean if spec.mean is not None else 0.0,
+                "std": spec.std if spec.std is not None else 1.0,
+            }
+            for name, value in given.items():
+                if np.size(value) not in (1, channels):
+                    raise EmbeddingExplorerError(
+                        f"render=ImageRender({name}={value!r}) has {np.size(value)} values for images of "
+                        f"{channels} channel{'s' if channels != 1 else ''}: give one value or one per channel"
+                    )
+            mean = np.broadcast_to(np.asarray(given["mean"], float).reshape(-1), (channels,))
+            std = np.broadcast_to(np.asarray(given["std"], float).reshape(-1), (channels,))
             out = arr * std[None, :, None, None]
             out += mean[None, :, None, None]
             out *= 255.0
