@@ -9,10 +9,20 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from scipy import stats
 from torch import nn
 
 import embedding_explorer as ee
-from embedding_explorer.analysis.insights import COLUMNS, MIN_R, insights
+from embedding_explorer.analysis.insights import (
+    ALPHA,
+    COLUMNS,
+    MIN_R,
+    MIN_SHIFT,
+    comparable,
+    eta2_pvalue,
+    insights,
+    r_pvalue,
+)
 
 
 def _quiet(model: nn.Module | None, data: object, layers: list[str], out: Path, **kw: object) -> ee.Run:
@@ -152,3 +162,159 @@ def test_an_unrelated_run_is_refused(tmp_path: Path) -> None:
     b = _quiet(nn.Sequential(nn.Linear(3, 3)), torch.randn(60, 3), ["0"], tmp_path / "b", name="b")
     with pytest.raises(ee.EmbeddingExplorerError, match="run 'b' is neither the same model"):
         insights(a, compare=[b])
+
+
+# ---- what a finding may not claim: chance, ids, a comparison that cannot be made ----------------
+
+
+def test_a_missing_column_or_other_is_none_not_nan(tmp_path: Path) -> None:
+    torch.manual_seed(0)
+    x = torch.randn(200, 6)
+    labels = (x[:, 0] > 0).long().numpy()
+    a = _quiet(nn.Sequential(nn.Linear(6, 8), nn.ReLU()), x, ["0"], tmp_path / "a", name="a", labels=labels)
+    b = _quiet(nn.Sequential(nn.Linear(6, 8), nn.Tanh()), x, ["0"], tmp_path / "b", name="b", labels=labels)
+    table = insights(a, compare=b)
+    cka = table[table.kind == "model_comparison"].iloc[0]
+    classes = table[table.kind == "class_emergence"].iloc[0]
+    assert cka.column is None and cka.other == "b"
+    assert classes.other is None and classes.column == "label"
+
+
+def test_only_a_significant_shift_is_reported(tmp_path: Path) -> None:
+    """Two draws from one distribution: the top component moves by W1 >= MIN_SHIFT of the
+    layer's SD by chance, and its KS test (scipy) says so."""
+    rng = np.random.default_rng(2)
+    scale = np.array([3.0, 1.0, 1.0, 1.0])
+    model = nn.Sequential(nn.Identity())
+    draws = [torch.tensor(rng.normal(size=(60, 4)) * scale, dtype=torch.float32) for _ in range(2)]
+    a = _quiet(model, draws[0], ["0"], tmp_path / "a", name="a")
+    b = _quiet(model, draws[1], ["0"], tmp_path / "b", name="b")
+    top = ee.compare_datasets(a, b).ranked("0").iloc[0]
+    c = int(str(top.name)[2:]) - 1
+    assert top.w1_total_sd >= MIN_SHIFT  # the old gate alone reported it
+    projected = (draws[1].numpy().astype(np.float64) - a["0"].mean) @ a["0"].components.T
+    p = stats.ks_2samp(a["0"].scores[:, c], projected[:, c]).pvalue
+    assert top.ks_pvalue == pytest.approx(p)
+    assert p * a["0"].n_components >= ALPHA  # not significant after Bonferroni over 4 components
+    assert not (insights(a, compare=b).kind == "dataset_shift").any()
+
+
+def test_no_comparable_layer_is_no_finding_and_not_comparable(tmp_path: Path) -> None:
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(6, 8), nn.ReLU(), nn.Linear(8, 3))
+    x = torch.randn(100, 6)
+    early = _quiet(model, x, ["0"], tmp_path / "e", name="early")
+    late = _quiet(model, x + 1, ["2"], tmp_path / "l", name="late")  # same model, no shared layer
+    # model-free runs over data of another width: the same layer name, another width
+    narrow = _quiet(None, x, ["input"], tmp_path / "n", name="narrow")
+    wide = _quiet(None, torch.randn(100, 9), ["input"], tmp_path / "w", name="wide")
+    for run, other in ((early, late), (narrow, wide)):
+        assert not comparable(run, other)
+        found = insights(run, compare=other)
+        assert found.drop(columns="target").equals(insights(run).drop(columns="target"))
+        assert found.other.isna().all()
+
+
+def test_a_run_is_not_compared_with_itself(tmp_path: Path) -> None:
+    run = _quiet(nn.Sequential(nn.Identity()), torch.randn(50, 3), ["0"], tmp_path / "a", name="a")
+    assert not comparable(run, run)
+    with pytest.raises(ee.EmbeddingExplorerError, match="run 'a' is the run whose findings these are"):
+        insights(run, compare=run)
+    with pytest.raises(ee.EmbeddingExplorerError, match="itself"):
+        insights(run, compare=[ee.open_run(run.path)])  # the same run opened again
+
+
+def test_labels_that_do_not_group_samples_say_nothing(tmp_path: Path) -> None:
+    x = np.random.default_rng(0).normal(size=(300, 10))
+    ids = [f"img_{i:04d}.png" for i in range(300)]  # an id: eta2 = 1 on every component
+    run = ee.from_arrays({"emb": x}, labels=ids, out=tmp_path / "id", progress=False, n_components=5)
+    assert not (insights(run).kind == "class_emergence").any()
+    target = np.round(np.random.default_rng(1).normal(size=300), 2)  # a regression target
+    assert len(np.unique(target)) > 150  # more classes than half the samples: near-unique
+    cont = ee.from_arrays({"emb": x}, labels=target, out=tmp_path / "c", progress=False, n_components=5)
+    assert not (insights(cont).kind == "class_emergence").any()
+
+
+def test_class_emergence_needs_a_significant_f_test(tmp_path: Path) -> None:
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(90, 6))
+    chance = rng.integers(0, 3, 90)  # labels unrelated to the data
+    planted = (x[:, 0] > 0).astype(np.int64)
+    x[:, 0] *= 3  # PC1 is the labelled axis
+    for labels, found in ((chance, False), (planted, True)):
+        run = ee.from_arrays(
+            {"emb": x}, labels=labels, out=tmp_path / str(found), progress=False, n_components=5
+        )
+        scores = run["emb"].scores.astype(np.float64)
+        p = [stats.f_oneway(*(scores[labels == g, c] for g in np.unique(labels))).pvalue for c in range(5)]
+        eta2 = run["emb"].association("label", kind="categorical")["eta2"].to_numpy()
+        best = int(np.argmax(eta2))
+        assert eta2_pvalue(float(eta2[best]), 90, len(np.unique(labels))) == pytest.approx(p[best])
+        table = insights(run)
+        classes = table[table.kind == "class_emergence"]
+        assert (min(p) * 5 < ALPHA) == found  # Bonferroni over 1 layer x 5 components
+        assert (not classes.empty) == found
+        if found:
+            assert (
+                classes.iloc[0].statistic == pytest.approx(eta2[best]) and classes.iloc[0].component == best
+            )
+
+
+class Standardised(nn.Module):
+    """Each image standardised first: the layers cannot follow brightness or contrast."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.fc = nn.Linear(144, 16)
+        self.head = nn.Linear(16, 3)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        f = x.flatten(1)
+        return self.head(self.fc((f - f.mean(1, keepdim=True)) / f.std(1, keepdim=True)))
+
+
+def test_an_input_statistic_needs_a_significant_r(tmp_path: Path) -> None:
+    torch.manual_seed(1)
+    x = torch.tensor(np.random.default_rng(1).random((15, 1, 12, 12)), dtype=torch.float32)
+    run = _quiet(Standardised(), x, ["fc", "head"], tmp_path / "r", n_components=5)
+    stats_columns = [c for c in run.input_statistics if run.metadata[c].nunique() > 1]
+    tested, strongest = 0, []
+    for name in ("fc", "head"):
+        layer = run[name]
+        for c in range(min(5, layer.n_components)):
+            if layer.explained_variance_ratio[c] < 0.05:
+                continue
+            tested += len(stats_columns)
+            for column in stats_columns:
+                r, p = stats.pearsonr(layer.scores[:, c], run.metadata[column])
+                assert r_pvalue(float(r), 15) == pytest.approx(p, rel=1e-6)
+                strongest.append((abs(r), p))
+    assert max(strongest)[0] >= MIN_R  # the |r| gate alone reported a finding
+    assert min(p for _, p in strongest) * tested >= ALPHA  # none survives Bonferroni
+    assert not (insights(run).kind == "input_statistic").any()
+
+
+class Mixed(nn.Module):
+    """PC1 = the image's mean plus one pixel: it follows brightness with r ~ 0.7, not more."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.features = nn.Identity()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        f = x.flatten(1)
+        return self.features(torch.stack([f.mean(1) + 0.06 * (f[:, 0] - 0.5), 0.01 * f[:, 17]], dim=1))
+
+
+def test_pc1_is_called_the_main_axis_only_when_r2_is_high(tmp_path: Path) -> None:
+    x = torch.rand(300, 1, 16, 16, generator=torch.Generator().manual_seed(0))
+    run = _quiet(Mixed(), x, ["features"], tmp_path / "r")
+    r, p = stats.pearsonr(run["features"].scores[:, 0], run.metadata["brightness"])
+    assert abs(r) >= 0.5 and r * r < 0.8 and p < 1e-10
+    top = insights(run)
+    top = top[top.kind == "input_statistic"].iloc[0]
+    assert (top.component, top.column) == (0, "brightness") and top.statistic == pytest.approx(r)
+    assert top.sentence.endswith(
+        f"r = {r:+.2f}: {r * r:.0%} of this component's variance goes linearly with a low-level input feature"
+    )
+    assert "main axis" not in top.sentence

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -128,3 +130,78 @@ def test_insights_route_is_the_library_with_run_ids(
     assert [i["sentence"] for i in only["insights"]] == a.insights(compare=[b])["sentence"].tolist()
     assert client.get("/api/runs/nope/insights").status_code == 404
     assert client.get("/api/runs/a/insights", params={"compare": ["nope"]}).status_code == 404
+
+
+def test_insights_send_null_for_a_missing_column_or_other(client: TestClient) -> None:
+    body = client.get("/api/runs/a/insights").json()["insights"]
+    cka = next(i for i in body if i["kind"] == "model_comparison")
+    classes = next(i for i in body if i["kind"] == "class_emergence")
+    assert cka["column"] is None and classes["other"] is None  # JSON null, not "nan"
+
+
+def test_insights_name_the_served_runs_when_two_share_a_name(tmp_path: Path) -> None:
+    x = torch.randn(150, 6, generator=torch.Generator().manual_seed(0))
+    made = []
+    for seed in (0, 1):  # both named after the model class, "sequential"
+        torch.manual_seed(seed)
+        model = nn.Sequential(nn.Linear(6, 8), nn.ReLU(), nn.Linear(8, 3))
+        made.append(ee.explore(model, x, ["0", "2"], out=tmp_path / str(seed), progress=False))
+    assert made[0].name == made[1].name
+    client = TestClient(create_app(made))
+    for run, other in (("sequential", "sequential-2"), ("sequential-2", "sequential")):
+        body = client.get(f"/api/runs/{run}/insights").json()
+        assert body["compare"] == [other]
+        cka = next(i for i in body["insights"] if i["kind"] == "model_comparison")
+        assert cka["other"] == other
+        assert (cka["target"]["run"], cka["target"]["ra"], cka["target"]["rb"]) == (run, run, other)
+
+
+def test_insights_follow_a_run_rebuilt_in_place(tmp_path: Path) -> None:
+    rng = np.random.default_rng(0)
+    labels = np.repeat([0, 1], 100)
+    x = rng.normal(size=(200, 5))
+    x[:, 0] += 5 * labels
+    run = ee.from_arrays(
+        {"L": x}, labels=labels, name="s", out=tmp_path / "s", progress=False, n_components=3
+    )
+    client = TestClient(create_app([run]))
+    before = client.get("/api/runs/s/insights").json()["insights"]
+    assert [i["sentence"] for i in before] == run.insights()["sentence"].tolist() != []
+    x = rng.normal(size=(200, 5))
+    x[:, 0] += 0.8 * labels  # the classes apart by less: another finding
+    rebuilt = ee.from_arrays(
+        {"L": x},
+        labels=labels,
+        name="s",
+        out=tmp_path / "s",
+        progress=False,
+        n_components=3,
+        recompute=True,
+    )
+    after = client.get("/api/runs/s/insights").json()["insights"]
+    assert [i["sentence"] for i in after] == rebuilt.insights()["sentence"].tolist() != []
+    assert [i["sentence"] for i in after] != [i["sentence"] for i in before]
+
+
+def test_default_insights_leave_out_runs_without_a_comparable_layer(tmp_path: Path) -> None:
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(6, 8), nn.ReLU(), nn.Linear(8, 3))
+    x = torch.randn(100, 6)
+    labels = (x[:, 0] > 0).long().numpy()
+    early = ee.explore(model, x, ["0"], out=tmp_path / "e", name="early", labels=labels, progress=False)
+    late = ee.explore(model, x, ["2"], out=tmp_path / "l", name="late", progress=False)  # no shared layer
+    narrow = ee.explore(None, x, ["input"], out=tmp_path / "n", name="narrow", labels=labels, progress=False)
+    wide = ee.explore(None, torch.randn(100, 9), ["input"], out=tmp_path / "w", name="wide", progress=False)
+    client = TestClient(create_app([early, late, narrow, wide]))
+    for run_id, run in (("early", early), ("narrow", narrow)):
+        answer = client.get(f"/api/runs/{run_id}/insights")
+        assert answer.status_code == 200
+        assert answer.json()["compare"] == []  # the other runs pass no comparison: left out
+        own = run.insights()["sentence"].tolist()
+        assert [i["sentence"] for i in answer.json()["insights"]] == own != []
+
+
+def test_insights_refuse_the_run_itself(client: TestClient) -> None:
+    answer = client.get("/api/runs/a/insights", params={"compare": ["a"]})
+    assert answer.status_code == 422
+    assert "run 'a' is the run whose findings these are" in answer.json()["detail"]

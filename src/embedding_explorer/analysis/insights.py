@@ -9,13 +9,21 @@ statistic says (a correlation is "follows", not "causes").
 ``input_statistic``
     A learned layer's top component (one of the first ``MAX_COMPONENTS`` holding at least
     ``MIN_SHARE`` = 5% of the layer's variance) follows a low-level input statistic
-    (:mod:`~embedding_explorer.inputstats`) with Pearson ``|r| >= MIN_R`` = 0.5. One finding per
-    component, its strongest statistic. Strength: ``r^2``, the share of the component's variance
-    the statistic explains linearly. ``"input"`` layers (the data itself) are skipped.
+    (:mod:`~embedding_explorer.inputstats`) with Pearson ``|r| >= MIN_R`` = 0.5 and the two-sided
+    t-test of ``r`` (:func:`scipy.stats.pearsonr`'s p-value) ``p < ALPHA`` = 0.01 after Bonferroni
+    correction over every (component, statistic) pair tested. One finding per component, its
+    strongest statistic. Strength: ``r^2``, the share of the component's variance the statistic
+    explains linearly. The sentence calls PC1 "the layer's main axis is a low-level input
+    feature" only where ``r^2 >= STRONG_R2`` = 0.8. ``"input"`` layers (the data itself) are
+    skipped.
 ``class_emergence``
-    With labels: per layer, ``eta2`` of the component (among the first ``MAX_COMPONENTS``) that
-    the classes explain best. Classes "separate from L on" when every layer from ``L`` on has
-    ``eta2 >= MIN_ETA2`` = 0.5; otherwise the best layer is named. Strength: the largest eta2.
+    With labels that group samples (labels with more classes than half the labelled samples,
+    such as file names or a continuous target, are skipped): per layer, ``eta2`` of the
+    component (among the first ``MAX_COMPONENTS``) that the classes explain best, and the
+    one-way ANOVA F-test of it (``p < ALPHA`` after Bonferroni correction over every component
+    of every layer tested). Reported only when the largest eta2 passes that test. Classes
+    "separate from L on" when every layer from ``L`` on has ``eta2 >= MIN_ETA2`` = 0.5 and passes
+    it; otherwise the best layer is named. Strength: the largest eta2.
 ``errors``
     With the recorded ``correct`` column and at least ``MIN_ERRORS`` = 10 misclassified samples:
     the share of misclassified samples among the lowest and the highest ``TAIL`` = 5% of each
@@ -28,11 +36,16 @@ statistic says (a correlation is "follows", not "causes").
     largest variance-aware shift, the Wasserstein-1 distance between the two score distributions
     over the reference layer's total standard deviation (``w1_total_sd``, see
     :meth:`~embedding_explorer.analysis.datasets.DatasetComparison.shift`). Reported when
-    ``w1_total_sd >= MIN_SHIFT`` = 0.1. Strength: the component's KS statistic.
+    ``w1_total_sd >= MIN_SHIFT`` = 0.1 and the two-sample KS test of that component has
+    ``p < ALPHA`` = 0.01 after Bonferroni correction over every component of every layer
+    compared. Only layers both runs hold as the same layer (module, reduction, width) are
+    compared. Strength: the component's KS statistic.
 ``model_comparison``
     For a run of another model over the same samples: linear CKA between same-named layers, in
     layer order. "Falls below 0.5 from L on" when every layer from ``L`` on has
     ``CKA < MAX_CKA`` = 0.5. Strength: ``1 - `` the lowest CKA.
+
+A run is never compared with itself (refused, naming it).
 """
 
 from __future__ import annotations
@@ -58,11 +71,14 @@ if TYPE_CHECKING:
 MAX_COMPONENTS = 5
 MIN_SHARE = 0.05
 MIN_R = 0.5
+STRONG_R2 = 0.8
 MIN_ETA2 = 0.5
+MAX_CLASS_SHARE = 0.5  # labels with more classes than this share of the samples are skipped
 MIN_ERRORS = 10
 TAIL = 0.05
 ERROR_RATIO = 3.0
-ERROR_ALPHA = 0.01
+ALPHA = 0.01  # every significance gate, after Bonferroni correction
+ERROR_ALPHA = ALPHA
 MIN_SHIFT = 0.1
 MAX_CKA = 0.5
 COLUMNS = (
@@ -87,7 +103,9 @@ def insights(run: Run, *, compare: Sequence[Run] | Run = ()) -> pd.DataFrame:
     run : Run
     compare : Run or sequence of Run
         Runs of the same model over other data (data-set shifts) or of other models over the
-        same samples (model comparison); a run that is neither is refused, naming it.
+        same samples (model comparison); a run that is neither, or ``run`` itself, is refused,
+        naming it. Layers that cannot be compared (missing from one run, or another width) are
+        left out; a run with none gives no comparison finding.
 
     Returns
     -------
@@ -98,16 +116,32 @@ def insights(run: Run, *, compare: Sequence[Run] | Run = ()) -> pd.DataFrame:
         compared run's name, or None), ``statistic`` (the figure the threshold is on) and
         ``target`` (a dict of the UI's URL query parameters of the view that shows it).
     """
+    return findings(run, compare=compare).drop(columns="compare_index")
+
+
+def findings(run: Run, *, compare: Sequence[Run] | Run = ()) -> pd.DataFrame:
+    """:func:`insights` with one more column, ``compare_index`` (nullable ``Int64``): the
+    position in ``compare`` of the run a comparison finding is against, missing for the run's
+    own findings. It tells which run ``other`` (and the target's ``dsb`` / ``rb``) is where
+    two compared runs share a name (the server maps it to the served run)."""
     others = [compare] if not isinstance(compare, Sequence) else list(compare)
     rows: list[dict[str, Any]] = []
     learned = [layer for layer in run if layer.info.get("module") != INPUT_LAYER]
     rows += input_statistic_findings(run, learned)
     rows += class_findings(run, list(run))
     rows += error_findings(run, list(run))
-    for other in others:
-        rows += comparison_findings(run, other)
-    table = pd.DataFrame(rows, columns=list(COLUMNS))
+    for position, other in enumerate(others):
+        rows += [{**row, "compare_index": position} for row in comparison_findings(run, other)]
+    table = pd.DataFrame(rows, columns=[*COLUMNS, "compare_index"])
+    for name in ("layer", "column", "other"):  # None stays None (pandas would make it NaN)
+        values = table[name].astype(object)
+        table[name] = pd.Series(
+            [None if v is None or (isinstance(v, float) and math.isnan(v)) else v for v in values],
+            index=table.index,
+            dtype=object,
+        )
     table["component"] = table["component"].astype("Int64")
+    table["compare_index"] = table["compare_index"].astype("Int64")
     table = table.sort_values("strength", ascending=False, kind="stable").reset_index(drop=True)
     return table
 
@@ -146,38 +180,52 @@ def _row(
     }
 
 
+def r_pvalue(r: float, n: int) -> float:
+    """The two-sided p-value of Pearson ``r`` over ``n`` samples (the t-test with ``n - 2``
+    degrees of freedom, as :func:`scipy.stats.pearsonr`)."""
+    if n < 3:
+        return 1.0
+    if abs(r) >= 1.0:
+        return 0.0
+    t = abs(r) * math.sqrt((n - 2) / (1.0 - r * r))
+    return float(2.0 * stats.t.sf(t, n - 2))
+
+
 def input_statistic_findings(run: Run, layers: Iterable[Layer]) -> list[dict[str, Any]]:
     """``input_statistic`` findings (see the module docstring)."""
     columns = [c for c in run.input_statistics if run.metadata[c].nunique() > 1]
     if not columns:
         return []
     values = run.metadata[columns].to_numpy(dtype=np.float64)
-    rows = []
+    n = len(values)
+    found = []
+    tests = 0
     for layer in layers:
         k = _top(layer)
         shares = layer.explained_variance_ratio[:k]
         r = correlate(np.asarray(layer.scores[:, :k], dtype=np.float64), values)  # (k, columns)
         for c in range(k):
-            if shares[c] < MIN_SHARE or not np.isfinite(r[c]).any():
+            if shares[c] < MIN_SHARE:
+                continue
+            tests += len(columns)  # every statistic is tested against this component
+            if not np.isfinite(r[c]).any():
                 continue
             best = int(np.nanargmax(np.abs(r[c])))
             rc = float(r[c, best])
-            if abs(rc) < MIN_R:
-                continue
-            what = (
-                "the layer's main axis is a low-level input feature"
-                if c == 0
-                else f"{rc * rc:.0%} of this component's variance goes linearly with a low-level "
-                "input feature"
-            )
-            sentence = (
-                f"{layer.name} {_pc(c)} ({shares[c]:.0%} of variance) follows {columns[best]}, "
-                f"r = {rc:+.2f}: {what}"
-            )
-            target = {"tab": "probe", "layer": layer.name, "pc": c, "color": columns[best]}
-            rows.append(
-                _row("input_statistic", run, layer.name, c, columns[best], rc * rc, sentence, rc, target)
-            )
+            if abs(rc) >= MIN_R:
+                found.append((layer.name, c, float(shares[c]), columns[best], rc, r_pvalue(rc, n)))
+    rows = []
+    for name, c, share, column, rc, p in found:
+        if p * tests >= ALPHA:
+            continue
+        what = (
+            "the layer's main axis is a low-level input feature"
+            if c == 0 and rc * rc >= STRONG_R2
+            else f"{rc * rc:.0%} of this component's variance goes linearly with a low-level input feature"
+        )
+        sentence = f"{name} {_pc(c)} ({share:.0%} of variance) follows {column}, r = {rc:+.2f}: {what}"
+        target = {"tab": "probe", "layer": name, "pc": c, "color": column}
+        rows.append(_row("input_statistic", run, name, c, column, rc * rc, sentence, rc, target))
     return rows
 
 
@@ -190,20 +238,48 @@ def best_eta2(layer: Layer, codes: np.ndarray, n_groups: int) -> tuple[int, floa
     return best, float(eta2[best])
 
 
+def eta2_pvalue(eta2: float, n: int, n_groups: int) -> float:
+    """The p-value of the one-way ANOVA F-test behind ``eta2`` (``n`` samples in ``n_groups``
+    non-empty groups): ``F = (eta2 / (G - 1)) / ((1 - eta2) / (N - G))``, as
+    :func:`scipy.stats.f_oneway`."""
+    if n_groups < 2 or n <= n_groups:
+        return 1.0
+    if eta2 >= 1.0:
+        return 0.0
+    f = (eta2 / (n_groups - 1)) / ((1.0 - eta2) / (n - n_groups))
+    return float(stats.f.sf(f, n_groups - 1, n - n_groups))
+
+
 def class_findings(run: Run, layers: Sequence[Layer]) -> list[dict[str, Any]]:
     """``class_emergence``: where the classes separate along one component, layer by layer."""
     labels = run.labels
     if labels is None or not layers:
         return []
     codes, uniques = pd.factorize(pd.Series(labels))
-    if len(uniques) < 2:
+    codes = np.asarray(codes)
+    n = int((codes >= 0).sum())
+    groups = len(np.unique(codes[codes >= 0]))
+    # an id (a different label for every sample) or nearly so: each class explains its own few
+    # samples, and eta2 reads high for noise (association() refuses the same)
+    if groups < 2 or groups > MAX_CLASS_SHARE * n:
         return []
-    best = [best_eta2(layer, np.asarray(codes), len(uniques)) for layer in layers]
+    best = [best_eta2(layer, codes, len(uniques)) for layer in layers]
     eta = [e for _, e in best]
+    tests = sum(_top(layer) for layer in layers)
+    significant = [eta2_pvalue(e, n, groups) * tests < ALPHA for e in eta]
     names = [layer.name for layer in layers]
     peak = int(np.argmax(eta))
+    if not significant[peak]:
+        return []
     trail = " -> ".join(f"{e:.2f}" for e in eta)
-    start = next((i for i in range(len(eta)) if all(e >= MIN_ETA2 for e in eta[i:])), None)
+    start = next(
+        (
+            i
+            for i in range(len(eta))
+            if all(e >= MIN_ETA2 and ok for e, ok in zip(eta[i:], significant[i:], strict=True))
+        ),
+        None,
+    )
     if start is not None:
         sentence = (
             f"classes separate from {names[start]} on: eta2 of the best component {trail} ({names[-1]})"
@@ -273,27 +349,37 @@ def error_findings(run: Run, layers: Sequence[Layer]) -> list[dict[str, Any]]:
 
 
 def comparable(run: Run, other: Run) -> bool:
-    """Whether ``other`` can be compared with ``run``: the same model over other data, or
-    another model over the same samples (another run, not the same one)."""
+    """Whether ``other`` can be compared with ``run``: another run (not the same one), of the
+    same model over other data sharing a layer that can be compared (:func:`shift_layers`), or
+    of another model over the same samples sharing a layer name."""
     if run.url == other.url:
         return False
-    for check in (check_same_model, check_same_samples):
-        try:
-            check(run, other)
-            return True
-        except EmbeddingExplorerError:
-            continue
-    return False
+    try:
+        check_same_model(run, other)
+    except EmbeddingExplorerError:
+        pass
+    else:
+        return bool(shift_layers(run, other))
+    try:
+        check_same_samples(run, other)
+    except EmbeddingExplorerError:
+        return False
+    return any(name in other.layers for name in run.layers)
 
 
 def comparison_findings(run: Run, other: Run) -> list[dict[str, Any]]:
     """Data-set shifts (same model, other data) or model comparison (same samples, other model)."""
+    if run is other or run.url == other.url:
+        raise EmbeddingExplorerError(
+            f"run {other.name!r} is the run whose findings these are: a run is not compared with "
+            "itself (compare it with another run of the same model or over the same samples)"
+        )
     try:
         check_same_model(run, other)
         same_model = True
     except EmbeddingExplorerError:
         same_model = False
-    if same_model and run.url != other.url:
+    if same_model:
         return shift_findings(run, other)
     try:
         check_same_samples(run, other)
@@ -305,9 +391,28 @@ def comparison_findings(run: Run, other: Run) -> list[dict[str, Any]]:
     return cka_findings(run, other)
 
 
+def shift_layers(run: Run, other: Run) -> list[str]:
+    """The layers of ``run`` that ``other`` holds as the same layer (module, call, reduction
+    and width agree): the ones a data-set comparison can read, in ``run``'s order."""
+    names = []
+    for name in (n for n in run.layers if n in other.layers):
+        try:
+            compare_datasets(run, other, layers=[name])  # checks the layer's identity, reads nothing
+        except EmbeddingExplorerError:
+            continue
+        names.append(name)
+    return names
+
+
 def shift_findings(run: Run, other: Run) -> list[dict[str, Any]]:
-    """``dataset_shift``: per shared layer, the largest variance-aware shift (``w1_total_sd``)."""
-    comparison = compare_datasets(run, other)
+    """``dataset_shift``: per layer that can be compared, the largest variance-aware shift
+    (``w1_total_sd``), when it is at least ``MIN_SHIFT`` and its KS test passes ``ALPHA`` after
+    Bonferroni correction over every component of every compared layer."""
+    layers = shift_layers(run, other)
+    if not layers:
+        return []
+    comparison = compare_datasets(run, other, layers=layers)
+    tests = sum(run.layer(layer).n_components for layer in layers)
     rows = []
     for layer in comparison.layers:
         table = comparison.ranked(layer, by="w1_total_sd")
@@ -316,6 +421,8 @@ def shift_findings(run: Run, other: Run) -> list[dict[str, Any]]:
         top = table.iloc[0]
         c = int(str(table.index[0])[2:]) - 1
         if not top["w1_total_sd"] >= MIN_SHIFT:
+            continue
+        if not top["ks_pvalue"] * tests < ALPHA:
             continue
         share = float(run.layer(layer).explained_variance_ratio[c])
         smd = top["smd"]

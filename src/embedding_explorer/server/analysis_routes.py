@@ -15,7 +15,7 @@ from fastapi import APIRouter, Query, Request
 
 from ..analysis import association, compare_models
 from ..analysis.compare import ModelComparison
-from ..analysis.insights import comparable, insights
+from ..analysis.insights import comparable, findings
 from ..exceptions import EmbeddingExplorerError
 from .answers import finite, heavy, matrix
 from .params import LayerName, LayerQuery, OtherRunQuery, RegistryDep, RunId, RunQuery
@@ -36,8 +36,6 @@ CompareQuery = Annotated[
     list[str] | None,
     Query(description="runs to compare with (repeatable); default: every served run that can be compared"),
 ]
-# the target parameters that name a run: the UI knows runs by their served ids
-_RUN_PARAMS = ("run", "dsa", "dsb", "ra", "rb")
 
 
 def comparison(registry: Registry, run_a: str, run_b: str) -> ModelComparison:
@@ -183,14 +181,15 @@ async def run_insights(
 ) -> Insights:
     """The run's findings, strongest first (``run.insights()``), each with a sentence, its
     figures and the view that shows it; against ``compare`` (default: every other served run
-    of the same model over other data, or of another model over the same samples)."""
+    of the same model over other data, or of another model over the same samples, that shares
+    a layer that can be compared). The run itself in ``compare`` is refused (422)."""
     served = registry.get(run)  # 404 first
     others = list(compare) if compare is not None else [s.id for s in registry if s.id != run]
     for other in others:
         registry.get(other)
     if compare is None:
         others = [o for o in others if comparable(served.run, registry.get(o).run)]
-    key = ("insights", run, *others)
+    key = registry.key("insights", [run, *others])  # each run at the generation served now
     return await heavy(
         request,
         lambda: registry.cache.get(key, lambda: insight_table(registry, run, others)),
@@ -198,26 +197,35 @@ async def run_insights(
     )
 
 
+def _text(value: Any) -> str | None:
+    """A table cell as JSON text: None (null) for a missing value, never the string "nan"."""
+    return None if value is None or pd.isna(value) else str(value)
+
+
 def insight_table(registry: Registry, run: str, others: list[str]) -> Insights:
+    """The findings with the served ids of the runs they name: the run's own id for ``run``,
+    ``dsa`` and ``ra``, the compared run's id (by its position in ``others``, not by its name,
+    which two served runs may share) for ``other``, ``dsb`` and ``rb``."""
     served = registry.get(run)
     runs = [registry.get(o).run for o in others]
-    ids = {served.run.name: run, **{r.name: o for r, o in zip(runs, others, strict=True)}}
-    table = insights(served.run, compare=runs)
+    table = findings(served.run, compare=runs)
     rows = []
     for row in table.itertuples(index=False):
+        other = None if pd.isna(row.compare_index) else others[int(row.compare_index)]
+        ids = {"run": run, "dsa": run, "ra": run, "dsb": other, "rb": other}
         target: dict[str, Any] = {
-            k: ids.get(v, v) if k in _RUN_PARAMS else v for k, v in dict(row.target).items()
+            k: ids[k] if k in ids and ids[k] is not None else v for k, v in dict(row.target).items()
         }
         rows.append(
             Insight(
                 kind=str(row.kind),
-                layer=None if row.layer is None else str(row.layer),
+                layer=_text(row.layer),
                 component=None if pd.isna(row.component) else int(row.component),
-                column=None if row.column is None else str(row.column),
+                column=_text(row.column),
                 strength=float(row.strength),
                 sentence=str(row.sentence),
                 statistic=finite(row.statistic),
-                other=None if row.other is None else ids.get(str(row.other), str(row.other)),
+                other=other,
                 target=target,
             )
         )
