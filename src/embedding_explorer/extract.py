@@ -623,7 +623,9 @@ def stream_rows(
                     ledger.dims, ledger.rows_per_chunk, opts.max_dense_dim, _itemsize(opts)
                 )
             save: Literal["checkpoint", "spill"] | None = None
-            if every and seen + batch.size - marked >= every:
+            # none at the run's last batch (where its size is known): its finish follows at once
+            last = opts.n_known is not None and seen + batch.size >= opts.n_known
+            if every and seen + batch.size - marked >= every and not last:
                 marked = seen + batch.size
                 save = "spill"
                 if resume_key is not None and checkpoint_clock.due():
