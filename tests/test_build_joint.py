@@ -99,3 +99,34 @@ def test_a_joint_run_being_written_by_another_writer_is_refused_untouched(tmp_pa
             compare_datasets(a, b).joint(out, wait=0.2)
         assert not out.exists()
     assert joint_run(a, b, ["input"], out=out, n_components=2).n_samples == 30
+
+
+def test_the_joint_run_built_is_opened_under_its_lock(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A writer waiting for the lock cannot commit another run before joint_run opens its own."""
+    import embedding_explorer.run as run_module
+    from embedding_explorer import RunLockedError
+    from embedding_explorer.store.lock import run_lock
+
+    rng = np.random.default_rng(7)
+    a = ee.explore(
+        None, torch.from_numpy(rng.normal(size=(20, 3))), ["input"], out=tmp_path / "a", progress=False
+    )
+    b = ee.explore(
+        None, torch.from_numpy(rng.normal(size=(10, 3))), ["input"], out=tmp_path / "b", progress=False
+    )
+    held: list[bool] = []
+    real = run_module.open_reader
+
+    def open_reader(location: object) -> object:
+        try:
+            with run_lock(location):  # type: ignore[arg-type]
+                held.append(False)
+        except RunLockedError:
+            held.append(True)
+        return real(location)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(run_module, "open_reader", open_reader)
+    joint = joint_run(a, b, ["input"], out=tmp_path / "j", n_components=2)
+    assert held == [True] and joint.n_samples == 30

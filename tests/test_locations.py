@@ -140,6 +140,32 @@ def test_a_prefix_that_is_not_a_run_is_never_replaced(mem_url: str, xy: Any) -> 
     assert listing(mem_url) == ["data.csv"]
 
 
+def test_a_replacement_stopped_while_removing_the_old_run_is_replaced_later(
+    mem_url: str, xy: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The old run's objects are removed after the prefix is marked .partial.json and its manifest
+    removed: a removal that fails part way leaves the marker, so the next call replaces the prefix."""
+    ee.explore(mlp(), xy, ["fc1"], out=mem_url, n_components=3, progress=False)
+    real_rm = MEMORY.rm
+
+    def failing_rm(path: Any, recursive: bool = False, **kwargs: Any) -> None:
+        paths = sorted(path if isinstance(path, list) else MEMORY.find(path))
+        MEMORY.rm_file(paths[0])  # one object removed, then the connection drops
+        raise ConnectionError("connection reset while deleting objects")
+
+    monkeypatch.setattr(MEMORY, "rm", failing_rm)
+    with pytest.raises(ConnectionError, match="connection reset"):
+        ee.explore(mlp(), xy, ["fc1"], out=mem_url, n_components=5, progress=False)
+    names = listing(mem_url)
+    assert PARTIAL in names and "manifest.json" not in names and "arrays.zarr" in names
+    with pytest.raises(IncompleteRunError):
+        ee.open_run(mem_url)
+    monkeypatch.setattr(MEMORY, "rm", real_rm)
+    run = ee.explore(mlp(), xy, ["fc1"], out=mem_url, n_components=5, progress=False)
+    run.verify()
+    assert run["fc1"].n_components == 5 and PARTIAL not in listing(mem_url)
+
+
 def test_an_input_error_leaves_nothing(mem_url: str, xy: Any) -> None:
     x = xy[0].clone()
     x[700, 2] = float("nan")

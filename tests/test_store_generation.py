@@ -57,6 +57,30 @@ def test_held_run_raises_after_replacement_naming_both_generations(tmp_path: Pat
     assert ee.open_run(tmp_path / "r").rendering(0) == b"B-0"
 
 
+def test_reads_through_zarr_indexers_raise_after_replacement(tmp_path: Path) -> None:
+    """``.oindex``, ``.vindex``, ``.blocks`` and ``get_*_selection`` of a held run's arrays are
+    checked like plain indexing: after a replacement they raise, never return the new run's rows."""
+    held = tagged_run(tmp_path / "r", "A")
+    activations = held["fc2"].activations
+    rows = np.asarray(activations.oindex[[0, 1], :])  # read (and checked) before the replacement
+    np.testing.assert_array_equal(rows, activations[:2])
+    tagged_run(tmp_path / "r", "B")
+    reads = {
+        "oindex": lambda: activations.oindex[[0, 1], :],
+        "vindex": lambda: activations.vindex[[0, 1], [0, 1]],
+        "blocks": lambda: activations.blocks[0],
+        "get_basic_selection": lambda: activations.get_basic_selection(slice(0, 2)),
+        "get_orthogonal_selection": lambda: activations.get_orthogonal_selection(([0, 1], slice(None))),
+        "get_coordinate_selection": lambda: activations.get_coordinate_selection(([0, 1], [0, 1])),
+        "get_mask_selection": lambda: activations.get_mask_selection(np.ones(activations.shape, bool)),
+        "get_block_selection": lambda: activations.get_block_selection(0),
+    }
+    for name, read in reads.items():
+        with pytest.raises(ee.RunReplacedError):
+            read()
+            pytest.fail(f"{name} read the new run")
+
+
 def test_held_run_of_a_deleted_directory_says_so(tmp_path: Path) -> None:
     held = tagged_run(tmp_path / "r", "A")
     shutil.rmtree(tmp_path / "r")

@@ -14,8 +14,8 @@ import torch
 
 import embedding_explorer as ee
 from embedding_explorer import DamagedRunError
-from embedding_explorer.store.format import MANIFEST, RENDERINGS
-from embedding_explorer.store.integrity import FILES
+from embedding_explorer.store.format import MANIFEST, RENDERING_OFFSETS, RENDERING_SAMPLES, RENDERINGS
+from embedding_explorer.store.integrity import FILES, is_bulk
 from support import MLP
 
 LAYERS = ["input", "fc1", "fc2"]
@@ -85,6 +85,37 @@ def test_verify_finds_a_chunk_altered_in_place(run: ee.Run) -> None:
     reopened = ee.open_run(run.path)  # the same size: opening cannot tell
     with pytest.raises(DamagedRunError, match=rf"{rel} was altered"):
         reopened.verify()
+
+
+def test_verify_finds_swapped_rendering_offsets(run: ee.Run) -> None:
+    """renderings.idx.npy is small and checksummed (only the packed renderings are size-only):
+    two offsets swapped keep its size, and verify names it instead of serving wrong renderings."""
+    assert run.manifest[FILES][RENDERING_OFFSETS][1] is not None
+    assert run.manifest[FILES][RENDERINGS][1] is None
+    path = run.path / RENDERING_OFFSETS
+    offsets = np.load(path)
+    offsets[[4, 5]] = offsets[[5, 4]]
+    np.save(path, offsets)
+    reopened = ee.open_run(run.path)  # the same size: opening cannot tell
+    with pytest.raises(DamagedRunError, match=rf"{RENDERING_OFFSETS} was altered"):
+        reopened.verify()
+
+
+def test_sizes_only_for_the_bulk_and_checksums_for_the_index_files() -> None:
+    for bulk in ("arrays.zarr/activations/00_fc1/c/0/0", "renderings.bin", "renderings.3.bin"):
+        assert is_bulk(bulk), bulk
+    for small in ("arrays.zarr/activations/00_fc1/zarr.json", RENDERING_OFFSETS, RENDERING_SAMPLES):
+        assert not is_bulk(small), small
+
+
+def test_a_run_inventoried_without_index_checksums_still_verifies(run: ee.Run) -> None:
+    """Runs committed before the index files were checksummed record none for them: size only."""
+    manifest = json.loads((run.path / MANIFEST).read_text())
+    manifest[FILES][RENDERING_OFFSETS][1] = None
+    (run.path / MANIFEST).write_text(json.dumps(manifest))
+    reopened = ee.open_run(run.path)
+    reopened.verify()
+    assert reopened.rendering(5) == b"sample 5"
 
 
 def test_verify_passes_on_an_intact_run(run: ee.Run) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import os
 import signal
@@ -102,6 +103,27 @@ def test_one_process_cannot_lock_a_run_twice(tmp_path: Path) -> None:
     out = tmp_path / "r"
     with run_lock(out), pytest.raises(RunLockedError, match=str(os.getpid())):
         _take(out)
+
+
+def test_a_failed_owner_write_leaves_the_run_unlocked(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A full disk while writing the owner into the locked file: the file is closed and removed,
+    so the same process (which keeps the error and its traceback, as a notebook does) takes the
+    lock again once space is freed."""
+    out = tmp_path / "r"
+
+    def disk_full() -> dict[str, object]:
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr("embedding_explorer.store.lock.owner_info", disk_full)
+    with pytest.raises(OSError, match="No space left") as failed:
+        _take(out)
+    removed = not lock_path(out).exists()
+    monkeypatch.undo()
+    _take(out)  # not refused as if another process held it
+    assert removed
+    assert failed.value.errno == errno.ENOSPC and failed.tb is not None  # the error is still alive
 
 
 @pytest.mark.parametrize("wait", [-1, "yes", None])

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import numpy as np
+import pytest
 import torch
 
 import embedding_explorer as ee
+from embedding_explorer import DamagedRunError
 from embedding_explorer.store.format import staging_path
 from embedding_explorer.store.reader import RunReader
 from support import write_small_run
@@ -57,3 +60,29 @@ def test_thumbnails_are_stored_raw_and_read_back_as_png(tmp_path: Path) -> None:
             else np.rint(np.moveaxis(x[3].numpy(), 0, -1) * 255)
         )
         np.testing.assert_array_equal(decoded, expected)
+
+
+@pytest.mark.parametrize("node", ["activations/00_a_0", "scores/00_a_0", "pca/00_a_0", "pca/00_a_0/mean"])
+def test_a_garbled_array_metadata_file_is_damage_naming_it(tmp_path: Path, node: str) -> None:
+    """A zarr.json of an array or group that is not JSON raises DamagedRunError naming that file
+    (not a bare JSONDecodeError); its size is kept, so only its bytes are wrong."""
+    out = tmp_path / "run"
+    write_small_run(out)
+    path = out / "arrays.zarr" / node / "zarr.json"
+    path.write_bytes(b"{" + b"x" * (path.stat().st_size - 1))
+    reader = RunReader(out)
+    kind, key = node.split("/")[:2]
+    with pytest.raises(DamagedRunError, match=re.escape(f"{path} cannot be read (JSONDecodeError")):
+        if kind == "pca":
+            reader.pca_arrays(key)
+        else:
+            reader.array(kind, key)
+
+
+def test_open_run_names_a_garbled_scores_metadata_file(run_dir: Path) -> None:
+    """Opening a run checks its arrays' shapes (check_run): a garbled zarr.json is named there too."""
+    run = ee.explore(None, torch.randn(30, 4), ["input"], out=run_dir, progress=False)
+    path = run_dir / "arrays.zarr" / "scores" / run["input"].key / "zarr.json"
+    path.write_bytes(b"{" + b"x" * (path.stat().st_size - 1))
+    with pytest.raises(DamagedRunError, match=re.escape(f"{path} cannot be read")):
+        ee.open_run(run_dir)

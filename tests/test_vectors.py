@@ -263,3 +263,29 @@ def test_explore_with_vectors_equals_the_vectors_command(
     assert main(["explore", "--data", "x.csv", "--out", str(tmp_path / "d")]) == 2
     assert "explore needs --model, --layers (or --vectors PATH" in capsys.readouterr().err
     assert not (tmp_path / "c").exists() and not (tmp_path / "d").exists()
+
+
+def test_the_run_from_arrays_built_is_opened_under_its_lock(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A writer waiting for the lock cannot commit another run before from_arrays opens its own."""
+    import embedding_explorer.run as run_module
+    from embedding_explorer import RunLockedError
+    from embedding_explorer.store.lock import run_lock
+
+    held: list[bool] = []
+    real = run_module.open_reader
+
+    def open_reader(location: object) -> object:
+        try:
+            with run_lock(location):  # type: ignore[arg-type]
+                held.append(False)
+        except RunLockedError:
+            held.append(True)
+        return real(location)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(run_module, "open_reader", open_reader)
+    run = ee.from_arrays(
+        {"a": np.random.default_rng(0).normal(size=(50, 4))}, out=tmp_path / "r", progress=False
+    )
+    assert held == [True] and run.n_samples == 50

@@ -190,7 +190,7 @@ def explore(
             log.info("reusing the finished run at %s", finished)
             return Run(finished)
         build_run(plan, started)
-    return Run(plan.out)
+        return Run(plan.out)  # under the lock: a writer waiting for it cannot replace the run first
 
 
 def build_run(plan: ExplorePlan, started: float) -> None:

@@ -145,7 +145,7 @@ def joint_run(
         except BaseException:
             writer.abort()
             raise
-    return _open(out_path)
+        return _open(out_path)  # under the lock: a writer waiting for it cannot replace the run first
 
 
 def membership_names(reference: Run, other: Run) -> tuple[str, str]:

@@ -76,8 +76,9 @@ def dictionary_columns(schema: pa.Schema) -> list[str] | bool:
 
 
 def check_replaceable(out: str | Path | Location) -> None:
-    """Refuse to overwrite anything but an empty folder or a run of ours: a finished one, or
-    (written in place) an unfinished one, marked ``.partial.json``."""
+    """Refuse to overwrite anything but an empty folder or a run of ours: a finished one, a
+    damaged one (:func:`_is_damaged_run`), or (written in place) an unfinished one, marked
+    ``.partial.json``."""
     out = as_location(out)
     if not out.exists():
         return
@@ -86,7 +87,9 @@ def check_replaceable(out: str | Path | Location) -> None:
         if out.local is not None:
             out.local.rmdir()
         return
-    if not (_is_ours(out / MANIFEST) or (not out.is_local and _is_ours(out / PARTIAL))):
+    if not (
+        _is_ours(out / MANIFEST) or (not out.is_local and _is_ours(out / PARTIAL)) or _is_damaged_run(out)
+    ):
         raise EmbeddingExplorerError(
             f"out={out.url!r} exists and is not a run directory; choose another path"
         )
@@ -99,15 +102,35 @@ def _is_ours(marker: Location) -> bool:
         return False
 
 
+def _is_damaged_run(out: Location) -> bool:
+    """A run of ours whose manifest cannot be read (torn, garbled): this package's layout
+    (``arrays.zarr/zarr.json`` and ``samples.parquet``) beside a ``manifest.json`` that is not
+    JSON. A manifest that is JSON but not ours is someone else's: never replaced."""
+    if not ((out / ARRAYS / "zarr.json").is_file() and (out / SAMPLES).is_file()):
+        return False
+    try:
+        json.loads((out / MANIFEST).read_bytes())
+    except ValueError:  # not JSON, or not UTF-8
+        return True
+    except OSError:
+        return False
+    return False
+
+
 def has_manifest(out: Location) -> bool:
     return (out / MANIFEST).exists()
 
 
 def remove_run(out: Location) -> None:
-    """Remove a run of ours written in place: its manifest first, so that a stop midway never
-    leaves the old manifest beside other arrays, then everything else under its prefix."""
+    """Remove a run of ours written in place, leaving its prefix marked unfinished: first the
+    ``.partial.json`` marker is written, then the manifest is removed (so that a stop midway never
+    leaves the old manifest beside other arrays), then everything else under the prefix but the
+    marker. A stop at any point leaves a marker, so the next call replaces the prefix again."""
+    (out / PARTIAL).write_json({"format": FORMAT})
     (out / MANIFEST).remove()
-    out.remove_tree()
+    paths = [path for path in out.fs.find(out.fs_path) if path.rstrip("/").rsplit("/", 1)[-1] != PARTIAL]
+    if paths:
+        out.fs.rm(paths)
 
 
 def write_json_atomic(path: Path | Location, value: dict[str, Any]) -> None:
@@ -148,7 +171,8 @@ def load_manifest(location: Location) -> tuple[dict[str, Any], bytes]:
             f" (line {error.lineno}, column {error.colno})" if isinstance(error, json.JSONDecodeError) else ""
         )
         raise ManifestError(
-            f"{manifest_path.url}: not valid JSON{where}: the run is damaged: build it again"
+            f"{manifest_path.url}: not valid JSON{where}: the run is damaged: rebuild it by calling "
+            "explore(..., recompute=True) with the same arguments"
         ) from None
     if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
         raise ManifestError(

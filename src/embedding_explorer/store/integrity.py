@@ -15,6 +15,7 @@ stopped run's staged chunks can then be counted before it resumes (:func:`missin
 from __future__ import annotations
 
 import os
+import re
 import zlib
 from typing import Any
 
@@ -25,7 +26,10 @@ FILES = "files"  # the manifest's key
 WRITE_ALL_CHUNKS: dict[str, Any] = {"write_empty_chunks": True}
 SKIPPED = ("manifest.json", ".partial.json")  # the commit markers themselves
 SKIPPED_FOLDERS = ("resume/", ".resume/")  # checkpoints, removed once the run is in place
-BULK = ("arrays.zarr/activations/", "renderings.")  # sizes only: checksumming them costs a re-read
+# sizes only: checksumming them costs a re-read. The activation chunks (not their zarr.json) and
+# the packed renderings (renderings.bin, or its parts renderings.<i>.bin written in place); their
+# small index files (renderings.idx.npy, renderings.samples.npy) are checksummed.
+BULK = re.compile(r"arrays\.zarr/activations/.+/c/.+|renderings(\.\d+)?\.bin")
 BLOCK = 1 << 20
 
 
@@ -55,9 +59,14 @@ def listing(root: Location) -> dict[str, int]:
 def inventory(root: Location) -> dict[str, list[int | None]]:
     """What the manifest records at commit: ``{path: [bytes, crc32 or None]}``."""
     return {
-        rel: [size, None if rel.startswith(BULK) else crc32(root / rel)]
+        rel: [size, None if is_bulk(rel) else crc32(root / rel)]
         for rel, size in sorted(listing(root).items())
     }
+
+
+def is_bulk(rel: str) -> bool:
+    """Whether the run's file ``rel`` is recorded by its size only (no checksum)."""
+    return BULK.fullmatch(rel) is not None
 
 
 def crc32(location: Location) -> int:

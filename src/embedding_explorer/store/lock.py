@@ -129,17 +129,30 @@ class LocalLock:
         except BlockingIOError:
             f.close()
             return False
+        except BaseException:
+            f.close()
+            raise
         try:  # the file may have been removed by its last holder after we opened it
             same = os.fstat(f.fileno()).st_ino == os.stat(self.path).st_ino
         except FileNotFoundError:
             same = False
+        except BaseException:
+            f.close()
+            raise
         if not same:
             f.close()
             return False
-        f.seek(0)
-        f.truncate()
-        f.write(json.dumps(owner_info()))
-        f.flush()
+        try:
+            f.seek(0)
+            f.truncate()
+            f.write(json.dumps(owner_info()))
+            f.flush()
+        except BaseException:  # disk full...: remove and unlock the file, never keep it open and locked
+            with contextlib.suppress(OSError):
+                self.path.unlink()
+            with contextlib.suppress(OSError):
+                f.close()  # closes the file even when flushing what is left fails
+            raise
         self._file = f
         return True
 

@@ -8,6 +8,7 @@ inside the run (:mod:`.schema`).
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, cast
@@ -28,8 +29,11 @@ from .format import (
     load_manifest,
 )
 from .generation import GenerationWatch, generation_of, stamp
-from .integrity import check_files
+from .integrity import check_files, listing
 from .schema import inside, plain_name, rendering_parts
+
+ZARR_JSON = "zarr.json"  # the metadata of each Zarr (v3) array and group
+UNREADABLE = (ValueError, TypeError)  # what Zarr raises for metadata that is not JSON, or not its own
 
 
 class CheckedArray:
@@ -53,10 +57,55 @@ class CheckedArray:
         return int(self._array.shape[0])
 
     def __getattr__(self, name: str) -> Any:
-        return getattr(self._array, name)
+        value = getattr(self._array, name)
+        if name in INDEXERS:  # array.oindex[...], .vindex[...], .blocks[...]
+            return CheckedIndexer(value, self._watch)
+        if name in SELECTIONS:  # array.get_orthogonal_selection(...)...
+            return _checked_call(value, self._watch)
+        if name == "with_config":  # the same array, another configuration: checked as well
+            return lambda *args, **kwargs: CheckedArray(value(*args, **kwargs), self._watch)
+        return value
 
     def __repr__(self) -> str:
         return f"CheckedArray({self._array!r})"
+
+
+INDEXERS = frozenset({"oindex", "vindex", "blocks"})
+SELECTIONS = frozenset(
+    {
+        "get_basic_selection",
+        "get_orthogonal_selection",
+        "get_coordinate_selection",
+        "get_mask_selection",
+        "get_block_selection",
+    }
+)
+
+
+class CheckedIndexer:
+    """One of a Zarr array's indexers (``oindex``, ``vindex``, ``blocks``) whose every read is
+    checked against the run's generation, as :class:`CheckedArray`'s own."""
+
+    def __init__(self, indexer: Any, watch: GenerationWatch) -> None:
+        self._indexer = indexer
+        self._watch = watch
+
+    def __getitem__(self, selection: Any) -> Any:
+        values = self._indexer[selection]
+        self._watch.check()
+        return values
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._indexer, name)
+
+
+def _checked_call(read: Callable[..., Any], watch: GenerationWatch) -> Callable[..., Any]:
+    def checked(*args: Any, **kwargs: Any) -> Any:
+        values = read(*args, **kwargs)
+        watch.check()
+        return values
+
+    return checked
 
 
 class RunReader:
@@ -108,6 +157,9 @@ class RunReader:
             raise DamagedRunError(
                 f"{(self.location / ARRAYS).url} has no array {path!r}; the run is damaged: build it again"
             ) from None
+        except UNREADABLE as error:
+            self.check()
+            raise self._damaged_metadata(path, error) from None
         self.check()
         return CheckedArray(array, self.watch)
 
@@ -115,14 +167,40 @@ class RunReader:
         path = f"pca/{plain_name(key, (self.location / MANIFEST).url, 'layers[].key')}"
         try:
             group: Any = self.root[path]
-            values = {name: np.asarray(group[name][...]) for name in group.array_keys()}
+            arrays = {name: group[name] for name in group.array_keys()}
         except KeyError:
             self.check()
             raise DamagedRunError(
                 f"{(self.location / ARRAYS).url} has no group {path!r}; the run is damaged: build it again"
             ) from None
+        except UNREADABLE as error:
+            self.check()
+            raise self._damaged_metadata(path, error) from None
+        values = {name: np.asarray(array[...]) for name, array in arrays.items()}
         self.check()
         return values
+
+    def _damaged_metadata(self, path: str, error: Exception) -> DamagedRunError:
+        """The error for the array or group at ``path`` (in ``arrays.zarr``) that Zarr cannot
+        open: it names the first ``zarr.json`` on the way to it or under it that is not JSON
+        (else the node's own)."""
+        parts = path.split("/")
+        names = ["/".join([ARRAYS, *parts[:i], ZARR_JSON]) for i in range(len(parts) + 1)]
+        below = f"{ARRAYS}/{path}/"
+        names += sorted(
+            rel for rel in listing(self.location) if rel.startswith(below) and rel.endswith(f"/{ZARR_JSON}")
+        )
+        named = self.location / names[len(parts)]
+        for name in names:
+            try:
+                json.loads(inside(self.location, name).read_bytes())
+            except (OSError, ValueError, DamagedRunError):
+                named = self.location / name
+                break
+        return DamagedRunError(
+            f"{named.url} cannot be read ({type(error).__name__}: {error}); "
+            "the run is damaged: build it again"
+        )
 
     def n_sample_rows(self) -> int:
         """The rows of the sample table, from its footer (nothing else is read)."""

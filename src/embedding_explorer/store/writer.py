@@ -18,7 +18,6 @@ from ..locations import Location, as_location
 from ..pca import PCAResult
 from .format import (
     ARRAYS,
-    FORMAT,
     MANIFEST,
     PARTIAL,
     RENDER_PART,
@@ -200,8 +199,7 @@ class RunWriter:
         )
         if not self.resumed:
             if self.in_place:
-                remove_run(self.out)
-                (self.out / PARTIAL).write_json({"format": FORMAT})
+                remove_run(self.out)  # leaves the prefix marked .partial.json
             else:
                 self.staging.remove_tree()
                 self.staging.mkdir()
