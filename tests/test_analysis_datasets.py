@@ -14,6 +14,7 @@ from torch import nn
 import embedding_explorer as ee
 from embedding_explorer import EmbeddingExplorerError, LayerNotFoundError
 from embedding_explorer.analysis import DatasetComparison, compare_datasets
+from embedding_explorer.analysis.insights import comparable
 from embedding_explorer.outputs import OUTPUT_COLUMNS
 
 D = 6
@@ -211,6 +212,36 @@ def test_two_model_free_runs_compare(tmp_path: Path, x_ref: np.ndarray, x_other:
     joint = cmp.joint()
     assert a.name == b.name == "input" and joint.name == "input + input"
     assert np.asarray(joint.labels).tolist() == ["a"] * 600 + ["b"] * 500
+
+
+def test_runs_built_from_arrays_are_one_model_only_where_they_say_so(
+    tmp_path: Path, x_ref: np.ndarray, x_other: np.ndarray
+) -> None:
+    """Two caches of two models over one data set are not one model over two data sets: a run
+    built from arrays is the same model as another only where both name it (``model=``), and
+    no data-set shift is found between two that do not."""
+    rng = np.random.default_rng(3)
+    mix = rng.normal(size=(x_ref.shape[1], x_ref.shape[1]))
+    first = ee.from_arrays({"emb": x_ref}, out=tmp_path / "a", progress=False)
+    second = ee.from_arrays({"emb": x_ref @ mix}, out=tmp_path / "b", progress=False)  # another model
+    with pytest.raises(EmbeddingExplorerError, match=r"built from arrays without naming their model.*model="):
+        compare_datasets(first, second)
+    assert not comparable(first, second)
+    with pytest.raises(EmbeddingExplorerError, match="neither"):  # no shift stated between them
+        first.insights(compare=second)
+    named = ee.from_arrays({"emb": x_ref}, out=tmp_path / "c", progress=False, model="encoder-v1")
+    shifted = ee.from_arrays({"emb": x_other}, out=tmp_path / "d", progress=False, model="encoder-v1")
+    assert named.manifest["model"]["class"] == "encoder-v1"
+    reference = PCA(n_components=2).fit(x_ref)
+    cmp = compare_datasets(named, shifted)
+    np.testing.assert_allclose(
+        np.abs(cmp.other_scores("emb")[:, :2]), np.abs(reference.transform(x_other)), rtol=1e-4, atol=1e-4
+    )
+    other_model = ee.from_arrays({"emb": x_other}, out=tmp_path / "e", progress=False, model="encoder-v2")
+    with pytest.raises(EmbeddingExplorerError, match="different models"):
+        compare_datasets(named, other_model)
+    with pytest.raises(ValueError, match="model=''"):
+        ee.from_arrays({"emb": x_ref}, out=tmp_path / "f", progress=False, model="")
 
 
 def test_missing_layers_are_named(tmp_path: Path, ref: ee.Run, other: ee.Run, model: nn.Sequential) -> None:

@@ -49,6 +49,7 @@ def from_arrays(
     progress: bool = True,
     storage_options: StorageOptions | None = None,
     wait: bool | float = False,
+    model: str | None = None,
 ) -> Run:
     """Build a run from activations that already exist: ``{layer name: array}``, one row per sample.
 
@@ -65,6 +66,11 @@ def from_arrays(
     render : list of texts, array of images, "none" or None, optional
         How samples are shown: one text per sample, or images ``(N, C, H, W)`` / ``(N, H, W)``
         (streamed as well); None shows sample ids only.
+    model : str, optional
+        The name of the model the arrays came from (e.g. ``"gpt2@resid_5"``), its identity:
+        two runs that name the same model can be compared as one model over two data sets
+        (``ee.compare_datasets``, data-set shift insights); without it a run is never taken for
+        the same model as another.
 
     Returns
     -------
@@ -89,11 +95,12 @@ def from_arrays(
         max_dense_dim=max_dense_dim,
         storage_dtype=storage_dtype,
         storage_options=storage_options,
+        model=model,
     )
     with run_lock(plan.out, wait=wait):
         if plan.finished_run() is None:
             build_run(plan, started)
-    return Run(plan.out)
+        return Run(plan.out)  # under the lock: a writer waiting for it cannot replace the run first
 
 
 @dataclass

@@ -51,8 +51,17 @@ def model_fingerprint_of(run: Run) -> str:
 
 
 def check_same_model(reference: Run, other: Run) -> None:
-    """Raise unless both runs come from the same model (two model-free runs also pass)."""
+    """Raise unless both runs come from the same model (two model-free runs also pass). A run
+    built from arrays without ``model=`` says nothing of its model: it is never the same one
+    (two caches of two models over one data set are not one model over two)."""
     fp_ref, fp_other = model_fingerprint_of(reference), model_fingerprint_of(other)
+    unknown = [run.name for run, fp in ((reference, fp_ref), (other, fp_other)) if fp == "arrays"]
+    if unknown:
+        raise EmbeddingExplorerError(
+            f"run {unknown[0]!r} was built from arrays without naming their model, so it cannot be "
+            "read as the same model as another run: pass model='...' (the same name for both) "
+            "to ee.from_arrays"
+        )
     if fp_ref != fp_other:
         class_ref = reference.manifest.get("model", {}).get("class") or "no model (input space)"
         class_other = other.manifest.get("model", {}).get("class") or "no model (input space)"

@@ -25,7 +25,18 @@ from ..render import Renderer, RenderSpec
 from ..store.format import FORMAT_VERSION, STORAGE_DTYPES, chunk_rows
 from .plan import MAX_DENSE_DIM, ExplorePlan, _as_label_array, _check_storable, _metadata_table
 
-NO_MODEL = {"class": None, "fingerprint": "arrays", "n_parameters": 0}
+NO_MODEL = {"class": None, "fingerprint": "arrays", "n_parameters": 0}  # no model said: unknown
+
+
+def arrays_model(model: str | None) -> dict[str, Any]:
+    """The manifest's model entry of a run built from arrays: :data:`NO_MODEL`, or the model the
+    caller names (``model=``: its name is its identity, so two runs naming the same model can be
+    compared as one model over two data sets)."""
+    if model is None:
+        return NO_MODEL
+    if not isinstance(model, str) or not model.strip():
+        raise ValueError(f"model={model!r}: name the model the arrays came from, e.g. 'gpt2@resid_5'")
+    return {"class": model, "fingerprint": f"arrays:{model}", "n_parameters": 0}
 
 
 def plan_arrays(
@@ -45,8 +56,10 @@ def plan_arrays(
     max_dense_dim: int = MAX_DENSE_DIM,
     storage_dtype: str = "float32",
     storage_options: StorageOptions | None = None,
+    model: str | None = None,
 ) -> ExplorePlan:
     """Check the arguments of ``ee.from_arrays`` and compute the run's keys."""
+    model_info = arrays_model(model)
     images = render if _is_image_array(render) else None
     source = ArraySource(arrays, images)
     names = list(source.arrays)
@@ -83,7 +96,7 @@ def plan_arrays(
     }
     if storage_dtype != "float32":
         options["storage_dtype"] = storage_dtype
-    key = options_key({"model": NO_MODEL, "data": data_fp, "options": options, "format": FORMAT_VERSION})
+    key = options_key({"model": model_info, "data": data_fp, "options": options, "format": FORMAT_VERSION})
     # batches no taller than a chunk of the widest layer: the writer holds one chunk per layer
     batch_size = max(1, min(batch_size, chunk_rows(max(_width(a) for a in source.arrays.values()))))
     resume_key = options_key({"key": key, "batch_size": batch_size, "checkpoint": resume.VERSION})
@@ -109,7 +122,7 @@ def plan_arrays(
         progress=progress,
         recompute=recompute,
         client=None,
-        model_info=NO_MODEL,
+        model_info=model_info,
         data_fingerprint=data_fp,
         options=options,
         key=key,
