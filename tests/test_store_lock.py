@@ -21,7 +21,7 @@ import pytest
 
 from embedding_explorer import RunLockedError
 from embedding_explorer.locations import as_location
-from embedding_explorer.store.lock import lock_location, lock_path, run_lock
+from embedding_explorer.store.lock import ObjectLock, lock_location, lock_path, run_lock
 
 HOLDER = textwrap.dedent(
     """
@@ -157,6 +157,29 @@ def test_an_object_lock_of_an_ended_process_on_this_host_is_taken_over(memory_ou
     lock.write_json({"pid": ended.pid, "host": socket.gethostname(), "started": "earlier"})
     with run_lock(memory_out):
         assert json.loads(lock.read_text())["pid"] == os.getpid()
+
+
+def test_two_takers_of_an_ended_process_s_object_lock_cannot_both_hold_it(memory_out: str) -> None:
+    """B reads the ended owner, then A takes the lock over before B goes on: B must not remove
+    A's fresh lock and create its own (both would hold the run). Takeovers of one lock are one
+    at a time on the host, each only while the lock still names the ended owner."""
+    ended = subprocess.Popen([sys.executable, "-c", "pass"])
+    ended.wait()
+    out = as_location(memory_out)
+    lock_location(out).write_json({"pid": ended.pid, "host": socket.gethostname(), "started": "earlier"})
+    a, b = ObjectLock(out), ObjectLock(out)
+    read_by_b = b.owner
+
+    def owner_read_then_a_takes_over() -> dict | None:
+        seen = read_by_b()
+        if a._mine is None:  # A's takeover falls between B's read and B's removal
+            assert a.try_acquire()
+        return seen
+
+    b.owner = owner_read_then_a_takes_over  # type: ignore[method-assign]
+    assert not b.try_acquire()
+    assert a._mine is not None and json.loads(lock_location(out).read_text()) == json.loads(a._mine)
+    a.release()
 
 
 def test_an_object_lock_of_another_host_is_kept(memory_out: str) -> None:

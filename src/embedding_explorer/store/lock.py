@@ -17,10 +17,12 @@ another host stays until it is removed by hand (the error names it).
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import logging
 import os
 import socket
+import tempfile
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -187,13 +189,22 @@ class ObjectLock:
             return True
         owner = self.owner()
         if owner is not None and _dead_here(owner):
-            log.warning("taking over the lock %s of %s, which has ended", self.where, describe(owner))
-            with contextlib.suppress(FileNotFoundError):
-                self.location.remove()
-            if self._create(text):
-                self._mine = text
-                return True
+            # only processes of the owner's host take its lock over (_dead_here): one at a time,
+            # under a lock file of this host, each only while the lock still names the ended
+            # owner (else two that read it both remove and recreate it, and both hold it)
+            with _host_lock(self.where):
+                if self.owner() != owner:  # taken over, or released, meanwhile
+                    return self._create(text) and self._took(text)
+                log.warning("taking over the lock %s of %s, which has ended", self.where, describe(owner))
+                with contextlib.suppress(FileNotFoundError):
+                    self.location.remove()
+                if self._create(text):
+                    return self._took(text)
         return False
+
+    def _took(self, text: str) -> bool:
+        self._mine = text
+        return True
 
     def _create(self, text: str) -> bool:
         fs, path = self.location.fs, self.location.fs_path
@@ -226,6 +237,25 @@ class ObjectLock:
         except FileNotFoundError:
             pass
         self._mine = None
+
+
+@contextlib.contextmanager
+def _host_lock(where: str) -> Iterator[None]:
+    """An exclusive lock of this host, for the lock object at ``where`` (a file in the temporary
+    folder named by its hash), held for the duration (none where ``fcntl`` is missing: Windows)."""
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - not on POSIX
+        yield
+        return
+    digest = hashlib.blake2b(where.encode(), digest_size=12).hexdigest()
+    path = Path(tempfile.gettempdir()) / f"embedding-explorer-takeover-{digest}.lock"
+    with open(path, "a+b") as f:
+        fcntl.flock(f.fileno(), fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(f.fileno(), fcntl.LOCK_UN)
 
 
 def _dead_here(owner: dict[str, Any]) -> bool:
