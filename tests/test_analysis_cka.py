@@ -126,6 +126,14 @@ def test_chunking_does_not_change_the_result(chunk_rows: int) -> None:
     )
 
 
+def test_dask_arrays_are_read_block_by_block() -> None:
+    """Dask arrays, whose ``chunks`` are tuples of block sizes, give the Gram-matrix value."""
+    da = pytest.importorskip("dask.array")
+    x, y = pair(9)
+    lazy_x, lazy_y = da.from_array(x, chunks=(13, x.shape[1])), da.from_array(y, chunks=(17, y.shape[1]))
+    assert cka(lazy_x, lazy_y) == pytest.approx(gram_cka(x, y), rel=1e-10)
+
+
 def test_constant_representation_gives_nan() -> None:
     x, _ = pair(10)
     assert np.isnan(cka(x, np.ones((len(x), 3))))

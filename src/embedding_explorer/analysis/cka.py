@@ -138,12 +138,25 @@ class _Moments:
 def _block_rows(sources: Sequence[_Source], total: int, chunk_rows: int | None) -> int:
     if chunk_rows is not None:
         return positive_int(chunk_rows, "chunk_rows")
-    stored = [int(s.array.chunks[0]) for s in sources if isinstance(getattr(s.array, "chunks", None), tuple)]
+    stored = [_chunk_height(s.array) for s in sources]
+    stored = [rows for rows in stored if rows is not None]
     rows = max(stored) if stored else DEFAULT_ROWS
     cap = max(256, BLOCK_BYTES // (8 * max(total, 1)))
     while rows > cap and rows % 2 == 0:  # halve, so blocks still tile the stored chunks
         rows //= 2
     return min(rows, cap) if rows > cap else rows
+
+
+def _chunk_height(array: Any) -> int | None:
+    """The rows of an array's stored chunks: Zarr's ``chunks`` is ``(rows, ...)``, Dask's
+    ``((rows, rows, ...), ...)`` (its first block's); None where it has none."""
+    chunks = getattr(array, "chunks", None)
+    if not isinstance(chunks, tuple) or not chunks:
+        return None
+    first = chunks[0]
+    if isinstance(first, tuple):
+        return int(first[0]) if first else None
+    return int(first)
 
 
 def _stream(sources: Sequence[_Source], chunk_rows: int | None = None) -> _Moments:
