@@ -138,8 +138,8 @@ class _Moments:
 def _block_rows(sources: Sequence[_Source], total: int, chunk_rows: int | None) -> int:
     if chunk_rows is not None:
         return positive_int(chunk_rows, "chunk_rows")
-    stored = [_chunk_height(s.array) for s in sources]
-    stored = [rows for rows in stored if rows is not None]
+    heights = [_chunk_height(s.array) for s in sources]
+    stored = [rows for rows in heights if rows is not None]
     rows = max(stored) if stored else DEFAULT_ROWS
     cap = max(256, BLOCK_BYTES // (8 * max(total, 1)))
     while rows > cap and rows % 2 == 0:  # halve, so blocks still tile the stored chunks
