@@ -181,6 +181,8 @@ def test_direction_from_two_selections(client: TestClient, run: ee.Run) -> None:
         ({"ids_a": [1, 2], "ids_b": [2, 1]}, "the same samples"),
         ({"label_a": "dog", "label_b": "dog"}, "the same samples"),
         ({"ids_a": [1], "ids_b": [2], "colour": "red"}, "colour"),
+        ({"ids_a": [True, 2], "ids_b": [5, 6]}, "ids_a"),  # a boolean is not sample 1
+        ({"ids_a": [1, 2], "ids_b": ["5", 6]}, "ids_b"),
     ],
 )
 def test_bad_directions_say_why(client: TestClient, body: dict[str, object], message: str) -> None:

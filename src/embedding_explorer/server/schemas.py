@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StrictInt
 
 JsonScalar = int | float | str | bool | None
 
@@ -190,8 +190,8 @@ class DirectionIn(BaseModel):
 
     label_a: str | int | float | bool | None = None
     label_b: str | int | float | bool | None = None
-    ids_a: list[int] | None = Field(default=None, max_length=10_000_000)
-    ids_b: list[int] | None = Field(default=None, max_length=10_000_000)
+    ids_a: list[StrictInt] | None = Field(default=None, max_length=10_000_000)  # true is not sample 1
+    ids_b: list[StrictInt] | None = Field(default=None, max_length=10_000_000)
     name: str | None = Field(default=None, max_length=200)
 
 
