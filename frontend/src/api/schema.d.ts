@@ -285,7 +285,8 @@ export interface paths {
          * Run Insights
          * @description The run's findings, strongest first (``run.insights()``), each with a sentence, its
          *     figures and the view that shows it; against ``compare`` (default: every other served run
-         *     of the same model over other data, or of another model over the same samples).
+         *     of the same model over other data, or of another model over the same samples, that shares
+         *     a layer that can be compared). The run itself in ``compare`` is refused (422).
          */
         get: operations["run_insights_api_runs__run__insights_get"];
         put?: never;
