@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -127,6 +128,54 @@ def test_model_run_outside_forward_is_ignored() -> None:
         model(torch.randn(2, 8))  # e.g. the user's own call inside the context: nothing recorded
         out = cap.forward(parse_batch(torch.ones(3, 8)), CPU)
     assert out["fc1"].shape == (3, 16)
+
+
+class KeywordNet(nn.Module):
+    """A text-like model: ``forward(input_ids, attention_mask)``; wants 8 features per token."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.embed = nn.Linear(8, 4)
+
+    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+        return self.embed(input_ids.float())
+
+
+def test_a_model_that_fails_on_the_first_batch_names_the_call_and_its_inputs() -> None:
+    model = MLP()  # 8 features in; the data have 6
+    with pytest.raises(ee.EmbeddingExplorerError) as raised:
+        capture(model, ["fc1"], torch.randn(3, 6))
+    assert str(raised.value) == (
+        "the model (MLP) failed on the first batch, called as model((3, 6) float32): RuntimeError: "
+        "mat1 and mat2 shapes cannot be multiplied (3x6 and 8x16)"
+    )
+    assert isinstance(raised.value.__cause__, RuntimeError)  # chained: the traceback keeps the model's
+    batch = parse_batch({"input_ids": torch.ones(2, 5, dtype=torch.long), "attention_mask": torch.ones(2, 5)})
+    net = KeywordNet()
+    called = r"called as model\(input_ids=\(2, 5\) int64, attention_mask=\(2, 5\) float32\): RuntimeError"
+    with (
+        LayerCapture(net, resolve_layers(net, ["embed"]), {"embed": Reducer()}) as cap,
+        pytest.raises(ee.EmbeddingExplorerError, match=called),
+    ):
+        cap.forward(batch, CPU)
+
+
+def test_a_reducer_s_error_and_a_later_batch_s_are_raised_as_they_are() -> None:
+    def broken(x: torch.Tensor) -> torch.Tensor:
+        raise ZeroDivisionError("my reducer")
+
+    with pytest.raises(ZeroDivisionError, match="my reducer"):
+        _capture_with(MLP(), "fc1", broken)
+    model = MLP()
+    with LayerCapture(model, resolve_layers(model, ["fc1"]), {"fc1": Reducer()}) as cap:
+        cap.forward(parse_batch(torch.randn(3, 8)), CPU)
+        with pytest.raises(RuntimeError, match="mat1 and mat2"):  # the first batch fitted: not the setup
+            cap.forward(parse_batch(torch.randn(3, 6)), CPU)
+
+
+def _capture_with(model: nn.Module, layer: str, method: Any) -> dict[str, torch.Tensor]:
+    with LayerCapture(model, resolve_layers(model, [layer]), {layer: Reducer(method)}) as cap:
+        return cap.forward(parse_batch(torch.randn(3, 8)), CPU)
 
 
 # ---- hooks and modes after explore -------------------------------------------------------------

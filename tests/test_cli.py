@@ -170,3 +170,55 @@ def test_insights_prints_the_findings(
     records = json.loads(capsys.readouterr().out)
     assert [r["sentence"] for r in records] == small_run.insights(compare=other)["sentence"].tolist()
     assert any(r["kind"] == "dataset_shift" and r["other"] == "other" for r in records)
+
+
+@pytest.mark.parametrize("command", ["explore", "vectors"])
+@pytest.mark.parametrize("value", ["0", "-5"])
+def test_a_batch_size_below_one_is_refused_naming_the_flag(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], command: str, value: str
+) -> None:
+    argv = ["explore", "--model", "net.py:build", "--data", "images", "--layers", "1"]
+    if command == "vectors":
+        argv = ["vectors", str(tmp_path / "v.npz")]
+    with pytest.raises(SystemExit) as exited:
+        cli.main([*argv, "--batch-size", value, "--out", str(tmp_path / "run")])
+    assert exited.value.code == 2
+    err = capsys.readouterr().err
+    assert err.endswith(f"error: argument --batch-size: {value} must be a positive integer (1 or more)\n"), (
+        err
+    )
+    assert not (tmp_path / "run").exists()
+
+
+def test_options_for_a_model_over_data_are_refused_with_vectors(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    np.savez(tmp_path / "v.npz", a=np.random.default_rng(0).normal(size=(6, 3)))
+    base = ["explore", "--vectors", str(tmp_path / "v.npz"), "--out", str(tmp_path / "run"), "--quiet"]
+    extra = ["--limit", "3", "--labels", "y", "--reduce", "mean", "--dtype", "float32", "--no-pretrained"]
+    assert cli.main([*base, *extra, "--weights", "w.pt"]) == 2
+    assert capsys.readouterr().err == (
+        "embedding-explorer: error: --vectors builds a run from stored vectors: drop --labels, --limit, "
+        "--dtype, --reduce, --no-pretrained, --weights (for a model over data, not for vectors)\n"
+    )
+    assert not (tmp_path / "run").exists()
+    argv = ["explore", "--model", "m.py:build", "--data", "d", "--layers", "1", "--vector-column", "a"]
+    assert cli.main(argv) == 2
+    assert "--vector-column is for --vectors PATH: drop it" in capsys.readouterr().err
+    assert cli.main(base) == 0  # the same without them: a run
+    assert ee.open_run(tmp_path / "run").n_samples == 6
+
+
+def test_a_reader_that_stops_reading_ends_the_command_quietly(
+    small_run: ee.Run, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    class ClosedPipe:
+        def write(self, text: str) -> int:
+            raise BrokenPipeError(32, "Broken pipe")
+
+        def flush(self) -> None:
+            raise BrokenPipeError(32, "Broken pipe")
+
+    monkeypatch.setattr(sys, "stdout", ClosedPipe())
+    assert cli.main(["info", str(small_run.path)]) == 1  # as `... | head -1` ends it
+    assert capsys.readouterr().err == ""

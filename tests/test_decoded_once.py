@@ -340,3 +340,37 @@ def test_a_bad_number_of_workers_is_refused(tmp_path: Path, workers: Any) -> Non
     write_photos(tmp_path / "photos", 2)
     with pytest.raises(SpecError, match="--workers"):
         ee.load_data(tmp_path / "photos", workers=workers)
+
+
+def _raising(image: Image.Image) -> torch.Tensor:
+    raise ValueError("no such channel")
+
+
+def _left_as_image(image: Image.Image) -> Image.Image:
+    return image.resize((32, 32))  # the to-tensor step left out
+
+
+@pytest.mark.parametrize("workers", [0, 2])
+@pytest.mark.parametrize(
+    ("transform", "message"),
+    [
+        (_raising, "the preprocessing _raising() in {file} failed: ValueError: no such channel"),
+        (
+            _left_as_image,
+            "the preprocessing _left_as_image() in {file} returned Image, not a tensor; end it with a "
+            "tensor, e.g. torchvision.transforms.functional.to_tensor(image)",
+        ),
+    ],
+)
+def test_a_preprocessing_that_fails_names_the_file_the_sample_and_itself(
+    tmp_path: Path, workers: int, transform: Any, message: str
+) -> None:
+    paths = write_photos(tmp_path / "photos", 6)
+    model = ee.LoadedModel(pool_net(), "net", transform)
+    with pytest.raises(SpecError) as raised:
+        ee.explore(pool_net(), ee.load_data(tmp_path / "photos", model, workers=workers), LAYERS,
+                   out=tmp_path / "run", batch_size=4, progress=False)  # fmt: skip
+    assert str(raised.value) == f"image {paths[0]} (sample 0): " + message.format(file=__file__)
+    files = ee.load_data(tmp_path / "photos", model).data
+    with pytest.raises(SpecError, match=r"\(sample 3\): the preprocessing"):
+        files[3]

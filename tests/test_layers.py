@@ -94,6 +94,44 @@ def test_a_model_that_is_not_a_module_and_an_empty_example_are_refused() -> None
         ee.list_layers(Stack(), [])
 
 
+def test_a_pattern_matches_as_a_glob_or_as_a_regular_expression() -> None:
+    model = Stack()
+    # a regular expression with a character class: no glob matches it, the expression does
+    assert [i.name for i in ee.list_layers(model, match=r"blocks\.1[01]\.0")] == [
+        "blocks.10.0",
+        "blocks.11.0",
+    ]
+    assert [i.name for i in ee.list_layers(model, match="stem|head")] == ["stem", "head"]
+    assert [i.name for i in ee.list_layers(model, match="blocks.?")] == [f"blocks.{i}" for i in range(10)]
+
+
+def test_an_example_the_model_does_not_take_names_the_call(tmp_path: Path) -> None:
+    with pytest.raises(EmbeddingExplorerError) as raised:
+        ee.list_layers(Stack(), torch.randn(5, 3, 6, 7))  # three channels: the stem takes one
+    assert str(raised.value).startswith(
+        "the model (Stack) failed on the first batch, called as model((2, 3, 6, 7) float32): RuntimeError: "
+    )
+    assert isinstance(raised.value.__cause__, RuntimeError)
+
+
+@pytest.mark.parametrize(
+    ("device", "message"),
+    [
+        ("bogus", "device='bogus' is not a torch device; use e.g. 'cpu', 'cuda', 'cuda:1' or 'mps'"),
+        ("cuda:99", "device='cuda:99' but "),
+    ],
+)
+def test_a_device_is_checked_as_explore_checks_it(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], device: str, message: str
+) -> None:
+    (tmp_path / "net.py").write_text(FACTORY)
+    np.save(tmp_path / "x.npy", np.zeros((4, 3), np.float32))
+    argv = ["layers", "--model", f"{tmp_path}/net.py:build", "--data", str(tmp_path / "x.npy")]
+    assert main([*argv, "--device", device]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"embedding-explorer: error: {message}") and err.count("\n") == 1, err
+
+
 def test_unknown_layers_still_suggest_close_names() -> None:
     with pytest.raises(LayerNotFoundError, match=r"no module 'haed'; closest names: head"):
         ee.explore(Stack(), torch.randn(4, 1, 4, 4), ["haed"], progress=False)

@@ -154,6 +154,17 @@ def test_an_unreadable_file_names_itself(files: Path, tmp_path: Path) -> None:
     assert not (tmp_path / "run").exists()
 
 
+def test_a_hidden_subfolder_is_no_class_and_a_column_option_is_refused(tmp_path: Path) -> None:
+    folder = tmp_path / "tones"
+    paths = write_audio_folder(folder, per_class=2)
+    (folder / ".cache").mkdir()
+    (folder / ".cache" / "00.wav").write_bytes(paths[0].read_bytes())
+    loaded = ee.load_data(folder)
+    assert loaded.n_samples == len(paths) and loaded.label_names == sorted(TONES)
+    with pytest.raises(ee.SpecError, match=r"is a folder of audio files .*: --image-column does not apply"):
+        ee.load_data(folder, image_column="image")
+
+
 def test_an_hf_audio_model_gets_its_feature_extractors_features(files: Path, tmp_path: Path) -> None:
     """A small random wav2vec2 saved with its feature extractor (8 kHz, normalising): the data
     are resampled to 8 kHz and normalised by the extractor, as a hand call of both computes."""

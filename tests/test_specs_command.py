@@ -24,6 +24,8 @@ def files(tmp_path: Path) -> Path:
     folder = tmp_path / "in"
     folder.mkdir()
     write_net(folder)
+    with (folder / "net.py").open("a") as net:  # a model that does not take the images
+        net.write("\n\ndef flat():\n    return nn.Sequential(nn.Flatten(), nn.Linear(10, 5))\n")
     write_image_folder(folder / "images", 20)
     write_glosses_csv(folder / "glosses.csv", 30)
     (folder / "empty").mkdir()
@@ -122,6 +124,25 @@ BAD = [
     ),
     (["--layers", "layer9"], "the model has no module 'layer9'"),
     (["--layers", ","], "--layers names no layer"),
+    (
+        ["--labels", "kind"],
+        "data '{in}/images' is a folder of images (class subfolders are its labels): --labels does not "
+        "apply to it; drop it",
+    ),
+    (
+        ["--split", "test"],
+        "is a folder of images (class subfolders are its labels): --split does not apply",
+    ),
+    (
+        ["--reduce", "tokens"],
+        "--reduce tokens makes one sample per token of a text, but data '{in}/images' holds images; use "
+        "--reduce mean, first, last, max or flatten (or leave it out)",
+    ),
+    (
+        ["--model", "{in}/net.py:flat", "--layers", "1"],
+        "the model (Sequential) failed on the first batch, called as model((20, 3, 224, 224) float32): "
+        "RuntimeError: mat1 and mat2 shapes cannot be multiplied (20x150528 and 10x5)",
+    ),
     (["--limit", "1"], "--limit 1: keep at least 2 samples"),
     (["--dtype", "float8"], "--dtype 'float8': use one of float32, bfloat16, float16"),
 ]

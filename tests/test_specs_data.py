@@ -281,3 +281,131 @@ def test_a_registered_data_kind_reads_its_specs(tmp_path: Path) -> None:
             ee.load_data(tmp_path / "nothing")
     finally:
         DATA_KINDS[:] = before
+
+
+# ---- what the loaders refuse or convert ----------------------------------------------------------
+def test_empty_or_missing_texts_are_refused_naming_the_column_and_rows(tmp_path: Path) -> None:
+    texts = ["a cat", "", "a dog", None, "   ", "a bird"]
+    pd.DataFrame({"text": texts, "label": list("abcabc")}).to_parquet(tmp_path / "t.parquet")
+    model = ee.load_model(f"hf:{minilm_dir()}")
+    with pytest.raises(ee.SpecError) as raised:
+        ee.load_data(tmp_path / "t.parquet", model)
+    assert str(raised.value) == (
+        f"data {tmp_path / 't.parquet'}: the text column 'text' has 3 empty or missing value(s), "
+        "in row(s) 1, 3, 4; drop or fill those rows"
+    )
+    pd.DataFrame({"text": ["a cat", "a dog", "a bird"]}).to_csv(tmp_path / "full.csv", index=False)
+    assert ee.load_data(tmp_path / "full.csv", model).n_samples == 3
+
+
+def test_options_a_kind_of_data_does_not_read_are_refused_by_name(tmp_path: Path) -> None:
+    write_image_folder(tmp_path / "images", 4)
+    with pytest.raises(ee.SpecError) as raised:
+        ee.load_data(tmp_path / "images", label_column="kind", text_column="caption")
+    assert str(raised.value) == (
+        f"data '{tmp_path / 'images'}' is a folder of images (class subfolders are its labels): "
+        "--text-column, --labels do not apply to it; drop them"
+    )
+    paths = write_image_folder(tmp_path / "images", 4)
+    pd.DataFrame({"image": [str(p) for p in paths]}).to_csv(tmp_path / "t.csv", index=False)
+    assert ee.load_data(tmp_path / "t.csv").n_samples == 4
+    with pytest.raises(ee.SpecError, match=r"is a table \(it has no splits\): --split does not apply to it"):
+        ee.load_data(tmp_path / "t.csv", split="test")
+
+
+def test_a_16_bit_png_keeps_its_contrast(tmp_path: Path) -> None:
+    ramp = np.linspace(0, 65535, 30 * 40).reshape(30, 40).astype(np.uint16)
+    (tmp_path / "deep").mkdir()
+    Image.fromarray(ramp).save(tmp_path / "deep" / "ramp.png")
+    Image.fromarray((255 - ramp // 257).astype(np.uint8)).save(tmp_path / "deep" / "ramp8.png")
+    with Image.open(tmp_path / "deep" / "ramp.png") as saved:
+        assert saved.mode == "I;16"
+    expected = np.rint(ramp / 257).astype(np.uint8)  # 0 stays black, 65535 becomes 255
+    files = ee.load_data(tmp_path / "deep").data
+    original = files.original(0)
+    np.testing.assert_array_equal(np.asarray(original.convert("L")), expected)  # not clipped to white
+    assert original.mode == "L"
+    run = ee.explore(pool_net(), tmp_path / "deep", ["1"], out=tmp_path / "run", progress=False)
+    shown = np.asarray(Image.open(io.BytesIO(as_png(run.rendering(0)))))  # type: ignore[arg-type]
+    np.testing.assert_array_equal(shown, expected)
+    x = DefaultTransform()(Image.fromarray(expected))  # the model sees the scaled image too
+    conv_relu = nn.Sequential(*list(pool_net().children())[:2])
+    with torch.no_grad():
+        expected_activations = conv_relu(x[None]).mean((2, 3)).numpy()
+    np.testing.assert_allclose(np.asarray(run["1"].activations)[:1], expected_activations, atol=1e-5)
+
+
+def test_32_bit_and_float_images_are_scaled_or_refused_by_name() -> None:
+    from embedding_explorer.specs.images import as_8bit
+
+    as_16 = Image.fromarray(np.array([[0, 65535]], dtype=np.int32), mode="I")
+    np.testing.assert_array_equal(np.asarray(as_8bit(as_16, "x")), [[0, 255]])
+    unit = Image.fromarray(np.array([[0.0, 0.5, 1.0]], dtype=np.float32), mode="F")
+    np.testing.assert_array_equal(np.asarray(as_8bit(unit, "x")), [[0, 128, 255]])
+    wide = Image.fromarray(np.array([[-3.0, 700.0]], dtype=np.float32), mode="F")
+    with pytest.raises(ee.SpecError) as raised:
+        as_8bit(wide, "image a.png (sample 4)")
+    assert str(raised.value) == (
+        "image a.png (sample 4) is a floating-point image (PIL mode F) with values -3..700, outside 0..1: "
+        "scale it to 8 or 16 bits first (only those are read)"
+    )
+
+
+def test_an_image_too_large_to_decode_is_named_with_the_limit(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    write_image_folder(tmp_path / "images", 3, classes=False)  # 28 x 28 = 784 pixels
+    files = ee.load_data(tmp_path / "images").data
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 300)  # over twice the limit: PIL refuses it
+    with pytest.raises(ee.SpecError) as raised:
+        files.original(1)
+    message = str(raised.value)
+    assert message.startswith(f"image {files.paths[1]} (sample 1) is too large to decode safely: ")
+    assert "raise PIL.Image.MAX_IMAGE_PIXELS (now 300)" in message and "\n" not in message
+
+
+def test_hidden_subfolders_are_no_class(tmp_path: Path) -> None:
+    write_image_folder(tmp_path / "images", 6)
+    write_image_folder(tmp_path / "images" / ".thumbs", 2, classes=False)
+    loaded = ee.load_data(tmp_path / "images")
+    assert loaded.n_samples == 6 and ".thumbs" not in (loaded.label_names or [])
+
+
+def test_the_exif_orientation_of_a_photo_is_applied(tmp_path: Path) -> None:
+    pixels = np.zeros((20, 40, 3), np.uint8)
+    pixels[:, :20] = 255  # white left half
+    exif = Image.Exif()
+    exif[0x0112] = 6  # shown turned 90 degrees clockwise
+    (tmp_path / "photos").mkdir()
+    Image.fromarray(pixels).save(tmp_path / "photos" / "turned.jpg", exif=exif, quality=95)
+    turned = ee.load_data(tmp_path / "photos").data.original(0)
+    assert turned.size == (20, 40)  # width 20, height 40: upright
+    grey = np.asarray(turned.convert("L"), dtype=np.float32)
+    assert grey[:18].mean() > 240 and grey[22:].mean() < 15  # the white half is on top
+
+
+def test_a_missing_image_in_a_data_set_names_the_row_and_the_column(tmp_path: Path) -> None:
+    datasets = pytest.importorskip("datasets")
+    images, labels = fashion_images(4)
+    column: list[Image.Image | None] = [Image.fromarray(x) for x in images]
+    column[2] = None
+    features = datasets.Features({"image": datasets.Image(), "label": datasets.Value("int64")})
+    saved = datasets.Dataset.from_dict({"image": column, "label": labels.tolist()}, features=features)
+    saved.save_to_disk(str(tmp_path / "saved"))
+    with pytest.raises(ee.SpecError) as raised:
+        ee.explore(pool_net(), ee.load_data(tmp_path / "saved"), ["1"], out=tmp_path / "run", progress=False)
+    assert str(raised.value) == (
+        f"data {tmp_path / 'saved'}: row 2 has no image in column 'image' (it is missing); "
+        "drop or fill that row"
+    )
+
+
+def test_a_data_set_of_images_alone_keeps_its_rows(tmp_path: Path) -> None:
+    datasets = pytest.importorskip("datasets")
+    images, _ = fashion_images(4)
+    features = datasets.Features({"image": datasets.Image()})
+    saved = datasets.Dataset.from_dict({"image": [Image.fromarray(x) for x in images]}, features=features)
+    saved.save_to_disk(str(tmp_path / "saved"))
+    loaded = ee.load_data(tmp_path / "saved")
+    assert loaded.n_samples == 4 and loaded.label_names is None
+    np.testing.assert_array_equal(np.asarray(loaded.data.original(3)), images[3])

@@ -315,3 +315,35 @@ def test_no_pretrained_is_refused_where_the_spec_cannot_honour_it(tmp_path: Path
         ee.load_model(spec, pretrained=False)
     with pytest.raises(ee.SpecError, match=r"--no-pretrained is not available for st: models"):
         ee.load_model("st:all-MiniLM-L6-v2", pretrained=False)
+
+
+def test_a_model_file_imports_the_modules_beside_it(tmp_path: Path) -> None:
+    project = tmp_path / "project"
+    project.mkdir()
+    (project / "ee_test_blocks.py").write_text(
+        "import numpy as np\nimport torch\nfrom torch import nn\n"
+        "class Block(nn.Module):\n"
+        "    def __init__(self):\n        super().__init__()\n        self.fc = nn.Linear(784, 3)\n"
+        "    def forward(self, x):\n        return self.fc(x.flatten(1))\n"
+        "def grey(image):\n"
+        "    return torch.from_numpy(np.asarray(image.convert('L'), dtype=np.float32))[None]\n"
+    )
+    (project / "net.py").write_text(
+        "import torch\nfrom ee_test_blocks import Block, grey\n"
+        "def build():\n    torch.manual_seed(0)\n    return Block()\n"
+        "preprocess = grey\n"
+    )
+    write_image_folder(tmp_path / "images", 6)
+    try:
+        loaded = ee.load_model(f"{project / 'net.py'}:build")
+        assert type(loaded.module).__name__ == "Block" and sys.path[0] == str(project.resolve())
+        run = ee.explore(loaded, ee.load_data(tmp_path / "images", loaded, workers=2), ["fc"],
+                         out=tmp_path / "run", progress=False)  # fmt: skip
+    finally:
+        sys.modules.pop("ee_test_blocks", None)
+        if str(project.resolve()) in sys.path:
+            sys.path.remove(str(project.resolve()))
+    data = ee.load_data(tmp_path / "images", loaded).data
+    with torch.no_grad():
+        expected = loaded.module(torch.stack([data[i][0] for i in range(6)])).numpy()
+    np.testing.assert_allclose(np.asarray(run["fc"].activations), expected, atol=1e-5)

@@ -26,7 +26,7 @@ import torch
 from torch import nn
 
 from .batches import Batch, input_tensor
-from .exceptions import LayerNotFoundError, LayerOutputError, MultipleCallsError
+from .exceptions import EmbeddingExplorerError, LayerNotFoundError, LayerOutputError, MultipleCallsError
 from .reducers import Reducer, reduce_output, select_tensor
 
 INPUT_LAYER = "input"
@@ -133,6 +133,7 @@ class LayerCapture:
     _fired: dict[str, int] = field(default_factory=dict, init=False)  # calls per hooked module, this batch
     _events: list[tuple[str, int]] = field(default_factory=list, init=False)  # hook calls, first pass
     _stop_at: tuple[str, int] | None = field(default=None, init=False)  # learned from the first batch
+    _hook_failed: bool = field(default=False, init=False)  # a hook (a reducer) raised in this pass
 
     @property
     def _dtype(self) -> torch.dtype | None:
@@ -187,25 +188,29 @@ class LayerCapture:
             batch = self._batch
             if batch is None:  # the model ran outside our forward (e.g. inside a reducer)
                 return
-            call_index = self._fired.get(module_name, 0)
-            self._fired[module_name] = call_index + 1
-            if self._stop_at is None:
-                self._events.append((module_name, call_index))
-            for slot in self._slots[module_name]:
-                call = slot.calls
-                slot.calls += 1
-                if slot.ref.call is None and call > 0:
-                    slot.value = None  # several calls: reported after the forward pass
-                elif slot.ref.call is None or slot.ref.call == call:
-                    _check_real_output(output, slot)
-                    slot.value = reduce_output(
-                        output,
-                        slot.reducer,
-                        slot.ref.name,
-                        batch.size,
-                        batch.attention_mask,
-                        batch.tokens.keep if batch.tokens is not None else None,
-                    )
+            try:
+                call_index = self._fired.get(module_name, 0)
+                self._fired[module_name] = call_index + 1
+                if self._stop_at is None:
+                    self._events.append((module_name, call_index))
+                for slot in self._slots[module_name]:
+                    call = slot.calls
+                    slot.calls += 1
+                    if slot.ref.call is None and call > 0:
+                        slot.value = None  # several calls: reported after the forward pass
+                    elif slot.ref.call is None or slot.ref.call == call:
+                        _check_real_output(output, slot)
+                        slot.value = reduce_output(
+                            output,
+                            slot.reducer,
+                            slot.ref.name,
+                            batch.size,
+                            batch.attention_mask,
+                            batch.tokens.keep if batch.tokens is not None else None,
+                        )
+            except Exception:
+                self._hook_failed = True  # not the model's own failure: raised as it is
+                raise
             if self._stop_at == (module_name, call_index):
                 raise _StopForward
 
@@ -235,8 +240,20 @@ class LayerCapture:
                 if kwargs and takes_features_dict(self.model, kwargs):
                     args, kwargs = (kwargs,), {}
                 self.last_output = None
-                with self._autocast(device):
-                    self.last_output = self.model(*args, **kwargs)
+                self._hook_failed = False
+                try:
+                    with self._autocast(device):
+                        self.last_output = self.model(*args, **kwargs)
+                except Exception as e:
+                    # a hook's error (a reducer's) is raised as it is, as is a later batch's (the
+                    # first one ran, so the model and the data fit)
+                    if (
+                        self._hook_failed
+                        or self._stop_at is not None
+                        or isinstance(e, EmbeddingExplorerError)
+                    ):
+                        raise
+                    raise model_call_error(self.model, args, kwargs, e) from e
                 if self._stop_at is None:  # a whole pass: later ones stop where this one's hooks ended
                     keep = self.keep_output is not None and self.keep_output(self.last_output)
                     self._stop_at = _WHOLE_PASSES if keep else self._last_needed()
@@ -330,3 +347,31 @@ def _check_real_output(output: Any, slot: _Slot) -> None:
             "the imaginary part would be lost: give it a callable reducer, e.g. "
             "reduce={layer: lambda z: torch.view_as_real(z).flatten(1)}"
         )
+
+
+def model_call_error(
+    model: nn.Module, args: Sequence[Any], kwargs: Mapping[str, Any], error: Exception
+) -> EmbeddingExplorerError:
+    """The error for a model whose forward pass fails on the first batch (the data do not fit
+    it): the call as it was made, with its inputs' shapes or keys, and the model's own message."""
+    call = ", ".join(
+        [*(describe_input(a) for a in args), *(f"{k}={describe_input(v)}" for k, v in kwargs.items())]
+    )
+    reason = str(error).strip() or "(no message)"
+    return EmbeddingExplorerError(
+        f"the model ({type(model).__name__}) failed on the first batch, called as "
+        f"model({call}): {type(error).__name__}: {reason}"
+    )
+
+
+def describe_input(value: Any) -> str:
+    """A forward argument in a few words: a tensor's shape and dtype, a dict's keys and shapes."""
+    if isinstance(value, torch.Tensor):
+        dtype = str(value.dtype).removeprefix("torch.")
+        return f"{tuple(value.shape)} {dtype}"
+    if isinstance(value, Mapping):
+        return "{" + ", ".join(f"{k!r}: {describe_input(v)}" for k, v in value.items()) + "}"
+    if isinstance(value, (list, tuple)):
+        inner = ", ".join(describe_input(v) for v in value[:4]) + (", ..." if len(value) > 4 else "")
+        return f"{type(value).__name__}[{inner}]"
+    return type(value).__name__

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -140,11 +142,15 @@ def _explore(args: argparse.Namespace) -> int:
     specs = {"--model": args.model, "--data": args.data, "--layers": args.layers}
     if args.vectors is not None:
         given = [flag for flag, value in specs.items() if value is not None]
+        given += [flag for flag, dest, default in MODEL_DATA_OPTIONS if getattr(args, dest) != default]
         if given:
             raise EmbeddingExplorerError(
-                f"--vectors builds a run from stored vectors: drop {', '.join(given)}"
+                f"--vectors builds a run from stored vectors: drop {', '.join(given)} "
+                "(for a model over data, not for vectors)"
             )
         return _summarise(run_vectors(args), args)
+    if args.vector_column is not None:
+        raise EmbeddingExplorerError("--vector-column is for --vectors PATH: drop it")
     missing = [flag for flag, value in specs.items() if value is None]
     if missing:
         raise EmbeddingExplorerError(
@@ -161,9 +167,9 @@ def _explore(args: argparse.Namespace) -> int:
         split=args.split,
         limit=args.limit,
         n_components=args.n_components,
-        batch_size=args.batch_size or 64,
+        batch_size=64 if args.batch_size is None else args.batch_size,
         device=args.device,
-        dtype=args.dtype,
+        dtype=args.dtype or "float32",
         reduce=args.reduce,
         pretrained=not args.no_pretrained,
         weights=args.weights,
@@ -173,6 +179,22 @@ def _explore(args: argparse.Namespace) -> int:
         workers=loader_workers(args.workers, args.device),
     )
     return _summarise(run, args)
+
+
+# explore's options for a model over data, none of which --vectors reads: (flag, dest, default)
+MODEL_DATA_OPTIONS = (
+    ("--text-column", "text_column", None),
+    ("--image-column", "image_column", None),
+    ("--labels", "label_column", None),
+    ("--split", "split", None),
+    ("--limit", "limit", None),
+    ("--device", "device", None),
+    ("--workers", "workers", None),
+    ("--dtype", "dtype", None),
+    ("--reduce", "reduce", None),
+    ("--no-pretrained", "no_pretrained", False),
+    ("--weights", "weights", None),
+)
 
 
 def loader_workers(workers: int | None, device: str | None) -> int:
@@ -264,7 +286,7 @@ def run_vectors(args: argparse.Namespace) -> Run:
         out=out,
         name=name,
         n_components=args.n_components,
-        batch_size=args.batch_size or 4096,
+        batch_size=4096 if args.batch_size is None else args.batch_size,
         progress=not args.quiet,
         wait=getattr(args, "wait", False),
     )
@@ -431,7 +453,9 @@ def build_parser() -> argparse.ArgumentParser:
     vectors.add_argument("--out", default=None, help="run folder (default: runs/<name>)")
     vectors.add_argument("--name", default=None, help="run name (default: the file's name)")
     vectors.add_argument("--n-components", type=int, default=10, help="default: 10")
-    vectors.add_argument("--batch-size", type=int, default=4096, help="rows read at a time (default: 4096)")
+    vectors.add_argument(
+        "--batch-size", type=_positive, default=4096, help="rows read at a time (default: 4096)"
+    )
     vectors.add_argument("--serve", action="store_true", help="open the UI on the run")
     vectors.add_argument("--quiet", action="store_true", help="no progress bars")
     _add_server_options(vectors)
@@ -484,7 +508,10 @@ def _add_explore_parser(sub: Any) -> None:
     )
     explore.add_argument("--n-components", type=int, default=10, help="default: 10")
     explore.add_argument(
-        "--batch-size", type=int, default=None, help="default: 64 (4096 rows read at a time with --vectors)"
+        "--batch-size",
+        type=_positive,
+        default=None,
+        help="default: 64 (4096 rows read at a time with --vectors)",
     )
     explore.add_argument("--device", default=None, help="cpu, cuda, cuda:1, mps (default: cpu)")
     explore.add_argument(
@@ -494,7 +521,9 @@ def _add_explore_parser(sub: Any) -> None:
         help="processes that decode image files (default: on a GPU one per core but one, at most 8; "
         "on the CPU none: the forward pass has the cores)",
     )
-    explore.add_argument("--dtype", default="float32", help="float32, bfloat16 or float16 (forward pass)")
+    explore.add_argument(
+        "--dtype", default=None, help="float32, bfloat16 or float16 (forward pass; default: float32)"
+    )
     explore.add_argument("--reduce", default=None, help="mean, first, last, max, flatten (default: by rank)")
     explore.add_argument(
         "--no-pretrained", action="store_true", help="random weights (timm:, torchvision:, hf:)"
@@ -531,10 +560,27 @@ def _port(text: str) -> int:
         raise argparse.ArgumentTypeError(str(e) if "between" in str(e) else f"{text!r} is not a port") from e
 
 
+def _positive(text: str) -> int:
+    """A count such as ``--batch-size``: a positive integer, else argparse's usage error (which
+    names the flag)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{value} must be a positive integer (1 or more)")
+    return value
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return int(args.handler(args))
+    except BrokenPipeError:  # the reader went away (`... | head -1`): stop quietly, as a pipe does
+        # no second error when Python flushes stdout at exit (unless stdout is no file: captured)
+        with contextlib.suppress(OSError, ValueError, AttributeError):
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1
     except (EmbeddingExplorerError, ValueError, OSError) as e:  # the user's to fix: no traceback
         print(f"embedding-explorer: error: {e}", file=sys.stderr)
         return 2

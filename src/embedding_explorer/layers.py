@@ -20,7 +20,8 @@ import torch
 from torch import nn
 
 from .batches import Batch, iter_batches
-from .capture import takes_features_dict
+from .build.plan import _checked_device
+from .capture import model_call_error, takes_features_dict
 from .exceptions import EmbeddingExplorerError, LayerOutputError
 from .extract import evaluating
 from .placement import execution_device
@@ -72,7 +73,8 @@ def list_layers(
     device : optional
         Default: the model's own device (an offloaded model stays where accelerate put it).
     match : str, optional
-        Keep modules whose name matches: a glob (``"*attention*"``) or a regular expression.
+        Keep modules whose name matches: a glob (``"*attention*"``, the whole name) or, where no
+        name matches it as a glob, a regular expression (``"attention$"``, anywhere in the name).
 
     Returns
     -------
@@ -86,7 +88,7 @@ def list_layers(
         infos = [_info(name, module) for name, module in modules]
     else:
         infos = _probe(model, modules, _first_batch(example), _device(model, device))
-    return infos if match is None else [i for i in infos if _matches(i.name, match)]
+    return infos if match is None else _matching(infos, match)
 
 
 def _info(name: str, module: nn.Module, **seen: Any) -> LayerInfo:
@@ -111,7 +113,9 @@ def _head(example: Any) -> Any:
 
 
 def _device(model: nn.Module, device: str | torch.device | None) -> torch.device:
-    return torch.device(device) if device is not None else execution_device(model)
+    """``device`` checked as explore checks it (a torch device this machine has), else the model's own."""
+    checked = _checked_device(device, here=True)
+    return checked if checked is not None else execution_device(model)
 
 
 def _probe(
@@ -133,7 +137,12 @@ def _probe(
             args, kwargs = batch.model_args(device, dtype)
             if kwargs and takes_features_dict(model, kwargs):
                 args, kwargs = (kwargs,), {}
-            model(*args, **kwargs)
+            try:
+                model(*args, **kwargs)
+            except EmbeddingExplorerError:
+                raise
+            except Exception as e:  # the example does not fit the model: say how it was called
+                raise model_call_error(model, args, kwargs, e) from e
     finally:
         for handle in handles:
             handle.remove()
@@ -195,13 +204,20 @@ def _short(message: str) -> str:
     return re.sub(r"^layer '[^']*' ", "", text)
 
 
-def _matches(name: str, pattern: str) -> bool:
+def _matching(infos: list[LayerInfo], pattern: str) -> list[LayerInfo]:
+    """The modules ``pattern`` matches: as a glob (the whole name) where it has glob characters
+    and matches some name so, else as a regular expression (anywhere in the name), so both
+    ``"blocks.1*"`` and ``"layer.[0-3].attention$"`` (a regex) work; a pattern that is no valid regular
+    expression matches as a substring."""
     if any(c in pattern for c in "*?["):
-        return fnmatch.fnmatchcase(name, pattern)
+        globbed = [i for i in infos if fnmatch.fnmatchcase(i.name, pattern)]
+        if globbed:
+            return globbed
     try:
-        return re.search(pattern, name) is not None
+        expression = re.compile(pattern)
     except re.error:
-        return pattern in name
+        return [i for i in infos if pattern in i.name]
+    return [i for i in infos if expression.search(i.name)]
 
 
 def format_layers(infos: Sequence[LayerInfo], *, tree: bool = True) -> str:

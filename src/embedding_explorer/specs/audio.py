@@ -24,7 +24,8 @@ from ..clips import AudioClip, clip_of
 from ..exceptions import SpecError
 from ..extras import require
 from ..fingerprint import files_digest
-from .data import DataKind, DataOptions, LoadedData, class_folders, register_data_kind
+from .data import FOLDER_OPTIONS, DataKind, DataOptions, LoadedData, class_folders, register_data_kind
+from .images import folder_files
 from .models import LoadedModel
 
 AUDIO_SUFFIXES = (".wav", ".flac", ".ogg")
@@ -33,13 +34,11 @@ DEFAULT_SECONDS = 1.0
 
 
 def find_audio(folder: Path) -> list[Path]:
-    """Audio files directly in ``folder`` and one level of subfolders, sorted by path."""
-    found = [
-        p
-        for p in (*folder.iterdir(), *(q for d in folder.iterdir() if d.is_dir() for q in d.iterdir()))
-        if p.is_file() and p.suffix.lower() in AUDIO_SUFFIXES and not p.name.startswith(".")
-    ]
-    return sorted(found)
+    """Audio files directly in ``folder`` and one level of subfolders, sorted by path; hidden
+    files and subfolders are skipped."""
+    return sorted(
+        p for p in folder_files(folder) if p.suffix.lower() in AUDIO_SUFFIXES and not p.name.startswith(".")
+    )
 
 
 def decode(path: Path, rate: int, seconds: float) -> np.ndarray:
@@ -125,5 +124,12 @@ def _load_audio_folder(spec: str, model: LoadedModel | None, options: DataOption
 
 
 register_data_kind(
-    DataKind("audio", _is_audio_folder, _load_audio_folder, f"audio files ({', '.join(AUDIO_SUFFIXES)})")
+    DataKind(
+        "audio",
+        _is_audio_folder,
+        _load_audio_folder,
+        f"audio files ({', '.join(AUDIO_SUFFIXES)})",
+        FOLDER_OPTIONS,
+        "a folder of audio files (class subfolders are its labels)",
+    )
 )

@@ -11,7 +11,7 @@ from ..exceptions import SpecError
 from ..explore import explore
 from ..run import Run
 from .data import load_data
-from .inputs import resolve
+from .inputs import per_token, resolve
 from .models import load_model
 
 DTYPES = ("float32", "bfloat16", "float16")
@@ -61,6 +61,11 @@ def explore_specs(
         batch_size=batch_size,
         workers=workers,
     )
+    if per_token(reduce) and loaded_data.kind != "texts":
+        raise SpecError(
+            f"--reduce tokens makes one sample per token of a text, but data {data!r} holds "
+            f"{loaded_data.kind}; use --reduce mean, first, last, max or flatten (or leave it out)"
+        )
     name = name or _slug(f"{loaded_model.name}-{loaded_data.name}")
     given: dict[str, Any] = {"metadata": None, "render": None, "label_names": None}
     module, batches, reducers, kwargs = resolve(

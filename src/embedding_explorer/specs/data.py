@@ -21,7 +21,14 @@ from ..fingerprint import transform_identity
 from ..render import RenderSpec
 from ..subsets import stratified_subset
 from ..text import TextBatches
-from .images import IMAGE_SUFFIXES, ImageFiles, decoded_once, default_transform, find_images
+from .images import (
+    IMAGE_SUFFIXES,
+    ImageFiles,
+    decoded_once,
+    default_transform,
+    find_images,
+    rgb_or_grey,
+)
 from .models import LoadedModel, first_line
 
 TABLE_SUFFIXES = (".csv", ".tsv", ".parquet", ".pq", ".jsonl", ".ndjson")
@@ -81,13 +88,46 @@ class DataKind:
     """One way to read a data spec: ``detect(spec)`` says whether it applies, ``load`` reads it.
 
     ``folder_contents`` names what a folder of this kind holds (e.g. ``"images (.png, ...)"``),
-    so the error for a folder no kind reads lists every kind of folder there is.
+    so the error for a folder no kind reads lists every kind of folder there is. ``options``
+    names the :class:`DataOptions` fields its loader reads (None: all of them): a column or split
+    given for a kind that reads none is refused, naming the option and ``described`` (what the
+    data is), rather than ignored.
     """
 
     name: str
     detect: Callable[[str], bool]
     load: Loader
     folder_contents: str | None = None
+    options: frozenset[str] | None = None
+    described: str | None = None
+
+
+# the options a kind may not read, as the command's flags (limit, batch size and length always apply)
+OPTION_FLAGS = {
+    "text_column": "--text-column",
+    "image_column": "--image-column",
+    "label_column": "--labels",
+    "split": "--split",
+}
+FOLDER_OPTIONS = frozenset({"limit", "batch_size", "max_length"})  # class subfolders are the labels
+TABLE_OPTIONS = FOLDER_OPTIONS | {"text_column", "image_column", "label_column"}
+
+
+def check_options(kind: DataKind, spec: str, options: DataOptions) -> None:
+    """Refuse the options ``kind`` does not read (:attr:`DataKind.options`), naming them."""
+    if kind.options is None:
+        return
+    ignored = [
+        flag
+        for field, flag in OPTION_FLAGS.items()
+        if getattr(options, field) is not None and field not in kind.options
+    ]
+    if ignored:
+        what = kind.described or f"{kind.name} data"
+        raise SpecError(
+            f"data {spec!r} is {what}: {', '.join(ignored)} "
+            f"{'does not apply to it; drop it' if len(ignored) == 1 else 'do not apply to it; drop them'}"
+        )
 
 
 DATA_KINDS: list[DataKind] = []
@@ -146,6 +186,7 @@ def load_data(
     text = str(spec)
     for kind in DATA_KINDS:
         if kind.detect(text):
+            check_options(kind, text, options)
             loaded = kind.load(text, model, options)
             loaded.workers = workers
             return loaded
@@ -263,7 +304,8 @@ def from_table(
     if text_column is not None:
         if model is None:
             raise SpecError(f"data {spec}: texts need a model with a tokenizer (hf: or st:)")
-        texts = rows[text_column].fillna("").astype(str).tolist()
+        _check_texts(rows[text_column], keep, spec)
+        texts = rows[text_column].astype(str).tolist()
         batches = TextBatches(
             texts,
             model.tokenizer(),
@@ -284,6 +326,18 @@ def from_table(
             classes=names,
         )
     return LoadedData(dataset, spec, "images", len(dataset), names, metadata, dataset)
+
+
+def _check_texts(column: pd.Series, rows: np.ndarray, spec: str) -> None:
+    """Refuse empty or missing texts (each would be embedded as if it were a text), naming the
+    column, how many and the first rows (``rows``: the table rows of ``column``'s values)."""
+    empty = np.flatnonzero((column.isna() | (column.astype(str).str.strip() == "")).to_numpy())
+    if len(empty):
+        first = ", ".join(str(rows[i]) for i in empty[:5]) + (", ..." if len(empty) > 5 else "")
+        raise SpecError(
+            f"data {spec}: the text column {column.name!r} has {len(empty)} empty or missing "
+            f"value(s), in row(s) {first}; drop or fill those rows"
+        )
 
 
 def _image_paths(column: pd.Series, spec: str, base: Path) -> list[Path]:
@@ -366,6 +420,8 @@ def _from_hf(loaded: Any, spec: str, model: LoadedModel | None, options: DataOpt
     if options.image_column is None and (options.text_column is not None or "text" in features):
         image_column, is_image = None, False
     table = loaded.remove_columns([image_column]).to_pandas() if is_image else loaded.to_pandas()
+    if not len(table.columns):  # the image column alone: a table of no columns keeps no rows
+        table = pd.DataFrame(index=pd.RangeIndex(len(loaded)))
     label_column = options.label_column or ("label" if "label" in features else None)
     feature = features.get(label_column) if label_column else None
     names = list(feature.names) if feature is not None and type(feature).__name__ == "ClassLabel" else None
@@ -396,9 +452,17 @@ class DatasetImages(ImageFiles):
     def __len__(self) -> int:
         return len(self.rows)
 
+    def describe(self, index: int) -> str:
+        return f"data {self.spec}: the image in row {int(self.rows[index])} (sample {index})"
+
     def original(self, index: int) -> Any:
         image = self.dataset[int(self.rows[index])][self.column]
-        return image.convert("RGB") if image.mode not in ("RGB", "L") else image
+        if image is None:
+            raise SpecError(
+                f"data {self.spec}: row {int(self.rows[index])} has no image in column {self.column!r} "
+                "(it is missing); drop or fill that row"
+            )
+        return rgb_or_grey(image, self.describe(index))
 
     def content_fingerprint(self) -> str:
         fingerprint = getattr(self.dataset, "_fingerprint", "")
@@ -433,9 +497,18 @@ def _image_transform(model: LoadedModel | None) -> Any:
 
 register_data_kind(DataKind("hf-hub", _is_hub_dataset, _load_hub_dataset))
 register_data_kind(DataKind("hf-saved", _is_saved_dataset, _load_saved_dataset))
-register_data_kind(DataKind("table", _is_table, _load_table))
 register_data_kind(
-    DataKind("images", _is_image_folder, _load_image_folder, f"images ({', '.join(IMAGE_SUFFIXES)})")
+    DataKind("table", _is_table, _load_table, None, TABLE_OPTIONS, "a table (it has no splits)")
+)
+register_data_kind(
+    DataKind(
+        "images",
+        _is_image_folder,
+        _load_image_folder,
+        f"images ({', '.join(IMAGE_SUFFIXES)})",
+        FOLDER_OPTIONS,
+        "a folder of images (class subfolders are its labels)",
+    )
 )
 
 __all__ = ["DATA_KINDS", "DataKind", "DataOptions", "LoadedData", "load_data", "register_data_kind"]

@@ -8,15 +8,16 @@ standard deviation. Thumbnails come from the original file (see :class:`~..rende
 
 from __future__ import annotations
 
+import inspect
 import multiprocessing
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
-from PIL import Image, UnidentifiedImageError
+from PIL import Image, ImageOps, UnidentifiedImageError
 from torch.utils.data import DataLoader, Dataset, default_collate, get_worker_info
 
 from ..batches import LoadFailure, Rendered, RenderedBatch
@@ -86,13 +87,61 @@ def hf_transform(processor: Any) -> ImageTransform:
 
 
 def find_images(folder: Path) -> list[Path]:
-    """Image files directly in ``folder`` and one level of subfolders, sorted by path."""
-    found = [
-        p
-        for p in (*folder.iterdir(), *(q for d in folder.iterdir() if d.is_dir() for q in d.iterdir()))
-        if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES and not p.name.startswith(".")
-    ]
-    return sorted(found)
+    """Image files directly in ``folder`` and one level of subfolders, sorted by path; hidden
+    files and subfolders (``.thumbs``) are skipped."""
+    return sorted(
+        p for p in folder_files(folder) if p.suffix.lower() in IMAGE_SUFFIXES and not p.name.startswith(".")
+    )
+
+
+def folder_files(folder: Path) -> list[Path]:
+    """Files directly in ``folder`` and in its subfolders that are not hidden (``.thumbs``,
+    ``.ipynb_checkpoints``: a hidden folder is no class)."""
+    subfolders = [d for d in folder.iterdir() if d.is_dir() and not d.name.startswith(".")]
+    return [p for p in (*folder.iterdir(), *(q for d in subfolders for q in d.iterdir())) if p.is_file()]
+
+
+def as_8bit(image: Image.Image, what: str) -> Image.Image:
+    """``image`` with 8-bit channels: 16-bit greyscale (``I;16``, or ``I`` holding 0..65535, as a
+    16-bit PNG may open) divided by 257, floats (``F``) in [0, 1] multiplied by 255; any other
+    ``I`` or ``F`` image is refused, naming ``what`` (``convert("RGB")`` would clip it to white)."""
+    if image.mode not in ("I", "F") and not image.mode.startswith("I;16"):
+        return image
+    pixels = np.asarray(image)
+    if image.mode.startswith("I;16"):
+        scaled = pixels.astype(np.float32) / np.float32(257.0)
+    else:
+        low, high = (float(pixels.min()), float(pixels.max())) if pixels.size else (0.0, 0.0)
+        if image.mode == "I" and low >= 0 and high <= 65535:
+            scaled = pixels.astype(np.float32) / np.float32(257.0)
+        elif image.mode == "F" and np.isfinite(pixels).all() and low >= 0 and high <= 1:
+            scaled = pixels.astype(np.float32) * np.float32(255.0)
+        else:
+            kind = "32-bit integer" if image.mode == "I" else "floating-point"
+            expected = "0..65535 (16-bit)" if image.mode == "I" else "0..1"
+            raise SpecError(
+                f"{what} is a {kind} image (PIL mode {image.mode}) with values {low:g}..{high:g}, "
+                f"outside {expected}: scale it to 8 or 16 bits first (only those are read)"
+            )
+    return Image.fromarray(np.clip(np.rint(scaled), 0, 255).astype(np.uint8), mode="L")
+
+
+def rgb_or_grey(image: Image.Image, what: str) -> Image.Image:
+    """``image`` as 8-bit greyscale (L) or RGB: deeper greyscale scaled to 8 bits first
+    (:func:`as_8bit`), any other mode converted to RGB."""
+    image = as_8bit(image, what)
+    return image.convert("RGB") if image.mode not in ("RGB", "L") else image
+
+
+def transform_name(transform: Any) -> str:
+    """A transform as errors name it: a function by its name and file, else its class."""
+    if inspect.isfunction(transform) or inspect.ismethod(transform):
+        try:
+            source = inspect.getsourcefile(transform)
+        except TypeError:
+            source = None
+        return f"{transform.__qualname__}()" + (f" in {source}" if source else "")
+    return type(transform).__name__
 
 
 class ImageFiles(Dataset[Any]):
@@ -119,18 +168,48 @@ class ImageFiles(Dataset[Any]):
     def __len__(self) -> int:
         return len(self.paths)
 
+    def describe(self, index: int) -> str:
+        """Sample ``index`` as errors name it (its file and position)."""
+        return f"image {self.paths[index]} (sample {index})"
+
     def original(self, index: int) -> Image.Image:
+        """The decoded file, turned as its EXIF orientation says, in 8-bit L or RGB."""
         path = self.paths[index]
         try:
-            with Image.open(path) as image:
-                image.load()
-                return image.convert("RGB") if image.mode not in ("RGB", "L") else image.copy()
+            with Image.open(path) as opened:
+                opened.load()
+                image = ImageOps.exif_transpose(opened)  # a copy: the file is closed after
+        except Image.DecompressionBombError as e:
+            raise SpecError(
+                f"{self.describe(index)} is too large to decode safely: {str(e).rstrip('.')}; if you "
+                f"trust it, raise PIL.Image.MAX_IMAGE_PIXELS (now {Image.MAX_IMAGE_PIXELS}) in your "
+                "model file, or shrink the image"
+            ) from e
         except (UnidentifiedImageError, OSError) as e:
             reason = str(e).replace(f"'{path}'", "").strip() or type(e).__name__
-            raise SpecError(f"image {path} (sample {index}) cannot be read: {reason}") from e
+            raise SpecError(f"{self.describe(index)} cannot be read: {reason}") from e
+        return rgb_or_grey(image, self.describe(index))
+
+    def transformed(self, image: Image.Image, index: int) -> Any:
+        """``transform(image)``, or an error naming the sample and the transform where it raises
+        or returns what the loader cannot batch (a PIL image: the tensor step was left out)."""
+        try:
+            x = self.transform(image)
+        except Exception as e:
+            raise SpecError(
+                f"{self.describe(index)}: the preprocessing {transform_name(self.transform)} failed: "
+                f"{type(e).__name__}: {e}"
+            ) from e
+        if not isinstance(x, (torch.Tensor, np.ndarray, Mapping)):
+            raise SpecError(
+                f"{self.describe(index)}: the preprocessing {transform_name(self.transform)} returned "
+                f"{type(x).__name__}, not a tensor; end it with a tensor, e.g. "
+                "torchvision.transforms.functional.to_tensor(image)"
+            )
+        return x
 
     def __getitem__(self, index: int) -> Any:
-        x = self.transform(self.original(index))
+        x = self.transformed(self.original(index), index)
         if self.labels is None:
             return x
         return x, int(self.labels[index])
@@ -156,9 +235,9 @@ class DecodedOnce(Dataset["tuple[Any, Image.Image] | LoadFailure"]):
     def __getitem__(self, index: int) -> tuple[Any, Image.Image] | LoadFailure:
         try:
             image = self.files.original(index)
+            x = self.files.transformed(image, index)
         except SpecError as error:  # raised as it is in the main process (batches.LoadFailure)
             return LoadFailure(error)
-        x = self.files.transform(image)
         labels = self.files.labels
         item = x if labels is None else (x, int(labels[index]))
         return item, thumbnail(image, self.max_size)

@@ -227,6 +227,12 @@ def _load_file(spec: str, pretrained: bool) -> LoadedModel:
     assert module_spec is not None and module_spec.loader is not None  # a .py file always has one
     source = importlib.util.module_from_spec(module_spec)
     sys.modules[name] = source  # dataclasses and pickling look classes up by module name
+    # its folder first on the import path, so the file imports the modules beside it; left there,
+    # so loader worker processes that unpickle its classes import those modules too
+    folder = str(path.resolve().parent)
+    if folder in sys.path:
+        sys.path.remove(folder)
+    sys.path.insert(0, folder)
     try:
         module_spec.loader.exec_module(source)
     except Exception as e:
