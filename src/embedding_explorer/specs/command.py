@@ -42,7 +42,8 @@ def explore_specs(
 ) -> Run:
     """What the command does: load both specs, explore ``layers``, return the run.
 
-    The run is named ``name`` or ``<model>-<data>`` (e.g. ``resnet18-scenes``) and saved under
+    The run is named ``name`` or :func:`default_name` (e.g. ``resnet18-scenes``, or
+    ``resnet18-scenes-test-n500`` for ``--split test --limit 500``) and saved under
     ``runs/<name>`` unless ``out`` is given. Every check that can fail runs before anything is
     written: a bad spec, column, layer or option leaves nothing on disk.
     """
@@ -66,7 +67,7 @@ def explore_specs(
             f"--reduce tokens makes one sample per token of a text, but data {data!r} holds "
             f"{loaded_data.kind}; use --reduce mean, first, last, max or flatten (or leave it out)"
         )
-    name = name or _slug(f"{loaded_model.name}-{loaded_data.name}")
+    name = name or default_name(loaded_model.name, loaded_data.name, split, limit)
     given: dict[str, Any] = {"metadata": None, "render": None, "label_names": None}
     module, batches, reducers, kwargs = resolve(
         loaded_model, loaded_data, list(layers), reduce, given, batch_size
@@ -93,6 +94,13 @@ def _dtype_argument(dtype: str) -> dict[str, Any]:
     if dtype not in DTYPES:
         raise SpecError(f"--dtype {dtype!r}: use one of {', '.join(DTYPES)}")
     return {"dtype": None if dtype == "float32" else dtype}
+
+
+def default_name(model: str, data: str, split: str | None, limit: int | None) -> str:
+    """``<model>-<data>``, then ``-<split>`` and ``-n<limit>`` where given: a test split, or a
+    subset, is another run beside the train split's or the whole set's, not its replacement."""
+    parts = [model, data, *([split] if split else []), *([f"n{limit}"] if limit else [])]
+    return _slug("-".join(parts))
 
 
 def _slug(text: str) -> str:
