@@ -61,7 +61,8 @@ def plan_arrays(
     """Check the arguments of ``ee.from_arrays`` and compute the run's keys."""
     model_info = arrays_model(model)
     images = render if _is_image_array(render) else None
-    source = ArraySource(arrays, images)
+    texts = _texts(render) if images is None else None
+    source = ArraySource(arrays, images, texts)
     names = list(source.arrays)
     reducers = reducers_for(names, reduce)
     positive_int(batch_size, "batch_size")
@@ -134,6 +135,17 @@ def _width(array: Any) -> int:
     """A layer's width after the default reduction: D of (N, D) and (N, T, D), C of (N, C, H, W)."""
     shape = tuple(array.shape)
     return int(shape[-1] if len(shape) == 3 else shape[1] if len(shape) >= 2 else 1)
+
+
+def _texts(render: Any) -> list[str] | None:
+    """``render`` given as one text per sample (a list, or a 1-D array of strings), else None."""
+    if isinstance(render, (str, bytes)) or render is None or callable(render):
+        return None
+    if isinstance(render, np.ndarray):
+        return [str(t) for t in render] if render.ndim == 1 and render.dtype.kind in "UO" else None
+    if isinstance(render, (list, tuple)) and all(isinstance(t, str) for t in render):
+        return list(render)
+    return None
 
 
 def _is_image_array(render: Any) -> bool:
