@@ -227,6 +227,14 @@ def test_a_tensor_dataset_counts_by_every_item(tmp_path: Path) -> None:
     assert data_fingerprint(TensorDataset(x, y)) == data_fingerprint(TensorDataset(x.clone(), y.clone()))
     assert data_fingerprint(TensorDataset(x, y)) != data_fingerprint(TensorDataset(edited, y))
     assert data_fingerprint(TensorDataset(x, y)) != data_fingerprint(TensorDataset(x, (y + 1) % 3))
+    # a Subset counts the rows it picks: an edit outside them is the same data, inside it is not
+    picked = list(range(500, 600))
+    assert data_fingerprint(Subset(TensorDataset(x, y), picked)) == data_fingerprint(
+        Subset(TensorDataset(edited, y), picked)
+    )
+    assert data_fingerprint(Subset(TensorDataset(x, y), [0, 1])) != data_fingerprint(
+        Subset(TensorDataset(edited, y), [0, 1])
+    )
     model = nn.Linear(8, 4)
     first = ee.explore(model, TensorDataset(x, y), ["input"], out=tmp_path / "run", progress=False)
     again = ee.explore(model, TensorDataset(edited, y), ["input"], out=tmp_path / "run", progress=False)
@@ -275,6 +283,55 @@ def test_a_model_counts_by_its_code_its_settings_and_every_buffer(monkeypatch: p
     assert model_fingerprint(gelu)["fingerprint"] != model_fingerprint(pre)["fingerprint"]
     model.calls = 7  # a counter (an integer) is the model's state, not a setting: still reused
     model._cache = torch.ones(3)  # nor is a private attribute
+    assert model_fingerprint(model) == before
+
+
+NET_SOURCE = """
+def scale(x):
+    return x * {k}
+
+class Net(nn.Module):
+    def __init__(self):
+        super().__init__()
+        torch.manual_seed(0)
+        self.lin = nn.Linear(3, 3)
+
+    @property
+    def factor(self):
+        return {k}
+
+    {decorator}
+    def forward(self, x):
+        return {body}
+"""
+
+
+@pytest.mark.parametrize(
+    ("decorator", "body"),
+    [
+        ("@torch.no_grad()", "self.lin(x) * {k}"),  # the function inside the decorator's wrapper
+        ("", "self.lin(x) * self.factor"),  # a property's getter
+        ("", "scale(self.lin(x))"),  # a module function forward calls
+    ],
+    ids=["decorated", "property", "helper"],
+)
+def test_an_edit_behind_a_decorator_a_property_or_a_helper_is_a_new_model(decorator: str, body: str) -> None:
+    def net(k: int) -> nn.Module:
+        namespace: dict[str, Any] = {"torch": torch, "nn": nn}
+        exec(NET_SOURCE.format(k=k, decorator=decorator, body=body.format(k=k)), namespace)
+        return namespace["Net"]()  # type: ignore[no-any-return]
+
+    assert model_fingerprint(net(2)) == model_fingerprint(net(2))
+    assert model_fingerprint(net(2))["fingerprint"] != model_fingerprint(net(3))["fingerprint"]
+
+
+def test_where_a_model_was_read_from_is_not_what_it_computes() -> None:
+    """A Hugging Face model's ``name_or_path`` (the folder or hub id it was read from) is left
+    out: the same weights from another folder are the same model."""
+    model = Doubler()
+    model.name_or_path = "./models/a"  # type: ignore[assignment]
+    before = model_fingerprint(model)
+    model.name_or_path = "/elsewhere/a"  # type: ignore[assignment]
     assert model_fingerprint(model) == before
 
 

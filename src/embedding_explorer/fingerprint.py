@@ -90,6 +90,10 @@ def model_fingerprint(model: nn.Module | None) -> dict[str, Any]:
 # elsewhere or not a setting of what the module computes
 _MODULE_INTERNALS = frozenset(vars(nn.Module()))
 _PLAIN = (bool, float, str, type(None))  # not int: see _setting
+# where a model came from, not what it computes: the same weights read from another folder (a
+# Hugging Face model's name_or_path) are the same model
+_IDENTITY_ATTRIBUTES = frozenset({"name_or_path"})
+_CODE_DEPTH = 2  # a method's code, and the module functions it calls, and theirs
 
 
 def _update_modules(digest: Any, model: nn.Module) -> None:
@@ -100,7 +104,7 @@ def _update_modules(digest: Any, model: nn.Module) -> None:
         digest.update(f"module:{name}".encode())
         attributes = vars(module)
         for key in sorted(attributes):
-            if key.startswith("_") or key in _MODULE_INTERNALS:
+            if key.startswith("_") or key in _MODULE_INTERNALS or key in _IDENTITY_ATTRIBUTES:
                 continue
             setting = _setting(attributes[key])
             if setting is not None:
@@ -126,8 +130,10 @@ def _setting(value: Any) -> str | None:
 
 def _update_class_code(digest: Any, cls: type) -> None:
     """The functions a module class and its bases below ``nn.Module`` define, by their code
-    (:func:`callable_digest`'s rules); torch's own classes count by name only (their code is
-    torch's version's)."""
+    (:func:`callable_digest`'s rules, ``_CODE_DEPTH`` deep: the module functions a method calls
+    count too): methods, static and class methods, property accessors, and the function inside a
+    decorator (``@torch.no_grad()``, anything made with ``functools.wraps``). torch's own classes
+    count by name only (their code is torch's version's)."""
     for base in cls.__mro__:
         if base is nn.Module or not issubclass(base, nn.Module):
             break
@@ -135,10 +141,29 @@ def _update_class_code(digest: Any, cls: type) -> None:
         if base.__module__.split(".")[0] == "torch":
             continue
         for key, member in sorted(vars(base).items()):
-            function = member.__func__ if isinstance(member, (staticmethod, classmethod)) else member
-            if isinstance(function, types.FunctionType):
+            for function in _functions_of(member):
                 digest.update(key.encode())
-                _update_callable(digest, function, 1)
+                _update_callable(digest, function, _CODE_DEPTH)
+
+
+def _functions_of(member: Any) -> list[types.FunctionType]:
+    """The Python functions a class attribute runs: a method (and, decorated, the function it
+    wraps), a static or class method's, a property's getter, setter and deleter."""
+    if isinstance(member, property):
+        accessors = [member.fget, member.fset, member.fdel]
+    elif isinstance(member, (staticmethod, classmethod)):
+        accessors = [member.__func__]
+    else:
+        accessors = [member]
+    found = []
+    for accessor in accessors:
+        seen = 0
+        while accessor is not None and seen < 8:  # a decorator's wrapper, then what it wraps
+            if isinstance(accessor, types.FunctionType):
+                found.append(accessor)
+            accessor = getattr(accessor, "__wrapped__", None)
+            seen += 1
+    return found
 
 
 def placed_model_fingerprint(model: nn.Module) -> dict[str, Any]:
@@ -252,8 +277,9 @@ def _known_identity(data: Any, picked: np.ndarray | None) -> str | None:
         return dataset_folder_identity(data, picked)
     if cls is TensorDataset:  # its items are its tensors' rows: hashed whole, as a tensor is
         digest = identity_digest()
-        for tensor in data.tensors:
-            _update_value(digest, tensor)
+        rows = None if picked is None else torch.as_tensor(picked, dtype=torch.long)
+        for tensor in data.tensors:  # of a Subset, only the rows it picks
+            _update_value(digest, tensor if rows is None else tensor[rows])
         return f"{selected}tensors:{len(data.tensors)}:{digest.hexdigest()}"
     return None
 
