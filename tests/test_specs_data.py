@@ -346,9 +346,13 @@ def test_32_bit_and_float_images_are_scaled_or_refused_by_name() -> None:
     with pytest.raises(ee.SpecError) as raised:
         as_8bit(wide, "image a.png (sample 4)")
     assert str(raised.value) == (
-        "image a.png (sample 4) is a floating-point image (PIL mode F) with values -3..700, outside 0..1: "
-        "scale it to 8 or 16 bits first (only those are read)"
+        "image a.png (sample 4) is a floating-point image (PIL mode F) with values -3..700, outside "
+        "0..1 or 0..255: scale it to 8 or 16 bits first (only those are read)"
     )
+    # 8-bit values in a 32-bit or float file (a TIFF) are read as they are, not darkened or refused
+    for mode, dtype in (("I", np.int32), ("F", np.float32)):
+        eight = Image.fromarray(np.array([[0, 17, 200, 255]], dtype=dtype), mode=mode)
+        np.testing.assert_array_equal(np.asarray(as_8bit(eight, "x")), [[0, 17, 200, 255]])
 
 
 def test_an_image_too_large_to_decode_is_named_with_the_limit(

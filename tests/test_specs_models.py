@@ -333,10 +333,14 @@ def test_a_model_file_imports_the_modules_beside_it(tmp_path: Path) -> None:
         "def build():\n    torch.manual_seed(0)\n    return Block()\n"
         "preprocess = grey\n"
     )
+    (project / "pandas.py").write_text("raise ImportError('the project file, not the package')\n")
     write_image_folder(tmp_path / "images", 6)
     try:
         loaded = ee.load_model(f"{project / 'net.py'}:build")
-        assert type(loaded.module).__name__ == "Block" and sys.path[0] == str(project.resolve())
+        # first while the file ran; last since: a file beside it does not hide an installed package
+        assert type(loaded.module).__name__ == "Block" and sys.path[-1] == str(project.resolve())
+        found = importlib.machinery.PathFinder.find_spec("pandas", sys.path)  # as a fresh import looks
+        assert found is not None and found.origin != str(project.resolve() / "pandas.py")
         run = ee.explore(loaded, ee.load_data(tmp_path / "images", loaded, workers=2), ["fc"],
                          out=tmp_path / "run", progress=False)  # fmt: skip
     finally:

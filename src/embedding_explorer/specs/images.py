@@ -103,8 +103,10 @@ def folder_files(folder: Path) -> list[Path]:
 
 def as_8bit(image: Image.Image, what: str) -> Image.Image:
     """``image`` with 8-bit channels: 16-bit greyscale (``I;16``, or ``I`` holding 0..65535, as a
-    16-bit PNG may open) divided by 257, floats (``F``) in [0, 1] multiplied by 255; any other
-    ``I`` or ``F`` image is refused, naming ``what`` (``convert("RGB")`` would clip it to white)."""
+    16-bit PNG may open) divided by 257, but an ``I`` or ``F`` image whose values lie in 0..255
+    kept as it is (8-bit values in a deep file), floats (``F``) in [0, 1] multiplied by 255; any
+    other ``I`` or ``F`` image is refused, naming ``what`` (``convert("RGB")`` would clip it to
+    white)."""
     if image.mode not in ("I", "F") and not image.mode.startswith("I;16"):
         return image
     pixels = np.asarray(image)
@@ -112,13 +114,16 @@ def as_8bit(image: Image.Image, what: str) -> Image.Image:
         scaled = pixels.astype(np.float32) / np.float32(257.0)
     else:
         low, high = (float(pixels.min()), float(pixels.max())) if pixels.size else (0.0, 0.0)
-        if image.mode == "I" and low >= 0 and high <= 65535:
-            scaled = pixels.astype(np.float32) / np.float32(257.0)
-        elif image.mode == "F" and np.isfinite(pixels).all() and low >= 0 and high <= 1:
+        finite = bool(np.isfinite(pixels).all())
+        if image.mode == "F" and finite and low >= 0 and high <= 1:
             scaled = pixels.astype(np.float32) * np.float32(255.0)
+        elif finite and low >= 0 and high <= 255:  # 8-bit values in a 32-bit or float file
+            scaled = pixels.astype(np.float32)
+        elif image.mode == "I" and low >= 0 and high <= 65535:
+            scaled = pixels.astype(np.float32) / np.float32(257.0)
         else:
             kind = "32-bit integer" if image.mode == "I" else "floating-point"
-            expected = "0..65535 (16-bit)" if image.mode == "I" else "0..1"
+            expected = "0..65535 (16-bit)" if image.mode == "I" else "0..1 or 0..255"
             raise SpecError(
                 f"{what} is a {kind} image (PIL mode {image.mode}) with values {low:g}..{high:g}, "
                 f"outside {expected}: scale it to 8 or 16 bits first (only those are read)"

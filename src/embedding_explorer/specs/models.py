@@ -227,8 +227,10 @@ def _load_file(spec: str, pretrained: bool) -> LoadedModel:
     assert module_spec is not None and module_spec.loader is not None  # a .py file always has one
     source = importlib.util.module_from_spec(module_spec)
     sys.modules[name] = source  # dataclasses and pickling look classes up by module name
-    # its folder first on the import path, so the file imports the modules beside it; left there,
-    # so loader worker processes that unpickle its classes import those modules too
+    # its folder first on the import path while it runs, so it imports the modules beside it
+    # rather than installed ones of the same name; then last, so loader worker processes that
+    # unpickle its classes find those modules, and a later import of an installed package (a
+    # "datasets.py" beside it) still gets the package
     folder = str(path.resolve().parent)
     if folder in sys.path:
         sys.path.remove(folder)
@@ -238,6 +240,9 @@ def _load_file(spec: str, pretrained: bool) -> LoadedModel:
     except Exception as e:
         del sys.modules[name]
         raise SpecError(f"model spec {spec!r}: running {path} failed: {first_line(e)}") from e
+    finally:
+        sys.path.remove(folder)
+        sys.path.append(folder)
     factory = getattr(source, factory_name, None)
     if not callable(factory):
         defined = [k for k, v in vars(source).items() if inspect.isfunction(v) and v.__module__ == name]
