@@ -149,6 +149,33 @@ def test_a_workers_error_names_the_layer_and_sample(
     assert not (tmp_path / "d").exists() and not (tmp_path / ".d.partial").exists()
 
 
+class NarrowsAt(nn.Module):
+    """The ``head`` layer is 3 wide, but 2 wide in the batch where a sample has ``at`` (batches of 256)."""
+
+    def __init__(self, at: int) -> None:
+        super().__init__()
+        self.fc = nn.Linear(8, 3)
+        self.head = nn.Identity()
+        self.at = at
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out = self.fc(x)
+        return self.head(out if bool((x[:, 1] != float(self.at)).all()) else out[:, :2])
+
+
+def test_a_workers_width_change_names_the_layer_and_samples(
+    client: Any, tmp_path: Path, small_chunks: None, xy3000: Any
+) -> None:
+    """On a worker, as in one process: the layer and the first sample, not a broadcast error."""
+    x = xy3000[0].clone()
+    x[2345, 1] = 999.0  # its batch (2304..2559) is the narrow one
+    with pytest.raises(
+        EmbeddingExplorerError,
+        match=r"layer 'head' gave rows of shape \(256, 2\) for the samples from 2304 on",
+    ):
+        ee.explore(NarrowsAt(999), x, ["head"], out=tmp_path / "d", client=client, progress=False)
+
+
 def test_a_stopped_cluster_run_resumes(
     client: Any, tmp_path: Path, small_chunks: None, xy3000: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -221,7 +221,7 @@ class Cluster:
         if result["tokens"] is not None:
             ledger.add_tokens(result["tokens"])
         for columns, size in result["columns"]:
-            if columns:
+            if columns or ledger.column_names:  # a batch that records none of them is refused by name
                 ledger.add_columns(columns, size)
         for layer, state in result["states"].items():
             ledger.merge(layer, state)

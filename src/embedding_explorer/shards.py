@@ -163,8 +163,10 @@ def extract_shard(
     renderer.restore(renderer_state)
     ledger = Ledger(task.n_components, task.max_dense_dim)
     writers = {}
+    widths = {}  # each layer's width, as the driver's first batch gave it (the stored array's)
     for layer, path in task.paths.items():
         array = open_zarr_array(path, task.storage_options, "r+")
+        widths[layer] = int(array.shape[1])
         writers[layer] = ShardWriter(array, guard)
         writers[layer].n_written = span.direct_start  # whole chunks from the shard's first one
     edges = EdgeRows(span)
@@ -210,7 +212,7 @@ def extract_shard(
                     stats.update(score_columns(batch, scores, task.labels, done))
                 columns.append((stats, batch.size))
                 for layer, x in outputs.items():
-                    rows = checked_rows(x, layer, done, task.storage_dtype)
+                    rows = checked_rows(x, layer, done, task.storage_dtype, widths.get(layer))
                     ledger.accumulate(layer, x, rows)
                     direct = edges.split(layer, done, np.ascontiguousarray(rows, dtype=task.storage_dtype))
                     if len(direct):
