@@ -145,10 +145,11 @@ def test_a_model_that_fails_on_the_first_batch_names_the_call_and_its_inputs() -
     model = MLP()  # 8 features in; the data have 6
     with pytest.raises(ee.EmbeddingExplorerError) as raised:
         capture(model, ["fc1"], torch.randn(3, 6))
-    assert str(raised.value) == (
+    assert str(raised.value).startswith(
         "the model (MLP) failed on the first batch, called as model((3, 6) float32): RuntimeError: "
-        "mat1 and mat2 shapes cannot be multiplied (3x6 and 8x16)"
+        "mat1 and mat2 shapes cannot be multiplied (3x6 and 8x16) (at "
     )
+    assert "linear.py, line " in str(raised.value) and str(raised.value).endswith(", in forward)")  # where
     assert isinstance(raised.value.__cause__, RuntimeError)  # chained: the traceback keeps the model's
     batch = parse_batch({"input_ids": torch.ones(2, 5, dtype=torch.long), "attention_mask": torch.ones(2, 5)})
     net = KeywordNet()
@@ -158,6 +159,28 @@ def test_a_model_that_fails_on_the_first_batch_names_the_call_and_its_inputs() -
         pytest.raises(ee.EmbeddingExplorerError, match=called),
     ):
         cap.forward(batch, CPU)
+
+
+class OutOfMemoryAbove(nn.Module):
+    """Runs out of memory on batches of more than ``most`` samples (as a GPU would)."""
+
+    def __init__(self, most: int) -> None:
+        super().__init__()
+        self.fc, self.most = nn.Linear(8, 4), most
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if len(x) > self.most:
+            raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
+        return self.fc(x)
+
+
+def test_running_out_of_memory_on_the_first_batch_keeps_its_type() -> None:
+    """A caller that catches an out-of-memory error to retry with smaller batches still can; the
+    call is noted on it."""
+    with pytest.raises(torch.OutOfMemoryError) as raised:
+        capture(OutOfMemoryAbove(8), ["fc"], torch.randn(16, 8))
+    assert "called as model((16, 8) float32)" in "\n".join(getattr(raised.value, "__notes__", []))
+    assert capture(OutOfMemoryAbove(8), ["fc"], torch.randn(8, 8))["fc"].shape == (8, 4)
 
 
 def test_a_reducer_s_error_and_a_later_batch_s_are_raised_as_they_are() -> None:

@@ -17,6 +17,7 @@ from __future__ import annotations
 import contextlib
 import difflib
 import inspect
+import traceback
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from types import TracebackType
@@ -253,7 +254,11 @@ class LayerCapture:
                         or isinstance(e, EmbeddingExplorerError)
                     ):
                         raise
-                    raise model_call_error(self.model, args, kwargs, e) from e
+                    error = model_call_error(self.model, args, kwargs, e)
+                    if isinstance(e, (MemoryError, torch.OutOfMemoryError)):  # a caller may retry
+                        e.add_note(str(error))  # with smaller batches: its type is kept
+                        raise
+                    raise error from e
                 if self._stop_at is None:  # a whole pass: later ones stop where this one's hooks ended
                     keep = self.keep_output is not None and self.keep_output(self.last_output)
                     self._stop_at = _WHOLE_PASSES if keep else self._last_needed()
@@ -358,9 +363,11 @@ def model_call_error(
         [*(describe_input(a) for a in args), *(f"{k}={describe_input(v)}" for k, v in kwargs.items())]
     )
     reason = str(error).strip() or "(no message)"
+    frames = traceback.extract_tb(error.__traceback__)
+    where = f" (at {frames[-1].filename}, line {frames[-1].lineno}, in {frames[-1].name})" if frames else ""
     return EmbeddingExplorerError(
         f"the model ({type(model).__name__}) failed on the first batch, called as "
-        f"model({call}): {type(error).__name__}: {reason}"
+        f"model({call}): {type(error).__name__}: {reason}{where}"
     )
 
 
