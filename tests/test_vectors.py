@@ -241,6 +241,24 @@ def test_vectors_command_builds_and_summarises(tmp_path: Path, capsys: pytest.Ca
     assert not (tmp_path / "b").exists()
 
 
+def test_vectors_runs_naming_one_model_compare_as_two_data_sets(tmp_path: Path) -> None:
+    """``vectors --model-name``: two files of one model's vectors over two data sets compare as
+    one model over two data sets; without it, the error says which flag to give."""
+    from embedding_explorer.cli import main
+
+    rng = np.random.default_rng(2)
+    for name, shift in (("ref", 0.0), ("shifted", 1.5)):
+        np.savez(tmp_path / f"{name}.npz", emb=rng.normal(size=(80, 4)) + shift)
+    for name in ("ref", "shifted"):
+        argv = ["vectors", str(tmp_path / f"{name}.npz"), "--out", str(tmp_path / name), "--quiet"]
+        assert main([*argv, "--model-name", "encoder-v1"]) == 0
+        assert main([*argv, "--out", str(tmp_path / f"{name}-unnamed")]) == 0
+    named = ee.compare_datasets(ee.open_run(tmp_path / "ref"), ee.open_run(tmp_path / "shifted"))
+    assert named.layers == ["emb"]
+    with pytest.raises(EmbeddingExplorerError, match="vectors --model-name"):
+        ee.compare_datasets(ee.open_run(tmp_path / "ref-unnamed"), ee.open_run(tmp_path / "shifted-unnamed"))
+
+
 def test_explore_with_vectors_equals_the_vectors_command(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

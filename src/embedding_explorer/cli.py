@@ -289,6 +289,7 @@ def run_vectors(args: argparse.Namespace) -> Run:
         batch_size=4096 if args.batch_size is None else args.batch_size,
         progress=not args.quiet,
         wait=getattr(args, "wait", False),
+        model=getattr(args, "model_name", None),
     )
 
 
@@ -452,6 +453,12 @@ def build_parser() -> argparse.ArgumentParser:
     add_vector_column(vectors)
     vectors.add_argument("--out", default=None, help="run folder (default: runs/<name>)")
     vectors.add_argument("--name", default=None, help="run name (default: the file's name)")
+    vectors.add_argument(
+        "--model-name",
+        default=None,
+        help="the model the vectors came from (e.g. gpt2@resid_5): runs naming the same one compare "
+        "as one model over two data sets",
+    )
     vectors.add_argument("--n-components", type=int, default=10, help="default: 10")
     vectors.add_argument(
         "--batch-size", type=_positive, default=4096, help="rows read at a time (default: 4096)"
@@ -491,9 +498,11 @@ def _add_explore_parser(sub: Any) -> None:
     )
     add_vector_column(explore)
     explore.add_argument(
-        "--name", default=None, help="run name (default: <model>-<data>, or the file's name)"
+        "--name",
+        default=None,
+        help="run name (default: <model>-<data>[-<split>][-n<limit>], or the file's name)",
     )
-    explore.add_argument("--out", default=None, help="run folder (default: runs/<model>-<data>)")
+    explore.add_argument("--out", default=None, help="run folder (default: runs/<name>)")
     explore.add_argument("--serve", action="store_true", help="serve the UI when the run is built")
     explore.add_argument("--text-column", default=None, help="table column of texts (default: text)")
     explore.add_argument(

@@ -60,7 +60,7 @@ def check_same_model(reference: Run, other: Run) -> None:
         raise EmbeddingExplorerError(
             f"run {unknown[0]!r} was built from arrays without naming their model, so it cannot be "
             "read as the same model as another run: pass model='...' (the same name for both) "
-            "to ee.from_arrays"
+            "to ee.from_arrays (the command: vectors --model-name)"
         )
     if fp_ref != fp_other:
         class_ref = reference.manifest.get("model", {}).get("class") or "no model (input space)"

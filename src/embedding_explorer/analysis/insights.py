@@ -376,17 +376,17 @@ def comparison_findings(run: Run, other: Run) -> list[dict[str, Any]]:
         )
     try:
         check_same_model(run, other)
-        same_model = True
-    except EmbeddingExplorerError:
-        same_model = False
-    if same_model:
+        model_error = None
+    except EmbeddingExplorerError as error:
+        model_error = error
+    if model_error is None:
         return shift_findings(run, other)
     try:
         check_same_samples(run, other)
     except EmbeddingExplorerError as error:
         raise EmbeddingExplorerError(
             f"run {other.name!r} is neither the same model over other data nor another model over the "
-            f"same samples as {run.name!r}: {error}"
+            f"same samples as {run.name!r}: {model_error}; {error}"
         ) from error
     return cka_findings(run, other)
 
