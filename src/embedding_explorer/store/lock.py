@@ -250,12 +250,19 @@ def _host_lock(where: str) -> Iterator[None]:
         return
     digest = hashlib.blake2b(where.encode(), digest_size=12).hexdigest()
     path = Path(tempfile.gettempdir()) / f"embedding-explorer-takeover-{digest}.lock"
-    with open(path, "a+b") as f:
-        fcntl.flock(f.fileno(), fcntl.LOCK_EX)
+    try:  # read-only: another user's file (0644) locks as well as one's own
+        fd = os.open(path, os.O_RDONLY | os.O_CREAT, 0o644)
+    except OSError:  # a temporary folder this process cannot use: takeovers as before
+        yield
+        return
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
         try:
             yield
         finally:
-            fcntl.flock(f.fileno(), fcntl.LOCK_UN)
+            fcntl.flock(fd, fcntl.LOCK_UN)
+    finally:
+        os.close(fd)
 
 
 def _dead_here(owner: dict[str, Any]) -> bool:
