@@ -9,6 +9,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import pytest
 import torch
 from torch import nn
 
@@ -251,3 +252,24 @@ def stand_in_ui(folder: Path, index_html: str) -> Path:
     (folder / "index.html").write_text(index_html)
     (folder / "assets" / "app.js").write_text("console.log('app')")
     return folder
+
+
+def lock_held_at_open(monkeypatch: pytest.MonkeyPatch) -> list[bool]:
+    """Whether the run's lock was held each time a run was opened (another writer refused)."""
+    import embedding_explorer.run as run_module
+    from embedding_explorer import RunLockedError
+    from embedding_explorer.store.lock import run_lock
+
+    held: list[bool] = []
+    real = run_module.open_reader
+
+    def open_reader(location: object) -> object:
+        try:
+            with run_lock(location):  # type: ignore[arg-type]
+                held.append(False)
+        except RunLockedError:
+            held.append(True)
+        return real(location)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(run_module, "open_reader", open_reader)
+    return held

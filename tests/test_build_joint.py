@@ -13,6 +13,7 @@ import embedding_explorer as ee
 from embedding_explorer import EmbeddingExplorerError
 from embedding_explorer.analysis import compare_datasets
 from embedding_explorer.build.joint import clash_renames, joint_run
+from support import lock_held_at_open
 
 
 def test_joint_renderings_are_both_sets(tmp_path: Path) -> None:
@@ -105,10 +106,6 @@ def test_the_joint_run_built_is_opened_under_its_lock(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A writer waiting for the lock cannot commit another run before joint_run opens its own."""
-    import embedding_explorer.run as run_module
-    from embedding_explorer import RunLockedError
-    from embedding_explorer.store.lock import run_lock
-
     rng = np.random.default_rng(7)
     a = ee.explore(
         None, torch.from_numpy(rng.normal(size=(20, 3))), ["input"], out=tmp_path / "a", progress=False
@@ -116,17 +113,6 @@ def test_the_joint_run_built_is_opened_under_its_lock(
     b = ee.explore(
         None, torch.from_numpy(rng.normal(size=(10, 3))), ["input"], out=tmp_path / "b", progress=False
     )
-    held: list[bool] = []
-    real = run_module.open_reader
-
-    def open_reader(location: object) -> object:
-        try:
-            with run_lock(location):  # type: ignore[arg-type]
-                held.append(False)
-        except RunLockedError:
-            held.append(True)
-        return real(location)  # type: ignore[arg-type]
-
-    monkeypatch.setattr(run_module, "open_reader", open_reader)
+    held = lock_held_at_open(monkeypatch)
     joint = joint_run(a, b, ["input"], out=tmp_path / "j", n_components=2)
     assert held == [True] and joint.n_samples == 30

@@ -32,7 +32,7 @@ from embedding_explorer import (
     ZeroVarianceWarning,
 )
 from embedding_explorer.store.format import staging_path
-from support import MLP, SmallCNN, TinyTransformer, leftovers, token_batches
+from support import MLP, SmallCNN, TinyTransformer, leftovers, lock_held_at_open, token_batches
 
 
 def check_layer_against_sklearn(layer: ee.Layer, n_components: int = 10) -> None:
@@ -797,32 +797,11 @@ def test_model_from_a_state_dict_file(tmp_path: Path, xy) -> None:
         ee.explore(str(tmp_path / "w.pt"), xy, ["fc1"], out=tmp_path / "b", progress=False)
 
 
-def _lock_held_at_open(monkeypatch: pytest.MonkeyPatch) -> list[bool]:
-    """Whether the run's lock was held each time a run was opened (another writer refused)."""
-    import embedding_explorer.run as run_module
-    from embedding_explorer import RunLockedError
-    from embedding_explorer.store.lock import run_lock
-
-    held: list[bool] = []
-    real = run_module.open_reader
-
-    def open_reader(location: object) -> object:
-        try:
-            with run_lock(location):  # type: ignore[arg-type]
-                held.append(False)
-        except RunLockedError:
-            held.append(True)
-        return real(location)  # type: ignore[arg-type]
-
-    monkeypatch.setattr(run_module, "open_reader", open_reader)
-    return held
-
-
 def test_the_run_explore_built_is_opened_under_its_lock(
     run_dir: Path, xy, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A writer waiting for the lock cannot commit another run before explore opens its own."""
-    held = _lock_held_at_open(monkeypatch)
+    held = lock_held_at_open(monkeypatch)
     run = ee.explore(MLP(), xy, ["fc1"], out=run_dir, n_components=3, progress=False)
     assert held == [True] and run["fc1"].n_components == 3
 

@@ -19,7 +19,7 @@ import embedding_explorer as ee
 from embedding_explorer import records
 from embedding_explorer.exceptions import EmbeddingExplorerError
 from embedding_explorer.vectors import ParquetVectors
-from support import MLP
+from support import MLP, lock_held_at_open
 
 
 def test_from_arrays_equals_explore_on_the_same_activations(tmp_path: Path) -> None:
@@ -287,22 +287,7 @@ def test_the_run_from_arrays_built_is_opened_under_its_lock(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A writer waiting for the lock cannot commit another run before from_arrays opens its own."""
-    import embedding_explorer.run as run_module
-    from embedding_explorer import RunLockedError
-    from embedding_explorer.store.lock import run_lock
-
-    held: list[bool] = []
-    real = run_module.open_reader
-
-    def open_reader(location: object) -> object:
-        try:
-            with run_lock(location):  # type: ignore[arg-type]
-                held.append(False)
-        except RunLockedError:
-            held.append(True)
-        return real(location)  # type: ignore[arg-type]
-
-    monkeypatch.setattr(run_module, "open_reader", open_reader)
+    held = lock_held_at_open(monkeypatch)
     run = ee.from_arrays(
         {"a": np.random.default_rng(0).normal(size=(50, 4))}, out=tmp_path / "r", progress=False
     )
