@@ -296,20 +296,30 @@ def test_the_run_from_arrays_built_is_opened_under_its_lock(
 
 def test_two_models_caches_over_the_same_texts_are_the_same_samples(tmp_path: Path) -> None:
     """A run from arrays is known by what its samples are (its texts or images), not by its
-    activations: two models' caches over the same texts compare (``compare_models``, CKA against
-    a hand computation), and an edited text makes other samples."""
+    activations, and however its rows are batched (a wide layer's batches are shorter): two
+    models' caches over the same texts compare (``compare_models``, CKA against a hand
+    computation), given as a list or a pandas Series, and an edited text makes other samples."""
+    import pandas as pd
+
     rng = np.random.default_rng(4)
-    texts = [f"gloss {i}" for i in range(80)]
-    first = rng.normal(size=(80, 6))
-    second = np.tanh(first @ rng.normal(size=(6, 5)))  # another model's layer over the same texts
+    n = 600
+    texts = [f"gloss {i}" for i in range(n)]
+    first = rng.normal(size=(n, 6))
+    second = np.tanh(first @ rng.normal(size=(6, 4096)))  # another, wide model: batches of 512
     a = ee.from_arrays({"emb": first}, render=texts, out=tmp_path / "a", progress=False)
-    b = ee.from_arrays({"emb": second}, render=np.array(texts), out=tmp_path / "b", progress=False)
+    b = ee.from_arrays({"emb": second}, render=pd.Series(texts), out=tmp_path / "b", progress=False)
     assert a.manifest["data"]["content_hash"] == b.manifest["data"]["content_hash"] is not None
     cmp = ee.compare_models(a, b)
     x, y = first - first.mean(axis=0), second - second.mean(axis=0)
     by_hand = np.linalg.norm(x.T @ y) ** 2 / (np.linalg.norm(x.T @ x) * np.linalg.norm(y.T @ y))
     assert cmp.cka.loc["emb", "emb"] == pytest.approx(by_hand, rel=1e-6)  # float32 stored rows
-    edited = ee.from_arrays({"emb": second}, render=[*texts[:-1], "another"], out=tmp_path / "c",
+    edited = ee.from_arrays({"emb": first}, render=[*texts[:-1], "another"], out=tmp_path / "c",
                             progress=False)  # fmt: skip
     with pytest.raises(EmbeddingExplorerError, match="do not cover the same samples"):
         ee.compare_models(a, edited)
+    images = rng.random((n, 1, 16, 16)).astype(np.float32)
+    by_images = [
+        ee.from_arrays({"emb": rows}, render=images, out=tmp_path / f"i{i}", progress=False)
+        for i, rows in enumerate((first, second))
+    ]
+    assert by_images[0].manifest["data"]["content_hash"] == by_images[1].manifest["data"]["content_hash"]

@@ -11,7 +11,7 @@ reduced per sample by the layer's reducer, as a hooked output would be.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -27,14 +27,10 @@ SAMPLED_ROWS = 256  # rows of each array hashed for its quick fingerprint
 
 @dataclass(frozen=True, eq=False)
 class ArraySource:
-    """``{layer: array}`` with one row per sample, and optionally images or texts to render
-    them by: what the samples are, so each batch carries them as ``shown`` and the run's content
-    hash is theirs (two models' caches over the same samples cover the same samples), not the
-    activations'."""
+    """``{layer: array}`` with one row per sample, and optionally images to render them by."""
 
     arrays: Mapping[str, Any]
     images: Any = None
-    texts: Sequence[str] | None = None
 
     def __post_init__(self) -> None:
         if not isinstance(self.arrays, Mapping) or not self.arrays:
@@ -61,8 +57,6 @@ class ArraySource:
             sizes[name] = int(shape[0])
         if len(set(sizes.values())) > 1:
             raise EmbeddingExplorerError(f"the layers have different numbers of rows (samples): {sizes}")
-        if self.texts is not None and len(self.texts) != self.n_samples:
-            raise EmbeddingExplorerError(f"render has {len(self.texts)} texts for {self.n_samples} samples")
         if self.images is not None and int(self.images.shape[0]) != self.n_samples:
             raise EmbeddingExplorerError(
                 f"render has {int(self.images.shape[0])} images for {self.n_samples} samples"
@@ -84,11 +78,7 @@ class ArraySource:
         for i in range(start, self.n_samples, batch_size):
             stop = min(i + batch_size, self.n_samples)
             inputs = {name: self.rows(name, i, stop) for name in self.arrays}
-            shown: Any = None
-            if self.images is not None:
-                shown = _as_tensor(self.images[i:stop])
-            elif self.texts is not None:
-                shown = [str(text) for text in self.texts[i:stop]]
+            shown = None if self.images is None else _as_tensor(self.images[i:stop])
             yield Batch(inputs, stop - i, None, None, shown=shown)
 
     def fingerprint(self) -> str:

@@ -378,10 +378,8 @@ def _segment(labels: np.ndarray | None, columns: np.ndarray | None, tokens: np.n
 
 
 def batch_digest(batch: Batch) -> str | None:
-    """The hash of a batch's samples: its inputs and labels, or (``ee.from_arrays``, whose inputs
-    are activations) the images or texts that say what its samples are, with the labels."""
     hasher = ContentHasher()
-    hasher.update(batch.inputs if batch.shown is None else batch.shown, batch.labels)
+    hasher.update(batch.inputs, batch.labels)
     return hasher.hexdigest()
 
 

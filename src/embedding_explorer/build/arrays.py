@@ -17,7 +17,7 @@ from ..arrays import ArraySource
 from ..capture import LayerRef
 from ..checks import positive_int, run_name
 from ..exceptions import EmbeddingExplorerError
-from ..fingerprint import array_hash, options_key
+from ..fingerprint import array_hash, identity_digest, options_key
 from ..locations import StorageOptions, as_location
 from ..pca import n_components_for
 from ..reducers import ReduceSpec, reducers_for
@@ -62,7 +62,7 @@ def plan_arrays(
     model_info = arrays_model(model)
     images = render if _is_image_array(render) else None
     texts = _texts(render) if images is None else None
-    source = ArraySource(arrays, images, texts)
+    source = ArraySource(arrays, images)
     names = list(source.arrays)
     reducers = reducers_for(names, reduce)
     positive_int(batch_size, "batch_size")
@@ -95,6 +95,9 @@ def plan_arrays(
         "max_dense_dim": max_dense_dim,
         "source": "arrays",
     }
+    sample_hash = samples_hash(texts, images)
+    if sample_hash is not None:  # runs made before hashed the activations: made again once
+        options["content"] = "samples"
     if storage_dtype != "float32":
         options["storage_dtype"] = storage_dtype
     key = options_key({"model": model_info, "data": data_fp, "options": options, "format": FORMAT_VERSION})
@@ -128,6 +131,7 @@ def plan_arrays(
         options=options,
         key=key,
         resume_key=resume_key,
+        content_hash=sample_hash,
     )
 
 
@@ -137,15 +141,45 @@ def _width(array: Any) -> int:
     return int(shape[-1] if len(shape) == 3 else shape[1] if len(shape) >= 2 else 1)
 
 
-def _texts(render: Any) -> list[str] | None:
-    """``render`` given as one text per sample (a list, or a 1-D array of strings), else None."""
-    if isinstance(render, (str, bytes)) or render is None or callable(render):
+SAMPLE_HASH_ROWS = 1024  # images hashed this many at a time (fixed: the hash is the same however
+# the run is batched)
+
+
+def samples_hash(texts: Sequence[str] | None, images: Any) -> str | None:
+    """The content hash of a run built from arrays: what its samples are, the texts or the images
+    given as ``render`` (each text's length and bytes; the images' shape, dtype and bytes), so
+    two models' caches over the same samples cover the same samples (``compare_models``),
+    whatever their widths and batches; None where neither is given."""
+    if texts is None and images is None:
         return None
-    if isinstance(render, np.ndarray):
-        return [str(t) for t in render] if render.ndim == 1 and render.dtype.kind in "UO" else None
-    if isinstance(render, (list, tuple)) and all(isinstance(t, str) for t in render):
-        return list(render)
-    return None
+    digest = identity_digest()
+    if texts is not None:
+        digest.update(f"texts:{len(texts)}".encode())
+        for text in texts:
+            encoded = text.encode()
+            digest.update(len(encoded).to_bytes(8, "little") + encoded)
+        return str(digest.hexdigest())
+    n = int(images.shape[0])
+    digest.update(f"images:{tuple(images.shape)}:{images.dtype}".encode())
+    for start in range(0, n, SAMPLE_HASH_ROWS):
+        block = images[start : start + SAMPLE_HASH_ROWS]
+        block = block.detach().cpu().numpy() if isinstance(block, torch.Tensor) else np.asarray(block)
+        digest.update(np.ascontiguousarray(block).view(np.uint8).reshape(-1).data)
+    return str(digest.hexdigest())
+
+
+def _texts(render: Any) -> list[str] | None:
+    """``render`` given as one text per sample (a list, a pandas Series, a 1-D array of
+    strings: any sized iterable of them), else None."""
+    if isinstance(render, (str, bytes)) or render is None or callable(render) or _is_image_array(render):
+        return None
+    if isinstance(render, np.ndarray) and (render.ndim != 1 or render.dtype.kind not in "UO"):
+        return None
+    try:
+        texts = list(render)
+    except TypeError:
+        return None
+    return texts if texts and all(isinstance(t, str) for t in texts) else None
 
 
 def _is_image_array(render: Any) -> bool:

@@ -118,7 +118,7 @@ def finish(
         n_samples=n,
         data_type=type(plan.data).__name__,
         data_fingerprint=plan.data_fingerprint,
-        content_hash=ledger.content_hash(),
+        content_hash=plan.content_hash or ledger.content_hash(),
         options={
             **plan.options,
             "storage_dtype": plan.storage_dtype,

@@ -88,6 +88,9 @@ class ExplorePlan:
     resume_key: str | None  # a checkpoint with this key is resumed; None: never (one-pass data)
     input_stats: bool = True  # record inputstats columns
     outputs: OutputsSpec = "auto"  # record the model's class scores (see outputs)
+    # the run's content hash where it is known before extraction (ee.from_arrays: what its samples
+    # are, their texts or images); None: the hash of the inputs extraction reads
+    content_hash: str | None = None
 
     @property
     def tokens(self) -> TokenBatches | None:
