@@ -287,6 +287,12 @@ def test_a_model_counts_by_its_code_its_settings_and_every_buffer(monkeypatch: p
 
 
 NET_SOURCE = """
+def inner(x):
+    return x * {k}
+
+def helper(x):
+    return inner(x) + 1
+
 def scale(x):
     return x * {k}
 
@@ -312,8 +318,9 @@ class Net(nn.Module):
         ("@torch.no_grad()", "self.lin(x) * {k}"),  # the function inside the decorator's wrapper
         ("", "self.lin(x) * self.factor"),  # a property's getter
         ("", "scale(self.lin(x))"),  # a module function forward calls
+        ("", "helper(self.lin(x))"),  # and one that it calls
     ],
-    ids=["decorated", "property", "helper"],
+    ids=["decorated", "property", "helper", "helper-of-helper"],
 )
 def test_an_edit_behind_a_decorator_a_property_or_a_helper_is_a_new_model(decorator: str, body: str) -> None:
     def net(k: int) -> nn.Module:

@@ -31,6 +31,8 @@ from .exceptions import EmbeddingExplorerError, LayerNotFoundError, LayerOutputE
 from .reducers import Reducer, reduce_output, select_tensor
 
 INPUT_LAYER = "input"
+# torch >= 2.5 names it at the top level; before, only torch.cuda.OutOfMemoryError
+_OUT_OF_MEMORY: type[BaseException] = getattr(torch, "OutOfMemoryError", torch.cuda.OutOfMemoryError)
 FORWARD_DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
 
 
@@ -255,7 +257,7 @@ class LayerCapture:
                     ):
                         raise
                     error = model_call_error(self.model, args, kwargs, e)
-                    if isinstance(e, (MemoryError, torch.OutOfMemoryError)):  # a caller may retry
+                    if isinstance(e, (MemoryError, _OUT_OF_MEMORY)):  # a caller may retry
                         e.add_note(str(error))  # with smaller batches: its type is kept
                         raise
                     raise error from e

@@ -93,7 +93,7 @@ _PLAIN = (bool, float, str, type(None))  # not int: see _setting
 # where a model came from, not what it computes: the same weights read from another folder (a
 # Hugging Face model's name_or_path) are the same model
 _IDENTITY_ATTRIBUTES = frozenset({"name_or_path"})
-_CODE_DEPTH = 2  # a method's code, and the module functions it calls, and theirs
+_CODE_DEPTH = 3  # a method's code, the module functions it calls, theirs, and theirs
 
 
 def _update_modules(digest: Any, model: nn.Module) -> None:

@@ -250,8 +250,12 @@ def _host_lock(where: str) -> Iterator[None]:
         return
     digest = hashlib.blake2b(where.encode(), digest_size=12).hexdigest()
     path = Path(tempfile.gettempdir()) / f"embedding-explorer-takeover-{digest}.lock"
-    try:  # read-only: another user's file (0644) locks as well as one's own
-        fd = os.open(path, os.O_RDONLY | os.O_CREAT, 0o644)
+    try:  # read-only: another user's file (0644) locks as well as one's own; created only where
+        # missing (O_CREAT on another user's file in a sticky folder fails under protected_regular)
+        try:
+            fd = os.open(path, os.O_RDONLY)
+        except FileNotFoundError:
+            fd = os.open(path, os.O_RDONLY | os.O_CREAT, 0o644)
     except OSError:  # a temporary folder this process cannot use: takeovers as before
         yield
         return
