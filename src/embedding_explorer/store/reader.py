@@ -36,28 +36,36 @@ ZARR_JSON = "zarr.json"  # the metadata of each Zarr (v3) array and group
 UNREADABLE = (ValueError, TypeError)  # what Zarr raises for metadata that is not JSON, or not its own
 
 
-class CheckedArray:
-    """A stored Zarr array whose every read is checked against the run's generation; anything
-    else (``shape``, ``chunks``, ``dtype``...) is the array's own."""
+class CheckedIndexer:
+    """Something Zarr reads through with ``[...]`` (an array, or its ``oindex``, ``vindex`` or
+    ``blocks``) whose every read is checked against the run's generation; anything else is its
+    own."""
 
-    def __init__(self, array: Any, watch: GenerationWatch) -> None:
-        self._array = array
+    def __init__(self, target: Any, watch: GenerationWatch) -> None:
+        self._target = target
         self._watch = watch
 
     def __getitem__(self, selection: Any) -> Any:
-        values = self._array[selection]
-        self._watch.check()
-        return values
+        return _checked_call(self._target.__getitem__, self._watch)(selection)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._target, name)
+
+
+class CheckedArray(CheckedIndexer):
+    """A stored Zarr array whose every read is checked against the run's generation, through
+    ``[...]``, its indexers and its ``get_*_selection`` methods; anything else (``shape``,
+    ``chunks``, ``dtype``...) is the array's own."""
 
     def __array__(self, dtype: Any = None, copy: bool | None = None) -> np.ndarray:
         values = np.asarray(self[...], dtype=dtype)
         return values
 
     def __len__(self) -> int:
-        return int(self._array.shape[0])
+        return int(self._target.shape[0])
 
     def __getattr__(self, name: str) -> Any:
-        value = getattr(self._array, name)
+        value = getattr(self._target, name)
         if name in INDEXERS:  # array.oindex[...], .vindex[...], .blocks[...]
             return CheckedIndexer(value, self._watch)
         if name in SELECTIONS:  # array.get_orthogonal_selection(...)...
@@ -67,7 +75,7 @@ class CheckedArray:
         return value
 
     def __repr__(self) -> str:
-        return f"CheckedArray({self._array!r})"
+        return f"CheckedArray({self._target!r})"
 
 
 INDEXERS = frozenset({"oindex", "vindex", "blocks"})
@@ -82,24 +90,9 @@ SELECTIONS = frozenset(
 )
 
 
-class CheckedIndexer:
-    """One of a Zarr array's indexers (``oindex``, ``vindex``, ``blocks``) whose every read is
-    checked against the run's generation, as :class:`CheckedArray`'s own."""
-
-    def __init__(self, indexer: Any, watch: GenerationWatch) -> None:
-        self._indexer = indexer
-        self._watch = watch
-
-    def __getitem__(self, selection: Any) -> Any:
-        values = self._indexer[selection]
-        self._watch.check()
-        return values
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._indexer, name)
-
-
 def _checked_call(read: Callable[..., Any], watch: GenerationWatch) -> Callable[..., Any]:
+    """``read``, its values returned only if the run was not replaced meanwhile."""
+
     def checked(*args: Any, **kwargs: Any) -> Any:
         values = read(*args, **kwargs)
         watch.check()
