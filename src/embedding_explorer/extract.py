@@ -384,15 +384,13 @@ def batch_digest(batch: Batch) -> str | None:
 
 
 def rows_per_chunk(dims: Mapping[str, int], batch_size: int | None, n_samples: int | None = None) -> int:
-    """One chunk height for every layer of a run: about ``CHUNK_BYTES`` of its widest layer, or
-    the run's ``n_samples`` where fewer (where known: a Zarr chunk at the edge is stored whole,
-    so 1,536 samples of a 512-wide layer took 4,096 rows on disk, all written when the run
-    ended), rounded up to whole batches when batches are regular (so shards and checkpoints
-    that are whole chunks are whole batches too), but never taller than the run (10 samples in
-    a batch of 16,384 are a chunk of 10 rows, not 16,384)."""
+    """One chunk height for every layer of a run: about ``CHUNK_BYTES`` of its widest layer,
+    rounded up to whole batches when batches are regular (so shards and checkpoints that are
+    whole chunks are whole batches too), but never taller than the run's ``n_samples`` where
+    known (a Zarr chunk at the edge is stored whole: 1,536 samples of a 512-wide layer took
+    4,096 rows on disk, all written when the run ended, and 10 samples in a batch of 16,384 a
+    chunk of 16,384)."""
     rows = chunk_rows(max(dims.values()))
-    if n_samples is not None and 0 < n_samples < rows:
-        rows = n_samples
     if batch_size is not None:
         rows = math.ceil(rows / batch_size) * batch_size
     # a run within one chunk is one chunk of its size, however large its one batch may be
